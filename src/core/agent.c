@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+/* agent.c: start-up, the event loop, checkpoint flushes, signals and an orderly shutdown. */
+#include "core/agent.h"
+
+#include "core/batch.h"
+#include "core/ckpt.h"
+#include "core/http.h"
+#include "core/labels.h"
+#include "core/log.h"
+#include "core/source.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/*
+ * Shutdown, in order (each step waits for the previous one):
+ *  1. inputs stop: handles closed, sources released (what they emitted stays
+ *     referenced by batches);
+ *  2. open batches are sealed and outputs asked to flush; we wait until every
+ *     batch has its fate, or until shutdown_timeout;
+ *  3. outputs stop: what they still hold comes back as FAILED (not committed,
+ *     so read again after a restart);
+ *  4. every source's committed position is written, the store flushed, and
+ *     the remaining handles closed so uv_run returns.
+ */
+
+int64_t lc_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * LC_NS_PER_SEC + ts.tv_nsec;
+}
+
+int64_t lc_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * LC_NS_PER_SEC + ts.tv_nsec;
+}
+
+void lc_agent_add_source(struct lc_agent *a, struct lc_source *s)
+{
+    s->ckpt = a->ckpt;
+    s->list = &a->sources;
+    s->prev = NULL;
+    s->next = a->sources;
+    if (a->sources)
+        a->sources->prev = s;
+    a->sources = s;
+}
+
+static void flush_checkpoints(struct lc_agent *a)
+{
+    for (struct lc_source *s = a->sources; s; s = s->next)
+        lc_source_persist(s);
+    if (lc_ckpt_dirty(a->ckpt))
+        lc_ckpt_flush(a->ckpt);
+}
+
+static void on_ckpt_timer(uv_timer_t *t)
+{
+    flush_checkpoints(t->data);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Step 4: nothing is in flight any more. */
+static void finish(struct lc_agent *a)
+{
+    /* Sources whose input never released them (a failed start) go now. */
+    while (a->sources)
+        lc_source_free(a->sources);
+    flush_checkpoints(a);
+    close_handle((uv_handle_t *)&a->ckpt_timer);
+    close_handle((uv_handle_t *)&a->once_timer);
+    close_handle((uv_handle_t *)&a->stop_timer);
+    close_handle((uv_handle_t *)&a->defer_timer);
+    close_handle((uv_handle_t *)&a->sig_int);
+    close_handle((uv_handle_t *)&a->sig_term);
+    close_handle((uv_handle_t *)&a->sig_hup);
+    for (size_t i = 0; i < a->noutputs; i++)
+        close_handle((uv_handle_t *)&a->outputs[i].flush_timer);
+}
+
+void lc_output_stopped(struct lc_output *out)
+{
+    struct lc_agent *a = out->agent;
+
+    if (--a->outputs_running == 0)
+        finish(a);
+}
+
+/* Step 3. */
+static void stop_outputs(struct lc_agent *a)
+{
+    if (a->outputs_running == 0) {
+        finish(a);
+        return;
+    }
+    uv_timer_stop(&a->stop_timer);
+    uv_timer_stop(&a->once_timer);
+    for (size_t i = 0; i < a->noutputs; i++) {
+        struct lc_output *out = &a->outputs[i];
+        if (out->open) { /* nothing new may be sent now */
+            lc_batch_release_marks(out->open, false);
+            lc_batch_free(out->open);
+            out->open = NULL;
+        }
+        out->plugin->stop(out);
+    }
+}
+
+/* Step 2 polls here until the outputs are idle or the deadline passed. */
+static void on_drain_tick(uv_timer_t *t)
+{
+    struct lc_agent *a = t->data;
+
+    if (lc_pipeline_idle(a) || lc_mono_ns() >= a->stop_deadline_ns) {
+        if (!lc_pipeline_idle(a))
+            lc_log(LC_LOG_WARN, "agent",
+                   "shutdown deadline reached with batches in flight: they will be read again");
+        stop_outputs(a);
+        return;
+    }
+    lc_pipeline_flush(a);
+}
+
+void lc_input_stopped(struct lc_input *in)
+{
+    struct lc_agent *a = in->agent;
+
+    if (--a->inputs_running > 0)
+        return;
+    lc_pipeline_flush(a);
+    uv_timer_start(&a->stop_timer, on_drain_tick, 0, 20);
+}
+
+static void begin_stop(struct lc_agent *a, const char *why)
+{
+    if (a->stopping)
+        return;
+    a->stopping = true;
+    a->stop_deadline_ns = lc_mono_ns() + a->cfg->shutdown_timeout_ms * LC_NS_PER_MSEC;
+    lc_health_set_ready(false);
+    lc_log(LC_LOG_INFO, "agent", "stopping (%s)", why);
+    uv_timer_stop(&a->once_timer);
+    if (a->inputs_running == 0) {
+        lc_pipeline_flush(a);
+        uv_timer_start(&a->stop_timer, on_drain_tick, 0, 20);
+        return;
+    }
+    size_t n = a->inputs_running;
+    for (size_t i = 0; i < n; i++)
+        a->inputs[i].plugin->stop(&a->inputs[i]);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct lc_agent *a = s->data;
+
+    if (signum == SIGHUP) {
+        lc_log(LC_LOG_WARN, "agent", "SIGHUP: configuration reload is not supported yet; ignored");
+        return;
+    }
+    if (a->stopping) {
+        /* A second signal: stop waiting for outputs. */
+        a->stop_deadline_ns = 0;
+        return;
+    }
+    begin_stop(a, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* --once: stop when every input read what it had at start and nothing is in flight. */
+static void on_once_tick(uv_timer_t *t)
+{
+    struct lc_agent *a = t->data;
+
+    for (size_t i = 0; i < a->ninputs; i++) {
+        struct lc_input *in = &a->inputs[i];
+        if (in->plugin->caught_up && !in->plugin->caught_up(in))
+            return;
+    }
+    begin_stop(a, "--once: inputs read to their end");
+}
+
+static const char *const fate_names[] = {"delivered", "dead_letter", "dropped", "failed"};
+
+static int init_output(struct lc_agent *a, struct lc_output *out, const struct lc_output_conf *c)
+{
+    static const char *const l_out[] = {"output", NULL};
+    static const char *const l_fate[] = {"output", "fate", NULL};
+    struct lc_metric_family *f;
+
+    out->plugin = c->plugin;
+    out->conf = c;
+    out->agent = a;
+    uv_timer_init(a->loop, &out->flush_timer);
+    out->flush_timer.data = out;
+    f = lc_metric_family(LC_COUNTER, "log_capturer_output_records_total",
+                         "Records handed to the output.", l_out);
+    out->m_records = lc_metric_series(f, c->name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_output_batches_total",
+                         "Batches handed to the output.", l_out);
+    out->m_batches = lc_metric_series(f, c->name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_output_batch_fate_total",
+                         "Batches by what became of them.", l_fate);
+    for (int i = 0; i < 4; i++)
+        out->m_fate[i] = lc_metric_series(f, c->name, fate_names[i]);
+    f = lc_metric_family(LC_GAUGE, "log_capturer_output_pending_bytes",
+                         "Bytes of batches the output holds (inputs pause at max_pending_bytes).",
+                         l_out);
+    out->m_pending = lc_metric_series(f, c->name);
+    return out->plugin->init(out);
+}
+
+static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_input_conf *c)
+{
+    static const char *const l_in[] = {"input", NULL};
+    struct lc_metric_family *f;
+
+    in->plugin = c->plugin;
+    in->conf = c;
+    in->agent = a;
+    in->outs = calloc(a->noutputs, sizeof(*in->outs));
+    if (!in->outs)
+        return -ENOMEM;
+    for (size_t j = 0; j < a->noutputs; j++) {
+        bool all = c->outputs.n == 0;
+        for (size_t k = 0; k < c->outputs.n && !all; k++)
+            all = strcmp(c->outputs.v[k], a->outputs[j].conf->name) == 0;
+        if (all)
+            in->outs[in->nouts++] = &a->outputs[j];
+    }
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_lines_total",
+                         "Lines read by the input.", l_in);
+    in->m_lines = lc_metric_series(f, c->name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_bytes_total",
+                         "Bytes read by the input.", l_in);
+    in->m_bytes = lc_metric_series(f, c->name);
+    return in->plugin->init(in);
+}
+
+static void free_plugins(struct lc_agent *a)
+{
+    for (size_t i = 0; i < a->ninputs; i++) {
+        if (a->inputs[i].ctx && a->inputs[i].plugin->free)
+            a->inputs[i].plugin->free(&a->inputs[i]);
+        free(a->inputs[i].outs);
+    }
+    for (size_t i = 0; i < a->noutputs; i++)
+        if (a->outputs[i].ctx && a->outputs[i].plugin->free)
+            a->outputs[i].plugin->free(&a->outputs[i]);
+    free(a->inputs);
+    free(a->outputs);
+}
+
+static int setup(struct lc_agent *a)
+{
+    char err[512];
+    int rc;
+
+    rc = lc_ckpt_open(&a->ckpt, a->cfg->state_dir, err, sizeof(err));
+    if (rc) {
+        lc_log(LC_LOG_ERROR, "agent", "checkpoint store: %s", err);
+        return rc;
+    }
+    if (a->cfg->listen && *a->cfg->listen && strcmp(a->cfg->listen, "off") != 0) {
+        rc = lc_http_start(&a->http, a->cfg->listen, err, sizeof(err));
+        if (rc) {
+            lc_log(LC_LOG_ERROR, "agent", "http server: %s", err);
+            return rc;
+        }
+        lc_logf(LC_LOG_INFO, "agent", NULL, "serving /metrics and /health on %s (port %d)",
+                a->cfg->listen, lc_http_port(a->http));
+    }
+    a->outputs = calloc(a->cfg->noutputs, sizeof(*a->outputs));
+    a->inputs = calloc(a->cfg->ninputs, sizeof(*a->inputs));
+    if (!a->outputs || !a->inputs)
+        return -ENOMEM;
+    for (size_t i = 0; i < a->cfg->noutputs; i++) {
+        a->noutputs++;
+        rc = init_output(a, &a->outputs[i], &a->cfg->outputs[i]);
+        if (rc) {
+            lc_log(LC_LOG_ERROR, "agent", "output %s: %s", a->cfg->outputs[i].name,
+                   strerror(-rc));
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < a->cfg->ninputs; i++) {
+        a->ninputs++;
+        rc = init_input(a, &a->inputs[i], &a->cfg->inputs[i]);
+        if (rc) {
+            lc_log(LC_LOG_ERROR, "agent", "input %s: %s", a->cfg->inputs[i].name, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void setup_handles(struct lc_agent *a)
+{
+    uv_signal_init(a->loop, &a->sig_int);
+    uv_signal_init(a->loop, &a->sig_term);
+    uv_signal_init(a->loop, &a->sig_hup);
+    a->sig_int.data = a->sig_term.data = a->sig_hup.data = a;
+    uv_signal_start(&a->sig_int, on_signal, SIGINT);
+    uv_signal_start(&a->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
+    uv_timer_init(a->loop, &a->ckpt_timer);
+    uv_timer_init(a->loop, &a->once_timer);
+    uv_timer_init(a->loop, &a->stop_timer);
+    uv_timer_init(a->loop, &a->defer_timer);
+    a->ckpt_timer.data = a->once_timer.data = a->stop_timer.data = a->defer_timer.data = a;
+    uv_timer_start(&a->ckpt_timer, on_ckpt_timer, (uint64_t)a->cfg->checkpoint_interval_ms,
+                   (uint64_t)a->cfg->checkpoint_interval_ms);
+    if (a->once)
+        uv_timer_start(&a->once_timer, on_once_tick, 20, 20);
+}
+
+static int start_all(struct lc_agent *a)
+{
+    for (size_t i = 0; i < a->noutputs; i++)
+        a->outputs_running++;
+    for (size_t i = 0; i < a->ninputs; i++) {
+        int rc = a->inputs[i].plugin->start(&a->inputs[i]);
+        if (rc) {
+            lc_log(LC_LOG_ERROR, "agent", "input %s failed to start: %s",
+                   a->inputs[i].conf->name, strerror(-rc));
+            return rc;
+        }
+        a->inputs_running++;
+    }
+    lc_health_set_ready(true);
+    return 0;
+}
+
+int lc_agent_run(struct lc_config *cfg, bool once)
+{
+    struct lc_agent a = {.cfg = cfg, .once = once};
+    uv_loop_t loop;
+    int rc;
+
+    lc_log_set_level(cfg->log_level);
+    if (uv_loop_init(&loop) != 0)
+        return 1;
+    a.loop = &loop;
+    a.m_paused = lc_metric_simple(LC_GAUGE, "log_capturer_pipeline_paused",
+                                  "1 while inputs are paused because an output is full.");
+    setup_handles(&a);
+    rc = setup(&a);
+    if (rc == 0)
+        rc = start_all(&a);
+    if (rc) {
+        a.exit_code = 1;
+        begin_stop(&a, "start-up failed");
+    } else {
+        lc_logf(LC_LOG_INFO, "agent", NULL, "started: %zu inputs, %zu outputs%s", a.ninputs,
+                a.noutputs, once ? ", --once" : "");
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    free_plugins(&a);
+    lc_http_stop(a.http);
+    lc_ckpt_free(a.ckpt);
+    if (uv_loop_close(&loop) != 0)
+        lc_log(LC_LOG_WARN, "agent", "event loop closed with handles still open");
+    lc_log(LC_LOG_INFO, "agent", "stopped");
+    lc_config_free(cfg);
+    return a.exit_code;
+}

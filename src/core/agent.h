@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/* agent.h: the running agent: loop, inputs, pipeline, outputs, checkpoints, shutdown. */
+#ifndef LC_AGENT_H
+#define LC_AGENT_H
+
+#include "core/plugin.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct lc_ckpt;
+struct lc_http;
+
+struct lc_agent {
+    uv_loop_t *loop;
+    struct lc_config *cfg;
+    struct lc_ckpt *ckpt;
+    struct lc_http *http;
+    struct lc_input *inputs;
+    size_t ninputs;
+    struct lc_output *outputs;
+    size_t noutputs;
+    struct lc_source *sources; /* every live source, for checkpoint flushes */
+    bool once;
+    bool paused;     /* backpressure: inputs were told to pause */
+    bool stopping;
+    int exit_code;
+    int64_t stop_deadline_ns;
+    size_t inputs_running;
+    size_t outputs_running;
+    uv_signal_t sig_int, sig_term, sig_hup;
+    uv_timer_t ckpt_timer;  /* debounced checkpoint flush */
+    uv_timer_t once_timer;  /* --once: polls for caught up and drained */
+    uv_timer_t stop_timer;  /* shutdown deadline */
+    uv_timer_t defer_timer; /* runs deferred batch fates and input resumes */
+    struct lc_batch *deferred;
+    bool in_send;     /* inside a plugin's send(): fates are deferred */
+    bool resume_due;
+    uint64_t next_batch_id;
+    struct lc_metric_series *m_paused;
+};
+
+/*
+ * Runs the agent until SIGINT/SIGTERM (or, with once, until every input is
+ * caught up and every batch is done). Takes ownership of cfg. Returns the
+ * process exit code: 0 clean, 1 runtime failure.
+ */
+int lc_agent_run(struct lc_config *cfg, bool once);
+
+/* Pipeline (core/pipeline.c) ------------------------------------------------ */
+
+/*
+ * Emits one record of `src` to every output of `in`. The line is copied into
+ * each output's open batch; full batches are sent. 0, or -ENOMEM.
+ * The caller must have checked lc_source_writable(src) for this record.
+ */
+int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, const char *line,
+                     size_t len);
+/* True while inputs must not read (some output holds max_pending_bytes). */
+bool lc_pipeline_paused(const struct lc_agent *a);
+/* Seals and sends every open batch now (--once, shutdown). */
+void lc_pipeline_flush(struct lc_agent *a);
+/* True when no output holds a batch. */
+bool lc_pipeline_idle(const struct lc_agent *a);
+
+/*
+ * For outputs: the batch's fate is known; releases its marks and frees it.
+ * Safe to call from inside send(): the pipeline then defers it to the next
+ * loop iteration, so acks never re-enter an input that is emitting.
+ */
+void lc_output_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_fate fate);
+/* For plugins: stop() finished. */
+void lc_output_stopped(struct lc_output *out);
+void lc_input_stopped(struct lc_input *in);
+
+/* Sources register with the agent so their commits reach the checkpoint store. */
+void lc_agent_add_source(struct lc_agent *a, struct lc_source *s);
+
+/* Monotonic and wall clocks in ns. */
+int64_t lc_now_ns(void);
+int64_t lc_mono_ns(void);
+
+#endif

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* batch.h: a batch of records for one output: one arena for the lines, one array of records. */
+#ifndef LC_BATCH_H
+#define LC_BATCH_H
+
+#include "core/record-t.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct lc_output;
+
+struct lc_batch_mark {
+    struct lc_source *src;
+    uint64_t seq;
+};
+
+/*
+ * A line is copied once, from the input's read buffer into the arena; from
+ * there outputs encode it straight into their request body. A batch belongs
+ * to one output: the pipeline fills it, hands it over with the plugin's send(),
+ * and the plugin gives it back with lc_output_done(), which releases its marks
+ * and frees it. `priv` is the plugin's (e.g. its encoded body); the plugin
+ * frees it before lc_output_done.
+ */
+struct lc_batch {
+    struct lc_batch *next; /* free for the owner of the moment (queues) */
+    struct lc_output *out;
+    uint64_t id;
+    int64_t created_ns;
+    char *arena;
+    uint32_t used;
+    uint32_t arena_cap;
+    struct lc_record *recs;
+    uint32_t n;
+    uint32_t recs_cap;
+    struct lc_batch_mark *marks;
+    uint32_t nmarks;
+    uint32_t marks_cap;
+    /* the last mark added, so the per-record check is two compares */
+    struct lc_source *last_src;
+    uint64_t last_seq;
+    uint32_t attempts;
+    void *priv;
+};
+
+/* NULL on ENOMEM. */
+struct lc_batch *lc_batch_new(uint32_t arena_cap, uint32_t recs_cap);
+/* Frees memory only; marks must have been released (lc_output_done does both). */
+void lc_batch_free(struct lc_batch *b);
+/* True if a line of len bytes fits. */
+bool lc_batch_fits(const struct lc_batch *b, size_t len);
+/*
+ * Appends a record (copying the line) and makes sure the batch references the
+ * source's open mark. 0, or -ENOSPC when it does not fit, -ENOMEM.
+ */
+int lc_batch_add(struct lc_batch *b, struct lc_source *src, int64_t ts_ns,
+                 const struct lc_labels *labels, const char *line, size_t len);
+static inline const char *lc_batch_line(const struct lc_batch *b, const struct lc_record *r)
+{
+    return b->arena + r->line_off;
+}
+/* Releases the batch's mark references (ok: delivered, dead-lettered or dropped by policy). */
+void lc_batch_release_marks(struct lc_batch *b, bool ok);
+
+#endif

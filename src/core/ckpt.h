@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* ckpt.h: the checkpoint store: per source its identity and committed position, in SQLite. */
+#ifndef LC_CKPT_H
+#define LC_CKPT_H
+
+#include "core/record-t.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Opaque handle, owned by the agent. Writes are buffered in memory and made
+ * durable by lc_ckpt_flush() in one transaction (the agent calls it on a timer
+ * and at shutdown), so the hot path never waits for the disk. Used from the
+ * event loop thread only. The database is <dir>/checkpoints.db, mode 0600, WAL.
+ *
+ * A key names one source uniquely, e.g. "file:system:2049:131074" or
+ * "docker:containers:<id>". Strings in entries are borrowed by lc_ckpt_put and
+ * copied; entries returned by get/each are owned by the store and valid until
+ * the next call on it.
+ */
+struct lc_ckpt;
+
+/* Longest key, path and meta value accepted (bytes, without the NUL); longer is -EINVAL. */
+#define LC_CKPT_KEY_MAX  1024
+#define LC_CKPT_PATH_MAX 4096
+#define LC_CKPT_VAL_MAX  4096
+
+struct lc_ckpt_entry {
+    const char *key;
+    const char *path;        /* where the source was last seen, informative */
+    uint64_t dev;
+    uint64_t ino;
+    uint64_t fp_hash;        /* fingerprint of the first fp_len bytes */
+    uint32_t fp_len;
+    struct lc_pos pos;       /* committed position */
+    int64_t updated_ns;
+};
+
+/* 0, or negative errno with a message in err. Creates dir (0700) if needed. */
+int lc_ckpt_open(struct lc_ckpt **out, const char *dir, char *err, size_t errlen);
+/* Flushes, then closes. NULL is a no-op. */
+void lc_ckpt_free(struct lc_ckpt *c);
+
+/* 0 and *e filled, or -ENOENT. Sees buffered writes. */
+int lc_ckpt_get(struct lc_ckpt *c, const char *key, struct lc_ckpt_entry *e);
+/* Buffers an insert-or-replace. 0 or -ENOMEM (-EINVAL: no key, or over a cap above). */
+int lc_ckpt_put(struct lc_ckpt *c, const struct lc_ckpt_entry *e);
+/* Buffers a delete. */
+int lc_ckpt_del(struct lc_ckpt *c, const char *key);
+/* Calls fn for every entry whose key starts with prefix (buffered writes included). */
+int lc_ckpt_each(struct lc_ckpt *c, const char *prefix,
+                 void (*fn)(const struct lc_ckpt_entry *e, void *arg), void *arg);
+
+/* Small key/value facts, e.g. "input:system:seen" = "1". Buffered like entries. */
+int lc_ckpt_meta_get(struct lc_ckpt *c, const char *key, char *val, size_t vallen);
+int lc_ckpt_meta_put(struct lc_ckpt *c, const char *key, const char *val);
+
+/* Writes all buffered changes in one transaction. 0 or negative errno (logged). */
+int lc_ckpt_flush(struct lc_ckpt *c);
+/* How many buffered changes wait for a flush. */
+size_t lc_ckpt_dirty(const struct lc_ckpt *c);
+
+#endif

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* config.h: the agent's configuration, loaded from YAML (libyaml) through option tables. */
+#ifndef LC_CONFIG_H
+#define LC_CONFIG_H
+
+#include "core/options.h"
+
+struct lc_input_plugin;
+struct lc_output_plugin;
+
+/* One `inputs:` entry. `conf` is the plugin's own struct, filled from plugin->options. */
+struct lc_input_conf {
+    char *type;
+    char *name;
+    struct lc_strlist outputs; /* empty: every output */
+    struct lc_kvlist labels;
+    const struct lc_input_plugin *plugin;
+    void *conf;
+};
+
+/* One `outputs:` entry. */
+struct lc_output_conf {
+    char *type;
+    char *name;
+    struct lc_kvlist labels;
+    int64_t batch_bytes;   /* 0: the top-level batch_bytes */
+    int64_t batch_wait_ms; /* 0: the top-level batch_wait */
+    const struct lc_output_plugin *plugin;
+    void *conf;
+};
+
+struct lc_config {
+    char *source; /* file path, or "<embedded>" */
+    char *state_dir;
+    char *listen; /* "127.0.0.1:9431"; "" or "off" disables the HTTP server */
+    int log_level;
+    int64_t shutdown_timeout_ms;
+    int64_t checkpoint_interval_ms;
+    int64_t max_pending_bytes; /* per output: inputs pause above it */
+    int64_t batch_bytes;       /* default batch size for every output */
+    int64_t batch_wait_ms;
+    struct lc_input_conf *inputs;
+    size_t ninputs;
+    struct lc_output_conf *outputs;
+    size_t noutputs;
+};
+
+/* The configuration used when no -c is given. */
+extern const char lc_config_embedded[];
+
+/* The table of the top-level keys (state_dir, listen, ...), for docs. */
+extern const struct lc_option lc_config_options[];
+
+/*
+ * Loads and validates a configuration. `${NAME}` and `${NAME:-default}` in
+ * scalars are replaced from the environment (an unset variable without a
+ * default is an error). On error returns a negative errno-style code, writes
+ * "FILE:LINE:COLUMN: message" into err, and *out is NULL. On success *out is
+ * owned by the caller (lc_config_free).
+ */
+int lc_config_load_file(const char *path, struct lc_config **out, char *err, size_t errlen);
+int lc_config_load_string(const char *yaml, const char *name, struct lc_config **out, char *err,
+                          size_t errlen);
+void lc_config_free(struct lc_config *cfg);
+
+/*
+ * The plugin lookups the loader uses; they default to lc_input_plugin_find and
+ * lc_output_plugin_find. Unit tests may point them at test-local plugin tables.
+ */
+extern const struct lc_input_plugin *(*lc_config_input_lookup)(const char *name);
+extern const struct lc_output_plugin *(*lc_config_output_lookup)(const char *name);
+
+/* check-config --print: the effective configuration, secrets masked. */
+void lc_config_print(const struct lc_config *cfg, FILE *f);
+
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* metrics.h: a Prometheus metrics registry; modules register, the core renders. */
+#ifndef LC_METRICS_H
+#define LC_METRICS_H
+
+#include "core/buf.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/*
+ * One process-wide registry. A module registers its families once at init and
+ * keeps the series pointers it gets back; updating a series is one relaxed
+ * atomic operation and safe from any thread. Series live until
+ * lc_metrics_shutdown() (or until lc_metric_series_remove() for per-container
+ * series), so pointers stay valid while the module that took them runs.
+ *
+ * Families and series are created on the event loop thread or at start-up;
+ * rendering happens on the HTTP thread under the registry's mutex.
+ */
+enum lc_metric_type { LC_COUNTER, LC_GAUGE, LC_HISTOGRAM };
+
+struct lc_metric_family; /* opaque */
+
+struct lc_metric_series {
+    _Atomic uint64_t u;  /* counter value */
+    _Atomic int64_t i;   /* gauge value */
+    /* histogram: */
+    _Atomic uint64_t *bucket_counts; /* non-cumulative, nbuckets + 1 (+Inf) */
+    _Atomic uint64_t hcount;
+    _Atomic uint64_t hsum_micro; /* sum * 1e6, to stay atomic */
+    const struct lc_metric_family *family;
+};
+
+/*
+ * Registers (or finds, if the name exists with the same type) a family.
+ * `labels` is a NULL-terminated list of label names, or NULL. For histograms
+ * `buckets` are the upper bounds (ascending), `nbuckets` of them. Returns NULL
+ * only on allocation failure. `name` and `help` must be string literals.
+ * (Also NULL, with a log line, for a programming error: an invalid metric or
+ * label name, a counter not named *_total, a reserved process_* name, or a name
+ * already registered with another type, labels or buckets. lc_metric_family()
+ * with LC_HISTOGRAM uses the Prometheus default buckets.)
+ */
+struct lc_metric_family *lc_metric_family(enum lc_metric_type type, const char *name,
+                                          const char *help, const char *const *labels);
+struct lc_metric_family *lc_metric_histogram(const char *name, const char *help,
+                                             const char *const *labels, const double *buckets,
+                                             int nbuckets);
+
+/*
+ * Returns the series for these label values (as many as the family has label
+ * names), creating it at 0. The values are copied. NULL only on allocation failure.
+ */
+struct lc_metric_series *lc_metric_series(struct lc_metric_family *f, ...);
+/* Forgets a series (e.g. a destroyed container's); its pointer dies with it. */
+void lc_metric_series_remove(struct lc_metric_series *s);
+
+static inline void lc_counter_add(struct lc_metric_series *s, uint64_t n)
+{
+    if (s)
+        atomic_fetch_add_explicit(&s->u, n, memory_order_relaxed);
+}
+static inline void lc_counter_inc(struct lc_metric_series *s)
+{
+    lc_counter_add(s, 1);
+}
+static inline void lc_gauge_set(struct lc_metric_series *s, int64_t v)
+{
+    if (s)
+        atomic_store_explicit(&s->i, v, memory_order_relaxed);
+}
+static inline void lc_gauge_add(struct lc_metric_series *s, int64_t v)
+{
+    if (s)
+        atomic_fetch_add_explicit(&s->i, v, memory_order_relaxed);
+}
+void lc_histogram_observe(struct lc_metric_series *s, double v);
+
+/* Shortcut: registers a family without labels and returns its only series. */
+struct lc_metric_series *lc_metric_simple(enum lc_metric_type type, const char *name,
+                                          const char *help);
+
+/*
+ * Renders every family in the Prometheus text format 0.0.4, then the standard
+ * process_* metrics and log_capturer_threads read from /proc/self.
+ * 0 or -ENOMEM/-E2BIG.
+ */
+int lc_metrics_render(struct lc_buf *out);
+/* Frees every family and series. Only at exit, after the HTTP thread stopped. */
+void lc_metrics_shutdown(void);
+
+#endif

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* options.h: option tables, one row per option, that drive parsing, validation and docs. */
+#ifndef LC_OPTIONS_H
+#define LC_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/*
+ * How each type is stored at `offset` in the plugin's (or core's) conf struct:
+ *   LC_OPT_STR       char *           (owned, NULL when unset and no default)
+ *   LC_OPT_INT       int64_t
+ *   LC_OPT_BOOL      bool
+ *   LC_OPT_SIZE      int64_t bytes     ("64KiB", "1MiB", "2GiB", "512" bytes; also KB/MB/GB = 1000^n)
+ *   LC_OPT_DURATION  int64_t ms        ("250ms", "1s", "10m", "168h"; a bare number is seconds)
+ *   LC_OPT_ENUM      int               (index into `choices`)
+ *   LC_OPT_STRLIST   struct lc_strlist (a YAML sequence of scalars, or one scalar)
+ *   LC_OPT_MAP       struct lc_kvlist  (a YAML mapping of scalar to scalar)
+ *   LC_OPT_SECTION   a nested struct described by `sub`, stored inline at offset
+ * min/max bound INT, SIZE and DURATION (both 0: unbounded).
+ */
+enum lc_opt_type {
+    LC_OPT_STR,
+    LC_OPT_INT,
+    LC_OPT_BOOL,
+    LC_OPT_SIZE,
+    LC_OPT_DURATION,
+    LC_OPT_ENUM,
+    LC_OPT_STRLIST,
+    LC_OPT_MAP,
+    LC_OPT_SECTION,
+};
+
+#define LC_OPT_REQUIRED 0x1u /* must be present */
+#define LC_OPT_SECRET   0x2u /* never printed or logged */
+
+struct lc_option {
+    enum lc_opt_type type;
+    const char *key;
+    const char *def; /* default, written as a user would write it; NULL = none */
+    size_t offset;
+    int64_t min;
+    int64_t max;
+    const char *const *choices;   /* ENUM: NULL-terminated */
+    const struct lc_option *sub;  /* SECTION: its table */
+    unsigned flags;
+    const char *help;
+};
+/* A table ends with a row whose key is NULL. */
+#define LC_OPT_END {.key = NULL}
+
+struct lc_strlist {
+    char **v;
+    size_t n;
+};
+
+struct lc_kv {
+    char *key;
+    char *value;
+};
+
+struct lc_kvlist {
+    struct lc_kv *v;
+    size_t n;
+};
+
+/* Parses "64KiB"-style sizes and "10m"-style durations (ms). 0 or -EINVAL/-ERANGE. */
+int lc_parse_size(const char *s, int64_t *out);
+int lc_parse_duration_ms(const char *s, int64_t *out);
+/* Writes the shortest exact form ("64MiB", "1500ms", "2h") into buf; snprintf's return. */
+int lc_format_size(int64_t bytes, char *buf, size_t len);
+int lc_format_duration_ms(int64_t ms, char *buf, size_t len);
+
+/*
+ * Sets one scalar option (STR, INT, BOOL, SIZE, DURATION, ENUM) in `conf` from
+ * its text, checking min/max and choices; a STR replaces (frees) the old value.
+ * 0, -EINVAL (not a value of that type), -ERANGE (outside min/max), -ENOMEM,
+ * -ENOTSUP (not a scalar type). On error `conf` is unchanged.
+ */
+int lc_option_set(const struct lc_option *opt, void *conf, const char *value);
+
+/* Sets every option of `table` in `conf` to its default. 0 or negative errno. */
+int lc_options_defaults(const struct lc_option *table, void *conf);
+/* Frees what the table's options own in `conf` (strings, lists); not conf itself. */
+void lc_options_free(const struct lc_option *table, void *conf);
+/*
+ * Writes the table as reference documentation: one line per option (nested
+ * sections dotted), type, default, range and help. `markdown` selects a table.
+ */
+void lc_options_print(const struct lc_option *table, const char *prefix, FILE *f, bool markdown);
+
+void lc_strlist_free(struct lc_strlist *l);
+void lc_kvlist_free(struct lc_kvlist *l);
+const char *lc_kvlist_get(const struct lc_kvlist *l, const char *key);
+
+#endif

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/* plugin.h: the input and output plugin interfaces and their instances. */
+#ifndef LC_PLUGIN_H
+#define LC_PLUGIN_H
+
+#include "core/config.h"
+#include "core/metrics.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct lc_agent;
+struct lc_batch;
+struct lc_output;
+
+/*
+ * An input instance. The core fills everything but `ctx`, which the plugin
+ * owns from init() to free(). Inputs run on the event loop thread.
+ */
+struct lc_input {
+    const struct lc_input_plugin *plugin;
+    const struct lc_input_conf *conf; /* conf->conf is the plugin's options struct */
+    struct lc_agent *agent;
+    void *ctx;
+    struct lc_output **outs; /* where its records go */
+    size_t nouts;
+    struct lc_metric_series *m_lines; /* log_capturer_input_lines_total{input} */
+    struct lc_metric_series *m_bytes; /* log_capturer_input_bytes_total{input} */
+};
+
+/*
+ * Contract for every input plugin:
+ * - init: parse-time state is in in->conf->conf; allocate ctx, register metrics. 0 or -errno.
+ * - start: begin reading (handles on agent->loop). 0 or -errno.
+ * - pause: the pipeline is full; stop reading soon (a chunk in progress may finish).
+ * - resume: room again; continue (re-check sources, the pipeline does not replay events).
+ * - caught_up: for --once, true when every source was read to the end it had at start.
+ * - stop: close every handle; call lc_input_stopped(in) once all close callbacks ran.
+ * - free: release ctx (after stop completed, or after a failed init/start).
+ */
+struct lc_input_plugin {
+    const char *name;
+    const char *description;
+    const struct lc_option *options;
+    size_t conf_size;
+    int (*init)(struct lc_input *in);
+    int (*start)(struct lc_input *in);
+    void (*pause)(struct lc_input *in);
+    void (*resume)(struct lc_input *in);
+    bool (*caught_up)(struct lc_input *in);
+    void (*stop)(struct lc_input *in);
+    void (*free)(struct lc_input *in);
+};
+
+/* What became of a batch an output was given. */
+enum lc_batch_fate {
+    LC_FATE_DELIVERED = 0, /* the destination accepted it */
+    LC_FATE_DEAD_LETTER,   /* durably in the dead-letter queue */
+    LC_FATE_DROPPED,       /* dropped by a configured policy, and counted */
+    LC_FATE_FAILED,        /* not handled durably (shutdown, DLQ failure): replay after restart */
+};
+
+/* An output's answer to one request. */
+enum lc_send_result { LC_SEND_OK = 0, LC_SEND_RETRY, LC_SEND_REJECT };
+
+struct lc_output {
+    const struct lc_output_plugin *plugin;
+    const struct lc_output_conf *conf;
+    struct lc_agent *agent;
+    void *ctx;
+    /* owned by the pipeline: */
+    struct lc_batch *open;     /* being filled */
+    int64_t pending_bytes;     /* arena bytes of batches given to the plugin, not yet done */
+    uint32_t pending_batches;
+    uv_timer_t flush_timer;
+    bool flush_timer_on;
+    struct lc_metric_series *m_records;  /* log_capturer_output_records_total{output} */
+    struct lc_metric_series *m_batches;  /* log_capturer_output_batches_total{output} */
+    struct lc_metric_series *m_fate[4];  /* log_capturer_output_batch_fate_total{output,fate} */
+    struct lc_metric_series *m_pending;  /* log_capturer_output_pending_bytes{output} */
+};
+
+/*
+ * Contract for every output plugin:
+ * - init: allocate ctx from out->conf->conf, register metrics. 0 or -errno.
+ * - send: takes ownership of a sealed batch; must eventually call
+ *   lc_output_done(out, b, fate) exactly once, from the event loop, never
+ *   from inside send() itself is fine too.
+ * - flush (optional): --once or shutdown wants everything out soon (skip waits).
+ * - stop: give every held batch back (delivered, dead-lettered or FAILED),
+ *   close handles, then call lc_output_stopped(out).
+ * - healthy (optional): for /health; fill a short state word.
+ * - free: release ctx.
+ */
+struct lc_output_plugin {
+    const char *name;
+    const char *description;
+    const struct lc_option *options;
+    size_t conf_size;
+    int (*init)(struct lc_output *out);
+    void (*send)(struct lc_output *out, struct lc_batch *b);
+    void (*flush)(struct lc_output *out);
+    void (*stop)(struct lc_output *out);
+    bool (*healthy)(struct lc_output *out, const char **state);
+    void (*free)(struct lc_output *out);
+};
+
+/* The static plugin registry (core/registry.c). NULL if unknown. */
+const struct lc_input_plugin *lc_input_plugin_find(const char *name);
+const struct lc_output_plugin *lc_output_plugin_find(const char *name);
+extern const struct lc_input_plugin *const lc_input_plugins[];
+extern const struct lc_output_plugin *const lc_output_plugins[];
+
+#endif

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* source.c: a source's ring of ack marks and its committed position. */
+#include "core/source.h"
+
+#include "core/labels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct lc_source *lc_source_new(struct lc_input *in, const char *key, const char *path,
+                                struct lc_labels *labels, const struct lc_pos *start,
+                                uint32_t max_marks)
+{
+    struct lc_source *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return NULL;
+    s->max_marks = max_marks ? max_marks : 64;
+    s->marks = calloc(s->max_marks, sizeof(*s->marks));
+    s->ck.key = strdup(key);
+    s->ck.path = strdup(path ? path : "");
+    if (!s->marks || !s->ck.key || !s->ck.path) {
+        lc_source_free(s);
+        return NULL;
+    }
+    s->input = in;
+    s->labels = lc_labels_ref(labels);
+    if (start)
+        s->ck.pos = *start;
+    return s;
+}
+
+void lc_source_persist(struct lc_source *s)
+{
+    if (!s->ckpt || !s->dirty)
+        return;
+    s->ck.updated_ns = 0;
+    if (lc_ckpt_put(s->ckpt, &s->ck) == 0)
+        s->dirty = false;
+}
+
+void lc_source_free(struct lc_source *s)
+{
+    if (!s)
+        return;
+    if (s->ckpt && s->forget)
+        lc_ckpt_del(s->ckpt, s->ck.key);
+    else
+        lc_source_persist(s);
+    if (s->list) {
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            *s->list = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+    }
+    lc_labels_release(s->labels);
+    free((char *)s->ck.key);
+    free((char *)s->ck.path);
+    free(s->marks);
+    free(s);
+}
+
+static struct lc_mark *mark_at(struct lc_source *s, uint64_t seq)
+{
+    return &s->marks[seq % s->max_marks];
+}
+
+bool lc_source_writable(const struct lc_source *s)
+{
+    return s->open || s->tail - s->head < s->max_marks;
+}
+
+bool lc_source_drained(const struct lc_source *s)
+{
+    return s->head == s->tail;
+}
+
+/* Moves the committed position over every leading mark that is sealed and unreferenced. */
+static void advance(struct lc_source *s)
+{
+    while (s->head < s->tail) {
+        struct lc_mark *m = mark_at(s, s->head);
+        if (!m->sealed || m->refs > 0)
+            break;
+        if (m->failed)
+            s->stuck = true;
+        if (!s->stuck) {
+            s->ck.pos = m->pos;
+            s->dirty = true;
+        }
+        s->head++;
+    }
+    if (s->head == s->tail && s->on_drained)
+        s->on_drained(s, s->on_drained_arg);
+}
+
+static uint64_t open_mark(struct lc_source *s)
+{
+    if (!s->open) {
+        struct lc_mark *m = mark_at(s, s->tail);
+        memset(m, 0, sizeof(*m));
+        s->tail++;
+        s->open = true;
+    }
+    return s->tail - 1;
+}
+
+void lc_source_checkpoint(struct lc_source *s, const struct lc_pos *pos)
+{
+    if (!s->open) {
+        if (s->tail - s->head >= s->max_marks) {
+            /* No slot: fold the position into the newest sealed mark, which
+             * is still waiting, so it is committed together with it. */
+            mark_at(s, s->tail - 1)->pos = *pos;
+            return;
+        }
+        if (s->head == s->tail) {
+            /* Nothing in flight: the position is committed at once. */
+            s->ck.pos = *pos;
+            s->dirty = true;
+            return;
+        }
+        open_mark(s);
+    }
+    struct lc_mark *m = mark_at(s, s->tail - 1);
+    m->pos = *pos;
+    m->sealed = true;
+    s->open = false;
+    advance(s);
+}
+
+uint64_t lc_source_mark_ref(struct lc_source *s)
+{
+    uint64_t seq = open_mark(s);
+    mark_at(s, seq)->refs++;
+    return seq;
+}
+
+void lc_source_mark_unref(struct lc_source *s, uint64_t seq, bool ok)
+{
+    struct lc_mark *m = mark_at(s, seq);
+
+    if (!ok)
+        m->failed = true;
+    m->refs--;
+    advance(s);
+    if (s->released && s->head == s->tail)
+        lc_source_free(s);
+}
+
+void lc_source_release(struct lc_source *s)
+{
+    if (!s)
+        return;
+    /* An open mark has no more records coming: seal it where it stands. */
+    if (s->open) {
+        struct lc_mark *m = mark_at(s, s->tail - 1);
+        m->pos = s->tail - 1 > s->head ? mark_at(s, s->tail - 2)->pos : s->ck.pos;
+        m->sealed = true;
+        m->failed = true; /* its records' end position is unknown: never commit past them */
+        s->open = false;
+        advance(s);
+    }
+    s->released = true;
+    if (s->head == s->tail)
+        lc_source_free(s);
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/* source.h: a stream an input reads (a file, a container), and its acknowledgements. */
+#ifndef LC_SOURCE_H
+#define LC_SOURCE_H
+
+#include "core/ckpt.h"
+#include "core/record-t.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct lc_input;
+struct lc_labels;
+
+/*
+ * Acks. An input emits records of a source and, after each read chunk, calls
+ * lc_source_checkpoint() with the position just after the last complete record
+ * it emitted. Everything emitted since the previous checkpoint forms one
+ * "mark". Every batch that holds records of a mark holds a reference on it.
+ * When a batch is delivered, dead-lettered or dropped by policy, its
+ * references go; a mark whose references are gone and that is sealed is done,
+ * and the source's committed position advances over the longest prefix of done
+ * marks. Only committed positions reach the checkpoint store: a crash repeats
+ * at most what was in flight, never loses a line.
+ *
+ * A batch that could not be handled durably (shutdown before delivery, DLQ
+ * write failure) releases its references as failed: the source's committed
+ * position then never advances past that mark in this run, so a restart
+ * re-reads it.
+ *
+ * The marks live in a ring of `max_marks`; when it is full the input must stop
+ * reading this source (lc_source_writable) until acks free a slot.
+ *
+ * Ownership: the input creates a source and gives it up with
+ * lc_source_release(); the source is freed when it is both released and has
+ * no marks in flight, so batches never point at freed sources. Event loop only.
+ */
+struct lc_mark {
+    struct lc_pos pos; /* position after the mark's last record, valid once sealed */
+    uint32_t refs;
+    bool sealed;
+    bool failed;
+};
+
+struct lc_source {
+    struct lc_input *input;
+    struct lc_labels *labels;   /* owned reference */
+    struct lc_ckpt_entry ck;    /* key, path (owned), identity, committed position */
+    struct lc_mark *marks;
+    uint32_t max_marks;
+    uint64_t head;              /* oldest live mark */
+    uint64_t tail;              /* one past the newest mark */
+    bool open;                  /* marks[tail - 1] takes records */
+    bool released;
+    bool stuck;                 /* a failed mark: commit nothing more this run */
+    bool dirty;                 /* committed moved since the last lc_ckpt_put */
+    /* Called when everything emitted is committed (e.g. a rotated file is done). */
+    void (*on_drained)(struct lc_source *s, void *arg);
+    void *on_drained_arg;
+    bool forget;                /* on free, delete the checkpoint row instead of writing it */
+    struct lc_ckpt *ckpt;       /* where commits go (set by lc_agent_add_source) */
+    struct lc_source *prev, *next, **list; /* the agent's list of live sources */
+};
+
+/*
+ * Creates a source; `key` and `path` are copied, `labels` gets a new
+ * reference. The committed position starts at `start`. NULL on ENOMEM.
+ */
+struct lc_source *lc_source_new(struct lc_input *in, const char *key, const char *path,
+                                struct lc_labels *labels, const struct lc_pos *start,
+                                uint32_t max_marks);
+/* True when a record may be emitted now (a mark slot is free or open). */
+bool lc_source_writable(const struct lc_source *s);
+/* Seals the open mark at pos; with no open mark, records a mark with no records. */
+void lc_source_checkpoint(struct lc_source *s, const struct lc_pos *pos);
+/* The input is done with s; freed once its marks are done. */
+void lc_source_release(struct lc_source *s);
+/* True when nothing emitted is waiting for an ack. */
+bool lc_source_drained(const struct lc_source *s);
+
+/* For the pipeline: takes a reference on the open mark (opening one) and returns its sequence. */
+uint64_t lc_source_mark_ref(struct lc_source *s);
+/* For the pipeline: drops one reference; ok=false marks it failed. May free s. */
+void lc_source_mark_unref(struct lc_source *s, uint64_t seq, bool ok);
+/* Writes the committed position to the checkpoint store if it moved. */
+void lc_source_persist(struct lc_source *s);
+/* Frees s at once whatever its marks (shutdown only); persists first. */
+void lc_source_free(struct lc_source *s);
+
+#endif

@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: MIT */
+/* file.c: the `file` input: globs, inotify and polling, rotation, first-sight rules. */
+#include "input/file.h"
+
+#include "core/ckpt.h"
+#include "core/labels.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * A file is known by device and inode, plus a fingerprint (a hash of its
+ * first bytes, up to 1 KiB) that tells a reused inode from the file we had.
+ * inotify (through libuv, one watch per directory) makes us read at once; a
+ * poll of the open files and a rescan of the globs catch whatever inotify
+ * cannot see (network filesystems, a directory created later, overflow).
+ *
+ * Rotation by rename: the path now names a new inode. The old file stays open
+ * until it was read to its end and has been quiet for rotate_wait, then it is
+ * closed; the new file is read from its first byte. Copytruncate: the file is
+ * shorter than what we read, so we read it again from 0.
+ */
+
+static const char *const start_choices[] = {"end", "beginning", NULL};
+static const char *const ts_choices[] = {"read", "parse", NULL};
+
+#define OPT(t, k, d, f, lo, hi, h)                                                                 \
+    {t, k, d, offsetof(struct lc_file_conf, f), lo, hi, .help = h}
+
+static const struct lc_option file_options[] = {
+    {LC_OPT_STRLIST, "paths", NULL, offsetof(struct lc_file_conf, paths),
+     .flags = LC_OPT_REQUIRED, .help = "Files to tail: paths or glob patterns."},
+    {LC_OPT_STRLIST, "exclude", NULL, offsetof(struct lc_file_conf, exclude),
+     .help = "Glob patterns (full path or file name) to leave out, e.g. \"*.gz\"."},
+    {LC_OPT_ENUM, "start_at", "end", offsetof(struct lc_file_conf, start_at),
+     .choices = start_choices,
+     .help = "Where to start in a file that exists at the agent's very first start. Files "
+             "that appear later are read from their first byte."},
+    OPT(LC_OPT_DURATION, "max_age", "0", max_age_ms, 0, 0,
+        "With start_at: beginning, skip lines older than this whose time is known (an "
+        "RFC 3339 or syslog prefix); 0 keeps all."),
+    OPT(LC_OPT_SIZE, "max_line_bytes", "256KiB", max_line_bytes, 256, 16 << 20,
+        "Longer lines are cut to this size (counted)."),
+    OPT(LC_OPT_SIZE, "read_bytes", "256KiB", read_bytes, 4096, 16 << 20,
+        "Size of one read."),
+    OPT(LC_OPT_DURATION, "rescan_interval", "1s", rescan_ms, 10, 3600000,
+        "How often the globs are expanded again."),
+    OPT(LC_OPT_DURATION, "poll_interval", "250ms", poll_ms, 10, 60000,
+        "How often open files are checked for growth, truncation and rotation."),
+    OPT(LC_OPT_DURATION, "line_flush_timeout", "5s", flush_ms, 10, 3600000,
+        "A last line without its newline is sent after this long without new data."),
+    OPT(LC_OPT_DURATION, "rotate_wait", "5s", rotate_wait_ms, 0, 3600000,
+        "A rotated-away file is closed once read to its end and quiet this long."),
+    OPT(LC_OPT_INT, "max_files", "1024", max_files, 1, 1000000,
+        "Most files open at once; more are skipped and counted."),
+    OPT(LC_OPT_INT, "max_unacked_reads", "64", max_unacked, 2, 65536,
+        "Reads per file waiting for delivery before reading that file pauses."),
+    {LC_OPT_ENUM, "timestamp", "read", offsetof(struct lc_file_conf, timestamp),
+     .choices = ts_choices,
+     .help = "A record's time: when it was read, or parsed from an RFC 3339 or syslog prefix "
+             "of the line (read time where there is none)."},
+    LC_OPT_END,
+};
+
+static void on_work(uv_idle_t *h);
+
+static void kick(struct lc_file_in *fi)
+{
+    if (!fi->stopping && !fi->paused)
+        uv_idle_start(&fi->work, on_work);
+}
+
+static struct lc_tail *find_inode(struct lc_file_in *fi, dev_t dev, ino_t ino)
+{
+    for (struct lc_tail *t = fi->tails; t; t = t->next)
+        if (t->dev == dev && t->ino == ino)
+            return t;
+    return NULL;
+}
+
+static bool excluded(const struct lc_file_conf *c, const char *path)
+{
+    const char *base = strrchr(path, '/');
+
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < c->exclude.n; i++)
+        if (fnmatch(c->exclude.v[i], path, FNM_PATHNAME) == 0 ||
+            fnmatch(c->exclude.v[i], base, 0) == 0)
+            return true;
+    return false;
+}
+
+static void make_key(const struct lc_file_in *fi, dev_t dev, ino_t ino, char *key, size_t len)
+{
+    snprintf(key, len, "file:%s:%" PRIu64 ":%" PRIu64, fi->in->conf->name, (uint64_t)dev,
+             (uint64_t)ino);
+}
+
+/* Hashes the first n bytes of fd; false if it has fewer. */
+static bool fingerprint(int fd, uint32_t n, uint64_t *hash)
+{
+    char buf[LC_FP_BYTES];
+    ssize_t got;
+
+    if (n > LC_FP_BYTES)
+        n = LC_FP_BYTES;
+    got = pread(fd, buf, n, 0);
+    if (got < 0 || (uint32_t)got != n)
+        return false;
+    *hash = lc_fp_update(LC_FP_SEED, buf, n);
+    return true;
+}
+
+static struct lc_labels *file_labels(struct lc_file_in *fi, const char *path)
+{
+    const struct lc_kvlist *l = &fi->in->conf->labels;
+    struct lc_kv kv[LC_LABELS_MAX + 1];
+    struct lc_labels *out = NULL;
+    size_t n = 0;
+
+    for (size_t i = 0; i < l->n && n < LC_LABELS_MAX; i++)
+        kv[n++] = l->v[i];
+    kv[n].key = "filename";
+    kv[n].value = (char *)path;
+    n++;
+    lc_labels_intern(kv, n, &out);
+    return out;
+}
+
+/*
+ * Where to start reading a file we just opened: its checkpoint when the
+ * identity matches, else the first-sight rule.
+ */
+static int64_t start_offset(struct lc_file_in *fi, struct lc_tail *t, const char *key,
+                            int64_t size, bool at_start)
+{
+    struct lc_ckpt_entry e;
+    uint64_t h;
+
+    if (lc_ckpt_get(fi->in->agent->ckpt, key, &e) == 0) {
+        bool same = e.fp_len == 0 || (fingerprint(t->fd, e.fp_len, &h) && h == e.fp_hash);
+        if (same)
+            return e.pos.offset <= size ? e.pos.offset : 0;
+        lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL,
+                "%s: inode reused by a different file: reading it from the start", t->path);
+    }
+    if (!(fi->first_start && at_start))
+        return 0;
+    if (fi->c->start_at == LC_START_END)
+        return size;
+    t->skip_old = fi->c->max_age_ms > 0;
+    return 0;
+}
+
+static void free_tail(struct lc_tail *t)
+{
+    if (t->fd >= 0)
+        close(t->fd);
+    lc_buf_free(&t->partial);
+    free(t->path);
+    free(t);
+}
+
+static int open_tail(struct lc_file_in *fi, const char *path, bool at_start)
+{
+    struct lc_tail *t;
+    struct stat st;
+    struct lc_labels *labels;
+    struct lc_pos pos = {0};
+    char key[256];
+    char last;
+
+    if (fi->ntails >= (size_t)fi->c->max_files) {
+        lc_counter_inc(fi->m_too_many);
+        lc_log(LC_LOG_WARN, fi->in->conf->name, "max_files reached: not reading %s", path);
+        return -EMFILE;
+    }
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->fi = fi;
+    t->fd = open(path, O_RDONLY | O_CLOEXEC);
+    t->path = strdup(path);
+    if (t->fd < 0 || !t->path || fstat(t->fd, &st) != 0) {
+        int e = t->fd < 0 ? errno : ENOMEM;
+        lc_counter_inc(fi->m_errors);
+        lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL, "cannot open %s: %s", path, strerror(e));
+        free_tail(t);
+        return -e;
+    }
+    t->dev = st.st_dev;
+    t->ino = st.st_ino;
+    lc_buf_init(&t->partial, (size_t)fi->c->max_line_bytes);
+    make_key(fi, t->dev, t->ino, key, sizeof(key));
+    pos.offset = start_offset(fi, t, key, st.st_size, at_start);
+    /* Starting inside a line (at the end of an unfinished one): drop its rest. */
+    if (pos.offset > 0 && pread(t->fd, &last, 1, pos.offset - 1) == 1 && last != '\n')
+        t->discarding = true;
+    t->fp_hash = LC_FP_SEED;
+    t->fp_len = 0;
+    uint32_t have = st.st_size < LC_FP_BYTES ? (uint32_t)st.st_size : LC_FP_BYTES;
+    if (have > 0 && fingerprint(t->fd, have, &t->fp_hash))
+        t->fp_len = have;
+    labels = file_labels(fi, path);
+    t->src = labels ? lc_source_new(fi->in, key, path, labels, &pos, (uint32_t)fi->c->max_unacked)
+                    : NULL;
+    lc_labels_release(labels);
+    if (!t->src) {
+        free_tail(t);
+        return -ENOMEM;
+    }
+    t->src->ck.dev = (uint64_t)t->dev;
+    t->src->ck.ino = (uint64_t)t->ino;
+    t->src->ck.fp_hash = t->fp_hash;
+    t->src->ck.fp_len = t->fp_len;
+    t->src->dirty = true; /* the start position is a decision: persist it now */
+    lc_agent_add_source(fi->in->agent, t->src);
+    t->offset = pos.offset;
+    t->once_target = st.st_size;
+    t->hot = true;
+    t->idle_since = lc_mono_ns();
+    t->next = fi->tails;
+    fi->tails = t;
+    fi->ntails++;
+    lc_gauge_set(fi->m_open, (int64_t)fi->ntails);
+    lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "tailing %s from offset %lld", path,
+            (long long)pos.offset);
+    return 0;
+}
+
+static void close_tail(struct lc_file_in *fi, struct lc_tail *t)
+{
+    struct lc_tail **pp;
+
+    for (pp = &fi->tails; *pp; pp = &(*pp)->next) {
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    }
+    fi->ntails--;
+    lc_gauge_set(fi->m_open, (int64_t)fi->ntails);
+    t->src->forget = t->deleted;
+    lc_source_release(t->src);
+    t->src = NULL;
+    free_tail(t);
+}
+
+/* One path found by a glob. */
+static void consider(struct lc_file_in *fi, const char *path)
+{
+    struct stat st;
+    struct lc_tail *t;
+
+    if (excluded(fi->c, path) || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    t = find_inode(fi, st.st_dev, st.st_ino);
+    if (t) {
+        if (strcmp(t->path, path) != 0 && t->rotated) {
+            /* renamed to a name we also follow: it is an ordinary file again */
+            char *p = strdup(path);
+            if (p) {
+                free(t->path);
+                t->path = p;
+                t->rotated = false;
+            }
+        }
+        return;
+    }
+    for (t = fi->tails; t; t = t->next) {
+        if (!t->rotated && strcmp(t->path, path) == 0) {
+            t->rotated = true; /* the path names a new file now */
+            t->hot = true;
+            lc_counter_inc(fi->m_rot_rename);
+        }
+    }
+    if (open_tail(fi, path, !fi->scanned) == 0)
+        kick(fi);
+}
+
+static void forget_stale(const struct lc_ckpt_entry *e, void *arg)
+{
+    struct lc_file_in *fi = arg;
+
+    if (!find_inode(fi, (dev_t)e->dev, (ino_t)e->ino))
+        lc_ckpt_del(fi->in->agent->ckpt, e->key);
+}
+
+static void rescan(struct lc_file_in *fi)
+{
+    for (size_t i = 0; i < fi->c->paths.n; i++) {
+        glob_t g;
+        int rc = glob(fi->c->paths.v[i], GLOB_NOSORT, NULL, &g);
+        if (rc == 0)
+            for (size_t j = 0; j < g.gl_pathc; j++)
+                consider(fi, g.gl_pathv[j]);
+        globfree(&g);
+    }
+    if (!fi->scanned) {
+        char prefix[160], meta[200];
+        snprintf(prefix, sizeof(prefix), "file:%s:", fi->in->conf->name);
+        /* Rows of files that are gone: nothing will ever resume them. */
+        lc_ckpt_each(fi->in->agent->ckpt, prefix, forget_stale, fi);
+        snprintf(meta, sizeof(meta), "input:%s:seen", fi->in->conf->name);
+        lc_ckpt_meta_put(fi->in->agent->ckpt, meta, "1");
+        fi->scanned = true;
+    }
+}
+
+static void on_rescan(uv_timer_t *h)
+{
+    rescan(h->data);
+}
+
+static void check_tail(struct lc_tail *t, int64_t now)
+{
+    struct stat st, pst;
+
+    if (fstat(t->fd, &st) == 0) {
+        if (st.st_size < t->offset)
+            lc_tail_truncated(t);
+        else if (st.st_size > t->offset)
+            t->hot = true;
+        if (st.st_nlink == 0)
+            t->deleted = true;
+    }
+    if (!t->rotated && (stat(t->path, &pst) != 0 || pst.st_ino != t->ino || pst.st_dev != t->dev))
+        t->rotated = true; /* moved or removed: the rescan opens a successor, if any */
+    if (!t->hot)
+        lc_tail_flush_partial(t, now);
+}
+
+static void on_poll(uv_timer_t *h)
+{
+    struct lc_file_in *fi = h->data;
+    int64_t now = lc_mono_ns();
+    struct lc_tail *t = fi->tails, *next;
+    bool hot = false;
+
+    for (; t; t = next) {
+        next = t->next;
+        check_tail(t, now);
+        if ((t->rotated || t->deleted) && !t->hot && t->partial.len == 0 &&
+            now - t->idle_since >= fi->c->rotate_wait_ms * LC_NS_PER_MSEC) {
+            lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "closing %s: %s and read to its end",
+                    t->path, t->deleted ? "deleted" : "rotated");
+            close_tail(fi, t);
+            continue;
+        }
+        hot |= t->hot;
+    }
+    if (hot)
+        kick(fi);
+}
+
+/* Reads hot files round-robin, a budget each, so one busy file cannot starve the loop. */
+static void on_work(uv_idle_t *h)
+{
+    struct lc_file_in *fi = h->data;
+    bool hot = false;
+
+    if (lc_pipeline_paused(fi->in->agent)) {
+        uv_idle_stop(h);
+        return;
+    }
+    for (struct lc_tail *t = fi->tails; t; t = t->next) {
+        if (t->hot && lc_source_writable(t->src))
+            lc_tail_read(t, 4 * fi->c->read_bytes);
+        hot |= t->hot && lc_source_writable(t->src);
+    }
+    if (!hot)
+        uv_idle_stop(h);
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status)
+{
+    struct lc_file_in *fi = h->data;
+    char dir[4096], path[4096 + 256];
+    size_t dlen = sizeof(dir);
+
+    if (status < 0 || !name || uv_fs_event_getpath(h, dir, &dlen) != 0)
+        return;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    for (struct lc_tail *t = fi->tails; t; t = t->next) {
+        if (strcmp(t->path, path) == 0) {
+            t->hot = true;
+            if (!(events & UV_RENAME)) {
+                kick(fi);
+                return;
+            }
+        }
+    }
+    rescan(fi); /* a new or renamed file */
+    kick(fi);
+}
+
+static bool has_glob(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+static void watch_dirs(struct lc_file_in *fi)
+{
+    fi->watches = calloc(fi->c->paths.n, sizeof(*fi->watches));
+    if (!fi->watches)
+        return;
+    for (size_t i = 0; i < fi->c->paths.n; i++) {
+        char copy[4096];
+        const char *dir;
+        bool dup = false;
+
+        snprintf(copy, sizeof(copy), "%s", fi->c->paths.v[i]);
+        dir = dirname(copy);
+        if (has_glob(dir))
+            continue; /* the rescan covers it */
+        for (size_t j = 0; j < fi->nwatches && !dup; j++) {
+            char p[4096];
+            size_t len = sizeof(p);
+            dup = uv_fs_event_getpath(&fi->watches[j], p, &len) == 0 && strcmp(p, dir) == 0;
+        }
+        if (dup)
+            continue;
+        uv_fs_event_t *w = &fi->watches[fi->nwatches];
+        uv_fs_event_init(fi->in->agent->loop, w);
+        w->data = fi;
+        if (uv_fs_event_start(w, on_fs_event, dir, 0) != 0) {
+            /* a missing directory: the rescan picks its files up once it exists */
+            uv_close((uv_handle_t *)w, NULL);
+            memset(w, 0, sizeof(*w));
+            continue;
+        }
+        fi->nwatches++;
+    }
+}
+
+static int file_init(struct lc_input *in)
+{
+    static const char *const l_in[] = {"input", NULL};
+    static const char *const l_kind[] = {"input", "kind", NULL};
+    static const char *const l_reason[] = {"input", "reason", NULL};
+    const struct lc_file_conf *c = in->conf->conf;
+    struct lc_file_in *fi;
+    struct lc_metric_family *f;
+    const char *name = in->conf->name;
+
+    if (c->max_line_bytes > in->agent->cfg->batch_bytes) {
+        lc_log(LC_LOG_ERROR, name, "max_line_bytes must not exceed batch_bytes");
+        return -EINVAL;
+    }
+    fi = calloc(1, sizeof(*fi));
+    if (!fi)
+        return -ENOMEM;
+    fi->in = in;
+    fi->c = c;
+    in->ctx = fi;
+    fi->readbuf = malloc((size_t)c->read_bytes);
+    if (!fi->readbuf)
+        return -ENOMEM;
+    f = lc_metric_family(LC_GAUGE, "log_capturer_file_open_files", "Files the input has open.",
+                         l_in);
+    fi->m_open = lc_metric_series(f, name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_file_rotations_total",
+                         "Rotations seen, by kind (rename, truncate).", l_kind);
+    fi->m_rot_rename = lc_metric_series(f, name, "rename");
+    fi->m_rot_truncate = lc_metric_series(f, name, "truncate");
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_truncated_lines_total",
+                         "Lines cut at max_line_bytes.", l_in);
+    fi->m_cut = lc_metric_series(f, name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_skipped_lines_total",
+                         "Lines skipped, by reason.", l_reason);
+    fi->m_skip_old = lc_metric_series(f, name, "too_old");
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_partial_flushes_total",
+                         "Last lines sent without their newline after line_flush_timeout.", l_in);
+    fi->m_partial_flush = lc_metric_series(f, name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_errors_total",
+                         "Open and read errors.", l_in);
+    fi->m_errors = lc_metric_series(f, name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_file_skipped_files_total",
+                         "Files not opened because max_files was reached.", l_in);
+    fi->m_too_many = lc_metric_series(f, name);
+    return 0;
+}
+
+static int file_start(struct lc_input *in)
+{
+    struct lc_file_in *fi = in->ctx;
+    uv_loop_t *loop = in->agent->loop;
+    char meta[200], val[8];
+
+    snprintf(meta, sizeof(meta), "input:%s:seen", in->conf->name);
+    fi->first_start = lc_ckpt_meta_get(in->agent->ckpt, meta, val, sizeof(val)) != 0;
+    uv_idle_init(loop, &fi->work);
+    uv_timer_init(loop, &fi->rescan);
+    uv_timer_init(loop, &fi->poll);
+    fi->work.data = fi->rescan.data = fi->poll.data = fi;
+    watch_dirs(fi);
+    rescan(fi);
+    uv_timer_start(&fi->rescan, on_rescan, (uint64_t)fi->c->rescan_ms, (uint64_t)fi->c->rescan_ms);
+    uv_timer_start(&fi->poll, on_poll, (uint64_t)fi->c->poll_ms, (uint64_t)fi->c->poll_ms);
+    kick(fi);
+    return 0;
+}
+
+static void file_pause(struct lc_input *in)
+{
+    struct lc_file_in *fi = in->ctx;
+
+    fi->paused = true;
+    uv_idle_stop(&fi->work);
+}
+
+static void file_resume(struct lc_input *in)
+{
+    struct lc_file_in *fi = in->ctx;
+
+    fi->paused = false;
+    for (struct lc_tail *t = fi->tails; t; t = t->next)
+        t->hot = true;
+    kick(fi);
+}
+
+static bool file_caught_up(struct lc_input *in)
+{
+    struct lc_file_in *fi = in->ctx;
+
+    if (!fi->scanned)
+        return false;
+    for (struct lc_tail *t = fi->tails; t; t = t->next)
+        if (t->offset < t->once_target)
+            return false;
+    return true;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct lc_file_in *fi = h->data;
+
+    if (--fi->closing == 0)
+        lc_input_stopped(fi->in);
+}
+
+static void close_h(struct lc_file_in *fi, uv_handle_t *h)
+{
+    h->data = fi;
+    fi->closing++;
+    uv_close(h, on_closed);
+}
+
+static void file_stop(struct lc_input *in)
+{
+    struct lc_file_in *fi = in->ctx;
+
+    fi->stopping = true;
+    while (fi->tails)
+        close_tail(fi, fi->tails);
+    close_h(fi, (uv_handle_t *)&fi->work);
+    close_h(fi, (uv_handle_t *)&fi->rescan);
+    close_h(fi, (uv_handle_t *)&fi->poll);
+    for (size_t i = 0; i < fi->nwatches; i++)
+        close_h(fi, (uv_handle_t *)&fi->watches[i]);
+}
+
+static void file_free(struct lc_input *in)
+{
+    struct lc_file_in *fi = in->ctx;
+
+    if (!fi)
+        return;
+    while (fi->tails) { /* only after a failed start */
+        struct lc_tail *t = fi->tails;
+        fi->tails = t->next;
+        lc_source_free(t->src);
+        t->src = NULL;
+        free_tail(t);
+    }
+    free(fi->watches);
+    free(fi->readbuf);
+    free(fi);
+    in->ctx = NULL;
+}
+
+const struct lc_input_plugin lc_input_file = {
+    .name = "file",
+    .description = "tails files (globs), following rotation and truncation",
+    .options = file_options,
+    .conf_size = sizeof(struct lc_file_conf),
+    .init = file_init,
+    .start = file_start,
+    .pause = file_pause,
+    .resume = file_resume,
+    .caught_up = file_caught_up,
+    .stop = file_stop,
+    .free = file_free,
+};

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/* file_tail.c: reading one file: blocks in, lines out, positions checkpointed per block. */
+#include "input/file.h"
+
+#include "core/log.h"
+#include "parse/timestamp.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+/*
+ * Hot path. A block is read with one pread() into the input's buffer, lines
+ * are found with memchr and handed to the pipeline straight from that buffer
+ * (the pipeline copies each line once, into the batch). Only a line that
+ * spans two blocks is assembled in t->partial. The position after the last
+ * complete line of a block is the block's checkpoint.
+ */
+
+uint64_t lc_fp_update(uint64_t h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static int64_t line_time(struct lc_tail *t, const char *line, size_t len, int64_t now,
+                         bool *known)
+{
+    int64_t ts;
+
+    *known = false;
+    if (lc_ts_parse_prefix(line, len, now, 0, &ts, NULL) == 0) {
+        *known = true;
+        return ts;
+    }
+    (void)t;
+    return now;
+}
+
+static void emit(struct lc_tail *t, const char *line, size_t len, int64_t now)
+{
+    struct lc_file_in *fi = t->fi;
+    const struct lc_file_conf *c = fi->c;
+    int64_t ts = now;
+    int rc;
+
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (t->skip_old || c->timestamp == LC_TS_PARSE) {
+        bool known;
+        int64_t lt = line_time(t, line, len, now, &known);
+        if (t->skip_old && known) {
+            if (lt < now - c->max_age_ms * LC_NS_PER_MSEC) {
+                lc_counter_inc(fi->m_skip_old);
+                return;
+            }
+            t->skip_old = false; /* lines after a recent one are recent too */
+        }
+        if (c->timestamp == LC_TS_PARSE)
+            ts = lt;
+    }
+    if (len > (size_t)c->max_line_bytes) {
+        len = (size_t)c->max_line_bytes;
+        lc_counter_inc(fi->m_cut);
+    }
+    rc = lc_pipeline_emit(fi->in, t->src, ts, line, len);
+    if (rc) {
+        lc_log(LC_LOG_ERROR, fi->in->conf->name, "cannot queue a line: %s", strerror(-rc));
+        return;
+    }
+    lc_counter_inc(fi->in->m_lines);
+}
+
+/* Keeps the unfinished end of a block; an over-long line is cut at max_line_bytes. */
+static void hold(struct lc_tail *t, const char *p, size_t n, int64_t at, int64_t now)
+{
+    const struct lc_file_conf *c = t->fi->c;
+    size_t room;
+
+    if (t->discarding)
+        return;
+    if (t->partial.len == 0)
+        t->line_start = at;
+    room = (size_t)c->max_line_bytes - t->partial.len;
+    if (n <= room) {
+        lc_buf_append(&t->partial, p, n);
+        return;
+    }
+    lc_buf_append(&t->partial, p, room);
+    emit(t, t->partial.data, t->partial.len, now);
+    lc_counter_inc(t->fi->m_cut);
+    lc_buf_reset(&t->partial);
+    t->discarding = true;
+}
+
+static void process(struct lc_tail *t, const char *buf, size_t n, int64_t base)
+{
+    const char *p = buf, *end = buf + n;
+    int64_t now = lc_now_ns(); /* one clock read per block, not per line */
+    int64_t last = -1;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            hold(t, p, (size_t)(end - p), base + (p - buf), now);
+            break;
+        }
+        if (t->discarding) {
+            t->discarding = false; /* the newline ends the cut line */
+        } else if (t->partial.len > 0) {
+            hold(t, p, (size_t)(nl - p), base + (p - buf), now);
+            if (t->discarding)
+                t->discarding = false;
+            else
+                emit(t, t->partial.data, t->partial.len, now);
+            lc_buf_reset(&t->partial);
+        } else {
+            emit(t, p, (size_t)(nl - p), now);
+        }
+        p = nl + 1;
+        last = base + (p - buf);
+    }
+    if (last >= 0) {
+        struct lc_pos pos = {.offset = last};
+        lc_source_checkpoint(t->src, &pos);
+    }
+}
+
+static void extend_fingerprint(struct lc_tail *t, const char *buf, size_t n)
+{
+    if (t->fp_len >= LC_FP_BYTES || t->offset != (int64_t)t->fp_len)
+        return;
+    size_t take = LC_FP_BYTES - t->fp_len;
+    if (take > n)
+        take = n;
+    t->fp_hash = lc_fp_update(t->fp_hash, buf, take);
+    t->fp_len += (uint32_t)take;
+    t->src->ck.fp_hash = t->fp_hash;
+    t->src->ck.fp_len = t->fp_len;
+}
+
+int64_t lc_tail_read(struct lc_tail *t, int64_t budget)
+{
+    struct lc_file_in *fi = t->fi;
+    size_t size = (size_t)fi->c->read_bytes;
+    int64_t total = 0;
+
+    while (total < budget) {
+        ssize_t n;
+
+        if (lc_pipeline_paused(fi->in->agent) || !lc_source_writable(t->src))
+            break; /* stays hot: resumed when there is room */
+        n = pread(t->fd, fi->readbuf, size, t->offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            lc_counter_inc(fi->m_errors);
+            lc_logf(LC_LOG_ERROR, fi->in->conf->name, NULL, "read %s: %s", t->path, strerror(e));
+            t->hot = false;
+            return -e;
+        }
+        if (n == 0) {
+            t->hot = false;
+            break;
+        }
+        extend_fingerprint(t, fi->readbuf, (size_t)n);
+        process(t, fi->readbuf, (size_t)n, t->offset);
+        t->offset += n;
+        total += n;
+        t->idle_since = lc_mono_ns();
+        lc_counter_add(fi->in->m_bytes, (uint64_t)n);
+        if ((size_t)n < size) {
+            t->hot = false;
+            break;
+        }
+    }
+    return total;
+}
+
+void lc_tail_flush_partial(struct lc_tail *t, int64_t now_mono)
+{
+    struct lc_pos pos;
+
+    if (t->partial.len == 0 || now_mono - t->idle_since < t->fi->c->flush_ms * LC_NS_PER_MSEC)
+        return;
+    if (!lc_source_writable(t->src))
+        return;
+    emit(t, t->partial.data, t->partial.len, lc_now_ns());
+    lc_counter_inc(t->fi->m_partial_flush);
+    lc_buf_reset(&t->partial);
+    pos.offset = t->offset;
+    pos.ts_ns = 0;
+    pos.ts_seq = 0;
+    lc_source_checkpoint(t->src, &pos);
+}
+
+void lc_tail_truncated(struct lc_tail *t)
+{
+    struct lc_pos pos = {.offset = 0};
+
+    lc_counter_inc(t->fi->m_rot_truncate);
+    lc_logf(LC_LOG_INFO, t->fi->in->conf->name, NULL, "%s was truncated: reading from the start",
+            t->path);
+    t->offset = 0;
+    t->line_start = 0;
+    t->discarding = false;
+    lc_buf_reset(&t->partial);
+    t->fp_hash = LC_FP_SEED;
+    t->fp_len = 0;
+    t->src->ck.fp_hash = t->fp_hash;
+    t->src->ck.fp_len = 0;
+    lc_source_checkpoint(t->src, &pos);
+    t->hot = true;
+}

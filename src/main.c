@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* main.c: the command line. */
+#include "core/agent.h"
+#include "core/config.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXIT_CONFIG 2 /* bad configuration or usage */
+
+static const char usage[] =
+    "usage: log_capturer [run] [-c FILE] [--once]\n"
+    "       log_capturer check-config [--print] FILE\n"
+    "       log_capturer dlq list|replay [-c FILE] [--output NAME]\n"
+    "       log_capturer options          (reference of every option, as Markdown)\n"
+    "       log_capturer --version | --help\n"
+    "\n"
+    "run           collect and ship logs until SIGINT/SIGTERM (the default command)\n"
+    "  -c FILE     configuration (YAML); without it the embedded default: tail\n"
+    "              /var/log/syslog and /var/log/*.log, print JSON lines on stdout\n"
+    "  --once      read every input to its current end, deliver, save positions, exit\n"
+    "check-config  validate FILE; exit 0 if valid, 2 with FILE:LINE:COLUMN: message if not\n"
+    "dlq           list or re-send the dead-letter queue of the Loki outputs\n";
+
+/*
+ * The embedded configuration keeps its state in ${LC_STATE_DIR}; when that is
+ * unset, root uses /var/lib/log_capturer and anyone else a directory of their
+ * own, so the default run works without privileges.
+ */
+static void default_state_dir(void)
+{
+    char dir[4096];
+    const char *base = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+
+    if (getenv("LC_STATE_DIR") || geteuid() == 0)
+        return;
+    if (base && *base)
+        snprintf(dir, sizeof(dir), "%s/log_capturer", base);
+    else if (home && *home)
+        snprintf(dir, sizeof(dir), "%s/.local/state/log_capturer", home);
+    else
+        snprintf(dir, sizeof(dir), "/tmp/log_capturer-%u", (unsigned)geteuid());
+    setenv("LC_STATE_DIR", dir, 0);
+}
+
+static int load(const char *path, struct lc_config **cfg)
+{
+    char err[1024];
+    int rc;
+
+    if (!path)
+        default_state_dir();
+    if (path)
+        rc = lc_config_load_file(path, cfg, err, sizeof(err));
+    else
+        rc = lc_config_load_string(lc_config_embedded, "<embedded>", cfg, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "log_capturer: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *path = NULL;
+    struct lc_config *cfg = NULL;
+    bool once = false;
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            path = argv[++i];
+        } else if (strcmp(argv[i], "--once") == 0) {
+            once = true;
+        } else {
+            fprintf(stderr, "log_capturer: unknown argument '%s'\n%s", argv[i], usage);
+            return EXIT_CONFIG;
+        }
+    }
+    rc = load(path, &cfg);
+    if (rc)
+        return rc;
+    return lc_agent_run(cfg, once);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    struct lc_config *cfg = NULL;
+    bool print = false;
+    const char *path = NULL;
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--print") == 0)
+            print = true;
+        else
+            path = argv[i];
+    }
+    if (!path) {
+        fputs(usage, stderr);
+        return EXIT_CONFIG;
+    }
+    rc = load(path, &cfg);
+    if (rc)
+        return rc;
+    if (print)
+        lc_config_print(cfg, stdout);
+    else
+        printf("ok\n");
+    lc_config_free(cfg);
+    return 0;
+}
+
+static void print_options(void)
+{
+    printf("## Top level\n\n");
+    lc_options_print(lc_config_options, "", stdout, true);
+    for (size_t i = 0; lc_input_plugins[i]; i++) {
+        printf("\n## Input `%s`: %s\n\n", lc_input_plugins[i]->name,
+               lc_input_plugins[i]->description);
+        lc_options_print(lc_input_plugins[i]->options, "", stdout, true);
+    }
+    for (size_t i = 0; lc_output_plugins[i]; i++) {
+        printf("\n## Output `%s`: %s\n\n", lc_output_plugins[i]->name,
+               lc_output_plugins[i]->description);
+        lc_options_print(lc_output_plugins[i]->options, "", stdout, true);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int rc;
+
+    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        printf("log_capturer %s\n", LC_VERSION);
+        return 0;
+    }
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (argc > 1 && strcmp(argv[1], "check-config") == 0)
+        rc = cmd_check(argc - 2, argv + 2);
+    else if (argc > 1 && strcmp(argv[1], "options") == 0) {
+        print_options();
+        rc = 0;
+    } else if (argc > 1 && strcmp(argv[1], "run") == 0)
+        rc = cmd_run(argc - 2, argv + 2);
+    else
+        rc = cmd_run(argc - 1, argv + 1);
+    lc_health_shutdown();
+    lc_metrics_shutdown();
+    curl_global_cleanup();
+    return rc;
+}

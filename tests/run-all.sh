@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# run-all.sh: installs test dependencies, builds, and runs every test: unit tests (ctest), the
+# integration suite (pytest, docker tests included), both again under ASan+UBSan, and each fuzz
+# target for a short time. Exits non-zero on any failure; the last line is a summary.
+#
+# Environment knobs (all optional):
+#   JOBS=N                 parallel build/ctest jobs (default: nproc)
+#   LC_SKIP_DEPS=1         do not run scripts/install-deps.sh --test
+#   LC_SKIP_ASAN=1         skip the sanitizer build and runs
+#   LC_SKIP_FUZZ=1         skip the fuzz targets
+#   LC_FUZZ_SECONDS=N      seconds per fuzz target (default 20)
+#   LC_ASAN_PYTEST_ARGS    extra pytest args under ASan (default: decided by the time budget)
+#   LC_BUDGET_SECONDS=N    total budget used for that decision (default 1500 = 25 min)
+#   PYTEST_ARGS            extra pytest args for both runs (e.g. "-k kill9")
+# shellcheck disable=SC2317  # functions run through step()
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$(pwd)
+JOBS=${JOBS:-$(nproc)}
+PY=/usr/bin/python3
+FUZZ_SECONDS=${LC_FUZZ_SECONDS:-20}
+BUDGET=${LC_BUDGET_SECONDS:-1500}
+T0=$(date +%s)
+# Markers, registered on the command line so they work with or without a conftest/ini.
+MARKERS=$'markers=\n slow: long-running integration tests (may be left out under ASan)\n docker: needs a Docker daemon or the fake Docker harness'
+PYTEST_BASE=(-q -p no:cacheprovider -rfEs -o "$MARKERS")
+
+declare -a RESULTS=()
+FAILED=0
+
+log() { printf '\n=== %s [%ss]\n' "$*" "$(($(date +%s) - T0))"; }
+
+# step NAME CMD...: runs CMD, records pass/fail and duration, never exits.
+step() {
+    local name=$1
+    shift
+    log "$name"
+    local s
+    s=$(date +%s)
+    "$@"
+    local rc=$?
+    local d
+    d=$(($(date +%s) - s))
+    if [ $rc -eq 0 ]; then
+        RESULTS+=("$name: ok (${d}s)")
+    else
+        RESULTS+=("$name: FAILED rc=$rc (${d}s)")
+        FAILED=1
+    fi
+    return "$rc"
+}
+
+skip() { RESULTS+=("$1: skipped ($2)"); }
+
+configure_build() { # DIR CMAKE_ARGS...
+    local dir=$1
+    shift
+    cmake -S "$ROOT" -B "$ROOT/$dir" -DLC_TESTS=ON "$@" >/dev/null &&
+        cmake --build "$ROOT/$dir" -j"$JOBS"
+}
+
+run_ctest() { # DIR
+    ctest --test-dir "$ROOT/$1" --output-on-failure -j"$JOBS" --timeout 300
+}
+
+run_pytest() { # BIN TIMEOUT_SCALE EXTRA_ARGS...
+    local bin=$1 scale=$2
+    shift 2
+    # shellcheck disable=SC2086
+    LC_BIN="$bin" LC_REQUIRE_BIN=1 LC_TIMEOUT_SCALE="$scale" \
+        timeout --kill-after=30 1200 "$PY" -m pytest "${PYTEST_BASE[@]}" "$@" ${PYTEST_ARGS:-} \
+        "$ROOT/tests/integration"
+}
+
+# Each fuzz target for FUZZ_SECONDS, on a scratch copy of its seed corpus (if any).
+run_fuzzers() {
+    local dir=$1 rc=0 n=0
+    local work
+    work=$(mktemp -d)
+    for src in "$ROOT"/tests/fuzz/fuzz_*.c; do
+        [ -e "$src" ] || continue
+        local name
+        name=$(basename "$src" .c)
+        local corpus="$work/$name"
+        mkdir -p "$corpus"
+        if [ -d "$ROOT/tests/fuzz/corpus/$name" ]; then
+            cp -r "$ROOT/tests/fuzz/corpus/$name/." "$corpus/"
+        fi
+        local dict=()
+        [ -f "$ROOT/tests/fuzz/$name.dict" ] && dict=(-dict="$ROOT/tests/fuzz/$name.dict")
+        echo "--- $name (${FUZZ_SECONDS}s)"
+        if ! (cd "$work" && timeout --kill-after=10 $((FUZZ_SECONDS + 60)) \
+            "$ROOT/$dir/$name" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+            -rss_limit_mb=1024 "${dict[@]}" "$corpus" 2>&1 | tail -n 25); then
+            echo "!!! $name failed"
+            rc=1
+        fi
+        n=$((n + 1))
+    done
+    rm -rf "$work"
+    echo "fuzz: $n targets"
+    return "$rc"
+}
+
+fuzz_targets() {
+    local t=()
+    for src in "$ROOT"/tests/fuzz/fuzz_*.c; do
+        [ -e "$src" ] && t+=("$(basename "$src" .c)")
+    done
+    echo "${t[@]:-}"
+}
+
+# --- 1. dependencies ------------------------------------------------------------
+if [ -z "${LC_SKIP_DEPS:-}" ]; then
+    step "deps" bash "$ROOT/scripts/install-deps.sh" --test || {
+        echo "run-all: FAIL: could not install dependencies" >&2
+        exit 1
+    }
+else
+    skip deps LC_SKIP_DEPS
+fi
+
+# --- 2. release build, unit and integration tests ------------------------------
+if step "build" configure_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+    step "unit" run_ctest build
+    ps=$(date +%s)
+    step "integration" run_pytest "$ROOT/build/log_capturer" 1
+    PYTEST_SECS=$(($(date +%s) - ps))
+else
+    skip unit "build failed"
+    skip integration "build failed"
+    PYTEST_SECS=600
+fi
+
+# --- 3. the same under AddressSanitizer + UndefinedBehaviorSanitizer -------------
+if [ -z "${LC_SKIP_ASAN:-}" ]; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    if step "asan-build" configure_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLC_SANITIZE=ON; then
+        step "asan-unit" run_ctest build-asan
+        # The agent is 2-3x slower under ASan: if the whole suite would not fit the budget
+        # (fuzzing still to come), leave out the tests marked slow.
+        if [ -n "${LC_ASAN_PYTEST_ARGS+x}" ]; then
+            read -r -a asan_args <<<"$LC_ASAN_PYTEST_ARGS"
+        else
+            elapsed=$(($(date +%s) - T0))
+            fuzz_n=$(fuzz_targets | wc -w)
+            est=$((elapsed + PYTEST_SECS * 3 + 120 + fuzz_n * (FUZZ_SECONDS + 5)))
+            asan_args=()
+            if [ "$est" -gt "$BUDGET" ]; then
+                echo "run-all: estimated ${est}s > budget ${BUDGET}s: ASan pytest without slow tests"
+                asan_args=(-m "not slow")
+            fi
+        fi
+        step "asan-integration" run_pytest "$ROOT/build-asan/log_capturer" 3 "${asan_args[@]}"
+        [ ${#asan_args[@]} -gt 0 ] && RESULTS+=("  (asan-integration ran with: ${asan_args[*]})")
+    else
+        skip asan-unit "asan build failed"
+        skip asan-integration "asan build failed"
+    fi
+else
+    skip asan LC_SKIP_ASAN
+fi
+
+# --- 4. fuzz targets (clang, libFuzzer, with ASan+UBSan) ------------------------
+targets=$(fuzz_targets)
+if [ -n "${LC_SKIP_FUZZ:-}" ]; then
+    skip fuzz LC_SKIP_FUZZ
+elif [ -z "$targets" ]; then
+    skip fuzz "no tests/fuzz/fuzz_*.c"
+else
+    # shellcheck disable=SC2086
+    if step "fuzz-build" bash -c "cmake -S '$ROOT' -B '$ROOT/build-fuzz' -DCMAKE_C_COMPILER=clang \
+            -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLC_FUZZ=ON -DLC_SANITIZE=ON -DLC_TESTS=OFF >/dev/null \
+            && cmake --build '$ROOT/build-fuzz' -j$JOBS --target $targets"; then
+        step "fuzz" run_fuzzers build-fuzz
+    else
+        skip fuzz "fuzz build failed"
+    fi
+fi
+
+# --- summary --------------------------------------------------------------------
+total=$(($(date +%s) - T0))
+echo
+echo "=== run-all summary"
+for r in "${RESULTS[@]}"; do echo "  $r"; done
+for f in build/kill9-duplicates.txt build-asan/kill9-duplicates.txt; do
+    [ -f "$f" ] && echo "  $f: $(head -n 1 "$f")"
+done
+if [ $FAILED -eq 0 ]; then
+    echo "run-all: PASS in ${total}s"
+else
+    echo "run-all: FAIL in ${total}s"
+fi
+exit $FAILED
