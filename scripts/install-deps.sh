@@ -8,7 +8,7 @@ build_pkgs=(build-essential cmake pkg-config git
     libuv1-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev
     libmicrohttpd-dev zlib1g-dev libsnappy-dev libprotobuf-c-dev protobuf-c-compiler)
 test_pkgs=(libcmocka-dev python3 python3-pytest clang libclang-rt-14-dev
-    docker.io busybox-static procps)
+    docker.io busybox-static procps prometheus hyperfine)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

@@ -157,6 +157,7 @@ int main(int argc, char **argv)
         rc = cmd_run(argc - 2, argv + 2);
     else
         rc = cmd_run(argc - 1, argv + 1);
+    lc_log_flush();
     lc_health_shutdown();
     lc_metrics_shutdown();
     curl_global_cleanup();

@@ -62,6 +62,7 @@ static void flush_checkpoints(struct lc_agent *a)
 static void on_ckpt_timer(uv_timer_t *t)
 {
     flush_checkpoints(t->data);
+    lc_log_flush(); /* a storm that stopped still reports what it suppressed */
 }
 
 static void close_handle(uv_handle_t *h)
@@ -160,12 +161,32 @@ static void begin_stop(struct lc_agent *a, const char *why)
         a->inputs[i].plugin->stop(&a->inputs[i]);
 }
 
+static void reload(struct lc_agent *a)
+{
+    struct lc_config *next = NULL;
+    char err[1024];
+    int rc;
+
+    if (a->stopping)
+        return;
+    if (strcmp(a->cfg->source, "<embedded>") == 0)
+        rc = lc_config_load_string(lc_config_embedded, "<embedded>", &next, err, sizeof(err));
+    else
+        rc = lc_config_load_file(a->cfg->source, &next, err, sizeof(err));
+    if (rc) {
+        lc_logf(LC_LOG_ERROR, "agent", NULL, "SIGHUP: configuration not reloaded: %s", err);
+        return;
+    }
+    a->next_cfg = next;
+    begin_stop(a, "SIGHUP: reloading the configuration");
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct lc_agent *a = s->data;
 
     if (signum == SIGHUP) {
-        lc_log(LC_LOG_WARN, "agent", "SIGHUP: configuration reload is not supported yet; ignored");
+        reload(a);
         return;
     }
     if (a->stopping) {
@@ -270,7 +291,7 @@ static int setup(struct lc_agent *a)
         lc_log(LC_LOG_ERROR, "agent", "checkpoint store: %s", err);
         return rc;
     }
-    if (a->cfg->listen && *a->cfg->listen && strcmp(a->cfg->listen, "off") != 0) {
+    if (!a->http && a->cfg->listen && *a->cfg->listen && strcmp(a->cfg->listen, "off") != 0) {
         rc = lc_http_start(&a->http, a->cfg->listen, err, sizeof(err));
         if (rc) {
             lc_log(LC_LOG_ERROR, "agent", "http server: %s", err);
@@ -340,9 +361,16 @@ static int start_all(struct lc_agent *a)
     return 0;
 }
 
-int lc_agent_run(struct lc_config *cfg, bool once)
+static bool same_str(const char *x, const char *y)
 {
-    struct lc_agent a = {.cfg = cfg, .once = once};
+    return strcmp(x ? x : "", y ? y : "") == 0;
+}
+
+/* One configuration, from start to drained. Returns the exit code; *next is a reload's config. */
+static int run_config(struct lc_config *cfg, bool once, struct lc_http **http,
+                      struct lc_config **next)
+{
+    struct lc_agent a = {.cfg = cfg, .once = once, .http = *http};
     uv_loop_t loop;
     int rc;
 
@@ -365,11 +393,39 @@ int lc_agent_run(struct lc_config *cfg, bool once)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     free_plugins(&a);
-    lc_http_stop(a.http);
     lc_ckpt_free(a.ckpt);
     if (uv_loop_close(&loop) != 0)
         lc_log(LC_LOG_WARN, "agent", "event loop closed with handles still open");
-    lc_log(LC_LOG_INFO, "agent", "stopped");
+    *http = a.http;
+    *next = a.next_cfg;
     lc_config_free(cfg);
     return a.exit_code;
+}
+
+int lc_agent_run(struct lc_config *cfg, bool once)
+{
+    struct lc_http *http = NULL;
+    int rc;
+
+    for (;;) {
+        struct lc_config *next = NULL;
+        char *listen = strdup(cfg->listen ? cfg->listen : "");
+
+        rc = run_config(cfg, once, &http, &next);
+        if (!next || rc != 0) {
+            lc_config_free(next);
+            free(listen);
+            break;
+        }
+        if (!same_str(listen, next->listen)) {
+            lc_http_stop(http);
+            http = NULL;
+        }
+        free(listen);
+        lc_log(LC_LOG_INFO, "agent", "configuration reloaded");
+        cfg = next;
+    }
+    lc_http_stop(http);
+    lc_log(LC_LOG_INFO, "agent", "stopped");
+    return rc;
 }

@@ -25,6 +25,7 @@ struct lc_agent {
     bool once;
     bool paused;     /* backpressure: inputs were told to pause */
     bool stopping;
+    struct lc_config *next_cfg; /* SIGHUP: validated, runs once this one drained */
     int exit_code;
     int64_t stop_deadline_ns;
     size_t inputs_running;
@@ -45,6 +46,12 @@ struct lc_agent {
  * Runs the agent until SIGINT/SIGTERM (or, with once, until every input is
  * caught up and every batch is done). Takes ownership of cfg. Returns the
  * process exit code: 0 clean, 1 runtime failure.
+ *
+ * SIGHUP reloads: the configuration file is loaded again; if it is invalid the
+ * error is logged and the agent runs on unchanged. If it is valid, the agent
+ * drains exactly as for a shutdown (every delivered position committed) and
+ * starts again with the new configuration in the same process; the HTTP
+ * server stays up when `listen` did not change.
  */
 int lc_agent_run(struct lc_config *cfg, bool once);
 

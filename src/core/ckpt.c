@@ -91,17 +91,17 @@ enum ck_stmt {
 static const char *const ck_sql[CK_NSTMT] = {
     [CK_GET] = "SELECT " CK_COLS " FROM sources WHERE key = ?1",
     [CK_PUT] =
-        "INSERT INTO sources(key, " CK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        " ON CONFLICT(key) DO UPDATE SET path = excluded.path, dev = excluded.dev,"
-        " ino = excluded.ino, fp_hash = excluded.fp_hash, fp_len = excluded.fp_len,"
-        " offset = excluded.offset, ts_ns = excluded.ts_ns, ts_seq = excluded.ts_seq,"
-        " updated_ns = excluded.updated_ns",
+        ("INSERT INTO sources(key, " CK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+         " ON CONFLICT(key) DO UPDATE SET path = excluded.path, dev = excluded.dev,"
+         " ino = excluded.ino, fp_hash = excluded.fp_hash, fp_len = excluded.fp_len,"
+         " offset = excluded.offset, ts_ns = excluded.ts_ns, ts_seq = excluded.ts_seq,"
+         " updated_ns = excluded.updated_ns"),
     [CK_DEL] = "DELETE FROM sources WHERE key = ?1",
     [CK_EACH_RANGE] = "SELECT key, " CK_COLS " FROM sources WHERE key >= ?1 AND key < ?2",
     [CK_EACH_FROM] = "SELECT key, " CK_COLS " FROM sources WHERE key >= ?1",
     [CK_META_GET] = "SELECT value FROM meta WHERE key = ?1",
-    [CK_META_PUT] = "INSERT INTO meta(key, value) VALUES (?1, ?2)"
-                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [CK_META_PUT] = ("INSERT INTO meta(key, value) VALUES (?1, ?2)"
+                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
     [CK_COUNT] = "SELECT count(*) FROM sources",
     [CK_BEGIN] = "BEGIN IMMEDIATE",
     [CK_COMMIT] = "COMMIT",
@@ -113,12 +113,12 @@ static const char *const ck_sql[CK_NSTMT] = {
  * v + 1. Append, never edit a released step.
  */
 static const char *const ck_migrations[CK_SCHEMA_VERSION] = {
-    "CREATE TABLE sources(key TEXT PRIMARY KEY, path TEXT NOT NULL DEFAULT '',"
-    " dev INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0,"
-    " fp_hash INTEGER NOT NULL DEFAULT 0, fp_len INTEGER NOT NULL DEFAULT 0,"
-    " offset INTEGER NOT NULL DEFAULT 0, ts_ns INTEGER NOT NULL DEFAULT 0,"
-    " ts_seq INTEGER NOT NULL DEFAULT 0, updated_ns INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
-    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    ("CREATE TABLE sources(key TEXT PRIMARY KEY, path TEXT NOT NULL DEFAULT '',"
+     " dev INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0,"
+     " fp_hash INTEGER NOT NULL DEFAULT 0, fp_len INTEGER NOT NULL DEFAULT 0,"
+     " offset INTEGER NOT NULL DEFAULT 0, ts_ns INTEGER NOT NULL DEFAULT 0,"
+     " ts_seq INTEGER NOT NULL DEFAULT 0, updated_ns INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"),
 };
 
 struct lc_ckpt {
@@ -411,6 +411,19 @@ static int ck_create_file(const char *path)
     return rc;
 }
 
+/* The message and errno for an SQLite failure while opening. */
+static int ck_open_fail(struct lc_ckpt *c, int rc, char *err, size_t errlen)
+{
+    if (!c->db) {
+        snprintf(err, errlen, "checkpoint database %s: %s", c->path, sqlite3_errstr(rc));
+        return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+    }
+    int code = sqlite3_errcode(c->db) & 0xff;
+    snprintf(err, errlen, "checkpoint database %s: %s%s", c->path, sqlite3_errmsg(c->db),
+             code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? CK_HINT : "");
+    return ck_errno(c->db, rc);
+}
+
 /* Reads version and identity, refuses foreign or newer files, applies migrations. */
 static int ck_migrate(struct lc_ckpt *c, char *err, size_t errlen)
 {
@@ -468,25 +481,11 @@ static int ck_migrate(struct lc_ckpt *c, char *err, size_t errlen)
     return 0;
 
 out_sqlite:
-    snprintf(err, errlen, "checkpoint database %s: %s", c->path, sqlite3_errmsg(c->db));
-    rc = ck_errno(c->db, rc);
+    rc = ck_open_fail(c, rc, err, errlen);
 out_rollback:
     if (!sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
-}
-
-/* The message and errno for an SQLite failure while opening. */
-static int ck_open_fail(struct lc_ckpt *c, int rc, char *err, size_t errlen)
-{
-    if (!c->db) {
-        snprintf(err, errlen, "checkpoint database %s: %s", c->path, sqlite3_errstr(rc));
-        return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
-    }
-    int code = sqlite3_errcode(c->db) & 0xff;
-    snprintf(err, errlen, "checkpoint database %s: %s%s", c->path, sqlite3_errmsg(c->db),
-             code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? CK_HINT : "");
-    return ck_errno(c->db, rc);
 }
 
 /*
@@ -604,9 +603,10 @@ int lc_ckpt_open(struct lc_ckpt **out, const char *dir, char *err, size_t errlen
             if (!mode || strcmp(mode, "wal") != 0)
                 lc_log(LC_LOG_WARN, CK_COMPONENT, "%s: journal mode is %s, not wal", c->path,
                        mode ? mode : "?");
-            rc = SQLITE_OK;
         }
-        sqlite3_finalize(st);
+        /* finalize keeps a step error in the handle for ck_open_fail() */
+        int frc = sqlite3_finalize(st);
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? frc : rc;
     }
     if (rc != SQLITE_OK)
         goto out_sqlite;

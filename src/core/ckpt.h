@@ -43,17 +43,27 @@ int lc_ckpt_open(struct lc_ckpt **out, const char *dir, char *err, size_t errlen
 /* Flushes, then closes. NULL is a no-op. */
 void lc_ckpt_free(struct lc_ckpt *c);
 
-/* 0 and *e filled, or -ENOENT. Sees buffered writes. */
+/* 0 and *e filled (e->path never NULL), or -ENOENT. Sees buffered writes. */
 int lc_ckpt_get(struct lc_ckpt *c, const char *key, struct lc_ckpt_entry *e);
-/* Buffers an insert-or-replace. 0 or -ENOMEM (-EINVAL: no key, or over a cap above). */
+/*
+ * Buffers an insert-or-replace; updated_ns 0 is stamped with the wall clock.
+ * 0 or -ENOMEM (-EINVAL: no key, or over a cap above).
+ */
 int lc_ckpt_put(struct lc_ckpt *c, const struct lc_ckpt_entry *e);
-/* Buffers a delete. */
+/* Buffers a delete. 0, -EINVAL or -ENOMEM. */
 int lc_ckpt_del(struct lc_ckpt *c, const char *key);
-/* Calls fn for every entry whose key starts with prefix (buffered writes included). */
+/*
+ * Calls fn for every entry whose key starts with prefix (NULL or "" for all;
+ * buffered writes included), in no particular order. fn runs on a snapshot
+ * taken first, so it may call any lc_ckpt function. 0 or negative errno.
+ */
 int lc_ckpt_each(struct lc_ckpt *c, const char *prefix,
                  void (*fn)(const struct lc_ckpt_entry *e, void *arg), void *arg);
 
-/* Small key/value facts, e.g. "input:system:seen" = "1". Buffered like entries. */
+/*
+ * Small key/value facts, e.g. "input:system:seen" = "1". Buffered like entries.
+ * get: 0, -ENOENT, or -ERANGE when val (vallen bytes) cannot hold the value.
+ */
 int lc_ckpt_meta_get(struct lc_ckpt *c, const char *key, char *val, size_t vallen);
 int lc_ckpt_meta_put(struct lc_ckpt *c, const char *key, const char *val);
 

@@ -18,6 +18,11 @@
 #define LC_CONFIG_MAX_ENTRIES 1024              /* inputs, outputs, entries of a map */
 #define LC_CONFIG_MAX_LIST    4096              /* items of a list */
 #define LC_CONFIG_MAX_NAME    128               /* an input/output name, a variable name */
+/*
+ * All values of one load, each counted as its length + 32: aliases make a
+ * small file name a value many times over ("billion laughs"); this bounds it.
+ */
+#define LC_CONFIG_MAX_EXPANDED (16 * 1024 * 1024)
 
 const struct lc_input_plugin *(*lc_config_input_lookup)(const char *name) = lc_input_plugin_find;
 const struct lc_output_plugin *(*lc_config_output_lookup)(const char *name) = lc_output_plugin_find;
@@ -112,6 +117,7 @@ struct lc_cfg_load {
     int *in_name_node;                   /* per input: node of its name */
     int *in_outputs_node;                /* per input: node of its outputs list, 0 if none */
     int *out_name_node;
+    size_t expanded; /* see LC_CONFIG_MAX_EXPANDED */
 };
 
 static int fail_mark(struct lc_cfg_load *L, yaml_mark_t m, int rc, const char *fmt, ...)
@@ -318,6 +324,12 @@ static int subst(struct lc_cfg_load *L, const yaml_node_t *n, const char *path, 
         rc = fail_key(L, n, -E2BIG, path, "value too long after substitution");
     else if (rc == -ENOMEM)
         rc = fail_key(L, n, -ENOMEM, path, "out of memory");
+    if (rc == 0) {
+        L->expanded += b.n + 32;
+        if (L->expanded > LC_CONFIG_MAX_EXPANDED)
+            rc = fail_key(L, n, -E2BIG, path,
+                          "the configuration expands to too many values (aliases?)");
+    }
     if (rc == 0 && !b.p)
         b.p = strdup("");
     if (rc == 0 && !b.p)
@@ -692,7 +704,11 @@ static int entry_type_name(struct lc_cfg_load *L, yaml_node_t *entry, const char
     snprintf(L->whose, sizeof(L->whose), "%s #%zu", what, idx + 1);
     if (!type_v)
         return fail(L, entry, -EINVAL, "missing required key 'type' in %s", L->owner);
-    rc = scalar_value(L, type_v, "type", "a string", type);
+    /* `type: null` means the null output, not YAML's null: nobody writes the quotes. */
+    if (type_v->type == YAML_SCALAR_NODE && strcmp(scalar(type_v), "null") == 0)
+        rc = (*type = strdup("null")) ? 0 : -ENOMEM;
+    else
+        rc = scalar_value(L, type_v, "type", "a string", type);
     if (rc < 0)
         return rc;
     snprintf(L->owner, sizeof(L->owner), "%s #%zu (type %.64s)", what, idx + 1, *type);
@@ -712,6 +728,13 @@ static int entry_type_name(struct lc_cfg_load *L, yaml_node_t *entry, const char
         return fail_key(L, name_v, -EINVAL, "name", msg);
     }
     return 0;
+}
+
+/* What lc_options_defaults' failure means: a bug in a table, or memory. */
+static const char *default_error(int rc)
+{
+    return rc == -ENOMEM ? "out of memory applying the defaults"
+                         : "invalid default in the option table";
 }
 
 static void set_owner(struct lc_cfg_load *L, const char *what, const char *name, const char *type)
@@ -770,8 +793,7 @@ static int load_input(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
             return fail(L, entry, -ENOMEM, "out of memory");
         rc = lc_options_defaults(ic->plugin->options, ic->conf);
         if (rc < 0)
-            return fail(L, entry, rc, "invalid default in the option table of input type '%s'",
-                        ic->type);
+            return fail(L, entry, rc, "%s of input type '%s'", default_error(rc), ic->type);
     }
     return apply_mapping(L, ic->plugin->options, ic->conf, entry, "", lc_input_common);
 }
@@ -820,8 +842,7 @@ static int load_output(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
             return fail(L, entry, -ENOMEM, "out of memory");
         rc = lc_options_defaults(oc->plugin->options, oc->conf);
         if (rc < 0)
-            return fail(L, entry, rc, "invalid default in the option table of output type '%s'",
-                        oc->type);
+            return fail(L, entry, rc, "%s of output type '%s'", default_error(rc), oc->type);
     }
     return apply_mapping(L, oc->plugin->options, oc->conf, entry, "", lc_output_common);
 }
@@ -950,7 +971,8 @@ static int syntax_error(struct lc_cfg_load *L, yaml_parser_t *parser)
 {
     yaml_mark_t m = parser->problem_mark;
 
-    if (parser->error == YAML_MEMORY_ERROR)
+    /* libyaml's loader fails some allocations without setting an error */
+    if (parser->error == YAML_MEMORY_ERROR || parser->error == YAML_NO_ERROR)
         return fail_mark(L, m, -ENOMEM, "out of memory");
     if (parser->error == YAML_READER_ERROR)
         m = mark_of_offset(L, parser->problem_offset);
@@ -1004,7 +1026,7 @@ static int load(struct lc_cfg_load *L)
         return fail(L, root, -EINVAL, "expected a mapping at the top level, got %s", kind(root));
     rc = lc_options_defaults(lc_config_options, L->cfg);
     if (rc < 0)
-        return fail_mark(L, start, rc, "invalid default in lc_config_options");
+        return fail_mark(L, start, rc, "%s of the top level", default_error(rc));
     rc = find_keys(L, root, lc_root_special, lists);
     if (rc < 0)
         return rc;

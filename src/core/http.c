@@ -224,10 +224,12 @@ int lc_http_start(struct lc_http **out, const char *listen, char *err, size_t er
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     errno = 0;
-    h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LC_HTTP_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)LC_HTTP_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    /* The logger goes first, or MHD logs the options before it on its own. */
+    h->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned int)LC_HTTP_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned int)LC_HTTP_TIMEOUT_S, MHD_OPTION_END);
     if (!h->daemon) {
         int e = errno ? errno : EADDRNOTAVAIL;
         snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(e));

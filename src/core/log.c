@@ -188,7 +188,7 @@ static void line_head(struct log_line *l, enum lc_log_level level, const char *c
     line_json(l, component, strlen(component));
     line_puts(l, "\",\"msg\":\"");
     line_json(l, msg, msglen);
-    l->limit = sizeof(l->buf);
+    l->limit = sizeof(l->buf); /* the closing quote may use the reserve: the message filled it */
     line_puts(l, "\"");
     l->limit = sizeof(l->buf) - LC_LOG_TAIL_MAX;
 }

@@ -409,14 +409,17 @@ static void r_header(struct render *r, const char *name, const char *help, const
     r_printf(r, "\n# TYPE %s %s\n", name, type);
 }
 
-/* Shortest decimal form that reads back as the same double (Go's 'g', -1). */
+/*
+ * Shortest %g form, at least 6 digits wide before switching to exponents,
+ * that reads back as the same double: 0.005, 10, 1e+06 (as Go's 'g', -1).
+ */
 static void format_double(char *out, size_t cap, double v)
 {
     if (isinf(v)) {
         snprintf(out, cap, v > 0 ? "+Inf" : "-Inf");
         return;
     }
-    for (int prec = 1; prec <= 17; prec++) {
+    for (int prec = 6; prec <= 17; prec++) {
         snprintf(out, cap, "%.*g", prec, v);
         if (strtod(out, NULL) == v)
             return;

@@ -23,6 +23,7 @@ struct mux_stream {
     bool cont;  /* ... of a continuation frame: strip it, keep the first timestamp */
     bool has_ts;
     bool truncated;
+    bool cr; /* TTY: a '\r' ended the last feed, held back until we see if '\n' follows */
     int64_t ts_ns;
     size_t tslen; /* bytes of a prefix split across feeds */
     char ts[TS_MAX];
@@ -68,6 +69,7 @@ static void stream_line_start(const struct lc_docker_mux *m, struct mux_stream *
     s->cont = false;
     s->has_ts = false;
     s->truncated = false;
+    s->cr = false;
     s->ts_ns = 0;
     s->tslen = 0;
 }
@@ -182,9 +184,16 @@ static int stream_feed(struct lc_docker_mux *m, int stream, const char *p, size_
             n -= used;
             continue;
         }
+        if (s->cr) {
+            s->cr = false;
+            if (*p != '\n')
+                stream_append(m, s, "\r", 1);
+        }
         const char *nl = memchr(p, '\n', n);
         if (!nl) {
-            stream_append(m, s, p, n);
+            bool cr = m->o.tty && p[n - 1] == '\r';
+            stream_append(m, s, p, n - cr);
+            s->cr = cr;
             return 0;
         }
         size_t k = (size_t)(nl - p);

@@ -147,8 +147,8 @@ static int parse_iso(const char *s, size_t len, bool relaxed, long utc_offset_se
 
     size_t i = 19;
     int64_t frac;
-    if (parse_fraction(s, len, &i, relaxed, &frac) < 0)
-        return -EINVAL;
+    if (parse_fraction(s, len, &i, relaxed, &frac) < 0 && !relaxed)
+        return -EINVAL; /* relaxed: "15:48:05. Next sentence" has no fraction */
 
     int64_t off;
     if (i < len && (s[i] == 'Z' || s[i] == 'z')) {

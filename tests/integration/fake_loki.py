@@ -384,7 +384,7 @@ class FakeLoki:
     # ---- lifecycle
 
     def start(self, port=0):
-        """Starts listening on host:port (0 picks a free port) in a daemon thread; returns the port."""
+        """Listens on host:port (0: a free port), serving from a daemon thread; returns the port."""
         srv = _Server((self.host, port), _Handler)
         srv.fake = self
         self._server = srv
@@ -486,7 +486,8 @@ class FakeLoki:
                 "open_connections": len(self._open),
                 "max_open_connections": self._max_open,
                 "requests": len(self._requests),
-                "requests_by_status": {str(k): v for k, v in sorted(self._by_status.items())},
+                "requests_by_status": {str(k): v for k, v in sorted(
+                    self._by_status.items(), key=lambda kv: str(kv[0]))},
                 "entries": len(self._entries),
                 "decode_errors": self._decode_errors,
                 "bytes_raw": self._bytes_raw,

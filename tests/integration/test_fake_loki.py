@@ -174,7 +174,8 @@ def test_push_protobuf(fake):
 
 @pytest.mark.skipif(libsnappy() is None, reason="libsnappy not found")
 def test_push_protobuf_libsnappy(fake):
-    streams = [({"job": "big"}, [(NOW + i, "GET /x/%d HTTP/1.1 200" % (i % 7)) for i in range(5000)])]
+    streams = [({"job": "big"},
+                [(NOW + i, "GET /x/%d HTTP/1.1 200" % (i % 7)) for i in range(5000)])]
     st, _, _ = post(fake.port, snappy_compress_lib(encode_push_protobuf(streams)))
     assert st == 204
     assert got(fake) == expected(streams)
@@ -304,6 +305,7 @@ def test_mode_reset(fake):
     assert fake.entries() == []
     assert fake.requests()[0]["status"] == "reset"
     assert post(fake.port, pb_body())[0] == 204
+    assert fake.stats()["requests_by_status"] == {"204": 1, "reset": 1}
 
 
 def test_down_and_up(fake):

@@ -311,14 +311,20 @@ def test_kill9_restart_loses_nothing_and_counts_duplicates(make_agent, logs):
     paths = [logs / f"k{n}.log" for n in range(nfiles)]
     for p in paths:
         p.touch()
-    a = make_agent([file_input([logs / "k*.log"], start_at="beginning", name="k")],
-                   extra={"checkpoint_interval": "1s"})
+    a = make_agent([file_input([logs / "k*.log"], start_at="beginning", name="k")])
+    # The defaults (batch_wait 1s, checkpoint_interval 1s), so the measured count is what a
+    # user gets, and so lines wait in open batches long enough that committing positions
+    # at read time instead of at acknowledgement would lose lines here.
+    del a.config["batch_wait"], a.config["checkpoint_interval"]
     a.start()
     writers = [Writer(p, per_file, f"file={n}", rate=6000, chunk=100)
                for n, p in enumerate(paths)]
     for w in writers:
         w.start()
     assert wait_output(a, total * 3 // 10, 60), "the first run did not get going"
+    # The output grows when a batch is written: killing right then would find nothing in
+    # flight. Kill at a moment not tied to a batch boundary.
+    time.sleep(0.37)
     a.kill9()
     cut = os.path.getsize(a.out_path)
     for w in writers:
@@ -360,6 +366,27 @@ def test_kill9_restart_loses_nothing_and_counts_duplicates(make_agent, logs):
     print(msg)
     Path(bin_path()).resolve().parent.joinpath("kill9-duplicates.txt") \
         .write_text(f"duplicates={dup_total}\n{msg}\n")
+
+
+def test_kill9_before_ack_loses_nothing(make_agent, logs):
+    """Positions advance only on acknowledgement: lines read into a batch that
+    is still waiting (batch_wait 30s) must not be committed by the frequent
+    checkpoint flushes, so after kill -9 a restart reads them again."""
+    p = logs / "app.log"
+    p.touch()
+    a = make_agent([file_input([p], start_at="beginning", name="ack")],
+                   extra={"batch_wait": "30s", "checkpoint_interval": "50ms"})
+    a.start()
+    append_lines(p, [f"ack seq={i}" for i in range(5000)])
+    assert wait_until(lambda: a.metric("log_capturer_input_lines_total", input="ack") == 5000, 20)
+    time.sleep(0.5)  # ten checkpoint intervals
+    assert count_lines(a.out_path) == 0, "batch sent before batch_wait: test says nothing"
+    a.kill9()
+    a.config["batch_wait"] = "100ms"
+    a.start()
+    assert wait_output(a, 5000, 20), f"{count_lines(a.out_path)} of 5000 after restart"
+    stop_clean(a)
+    assert_exactly_once(a.output_lines(), lines_of("ack", range(5000)))
 
 
 def test_sigterm_restart_gives_no_duplicates(make_agent, logs):

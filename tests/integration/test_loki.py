@@ -93,7 +93,7 @@ def make_line(k, i, pad=True):
 
 
 def write_files(logdir, nfiles, per_file, start=0, chunk=2000, rate=0):
-    """Appends per_file lines to each of nfiles files, interleaved in chunks (rate: lines/s total)."""
+    """Appends per_file lines to each of nfiles files, interleaved in chunks (rate: lines/s)."""
     t0 = time.monotonic()
     done = 0
     for base in range(start, start + per_file, chunk):
@@ -294,6 +294,9 @@ def start_agent(agents, tmp_path, inputs, outputs, extra=None, name="agent"):
     agents.append(a)
     a.write_config()
     chk = ag.run_cli("check-config", str(a.cfg_path))
+    if chk.returncode != 0 and re.search(r"unknown (output )?(type|plugin).*loki|loki.*unknown",
+                                         chk.stdout + chk.stderr, re.I):
+        pytest.skip(f"{ag.LC_BIN} has no loki output yet: {chk.stderr.strip()[:200]}")
     if chk.returncode != 0:
         pytest.fail(f"check-config rejected the test config:\n{chk.stdout}{chk.stderr}\n"
                     f"{a.cfg_path.read_text()}", pytrace=False)
@@ -415,7 +418,14 @@ def test_loki_down_30s_zero_loss_breaker_memory_bounded(fake, agents, tmp_path, 
     assert got >= total, (f"only {got}/{total} entries 120 s after Loki came back; "
                           f"{requests_summary(fake)}\n{a.stderr()[-3000:]}")
     # a final scrape: the breaker must have closed again once Loki answered
-    closed = ag.wait_until(lambda: breaker_state(a.metrics()) in ("closed", None), 10)
+    final = {}
+
+    def breaker_closed():
+        final["state"] = breaker_state(a.metrics())
+        return final["state"] in ("closed", None)
+
+    ag.wait_until(breaker_closed, 10)
+    closed = final["state"]
     time.sleep(1.0)
     ents = fake.entries()
     dups = assert_complete(ents, nfiles, range(per_file), allow_dups=True)
@@ -471,7 +481,7 @@ def test_429_storm_backoff_and_zero_loss(fake, agents, tmp_path, logdir):
     print(f"429s in the first {third:.1f} s: {first}, in the last {third:.1f} s: {last}; "
           f"request times {[round(t, 2) for t in times]}")
     assert len(storm_reqs) >= 3, "the agent barely tried during the storm"
-    assert last < first, f"request rate did not fall: {first} in the first third, {last} in the last"
+    assert last < first, f"request rate did not fall: {first} in the first third, {last} last"
     # Backoff per batch: no batch is retried faster than the initial backoff, and with 4
     # batches at most, the storm costs far fewer requests than a retry loop would.
     assert len(storm_reqs) < 4 * 20
@@ -524,7 +534,7 @@ def test_lines_10_days_old(fake, agents, tmp_path, logdir, policy):
     assert statuses == {204: statuses[204]}, f"Loki would have answered {dict(statuses)}"
     assert sorted(s for s, _, _, _ in by[1]) == list(range(n))
     assert old_counted is not None and old_counted >= n, \
-        f"too-old lines not counted by reason (metrics matching drop|clamp|timestamp + 'old')"
+        "too-old lines not counted by reason (metrics matching drop|clamp|timestamp + 'old')"
     assert not dlq_hits, "old lines went to the DLQ"
     if policy == "drop":
         assert 0 not in by, f"{len(by[0])} too-old lines were sent"
@@ -585,13 +595,14 @@ def test_1000_pushes_use_at_most_max_inflight_connections(fake, agents, tmp_path
     fake.configure(delay=0.002)  # a little server time so requests overlap
     a = start_agent(agents, tmp_path, [file_input(logdir)],
                     [loki_output(fake, max_inflight=inflight)],
-                    extra={"batch_bytes": "1KiB", "batch_wait": "50ms"})
+                    extra={"batch_bytes": "4KiB", "batch_wait": "50ms"})
     total = 0
     t0 = time.monotonic()
-    # ~9 lines of ~110 bytes fill a 1 KiB batch: 12000 lines make well over 1000 pushes
+    # at most ~37 lines of ~110 bytes fill a 4 KiB batch (the smallest batch_bytes): 40000
+    # lines make over 1000 pushes; write in rounds until the fake has seen 1000
     while fake.stats()["requests"] < 1000 and time.monotonic() - t0 < ag.scaled(60):
-        write_files(logdir, 1, 2000, start=total, chunk=2000)
-        total += 2000
+        write_files(logdir, 1, 10000, start=total, chunk=10000)
+        total += 10000
         wait_entries(fake, total, 30)
     assert wait_entries(fake, total, 60) >= total, requests_summary(fake)
     time.sleep(0.5)
@@ -606,7 +617,7 @@ def test_1000_pushes_use_at_most_max_inflight_connections(fake, agents, tmp_path
                   s["push_connections"])
     record_number("connections_per_1000_pushes", round(s["push_connections"] * 1000 /
                                                        s["requests"], 2))
-    assert s["requests"] >= 1000, f"only {s['requests']} pushes: batch_bytes 1KiB not honoured?"
+    assert s["requests"] >= 1000, f"only {s['requests']} pushes: batch_bytes 4KiB not honoured?"
     assert s["push_connections"] <= inflight, (f"{s['push_connections']} connections for "
                                                f"{s['requests']} pushes")
     assert_complete(fake.entries(), 1, range(total))

@@ -54,7 +54,7 @@ static void test_last_value_wins(void **state)
 static void test_limits(void **state)
 {
     (void)state;
-    struct lc_kv a[LC_LABELS_MAX + 1];
+    struct lc_kv a[LC_LABELS_MAX + 1] = {0};
     char names[LC_LABELS_MAX + 1][8];
     struct lc_labels *l = (void *)1;
 

@@ -1,0 +1,1301 @@
+/* SPDX-License-Identifier: MIT */
+/* docker_api_client.c: Docker Engine API client (GET only) over the unix socket, on the event loop.
+ */
+#include "input/docker_api_client.h"
+
+#include "core/buf.h"
+#include "core/curl_uv.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "parse/timestamp.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+/*
+ * State:
+ * - struct lc_docker_req: one short request. Its easy handle is kept with it
+ *   and both are recycled through api->spare (at most LC_DOCKER_SPARE), so a
+ *   steady flow of inspects allocates only the JSON parse.
+ * - struct lc_docker_stream: one followed response (events or logs), its own
+ *   easy handle, freed when it ends or is closed.
+ * Both sit on a list of the api from creation to release, so lc_docker_api_free
+ * finds everything.
+ *
+ * libcurl refuses to add or remove transfers from inside its callbacks (the
+ * write callbacks, where stream data and events are delivered). The api
+ * counts how deep it is inside such callbacks (in_curl); whatever a user
+ * callback asks for there that would add, remove or unpause a transfer is
+ * marked on the object and done by the `reaper`, a zero-delay uv timer, on
+ * the next loop iteration. Cancellation itself is immediate: a flag that every
+ * path checks before calling back.
+ */
+
+#define LC_DOCKER_SPARE    16
+#define LC_DOCKER_URL_MAX  512
+#define LC_DOCKER_MSG_MAX  256
+#define LC_DOCKER_ERRBODY  4096 /* error body of a stream whose status is not 200 */
+#define LC_DOCKER_MAXLABEL 4096 /* labels taken from one object */
+
+/* URL-encoded {"type":["container"]} */
+#define LC_DOCKER_EVENTS_FILTER "filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
+
+enum lc_docker_ep { EP_PING, EP_VERSION, EP_LIST, EP_INSPECT, EP_EVENTS, EP_LOGS, EP_COUNT };
+
+static const char *const lc_docker_ep_names[EP_COUNT] = {"ping",    "version", "containers",
+                                                         "inspect", "events",  "logs"};
+
+struct lc_docker_req {
+    struct lc_docker_api *api;
+    CURL *easy;
+    enum lc_docker_ep ep;
+    void (*cb)(void);
+    void *arg;
+    bool added;      /* in the short multi */
+    bool cancelled;  /* no callback any more */
+    bool delivering; /* its callback runs now: the last thing it does */
+    bool negotiate;  /* EP_PING step of a negotiation: go on with /version */
+    struct lc_buf body;
+    char url[LC_DOCKER_URL_MAX];
+    char errbuf[CURL_ERROR_SIZE];
+    struct lc_docker_req *prev, *next; /* api->reqs, or api->spare (next only) */
+};
+
+struct lc_docker_stream {
+    struct lc_docker_api *api;
+    CURL *easy;
+    enum lc_docker_ep ep;
+    lc_docker_event_fn on_event;
+    lc_docker_data_fn on_data;
+    lc_docker_end_fn on_end;
+    void *arg;
+    bool added;       /* in the stream multi */
+    bool closed;      /* no callback any more; release pending */
+    bool paused;      /* by the user (or by on_data returning LC_DOCKER_PAUSE) */
+    bool want_resume; /* resume asked inside a curl callback: the reaper does it */
+    bool skipping;    /* events: inside an oversized line */
+    bool conn_counted;
+    long status; /* HTTP status once known */
+    int user_err;
+    struct lc_buf line; /* events: partial line; streams with status != 200: error body */
+    char url[LC_DOCKER_URL_MAX];
+    char errbuf[CURL_ERROR_SIZE];
+    struct lc_docker_stream *prev, *next; /* api->streams */
+};
+
+struct lc_docker_api {
+    uv_loop_t *loop;
+    struct lc_curl *short_curl;
+    struct lc_curl *stream_curl;
+    uv_timer_t reaper;
+    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char name[64];
+    long request_timeout_ms;
+    long connect_timeout_ms;
+    size_t max_body_bytes;
+    size_t max_event_bytes;
+    unsigned max_pending;
+    unsigned max_streams;
+    char version[16]; /* negotiated, "" before */
+    char prefix[24];  /* "/v1.41" */
+    struct lc_docker_req *reqs;
+    struct lc_docker_req *spare;
+    unsigned nspare;
+    struct lc_docker_stream *streams;
+    struct lc_docker_api_stats st;
+    int in_curl; /* depth inside libcurl write callbacks */
+    int in_user; /* depth inside user callbacks */
+    bool reaper_armed;
+    bool freeing;
+    bool torn_down;
+    unsigned closing; /* uv/curl objects whose close has not completed */
+    void (*closed)(void *arg);
+    void *closed_arg;
+    /* metrics */
+    struct lc_metric_family *m_requests;
+    struct lc_metric_series *m_conn_new;
+    struct lc_metric_series *m_conn_reused;
+    struct lc_metric_series *m_events;
+    struct lc_metric_series *m_events_skipped;
+    struct lc_metric_series *m_streams_open;
+};
+
+static void lc_docker_reaper_arm(struct lc_docker_api *api);
+static void lc_docker_teardown(struct lc_docker_api *api);
+static bool lc_docker_stream_status(struct lc_docker_stream *s);
+
+/* ------------------------------------------------------------------ helpers */
+
+static bool lc_docker_id_valid(const char *id)
+{
+    size_t n = 0;
+
+    if (!id)
+        return false;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (n >= LC_DOCKER_ID_MAX)
+            return false;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return n > 0;
+}
+
+/* "1.41" -> 1041; -1 when malformed. */
+static int lc_docker_version_num(const char *v)
+{
+    char *end;
+    long major, minor;
+
+    if (!v || !*v)
+        return -1;
+    major = strtol(v, &end, 10);
+    if (*end != '.' || major < 0 || major > 99)
+        return -1;
+    minor = strtol(end + 1, &end, 10);
+    if (*end != '\0' || minor < 0 || minor > 999)
+        return -1;
+    return (int)(major * 1000 + minor);
+}
+
+static int lc_docker_status_err(long status)
+{
+    if (status == 200)
+        return 0;
+    if (status == 404)
+        return -ENOENT;
+    if (status == 501)
+        return -ENOTSUP;
+    if (status >= 500)
+        return -EIO;
+    return -EPROTO;
+}
+
+static int lc_docker_curl_err(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return 0;
+    case CURLE_COULDNT_CONNECT:
+        return -ECONNREFUSED;
+    case CURLE_OPERATION_TIMEDOUT:
+        return -ETIMEDOUT;
+    case CURLE_OUT_OF_MEMORY:
+        return -ENOMEM;
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+        return -ECONNRESET;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+        return -EPROTO;
+    default:
+        return -EIO;
+    }
+}
+
+static const char *lc_json_str(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+/*
+ * Collects the string members of a JSON object as labels into a malloc'd
+ * array (*out NULL when empty). Non-string values are skipped. 0 or -ENOMEM.
+ */
+static int lc_json_labels(json_t *obj, struct lc_docker_label **out, size_t *n)
+{
+    const char *key;
+    json_t *v;
+    size_t cap = json_is_object(obj) ? json_object_size(obj) : 0;
+
+    *out = NULL;
+    *n = 0;
+    if (cap == 0)
+        return 0;
+    if (cap > LC_DOCKER_MAXLABEL)
+        cap = LC_DOCKER_MAXLABEL;
+    *out = calloc(cap, sizeof(**out));
+    if (!*out)
+        return -ENOMEM;
+    json_object_foreach(obj, key, v)
+    {
+        if (*n >= cap)
+            break;
+        if (!json_is_string(v))
+            continue;
+        (*out)[*n].key = key;
+        (*out)[*n].value = json_string_value(v);
+        (*n)++;
+    }
+    return 0;
+}
+
+/* RFC 3339 time of a Docker state field; 0 for Go's zero time or garbage. */
+static int64_t lc_json_time(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    int64_t ns = 0;
+
+    if (!s || lc_ts_parse_rfc3339(s, strlen(s), &ns, NULL) != 0 || ns < 0)
+        return 0;
+    return ns;
+}
+
+/* The daemon's {"message": "..."} of an error body, else the body's start. */
+static void lc_docker_message(const char *body, size_t len, char *msg, size_t msglen)
+{
+    json_t *j;
+
+    msg[0] = '\0';
+    if (!body || len == 0)
+        return;
+    j = json_loadb(body, len, 0, NULL);
+    if (j && json_is_string(json_object_get(j, "message"))) {
+        snprintf(msg, msglen, "%s", json_string_value(json_object_get(j, "message")));
+    } else {
+        size_t n = len < msglen - 1 ? len : msglen - 1;
+        memcpy(msg, body, n);
+        msg[n] = '\0';
+        while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+            msg[--n] = '\0';
+    }
+    json_decref(j);
+}
+
+static void lc_docker_count_request(struct lc_docker_api *api, enum lc_docker_ep ep, long status,
+                                    CURL *easy)
+{
+    char code[24];
+    long nconn = 0;
+
+    if (status > 0)
+        snprintf(code, sizeof(code), "%ld", status);
+    else
+        snprintf(code, sizeof(code), "error");
+    lc_counter_inc(lc_metric_series(api->m_requests, api->name, lc_docker_ep_names[ep], code));
+    if (easy && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0) {
+        api->st.conns_new += (uint64_t)nconn;
+        lc_counter_add(api->m_conn_new, (uint64_t)nconn);
+    } else if (ep != EP_EVENTS && ep != EP_LOGS && status > 0) {
+        api->st.conns_reused++;
+        lc_counter_inc(api->m_conn_reused);
+    }
+}
+
+/* Debug builds check what was sent: this client never sends anything but GET. */
+static void lc_docker_assert_get(CURL *easy)
+{
+#ifndef NDEBUG
+    char *method = NULL;
+    if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_METHOD, &method) == CURLE_OK && method)
+        assert(strcmp(method, "GET") == 0);
+#else
+    (void)easy;
+#endif
+}
+
+/*
+ * The only place a request is configured. Every transfer is a GET on the
+ * daemon's unix socket: no method, body or upload option is ever set.
+ */
+static int lc_docker_easy_setup(struct lc_docker_api *api, CURL *easy, const char *url, bool stream,
+                                curl_write_callback write_cb, void *write_data, char *errbuf)
+{
+    CURLcode rc = CURLE_OK;
+
+    curl_easy_reset(easy);
+    rc |= curl_easy_setopt(easy, CURLOPT_URL, url);
+    rc |= curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, api->socket_path);
+    rc |= curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    rc |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http");
+    rc |= curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    rc |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    rc |= curl_easy_setopt(easy, CURLOPT_USERAGENT, "log_capturer/" LC_VERSION);
+    rc |= curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, api->connect_timeout_ms);
+    rc |= curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb);
+    rc |= curl_easy_setopt(easy, CURLOPT_WRITEDATA, write_data);
+    rc |= curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+    if (stream) {
+        /* A stream's connection lives and dies with it; never cached afterwards. */
+        rc |= curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+    } else {
+        rc |= curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, api->request_timeout_ms);
+    }
+    errbuf[0] = '\0';
+    return rc == CURLE_OK ? 0 : -ENOMEM;
+}
+
+/* ------------------------------------------------------------------ short requests */
+
+static void lc_docker_req_unlink(struct lc_docker_api *api, struct lc_docker_req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        api->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    api->st.pending--;
+}
+
+/* Returns a finished or cancelled request to the spare list, or frees it. */
+static void lc_docker_req_release(struct lc_docker_api *api, struct lc_docker_req *r)
+{
+    lc_docker_req_unlink(api, r);
+    r->cb = NULL;
+    r->arg = NULL;
+    r->added = false;
+    r->cancelled = false;
+    r->delivering = false;
+    r->negotiate = false;
+    if (!api->freeing && api->nspare < LC_DOCKER_SPARE && r->body.alloc <= 256 * 1024) {
+        lc_buf_reset(&r->body);
+        r->next = api->spare;
+        api->spare = r;
+        api->nspare++;
+        return;
+    }
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    lc_buf_free(&r->body);
+    free(r);
+}
+
+static size_t lc_docker_req_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct lc_docker_req *r = userdata;
+
+    (void)size;
+    if (r->cancelled || lc_buf_append(&r->body, ptr, nmemb) != 0)
+        return 0; /* CURLE_WRITE_ERROR: -E2BIG, or nobody wants the answer */
+    return nmemb;
+}
+
+static void lc_docker_req_done(CURL *easy, CURLcode result, void *arg);
+
+static int lc_docker_req_add(struct lc_docker_api *api, struct lc_docker_req *r)
+{
+    int rc = lc_curl_add(api->short_curl, r->easy, lc_docker_req_done, r);
+    if (rc == 0)
+        r->added = true;
+    return rc;
+}
+
+static int lc_docker_req_start(struct lc_docker_api *api, enum lc_docker_ep ep, const char *path,
+                               void (*cb)(void), void *arg, bool negotiate)
+{
+    struct lc_docker_req *r;
+    int rc;
+
+    if (api->freeing)
+        return -EINVAL;
+    if (api->st.pending >= api->max_pending)
+        return -EBUSY;
+    r = api->spare;
+    if (r) {
+        api->spare = r->next;
+        api->nspare--;
+        r->next = NULL;
+    } else {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return -ENOMEM;
+        r->easy = curl_easy_init();
+        lc_buf_init(&r->body, api->max_body_bytes);
+        if (!r->easy) {
+            free(r);
+            return -ENOMEM;
+        }
+    }
+    r->api = api;
+    r->ep = ep;
+    r->cb = cb;
+    r->arg = arg;
+    r->negotiate = negotiate;
+    r->body.cap = api->max_body_bytes;
+    lc_buf_reset(&r->body);
+    if ((size_t)snprintf(r->url, sizeof(r->url), "http://localhost%s", path) >= sizeof(r->url)) {
+        rc = -EINVAL;
+        goto out_release;
+    }
+    rc = lc_docker_easy_setup(api, r->easy, r->url, false, lc_docker_req_write, r, r->errbuf);
+    if (rc < 0)
+        goto out_release;
+    /*
+     * On the list before adding, so that release can unlink it. Short requests
+     * are never deferred: they live on their own multi, and the only libcurl
+     * callbacks that call out to the consumer are the stream multi's.
+     */
+    r->next = api->reqs;
+    if (api->reqs)
+        api->reqs->prev = r;
+    api->reqs = r;
+    api->st.pending++;
+    rc = lc_docker_req_add(api, r);
+    if (rc < 0) {
+        lc_docker_req_release(api, r);
+        return rc;
+    }
+    return 0;
+
+out_release:
+    r->next = api->spare;
+    api->spare = r;
+    api->nspare++;
+    return rc;
+}
+
+/* Fills res for a finished short request. */
+static void lc_docker_req_result(struct lc_docker_req *r, CURLcode result,
+                                 struct lc_docker_result *res, char *msg, size_t msglen)
+{
+    long status = 0;
+
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    res->status = status;
+    res->message = msg;
+    msg[0] = '\0';
+    if (result == CURLE_WRITE_ERROR) {
+        res->err = -E2BIG;
+        snprintf(msg, msglen, "response larger than %zu bytes", r->body.cap);
+    } else if (result != CURLE_OK) {
+        res->err = lc_docker_curl_err(result);
+        snprintf(msg, msglen, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(result));
+    } else if ((res->err = lc_docker_status_err(status)) != 0) {
+        lc_docker_message(r->body.data, r->body.len, msg, msglen);
+    }
+}
+
+static void lc_docker_res_set(struct lc_docker_result *res, int err, char *msg, size_t msglen,
+                              const char *text)
+{
+    res->err = err;
+    snprintf(msg, msglen, "%s", text);
+    res->message = msg;
+}
+
+static void lc_docker_deliver_ping(struct lc_docker_req *r, struct lc_docker_result *res, char *msg,
+                                   size_t msglen)
+{
+    if (res->err == 0 && !(r->body.len == 2 && memcmp(r->body.data, "OK", 2) == 0))
+        lc_docker_res_set(res, -EPROTO, msg, msglen, "/_ping did not answer OK");
+    ((lc_docker_ping_fn)r->cb)(r->arg, res);
+}
+
+static void lc_docker_deliver_version(struct lc_docker_api *api, struct lc_docker_req *r,
+                                      struct lc_docker_result *res, char *msg, size_t msglen)
+{
+    struct lc_docker_version v = {"", "", "", ""};
+    json_t *j = NULL;
+    char negotiated[16] = "";
+
+    if (res->err == 0) {
+        j = json_loadb(r->body.data, r->body.len, 0, NULL);
+        int have = lc_docker_version_num(lc_json_str(j, "ApiVersion"));
+        int dmin = lc_docker_version_num(lc_json_str(j, "MinAPIVersion"));
+        int ours_max = lc_docker_version_num(LC_DOCKER_API_MAX);
+        int ours_min = lc_docker_version_num(LC_DOCKER_API_MIN);
+        if (!json_is_object(j) || have < 0) {
+            lc_docker_res_set(res, -EPROTO, msg, msglen, "/version: no ApiVersion");
+        } else {
+            int use = have < ours_max ? have : ours_max;
+            v.api_version = lc_json_str(j, "ApiVersion");
+            v.min_api_version = lc_json_str(j, "MinAPIVersion");
+            v.engine_version = lc_json_str(j, "Version");
+            if (use < ours_min || (dmin > 0 && use < dmin)) {
+                snprintf(msg, msglen, "daemon API %s (min %s) outside the supported %s..%s",
+                         v.api_version, v.min_api_version, LC_DOCKER_API_MIN, LC_DOCKER_API_MAX);
+                res->err = -ENOTSUP;
+            } else {
+                snprintf(negotiated, sizeof(negotiated), "%d.%d", use / 1000, use % 1000);
+                snprintf(api->version, sizeof(api->version), "%s", negotiated);
+                snprintf(api->prefix, sizeof(api->prefix), "/v%s", negotiated);
+                v.negotiated = api->version;
+            }
+        }
+    }
+    ((lc_docker_version_fn)r->cb)(r->arg, res, res->err == 0 ? &v : NULL);
+    json_decref(j);
+}
+
+static void lc_docker_deliver_list(struct lc_docker_req *r, struct lc_docker_result *res, char *msg,
+                                   size_t msglen)
+{
+    json_t *j = NULL;
+    struct lc_docker_summary *sum = NULL;
+    size_t n = 0;
+
+    if (res->err == 0) {
+        j = json_loadb(r->body.data, r->body.len, 0, NULL);
+        if (!json_is_array(j)) {
+            lc_docker_res_set(res, -EPROTO, msg, msglen, "/containers/json: not an array");
+        } else if (json_array_size(j) > 0 && !(sum = calloc(json_array_size(j), sizeof(*sum)))) {
+            lc_docker_res_set(res, -ENOMEM, msg, msglen, "out of memory");
+        } else {
+            size_t i;
+            json_t *c;
+            json_array_foreach(j, i, c)
+            {
+                const char *id = lc_json_str(c, "Id");
+                const char *name =
+                    json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+                if (!*id)
+                    continue;
+                if (!name)
+                    name = "";
+                sum[n].id = id;
+                sum[n].name = name[0] == '/' ? name + 1 : name;
+                sum[n].image = lc_json_str(c, "Image");
+                sum[n].state = lc_json_str(c, "State");
+                struct lc_docker_label *labels = NULL;
+                int lrc = lc_json_labels(json_object_get(c, "Labels"), &labels, &sum[n].nlabels);
+                sum[n].labels = labels;
+                n++;
+                if (lrc < 0) {
+                    lc_docker_res_set(res, -ENOMEM, msg, msglen, "out of memory");
+                    break;
+                }
+            }
+        }
+    }
+    ((lc_docker_list_fn)r->cb)(r->arg, res, res->err == 0 ? sum : NULL, res->err == 0 ? n : 0);
+    for (size_t i = 0; i < n; i++)
+        free((void *)sum[i].labels);
+    free(sum);
+    json_decref(j);
+}
+
+static void lc_docker_deliver_inspect(struct lc_docker_req *r, struct lc_docker_result *res,
+                                      char *msg, size_t msglen)
+{
+    json_t *j = NULL;
+    struct lc_docker_inspect c;
+    struct lc_docker_label *labels = NULL;
+
+    memset(&c, 0, sizeof(c));
+    if (res->err == 0) {
+        j = json_loadb(r->body.data, r->body.len, 0, NULL);
+        json_t *config = json_object_get(j, "Config");
+        json_t *state = json_object_get(j, "State");
+        if (!json_is_object(j) || !*lc_json_str(j, "Id")) {
+            lc_docker_res_set(res, -EPROTO, msg, msglen, "/containers/{id}/json: no Id");
+        } else {
+            c.id = lc_json_str(j, "Id");
+            c.name = lc_json_str(j, "Name");
+            if (c.name[0] == '/')
+                c.name++;
+            c.image = lc_json_str(config, "Image");
+            c.image_id = lc_json_str(j, "Image");
+            c.log_path = lc_json_str(j, "LogPath");
+            c.log_driver =
+                lc_json_str(json_object_get(json_object_get(j, "HostConfig"), "LogConfig"), "Type");
+            c.state = lc_json_str(state, "Status");
+            c.running = json_is_true(json_object_get(state, "Running"));
+            c.tty = json_is_true(json_object_get(config, "Tty"));
+            c.started_ns = lc_json_time(state, "StartedAt");
+            c.finished_ns = lc_json_time(state, "FinishedAt");
+            if (lc_json_labels(json_object_get(config, "Labels"), &labels, &c.nlabels) < 0)
+                lc_docker_res_set(res, -ENOMEM, msg, msglen, "out of memory");
+            c.labels = labels;
+        }
+    }
+    ((lc_docker_inspect_fn)r->cb)(r->arg, res, res->err == 0 ? &c : NULL);
+    free(labels);
+    json_decref(j);
+}
+
+static void lc_docker_req_done(CURL *easy, CURLcode result, void *arg)
+{
+    struct lc_docker_req *r = arg;
+    struct lc_docker_api *api = r->api;
+    struct lc_docker_result res;
+    char msg[LC_DOCKER_MSG_MAX];
+
+    (void)easy;
+    r->added = false;
+    lc_docker_assert_get(r->easy);
+    lc_docker_req_result(r, result, &res, msg, sizeof(msg));
+    api->st.requests++;
+    if (res.err)
+        api->st.request_errors++;
+    lc_docker_count_request(api, r->ep, res.status, r->easy);
+    if (r->cancelled || api->freeing) {
+        lc_docker_req_release(api, r);
+        return;
+    }
+    if (r->negotiate && res.err == 0 && r->ep == EP_PING && r->body.len == 2 &&
+        memcmp(r->body.data, "OK", 2) == 0) {
+        /* Step two of a negotiation: same request object, now /version. */
+        r->ep = EP_VERSION;
+        r->negotiate = false;
+        lc_buf_reset(&r->body);
+        snprintf(r->url, sizeof(r->url), "http://localhost/version");
+        if (lc_docker_easy_setup(api, r->easy, r->url, false, lc_docker_req_write, r, r->errbuf) ==
+                0 &&
+            lc_docker_req_add(api, r) == 0)
+            return;
+        lc_docker_res_set(&res, -ENOMEM, msg, sizeof(msg), "cannot start /version");
+    }
+    r->delivering = true;
+    api->in_user++;
+    switch (r->ep) {
+    case EP_PING:
+        if (r->negotiate) {
+            if (res.err == 0)
+                lc_docker_res_set(&res, -EPROTO, msg, sizeof(msg), "/_ping did not answer OK");
+            ((lc_docker_version_fn)r->cb)(r->arg, &res, NULL);
+        } else {
+            lc_docker_deliver_ping(r, &res, msg, sizeof(msg));
+        }
+        break;
+    case EP_VERSION:
+        lc_docker_deliver_version(api, r, &res, msg, sizeof(msg));
+        break;
+    case EP_LIST:
+        lc_docker_deliver_list(r, &res, msg, sizeof(msg));
+        break;
+    case EP_INSPECT:
+        lc_docker_deliver_inspect(r, &res, msg, sizeof(msg));
+        break;
+    default:
+        break;
+    }
+    api->in_user--;
+    lc_docker_req_release(api, r);
+    if (api->freeing)
+        lc_docker_reaper_arm(api);
+}
+
+/* ------------------------------------------------------------------ streams */
+
+static void lc_docker_stream_free(struct lc_docker_stream *s)
+{
+    struct lc_docker_api *api = s->api;
+
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        api->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->easy) {
+        if (s->added)
+            lc_curl_remove(api->stream_curl, s->easy);
+        if (!s->conn_counted) {
+            s->conn_counted = true;
+            lc_docker_stream_status(s);
+            lc_docker_count_request(api, s->ep, s->status, s->easy);
+        }
+        curl_easy_cleanup(s->easy);
+    }
+    api->st.streams_open--;
+    api->st.streams_ended++;
+    lc_gauge_add(api->m_streams_open, -1);
+    lc_buf_free(&s->line);
+    free(s);
+}
+
+/* A status other than 200: keep the error body for the message, pass nothing on. */
+static bool lc_docker_stream_status(struct lc_docker_stream *s)
+{
+    if (s->status == 0)
+        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
+    return s->status == 200;
+}
+
+static int lc_docker_event_parse(struct lc_docker_stream *s, const char *line, size_t len)
+{
+    struct lc_docker_api *api = s->api;
+    json_t *j = json_loadb(line, len, 0, NULL);
+    json_t *actor = json_object_get(j, "Actor");
+    json_t *attrs = json_object_get(actor, "Attributes");
+    struct lc_docker_label *attributes = NULL;
+    struct lc_docker_event ev;
+    json_t *tn;
+
+    if (!json_is_object(j))
+        goto out_skip;
+    memset(&ev, 0, sizeof(ev));
+    ev.action = lc_json_str(j, "Action");
+    if (!*ev.action)
+        ev.action = lc_json_str(j, "status");
+    ev.id = lc_json_str(actor, "ID");
+    if (!*ev.id)
+        ev.id = lc_json_str(j, "id");
+    if (!*ev.action || !*ev.id)
+        goto out_skip;
+    ev.name = lc_json_str(attrs, "name");
+    ev.image = lc_json_str(attrs, "image");
+    ev.old_name = lc_json_str(attrs, "oldName");
+    tn = json_object_get(j, "timeNano");
+    if (json_is_integer(tn))
+        ev.time_ns = (int64_t)json_integer_value(tn);
+    else if (json_is_integer(json_object_get(j, "time")))
+        ev.time_ns = (int64_t)json_integer_value(json_object_get(j, "time")) * 1000000000LL;
+    if (lc_json_labels(attrs, &attributes, &ev.nattributes) < 0)
+        goto out_skip;
+    ev.attributes = attributes;
+    api->st.events++;
+    lc_counter_inc(api->m_events);
+    api->in_user++;
+    s->on_event(s->arg, &ev);
+    api->in_user--;
+    free(attributes);
+    json_decref(j);
+    return 0;
+
+out_skip:
+    api->st.events_skipped++;
+    lc_counter_inc(api->m_events_skipped);
+    lc_log(LC_LOG_DEBUG, "docker_api", "skipped an /events line of %zu bytes", len);
+    json_decref(j);
+    return 0;
+}
+
+/* Splits event bytes into lines; a line over max_event_bytes is skipped whole. */
+static void lc_docker_events_feed(struct lc_docker_stream *s, const char *p, size_t n)
+{
+    struct lc_docker_api *api = s->api;
+
+    while (n > 0 && !s->closed && !api->freeing) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+
+        if (s->skipping) {
+            if (nl)
+                s->skipping = false;
+        } else if (lc_buf_append(&s->line, p, take) != 0) {
+            lc_buf_reset(&s->line);
+            api->st.events_skipped++;
+            lc_counter_inc(api->m_events_skipped);
+            s->skipping = nl == NULL;
+        } else if (nl) {
+            size_t len = s->line.len;
+            while (len > 0 && s->line.data[len - 1] == '\r')
+                len--;
+            if (len > 0)
+                lc_docker_event_parse(s, s->line.data, len);
+            lc_buf_reset(&s->line);
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+        n -= take + 1;
+    }
+}
+
+static size_t lc_docker_stream_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct lc_docker_stream *s = userdata;
+    struct lc_docker_api *api = s->api;
+    size_t ret = nmemb;
+
+    (void)size;
+    if (s->closed || api->freeing)
+        return 0; /* abort: nobody listens any more */
+    if (s->paused)
+        return CURL_WRITEFUNC_PAUSE; /* data that came before the pause took hold */
+    if (!lc_docker_stream_status(s)) {
+        /* error body: keep the start for the message, drop the rest */
+        size_t room = s->line.cap > s->line.len ? s->line.cap - s->line.len : 0;
+        lc_buf_append(&s->line, ptr, nmemb < room ? nmemb : room);
+        return nmemb;
+    }
+    api->in_curl++;
+    if (s->ep == EP_EVENTS) {
+        lc_docker_events_feed(s, ptr, nmemb);
+    } else {
+        api->in_user++;
+        int rc = s->on_data(s->arg, ptr, nmemb);
+        api->in_user--;
+        if (rc == LC_DOCKER_PAUSE) {
+            s->paused = true;
+            ret = CURL_WRITEFUNC_PAUSE;
+        } else if (rc < 0) {
+            s->user_err = rc;
+            ret = 0;
+        } else {
+            api->st.stream_bytes += nmemb;
+        }
+    }
+    api->in_curl--;
+    if (s->closed || api->freeing)
+        return 0;
+    return ret;
+}
+
+static void lc_docker_stream_done(CURL *easy, CURLcode result, void *arg)
+{
+    struct lc_docker_stream *s = arg;
+    struct lc_docker_api *api = s->api;
+    struct lc_docker_result res;
+    char msg[LC_DOCKER_MSG_MAX];
+
+    (void)easy;
+    s->added = false;
+    lc_docker_assert_get(s->easy);
+    lc_docker_stream_status(s);
+    lc_docker_count_request(api, s->ep, s->status, s->easy);
+    s->conn_counted = true;
+    if (s->closed || api->freeing) {
+        lc_docker_stream_free(s);
+        return;
+    }
+    msg[0] = '\0';
+    res.status = s->status;
+    res.message = msg;
+    if (s->user_err && result == CURLE_WRITE_ERROR) {
+        lc_docker_res_set(&res, s->user_err, msg, sizeof(msg), "stopped by the consumer");
+    } else if (result != CURLE_OK) {
+        res.err = lc_docker_curl_err(result);
+        snprintf(msg, sizeof(msg), "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
+    } else if ((res.err = lc_docker_status_err(s->status)) != 0) {
+        lc_docker_message(s->line.data, s->line.len, msg, sizeof(msg));
+    } else {
+        res.err = 0;
+    }
+    /* The stream is no longer followed from here on: count it before the callback. */
+    s->closed = true;
+    api->in_user++;
+    s->on_end(s->arg, &res);
+    api->in_user--;
+    lc_docker_stream_free(s);
+    if (api->freeing)
+        lc_docker_reaper_arm(api);
+}
+
+static int lc_docker_stream_add(struct lc_docker_api *api, struct lc_docker_stream *s)
+{
+    int rc = lc_curl_add(api->stream_curl, s->easy, lc_docker_stream_done, s);
+    if (rc == 0)
+        s->added = true;
+    return rc;
+}
+
+static int lc_docker_stream_start(struct lc_docker_api *api, enum lc_docker_ep ep, const char *path,
+                                  void *arg, struct lc_docker_stream **out)
+{
+    struct lc_docker_stream *s;
+    int rc;
+
+    if (api->freeing)
+        return -EINVAL;
+    if (api->st.streams_open >= api->max_streams)
+        return -EBUSY;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->api = api;
+    s->ep = ep;
+    s->arg = arg;
+    lc_buf_init(&s->line, ep == EP_EVENTS ? api->max_event_bytes : LC_DOCKER_ERRBODY);
+    if ((size_t)snprintf(s->url, sizeof(s->url), "http://localhost%s", path) >= sizeof(s->url)) {
+        rc = -EINVAL;
+        goto out_free;
+    }
+    s->easy = curl_easy_init();
+    if (!s->easy) {
+        rc = -ENOMEM;
+        goto out_free;
+    }
+    rc = lc_docker_easy_setup(api, s->easy, s->url, true, lc_docker_stream_write, s, s->errbuf);
+    if (rc < 0)
+        goto out_easy;
+    if (api->in_curl == 0) {
+        rc = lc_docker_stream_add(api, s);
+        if (rc < 0)
+            goto out_easy;
+    } else {
+        lc_docker_reaper_arm(api);
+    }
+    s->next = api->streams;
+    if (api->streams)
+        api->streams->prev = s;
+    api->streams = s;
+    api->st.streams_open++;
+    api->st.streams_started++;
+    lc_gauge_add(api->m_streams_open, 1);
+    *out = s;
+    return 0;
+
+out_easy:
+    curl_easy_cleanup(s->easy);
+out_free:
+    lc_buf_free(&s->line);
+    free(s);
+    return rc;
+}
+
+int lc_docker_api_events(struct lc_docker_api *api, int64_t since_ns, lc_docker_event_fn on_event,
+                         lc_docker_end_fn on_end, void *arg, struct lc_docker_stream **out)
+{
+    char path[LC_DOCKER_URL_MAX];
+    struct lc_docker_stream *s = NULL;
+    int rc;
+
+    if (!api || !on_event || !on_end || !out)
+        return -EINVAL;
+    if (!api->version[0])
+        return -ENOTCONN;
+    if (since_ns > 0)
+        snprintf(path, sizeof(path), "%s/events?%s&since=%" PRId64 ".%09" PRId64, api->prefix,
+                 LC_DOCKER_EVENTS_FILTER, since_ns / (int64_t)1000000000,
+                 since_ns % (int64_t)1000000000);
+    else
+        snprintf(path, sizeof(path), "%s/events?%s", api->prefix, LC_DOCKER_EVENTS_FILTER);
+    rc = lc_docker_stream_start(api, EP_EVENTS, path, arg, &s);
+    if (rc < 0)
+        return rc;
+    s->on_event = on_event;
+    s->on_end = on_end;
+    *out = s;
+    return 0;
+}
+
+int lc_docker_api_logs(struct lc_docker_api *api, const char *id,
+                       const struct lc_docker_logs_opts *o, lc_docker_data_fn on_data,
+                       lc_docker_end_fn on_end, void *arg, struct lc_docker_stream **out)
+{
+    char path[LC_DOCKER_URL_MAX];
+    struct lc_docker_stream *s = NULL;
+    int64_t since = o ? o->since_ns : 0;
+    int n, rc;
+
+    if (!api || !on_data || !on_end || !out || !lc_docker_id_valid(id))
+        return -EINVAL;
+    if (!api->version[0])
+        return -ENOTCONN;
+    n = snprintf(path, sizeof(path), "%s/containers/%s/logs?stdout=1&stderr=1&timestamps=1%s",
+                 api->prefix, id, o && o->follow ? "&follow=1" : "");
+    if (since > 0)
+        snprintf(path + n, sizeof(path) - (size_t)n, "&since=%" PRId64 ".%09" PRId64,
+                 since / (int64_t)1000000000, since % (int64_t)1000000000);
+    rc = lc_docker_stream_start(api, EP_LOGS, path, arg, &s);
+    if (rc < 0)
+        return rc;
+    s->on_data = on_data;
+    s->on_end = on_end;
+    *out = s;
+    return 0;
+}
+
+void lc_docker_stream_pause(struct lc_docker_stream *s)
+{
+    if (!s || s->closed || s->paused)
+        return;
+    s->paused = true;
+    s->want_resume = false;
+    if (s->added)
+        curl_easy_pause(s->easy, CURLPAUSE_RECV);
+}
+
+void lc_docker_stream_resume(struct lc_docker_stream *s)
+{
+    if (!s || s->closed || !s->paused)
+        return;
+    s->paused = false;
+    if (s->api->in_curl > 0 || s->api->in_user > 0) {
+        /*
+         * Unpausing delivers buffered data at once, which must not happen
+         * inside a callback (libcurl's, or the consumer's own on_data).
+         */
+        s->want_resume = true;
+        lc_docker_reaper_arm(s->api);
+        return;
+    }
+    if (s->added)
+        curl_easy_pause(s->easy, CURLPAUSE_CONT);
+}
+
+bool lc_docker_stream_paused(const struct lc_docker_stream *s)
+{
+    return s && s->paused;
+}
+
+void lc_docker_stream_close(struct lc_docker_stream *s)
+{
+    struct lc_docker_api *api;
+
+    if (!s || s->closed)
+        return;
+    api = s->api;
+    s->closed = true;
+    if (api->in_curl > 0) {
+        lc_docker_reaper_arm(api);
+        return;
+    }
+    lc_docker_stream_free(s);
+}
+
+/* ------------------------------------------------------------------ reaper and free */
+
+static void lc_docker_reaper_cb(uv_timer_t *t)
+{
+    struct lc_docker_api *api = t->data;
+    struct lc_docker_stream *s, *snext;
+
+    api->reaper_armed = false;
+    if (api->freeing) {
+        lc_docker_teardown(api);
+        return;
+    }
+    for (s = api->streams; s; s = snext) {
+        snext = s->next;
+        if (s->closed) {
+            lc_docker_stream_free(s);
+        } else if (!s->added) {
+            int rc = lc_docker_stream_add(api, s);
+            if (rc < 0) {
+                struct lc_docker_result res = {rc, 0, "cannot start the stream"};
+                s->closed = true;
+                api->in_user++;
+                s->on_end(s->arg, &res);
+                api->in_user--;
+                lc_docker_stream_free(s);
+                if (api->freeing) {
+                    lc_docker_teardown(api);
+                    return;
+                }
+                snext = api->streams; /* the callback may have changed the list */
+            }
+        } else if (s->want_resume && !s->paused) {
+            s->want_resume = false;
+            curl_easy_pause(s->easy, CURLPAUSE_CONT);
+            if (api->freeing) {
+                lc_docker_teardown(api);
+                return;
+            }
+            snext = api->streams;
+        }
+    }
+}
+
+static void lc_docker_reaper_arm(struct lc_docker_api *api)
+{
+    if (api->reaper_armed || api->torn_down)
+        return;
+    api->reaper_armed = true;
+    uv_timer_start(&api->reaper, lc_docker_reaper_cb, 0, 0);
+}
+
+static void lc_docker_finish(struct lc_docker_api *api)
+{
+    void (*closed)(void *) = api->closed;
+    void *arg = api->closed_arg;
+    struct lc_docker_req *r;
+
+    while ((r = api->spare) != NULL) {
+        api->spare = r->next;
+        curl_easy_cleanup(r->easy);
+        lc_buf_free(&r->body);
+        free(r);
+    }
+    free(api);
+    if (closed)
+        closed(arg);
+}
+
+static void lc_docker_part_closed(void *arg)
+{
+    struct lc_docker_api *api = arg;
+
+    if (--api->closing == 0)
+        lc_docker_finish(api);
+}
+
+static void lc_docker_reaper_closed(uv_handle_t *h)
+{
+    lc_docker_part_closed(h->data);
+}
+
+/* Releases everything; only outside libcurl's and the consumer's callbacks. */
+static void lc_docker_teardown(struct lc_docker_api *api)
+{
+    if (api->torn_down)
+        return;
+    api->torn_down = true;
+    while (api->streams) {
+        api->streams->closed = true;
+        lc_docker_stream_free(api->streams);
+    }
+    while (api->reqs) {
+        struct lc_docker_req *r = api->reqs;
+        if (r->added)
+            lc_curl_remove(api->short_curl, r->easy);
+        r->added = false;
+        lc_docker_req_release(api, r); /* freeing: frees, no spare */
+    }
+    api->closing = 3;
+    uv_timer_stop(&api->reaper);
+    uv_close((uv_handle_t *)&api->reaper, lc_docker_reaper_closed);
+    lc_curl_free(api->short_curl, lc_docker_part_closed, api);
+    lc_curl_free(api->stream_curl, lc_docker_part_closed, api);
+}
+
+void lc_docker_api_free(struct lc_docker_api *api, void (*closed)(void *arg), void *arg)
+{
+    if (!api || api->freeing)
+        return;
+    api->freeing = true;
+    api->closed = closed;
+    api->closed_arg = arg;
+    if (api->in_curl > 0 || api->in_user > 0)
+        lc_docker_reaper_arm(api); /* inside a callback: finish on the next iteration */
+    else
+        lc_docker_teardown(api);
+}
+
+/* ------------------------------------------------------------------ public requests */
+
+struct lc_docker_api *lc_docker_api_new(uv_loop_t *loop, const struct lc_docker_api_opts *o)
+{
+    static const char *const req_labels[] = {"input", "endpoint", "status", NULL};
+    static const char *const in_labels[] = {"input", NULL};
+    static const char *const conn_labels[] = {"input", "kind", NULL};
+    struct lc_docker_api_opts d = {0};
+    struct lc_docker_api *api;
+    const char *path;
+
+    if (!loop)
+        return NULL;
+    if (!o)
+        o = &d;
+    path = o->socket_path ? o->socket_path : LC_DOCKER_SOCKET;
+    api = calloc(1, sizeof(*api));
+    if (!api)
+        return NULL;
+    if (!*path || strlen(path) >= sizeof(api->socket_path))
+        goto out_free;
+    snprintf(api->socket_path, sizeof(api->socket_path), "%s", path);
+    snprintf(api->name, sizeof(api->name), "%s", o->name ? o->name : "docker");
+    api->loop = loop;
+    api->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : 10000;
+    api->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000;
+    api->max_body_bytes = o->max_body_bytes ? o->max_body_bytes : 16u << 20;
+    api->max_event_bytes = o->max_event_bytes ? o->max_event_bytes : 64u << 10;
+    api->max_pending = o->max_pending ? o->max_pending : 1024;
+    api->max_streams = o->max_streams ? o->max_streams : 1024;
+    api->short_curl = lc_curl_new(loop, o->max_pool_conns > 0 ? o->max_pool_conns : 4, 0);
+    if (!api->short_curl)
+        goto out_free;
+    /* Streams are bounded by max_streams ourselves; curl must never queue one. */
+    api->stream_curl = lc_curl_new(loop, 0, 0);
+    if (!api->stream_curl)
+        goto out_short;
+    if (uv_timer_init(loop, &api->reaper) != 0)
+        goto out_stream;
+    api->reaper.data = api;
+    api->m_requests =
+        lc_metric_family(LC_COUNTER, "log_capturer_docker_api_requests_total",
+                         "Docker Engine API requests by endpoint and HTTP status.", req_labels);
+    struct lc_metric_family *conns =
+        lc_metric_family(LC_COUNTER, "log_capturer_docker_api_connections_total",
+                         "Docker API requests by connection: newly opened or reused.", conn_labels);
+    api->m_conn_new = lc_metric_series(conns, api->name, "new");
+    api->m_conn_reused = lc_metric_series(conns, api->name, "reused");
+    api->m_events =
+        lc_metric_series(lc_metric_family(LC_COUNTER, "log_capturer_docker_events_total",
+                                          "Docker container events received.", in_labels),
+                         api->name);
+    api->m_events_skipped = lc_metric_series(
+        lc_metric_family(LC_COUNTER, "log_capturer_docker_events_skipped_total",
+                         "Docker event lines skipped: oversized or unparseable.", in_labels),
+        api->name);
+    api->m_streams_open = lc_metric_series(
+        lc_metric_family(LC_GAUGE, "log_capturer_docker_api_streams_open",
+                         "Docker API streams (events and logs) open now.", in_labels),
+        api->name);
+    return api;
+
+out_stream:
+    lc_curl_free(api->stream_curl, NULL, NULL);
+out_short:
+    lc_curl_free(api->short_curl, NULL, NULL);
+out_free:
+    free(api);
+    return NULL;
+}
+
+int lc_docker_api_ping(struct lc_docker_api *api, lc_docker_ping_fn cb, void *arg)
+{
+    if (!api || !cb)
+        return -EINVAL;
+    return lc_docker_req_start(api, EP_PING, "/_ping", (void (*)(void))cb, arg, false);
+}
+
+int lc_docker_api_negotiate(struct lc_docker_api *api, lc_docker_version_fn cb, void *arg)
+{
+    if (!api || !cb)
+        return -EINVAL;
+    return lc_docker_req_start(api, EP_PING, "/_ping", (void (*)(void))cb, arg, true);
+}
+
+const char *lc_docker_api_version(const struct lc_docker_api *api)
+{
+    return api && api->version[0] ? api->version : NULL;
+}
+
+int lc_docker_api_list(struct lc_docker_api *api, lc_docker_list_fn cb, void *arg)
+{
+    char path[64];
+
+    if (!api || !cb)
+        return -EINVAL;
+    if (!api->version[0])
+        return -ENOTCONN;
+    snprintf(path, sizeof(path), "%s/containers/json", api->prefix);
+    return lc_docker_req_start(api, EP_LIST, path, (void (*)(void))cb, arg, false);
+}
+
+int lc_docker_api_inspect(struct lc_docker_api *api, const char *id, lc_docker_inspect_fn cb,
+                          void *arg)
+{
+    char path[LC_DOCKER_ID_MAX + 64];
+
+    if (!api || !cb || !lc_docker_id_valid(id))
+        return -EINVAL;
+    if (!api->version[0])
+        return -ENOTCONN;
+    snprintf(path, sizeof(path), "%s/containers/%s/json", api->prefix, id);
+    return lc_docker_req_start(api, EP_INSPECT, path, (void (*)(void))cb, arg, false);
+}
+
+unsigned lc_docker_api_cancel(struct lc_docker_api *api, const void *arg)
+{
+    struct lc_docker_req *r, *next;
+    unsigned n = 0;
+
+    if (!api)
+        return 0;
+    for (r = api->reqs; r; r = next) {
+        next = r->next;
+        if (r->arg != arg || r->cancelled || r->delivering)
+            continue;
+        r->cancelled = true;
+        n++;
+        if (r->added)
+            lc_curl_remove(api->short_curl, r->easy);
+        r->added = false;
+        lc_docker_req_release(api, r);
+    }
+    return n;
+}
+
+void lc_docker_api_get_stats(const struct lc_docker_api *api, struct lc_docker_api_stats *st)
+{
+    if (!api || !st)
+        return;
+    *st = api->st;
+}

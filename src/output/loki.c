@@ -1,0 +1,1112 @@
+/* SPDX-License-Identifier: MIT */
+/* loki.c: the Loki output: validate, encode, push over pooled connections, retry, dead-letter. */
+#include "output/loki.h"
+
+#include "core/agent.h"
+#include "core/batch.h"
+#include "core/buf.h"
+#include "core/curl_uv.h"
+#include "core/http.h"
+#include "core/labels.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "output/breaker.h"
+#include "output/dlq.h"
+#include "output/retry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * The life of a batch (docs/internals/loki.md has the long version):
+ *
+ *   send() -> FIFO -> [breaker allows, a request slot is free] -> validate
+ *   timestamps -> encode into the slot's body -> POST (lc_curl, pooled) ->
+ *     2xx                      -> DELIVERED
+ *     429, 5xx, transport err  -> retry queue (backoff, Retry-After) -> again
+ *     other answers (4xx)      -> DLQ (status and body) -> DEAD_LETTER
+ *   retry queue over its limits -> the drop policy's victim -> DLQ
+ *   every record dropped by the timestamp policy -> DROPPED
+ *
+ * Requests in flight never exceed max_inflight (one easy handle per slot,
+ * reused; one multi per output whose connection cache is the pool). Batches
+ * waiting for a retry hold memory only: one uv_timer serves the whole queue
+ * and the breaker's cooldown. While the retry queue is full, new batches are
+ * held in the FIFO: they count in out->pending_bytes, so the pipeline pauses
+ * the inputs instead of reading more (backpressure, no new victims).
+ */
+
+#define LOKI_RESP_MAX   4096
+#define LOKI_FLUSH_WAIT 1000 /* ms: the longest wait for a retry once flush() asked */
+
+static const char *const encoding_names[] = {"protobuf", "json", NULL};
+static const char *const compression_names[] = {"gzip", "none", NULL};
+static const char *const too_old_names[] = {"drop", "clamp", "send", NULL};
+static const char *const drop_names[] = {"oldest", "newest", "random", NULL};
+
+#define C(f) offsetof(struct lc_loki_conf, f)
+#define S(s, f) offsetof(__typeof__(((struct lc_loki_conf *)0)->s), f)
+
+static const struct lc_option basic_auth_options[] = {
+    {LC_OPT_STR, "username", NULL, S(basic_auth, username), .help = "Basic auth user."},
+    {LC_OPT_STR, "password", NULL, S(basic_auth, password), .flags = LC_OPT_SECRET,
+     .help = "Basic auth password (use ${ENV} or password_file rather than plain text)."},
+    {LC_OPT_STR, "password_file", NULL, S(basic_auth, password_file),
+     .help = "File holding the basic auth password (trailing newline ignored)."},
+    LC_OPT_END,
+};
+
+static const struct lc_option tls_options[] = {
+    {LC_OPT_STR, "ca_file", NULL, S(tls, ca_file), .help = "CA bundle to verify the server."},
+    {LC_OPT_STR, "cert_file", NULL, S(tls, cert_file), .help = "Client certificate (PEM)."},
+    {LC_OPT_STR, "key_file", NULL, S(tls, key_file), .help = "Client private key (PEM)."},
+    {LC_OPT_BOOL, "insecure_skip_verify", "false", S(tls, insecure_skip_verify),
+     .help = "Do not verify the server's certificate and name (testing only)."},
+    LC_OPT_END,
+};
+
+static const struct lc_option timestamps_options[] = {
+    {LC_OPT_DURATION, "max_age", "168h", S(timestamps, max_age_ms), 0, 0,
+     .help = "Records older than this are handled per too_old (Loki's "
+             "reject_old_samples_max_age); 0 disables."},
+    {LC_OPT_ENUM, "too_old", "drop", S(timestamps, too_old), .choices = too_old_names,
+     .help = "drop: count and drop; clamp: move inside the window; send: send unchanged."},
+    {LC_OPT_DURATION, "max_future", "10m", S(timestamps, max_future_ms), 0, 0,
+     .help = "Records further in the future are clamped to now (Loki's "
+             "creation_grace_period); 0 disables."},
+    LC_OPT_END,
+};
+
+static const struct lc_option retry_options[] = {
+    {LC_OPT_DURATION, "initial", "1s", S(retry, initial_ms), 10, 3600000,
+     .help = "First backoff; doubles per attempt, with jitter."},
+    {LC_OPT_DURATION, "max", "60s", S(retry, max_ms), 10, 86400000,
+     .help = "Longest backoff, and the most a Retry-After header is honoured."},
+    {LC_OPT_INT, "max_batches", "50", S(retry, max_batches), 1, 100000,
+     .help = "Batches the retry queue holds at most."},
+    {LC_OPT_SIZE, "max_bytes", "64MiB", S(retry, max_bytes), 1, 0,
+     .help = "Bytes the retry queue holds at most."},
+    {LC_OPT_ENUM, "drop_policy", "oldest", S(retry, drop_policy), .choices = drop_names,
+     .help = "Which batch goes to the dead-letter queue when the retry queue is full."},
+    LC_OPT_END,
+};
+
+static const struct lc_option breaker_options[] = {
+    {LC_OPT_INT, "failures", "5", S(breaker, failures), 0, 1000000,
+     .help = "Consecutive failed requests that open the circuit breaker; 0 disables it."},
+    {LC_OPT_DURATION, "cooldown", "30s", S(breaker, cooldown_ms), 10, 86400000,
+     .help = "How long the breaker stays open before one probe request."},
+    LC_OPT_END,
+};
+
+static const struct lc_option dlq_options[] = {
+    {LC_OPT_SIZE, "max_bytes", "256MiB", S(dlq, max_bytes), 4096, 0,
+     .help = "Size cap of the dead-letter queue; the oldest segments are deleted first."},
+    {LC_OPT_STR, "dir", NULL, S(dlq, dir),
+     .help = "Directory of the dead-letter queue (default <state_dir>/dlq/<output name>)."},
+    LC_OPT_END,
+};
+
+const struct lc_option lc_loki_options[] = {
+    {LC_OPT_STR, "url", NULL, C(url), .flags = LC_OPT_REQUIRED,
+     .help = "Loki base URL (http://host:3100); /loki/api/v1/push is appended."},
+    {LC_OPT_ENUM, "encoding", "protobuf", C(encoding), .choices = encoding_names,
+     .help = "protobuf (snappy-compressed) or json."},
+    {LC_OPT_ENUM, "compression", "gzip", C(compression), .choices = compression_names,
+     .help = "JSON only: gzip or none."},
+    {LC_OPT_STR, "tenant", NULL, C(tenant), .help = "X-Scope-OrgID header (multi-tenant Loki)."},
+    {LC_OPT_SECTION, "basic_auth", NULL, C(basic_auth), .sub = basic_auth_options,
+     .help = "HTTP basic authentication."},
+    {LC_OPT_STR, "bearer_token", NULL, C(bearer_token), .flags = LC_OPT_SECRET,
+     .help = "Authorization: Bearer token (use ${ENV} or bearer_token_file)."},
+    {LC_OPT_STR, "bearer_token_file", NULL, C(bearer_token_file),
+     .help = "File holding the bearer token."},
+    {LC_OPT_SECTION, "tls", NULL, C(tls), .sub = tls_options, .help = "TLS settings."},
+    {LC_OPT_MAP, "headers", NULL, C(headers), .help = "Extra HTTP headers for every push."},
+    {LC_OPT_DURATION, "timeout", "10s", C(timeout_ms), 100, 3600000,
+     .help = "Whole-request timeout (connect included)."},
+    {LC_OPT_INT, "max_inflight", "4", C(max_inflight), 1, 64,
+     .help = "Push requests in flight at most; also the connection pool's size."},
+    {LC_OPT_SECTION, "timestamps", NULL, C(timestamps), .sub = timestamps_options,
+     .help = "Timestamp validation before sending."},
+    {LC_OPT_SECTION, "retry", NULL, C(retry), .sub = retry_options,
+     .help = "Retries of 429, 5xx and transport errors."},
+    {LC_OPT_SECTION, "breaker", NULL, C(breaker), .sub = breaker_options,
+     .help = "Circuit breaker."},
+    {LC_OPT_SECTION, "dlq", NULL, C(dlq), .sub = dlq_options, .help = "Dead-letter queue."},
+    LC_OPT_END,
+};
+
+#undef C
+#undef S
+
+/* ---- configuration helpers shared with `dlq replay` ---------------------- */
+
+/* Reads a secret file: at most 64 KiB, trailing whitespace dropped. */
+static int read_secret(const char *path, char **out, char *err, size_t errlen)
+{
+    char buf[65536];
+    size_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(e));
+        return -e;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof(buf) - 1)
+            break;
+    }
+    close(fd);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    buf[n] = '\0';
+    *out = strdup(buf);
+    explicit_bzero(buf, sizeof(buf));
+    return *out ? 0 : -ENOMEM;
+}
+
+static bool has_crlf(const char *s)
+{
+    return s && strpbrk(s, "\r\n") != NULL;
+}
+
+static int add_header(struct curl_slist **l, const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *h = malloc(n);
+    struct curl_slist *nl;
+
+    if (!h)
+        return -ENOMEM;
+    snprintf(h, n, "%s: %s", name, value);
+    nl = curl_slist_append(*l, h);
+    explicit_bzero(h, n);
+    free(h);
+    if (!nl)
+        return -ENOMEM;
+    *l = nl;
+    return 0;
+}
+
+int lc_loki_http_init(struct lc_loki_http *h, const struct lc_loki_conf *c,
+                      const struct lc_loki_enc *enc, char *err, size_t errlen)
+{
+    static const char push_path[] = "/loki/api/v1/push";
+    char *token = NULL;
+    int rc = 0;
+
+    memset(h, 0, sizeof(*h));
+    if (!c->url || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)) {
+        snprintf(err, errlen, "url must start with http:// or https://");
+        return -EINVAL;
+    }
+    size_t ul = strlen(c->url);
+    while (ul > 0 && c->url[ul - 1] == '/')
+        ul--;
+    size_t pl = strlen(push_path);
+    bool has_path = ul >= pl && strncmp(c->url + ul - pl, push_path, pl) == 0;
+    h->push_url = malloc(ul + pl + 1);
+    if (!h->push_url)
+        return -ENOMEM;
+    memcpy(h->push_url, c->url, ul);
+    memcpy(h->push_url + ul, has_path ? "" : push_path, has_path ? 1 : pl + 1);
+    h->push_url[ul + (has_path ? 0 : pl)] = '\0';
+
+    rc = add_header(&h->headers, "Content-Type", lc_loki_enc_content_type(enc));
+    if (rc == 0 && lc_loki_enc_content_encoding(enc))
+        rc = add_header(&h->headers, "Content-Encoding", lc_loki_enc_content_encoding(enc));
+    if (rc == 0) {
+        /* no 100-continue round trip: Loki reads the body anyway */
+        struct curl_slist *nl = curl_slist_append(h->headers, "Expect:");
+        rc = nl ? 0 : -ENOMEM;
+        if (nl)
+            h->headers = nl;
+    }
+    if (rc == 0 && c->tenant && *c->tenant) {
+        if (has_crlf(c->tenant)) {
+            snprintf(err, errlen, "tenant contains a line break");
+            rc = -EINVAL;
+            goto out_err;
+        }
+        rc = add_header(&h->headers, "X-Scope-OrgID", c->tenant);
+    }
+    for (size_t i = 0; rc == 0 && i < c->headers.n; i++) {
+        const struct lc_kv *kv = &c->headers.v[i];
+        if (has_crlf(kv->key) || has_crlf(kv->value) || strchr(kv->key, ':') || !*kv->key) {
+            snprintf(err, errlen, "headers: invalid header name or value for '%s'", kv->key);
+            rc = -EINVAL;
+            goto out_err;
+        }
+        rc = add_header(&h->headers, kv->key, kv->value ? kv->value : "");
+    }
+    if (rc < 0)
+        goto out_err;
+    if (c->bearer_token_file) {
+        rc = read_secret(c->bearer_token_file, &token, err, errlen);
+    } else if (c->bearer_token && *c->bearer_token) {
+        token = strdup(c->bearer_token);
+        rc = token ? 0 : -ENOMEM;
+    }
+    if (rc == 0 && token) {
+        if (has_crlf(token)) {
+            snprintf(err, errlen, "bearer token contains a line break");
+            rc = -EINVAL;
+        } else {
+            size_t n = strlen(token) + 8;
+            char *v = malloc(n);
+            rc = v ? 0 : -ENOMEM;
+            if (v) {
+                snprintf(v, n, "Bearer %s", token);
+                rc = add_header(&h->headers, "Authorization", v);
+                explicit_bzero(v, n);
+                free(v);
+            }
+        }
+    }
+    if (token) {
+        explicit_bzero(token, strlen(token));
+        free(token);
+    }
+    if (rc < 0)
+        goto out_err;
+    if (c->basic_auth.username && *c->basic_auth.username) {
+        h->username = strdup(c->basic_auth.username);
+        if (c->basic_auth.password_file)
+            rc = read_secret(c->basic_auth.password_file, &h->password, err, errlen);
+        else
+            h->password = strdup(c->basic_auth.password ? c->basic_auth.password : "");
+        if (rc == 0 && (!h->username || !h->password))
+            rc = -ENOMEM;
+        if (rc < 0)
+            goto out_err;
+    }
+    return 0;
+
+out_err:
+    if (rc == -ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    lc_loki_http_free(h);
+    return rc;
+}
+
+void lc_loki_http_free(struct lc_loki_http *h)
+{
+    free(h->push_url);
+    free(h->username);
+    if (h->password) {
+        explicit_bzero(h->password, strlen(h->password));
+        free(h->password);
+    }
+    curl_slist_free_all(h->headers);
+    memset(h, 0, sizeof(*h));
+}
+
+int lc_loki_easy_setup(CURL *easy, const struct lc_loki_http *h, const struct lc_loki_conf *c)
+{
+    CURLcode r = CURLE_OK;
+
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (r == CURLE_OK)                                                                         \
+            r = curl_easy_setopt(easy, opt, val);                                                  \
+    } while (0)
+    SET(CURLOPT_URL, h->push_url);
+    SET(CURLOPT_POST, 1L);
+    SET(CURLOPT_HTTPHEADER, h->headers);
+    SET(CURLOPT_USERAGENT, "log_capturer/" LC_VERSION);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_TCP_NODELAY, 1L);
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
+    if (h->username) {
+        SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SET(CURLOPT_USERNAME, h->username);
+        SET(CURLOPT_PASSWORD, h->password);
+    }
+    if (c->tls.ca_file)
+        SET(CURLOPT_CAINFO, c->tls.ca_file);
+    if (c->tls.cert_file)
+        SET(CURLOPT_SSLCERT, c->tls.cert_file);
+    if (c->tls.key_file)
+        SET(CURLOPT_SSLKEY, c->tls.key_file);
+    SET(CURLOPT_SSL_VERIFYPEER, c->tls.insecure_skip_verify ? 0L : 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, c->tls.insecure_skip_verify ? 0L : 2L);
+#undef SET
+    return r == CURLE_OK ? 0 : -EINVAL;
+}
+
+struct lc_loki_ts_policy lc_loki_ts_policy_of(const struct lc_loki_conf *c)
+{
+    return (struct lc_loki_ts_policy){
+        .max_age_ns = c->timestamps.max_age_ms * LC_NS_PER_MSEC,
+        .too_old = c->timestamps.too_old,
+        .max_future_ns = c->timestamps.max_future_ms * LC_NS_PER_MSEC,
+    };
+}
+
+const char *lc_loki_dlq_dir(const struct lc_loki_conf *c, const char *state_dir, const char *name,
+                            char *buf, size_t len)
+{
+    if (c->dlq.dir && *c->dlq.dir)
+        snprintf(buf, len, "%s", c->dlq.dir);
+    else
+        snprintf(buf, len, "%s/dlq/%s", state_dir ? state_dir : ".", name);
+    return buf;
+}
+
+int lc_loki_enc_from_conf(struct lc_loki_enc **out, const struct lc_loki_conf *c,
+                          const struct lc_kvlist *labels, size_t max_body)
+{
+    return lc_loki_enc_new(out, (enum lc_loki_encoding)c->encoding, c->compression == 0,
+                           labels ? labels->v : NULL, labels ? labels->n : 0, max_body);
+}
+
+/* ---- the plugin ---------------------------------------------------------- */
+
+struct lc_loki;
+
+/* One request slot: an easy handle reused for every push it makes. */
+struct lc_loki_req {
+    struct lc_loki *lk;
+    CURL *easy;
+    struct lc_batch *b; /* in flight, or NULL when the slot is free */
+    struct lc_buf body;
+    char resp[LOKI_RESP_MAX];
+    size_t resp_len;
+    char retry_after[64];
+    int64_t started_ns;
+};
+
+enum { ST_2XX, ST_4XX, ST_429, ST_5XX, ST_ERROR, ST_OTHER, ST_N };
+static const char *const status_names[ST_N] = {"2xx", "4xx", "429", "5xx", "error", "other"};
+
+struct lc_loki_metrics {
+    struct lc_metric_series *requests[ST_N];
+    struct lc_metric_series *bytes_raw;
+    struct lc_metric_series *bytes_wire;
+    struct lc_metric_series *entries;  /* histogram */
+    struct lc_metric_series *latency;  /* histogram */
+    struct lc_metric_series *retries;
+    struct lc_metric_series *retry_batches;
+    struct lc_metric_series *retry_bytes;
+    struct lc_metric_series *ts_old_dropped, *ts_old_clamped, *ts_old_sent, *ts_future_clamped;
+    struct lc_metric_series *breaker_state;
+    struct lc_metric_series *breaker_opens;
+    struct lc_metric_series *conn_new;
+    struct lc_metric_series *conn_reused;
+    struct lc_metric_series *inflight;
+    struct lc_metric_series *waiting;
+    struct lc_metric_series *dead_lettered;
+    struct lc_dlq_metrics dlq;
+};
+
+struct lc_loki {
+    struct lc_output *out;
+    const struct lc_loki_conf *conf;
+    const char *name;
+    char health_key[160];
+    struct lc_loki_http http;
+    struct lc_loki_enc *enc;
+    struct lc_loki_ts_policy tsp;
+    struct lc_loki_req *reqs;
+    uint32_t nreqs;
+    uint32_t inflight;
+    struct lc_batch *fifo, *fifo_tail; /* sent by the pipeline, not yet pushed */
+    uint32_t fifo_n;
+    struct lc_retry *retry;
+    struct lc_breaker br;
+    struct lc_dlq *dlq;
+    struct lc_buf dlq_line;
+    size_t max_body;
+    /* event-loop handles, created on the first send() (see ensure_handles) */
+    struct lc_curl *curl;
+    uv_timer_t timer;
+    bool handles;
+    unsigned closing;
+    bool stopping;
+    bool flushing;
+    bool in_pump;
+    enum lc_health health;
+    int health_breaker;
+    unsigned long conn_opened, conn_reused;
+    uint64_t opens_seen;
+    struct lc_loki_metrics m;
+};
+
+static void pump(struct lc_loki *lk);
+
+static int64_t batch_cost(const struct lc_batch *b)
+{
+    /* as the pipeline counts pending bytes: what the batch holds in memory */
+    return (int64_t)b->arena_cap + (int64_t)b->recs_cap * (int64_t)sizeof(struct lc_record);
+}
+
+static void update_gauges(struct lc_loki *lk)
+{
+    lc_gauge_set(lk->m.retry_batches, lc_retry_count(lk->retry));
+    lc_gauge_set(lk->m.retry_bytes, lc_retry_bytes(lk->retry));
+    lc_gauge_set(lk->m.inflight, lk->inflight);
+    lc_gauge_set(lk->m.waiting, lk->fifo_n);
+    lc_gauge_set(lk->m.breaker_state, lk->br.state);
+}
+
+static void update_health(struct lc_loki *lk)
+{
+    enum lc_health h = LC_HEALTH_OK;
+    char detail[96];
+
+    if (lk->br.state == LC_BREAKER_OPEN) {
+        h = LC_HEALTH_DOWN;
+        snprintf(detail, sizeof(detail), "circuit breaker open, %u batches waiting",
+                 lc_retry_count(lk->retry) + lk->fifo_n);
+    } else if (lk->br.state == LC_BREAKER_HALF_OPEN || lc_retry_count(lk->retry) > 0) {
+        h = LC_HEALTH_DEGRADED;
+        snprintf(detail, sizeof(detail), "retrying, %u batches in the retry queue",
+                 lc_retry_count(lk->retry));
+    } else {
+        snprintf(detail, sizeof(detail), "ok");
+    }
+    if (h != lk->health || (int)lk->br.state != lk->health_breaker) {
+        lk->health = h;
+        lk->health_breaker = (int)lk->br.state;
+        lc_health_set(lk->health_key, h, detail);
+    }
+}
+
+/* The batch's fate is known: count it and give it back to the pipeline. */
+static void finish(struct lc_loki *lk, struct lc_batch *b, enum lc_batch_fate fate)
+{
+    b->next = NULL;
+    lc_output_done(lk->out, b, fate);
+}
+
+static void dead_letter(struct lc_loki *lk, struct lc_batch *b, const char *reason, long status,
+                        const char *body, size_t body_len)
+{
+    int rc;
+
+    rc = lc_dlq_line_begin(&lk->dlq_line, lc_now_ns(), lk->name, reason, status, body, body_len);
+    if (rc == 0)
+        rc = lc_loki_streams_json(lk->enc, b, &lk->dlq_line);
+    if (rc == 0)
+        rc = lc_dlq_line_end(&lk->dlq_line);
+    if (rc == 0)
+        rc = lc_dlq_append(lk->dlq, lk->dlq_line.data, lk->dlq_line.len);
+    lc_buf_reset(&lk->dlq_line);
+    if (rc < 0) {
+        lc_logf(LC_LOG_ERROR, lk->name, NULL,
+                "batch of %u records could not be written to the dead-letter queue: %s", b->n,
+                strerror(-rc));
+        finish(lk, b, LC_FATE_FAILED);
+        return;
+    }
+    lc_counter_inc(lk->m.dead_lettered);
+    finish(lk, b, LC_FATE_DEAD_LETTER);
+}
+
+/*
+ * A retryable failure: the batch waits in the retry queue. Victims of the
+ * queue's limits go to the DLQ.
+ */
+static void requeue(struct lc_loki *lk, struct lc_batch *b, int64_t retry_after_ms)
+{
+    int64_t now = lc_mono_ns();
+    int64_t bytes;
+    struct lc_batch *v;
+
+    b->attempts++;
+    int64_t delay = lc_retry_delay_ms(lk->retry, b->attempts, retry_after_ms);
+    if (lk->flushing && delay > LOKI_FLUSH_WAIT)
+        delay = LOKI_FLUSH_WAIT;
+    if (lc_retry_push(lk->retry, b, batch_cost(b), now + delay * LC_NS_PER_MSEC) < 0) {
+        dead_letter(lk, b, "retry_queue_full", 0, NULL, 0);
+        return;
+    }
+    lc_counter_inc(lk->m.retries);
+    while ((v = lc_retry_evict(lk->retry, &bytes)) != NULL) {
+        lc_logf(LC_LOG_WARN, lk->name, NULL,
+                "retry queue full: batch of %u records goes to the dead-letter queue", v->n);
+        dead_letter(lk, v, "retry_queue_full", 0, NULL, 0);
+    }
+}
+
+static void count_status(struct lc_loki *lk, int cls)
+{
+    lc_counter_inc(lk->m.requests[cls]);
+}
+
+static void on_request_done(CURL *easy, CURLcode result, void *arg)
+{
+    struct lc_loki_req *rq = arg;
+    struct lc_loki *lk = rq->lk;
+    struct lc_batch *b = rq->b;
+    int64_t now = lc_mono_ns();
+    long status = 0;
+    unsigned long opened, reused;
+
+    rq->b = NULL;
+    lk->inflight--;
+    lc_histogram_observe(lk->m.latency, (double)(now - rq->started_ns) / 1e9);
+    lc_curl_conn_stats(lk->curl, &opened, &reused);
+    lc_counter_add(lk->m.conn_new, opened - lk->conn_opened);
+    lc_counter_add(lk->m.conn_reused, reused - lk->conn_reused);
+    lk->conn_opened = opened;
+    lk->conn_reused = reused;
+    if (result == CURLE_OK)
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+
+    if (result != CURLE_OK) {
+        count_status(lk, ST_ERROR);
+        lc_logf(LC_LOG_WARN, lk->name, NULL, "push failed: %s; retrying",
+                curl_easy_strerror(result));
+        lc_breaker_failure(&lk->br, now);
+        requeue(lk, b, -1);
+    } else if (status >= 200 && status < 300) {
+        count_status(lk, ST_2XX);
+        lc_breaker_success(&lk->br);
+        finish(lk, b, LC_FATE_DELIVERED);
+    } else if (status == 429 || status >= 500) {
+        count_status(lk, status == 429 ? ST_429 : ST_5XX);
+        int64_t ra = -1;
+        if (rq->retry_after[0])
+            ra = lc_retry_after_parse(rq->retry_after, (int64_t)time(NULL));
+        lc_logf(LC_LOG_WARN, lk->name, NULL, "push answered %ld: %.*s; retrying", status,
+                (int)(rq->resp_len > 200 ? 200 : rq->resp_len), rq->resp);
+        lc_breaker_failure(&lk->br, now);
+        requeue(lk, b, ra);
+    } else {
+        /* 400 and every other answer: Loki kept what it could; never re-send */
+        count_status(lk, status >= 400 && status < 500 ? ST_4XX : ST_OTHER);
+        lc_logf(LC_LOG_WARN, lk->name, NULL,
+                "push rejected with %ld: %.*s; the batch goes to the dead-letter queue", status,
+                (int)(rq->resp_len > 300 ? 300 : rq->resp_len), rq->resp);
+        lc_breaker_success(&lk->br); /* the server is alive and answering */
+        dead_letter(lk, b, "rejected", status, rq->resp, rq->resp_len);
+    }
+    if (lk->br.opens != lk->opens_seen) {
+        lc_counter_add(lk->m.breaker_opens, lk->br.opens - lk->opens_seen);
+        lk->opens_seen = lk->br.opens;
+        lc_logf(LC_LOG_WARN, lk->name, NULL, "circuit breaker open: no pushes for %lld ms",
+                (long long)lk->conf->breaker.cooldown_ms);
+    }
+    pump(lk);
+}
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+    struct lc_loki_req *rq = arg;
+    size_t len = sz * n;
+    size_t room = sizeof(rq->resp) - 1 - rq->resp_len;
+    size_t k = len < room ? len : room;
+
+    memcpy(rq->resp + rq->resp_len, p, k);
+    rq->resp_len += k;
+    rq->resp[rq->resp_len] = '\0';
+    return len;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+    struct lc_loki_req *rq = arg;
+    size_t len = sz * n;
+    static const char name[] = "retry-after:";
+
+    if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+        size_t v = sizeof(name) - 1;
+        size_t k = len - v < sizeof(rq->retry_after) - 1 ? len - v : sizeof(rq->retry_after) - 1;
+        memcpy(rq->retry_after, p + v, k);
+        rq->retry_after[k] = '\0';
+    }
+    return len;
+}
+
+static struct lc_loki_req *free_slot(struct lc_loki *lk)
+{
+    for (uint32_t i = 0; i < lk->nreqs; i++)
+        if (!lk->reqs[i].b)
+            return &lk->reqs[i];
+    return NULL;
+}
+
+/* Validates, encodes and starts one push. The batch always ends somewhere. */
+static void start(struct lc_loki *lk, struct lc_batch *b)
+{
+    struct lc_loki_ts_counts tc = {0};
+    struct lc_loki_req *rq = free_slot(lk);
+    size_t raw_len = 0;
+    int rc;
+
+    lc_loki_validate(&lk->tsp, b, lc_now_ns(), &tc);
+    lc_counter_add(lk->m.ts_old_dropped, tc.old_dropped);
+    lc_counter_add(lk->m.ts_old_clamped, tc.old_clamped);
+    lc_counter_add(lk->m.ts_old_sent, tc.old_sent);
+    lc_counter_add(lk->m.ts_future_clamped, tc.future_clamped);
+    if (tc.old_dropped)
+        lc_logf(LC_LOG_INFO, lk->name, NULL,
+                "dropped %llu records older than timestamps.max_age",
+                (unsigned long long)tc.old_dropped);
+    if (b->n == 0) {
+        finish(lk, b, LC_FATE_DROPPED);
+        return;
+    }
+    rc = lc_loki_encode(lk->enc, b, &rq->body, &raw_len);
+    if (rc == -E2BIG) {
+        lc_logf(LC_LOG_ERROR, lk->name, NULL, "batch of %u records does not fit a request body",
+                b->n);
+        dead_letter(lk, b, "too_big", 0, NULL, 0);
+        return;
+    }
+    if (rc < 0) {
+        lc_logf(LC_LOG_ERROR, lk->name, NULL, "encoding failed: %s; retrying later",
+                strerror(-rc));
+        requeue(lk, b, -1);
+        return;
+    }
+    curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDS, rq->body.data);
+    curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body.len);
+    rq->resp_len = 0;
+    rq->resp[0] = '\0';
+    rq->retry_after[0] = '\0';
+    rq->started_ns = lc_mono_ns();
+    rq->b = b;
+    rc = lc_curl_add(lk->curl, rq->easy, on_request_done, rq);
+    if (rc < 0) {
+        rq->b = NULL;
+        requeue(lk, b, -1);
+        return;
+    }
+    lk->inflight++;
+    lc_breaker_on_send(&lk->br);
+    lc_histogram_observe(lk->m.entries, b->n);
+    lc_counter_add(lk->m.bytes_raw, raw_len);
+    lc_counter_add(lk->m.bytes_wire, rq->body.len);
+}
+
+static struct lc_batch *fifo_pop(struct lc_loki *lk)
+{
+    struct lc_batch *b = lk->fifo;
+
+    if (!b)
+        return NULL;
+    lk->fifo = b->next;
+    if (!lk->fifo)
+        lk->fifo_tail = NULL;
+    lk->fifo_n--;
+    b->next = NULL;
+    return b;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    pump(t->data);
+}
+
+/* One timer for the retry queue and the breaker's cooldown. */
+static void arm_timer(struct lc_loki *lk, int64_t now)
+{
+    int64_t at = INT64_MAX;
+
+    if (lk->stopping && !lk->handles)
+        return;
+    if (lk->inflight < lk->nreqs) {
+        if (lk->br.state == LC_BREAKER_OPEN)
+            at = lc_breaker_reopen_ns(&lk->br);
+        else if (!(lk->br.state == LC_BREAKER_HALF_OPEN && lk->br.probing))
+            at = lc_retry_next_due(lk->retry);
+    }
+    if (at == INT64_MAX) {
+        uv_timer_stop(&lk->timer);
+        return;
+    }
+    int64_t ms = at > now ? (at - now + LC_NS_PER_MSEC - 1) / LC_NS_PER_MSEC : 0;
+    uv_timer_start(&lk->timer, on_timer, (uint64_t)ms, 0);
+}
+
+/*
+ * Starts as many pushes as slots and the breaker allow: retries that are due
+ * first (older data), then new batches, unless the retry queue is full.
+ */
+static void pump(struct lc_loki *lk)
+{
+    int64_t now = lc_mono_ns();
+
+    if (!lk->handles || lk->in_pump)
+        return;
+    lk->in_pump = true;
+    while (lk->inflight < lk->nreqs && !(lk->stopping && lk->closing)) {
+        struct lc_batch *b;
+        int64_t bytes;
+        if (!lc_breaker_can_send(&lk->br, now))
+            break;
+        b = lc_retry_pop_due(lk->retry, now, &bytes);
+        if (!b && !lc_retry_full(lk->retry))
+            b = fifo_pop(lk);
+        if (!b)
+            break;
+        start(lk, b);
+    }
+    lk->in_pump = false;
+    arm_timer(lk, now);
+    update_gauges(lk);
+    update_health(lk);
+}
+
+/* The loop handles are made on first use, so a failed start-up leaves none open. */
+static int ensure_handles(struct lc_loki *lk)
+{
+    if (lk->handles)
+        return 0;
+    lk->curl = lc_curl_new(lk->out->agent->loop, (long)lk->nreqs, 0);
+    if (!lk->curl)
+        return -ENOMEM;
+    uv_timer_init(lk->out->agent->loop, &lk->timer);
+    lk->timer.data = lk;
+    lk->handles = true;
+    return 0;
+}
+
+static void loki_send(struct lc_output *out, struct lc_batch *b)
+{
+    struct lc_loki *lk = out->ctx;
+
+    if (lk->stopping || ensure_handles(lk) < 0) {
+        finish(lk, b, LC_FATE_FAILED);
+        return;
+    }
+    b->next = NULL;
+    if (lk->fifo_tail)
+        lk->fifo_tail->next = b;
+    else
+        lk->fifo = b;
+    lk->fifo_tail = b;
+    lk->fifo_n++;
+    pump(lk);
+}
+
+static void loki_flush(struct lc_output *out)
+{
+    struct lc_loki *lk = out->ctx;
+
+    if (!lk->handles)
+        return;
+    if (!lk->flushing) {
+        lk->flushing = true;
+        lc_retry_expedite(lk->retry, lc_mono_ns() + LOKI_FLUSH_WAIT * LC_NS_PER_MSEC);
+    }
+    pump(lk);
+}
+
+static void on_closed(struct lc_loki *lk)
+{
+    if (--lk->closing == 0)
+        lc_output_stopped(lk->out);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    on_closed(h->data);
+}
+
+static void on_curl_closed(void *arg)
+{
+    on_closed(arg);
+}
+
+static void loki_stop(struct lc_output *out)
+{
+    struct lc_loki *lk = out->ctx;
+    struct lc_batch *b;
+    int64_t bytes;
+    uint32_t failed = 0;
+
+    lk->stopping = true;
+    /* the agent waited for the shutdown deadline already: whatever is held goes back */
+    for (uint32_t i = 0; i < lk->nreqs; i++) {
+        struct lc_loki_req *rq = &lk->reqs[i];
+        if (!rq->b)
+            continue;
+        lc_curl_remove(lk->curl, rq->easy);
+        b = rq->b;
+        rq->b = NULL;
+        lk->inflight--;
+        finish(lk, b, LC_FATE_FAILED);
+        failed++;
+    }
+    while ((b = fifo_pop(lk)) != NULL) {
+        finish(lk, b, LC_FATE_FAILED);
+        failed++;
+    }
+    while ((b = lc_retry_pop(lk->retry, &bytes)) != NULL) {
+        finish(lk, b, LC_FATE_FAILED);
+        failed++;
+    }
+    if (failed)
+        lc_logf(LC_LOG_WARN, lk->name, NULL,
+                "stopping with %u batches undelivered: they will be read again after a restart",
+                failed);
+    update_gauges(lk);
+    if (!lk->handles) {
+        lc_output_stopped(out);
+        return;
+    }
+    lk->closing = 2;
+    uv_timer_stop(&lk->timer);
+    uv_close((uv_handle_t *)&lk->timer, on_timer_closed);
+    lc_curl_free(lk->curl, on_curl_closed, lk);
+    lk->curl = NULL;
+}
+
+static bool loki_healthy(struct lc_output *out, const char **state)
+{
+    struct lc_loki *lk = out->ctx;
+
+    if (lk->br.state == LC_BREAKER_OPEN) {
+        *state = "breaker open";
+        return false;
+    }
+    if (lk->br.state == LC_BREAKER_HALF_OPEN) {
+        *state = "breaker half-open";
+        return true;
+    }
+    *state = lc_retry_count(lk->retry) ? "retrying" : "ok";
+    return true;
+}
+
+static void register_metrics(struct lc_loki *lk)
+{
+    static const char *const l_out[] = {"output", NULL};
+    static const char *const l_status[] = {"output", "status", NULL};
+    static const char *const l_stage[] = {"output", "stage", NULL};
+    static const char *const l_ts[] = {"output", "reason", "action", NULL};
+    static const char *const l_kind[] = {"output", "kind", NULL};
+    static const double lat_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    static const double ent_b[] = {1, 10, 50, 100, 500, 1000, 5000, 10000, 50000};
+    struct lc_loki_metrics *m = &lk->m;
+    struct lc_metric_family *f;
+    const char *n = lk->name;
+
+    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_requests_total",
+                         "Push requests by answer: 2xx, 4xx, 429, 5xx, error (transport), other.",
+                         l_status);
+    for (int i = 0; i < ST_N; i++)
+        m->requests[i] = lc_metric_series(f, n, status_names[i]);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_sent_bytes_total",
+                         "Push body bytes before (raw) and after (wire) compression.", l_stage);
+    m->bytes_raw = lc_metric_series(f, n, "raw");
+    m->bytes_wire = lc_metric_series(f, n, "wire");
+    f = lc_metric_histogram("log_capturer_loki_batch_entries", "Entries per push request.",
+                            l_out, ent_b, (int)(sizeof(ent_b) / sizeof(ent_b[0])));
+    m->entries = lc_metric_series(f, n);
+    f = lc_metric_histogram("log_capturer_loki_request_duration_seconds",
+                            "Push request latency, connect included.", l_out, lat_b,
+                            (int)(sizeof(lat_b) / sizeof(lat_b[0])));
+    m->latency = lc_metric_series(f, n);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_retries_total",
+                         "Batches put in the retry queue after a retryable failure.", l_out);
+    m->retries = lc_metric_series(f, n);
+    f = lc_metric_family(LC_GAUGE, "log_capturer_loki_retry_queue_batches",
+                         "Batches waiting for a retry.", l_out);
+    m->retry_batches = lc_metric_series(f, n);
+    f = lc_metric_family(LC_GAUGE, "log_capturer_loki_retry_queue_bytes",
+                         "Bytes of the batches waiting for a retry.", l_out);
+    m->retry_bytes = lc_metric_series(f, n);
+    f = lc_metric_family(LC_GAUGE, "log_capturer_loki_inflight_requests",
+                         "Push requests in flight.", l_out);
+    m->inflight = lc_metric_series(f, n);
+    f = lc_metric_family(LC_GAUGE, "log_capturer_loki_waiting_batches",
+                         "Batches waiting for a request slot (or for the breaker).", l_out);
+    m->waiting = lc_metric_series(f, n);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_timestamp_records_total",
+                         "Records outside Loki's timestamp window, by reason and action.", l_ts);
+    m->ts_old_dropped = lc_metric_series(f, n, "too_old", "dropped");
+    m->ts_old_clamped = lc_metric_series(f, n, "too_old", "clamped");
+    m->ts_old_sent = lc_metric_series(f, n, "too_old", "sent");
+    m->ts_future_clamped = lc_metric_series(f, n, "too_new", "clamped");
+    f = lc_metric_family(LC_GAUGE, "log_capturer_loki_breaker_state",
+                         "Circuit breaker: 0 closed, 1 open, 2 half-open.", l_out);
+    m->breaker_state = lc_metric_series(f, n);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_breaker_opens_total",
+                         "Times the circuit breaker opened.", l_out);
+    m->breaker_opens = lc_metric_series(f, n);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_connections_total",
+                         "Push requests by connection: new (opened for it) or reused.", l_kind);
+    m->conn_new = lc_metric_series(f, n, "new");
+    m->conn_reused = lc_metric_series(f, n, "reused");
+    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_dead_lettered_batches_total",
+                         "Batches written to the dead-letter queue.", l_out);
+    m->dead_lettered = lc_metric_series(f, n);
+    f = lc_metric_family(LC_GAUGE, "log_capturer_dlq_bytes",
+                         "Bytes in the dead-letter queue's segments.", l_out);
+    m->dlq.bytes = lc_metric_series(f, n);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_dlq_batches_total",
+                         "Batches written to the dead-letter queue.", l_out);
+    m->dlq.batches = lc_metric_series(f, n);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_dlq_dropped_batches_total",
+                         "Batches deleted from the dead-letter queue by its size cap.", l_out);
+    m->dlq.dropped = lc_metric_series(f, n);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_dlq_write_errors_total",
+                         "Failed dead-letter queue writes (the batch is read again after a "
+                         "restart).",
+                         l_out);
+    m->dlq.errors = lc_metric_series(f, n);
+}
+
+static void loki_free(struct lc_output *out)
+{
+    struct lc_loki *lk = out->ctx;
+
+    if (!lk)
+        return;
+    /* handles exist only after a send(), and then the agent always calls stop() first */
+    for (uint32_t i = 0; lk->reqs && i < lk->nreqs; i++) {
+        if (lk->reqs[i].easy)
+            curl_easy_cleanup(lk->reqs[i].easy);
+        lc_buf_free(&lk->reqs[i].body);
+    }
+    free(lk->reqs);
+    lc_retry_free(lk->retry);
+    lc_dlq_free(lk->dlq);
+    lc_buf_free(&lk->dlq_line);
+    lc_loki_enc_free(lk->enc);
+    lc_loki_http_free(&lk->http);
+    if (lk->health_key[0])
+        lc_health_remove(lk->health_key);
+    free(lk);
+    out->ctx = NULL;
+    curl_global_cleanup();
+}
+
+static int loki_init(struct lc_output *out)
+{
+    const struct lc_loki_conf *c = out->conf->conf;
+    struct lc_agent *a = out->agent;
+    struct lc_loki *lk;
+    char err[512], dir[4096];
+    int rc;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return -ENOMEM;
+    lk = calloc(1, sizeof(*lk));
+    if (!lk) {
+        curl_global_cleanup();
+        return -ENOMEM;
+    }
+    out->ctx = lk;
+    lk->out = out;
+    lk->conf = c;
+    lk->name = out->conf->name;
+    lk->tsp = lc_loki_ts_policy_of(c);
+    lk->health = LC_HEALTH_OK;
+    lk->health_breaker = -1;
+    snprintf(lk->health_key, sizeof(lk->health_key), "output/%s", lk->name);
+    register_metrics(lk);
+
+    if (out->conf->labels.n > LC_LABELS_MAX) {
+        lc_logf(LC_LOG_ERROR, lk->name, NULL, "%zu static labels: Loki accepts at most %d",
+                out->conf->labels.n, LC_LABELS_MAX);
+        rc = -EINVAL;
+        goto out_free;
+    }
+    int64_t batch = out->conf->batch_bytes ? out->conf->batch_bytes : a->cfg->batch_bytes;
+    if (batch <= 0)
+        batch = 1 << 20;
+    /* JSON escaping can grow a line six-fold; keep room for the worst case */
+    lk->max_body = (size_t)batch * 8 + (1 << 20);
+    rc = lc_loki_enc_from_conf(&lk->enc, c, &out->conf->labels, lk->max_body);
+    if (rc < 0)
+        goto out_free;
+    rc = lc_loki_http_init(&lk->http, c, lk->enc, err, sizeof(err));
+    if (rc < 0) {
+        lc_logf(LC_LOG_ERROR, lk->name, NULL, "%s", err);
+        goto out_free;
+    }
+    struct lc_retry_conf rcf = {
+        .initial_ms = c->retry.initial_ms,
+        .max_ms = c->retry.max_ms,
+        .max_items = (uint32_t)c->retry.max_batches,
+        .max_bytes = c->retry.max_bytes,
+        .drop_policy = c->retry.drop_policy,
+    };
+    if (rcf.initial_ms > rcf.max_ms)
+        rcf.initial_ms = rcf.max_ms;
+    rc = lc_retry_new(&lk->retry, &rcf);
+    if (rc < 0)
+        goto out_free;
+    lc_breaker_init(&lk->br, (uint32_t)c->breaker.failures, c->breaker.cooldown_ms);
+    lc_loki_dlq_dir(c, a->cfg->state_dir, lk->name, dir, sizeof(dir));
+    rc = lc_dlq_open(&lk->dlq, dir, c->dlq.max_bytes, LC_DLQ_SEGMENT_BYTES, &lk->m.dlq, err,
+                     sizeof(err));
+    if (rc < 0) {
+        lc_logf(LC_LOG_ERROR, lk->name, NULL, "%s", err);
+        goto out_free;
+    }
+    lc_buf_init(&lk->dlq_line, lk->max_body + (1 << 20));
+    lk->nreqs = (uint32_t)c->max_inflight;
+    lk->reqs = calloc(lk->nreqs, sizeof(*lk->reqs));
+    if (!lk->reqs) {
+        rc = -ENOMEM;
+        goto out_free;
+    }
+    for (uint32_t i = 0; i < lk->nreqs; i++) {
+        struct lc_loki_req *rq = &lk->reqs[i];
+        rq->lk = lk;
+        /* snappy's worst case is a little above the raw size */
+        lc_buf_init(&rq->body, lk->max_body + lk->max_body / 6 + 64);
+        rq->easy = curl_easy_init();
+        if (!rq->easy) {
+            rc = -ENOMEM;
+            goto out_free;
+        }
+        rc = lc_loki_easy_setup(rq->easy, &lk->http, c);
+        curl_easy_setopt(rq->easy, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(rq->easy, CURLOPT_WRITEDATA, rq);
+        curl_easy_setopt(rq->easy, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(rq->easy, CURLOPT_HEADERDATA, rq);
+        if (rc < 0) {
+            lc_logf(LC_LOG_ERROR, lk->name, NULL, "libcurl rejected the HTTP options");
+            goto out_free;
+        }
+    }
+    update_gauges(lk);
+    lc_health_set(lk->health_key, LC_HEALTH_OK, "ok");
+    lk->health_breaker = LC_BREAKER_CLOSED;
+    lc_logf(LC_LOG_INFO, lk->name, NULL, "pushing to %s (%s), up to %u requests in flight",
+            lk->http.push_url, encoding_names[c->encoding], lk->nreqs);
+    return 0;
+
+out_free:
+    loki_free(out);
+    return rc;
+}
+
+const struct lc_output_plugin lc_output_loki = {
+    .name = "loki",
+    .description = "Grafana Loki push API (protobuf+snappy or JSON), with retries, a circuit "
+                   "breaker and a dead-letter queue.",
+    .options = lc_loki_options,
+    .conf_size = sizeof(struct lc_loki_conf),
+    .init = loki_init,
+    .send = loki_send,
+    .flush = loki_flush,
+    .stop = loki_stop,
+    .healthy = loki_healthy,
+    .free = loki_free,
+};

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* loki.h: the Loki output's configuration and HTTP set-up, shared by the plugin and `dlq replay`. */
+#ifndef LC_LOKI_H
+#define LC_LOKI_H
+
+#include "core/options.h"
+#include "core/plugin.h"
+#include "output/loki_encode.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The `outputs: - type: loki` options (lc_loki_options describes every field). */
+struct lc_loki_conf {
+    char *url;
+    int encoding;    /* enum lc_loki_encoding */
+    int compression; /* 0 gzip, 1 none (JSON only) */
+    char *tenant;
+    struct {
+        char *username;
+        char *password;
+        char *password_file;
+    } basic_auth;
+    char *bearer_token;
+    char *bearer_token_file;
+    struct {
+        char *ca_file;
+        char *cert_file;
+        char *key_file;
+        bool insecure_skip_verify;
+    } tls;
+    struct lc_kvlist headers;
+    int64_t timeout_ms;
+    int64_t max_inflight;
+    struct {
+        int64_t max_age_ms;
+        int too_old; /* enum lc_loki_too_old */
+        int64_t max_future_ms;
+    } timestamps;
+    struct {
+        int64_t initial_ms;
+        int64_t max_ms;
+        int64_t max_batches;
+        int64_t max_bytes;
+        int drop_policy; /* enum lc_retry_drop */
+    } retry;
+    struct {
+        int64_t failures;
+        int64_t cooldown_ms;
+    } breaker;
+    struct {
+        int64_t max_bytes;
+        char *dir;
+    } dlq;
+};
+
+extern const struct lc_option lc_loki_options[];
+extern const struct lc_output_plugin lc_output_loki;
+
+/*
+ * What every push request carries, built once per output: the push URL, the
+ * header list (content type, tenant, bearer token, extra headers) and the
+ * basic-auth secret. Secrets are read from their files here and are never
+ * logged. Owned by the struct; lc_loki_http_free releases (NULL members ok).
+ */
+struct lc_loki_http {
+    char *push_url;
+    char *username;
+    char *password;
+    struct curl_slist *headers;
+};
+
+/*
+ * Fills h from c for an encoder's content type. 0, or negative errno with a
+ * message in err (unreadable secret file, a header with CR/LF, bad URL).
+ */
+int lc_loki_http_init(struct lc_loki_http *h, const struct lc_loki_conf *c,
+                      const struct lc_loki_enc *enc, char *err, size_t errlen);
+void lc_loki_http_free(struct lc_loki_http *h);
+/* Sets URL, POST, headers, auth, TLS, timeouts and keep-alive on an easy handle. 0 or -EINVAL. */
+int lc_loki_easy_setup(CURL *easy, const struct lc_loki_http *h, const struct lc_loki_conf *c);
+/* The timestamp policy of c. */
+struct lc_loki_ts_policy lc_loki_ts_policy_of(const struct lc_loki_conf *c);
+/* The DLQ directory of an output: dlq.dir, or <state_dir>/dlq/<name>. Writes into buf. */
+const char *lc_loki_dlq_dir(const struct lc_loki_conf *c, const char *state_dir, const char *name,
+                            char *buf, size_t len);
+/* Creates the encoder c asks for, with the output's static labels. */
+int lc_loki_enc_from_conf(struct lc_loki_enc **out, const struct lc_loki_conf *c,
+                          const struct lc_kvlist *labels, size_t max_body);
+
+#endif
