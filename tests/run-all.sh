@@ -13,6 +13,7 @@
 #   LC_ASAN_PYTEST_ARGS    extra pytest args under ASan (default: decided by the time budget)
 #   LC_BUDGET_SECONDS=N    total budget used for that decision (default 1500 = 25 min)
 #   PYTEST_ARGS            extra pytest args for both runs (e.g. "-k kill9")
+#   LC_BUILD_DIR=DIR       build directory (default build; also DIR-asan, DIR-fuzz)
 # shellcheck disable=SC2317  # functions run through step()
 set -uo pipefail
 
@@ -22,6 +23,7 @@ JOBS=${JOBS:-$(nproc)}
 PY=/usr/bin/python3
 FUZZ_SECONDS=${LC_FUZZ_SECONDS:-20}
 BUDGET=${LC_BUDGET_SECONDS:-1500}
+B=${LC_BUILD_DIR:-build}
 T0=$(date +%s)
 # Markers, registered on the command line so they work with or without a conftest/ini.
 MARKERS=$'markers=\n slow: long-running integration tests (may be left out under ASan)\n docker: needs a Docker daemon or the fake Docker harness'
@@ -123,10 +125,10 @@ else
 fi
 
 # --- 2. release build, unit and integration tests ------------------------------
-if step "build" configure_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
-    step "unit" run_ctest build
+if step "build" configure_build "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+    step "unit" run_ctest "$B"
     ps=$(date +%s)
-    step "integration" run_pytest "$ROOT/build/log_capturer" 1
+    step "integration" run_pytest "$ROOT/$B/log_capturer" 1
     PYTEST_SECS=$(($(date +%s) - ps))
 else
     skip unit "build failed"
@@ -138,8 +140,8 @@ fi
 if [ -z "${LC_SKIP_ASAN:-}" ]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    if step "asan-build" configure_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLC_SANITIZE=ON; then
-        step "asan-unit" run_ctest build-asan
+    if step "asan-build" configure_build "$B-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLC_SANITIZE=ON; then
+        step "asan-unit" run_ctest "$B-asan"
         # The agent is 2-3x slower under ASan: if the whole suite would not fit the budget
         # (fuzzing still to come), leave out the tests marked slow.
         if [ -n "${LC_ASAN_PYTEST_ARGS+x}" ]; then
@@ -154,7 +156,7 @@ if [ -z "${LC_SKIP_ASAN:-}" ]; then
                 asan_args=(-m "not slow")
             fi
         fi
-        step "asan-integration" run_pytest "$ROOT/build-asan/log_capturer" 3 "${asan_args[@]}"
+        step "asan-integration" run_pytest "$ROOT/$B-asan/log_capturer" 3 "${asan_args[@]}"
         [ ${#asan_args[@]} -gt 0 ] && RESULTS+=("  (asan-integration ran with: ${asan_args[*]})")
     else
         skip asan-unit "asan build failed"
@@ -172,10 +174,10 @@ elif [ -z "$targets" ]; then
     skip fuzz "no tests/fuzz/fuzz_*.c"
 else
     # shellcheck disable=SC2086
-    if step "fuzz-build" bash -c "cmake -S '$ROOT' -B '$ROOT/build-fuzz' -DCMAKE_C_COMPILER=clang \
+    if step "fuzz-build" bash -c "cmake -S '$ROOT' -B '$ROOT/$B-fuzz' -DCMAKE_C_COMPILER=clang \
             -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLC_FUZZ=ON -DLC_SANITIZE=ON -DLC_TESTS=OFF >/dev/null \
-            && cmake --build '$ROOT/build-fuzz' -j$JOBS --target $targets"; then
-        step "fuzz" run_fuzzers build-fuzz
+            && cmake --build '$ROOT/$B-fuzz' -j$JOBS --target $targets"; then
+        step "fuzz" run_fuzzers "$B-fuzz"
     else
         skip fuzz "fuzz build failed"
     fi
@@ -186,7 +188,7 @@ total=$(($(date +%s) - T0))
 echo
 echo "=== run-all summary"
 for r in "${RESULTS[@]}"; do echo "  $r"; done
-for f in build/kill9-duplicates.txt build-asan/kill9-duplicates.txt; do
+for f in "$B/kill9-duplicates.txt" "$B-asan/kill9-duplicates.txt"; do
     [ -f "$f" ] && echo "  $f: $(head -n 1 "$f")"
 done
 if [ $FAILED -eq 0 ]; then

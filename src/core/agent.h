@@ -10,6 +10,7 @@
 #include <uv.h>
 
 struct lc_ckpt;
+struct lc_labels;
 struct lc_http;
 
 struct lc_agent {
@@ -64,6 +65,10 @@ int lc_agent_run(struct lc_config *cfg, bool once);
  */
 int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, const char *line,
                      size_t len);
+/* The same with labels other than the source's own (owned by src: labels or extra_labels). */
+int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
+                            const struct lc_labels *labels, int64_t ts_ns, const char *line,
+                            size_t len);
 /* True while inputs must not read (some output holds max_pending_bytes). */
 bool lc_pipeline_paused(const struct lc_agent *a);
 /* Seals and sends every open batch now (--once, shutdown). */

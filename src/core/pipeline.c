@@ -143,6 +143,13 @@ static struct lc_batch *open_batch(struct lc_output *out)
 int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, const char *line,
                      size_t len)
 {
+    return lc_pipeline_emit_labels(in, src, src->labels, ts_ns, line, len);
+}
+
+int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
+                            const struct lc_labels *labels, int64_t ts_ns, const char *line,
+                            size_t len)
+{
     for (size_t i = 0; i < in->nouts; i++) {
         struct lc_output *out = in->outs[i];
         struct lc_batch *b = open_batch(out);
@@ -159,7 +166,7 @@ int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, 
         /* The config keeps max_line_bytes below batch_bytes; this only guards it. */
         if (len > b->arena_cap)
             len = b->arena_cap;
-        rc = lc_batch_add(b, src, ts_ns, src->labels, line, len);
+        rc = lc_batch_add(b, src, ts_ns, labels, line, len);
         if (rc)
             return rc;
     }

@@ -56,6 +56,8 @@ void lc_source_free(struct lc_source *s)
             s->next->prev = s->prev;
     }
     lc_labels_release(s->labels);
+    lc_labels_release(s->extra_labels[0]);
+    lc_labels_release(s->extra_labels[1]);
     free((char *)s->ck.key);
     free((char *)s->ck.path);
     free(s->marks);

@@ -45,6 +45,7 @@ struct lc_mark {
 struct lc_source {
     struct lc_input *input;
     struct lc_labels *labels;   /* owned reference */
+    struct lc_labels *extra_labels[2]; /* owned: other label sets its records carry (stderr) */
     struct lc_ckpt_entry ck;    /* key, path (owned), identity, committed position */
     struct lc_mark *marks;
     uint32_t max_marks;

@@ -155,6 +155,7 @@ static int64_t start_offset(struct lc_file_in *fi, struct lc_tail *t, const char
         lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL,
                 "%s: inode reused by a different file: reading it from the start", t->path);
     }
+    t->first_sight = true;
     if (!(fi->first_start && at_start))
         return 0;
     if (fi->c->start_at == LC_START_END)
@@ -172,14 +173,60 @@ static void free_tail(struct lc_tail *t)
     free(t);
 }
 
+int lc_tail_attach(struct lc_tail *t, struct lc_labels *labels)
+{
+    struct lc_file_in *fi = t->fi;
+    struct lc_pos pos = {.offset = t->offset, .ts_ns = t->last_ts, .ts_seq = t->last_ts_seq};
+    char key[256];
+
+    make_key(fi, t->dev, t->ino, key, sizeof(key));
+    t->src = lc_source_new(fi->in, key, t->path, labels, &pos, (uint32_t)fi->c->max_unacked);
+    if (!t->src)
+        return -ENOMEM;
+    t->src->ck.dev = (uint64_t)t->dev;
+    t->src->ck.ino = (uint64_t)t->ino;
+    t->src->ck.fp_hash = t->fp_hash;
+    t->src->ck.fp_len = t->fp_len;
+    t->src->dirty = true; /* the start position is a decision: persist it now */
+    lc_agent_add_source(fi->in->agent, t->src);
+    t->waiting = false;
+    t->hot = true;
+    lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "tailing %s from offset %lld", t->path,
+            (long long)t->offset);
+    kick(fi);
+    return 0;
+}
+
+static int attach_plain(struct lc_tail *t)
+{
+    struct lc_labels *labels = file_labels(t->fi, t->path);
+    int rc = labels ? lc_tail_attach(t, labels) : -ENOMEM;
+
+    lc_labels_release(labels);
+    return rc;
+}
+
+static void unlink_tail(struct lc_file_in *fi, struct lc_tail *t)
+{
+    struct lc_tail **pp;
+
+    for (pp = &fi->tails; *pp; pp = &(*pp)->next) {
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    }
+    fi->ntails--;
+    lc_gauge_set(fi->m_open, (int64_t)fi->ntails);
+}
+
 static int open_tail(struct lc_file_in *fi, const char *path, bool at_start)
 {
     struct lc_tail *t;
     struct stat st;
-    struct lc_labels *labels;
-    struct lc_pos pos = {0};
     char key[256];
     char last;
+    int rc;
 
     if (fi->ntails >= (size_t)fi->c->max_files) {
         lc_counter_inc(fi->m_too_many);
@@ -203,57 +250,49 @@ static int open_tail(struct lc_file_in *fi, const char *path, bool at_start)
     t->ino = st.st_ino;
     lc_buf_init(&t->partial, (size_t)fi->c->max_line_bytes);
     make_key(fi, t->dev, t->ino, key, sizeof(key));
-    pos.offset = start_offset(fi, t, key, st.st_size, at_start);
+    t->offset = start_offset(fi, t, key, st.st_size, at_start);
+    if (t->skip_old && fi->ops && fi->ops->seek_time)
+        fi->ops->seek_time(t, lc_now_ns() - fi->c->max_age_ms * LC_NS_PER_MSEC, st.st_size);
     /* Starting inside a line (at the end of an unfinished one): drop its rest. */
-    if (pos.offset > 0 && pread(t->fd, &last, 1, pos.offset - 1) == 1 && last != '\n')
+    if (t->offset > 0 && pread(t->fd, &last, 1, t->offset - 1) == 1 && last != '\n')
         t->discarding = true;
     t->fp_hash = LC_FP_SEED;
     t->fp_len = 0;
     uint32_t have = st.st_size < LC_FP_BYTES ? (uint32_t)st.st_size : LC_FP_BYTES;
     if (have > 0 && fingerprint(t->fd, have, &t->fp_hash))
         t->fp_len = have;
-    labels = file_labels(fi, path);
-    t->src = labels ? lc_source_new(fi->in, key, path, labels, &pos, (uint32_t)fi->c->max_unacked)
-                    : NULL;
-    lc_labels_release(labels);
-    if (!t->src) {
-        free_tail(t);
-        return -ENOMEM;
-    }
-    t->src->ck.dev = (uint64_t)t->dev;
-    t->src->ck.ino = (uint64_t)t->ino;
-    t->src->ck.fp_hash = t->fp_hash;
-    t->src->ck.fp_len = t->fp_len;
-    t->src->dirty = true; /* the start position is a decision: persist it now */
-    lc_agent_add_source(fi->in->agent, t->src);
-    t->offset = pos.offset;
     t->once_target = st.st_size;
-    t->hot = true;
     t->idle_since = lc_mono_ns();
+    t->waiting = true;
     t->next = fi->tails;
     fi->tails = t;
     fi->ntails++;
     lc_gauge_set(fi->m_open, (int64_t)fi->ntails);
-    lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "tailing %s from offset %lld", path,
-            (long long)pos.offset);
+    rc = fi->ops ? fi->ops->open(t) : attach_plain(t);
+    if (rc < 0) {
+        unlink_tail(fi, t);
+        if (fi->ops && fi->ops->close)
+            fi->ops->close(t);
+        if (t->src) {
+            lc_source_release(t->src);
+            t->src = NULL;
+        }
+        free_tail(t);
+        return rc;
+    }
     return 0;
 }
 
 static void close_tail(struct lc_file_in *fi, struct lc_tail *t)
 {
-    struct lc_tail **pp;
-
-    for (pp = &fi->tails; *pp; pp = &(*pp)->next) {
-        if (*pp == t) {
-            *pp = t->next;
-            break;
-        }
+    unlink_tail(fi, t);
+    if (fi->ops && fi->ops->close)
+        fi->ops->close(t);
+    if (t->src) {
+        t->src->forget = t->deleted;
+        lc_source_release(t->src);
+        t->src = NULL;
     }
-    fi->ntails--;
-    lc_gauge_set(fi->m_open, (int64_t)fi->ntails);
-    t->src->forget = t->deleted;
-    lc_source_release(t->src);
-    t->src = NULL;
     free_tail(t);
 }
 
@@ -285,8 +324,7 @@ static void consider(struct lc_file_in *fi, const char *path)
             lc_counter_inc(fi->m_rot_rename);
         }
     }
-    if (open_tail(fi, path, !fi->scanned) == 0)
-        kick(fi);
+    open_tail(fi, path, !fi->scanned);
 }
 
 static void forget_stale(const struct lc_ckpt_entry *e, void *arg)
@@ -327,6 +365,8 @@ static void check_tail(struct lc_tail *t, int64_t now)
 {
     struct stat st, pst;
 
+    if (!t->src)
+        return; /* waiting for its labels */
     if (fstat(t->fd, &st) == 0) {
         if (st.st_size < t->offset)
             lc_tail_truncated(t);
@@ -351,7 +391,7 @@ static void on_poll(uv_timer_t *h)
     for (; t; t = next) {
         next = t->next;
         check_tail(t, now);
-        if ((t->rotated || t->deleted) && !t->hot && t->partial.len == 0 &&
+        if ((t->rotated || t->deleted) && !t->hot && t->partial.len == 0 && t->src &&
             now - t->idle_since >= fi->c->rotate_wait_ms * LC_NS_PER_MSEC) {
             lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "closing %s: %s and read to its end",
                     t->path, t->deleted ? "deleted" : "rotated");
@@ -375,6 +415,8 @@ static void on_work(uv_idle_t *h)
         return;
     }
     for (struct lc_tail *t = fi->tails; t; t = t->next) {
+        if (!t->src)
+            continue;
         if (t->hot && lc_source_writable(t->src))
             lc_tail_read(t, 4 * fi->c->read_bytes);
         hot |= t->hot && lc_source_writable(t->src);
@@ -444,17 +486,18 @@ static void watch_dirs(struct lc_file_in *fi)
     }
 }
 
-static int file_init(struct lc_input *in)
+int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
+                    const struct lc_tail_ops *ops, void *owner, struct lc_file_in **out)
 {
     static const char *const l_in[] = {"input", NULL};
     static const char *const l_kind[] = {"input", "kind", NULL};
     static const char *const l_reason[] = {"input", "reason", NULL};
-    const struct lc_file_conf *c = in->conf->conf;
     struct lc_file_in *fi;
     struct lc_metric_family *f;
     const char *name = in->conf->name;
 
-    if (c->max_line_bytes > in->agent->cfg->batch_bytes) {
+    *out = NULL;
+    if (!ops && c->max_line_bytes > in->agent->cfg->batch_bytes) {
         lc_log(LC_LOG_ERROR, name, "max_line_bytes must not exceed batch_bytes");
         return -EINVAL;
     }
@@ -463,10 +506,13 @@ static int file_init(struct lc_input *in)
         return -ENOMEM;
     fi->in = in;
     fi->c = c;
-    in->ctx = fi;
+    fi->ops = ops;
+    fi->owner = owner;
     fi->readbuf = malloc((size_t)c->read_bytes);
-    if (!fi->readbuf)
+    if (!fi->readbuf) {
+        free(fi);
         return -ENOMEM;
+    }
     f = lc_metric_family(LC_GAUGE, "log_capturer_file_open_files", "Files the input has open.",
                          l_in);
     fi->m_open = lc_metric_series(f, name);
@@ -489,12 +535,13 @@ static int file_init(struct lc_input *in)
     f = lc_metric_family(LC_COUNTER, "log_capturer_file_skipped_files_total",
                          "Files not opened because max_files was reached.", l_in);
     fi->m_too_many = lc_metric_series(f, name);
+    *out = fi;
     return 0;
 }
 
-static int file_start(struct lc_input *in)
+int lc_file_in_start(struct lc_file_in *fi)
 {
-    struct lc_file_in *fi = in->ctx;
+    struct lc_input *in = fi->in;
     uv_loop_t *loop = in->agent->loop;
     char meta[200], val[8];
 
@@ -512,32 +559,46 @@ static int file_start(struct lc_input *in)
     return 0;
 }
 
-static void file_pause(struct lc_input *in)
+void lc_file_in_rescan(struct lc_file_in *fi)
 {
-    struct lc_file_in *fi = in->ctx;
+    if (!fi->stopping)
+        rescan(fi);
+}
 
+void lc_file_in_close_under(struct lc_file_in *fi, const char *dir)
+{
+    size_t n = strlen(dir);
+    struct lc_tail *t = fi->tails, *next;
+
+    for (; t; t = next) {
+        next = t->next;
+        if (strncmp(t->path, dir, n) == 0 && t->path[n] == '/') {
+            t->deleted = true; /* its checkpoint goes with it once acked */
+            close_tail(fi, t);
+        }
+    }
+}
+
+void lc_file_in_pause(struct lc_file_in *fi)
+{
     fi->paused = true;
     uv_idle_stop(&fi->work);
 }
 
-static void file_resume(struct lc_input *in)
+void lc_file_in_resume(struct lc_file_in *fi)
 {
-    struct lc_file_in *fi = in->ctx;
-
     fi->paused = false;
     for (struct lc_tail *t = fi->tails; t; t = t->next)
         t->hot = true;
     kick(fi);
 }
 
-static bool file_caught_up(struct lc_input *in)
+bool lc_file_in_caught_up(struct lc_file_in *fi)
 {
-    struct lc_file_in *fi = in->ctx;
-
     if (!fi->scanned)
         return false;
     for (struct lc_tail *t = fi->tails; t; t = t->next)
-        if (t->offset < t->once_target)
+        if (t->waiting || t->offset < t->once_target)
             return false;
     return true;
 }
@@ -546,8 +607,8 @@ static void on_closed(uv_handle_t *h)
 {
     struct lc_file_in *fi = h->data;
 
-    if (--fi->closing == 0)
-        lc_input_stopped(fi->in);
+    if (--fi->closing == 0 && fi->stopped)
+        fi->stopped(fi->stopped_arg);
 }
 
 static void close_h(struct lc_file_in *fi, uv_handle_t *h)
@@ -557,11 +618,11 @@ static void close_h(struct lc_file_in *fi, uv_handle_t *h)
     uv_close(h, on_closed);
 }
 
-static void file_stop(struct lc_input *in)
+void lc_file_in_stop(struct lc_file_in *fi, void (*stopped)(void *arg), void *arg)
 {
-    struct lc_file_in *fi = in->ctx;
-
     fi->stopping = true;
+    fi->stopped = stopped;
+    fi->stopped_arg = arg;
     while (fi->tails)
         close_tail(fi, fi->tails);
     close_h(fi, (uv_handle_t *)&fi->work);
@@ -571,15 +632,15 @@ static void file_stop(struct lc_input *in)
         close_h(fi, (uv_handle_t *)&fi->watches[i]);
 }
 
-static void file_free(struct lc_input *in)
+void lc_file_in_free(struct lc_file_in *fi)
 {
-    struct lc_file_in *fi = in->ctx;
-
     if (!fi)
         return;
     while (fi->tails) { /* only after a failed start */
         struct lc_tail *t = fi->tails;
         fi->tails = t->next;
+        if (fi->ops && fi->ops->close)
+            fi->ops->close(t);
         lc_source_free(t->src);
         t->src = NULL;
         free_tail(t);
@@ -587,6 +648,52 @@ static void file_free(struct lc_input *in)
     free(fi->watches);
     free(fi->readbuf);
     free(fi);
+}
+
+/* The plain `file` input: the machinery above with no ops. */
+
+static int file_init(struct lc_input *in)
+{
+    struct lc_file_in *fi;
+    int rc = lc_file_in_init(in, in->conf->conf, NULL, NULL, &fi);
+
+    in->ctx = fi;
+    return rc;
+}
+
+static int file_start(struct lc_input *in)
+{
+    return lc_file_in_start(in->ctx);
+}
+
+static void file_pause(struct lc_input *in)
+{
+    lc_file_in_pause(in->ctx);
+}
+
+static void file_resume(struct lc_input *in)
+{
+    lc_file_in_resume(in->ctx);
+}
+
+static bool file_caught_up(struct lc_input *in)
+{
+    return lc_file_in_caught_up(in->ctx);
+}
+
+static void file_stopped(void *arg)
+{
+    lc_input_stopped(arg);
+}
+
+static void file_stop(struct lc_input *in)
+{
+    lc_file_in_stop(in->ctx, file_stopped, in);
+}
+
+static void file_free(struct lc_input *in)
+{
+    lc_file_in_free(in->ctx);
     in->ctx = NULL;
 }
 

@@ -33,6 +33,36 @@ struct lc_file_conf {
 
 #define LC_FP_BYTES 1024 /* fingerprint: a hash of up to the first 1 KiB */
 
+struct lc_tail;
+
+/*
+ * How a family of files is read. The plain file input has none; the docker
+ * input's file mode (docker_file.c) decodes json-file lines and labels records
+ * from container metadata, and reuses everything else here: discovery,
+ * rotation, identity, offsets, backpressure.
+ */
+struct lc_tail_ops {
+    /*
+     * A file was opened. Return 0 when its labels are known (the ops called
+     * lc_tail_attach), LC_TAIL_WAIT when they will be (metadata on its way:
+     * the ops calls lc_tail_attach later), or -errno to skip the file.
+     */
+    int (*open)(struct lc_tail *t);
+    /*
+     * One complete raw line at file offset `at`. Returns true when, after it,
+     * no record is half assembled, so the position after it may be committed.
+     */
+    bool (*line)(struct lc_tail *t, const char *line, size_t len, int64_t now);
+    /* The tail is being closed (its source may live on until acked). */
+    void (*close)(struct lc_tail *t);
+    /*
+     * First sight with max_age: move t->offset to the first line not older
+     * than `cutoff_ns` (optional; without it lines are skipped one by one).
+     */
+    void (*seek_time)(struct lc_tail *t, int64_t cutoff_ns, int64_t size);
+};
+#define LC_TAIL_WAIT 1
+
 /* One open file. */
 struct lc_tail {
     struct lc_file_in *fi;
@@ -53,6 +83,11 @@ struct lc_tail {
     bool rotated;          /* its path now names another file: finish, then close */
     bool deleted;
     int64_t idle_since;    /* monotonic ns of the last data, for flush and rotate_wait */
+    int64_t last_ts;       /* time of the last record emitted, saved with the position */
+    uint32_t last_ts_seq;  /* records emitted at exactly last_ts */
+    bool waiting;          /* labels not known yet: not read */
+    bool first_sight;      /* no checkpoint: the first-sight rule chose the start */
+    void *priv;            /* the ops' per-file state */
     struct lc_tail *next;
 };
 
@@ -60,6 +95,8 @@ struct lc_tail {
 struct lc_file_in {
     struct lc_input *in;
     const struct lc_file_conf *c;
+    const struct lc_tail_ops *ops; /* NULL: plain text lines */
+    void *owner;                   /* the ops' instance state */
     struct lc_tail *tails;
     size_t ntails;
     char *readbuf;
@@ -73,6 +110,8 @@ struct lc_file_in {
     bool scanned;
     bool paused;
     bool stopping;
+    void (*stopped)(void *arg);
+    void *stopped_arg;
     struct lc_metric_series *m_open;
     struct lc_metric_series *m_rot_rename;
     struct lc_metric_series *m_rot_truncate;
@@ -82,6 +121,30 @@ struct lc_file_in {
     struct lc_metric_series *m_errors;
     struct lc_metric_series *m_too_many;
 };
+
+/* file.c: the machinery, for the docker input's file mode too. */
+/* Allocates and initialises (metrics, buffers) a file reader for `in`. 0 or -errno. */
+int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
+                    const struct lc_tail_ops *ops, void *owner, struct lc_file_in **out);
+int lc_file_in_start(struct lc_file_in *fi);
+void lc_file_in_pause(struct lc_file_in *fi);
+void lc_file_in_resume(struct lc_file_in *fi);
+bool lc_file_in_caught_up(struct lc_file_in *fi);
+/* Closes every file and handle; stopped(arg) runs once the last handle closed. */
+void lc_file_in_stop(struct lc_file_in *fi, void (*stopped)(void *arg), void *arg);
+void lc_file_in_free(struct lc_file_in *fi);
+/* Looks for new and rotated files now (e.g. a container started). */
+void lc_file_in_rescan(struct lc_file_in *fi);
+/* Closes every file below dir at once (e.g. a removed container). */
+void lc_file_in_close_under(struct lc_file_in *fi, const char *dir);
+/*
+ * For ops->open: the file's labels are known; its source is created and
+ * reading starts. `labels` is borrowed. 0 or -ENOMEM.
+ */
+int lc_tail_attach(struct lc_tail *t, struct lc_labels *labels);
+/* Emits one record of t with explicit labels (they must live as long as t's source). */
+void lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const char *line,
+                  size_t len);
 
 /* file_tail.c */
 /* Reads what t has, up to a budget of bytes; returns bytes read, or -errno. */

@@ -38,12 +38,30 @@ static int64_t line_time(struct lc_tail *t, const char *line, size_t len, int64_
     return now;
 }
 
+void lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const char *line,
+                  size_t len)
+{
+    struct lc_file_in *fi = t->fi;
+    int rc = lc_pipeline_emit_labels(fi->in, t->src, labels, ts, line, len);
+
+    if (rc) {
+        lc_log(LC_LOG_ERROR, fi->in->conf->name, "cannot queue a line: %s", strerror(-rc));
+        return;
+    }
+    if (ts == t->last_ts) {
+        t->last_ts_seq++;
+    } else {
+        t->last_ts = ts;
+        t->last_ts_seq = 1;
+    }
+    lc_counter_inc(fi->in->m_lines);
+}
+
 static void emit(struct lc_tail *t, const char *line, size_t len, int64_t now)
 {
     struct lc_file_in *fi = t->fi;
     const struct lc_file_conf *c = fi->c;
     int64_t ts = now;
-    int rc;
 
     if (len > 0 && line[len - 1] == '\r')
         len--;
@@ -64,12 +82,7 @@ static void emit(struct lc_tail *t, const char *line, size_t len, int64_t now)
         len = (size_t)c->max_line_bytes;
         lc_counter_inc(fi->m_cut);
     }
-    rc = lc_pipeline_emit(fi->in, t->src, ts, line, len);
-    if (rc) {
-        lc_log(LC_LOG_ERROR, fi->in->conf->name, "cannot queue a line: %s", strerror(-rc));
-        return;
-    }
-    lc_counter_inc(fi->in->m_lines);
+    lc_tail_emit(t, t->src->labels, ts, line, len);
 }
 
 /* Keeps the unfinished end of a block; an over-long line is cut at max_line_bytes. */
@@ -88,10 +101,20 @@ static void hold(struct lc_tail *t, const char *p, size_t n, int64_t at, int64_t
         return;
     }
     lc_buf_append(&t->partial, p, room);
-    emit(t, t->partial.data, t->partial.len, now);
+    if (!t->fi->ops) /* a decoder cannot use half a line: it is counted and dropped */
+        emit(t, t->partial.data, t->partial.len, now);
     lc_counter_inc(t->fi->m_cut);
     lc_buf_reset(&t->partial);
     t->discarding = true;
+}
+
+/* A complete line: the ops' decoder, or a plain text line. True if a position may follow it. */
+static bool line_done(struct lc_tail *t, const char *line, size_t len, int64_t now)
+{
+    if (t->fi->ops)
+        return t->fi->ops->line(t, line, len, now);
+    emit(t, line, len, now);
+    return true;
 }
 
 static void process(struct lc_tail *t, const char *buf, size_t n, int64_t base)
@@ -106,6 +129,7 @@ static void process(struct lc_tail *t, const char *buf, size_t n, int64_t base)
             hold(t, p, (size_t)(end - p), base + (p - buf), now);
             break;
         }
+        bool safe = true;
         if (t->discarding) {
             t->discarding = false; /* the newline ends the cut line */
         } else if (t->partial.len > 0) {
@@ -113,16 +137,17 @@ static void process(struct lc_tail *t, const char *buf, size_t n, int64_t base)
             if (t->discarding)
                 t->discarding = false;
             else
-                emit(t, t->partial.data, t->partial.len, now);
+                safe = line_done(t, t->partial.data, t->partial.len, now);
             lc_buf_reset(&t->partial);
         } else {
-            emit(t, p, (size_t)(nl - p), now);
+            safe = line_done(t, p, (size_t)(nl - p), now);
         }
         p = nl + 1;
-        last = base + (p - buf);
+        if (safe)
+            last = base + (p - buf);
     }
     if (last >= 0) {
-        struct lc_pos pos = {.offset = last};
+        struct lc_pos pos = {.offset = last, .ts_ns = t->last_ts, .ts_seq = t->last_ts_seq};
         lc_source_checkpoint(t->src, &pos);
     }
 }
@@ -185,14 +210,14 @@ void lc_tail_flush_partial(struct lc_tail *t, int64_t now_mono)
 
     if (t->partial.len == 0 || now_mono - t->idle_since < t->fi->c->flush_ms * LC_NS_PER_MSEC)
         return;
-    if (!lc_source_writable(t->src))
-        return;
+    if (!t->src || !lc_source_writable(t->src) || t->fi->ops)
+        return; /* a decoder's partial line is a torn write: it waits for its end */
     emit(t, t->partial.data, t->partial.len, lc_now_ns());
     lc_counter_inc(t->fi->m_partial_flush);
     lc_buf_reset(&t->partial);
     pos.offset = t->offset;
-    pos.ts_ns = 0;
-    pos.ts_seq = 0;
+    pos.ts_ns = t->last_ts;
+    pos.ts_seq = t->last_ts_seq;
     lc_source_checkpoint(t->src, &pos);
 }
 
@@ -209,8 +234,10 @@ void lc_tail_truncated(struct lc_tail *t)
     lc_buf_reset(&t->partial);
     t->fp_hash = LC_FP_SEED;
     t->fp_len = 0;
-    t->src->ck.fp_hash = t->fp_hash;
-    t->src->ck.fp_len = 0;
-    lc_source_checkpoint(t->src, &pos);
+    if (t->src) {
+        t->src->ck.fp_hash = t->fp_hash;
+        t->src->ck.fp_len = 0;
+        lc_source_checkpoint(t->src, &pos);
+    }
     t->hot = true;
 }

@@ -89,4 +89,26 @@ const char *lc_loki_dlq_dir(const struct lc_loki_conf *c, const char *state_dir,
 int lc_loki_enc_from_conf(struct lc_loki_enc **out, const struct lc_loki_conf *c,
                           const struct lc_kvlist *labels, size_t max_body);
 
+/* What `dlq replay` did for one output. */
+struct lc_loki_replay_result {
+    uint32_t segments;
+    uint64_t sent;            /* batches delivered (removed) */
+    uint64_t entries;         /* entries in them */
+    uint64_t dropped_batches; /* batches whose every entry is now too old (removed, policy drop) */
+    uint64_t dropped_old;     /* entries dropped as too old */
+    uint64_t rejected;        /* batches Loki rejected again (kept) */
+    uint64_t bad;             /* lines that could not be read (kept) */
+    uint64_t kept;            /* every line left in place */
+    bool stopped;             /* Loki kept failing: the rest was left in place */
+};
+
+/*
+ * Re-sends the DLQ in dir with the output's settings (c, static labels,
+ * name) and removes what Loki accepted; see dlq_cli.c. Prints a progress line
+ * on stderr when it is a terminal. 0 (details in *res), -ENOENT (no DLQ
+ * directory), or another negative errno.
+ */
+int lc_loki_replay_dir(const struct lc_loki_conf *c, const struct lc_kvlist *labels,
+                       const char *name, const char *dir, struct lc_loki_replay_result *res);
+
 #endif

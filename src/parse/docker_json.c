@@ -54,8 +54,8 @@ static inline const char *skip_ws(const char *p, const char *end)
 static inline unsigned find16(const char *p)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    __m128i m =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
     unsigned mask = (unsigned)_mm_movemask_epi8(m);
     return mask ? (unsigned)__builtin_ctz(mask) : 16u;
 }
@@ -65,8 +65,8 @@ static inline unsigned copy16_find(const char *p, char *d)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
     _mm_storeu_si128((__m128i *)(void *)d, v);
-    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    __m128i m =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
     unsigned mask = (unsigned)_mm_movemask_epi8(m);
     return mask ? (unsigned)__builtin_ctz(mask) : 16u;
 }
@@ -655,8 +655,7 @@ int lc_docker_join(struct lc_docker_joiner *j, const struct lc_docker_line *dl, 
     return joiner_emit(j, line, len, ts);
 }
 
-int lc_docker_joiner_flush(struct lc_docker_joiner *j, const char **line, size_t *len,
-                           int64_t *ts)
+int lc_docker_joiner_flush(struct lc_docker_joiner *j, const char **line, size_t *len, int64_t *ts)
 {
     if (j->emitted)
         lc_docker_joiner_reset(j);

@@ -99,8 +99,7 @@ int lc_docker_join(struct lc_docker_joiner *j, const struct lc_docker_line *dl, 
  * e.g. when the file ends, rotates or the container stops before the last
  * part arrived; 0 when nothing is pending. The joiner is then empty.
  */
-int lc_docker_joiner_flush(struct lc_docker_joiner *j, const char **line, size_t *len,
-                           int64_t *ts);
+int lc_docker_joiner_flush(struct lc_docker_joiner *j, const char **line, size_t *len, int64_t *ts);
 
 /* Forgets any pending split line (e.g. after a copytruncate). */
 void lc_docker_joiner_reset(struct lc_docker_joiner *j);

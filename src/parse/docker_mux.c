@@ -87,11 +87,28 @@ static void stream_append(const struct lc_docker_mux *m, struct mux_stream *s, c
     s->open = true;
 }
 
+/*
+ * Appends text not (yet) followed by '\n'. In TTY mode a trailing '\r' is held
+ * back until we know whether it is the '\r' of "\r\n", so that where a feed
+ * ends never changes what counts against the cap.
+ */
+static void stream_append_open(const struct lc_docker_mux *m, struct mux_stream *s, const char *p,
+                               size_t n)
+{
+    if (n == 0)
+        return;
+    if (s->cr) {
+        s->cr = false;
+        stream_append(m, s, "\r", 1);
+    }
+    bool cr = m->o.tty && p[n - 1] == '\r';
+    stream_append(m, s, p, n - cr);
+    s->cr = cr;
+}
+
 static int emit(struct lc_docker_mux *m, int stream, const char *p, size_t n, int64_t ts,
                 bool has_ts, bool truncated)
 {
-    if (m->o.tty && !truncated && n > 0 && p[n - 1] == '\r')
-        n--;
     if (n > m->o.max_line_bytes) {
         n = m->o.max_line_bytes;
         truncated = true;
@@ -169,7 +186,7 @@ static size_t stream_prefix(struct lc_docker_mux *m, struct mux_stream *s, const
         return i + 1;
     if (!space)
         take_ts(m, s, s->ts, 0);
-    stream_append(m, s, s->ts, tslen); /* not a timestamp: it was text */
+    stream_append_open(m, s, s->ts, tslen); /* not a timestamp: it was text */
     return i;
 }
 
@@ -191,16 +208,15 @@ static int stream_feed(struct lc_docker_mux *m, int stream, const char *p, size_
         }
         const char *nl = memchr(p, '\n', n);
         if (!nl) {
-            bool cr = m->o.tty && p[n - 1] == '\r';
-            stream_append(m, s, p, n - cr);
-            s->cr = cr;
+            stream_append_open(m, s, p, n);
             return 0;
         }
         size_t k = (size_t)(nl - p);
         int r;
         if (s->len == 0 && !s->truncated) {
             /* the whole text is in this chunk: hand it out in place */
-            r = emit(m, stream, p, k, s->ts_ns, s->has_ts, false);
+            size_t len = m->o.tty && k > 0 && p[k - 1] == '\r' ? k - 1 : k;
+            r = emit(m, stream, p, len, s->ts_ns, s->has_ts, false);
             stream_line_start(m, s);
         } else {
             /* drop the '\r' of "\r\n" before it can count against the cap */
@@ -223,7 +239,7 @@ static void stream_settle_prefix(struct lc_docker_mux *m, struct mux_stream *s)
     size_t tslen = s->tslen;
     s->tslen = 0;
     take_ts(m, s, s->ts, 0);
-    stream_append(m, s, s->ts, tslen);
+    stream_append_open(m, s, s->ts, tslen);
 }
 
 static void frame_start(struct lc_docker_mux *m)
@@ -354,7 +370,8 @@ void lc_docker_mux_reset(struct lc_docker_mux *m)
 
 struct lc_docker_mux *lc_docker_mux_new(const struct lc_docker_mux_opts *opts)
 {
-    if (!opts || !opts->on_line || opts->max_line_bytes == 0 || opts->max_line_bytes > MAX_LINE_OK) {
+    if (!opts || !opts->on_line || opts->max_line_bytes == 0 ||
+        opts->max_line_bytes > MAX_LINE_OK) {
         errno = EINVAL;
         return NULL;
     }

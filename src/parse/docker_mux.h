@@ -51,9 +51,9 @@ struct lc_docker_mux_line {
 typedef int (*lc_docker_mux_line_fn)(void *arg, const struct lc_docker_mux_line *l);
 
 struct lc_docker_mux_opts {
-    size_t max_line_bytes;     /* longer lines are cut and flagged; > 0 */
-    bool tty;                  /* raw stream, no frame headers */
-    bool no_timestamps;        /* the request had timestamps=0: lines carry no prefix */
+    size_t max_line_bytes; /* longer lines are cut and flagged; > 0 */
+    bool tty;              /* raw stream, no frame headers */
+    bool no_timestamps;    /* the request had timestamps=0: lines carry no prefix */
     lc_docker_mux_line_fn on_line;
     void *arg;
 };

@@ -208,8 +208,8 @@ static int month_from_abbr(const char *p)
     return 0;
 }
 
-int lc_ts_parse_syslog(const char *s, size_t len, int64_t now_ns, long utc_offset_sec,
-                       int64_t *ns, size_t *consumed)
+int lc_ts_parse_syslog(const char *s, size_t len, int64_t now_ns, long utc_offset_sec, int64_t *ns,
+                       size_t *consumed)
 {
     /* shortest form: "Nov 3 10:31:03" */
     if (len < 14 || s[3] != ' ')

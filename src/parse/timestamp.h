@@ -53,8 +53,8 @@ size_t lc_ts_format_rfc3339nano(int64_t ns, char out[LC_TS_RFC3339NANO_MAX]);
  * consumed: as for lc_ts_parse_rfc3339 (NULL: must span all of s[0..len)).
  * Returns 0 and sets *ns, or -EINVAL.
  */
-int lc_ts_parse_syslog(const char *s, size_t len, int64_t now_ns, long utc_offset_sec,
-                       int64_t *ns, size_t *consumed);
+int lc_ts_parse_syslog(const char *s, size_t len, int64_t now_ns, long utc_offset_sec, int64_t *ns,
+                       size_t *consumed);
 
 /*
  * Finds the timestamp a log line starts with, for "skip lines older than

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -185,3 +186,19 @@ def http_get_fails(port):
     except OSError:
         return True
     return False
+
+
+def port_in_use(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_embedded_default_runs_once(tmp_path):
+    """No -c: the embedded default (tail /var/log, print to stdout) starts,
+    reads what exists to its end, and exits 0 with --once."""
+    if port_in_use(9431):
+        pytest.skip("the embedded default's port 9431 is in use")
+    state = tmp_path / "state"
+    p = run_cli("run", "--once", env={"LC_STATE_DIR": str(state)}, timeout=60)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert state.is_dir(), "no state directory created"

@@ -2,7 +2,10 @@
 """test_docker_harness.py: the private Docker engine starts, runs busybox containers, and leaves nothing behind."""
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -86,8 +89,6 @@ def test_daemon_restart_keeps_state(private_docker_engine):
 def test_stale_engine_of_a_killed_run_is_swept():
     # A test process killed with -9 leaves dockerd, containerd, a shim, mounts and
     # cgroups behind; the next run's sweep removes them (and only them).
-    import subprocess
-    import sys
     code = (
         "import os, signal, docker_harness as h\n"
         "e = h.DockerEngine()\n"
@@ -108,3 +109,33 @@ def test_stale_engine_of_a_killed_run_is_swept():
     assert not os.path.exists(root)
     assert mounts_under(root) == []
     assert pids_referencing(root) == []
+
+
+def _unit_binary(name):
+    """The newest build of a unit test binary (LC_BUILD_DIR, else any <repo>/build*/)."""
+    repo = Path(__file__).resolve().parents[2]
+    if os.environ.get("LC_BUILD_DIR"):
+        p = Path(os.environ["LC_BUILD_DIR"]) / name
+        return p if os.access(p, os.X_OK) else None
+    found = [p for p in repo.glob(f"build*/{name}") if os.access(p, os.X_OK)]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def test_api_client_against_real_engine(docker):
+    # The C client's own unit test, pointed at the real dockerd: negotiation,
+    # list, inspect, a logs stream, and the connections 1000 inspects open.
+    binary = _unit_binary("test_docker_api_client")
+    if not binary:
+        pytest.skip("test_docker_api_client is not built")
+    script = logger_cmd(20, tag="a")[2] + "; sleep 120"
+    cid = docker.run_container("lc-api", script, labels={"x": "y"})
+    deadline = time.monotonic() + 30
+    while len(docker.logs(cid)[0]) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    env = dict(os.environ, LC_TEST_DOCKER_SOCK=docker.sock, LC_TEST_DOCKER_CID=cid,
+               LC_TEST_FILTER="test_real_daemon")
+    p = subprocess.run([str(binary)], env=env, capture_output=True, text=True, timeout=300)
+    print(p.stdout[-2000:])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "[       OK ] test_real_daemon" in p.stdout
+    assert "real daemon: 1000 inspects opened" in p.stdout

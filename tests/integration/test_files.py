@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from agent import (Agent, Writer, append_lines, bin_path, count_lines, free_port, have_binary,
-                   metric_names, metric_sum, read_output, run_cli, split_seq, wait_until)
+                   metric_names, metric_sum, read_output, run_cli, scaled, split_seq,
+                   wait_until)
 
 if not have_binary():
     if os.environ.get("LC_REQUIRE_BIN"):
@@ -232,8 +233,13 @@ def test_copytruncate_under_continuous_writing(make_agent, logs):
     rot.join(10)
     assert len(copies) >= 3, "too few rotations to mean anything"
 
-    final_seqs = [split_seq(l)[1] for l in p.read_text().splitlines()]
-    gens = [[split_seq(l)[1] for l in c.read_text().splitlines()] for c in copies]
+    def complete_seqs(path):
+        # A copy can end in the middle of a line the writer was writing: only
+        # complete lines count (that line's rest is in the copy-truncate window).
+        return [split_seq(l)[1] for l in path.read_text().split("\n")[:-1]]
+
+    final_seqs = complete_seqs(p)
+    gens = [complete_seqs(c) for c in copies]
     gens.append(final_seqs)
     in_files = {s for g in gens for s in g}
     assert wait_output(a, len(final_seqs), 30)
@@ -514,8 +520,10 @@ def test_long_line_is_cut_and_counted(make_agent, logs):
 def test_partial_line_held_then_flushed(make_agent, logs):
     p = logs / "app.log"
     p.touch()
+    # The flush timeout must outlast the 0.2 s pause between the two halves below,
+    # even on a loaded machine: 2 s, stretched like every timeout under ASan.
     a = make_agent([file_input([p], start_at="beginning", name="part",
-                               line_flush_timeout="1s")])
+                               line_flush_timeout=f"{int(scaled(2) * 1000)}ms")])
     a.start()
     # A line written in two pieces is delivered once, whole.
     append_lines(p, ["held=1 first-half"], newline=False)

@@ -89,8 +89,8 @@ static void test_basic_and_escapes(void **state)
         {"{\"log\":\"two\\n\\n\"" TAIL, 0, B("two\n"), 1, TS_NS, false},
         {"{\"log\":\"crlf\\r\\n\"" TAIL, 0, B("crlf\r"), 1, TS_NS, false},
         /* every short escape */
-        {"{\"log\":\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\\n\"" TAIL, 0, B("a\"b\\c/d\be\ff\ng\rh\ti"),
-         1, TS_NS, false},
+        {"{\"log\":\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\\n\"" TAIL, 0,
+         B("a\"b\\c/d\be\ff\ng\rh\ti"), 1, TS_NS, false},
         /* \u escapes: 1, 2, 3 byte UTF-8, hex case, NUL and control characters */
         {"{\"log\":\"\\u0041\\u00e9\\u00E9\\u20ac\\uFFFF\"" TAIL, 0,
          B("A\xc3\xa9\xc3\xa9\xe2\x82\xac\xef\xbf\xbf"), 1, TS_NS, true},
@@ -104,17 +104,23 @@ static void test_basic_and_escapes(void **state)
         {"{\"log\":\"\\udbff\\udfff\\ud800\\udc00\"" TAIL, 0, B("\xf4\x8f\xbf\xbf\xf0\x90\x80\x80"),
          1, TS_NS, true},
         /* lone surrogates become U+FFFD, what follows is decoded on its own */
-        {"{\"log\":\"a\\ud83db\"" TAIL, 0, B("a\xef\xbf\xbd" "b"), 1, TS_NS, true},
+        {"{\"log\":\"a\\ud83db\"" TAIL, 0,
+         B("a\xef\xbf\xbd"
+           "b"),
+         1, TS_NS, true},
         {"{\"log\":\"\\ud83d\"" TAIL, 0, B("\xef\xbf\xbd"), 1, TS_NS, true},
         {"{\"log\":\"\\ude00x\"" TAIL, 0, B("\xef\xbf\xbdx"), 1, TS_NS, true},
         {"{\"log\":\"\\ud83d\\ud83d\\ude00\"" TAIL, 0, B("\xef\xbf\xbd\xf0\x9f\x98\x80"), 1, TS_NS,
          true},
-        {"{\"log\":\"\\ud83d\\u0041\"" TAIL, 0, B("\xef\xbf\xbd" "A"), 1, TS_NS, true},
+        {"{\"log\":\"\\ud83d\\u0041\"" TAIL, 0,
+         B("\xef\xbf\xbd"
+           "A"),
+         1, TS_NS, true},
         {"{\"log\":\"\\ud83d\\n\"" TAIL, 0, B("\xef\xbf\xbd"), 1, TS_NS, false},
         {"{\"log\":\"\\ude00\\ud83d\"" TAIL, 0, B("\xef\xbf\xbd\xef\xbf\xbd"), 1, TS_NS, true},
         /* raw bytes pass through: UTF-8, a raw TAB, invalid UTF-8 */
-        {"{\"log\":\"caf\xc3\xa9 \xe2\x82\xac\\n\"" TAIL, 0, B("caf\xc3\xa9 \xe2\x82\xac"), 1, TS_NS,
-         false},
+        {"{\"log\":\"caf\xc3\xa9 \xe2\x82\xac\\n\"" TAIL, 0, B("caf\xc3\xa9 \xe2\x82\xac"), 1,
+         TS_NS, false},
         {"{\"log\":\"\tat x\\n\"" TAIL, 0, B("\tat x"), 1, TS_NS, false},
         {"{\"log\":\"\xff\xfe\\n\"" TAIL, 0, B("\xff\xfe"), 1, TS_NS, false},
         /* long runs cross the 16-byte blocks with escapes at every offset */
@@ -157,7 +163,8 @@ static void test_layouts(void **state)
         /* key orders */
         {"{\"time\":\"" TS_STR "\",\"stream\":\"stderr\",\"log\":\"x\\n\"}", 0, B("x"), 2, TS_NS,
          false},
-        {"{\"stream\":\"stdout\",\"log\":\"x\",\"time\":\"" TS_STR "\"}", 0, B("x"), 1, TS_NS, true},
+        {"{\"stream\":\"stdout\",\"log\":\"x\",\"time\":\"" TS_STR "\"}", 0, B("x"), 1, TS_NS,
+         true},
         {"{\"log\":\"x\\n\",\"time\":\"" TS_STR "\",\"stream\":\"stdout\"}", 0, B("x"), 1, TS_NS,
          false},
         /* whitespace everywhere, and the line's own newline */
@@ -172,7 +179,8 @@ static void test_layouts(void **state)
          1, TS_NS, false},
         {"{\"attrs\":{\"a\":\"b\\\"}\"},\"log\":\"x\\n\"" TAIL, 0, B("x"), 1, TS_NS, false},
         /* unknown keys with any value */
-        {"{\"log\":\"x\\n\",\"extra\":[1,-2.5e+3,0,{\"a\":[true,false,null,{}]},\"s\\\"q\",[]]" TAIL,
+        {"{\"log\":\"x\\n\",\"extra\":[1,-2.5e+3,0,{\"a\":[true,false,null,{}]},\"s\\\"q\",[]"
+         "]" TAIL,
          0, B("x"), 1, TS_NS, false},
         {"{\"n\":-0.0E-1,\"log\":\"x\\n\",\"t\":true,\"f\":false,\"z\":null" TAIL, 0, B("x"), 1,
          TS_NS, false},
@@ -183,7 +191,8 @@ static void test_layouts(void **state)
         {"{\"log\":\"x\",\"stream\":\"stdout\",\"stream\":\"stderr\",\"time\":\"" TS_STR "\"}", 0,
          B("x"), 2, TS_NS, true},
         /* escapes inside the values of stream and time */
-        {"{\"log\":\"x\",\"stream\":\"std\\u006fut\",\"time\":\"2025-11-07T15:48:05.123456789\\u005a"
+        {"{\"log\":\"x\",\"stream\":\"std\\u006fut\",\"time\":\"2025-11-07T15:48:05."
+         "123456789\\u005a"
          "\"}",
          0, B("x"), 1, TS_NS, true},
         /* a long key that only starts like ours */
@@ -210,13 +219,16 @@ static void test_malformed(void **state)
         {"{\"log\":12" TAIL, -EINVAL, B(""), 0, 0, false},
         {"{\"log\":null" TAIL, -EINVAL, B(""), 0, 0, false},
         {"{\"log\":[\"x\"]" TAIL, -EINVAL, B(""), 0, 0, false},
-        {"{\"log\":\"x\",\"stream\":\"stdin\",\"time\":\"" TS_STR "\"}", -EINVAL, B(""), 0, 0, false},
+        {"{\"log\":\"x\",\"stream\":\"stdin\",\"time\":\"" TS_STR "\"}", -EINVAL, B(""), 0, 0,
+         false},
         {"{\"log\":\"x\",\"stream\":\"stdoutx\",\"time\":\"" TS_STR "\"}", -EINVAL, B(""), 0, 0,
          false},
         {"{\"log\":\"x\",\"stream\":1,\"time\":\"" TS_STR "\"}", -EINVAL, B(""), 0, 0, false},
         {"{\"log\":\"x\",\"stream\":\"stdout\",\"time\":1762530485}", -EINVAL, B(""), 0, 0, false},
-        {"{\"log\":\"x\",\"stream\":\"stdout\",\"time\":\"yesterday\"}", -EINVAL, B(""), 0, 0, false},
-        {"{\"log\":\"x\",\"stream\":\"stdout\",\"time\":\"" TS_STR "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        {"{\"log\":\"x\",\"stream\":\"stdout\",\"time\":\"yesterday\"}", -EINVAL, B(""), 0, 0,
+         false},
+        {"{\"log\":\"x\",\"stream\":\"stdout\",\"time\":\"" TS_STR
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
          "xxxxxxxxxxxx\"}",
          -EINVAL, B(""), 0, 0, false},
         /* bad escapes */
@@ -231,8 +243,9 @@ static void test_malformed(void **state)
         {"{\"log\":\"x\"" TAIL "}", -EINVAL, B(""), 0, 0, false},
         {"{\"log\":\"x\",}", -EINVAL, B(""), 0, 0, false},
         {"{\"log\" \"x\"" TAIL, -EINVAL, B(""), 0, 0, false},
-        {"{\"log\":\"x\"" ",\"stream\":\"stdout\",\"time\":\"" TS_STR "\"", -EINVAL, B(""), 0, 0,
-         false},
+        {"{\"log\":\"x\""
+         ",\"stream\":\"stdout\",\"time\":\"" TS_STR "\"",
+         -EINVAL, B(""), 0, 0, false},
         {"{log:\"x\"" TAIL, -EINVAL, B(""), 0, 0, false},
         {"{\"log\":\"x\",\"e\":01" TAIL, -EINVAL, B(""), 0, 0, false},
         {"{\"log\":\"x\",\"e\":1." TAIL, -EINVAL, B(""), 0, 0, false},
@@ -244,8 +257,8 @@ static void test_malformed(void **state)
         {"{\"log\":\"x\",\"e\":{\"a\"}" TAIL, -EINVAL, B(""), 0, 0, false},
         {"{\"log\":\"x\",\"e\":{1:2}" TAIL, -EINVAL, B(""), 0, 0, false},
         {"{\"log\":\"x\",\"e\":\"\\q\"" TAIL, -EINVAL, B(""), 0, 0, false},
-        {"{\"log\":\"x\",\"stream\":\"stdout\",\"attrs\":{\"a\":},\"time\":\"" TS_STR "\"}", -EINVAL,
-         B(""), 0, 0, false},
+        {"{\"log\":\"x\",\"stream\":\"stdout\",\"attrs\":{\"a\":},\"time\":\"" TS_STR "\"}",
+         -EINVAL, B(""), 0, 0, false},
     };
     run_table(t, sizeof(t) / sizeof(t[0]));
 }
@@ -431,7 +444,8 @@ static void random_log(size_t target, char *enc, size_t *enc_len, char *want, si
         } else if (kind == 7) { /* a surrogate pair */
             uint32_t cp = 0x10000 + (uint32_t)(rng() % 0x100000);
             uint32_t v = cp - 0x10000;
-            e += (size_t)sprintf(enc + e, "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
+            e += (size_t)sprintf(enc + e, "\\u%04x\\u%04x", 0xD800 + (v >> 10),
+                                 0xDC00 + (v & 0x3FF));
             w += put_utf8(want + w, cp);
         } else if (kind == 8) { /* a lone surrogate, then a plain letter */
             uint32_t s = 0xD800 + (uint32_t)(rng() % 0x800);

@@ -146,20 +146,25 @@ static void test_frames(void **state)
     size_t n = 0;
     n += F(buf + n, 1, TS1 " hello\n");
     n += F(buf + n, 2, TS1 " oops\n");
-    n += F(buf + n, 1, TS1 " \n");                           /* empty line */
-    n += F(buf + n, 0, TS1 " from stdin\n");                 /* stdin counts as stdout */
-    n += F(buf + n, 1, "");                                  /* empty frame */
-    n += F(buf + n, 1, TS1 " two\n" TS2 " lines\n");         /* several lines in one frame */
-    n += F(buf + n, 1, TS1 " caf\xc3\xa9 \xe2\x82\xac\n");   /* UTF-8 */
-    n += F(buf + n, 3, "Error grabbing logs: boom\n");       /* daemon error */
-    n += F(buf + n, 1, TS1 " tab\tand\rcr\n");               /* bytes kept as they are */
-    n += F(buf + n, 1, TS1 "  leading space\n");             /* only one space is the prefix's */
-    check_all_splits(buf, n, 1024, false,
-                     H1(5) "hello|" H2(4) "oops|" H1(0) "|" H1(10) "from stdin|" H1(3)
-                         "two|[1 1762530486000000000 1 0 5]lines|" H1(9) "caf\xc3\xa9 "
-                         "\xe2\x82\xac|[3 0 0 0 25]Error grabbing logs: boom|" H1(10)
-                         "tab\tand\rcr|" H1(14) " leading space|",
-                     0);
+    n += F(buf + n, 1, TS1 " \n");                         /* empty line */
+    n += F(buf + n, 0, TS1 " from stdin\n");               /* stdin counts as stdout */
+    n += F(buf + n, 1, "");                                /* empty frame */
+    n += F(buf + n, 1, TS1 " two\n" TS2 " lines\n");       /* several lines in one frame */
+    n += F(buf + n, 1, TS1 " caf\xc3\xa9 \xe2\x82\xac\n"); /* UTF-8 */
+    n += F(buf + n, 3, "Error grabbing logs: boom\n");     /* daemon error */
+    n += F(buf + n, 1, TS1 " tab\tand\rcr\n");             /* bytes kept as they are */
+    n += F(buf + n, 1, TS1 "  leading space\n");           /* only one space is the prefix's */
+    check_all_splits(
+        buf, n, 1024, false,
+        H1(5) "hello|" H2(4) "oops|" H1(0) "|" H1(10) "from stdin|" H1(
+            3) "two|[1 1762530486000000000 1 0 5]lines|" H1(9) "caf\xc3\xa9 "
+                                                               "\xe2\x82\xac|[3 0 0 0 25]Error "
+                                                               "grabbing logs: boom|" H1(
+                                                                   10) "tab\tand\rcr|" H1(14) " lea"
+                                                                                              "ding"
+                                                                                              " spa"
+                                                                                              "ce|",
+        0);
 }
 
 static void test_long_line_across_frames(void **state)
@@ -174,10 +179,10 @@ static void test_long_line_across_frames(void **state)
     n += F(buf + n, 2, TS1 " err part ");
     n += F(buf + n, 1, TS2 " end\n");
     n += F(buf + n, 2, TS2 " err end\n");
-    check_all_splits(buf, n, 1024, false,
-                     H2(14) "err in between|" H1(26) "first part second part end|" H2(16)
-                            "err part err end|",
-                     0);
+    check_all_splits(
+        buf, n, 1024, false,
+        H2(14) "err in between|" H1(26) "first part second part end|" H2(16) "err part err end|",
+        0);
 }
 
 static void test_truncation(void **state)
@@ -185,18 +190,19 @@ static void test_truncation(void **state)
     (void)state;
     char buf[4096];
     size_t n = 0;
-    n += F(buf + n, 1, TS1 " 0123456789abcdef\n");           /* over the cap in one frame */
-    n += F(buf + n, 1, TS1 " 01234567");                     /* exactly the cap, in two frames */
+    n += F(buf + n, 1, TS1 " 0123456789abcdef\n"); /* over the cap in one frame */
+    n += F(buf + n, 1, TS1 " 01234567");           /* exactly the cap, in two frames */
     n += F(buf + n, 1, TS2 " \n");
-    n += F(buf + n, 1, TS1 " 0123");                         /* over the cap across frames */
+    n += F(buf + n, 1, TS1 " 0123"); /* over the cap across frames */
     n += F(buf + n, 1, TS2 " 456789");
     n += F(buf + n, 1, TS2 " abc\n");
-    n += F(buf + n, 1, TS1 " 012345\xe2\x82\xac\n");         /* cut before a whole character */
+    n += F(buf + n, 1, TS1 " 012345\xe2\x82\xac\n"); /* cut before a whole character */
     n += F(buf + n, 1, TS1 " ok\n");
     check_all_splits(buf, n, 8, false,
-                     "[1 1762530485123456789 1 1 8]01234567|" H1(8) "01234567|"
-                     "[1 1762530485123456789 1 1 8]01234567|"
-                     "[1 1762530485123456789 1 1 6]012345|" H1(2) "ok|",
+                     "[1 1762530485123456789 1 1 8]01234567|" H1(
+                         8) "01234567|"
+                            "[1 1762530485123456789 1 1 8]01234567|"
+                            "[1 1762530485123456789 1 1 6]012345|" H1(2) "ok|",
                      0);
 }
 
@@ -211,12 +217,13 @@ static void test_no_timestamp(void **state)
     n += F(buf + n, 1, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa long word\n");
     n += F(buf + n, 1, TS1 " partial ");
     n += F(buf + n, 1, "continuation without prefix\n");
-    check_all_splits(buf, n, 1024, false,
-                     "[1 0 0 0 17]no timestamp here|[1 0 0 0 0]|"
-                     "[1 0 0 0 30]2025-13-07T15:48:05Z bad month|"
-                     "[1 0 0 0 63]aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa long word|" H1(
-                         35) "partial continuation without prefix|",
-                     0);
+    check_all_splits(
+        buf, n, 1024, false,
+        "[1 0 0 0 17]no timestamp here|[1 0 0 0 0]|"
+        "[1 0 0 0 30]2025-13-07T15:48:05Z bad month|"
+        "[1 0 0 0 63]aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa long word|" H1(
+            35) "partial continuation without prefix|",
+        0);
 }
 
 static void test_finish(void **state)
@@ -244,11 +251,12 @@ static void test_finish(void **state)
 static void test_tty(void **state)
 {
     (void)state;
-    static const char s[] = TS1 " first\r\n" TS2 " second\r\n" TS1 " lf only\n" TS1
-                                " \r\n" TS1 " cr\rinside\r\n" "no ts\r\n" TS1 " tail";
+    static const char s[] =
+        TS1 " first\r\n" TS2 " second\r\n" TS1 " lf only\n" TS1 " \r\n" TS1 " cr\rinside\r\n"
+            "no ts\r\n" TS1 " dbl\r\r\n" TS1 " tail";
     check_all_splits(s, sizeof(s) - 1, 1024, true,
                      H1(5) "first|[1 1762530486000000000 1 0 6]second|" H1(7) "lf only|" H1(
-                         0) "|" H1(9) "cr\rinside|[1 0 0 0 5]no ts|" H1(4) "tail|",
+                         0) "|" H1(9) "cr\rinside|[1 0 0 0 5]no ts|" H1(4) "dbl\r|" H1(4) "tail|",
                      0);
     /* the cap applies to the text without "\r\n" */
     static const char t[] = TS1 " 01234567\r\n" TS1 " 012345678\r\n";
@@ -283,10 +291,10 @@ static void test_bad_headers(void **state)
 {
     (void)state;
     static const unsigned char bad[][8] = {
-        {4, 0, 0, 0, 0, 0, 0, 1},      /* unknown stream type */
-        {0xff, 0, 0, 0, 0, 0, 0, 1},   /* ... */
-        {1, 1, 0, 0, 0, 0, 0, 1},      /* nonzero padding */
-        {1, 0, 0, 1, 0, 0, 0, 1},      /* ... */
+        {4, 0, 0, 0, 0, 0, 0, 1},         /* unknown stream type */
+        {0xff, 0, 0, 0, 0, 0, 0, 1},      /* ... */
+        {1, 1, 0, 0, 0, 0, 0, 1},         /* nonzero padding */
+        {1, 0, 0, 1, 0, 0, 0, 1},         /* ... */
         {'{', '"', 'm', 'e', 0, 0, 0, 0}, /* a JSON error body instead of frames */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -83,8 +83,8 @@ static void test_rfc3339_invalid(void **state)
     (void)state;
     static const struct ts_case t[] = {
         {"", -EINVAL, 0},
-        {"2025-11-07T15:48:05", -EINVAL, 0},     /* no zone */
-        {"2025-11-07T15:48:05.Z", -EINVAL, 0},   /* '.' without digits */
+        {"2025-11-07T15:48:05", -EINVAL, 0},      /* no zone */
+        {"2025-11-07T15:48:05.Z", -EINVAL, 0},    /* '.' without digits */
         {"2025-11-07T15:48:05,123Z", -EINVAL, 0}, /* ',' only in the relaxed prefix form */
         {"2025-13-07T15:48:05Z", -EINVAL, 0},
         {"2025-00-07T15:48:05Z", -EINVAL, 0},
@@ -272,7 +272,7 @@ static void test_syslog(void **state)
         {"Nov 03 10:31:03", now, 0, 0, 1762165863000000000LL, 15},
         {"Nov 3 10:31:03", now, 0, 0, 1762165863000000000LL, 14},
         /* year inference */
-        {"Dec 31 23:59:59", jan2, 0, 0, 1735689599000000000LL, 15}, /* last year */
+        {"Dec 31 23:59:59", jan2, 0, 0, 1735689599000000000LL, 15},  /* last year */
         {"Jan  1 00:00:00", dec31, 0, 0, 1767225600000000000LL, 15}, /* next year */
         {"Dec 24 00:00:00", now, 0, 0, 1766534400000000000LL, 15},   /* < a month ahead */
         {"Dec 25 12:00:00", now, 0, 0, 1735128000000000000LL, 15},   /* > a month: last year */
@@ -296,8 +296,7 @@ static void test_syslog(void **state)
         size_t used = 0;
         int rc = lc_ts_parse_syslog(t[i].s, strlen(t[i].s), t[i].now, t[i].off, &ns, &used);
         if (rc != t[i].rc || (rc == 0 && (ns != t[i].ns || used != t[i].used)))
-            fail_msg("case %zu \"%s\": rc %d ns %lld used %zu", i, t[i].s, rc, (long long)ns,
-                     used);
+            fail_msg("case %zu \"%s\": rc %d ns %lld used %zu", i, t[i].s, rc, (long long)ns, used);
     }
     /* without consumed the timestamp must be all of the string */
     int64_t ns;
@@ -343,8 +342,7 @@ static void test_prefix(void **state)
         size_t used = 0;
         int rc = lc_ts_parse_prefix(t[i].s, strlen(t[i].s), t[i].now, t[i].off, &ns, &used);
         if (rc != t[i].rc || (rc == 0 && (ns != t[i].ns || used != t[i].used)))
-            fail_msg("case %zu \"%s\": rc %d ns %lld used %zu", i, t[i].s, rc, (long long)ns,
-                     used);
+            fail_msg("case %zu \"%s\": rc %d ns %lld used %zu", i, t[i].s, rc, (long long)ns, used);
     }
     int64_t ns;
     assert_int_equal(lc_ts_parse_prefix("Nov 23 10:31:03 x", 17, now, 0, &ns, NULL), 0);

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/* docker.h: the `docker` input's shared parts: options, filters, labels; its two modes. */
+#ifndef LC_INPUT_DOCKER_H
+#define LC_INPUT_DOCKER_H
+
+#include "core/agent.h"
+#include "input/docker_api_client.h"
+#include "input/docker_meta.h"
+#include "input/file.h"
+
+enum lc_docker_mode { LC_DOCKER_MODE_API = 0, LC_DOCKER_MODE_FILE };
+
+struct lc_docker_filter {
+    struct lc_strlist names;  /* globs on the container name */
+    struct lc_strlist labels; /* "key" or "key=value", globs on both */
+    struct lc_strlist images; /* globs on Config.Image */
+};
+
+struct lc_docker_conf {
+    int mode;
+    char *socket;
+    char *root;
+    struct lc_docker_filter include;
+    struct lc_docker_filter exclude;
+    struct lc_strlist labels_allowlist;
+    int64_t metadata_ttl_ms;
+    int64_t metadata_max;
+    int64_t max_containers;
+    int start_at;
+    int64_t max_age_ms;
+    int64_t max_line_bytes;
+    int64_t reconnect_min_ms;
+    int64_t reconnect_max_ms;
+    /* file mode */
+    int64_t read_bytes;
+    int64_t rescan_ms;
+    int64_t poll_ms;
+    int64_t rotate_wait_ms;
+    int64_t max_unacked;
+};
+
+struct lc_docker_in {
+    struct lc_input *in;
+    const struct lc_docker_conf *c;
+    struct lc_docker_api *api;
+    struct lc_docker_meta *meta;
+    struct lc_docker_stream *events;
+    uv_timer_t reconnect;
+    int64_t backoff_ms;
+    bool api_up;
+    bool stopping;
+    size_t closing;
+    /* file mode */
+    struct lc_file_in *files;
+    struct lc_file_conf fconf;
+    char *glob;
+    /* api mode: docker_api.c */
+    void *streams;
+    struct lc_metric_series *m_events;
+    struct lc_metric_series *m_malformed;
+    struct lc_metric_series *m_excluded;
+    struct lc_metric_series *m_skipped_old;
+};
+
+/* docker.c */
+/* True when the container passes include/exclude. */
+bool lc_docker_selected(const struct lc_docker_conf *c, const struct lc_docker_meta_entry *e);
+/*
+ * The label set of a container's stream ("stdout"/"stderr"): the input's
+ * labels, container_name, compose_project, compose_service (when set), stream,
+ * and the allowlisted container labels. 0 and a new reference, or -errno.
+ */
+int lc_docker_labels(struct lc_docker_in *d, const struct lc_docker_meta_entry *e,
+                     const char *stream, struct lc_labels **out);
+/*
+ * The checkpoint key of a container in api mode, and where file mode looks for
+ * it when it first meets a container (so switching modes neither loses nor
+ * repeats more than a batch).
+ */
+void lc_docker_key(const struct lc_docker_in *d, const char *id, char *key, size_t len);
+
+/* docker_file.c: mode file */
+int lc_docker_file_init(struct lc_docker_in *d);
+int lc_docker_file_start(struct lc_docker_in *d);
+void lc_docker_file_event(struct lc_docker_in *d, const struct lc_docker_event *ev);
+/* Drops this instance's use of the shared decode buffer (at free). */
+void lc_docker_file_release(void);
+
+/* docker_api.c: mode api */
+int lc_docker_api_mode_init(struct lc_docker_in *d);
+int lc_docker_api_mode_start(struct lc_docker_in *d);
+void lc_docker_api_mode_pause(struct lc_docker_in *d);
+void lc_docker_api_mode_resume(struct lc_docker_in *d);
+bool lc_docker_api_mode_caught_up(struct lc_docker_in *d);
+/* Closes every stream; calls lc_docker_closed(d) for each handle it closes asynchronously. */
+void lc_docker_api_mode_stop(struct lc_docker_in *d);
+void lc_docker_api_mode_free(struct lc_docker_in *d);
+void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_event *ev);
+
+/* For the modes: one more asynchronous close pending / done. */
+void lc_docker_closing(struct lc_docker_in *d);
+void lc_docker_closed(struct lc_docker_in *d);
+
+#endif

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/* docker_file.c: the docker input's file mode: Docker's json-file logs through the file tailer. */
+#include "input/docker.h"
+
+#include "core/labels.h"
+#include "core/log.h"
+#include "parse/docker_json.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/*
+ * The predecessor's file mode failed in five ways; here is where each is met:
+ * 1. history replayed: first sight starts at the end, or at max_age found by
+ *    bisecting the file by time (seek_time), then persistent offsets;
+ * 2./3. retry storms on old timestamps: old lines never leave this file; the
+ *    Loki output validates timestamps before sending;
+ * 4. FD leaks: a file is closed when its container is destroyed (event) or its
+ *    inode is gone (poll), and every fd has one owner (the tail);
+ * 5. metadata per line: one lookup per file open, from the shared cache.
+ *
+ * Docker splits lines over 16 KiB into entries whose "log" does not end in a
+ * newline; they are joined per stream, and a position is committed only where
+ * no split line is half joined, so a restart never loses the first parts.
+ */
+
+#define RAW_LINE_MAX (256 * 1024) /* one json-file entry: 16 KiB of text, escaped, with attrs */
+#define SEEK_WINDOW  (64 * 1024)
+
+struct dfile {
+    struct lc_docker_in *d;
+    char id[LC_DOCKER_ID_MAX + 1];
+    struct lc_docker_joiner join[2]; /* stdout, stderr; buffers allocated on first split */
+    char *join_buf[2];
+    struct lc_labels *labels[2]; /* borrowed from the source once attached */
+    int64_t since_ns;            /* resuming from an api-mode checkpoint: skip up to here */
+    uint32_t since_seq;
+    bool excluded;
+};
+
+static char *decode_buf;   /* one per process: decoding is synchronous, on the loop */
+static size_t decode_refs;
+
+/* <root>/containers/<id>/<id>-json.log -> id */
+static bool container_id(const char *path, char *id, size_t len)
+{
+    const char *end = strrchr(path, '/');
+    const char *start = end;
+
+    if (!end)
+        return false;
+    while (start > path && start[-1] != '/')
+        start--;
+    if (end == start || (size_t)(end - start) >= len)
+        return false;
+    memcpy(id, start, (size_t)(end - start));
+    id[end - start] = '\0';
+    return true;
+}
+
+/* Without the socket: the container's own config.v2.json holds the same metadata. */
+static int meta_from_disk(struct lc_docker_in *d, const char *id)
+{
+    char path[4096];
+    struct lc_docker_label labels[64];
+    struct lc_docker_inspect c = {0};
+    json_error_t jerr;
+    json_t *root, *cfg, *jl;
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/containers/%s/config.v2.json", d->c->root, id);
+    root = json_load_file(path, 0, &jerr);
+    if (!root)
+        return -ENOENT;
+    cfg = json_object_get(root, "Config");
+    jl = json_object_get(cfg, "Labels");
+    json_object_foreach(jl, k, v)
+    {
+        if (n < 64 && json_is_string(v)) {
+            labels[n].key = k;
+            labels[n++].value = json_string_value(v);
+        }
+    }
+    c.id = id;
+    c.name = json_string_value(json_object_get(root, "Name"));
+    if (c.name && c.name[0] == '/')
+        c.name++;
+    c.image = json_string_value(json_object_get(cfg, "Image"));
+    c.log_path = json_string_value(json_object_get(root, "LogPath"));
+    c.tty = json_is_true(json_object_get(cfg, "Tty"));
+    c.labels = labels;
+    c.nlabels = n;
+    if (!c.name)
+        c.name = id;
+    if (!c.image)
+        c.image = "";
+    if (!c.log_path)
+        c.log_path = "";
+    c.log_driver = "json-file";
+    c.state = "";
+    c.image_id = "";
+    rc = lc_docker_meta_put(d->meta, id, &c);
+    json_decref(root);
+    return rc;
+}
+
+/* An api-mode checkpoint of this container: resume after it instead of the first-sight rule. */
+static void mode_switch_resume(struct lc_tail *t, struct dfile *p)
+{
+    struct lc_ckpt_entry e;
+    char key[256];
+
+    lc_docker_key(p->d, p->id, key, sizeof(key));
+    if (!t->first_sight || lc_ckpt_get(p->d->in->agent->ckpt, key, &e) != 0 || e.pos.ts_ns <= 0)
+        return;
+    p->since_ns = e.pos.ts_ns;
+    p->since_seq = e.pos.ts_seq;
+    t->offset = 0;
+    t->discarding = false;
+    t->skip_old = false;
+}
+
+static int attach(struct lc_tail *t, struct dfile *p, const struct lc_docker_meta_entry *e)
+{
+    struct lc_labels *out = NULL, *err = NULL;
+    int rc;
+
+    if (!lc_docker_selected(p->d->c, e)) {
+        p->excluded = true;
+        t->waiting = false;
+        t->once_target = 0;
+        lc_counter_inc(p->d->m_excluded);
+        return 0; /* kept open but never read, so the rescan does not reopen it */
+    }
+    rc = lc_docker_labels(p->d, e, "stdout", &out);
+    if (rc == 0)
+        rc = lc_docker_labels(p->d, e, "stderr", &err);
+    mode_switch_resume(t, p);
+    if (rc == 0)
+        rc = lc_tail_attach(t, out);
+    if (rc == 0) {
+        t->src->extra_labels[0] = err; /* the source owns it from here */
+        err = NULL;
+        p->labels[0] = out;
+        p->labels[1] = t->src->extra_labels[0];
+    }
+    lc_labels_release(out);
+    lc_labels_release(err);
+    return rc;
+}
+
+static void on_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
+{
+    struct lc_tail *t = arg;
+    struct dfile *p = t->priv;
+
+    if (err == 0 || (meta_from_disk(p->d, p->id) == 0 &&
+                     (e = lc_docker_meta_peek(p->d->meta, p->id)) != NULL)) {
+        attach(t, p, e);
+        return;
+    }
+    lc_logf(LC_LOG_WARN, p->d->in->conf->name, NULL,
+            "no metadata for container %s: its log is not read until the next rescan", p->id);
+    t->waiting = false;
+    t->once_target = 0;
+    p->excluded = true;
+}
+
+static int df_open(struct lc_tail *t)
+{
+    struct lc_file_in *fi = t->fi;
+    struct lc_docker_in *d = fi->owner;
+    const struct lc_docker_meta_entry *e = NULL;
+    struct dfile *p = calloc(1, sizeof(*p));
+    int rc;
+
+    if (!p)
+        return -ENOMEM;
+    t->priv = p;
+    p->d = d;
+    if (!container_id(t->path, p->id, sizeof(p->id)))
+        return -EINVAL;
+    rc = d->api_up ? lc_docker_meta_get(d->meta, p->id, on_meta, t, &e) : -ENOTCONN;
+    if (rc == LC_DOCKER_META_PENDING)
+        return LC_TAIL_WAIT;
+    if (rc < 0 && (meta_from_disk(d, p->id) != 0 || !(e = lc_docker_meta_peek(d->meta, p->id))))
+        return -ENOENT;
+    return attach(t, p, e);
+}
+
+static bool pending(const struct dfile *p)
+{
+    return p->join[0].pending || p->join[1].pending;
+}
+
+static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now)
+{
+    struct dfile *p = t->priv;
+    struct lc_docker_in *d = p->d;
+    struct lc_docker_line dl;
+    const char *out;
+    size_t olen;
+    int64_t ts;
+    int rc, s;
+
+    rc = lc_docker_json_decode(line, len, decode_buf, RAW_LINE_MAX, &dl);
+    if (rc == -EINVAL) {
+        lc_counter_inc(d->m_malformed);
+        return !pending(p);
+    }
+    if (t->skip_old) {
+        if (dl.ts_ns < now - d->c->max_age_ms * LC_NS_PER_MSEC) {
+            lc_counter_inc(d->m_skipped_old);
+            return !pending(p);
+        }
+        t->skip_old = false;
+    }
+    if (p->since_ns) {
+        if (dl.ts_ns < p->since_ns || (dl.ts_ns == p->since_ns && p->since_seq > 0)) {
+            if (dl.ts_ns == p->since_ns)
+                p->since_seq--;
+            return !pending(p);
+        }
+        p->since_ns = 0;
+    }
+    s = dl.stream == LC_STREAM_STDERR ? 1 : 0;
+    if (!p->join_buf[s] && (dl.partial || p->join[s].pending)) {
+        p->join_buf[s] = malloc((size_t)d->c->max_line_bytes);
+        if (!p->join_buf[s])
+            return !pending(p);
+        lc_docker_joiner_init(&p->join[s], p->join_buf[s], (size_t)d->c->max_line_bytes);
+    }
+    if (p->join_buf[s]) {
+        if (lc_docker_join(&p->join[s], &dl, &out, &olen, &ts) != 1)
+            return false; /* a split line is being joined: no position yet */
+        if (p->join[s].dropped)
+            lc_counter_inc(t->fi->m_cut);
+    } else {
+        out = dl.log;
+        olen = dl.log_len;
+        ts = dl.ts_ns;
+        if (olen > (size_t)d->c->max_line_bytes) {
+            olen = (size_t)d->c->max_line_bytes;
+            lc_counter_inc(t->fi->m_cut);
+        }
+    }
+    lc_tail_emit(t, p->labels[s], ts, out, olen);
+    return !pending(p);
+}
+
+/* The time of the first complete line at or after off; false if none in the window. */
+static bool time_at(struct lc_tail *t, int64_t off, int64_t size, int64_t *line_start, int64_t *ts)
+{
+    char *buf = decode_buf + RAW_LINE_MAX / 2; /* decode into the first half */
+    ssize_t n = pread(t->fd, buf, SEEK_WINDOW, off);
+    struct lc_docker_line dl;
+
+    if (n <= 0)
+        return false;
+    char *a = off == 0 ? buf : memchr(buf, '\n', (size_t)n);
+    if (!a)
+        return false;
+    if (off > 0)
+        a++;
+    char *b = memchr(a, '\n', (size_t)(buf + n - a));
+    if (!b || off + (a - buf) >= size)
+        return false;
+    if (lc_docker_json_decode(a, (size_t)(b - a), decode_buf, RAW_LINE_MAX / 2, &dl) == -EINVAL)
+        return false;
+    *line_start = off + (a - buf);
+    *ts = dl.ts_ns;
+    return true;
+}
+
+/*
+ * json-file lines are in time order: bisect to the first line not older than
+ * the cutoff, then count the lines skipped (newlines only, no decoding), so a
+ * history of millions of lines costs a few reads and one sequential scan.
+ */
+static void df_seek_time(struct lc_tail *t, int64_t cutoff, int64_t size)
+{
+    struct dfile *p = t->priv;
+    int64_t lo = t->offset, hi = size, ls, ts, skipped = 0;
+
+    (void)p;
+    while (hi - lo > SEEK_WINDOW) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (!time_at(t, mid, size, &ls, &ts))
+            break;
+        if (ts < cutoff)
+            lo = ls;
+        else
+            hi = mid;
+    }
+    for (int64_t off = t->offset; off < lo;) {
+        char *buf = decode_buf;
+        size_t want = (size_t)(lo - off) < RAW_LINE_MAX ? (size_t)(lo - off) : RAW_LINE_MAX;
+        ssize_t n = pread(t->fd, buf, want, off);
+        if (n <= 0)
+            break;
+        for (char *q = buf; (q = memchr(q, '\n', (size_t)(buf + n - q))) != NULL; q++)
+            skipped++;
+        off += n;
+    }
+    if (lo > t->offset) {
+        struct lc_docker_in *d = t->fi->owner;
+        lc_counter_add(d->m_skipped_old, (uint64_t)skipped);
+        lc_logf(LC_LOG_INFO, d->in->conf->name, NULL,
+                "%s: skipped %lld lines older than max_age (%lld bytes)", t->path,
+                (long long)skipped, (long long)(lo - t->offset));
+        t->offset = lo;
+    }
+}
+
+static void df_close(struct lc_tail *t)
+{
+    struct dfile *p = t->priv;
+
+    if (!p)
+        return;
+    lc_docker_meta_cancel(p->d->meta, t);
+    free(p->join_buf[0]);
+    free(p->join_buf[1]);
+    free(p);
+    t->priv = NULL;
+}
+
+static const struct lc_tail_ops docker_file_ops = {
+    .open = df_open,
+    .line = df_line,
+    .close = df_close,
+    .seek_time = df_seek_time,
+};
+
+int lc_docker_file_init(struct lc_docker_in *d)
+{
+    const struct lc_docker_conf *c = d->c;
+    struct lc_file_conf *f = &d->fconf;
+    size_t len = strlen(c->root) + 64;
+
+    d->glob = malloc(len);
+    if (!d->glob)
+        return -ENOMEM;
+    snprintf(d->glob, len, "%s/containers/*/*-json.log", c->root);
+    f->paths.v = &d->glob;
+    f->paths.n = 1;
+    f->start_at = c->start_at;
+    f->max_age_ms = c->max_age_ms;
+    f->max_line_bytes = RAW_LINE_MAX;
+    f->read_bytes = c->read_bytes;
+    f->rescan_ms = c->rescan_ms;
+    f->poll_ms = c->poll_ms;
+    f->flush_ms = 3600000; /* a torn json-file line waits for its end */
+    f->rotate_wait_ms = c->rotate_wait_ms;
+    f->max_files = c->max_containers * 2; /* the current log and one being finished */
+    f->max_unacked = c->max_unacked;
+    if (!decode_buf) {
+        decode_buf = malloc(RAW_LINE_MAX);
+        if (!decode_buf)
+            return -ENOMEM;
+    }
+    decode_refs++;
+    return lc_file_in_init(d->in, f, &docker_file_ops, d, &d->files);
+}
+
+int lc_docker_file_start(struct lc_docker_in *d)
+{
+    return lc_file_in_start(d->files);
+}
+
+void lc_docker_file_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
+{
+    char dir[4096];
+
+    if (strcmp(ev->action, "start") == 0) {
+        lc_file_in_rescan(d->files);
+    } else if (strcmp(ev->action, "destroy") == 0) {
+        /* its files are gone: close them now, not at the next poll */
+        snprintf(dir, sizeof(dir), "%s/containers/%s", d->c->root, ev->id);
+        lc_file_in_close_under(d->files, dir);
+    }
+}
+
+void lc_docker_file_release(void)
+{
+    if (decode_refs && --decode_refs == 0) {
+        free(decode_buf);
+        decode_buf = NULL;
+    }
+}

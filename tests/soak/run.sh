@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# run.sh: runs the resource-stability soak (tests/soak/soak.py) against build/log_capturer.
+# Usage: tests/soak/run.sh [--minutes N] [--output file|loki] [--smoke] [soak.py options]
+# LC_BIN=path overrides the binary. Not part of tests/run-all.sh (except, optionally, the
+# 60-second smoke mode: tests/soak/run.sh --minutes 1 --smoke).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export LC_BIN=${LC_BIN:-$PWD/build/log_capturer}
+if [ ! -x "$LC_BIN" ]; then
+    echo "soak: $LC_BIN not built: cmake -S . -B build && cmake --build build -j2" >&2
+    exit 2
+fi
+exec /usr/bin/python3 tests/soak/soak.py "$@"

@@ -1,0 +1,861 @@
+# SPDX-License-Identifier: MIT
+"""soak.py: resource-stability harness: runs the agent for minutes under rotation, churn, bursts
+and (with --output loki) a faulty fake Loki, samples its threads, FDs and RSS, and fails on growth
+or on a lost line.
+
+Not part of the normal test run; see tests/soak/README.md. Python stdlib only (/usr/bin/python3).
+
+Load: 6 writers rotated by rename every minute, 2 writers rotated by copytruncate every few
+minutes (each with its own input, so the harness can wait until the agent has read a file before
+truncating it: copytruncate loses whatever was unread at that moment, by design), one burst
+writer (a burst of lines into a freshly rotated file every minute), and churn (a new short-lived
+file every 20 s, deleted a little after its writer stops). Every line names its source and
+sequence number, so delivery is checked line by line.
+
+Samples (every --interval s, written to <workdir>/samples.csv): from /proc/PID the FD count,
+threads and VmRSS, the FDs that are Loki connections, and from /metrics the tailed files open,
+lines in and records out. After a warm-up, least-squares slopes per minute of threads, "core"
+FDs (all FDs minus tailed files and Loki connections, which vary legitimately) and RSS are
+compared with limits, together with final-versus-baseline bounds. Exit status: 0 pass, 1 fail,
+2 could not run.
+"""
+
+import argparse
+import csv
+import json
+import os
+import re
+import signal
+import statistics
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+import agent as ag  # noqa: E402  (tests/integration/agent.py)
+
+FAKE_LOKI = REPO / "tests" / "integration" / "fake_loki.py"
+LINE_RE = re.compile(r"src=(\S+) seq=(\d+)")
+FILLER = "msg=\"soak line\" path=/api/v1/items status=200 user=soak pad="
+
+
+def now():
+    return time.monotonic()
+
+
+# --------------------------------------------------------------------------- accounting
+
+
+class Tracker:
+    """What was written and what arrived, per source key: a count per sequence number."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.written = {}  # key -> lines written (seq 0..n-1)
+        self.seen = {}  # key -> bytearray of delivery counts (saturating at 255)
+        self.unknown = 0  # delivered lines that do not parse as ours
+
+    def wrote(self, key, n):
+        with self.lock:
+            self.written[key] = self.written.get(key, 0) + n
+
+    def written_of(self, key):
+        with self.lock:
+            return self.written.get(key, 0)
+
+    def delivered(self, line):
+        m = LINE_RE.search(line)
+        with self.lock:
+            if not m:
+                self.unknown += 1
+                return
+            key, seq = m.group(1), int(m.group(2))
+            b = self.seen.get(key)
+            if b is None:
+                b = self.seen[key] = bytearray()
+            if seq >= len(b):
+                b.extend(bytes(seq + 1024 - len(b)))
+            if b[seq] < 255:
+                b[seq] += 1
+
+    def delivered_through(self, key, n):
+        """True when seq 0..n-1 of key all arrived."""
+        with self.lock:
+            b = self.seen.get(key)
+            if n == 0:
+                return True
+            if b is None or len(b) < n:
+                return False
+            return 0 not in b[:n]
+
+    def totals(self):
+        """(written, delivered unique, lost, duplicates, per-key lost ranges)."""
+        with self.lock:
+            written = sum(self.written.values())
+            uniq = lost = dup = 0
+            ranges = {}
+            for key, n in self.written.items():
+                b = self.seen.get(key, bytearray())
+                got = b[:n]
+                u = n - got.count(0) - max(0, n - len(got))
+                uniq += u
+                lost += n - u
+                dup += sum(c - 1 for c in b if c > 1)
+                if u < n:
+                    ranges[key] = _missing_ranges(b, n)
+            for key, b in self.seen.items():
+                if key not in self.written:  # lines of a source we never wrote
+                    dup += sum(c for c in b if c)
+            return written, uniq, lost, dup, ranges
+
+    def quick(self):
+        with self.lock:
+            w = sum(self.written.values())
+            d = sum(len(b) - b.count(0) for b in self.seen.values())
+            return w, d
+
+
+def _missing_ranges(b, n, most=5):
+    out = []
+    i = 0
+    while i < n and len(out) < most:
+        if i >= len(b) or b[i] == 0:
+            j = i
+            while j < n and (j >= len(b) or b[j] == 0):
+                j += 1
+            out.append(f"{i}..{j - 1}" if j - 1 > i else str(i))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+class Events:
+    def __init__(self, t0):
+        self.t0 = t0
+        self.lock = threading.Lock()
+        self.items = []
+        self.counts = {}
+
+    def add(self, kind, text="", verbose=False):
+        with self.lock:
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            self.items.append((now() - self.t0[0], kind, text))
+        if verbose:
+            print(f"[{now() - self.t0[0]:7.1f}s] {kind} {text}", flush=True)
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def make_line(key, seq):
+    s = f"soak src={key} seq={seq} {FILLER}"
+    return s + "x" * max(0, 120 - len(s))
+
+
+class SoakWriter(threading.Thread):
+    """Appends lines "soak src=KEY seq=N ..." to path at `rate` lines/s.
+
+    rotate: None, "rename" (path -> path.K, new path; keeps `keep` old ones) or "copytruncate"
+    (waits until the agent's input `ct_input` has read every line, copies to path.K, truncates),
+    first at t0+first, then every `every` seconds. burst: (first, every, lines): before each burst
+    the file is rotated by rename, then `lines` lines are written as fast as possible.
+    life: stop writing after this many seconds.
+    """
+
+    def __init__(self, h, key, path, rate, rotate=None, first=0.0, every=0.0, keep=2,
+                 ct_input=None, burst=None, life=None):
+        super().__init__(daemon=True, name=f"writer-{key}")
+        self.h = h
+        self.key = key
+        self.path = Path(path)
+        self.rate = rate
+        self.rotate = rotate
+        self.next_rot = (h.t0[0] + first) if rotate else None
+        self.every = every
+        self.keep = keep
+        self.ct_input = ct_input
+        self.burst = burst
+        self.next_burst = (h.t0[0] + burst[0]) if burst else None
+        self.deadline = (now() + life) if life else None
+        self.rotations = 0
+        self.seq = 0
+        self.error = None
+        self.finished = threading.Event()
+
+    def run(self):
+        try:
+            self._run()
+        except BaseException as e:  # reported by the harness
+            self.error = e
+            self.h.events.add("writer-error", f"{self.key}: {e!r}", True)
+        finally:
+            self.finished.set()
+
+    def _write(self, f, n):
+        while n > 0:
+            k = min(n, 2000)
+            f.write("".join(make_line(self.key, self.seq + i) + "\n" for i in range(k)))
+            f.flush()
+            self.seq += k
+            self.h.tracker.wrote(self.key, k)
+            n -= k
+
+    def _run(self):
+        f = open(self.path, "a")
+        start = now()
+        done = 0
+        try:
+            while not self.h.stop_writing.is_set():
+                t = now()
+                if self.deadline and t >= self.deadline:
+                    break
+                if self.rate:
+                    due = int((t - start) * self.rate) - done
+                    if due > self.rate:  # more than 1 s behind (a copytruncate wait): skip ahead
+                        start = t - done / self.rate
+                        due = 0
+                    if due > 0:
+                        self._write(f, due)
+                        done += due
+                if self.next_rot and t >= self.next_rot:
+                    f = self._rotate(f, self.rotate)
+                    self.next_rot += self.every
+                if self.next_burst and t >= self.next_burst:
+                    f = self._rotate(f, "rename")
+                    self._write(f, self.burst[2])
+                    self.h.events.add("burst", f"{self.key}: {self.burst[2]} lines")
+                    self.next_burst += self.burst[1]
+                self.h.stop_writing.wait(0.1)
+        finally:
+            f.close()
+
+    def _rotate(self, f, kind):
+        k = self.rotations + 1
+        rotated = self.path.with_name(f"{self.path.name}.{k}")
+        if kind == "rename":
+            f.close()
+            os.rename(self.path, rotated)
+            f = open(self.path, "a")
+        else:
+            f.flush()
+            if not self._caught_up(timeout=120):
+                self.h.events.add("copytruncate-unread",
+                                  f"{self.key}: agent had not read all {self.seq} lines in 120 s",
+                                  True)
+            with open(self.path, "rb") as src, open(rotated, "wb") as dst:
+                while True:
+                    chunk = src.read(1 << 20)
+                    if not chunk:
+                        break
+                    dst.write(chunk)
+            os.truncate(self.path, 0)  # f is O_APPEND: the next write lands at 0
+        self.rotations = k
+        self.h.events.add(kind, self.key)
+        old = self.path.with_name(f"{self.path.name}.{k - self.keep}")
+        if k > self.keep and old.exists():
+            old.unlink()
+            self.h.events.add("delete-rotated", old.name)
+        return f
+
+    def _caught_up(self, timeout):
+        """Waits until the agent's input ct_input counted every line written (bounded)."""
+        deadline = now() + timeout
+        while now() < deadline and not self.h.abort.is_set():
+            try:
+                v = ag.metric_sum(self.h.metrics(), "log_capturer_input_lines_total",
+                                  input=self.ct_input)
+            except (OSError, ValueError):
+                v = None
+            if v is not None and v >= self.seq:
+                return True
+            time.sleep(0.05)
+        return False
+
+
+class Churn(threading.Thread):
+    """A new file every `every` s, written at `rate` lines/s for `life` s, deleted `keep` s
+    after its writer stopped."""
+
+    def __init__(self, h, logdir, every, life, rate, keep):
+        super().__init__(daemon=True, name="churn")
+        self.h = h
+        self.logdir = logdir
+        self.every = every
+        self.life = life
+        self.rate = rate
+        self.keep = keep
+        self.writers = []
+        self.error = None
+
+    def run(self):
+        try:
+            self._run()
+        except BaseException as e:
+            self.error = e
+            self.h.events.add("writer-error", f"churn: {e!r}", True)
+
+    def _run(self):
+        n = 0
+        next_new = now()
+        pending = []  # (delete_at, writer)
+        while not self.h.stop_writing.is_set():
+            t = now()
+            if t >= next_new:
+                key = f"churn{n}"
+                w = SoakWriter(self.h, key, self.logdir / f"churn-{n}.log", self.rate,
+                               life=self.life)
+                w.start()
+                self.writers.append(w)
+                pending.append(w)
+                self.h.events.add("churn-new", key)
+                n += 1
+                next_new += self.every
+            for w in list(pending):
+                if w.finished.is_set():
+                    if not hasattr(w, "delete_at"):
+                        w.delete_at = t + self.keep
+                    elif t >= w.delete_at:
+                        w.path.unlink(missing_ok=True)
+                        pending.remove(w)
+                        self.h.events.add("churn-delete", w.key)
+            self.h.stop_writing.wait(0.2)
+        for w in self.writers:
+            w.join(10)
+
+
+# --------------------------------------------------------------------------- collectors
+
+
+class FileCollector:
+    """Reads the file output's new JSON lines into the tracker."""
+
+    def __init__(self, path, tracker):
+        self.path = path
+        self.tracker = tracker
+        self.off = 0
+        self.rest = b""
+        self.bad = 0
+
+    def poll(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.off)
+                data = f.read(64 << 20)
+        except FileNotFoundError:
+            return 0
+        self.off += len(data)
+        data = self.rest + data
+        lines = data.split(b"\n")
+        self.rest = lines.pop()
+        for raw in lines:
+            try:
+                self.tracker.delivered(json.loads(raw)["line"])
+            except (ValueError, KeyError, TypeError):
+                self.bad += 1
+        return len(lines)
+
+
+class LokiCollector:
+    """Pages the fake Loki's recorded entries (GET /fake/entries) into the tracker."""
+
+    def __init__(self, port, tracker):
+        self.port = port
+        self.tracker = tracker
+        self.off = 0
+        self.bad = 0
+
+    def poll(self):
+        n = 0
+        while True:
+            st, body, _ = ag.http_get(self.port, f"/fake/entries?offset={self.off}&limit=20000",
+                                      timeout=30)
+            if st != 200:
+                raise OSError(f"fake loki /fake/entries answered {st}")
+            ents = json.loads(body)
+            for e in ents:
+                self.tracker.delivered(e.get("line", ""))
+            self.off += len(ents)
+            n += len(ents)
+            if len(ents) < 20000:
+                return n
+
+
+def http_post_json(port, path, obj, timeout=5):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(obj).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+# --------------------------------------------------------------------------- /proc sampling
+
+
+def proc_sample(pid, loki_port=None):
+    """fds, threads, VmRSS (KiB) and FDs that are TCP connections to loki_port."""
+    fd_dir = f"/proc/{pid}/fd"
+    links = []
+    for name in os.listdir(fd_dir):
+        try:
+            links.append(os.readlink(f"{fd_dir}/{name}"))
+        except OSError:
+            pass  # closed meanwhile
+    threads = len(os.listdir(f"/proc/{pid}/task"))
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    loki = 0
+    if loki_port:
+        inodes = set()
+        for table in ("tcp", "tcp6"):
+            try:
+                with open(f"/proc/{pid}/net/{table}") as f:
+                    next(f)
+                    for line in f:
+                        p = line.split()
+                        if int(p[2].rsplit(":", 1)[1], 16) == loki_port:
+                            inodes.add(p[9])
+            except OSError:
+                pass
+        loki = sum(1 for l in links if l.startswith("socket:[") and l[8:-1] in inodes)
+    return len(links), threads, rss, loki
+
+
+def lsq_slope(xs, ys):
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    mx = sum(xs) / n
+    my = sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return 0.0
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+
+
+# --------------------------------------------------------------------------- the harness
+
+
+class Harness:
+    def __init__(self, args):
+        self.args = args
+        self.smoke = args.smoke
+        self.dur = args.minutes * 60.0
+        self.work = Path(args.workdir).resolve()
+        self.logdir = self.work / "logs"
+        self.t0 = [now()]
+        self.events = Events(self.t0)
+        self.tracker = Tracker()
+        self.stop_writing = threading.Event()
+        self.abort = threading.Event()
+        self.samples = []
+        self.fake_proc = None
+        self.fake_port = None
+        self.agent = None
+        self.failures = []
+        self.phase = "ok"
+        self.writers = []
+        self.churn = None
+        self.collector = None
+        s = self.smoke
+        # Schedules (seconds): smoke mode compresses them into one minute.
+        self.rename_first, self.rename_every = (3.0, 20.0) if s else (5.0, 60.0)
+        self.ct_first, self.ct_every = (22.0, 25.0) if s else (70.0, 150.0)
+        self.burst = (12.0, 30.0, 5000) if s else (25.0, 60.0, 20000)
+        self.churn_every, self.churn_life, self.churn_keep = (10.0, 20.0, 5.0) if s else \
+            (20.0, 40.0, 15.0)
+        # Fault cycle (loki): (start, end, mode, extra) within each cycle of fault_period s.
+        self.fault_period = 60.0
+        self.faults = [(10, 30, "500", {}), (35, 43, "429", {"retry_after": 2}),
+                       (48, 55, "stall", {"stall_seconds": 60})]
+        if args.warmup is not None:
+            self.warmup = args.warmup
+        else:
+            self.warmup = min(120.0, max(20.0, self.dur / 4))
+            if args.output == "loki" and not s:
+                self.warmup = max(self.warmup, self.fault_period)  # the first fault cycle
+        self.interval = args.interval or (5.0 if s else 10.0)
+
+    # ---- helpers
+
+    def metrics(self):
+        return self.agent.metrics()
+
+    def elapsed(self):
+        return now() - self.t0[0]
+
+    # ---- setup
+
+    def start_fake(self):
+        import subprocess
+        self.fake_port = ag.free_port()
+        log = open(self.work / "fake_loki.log", "ab")
+        self.fake_proc = subprocess.Popen(
+            [sys.executable, str(FAKE_LOKI), "--port", str(self.fake_port)],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        ok = ag.wait_until(lambda: self._fake_ready(), 15, interval=0.1)
+        if not ok:
+            raise RuntimeError("fake loki did not become ready")
+
+    def _fake_ready(self):
+        if self.fake_proc.poll() is not None:
+            raise RuntimeError(f"fake loki exited with {self.fake_proc.returncode}")
+        try:
+            return ag.http_get(self.fake_port, "/ready", timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    def config(self):
+        main_input = {
+            "type": "file", "name": "soak", "start_at": "beginning",
+            "paths": [str(self.logdir / "w*.log"), str(self.logdir / "burst.log"),
+                      str(self.logdir / "churn-*.log")],
+            "labels": {"job": "soak"},
+        }
+        inputs = [main_input]
+        for k in range(2):
+            inputs.append({"type": "file", "name": f"ct{k}", "start_at": "beginning",
+                           "paths": [str(self.logdir / f"ct{k}.log")],
+                           "labels": {"job": "soak"}})
+        if self.args.output == "loki":
+            out = {
+                "type": "loki", "name": "loki", "url": f"http://127.0.0.1:{self.fake_port}",
+                "encoding": "protobuf", "max_inflight": 4, "timeout": "5s",
+                "retry": {"initial": "500ms", "max": "5s", "max_batches": 1000},
+                "breaker": {"failures": 5, "cooldown": "5s"},
+            }
+        else:
+            out = {"type": "file", "name": "out", "path": str(self.work / "out.ndjson")}
+        # Production defaults otherwise (agent.py's are tuned for fast tests).
+        extra = {"checkpoint_interval": "1s", "batch_wait": "1s", "log_level": "info",
+                 "shutdown_timeout": "30s"}
+        return inputs, [out], extra
+
+    # ---- threads
+
+    def sampler(self, f, w):
+        next_t = self.t0[0]
+        while not self.abort.is_set():
+            self.take_sample(w, f)
+            next_t += self.interval
+            self.abort.wait(max(0.0, next_t - now()))
+
+    def take_sample(self, w, f, tag=None):
+        if not self.agent.running():
+            return
+        pid = self.agent.pid
+        try:
+            fds, threads, rss, loki = proc_sample(pid, self.fake_port)
+            m = self.metrics()
+        except (OSError, AssertionError, ValueError) as e:
+            self.events.add("sample-error", repr(e), True)
+            return
+        open_files = ag.metric_sum(m, "log_capturer_file_open_files") or 0
+        written, delivered = self.tracker.quick()
+        row = {
+            "t_s": round(self.elapsed(), 1),
+            "phase": tag or ("write" if not self.stop_writing.is_set() else "drain"),
+            "fault": self.phase,
+            "fds": fds, "threads": threads, "rss_kib": rss,
+            "open_files": int(open_files), "loki_conns": loki,
+            "fds_core": fds - int(open_files) - loki,
+            "m_open_fds": int(ag.metric_sum(m, "process_open_fds") or 0),
+            "m_rss_kib": int((ag.metric_sum(m, "process_resident_memory_bytes") or 0) // 1024),
+            "m_threads": int(ag.metric_sum(m, "log_capturer_threads") or 0),
+            "input_lines": int(ag.metric_sum(m, "log_capturer_input_lines_total") or 0),
+            "output_records": int(ag.metric_sum(m, "log_capturer_output_records_total") or 0),
+            "pending_bytes": int(ag.metric_sum(m, "log_capturer_output_pending_bytes") or 0),
+            "written": written, "delivered": delivered,
+        }
+        self.samples.append(row)
+        w.writerow(row)
+        f.flush()
+        if self.args.verbose:
+            print(f"[{row['t_s']:7.1f}s] fds={fds} core={row['fds_core']} thr={threads} "
+                  f"rss={rss / 1024:.1f}MiB files={row['open_files']} written={written} "
+                  f"delivered={delivered} fault={self.phase}", flush=True)
+
+    def collector_loop(self):
+        while not self.abort.is_set():
+            try:
+                self.collector.poll()
+            except (OSError, ValueError) as e:
+                self.events.add("collect-error", repr(e), True)
+            self.abort.wait(1.0)
+
+    def fault_loop(self):
+        """Cycles the fake Loki through its fault phases until writing stops."""
+        while not self.stop_writing.is_set():
+            t = self.elapsed() % self.fault_period
+            want = ("ok", {})
+            for a, b, mode, extra in self.faults:
+                if a <= t < b:
+                    want = (mode, extra)
+            if want[0] != self.phase:
+                try:
+                    http_post_json(self.fake_port, "/fake/mode", {"mode": want[0], **want[1]})
+                    self.phase = want[0]
+                    self.events.add(f"fault-{want[0]}", "", self.args.verbose)
+                except OSError as e:
+                    self.events.add("fault-error", repr(e), True)
+            self.stop_writing.wait(0.25)
+        if self.phase != "ok":
+            http_post_json(self.fake_port, "/fake/mode", {"mode": "ok"})
+            self.phase = "ok"
+
+    # ---- run
+
+    def run(self):
+        a = self.args
+        if not ag.have_binary():
+            print(f"soak: no agent binary at {ag.LC_BIN} (build it, or set LC_BIN)",
+                  file=sys.stderr)
+            return 2
+        if a.output == "loki":
+            opts = ag.run_cli("options").stdout
+            if not re.search(r"Output `loki`", opts):
+                print("soak: this binary has no loki output (log_capturer options)",
+                      file=sys.stderr)
+                return 2
+        import shutil
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        self.logdir.mkdir(parents=True)
+        threads = []
+        csv_f = None
+        try:
+            if a.output == "loki":
+                self.start_fake()
+                self.collector = LokiCollector(self.fake_port, self.tracker)
+            else:
+                self.collector = FileCollector(self.work / "out.ndjson", self.tracker)
+            inputs, outputs, extra = self.config()
+            self.agent = ag.Agent(self.work, inputs, outputs, extra=extra, name="agent")
+            self.agent.start(timeout=20)
+            print(f"soak: agent pid {self.agent.pid}, output {a.output}, {a.minutes:g} min"
+                  f"{' (smoke)' if self.smoke else ''}, warm-up {self.warmup:.0f} s, "
+                  f"sampling every {self.interval:.0f} s -> {self.work / 'samples.csv'}",
+                  flush=True)
+            self.t0[0] = now()
+            rate = a.rate
+            for k in range(a.writers - 2):
+                self.writers.append(SoakWriter(
+                    self, f"w{k}", self.logdir / f"w{k}.log", rate, rotate="rename",
+                    first=self.rename_first + k * (self.rename_every / max(1, a.writers)),
+                    every=self.rename_every))
+            for k in range(2):
+                self.writers.append(SoakWriter(
+                    self, f"ct{k}", self.logdir / f"ct{k}.log", rate, rotate="copytruncate",
+                    first=self.ct_first + k * 10.0, every=self.ct_every, ct_input=f"ct{k}"))
+            self.writers.append(SoakWriter(self, "burst", self.logdir / "burst.log", 0,
+                                           burst=self.burst))
+            self.churn = Churn(self, self.logdir, self.churn_every, self.churn_life, 20.0,
+                               self.churn_keep)
+            csv_f = open(self.work / "samples.csv", "w", newline="")
+            fields = ["t_s", "phase", "fault", "fds", "threads", "rss_kib", "open_files",
+                      "loki_conns", "fds_core", "m_open_fds", "m_rss_kib", "m_threads",
+                      "input_lines", "output_records", "pending_bytes", "written", "delivered"]
+            cw = csv.DictWriter(csv_f, fieldnames=fields)
+            cw.writeheader()
+            threads = [threading.Thread(target=self.sampler, args=(csv_f, cw), daemon=True),
+                       threading.Thread(target=self.collector_loop, daemon=True)]
+            if a.output == "loki":
+                threads.append(threading.Thread(target=self.fault_loop, daemon=True))
+            for t in threads:
+                t.start()
+            for w in self.writers:
+                w.start()
+            self.churn.start()
+
+            # Write phase.
+            end = self.t0[0] + self.dur
+            while now() < end:
+                if not self.agent.running():
+                    self.failures.append(f"agent exited early with {self.agent.proc.returncode}")
+                    break
+                time.sleep(min(1.0, max(0.0, end - now())))
+            self.write_end = self.elapsed()
+            self.stop_writing.set()
+            for w in self.writers:
+                w.join(150)
+            self.churn.join(30)
+            for w in self.writers + self.churn.writers:
+                if w.error:
+                    self.failures.append(f"writer {w.key} failed: {w.error!r}")
+
+            # Drain: wait until everything written arrived (bounded).
+            drain_s = a.drain if a.drain is not None else (120.0 if a.output == "loki" else 60.0)
+            t_drain = now()
+            keys = list(self.tracker.written)
+            while now() - t_drain < drain_s and self.agent.running():
+                self.collector.poll()
+                if all(self.tracker.delivered_through(k, self.tracker.written_of(k))
+                       for k in keys):
+                    break
+                time.sleep(0.5)
+            self.drain_s = now() - t_drain
+            self.take_sample(cw, csv_f, tag="final")
+        except KeyboardInterrupt:
+            self.failures.append("interrupted")
+        except (RuntimeError, AssertionError, OSError) as e:
+            self.failures.append(f"harness error: {e}")
+        finally:
+            self.stop_writing.set()
+            self.abort.set()
+            for t in threads:
+                t.join(30)
+            self.rc_agent = None
+            if self.agent and self.agent.proc:
+                if self.agent.running():
+                    try:
+                        self.rc_agent = self.agent.stop(timeout=60)
+                        if self.rc_agent != 0:
+                            self.failures.append(f"agent exited {self.rc_agent} on SIGTERM")
+                    except AssertionError as e:
+                        self.failures.append(str(e)[:2000])
+                else:
+                    self.agent.cleanup()
+                    try:
+                        self.agent.check_sanitizer()
+                    except AssertionError as e:
+                        self.failures.append(str(e)[:2000])
+            if self.collector:
+                try:
+                    self.collector.poll()  # what a clean shutdown flushed
+                except OSError:
+                    pass
+            self.fake_stats = None
+            if self.fake_proc:
+                try:
+                    st, body, _ = ag.http_get(self.fake_port, "/fake/stats")
+                    self.fake_stats = json.loads(body)
+                except (OSError, ValueError):
+                    pass
+                self.fake_proc.send_signal(signal.SIGINT)
+                try:
+                    self.fake_proc.wait(10)
+                except Exception:  # noqa: BLE001
+                    self.fake_proc.kill()
+                    self.fake_proc.wait(10)
+            if csv_f:
+                csv_f.close()
+        return self.report()
+
+    # ---- verdict
+
+    def report(self):
+        a = self.args
+        lines = []
+        out = lines.append
+        post = [s for s in self.samples
+                if s["phase"] == "write" and s["t_s"] >= self.warmup]
+        if len(post) < 3:
+            post = [s for s in self.samples if s["phase"] == "write"][-3:]
+        checks = []  # (name, baseline, final, max, slope, limit text, ok)
+
+        def series(col, scale=1.0):
+            return [s["t_s"] / 60.0 for s in post], [s[col] * scale for s in post]
+
+        def check(name, col, slope_max, const, scale=1.0, gate_slope=True, unit=""):
+            xs, ys = series(col, scale)
+            if not ys:
+                checks.append((name, "-", "-", "-", "-", "no samples", False))
+                return
+            base = statistics.median(ys[:3])
+            final = statistics.median(ys[-3:])
+            slope = lsq_slope(xs, ys)
+            ok = True
+            lim = []
+            if slope_max is not None:
+                lim.append(f"slope<={slope_max:g}{unit}/min" + ("" if gate_slope and not
+                                                                self.smoke else " (info)"))
+                if gate_slope and not self.smoke and slope > slope_max:
+                    ok = False
+            if const is not None:
+                lim.append(f"final<=base+{const:g}{unit}")
+                if final > base + const:
+                    ok = False
+            checks.append((name, base, final, max(ys), slope, ", ".join(lim), ok))
+
+        check("threads", "threads", a.max_slope, 2)
+        check("fds_core", "fds_core", a.max_slope, 4)
+        check("fds_total", "fds", None, 16)
+        check("open_files", "open_files", None, 12)
+        check("rss_mib", "rss_kib", a.rss_slope, a.rss_growth, scale=1 / 1024, unit="MiB")
+
+        written, uniq, lost, dup, ranges = self.tracker.totals()
+        out("")
+        out(f"=== soak summary: output={a.output} minutes={a.minutes:g}"
+            f"{' smoke' if self.smoke else ''} samples={len(self.samples)} "
+            f"(after warm-up {self.warmup:.0f}s: {len(post)})")
+        out(f"{'metric':<12} {'baseline':>10} {'final':>10} {'max':>10} {'slope/min':>10}  "
+            f"{'limit':<34} result")
+        for name, base, final, mx, slope, lim, ok in checks:
+            def fmt(v):
+                return f"{v:10.2f}" if isinstance(v, float) else f"{v!s:>10}"
+            out(f"{name:<12} {fmt(base)} {fmt(final)} {fmt(mx)} {fmt(slope)}  {lim:<34} "
+                f"{'ok' if ok else 'FAIL'}")
+        out(f"delivery: written={written} delivered_unique={uniq} lost={lost} duplicates={dup}"
+            f" unparsed={self.tracker.unknown + getattr(self.collector, 'bad', 0)}"
+            f" drain={getattr(self, 'drain_s', 0):.1f}s")
+        for key, r in sorted(ranges.items()):
+            out(f"  lost in {key} (of {self.tracker.written.get(key)}): {', '.join(r)}")
+        ev = ", ".join(f"{k}={v}" for k, v in sorted(self.events.counts.items()))
+        out(f"events: {ev}")
+        if self.fake_stats:
+            fs = self.fake_stats
+            out(f"fake loki: requests={fs.get('requests')} by_status="
+                f"{fs.get('requests_by_status')} connections={fs.get('connections')} "
+                f"max_open={fs.get('max_open_connections')} decode_errors="
+                f"{fs.get('decode_errors')}")
+        if self.samples:
+            last = self.samples[-1]
+            out(f"agent: input_lines={last['input_lines']} output_records="
+                f"{last['output_records']} exit={self.rc_agent}")
+        fails = list(self.failures)
+        fails += [f"{c[0]} grew ({c[5]})" for c in checks if not c[6]]
+        if lost:
+            fails.append(f"{lost} lines lost")
+        if self.events.counts.get("copytruncate-unread"):
+            fails.append("agent did not catch up before a copytruncate within 120 s")
+        for f in fails:
+            out(f"FAIL: {f}")
+        out(f"soak: {'PASS' if not fails else 'FAIL'} (csv: {self.work / 'samples.csv'})")
+        text = "\n".join(lines) + "\n"
+        print(text, end="")
+        (self.work / "summary.txt").write_text(text)
+        return 0 if not fails else 1
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="log_capturer resource-stability soak")
+    ap.add_argument("--minutes", type=float, default=10.0, help="write phase (default 10)")
+    ap.add_argument("--output", choices=("file", "loki"), default="file")
+    ap.add_argument("--smoke", action="store_true",
+                    help="compressed schedules; gate on bounds and delivery only, not slopes")
+    ap.add_argument("--workdir", default=str(REPO / "build" / "soak"))
+    ap.add_argument("--writers", type=int, default=8, help="continuous writers (>= 3)")
+    ap.add_argument("--rate", type=float, default=100.0, help="lines/s per writer")
+    ap.add_argument("--interval", type=float, default=None, help="sampling period, s")
+    ap.add_argument("--warmup", type=float, default=None, help="s excluded from slopes")
+    ap.add_argument("--drain", type=float, default=None, help="s to wait for delivery")
+    ap.add_argument("--max-slope", type=float, default=0.1, help="threads/FDs per minute")
+    ap.add_argument("--rss-slope", type=float, default=1.0, help="MiB per minute")
+    ap.add_argument("--rss-growth", type=float, default=32.0, help="MiB, final over baseline")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    if args.writers < 3 or args.minutes <= 0:
+        ap.error("--writers must be >= 3 and --minutes > 0")
+    return Harness(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
