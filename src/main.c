@@ -5,6 +5,7 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "output/dlq.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -150,6 +151,8 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (argc > 1 && strcmp(argv[1], "check-config") == 0)
         rc = cmd_check(argc - 2, argv + 2);
+    else if (argc > 1 && strcmp(argv[1], "dlq") == 0)
+        rc = lc_dlq_cli(argc - 1, argv + 1);
     else if (argc > 1 && strcmp(argv[1], "options") == 0) {
         print_options();
         rc = 0;

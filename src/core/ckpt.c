@@ -6,6 +6,7 @@
 #include "core/metrics.h"
 
 #include <errno.h>
+#include <sys/file.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -128,6 +129,7 @@ struct lc_ckpt {
     struct ck_map src;  /* buffered source entries */
     struct ck_map meta; /* buffered meta values */
     bool ready;         /* fully opened: free() may flush */
+    int lock_fd;        /* <dir>/lock, flock'ed: one agent per state directory */
     /* lc_ckpt_get() answers from the database point here */
     char gkey[LC_CKPT_KEY_MAX + 1];
     char gpath[LC_CKPT_PATH_MAX + 1];
@@ -543,6 +545,30 @@ static void ck_register_metrics(struct lc_ckpt *c)
                                     "Sources with a checkpoint in the database.");
 }
 
+/*
+ * Two agents on one state directory would each ship every line and overwrite
+ * each other's positions: the second one is refused at start.
+ */
+static int ck_lock_dir(struct lc_ckpt *c, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (c->lock_fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "lock file %s: %s", path, strerror(e));
+        return -e;
+    }
+    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "state directory %s is in use by another log_capturer (%s)", dir,
+                 e == EWOULDBLOCK ? "lock held" : strerror(e));
+        return e == EWOULDBLOCK ? -EBUSY : -e;
+    }
+    return 0;
+}
+
 int lc_ckpt_open(struct lc_ckpt **out, const char *dir, char *err, size_t errlen)
 {
     char dummy[1];
@@ -562,6 +588,7 @@ int lc_ckpt_open(struct lc_ckpt **out, const char *dir, char *err, size_t errlen
         snprintf(err, errlen, "checkpoint store: out of memory");
         return -ENOMEM;
     }
+    c->lock_fd = -1;
     int rc;
     size_t n = strlen(dir) + sizeof("/" CK_DB_NAME);
     c->path = malloc(n);
@@ -577,6 +604,9 @@ int lc_ckpt_open(struct lc_ckpt **out, const char *dir, char *err, size_t errlen
         snprintf(err, errlen, "checkpoint directory %s: %s", dir, strerror(-rc));
         goto out_free;
     }
+    rc = ck_lock_dir(c, dir, err, errlen);
+    if (rc < 0)
+        goto out_free;
     rc = ck_create_file(c->path);
     if (rc < 0) {
         snprintf(err, errlen, "checkpoint database %s: %s", c->path,
@@ -659,6 +689,8 @@ void lc_ckpt_free(struct lc_ckpt *c)
     ck_map_free(&c->meta);
     free(c->path);
     c->path = NULL;
+    if (c->lock_fd >= 0)
+        close(c->lock_fd); /* releases the flock */
     free(c);
 }
 

@@ -5,12 +5,15 @@
 #include <string.h>
 
 extern const struct lc_input_plugin lc_input_file;
+extern const struct lc_input_plugin lc_input_docker;
 extern const struct lc_output_plugin lc_output_stdout;
 extern const struct lc_output_plugin lc_output_file;
 extern const struct lc_output_plugin lc_output_null;
+extern const struct lc_output_plugin lc_output_loki;
 
 const struct lc_input_plugin *const lc_input_plugins[] = {
     &lc_input_file,
+    &lc_input_docker,
     NULL,
 };
 
@@ -18,6 +21,7 @@ const struct lc_output_plugin *const lc_output_plugins[] = {
     &lc_output_stdout,
     &lc_output_file,
     &lc_output_null,
+    &lc_output_loki,
     NULL,
 };
 

@@ -152,8 +152,13 @@ static inline int32_t hex4(const char *p)
  * position after the closing quote, or NULL if the string is malformed or
  * unterminated. *ends_nl tells whether its last decoded character is '\n'.
  */
-static const char *decode_string(const char *p, const char *end, struct sink *k, bool *ends_nl)
+static const char *decode_string(const char *p, const char *end, struct sink *sk, bool *ends_nl)
 {
+    /*
+     * Work on a local copy: stores through the char pointer out may alias
+     * *sk, which would make the compiler reload len and cap after every block.
+     */
+    struct sink ks = *sk, *k = &ks;
     const char *nl_end = NULL; /* position right after the last decoded '\n' */
     for (;;) {
         if (end - p >= 16) {
@@ -177,6 +182,7 @@ static const char *decode_string(const char *p, const char *end, struct sink *k,
         char c = *p;
         if (c == '"') {
             *ends_nl = p == nl_end;
+            *sk = ks;
             return p + 1;
         }
         if (c != '\\') {
@@ -603,7 +609,6 @@ void lc_docker_joiner_reset(struct lc_docker_joiner *j)
     j->len = 0;
     j->ts_ns = 0;
     j->pending = false;
-    j->emitted = false;
     j->dropped = 0;
 }
 
@@ -616,16 +621,13 @@ static int joiner_emit(struct lc_docker_joiner *j, const char **line, size_t *le
     *line = j->buf;
     *len = n;
     *ts = j->ts_ns;
-    j->emitted = true;
+    j->pending = false; /* buf stays untouched until the next call */
     return 1;
 }
 
 int lc_docker_join(struct lc_docker_joiner *j, const struct lc_docker_line *dl, const char **line,
                    size_t *len, int64_t *ts)
 {
-    if (j->emitted)
-        lc_docker_joiner_reset(j);
-
     if (!j->pending && !dl->partial) {
         /* the common case: a whole line, returned in place */
         size_t n = dl->log_len;
@@ -657,8 +659,6 @@ int lc_docker_join(struct lc_docker_joiner *j, const struct lc_docker_line *dl, 
 
 int lc_docker_joiner_flush(struct lc_docker_joiner *j, const char **line, size_t *len, int64_t *ts)
 {
-    if (j->emitted)
-        lc_docker_joiner_reset(j);
     if (!j->pending)
         return 0;
     return joiner_emit(j, line, len, ts);

@@ -60,16 +60,15 @@ int lc_docker_json_decode(const char *line, size_t len, char *out, size_t out_ca
 
 /*
  * Rebuilds the lines Docker split into 16 KiB partial entries. Caller storage,
- * one per stream (stdout, stderr) per container. Fields are private except
- * the outputs documented on lc_docker_join().
+ * one per stream (stdout, stderr) per container. Callers may read `pending`
+ * and `dropped`; the other fields are private.
  */
 struct lc_docker_joiner {
     char *buf;      /* caller's storage, max_line_bytes long */
     size_t cap;     /* max_line_bytes */
     size_t len;     /* bytes of the pending split line in buf */
     int64_t ts_ns;  /* timestamp of its first part */
-    bool pending;   /* a split line is being assembled */
-    bool emitted;   /* the last call returned buf: start afresh on the next one */
+    bool pending;   /* parts of a split line are buffered, its last part not seen yet */
     size_t dropped; /* out: bytes cut from the line last returned (0: whole) */
 };
 

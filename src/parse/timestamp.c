@@ -126,6 +126,14 @@ static int parse_fraction(const char *s, size_t len, size_t *i, bool comma_ok, i
 }
 
 /*
+ * Per-thread cache of the last valid "YYYY-MM-DDThh:mm" parsed: log timestamps
+ * come in order, so most lines share it and skip the date validation and
+ * arithmetic. Starts as a string no valid timestamp begins with.
+ */
+static _Thread_local char parse_cached_minute[16] = "xxxxxxxxxxxxxxxx";
+static _Thread_local int64_t parse_cached_minute_sec;
+
+/*
  * The RFC 3339 parser proper. relaxed: ',' fraction separator allowed, the
  * zone may be absent (then utc_offset_sec applies) or written "+hhmm".
  */
@@ -134,16 +142,27 @@ static int parse_iso(const char *s, size_t len, bool relaxed, long utc_offset_se
 {
     if (len < 19)
         return -EINVAL;
-    int y_hi = dig2(s), y_lo = dig2(s + 2);
-    int mo = dig2(s + 5), d = dig2(s + 8);
-    int hh = dig2(s + 11), mi = dig2(s + 14), ss = dig2(s + 17);
-    if (y_hi < 0 || y_lo < 0 || s[4] != '-' || mo < 1 || mo > 12 || s[7] != '-' || d < 1 ||
-        !(s[10] == 'T' || s[10] == 't' || s[10] == ' ') || hh < 0 || hh > 23 || s[13] != ':' ||
-        mi < 0 || mi > 59 || s[16] != ':' || ss < 0 || ss > 60)
+    int ss = dig2(s + 17);
+    if (s[16] != ':' || ss < 0 || ss > 60)
         return -EINVAL;
-    int64_t y = y_hi * 100 + y_lo;
-    if (d > days_in_month(y, mo))
-        return -EINVAL;
+    int64_t minute; /* seconds since the epoch of YYYY-MM-DDThh:mm, before the zone */
+    if (memcmp(s, parse_cached_minute, 16) == 0) {
+        minute = parse_cached_minute_sec;
+    } else {
+        int y_hi = dig2(s), y_lo = dig2(s + 2);
+        int mo = dig2(s + 5), d = dig2(s + 8);
+        int hh = dig2(s + 11), mi = dig2(s + 14);
+        if (y_hi < 0 || y_lo < 0 || s[4] != '-' || mo < 1 || mo > 12 || s[7] != '-' || d < 1 ||
+            !(s[10] == 'T' || s[10] == 't' || s[10] == ' ') || hh < 0 || hh > 23 || s[13] != ':' ||
+            mi < 0 || mi > 59)
+            return -EINVAL;
+        int64_t y = y_hi * 100 + y_lo;
+        if (d > days_in_month(y, mo))
+            return -EINVAL;
+        minute = days_from_civil(y, mo, d) * SEC_PER_DAY + hh * 3600 + mi * 60;
+        memcpy(parse_cached_minute, s, 16);
+        parse_cached_minute_sec = minute;
+    }
 
     size_t i = 19;
     int64_t frac;
@@ -182,7 +201,7 @@ static int parse_iso(const char *s, size_t len, bool relaxed, long utc_offset_se
     if (!consumed && i != len)
         return -EINVAL;
 
-    int64_t sec = days_from_civil(y, mo, d) * SEC_PER_DAY + hh * 3600 + mi * 60 + ss - off;
+    int64_t sec = minute + ss - off;
     int64_t out;
     if (sec_to_ns(sec, frac, &out) < 0)
         return -EINVAL;

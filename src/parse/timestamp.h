@@ -27,7 +27,8 @@
  * consumed: when non-NULL, receives the length of the timestamp and bytes may
  * follow it; when NULL, the timestamp must span all of s[0..len).
  * Returns 0 and sets *ns, or -EINVAL (malformed, invalid date, out of range);
- * *ns and *consumed are untouched on error.
+ * *ns and *consumed are untouched on error. The last "YYYY-MM-DDThh:mm"
+ * parsed is cached per thread: lines in time order skip the date arithmetic.
  */
 int lc_ts_parse_rfc3339(const char *s, size_t len, int64_t *ns, size_t *consumed);
 

@@ -43,8 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (a.log != big || a.log_len > len || (a.stream != 1 && a.stream != 2))
             abort();
         if (b.log_len > small_cap || b.log_len > a.log_len ||
-            memcmp(b.log, a.log, b.log_len) != 0 || b.stream != a.stream || b.ts_ns != a.ts_ns ||
-            b.partial != a.partial)
+            (b.log_len && memcmp(b.log, a.log, b.log_len) != 0) || b.stream != a.stream ||
+            b.ts_ns != a.ts_ns || b.partial != a.partial)
             abort();
         if ((rb == -E2BIG) != (a.log_len > small_cap))
             abort();

@@ -36,7 +36,6 @@ Environment:
 import http.client
 import json
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -680,10 +679,6 @@ def private_docker_engine():
     eng = _start_or_skip()
     yield eng
     eng.close()
-
-
-def shell_quote(argv):
-    return " ".join(shlex.quote(a) for a in argv)
 
 
 __all__ = [

@@ -132,8 +132,9 @@ def test_api_client_against_real_engine(docker):
     deadline = time.monotonic() + 30
     while len(docker.logs(cid)[0]) < 20 and time.monotonic() < deadline:
         time.sleep(0.05)
+    short = docker.run_container("lc-api-short", logger_cmd(20, rate=10, tag="s"))  # ~2 s
     env = dict(os.environ, LC_TEST_DOCKER_SOCK=docker.sock, LC_TEST_DOCKER_CID=cid,
-               LC_TEST_FILTER="test_real_daemon")
+               LC_TEST_DOCKER_SHORT_CID=short, LC_TEST_FILTER="test_real_daemon")
     p = subprocess.run([str(binary)], env=env, capture_output=True, text=True, timeout=300)
     print(p.stdout[-2000:])
     assert p.returncode == 0, p.stdout + p.stderr

@@ -759,7 +759,7 @@ class Harness:
                 if s["phase"] == "write" and s["t_s"] >= self.warmup]
         if len(post) < 3:
             post = [s for s in self.samples if s["phase"] == "write"][-3:]
-        checks = []  # (name, baseline, final, max, slope, limit text, ok)
+        checks = []  # (name, baseline, final, max, slope, limit text, why it failed or "")
 
         def series(col, scale=1.0):
             return [s["t_s"] / 60.0 for s in post], [s[col] * scale for s in post]
@@ -767,23 +767,23 @@ class Harness:
         def check(name, col, slope_max, const, scale=1.0, gate_slope=True, unit=""):
             xs, ys = series(col, scale)
             if not ys:
-                checks.append((name, "-", "-", "-", "-", "no samples", False))
+                checks.append((name, "-", "-", "-", "-", "", "no samples"))
                 return
             base = statistics.median(ys[:3])
             final = statistics.median(ys[-3:])
             slope = lsq_slope(xs, ys)
-            ok = True
+            why = []
             lim = []
             if slope_max is not None:
                 lim.append(f"slope<={slope_max:g}{unit}/min" + ("" if gate_slope and not
                                                                 self.smoke else " (info)"))
                 if gate_slope and not self.smoke and slope > slope_max:
-                    ok = False
+                    why.append(f"slope {slope:.2f}{unit}/min > {slope_max:g}")
             if const is not None:
                 lim.append(f"final<=base+{const:g}{unit}")
                 if final > base + const:
-                    ok = False
-            checks.append((name, base, final, max(ys), slope, ", ".join(lim), ok))
+                    why.append(f"final {final:.2f} > baseline {base:.2f} + {const:g}")
+            checks.append((name, base, final, max(ys), slope, ", ".join(lim), "; ".join(why)))
 
         check("threads", "threads", a.max_slope, 2)
         check("fds_core", "fds_core", a.max_slope, 4)
@@ -797,12 +797,12 @@ class Harness:
             f"{' smoke' if self.smoke else ''} samples={len(self.samples)} "
             f"(after warm-up {self.warmup:.0f}s: {len(post)})")
         out(f"{'metric':<12} {'baseline':>10} {'final':>10} {'max':>10} {'slope/min':>10}  "
-            f"{'limit':<34} result")
-        for name, base, final, mx, slope, lim, ok in checks:
+            f"{'limit':<40} result")
+        for name, base, final, mx, slope, lim, why in checks:
             def fmt(v):
                 return f"{v:10.2f}" if isinstance(v, float) else f"{v!s:>10}"
-            out(f"{name:<12} {fmt(base)} {fmt(final)} {fmt(mx)} {fmt(slope)}  {lim:<34} "
-                f"{'ok' if ok else 'FAIL'}")
+            out(f"{name:<12} {fmt(base)} {fmt(final)} {fmt(mx)} {fmt(slope)}  {lim:<40} "
+                f"{'FAIL' if why else 'ok'}")
         out(f"delivery: written={written} delivered_unique={uniq} lost={lost} duplicates={dup}"
             f" unparsed={self.tracker.unknown + getattr(self.collector, 'bad', 0)}"
             f" drain={getattr(self, 'drain_s', 0):.1f}s")
@@ -821,7 +821,7 @@ class Harness:
             out(f"agent: input_lines={last['input_lines']} output_records="
                 f"{last['output_records']} exit={self.rc_agent}")
         fails = list(self.failures)
-        fails += [f"{c[0]} grew ({c[5]})" for c in checks if not c[6]]
+        fails += [f"{c[0]} grew: {c[6]}" for c in checks if c[6]]
         if lost:
             fails.append(f"{lost} lines lost")
         if self.events.counts.get("copytruncate-unread"):

@@ -157,6 +157,21 @@ static mode_t mode_of(const char *path)
 
 /* Modes --------------------------------------------------------------------- */
 
+/* A second agent on the same state directory is refused while the first holds it. */
+static void test_one_agent_per_dir(void **state)
+{
+    struct fx *f = *state;
+    struct lc_ckpt *c = open_ok(f), *c2 = NULL;
+    char err[256];
+
+    assert_int_equal(lc_ckpt_open(&c2, f->dir, err, sizeof(err)), -EBUSY);
+    assert_null(c2);
+    assert_non_null(strstr(err, "in use by another log_capturer"));
+    lc_ckpt_free(c);
+    assert_int_equal(lc_ckpt_open(&c2, f->dir, err, sizeof(err)), 0); /* released at free */
+    lc_ckpt_free(c2);
+}
+
 static void test_modes(void **state)
 {
     struct fx *f = *state;
@@ -867,6 +882,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_agent_per_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_updated_ns_stamped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buffered, setup, teardown),

@@ -1138,6 +1138,7 @@ static void test_logs_errors(void **state)
     assert_int_equal(u.end_err, -ECANCELED);
     assert_true(u.len >= 3000 && u.len < 50000);
     env_close(&e);
+    free(u.got);
     free(data);
 }
 
@@ -1298,6 +1299,35 @@ static void test_real_daemon(void **state)
     printf("real daemon: 1000 inspects opened %" PRIu64 " connection(s), reused %" PRIu64 "\n",
            st.conns_new - before, st.conns_reused);
     assert_true(st.conns_new - before <= 1);
+
+    /* A container that logs for a while and exits: its followed stream ends with 0,
+     * and /events reports its die (LC_TEST_DOCKER_SHORT_CID, about 2 s to live). */
+    const char *short_cid = getenv("LC_TEST_DOCKER_SHORT_CID");
+    if (short_cid) {
+        struct lgres f = {0};
+        struct evres ev = {0};
+        struct lc_docker_stream *es = NULL;
+        struct lc_docker_logs_opts fo = {.follow = true};
+        assert_int_equal(lc_docker_api_events(api, 0, on_event, on_ev_end, &ev, &es), 0);
+        assert_int_equal(lc_docker_api_logs(api, short_cid, &fo, on_logs, on_logs_end, &f, &f.s),
+                         0);
+        assert_true(run_until(&loop, &f.ended, 30000));
+        assert_int_equal(f.end_err, 0);
+        assert_true(f.len > 8);
+        int64_t deadline = mono_ms() + 10000;
+        bool died = false;
+        while (!died && mono_ms() < deadline) {
+            uv_run(&loop, UV_RUN_ONCE);
+            for (int i = 0; i < ev.n && i < 16; i++)
+                died |= strcmp(ev.actions[i], "die") == 0 && strcmp(ev.ids[i], short_cid) == 0;
+        }
+        assert_true(died);
+        assert_false(ev.ended);
+        lc_docker_stream_close(es);
+        free(f.got);
+    }
+    lc_docker_api_get_stats(api, &st);
+    assert_int_equal(st.streams_open, 0);
     lc_docker_api_free(api, api_closed, &closed);
     assert_true(run_until(&loop, &closed, 5000));
     assert_int_equal(uv_loop_close(&loop), 0);

@@ -582,6 +582,7 @@ static void test_join_parts(void **state)
                 assert_int_equal(rc, 0);
         }
         assert_int_equal(rc, 1);
+        assert_false(j.pending); /* the returned line is complete */
         if (len != strlen(t[i].want) || memcmp(line, t[i].want, len) != 0 || ts != 100 ||
             j.dropped != t[i].dropped)
             fail_msg("case %zu: \"%.*s\" dropped %zu", i, (int)len, line, j.dropped);
@@ -637,7 +638,9 @@ static void test_join_flush_reset(void **state)
     int64_t ts;
     struct lc_docker_line a = mk("part", true, 9);
     assert_int_equal(lc_docker_join(&j, &a, &line, &len, &ts), 0);
+    assert_true(j.pending);
     assert_int_equal(lc_docker_joiner_flush(&j, &line, &len, &ts), 1);
+    assert_false(j.pending);
     assert_int_equal(len, 4);
     assert_memory_equal(line, "part", 4);
     assert_int_equal(ts, 9);

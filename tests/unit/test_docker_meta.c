@@ -264,7 +264,7 @@ static void test_expired_entries_leave_on_insert(void **state)
     struct lc_docker_meta *m = new_meta(&f, 8, 100);
     struct seen s = {0};
     struct lc_docker_meta_stats st;
-    char id[8];
+    char id[16];
 
     (void)state;
     for (int i = 0; i < 4; i++) {
@@ -288,7 +288,7 @@ static void test_bound_evicts_oldest(void **state)
     struct lc_docker_meta *m = new_meta(&f, 3, 60000);
     struct seen s = {0};
     struct lc_docker_meta_stats st;
-    char id[8];
+    char id[16];
 
     (void)state;
     for (int i = 0; i < 5; i++) {

@@ -61,7 +61,7 @@ static int64_t pb_ts(const Logproto__EntryAdapter *e)
 {
     if (!e->timestamp)
         return 0;
-    return e->timestamp->seconds * NS + e->timestamp->nanos;
+    return (int64_t)((__int128)e->timestamp->seconds * NS + e->timestamp->nanos);
 }
 
 /* ---- a small JSON DOM, enough to check what we produce ---------------------- */
