@@ -43,9 +43,9 @@ struct lc_curl {
     unsigned running;
     unsigned long opened;
     unsigned long reused;
-    unsigned closing;   /* uv handles whose close callback has not run yet */
-    int dispatching;    /* inside check_multi_info: defer lc_curl_free */
-    bool freeing;       /* lc_curl_free was called */
+    unsigned closing; /* uv handles whose close callback has not run yet */
+    int dispatching;  /* inside check_multi_info: defer lc_curl_free */
+    bool freeing;     /* lc_curl_free was called */
     bool timer_inited;
     void (*closed)(void *arg);
     void *closed_arg;

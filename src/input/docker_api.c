@@ -1,51 +1,826 @@
 /* SPDX-License-Identifier: MIT */
-/* docker_api.c: the docker input's api mode (being written; refuses to start until then). */
+/* docker_api.c: the docker input's api mode: one followed Engine API log stream per container. */
 #include "input/docker.h"
 
+#include "core/labels.h"
 #include "core/log.h"
+#include "core/source.h"
+#include "parse/docker_mux.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Per running, selected container one struct dcont: its source (checkpoint
+ * key "docker:<input>:<id>", labels stdout / extra_labels[0] stderr), one
+ * followed GET /containers/{id}/logs stream and its decoder. Discovery comes
+ * from docker.c: a (re)connection calls us with ev == NULL (we list the running
+ * containers), then each container event.
+ *
+ * Positions. Docker's `since` is inclusive and has no cursor, so a position
+ * is the timestamp of the newest record emitted plus how many records were
+ * emitted at exactly that timestamp; a stream opened at that position skips
+ * that many records at that timestamp. A stream that breaks is reopened from
+ * the position *emitted* (what is in the pipeline is not read again), after a
+ * restart from the position *committed* (what was acked).
+ *
+ * Lifetimes. A stream that ends normally (the container stopped) releases its
+ * connection and decoder; the container's entry keeps its source (so a
+ * restart resumes exactly) until the container is destroyed (the checkpoint
+ * row is deleted then) or until too many stopped entries are kept (the row
+ * stays). A `die` is followed by the stream's own end; if the stream stays
+ * quiet DIE_GRACE_MS after a die, we close it ourselves, so no stream
+ * outlives its container. Open streams == entries in DC_STREAM ==
+ * log_capturer_docker_streams.
+ *
+ * Acks. After each chunk the open mark is sealed at the emitted position
+ * when a mark slot is left; otherwise the mark stays open and takes the next
+ * chunks too, so the source stays writable (a stream is paused only by the
+ * pipeline). The tick seals marks left open by a quiet stream.
+ */
+
+#define TICK_MS          100
+#define DIE_GRACE_MS     2000
+#define LIST_RETRY_MS    1000
+#define FIRST_MARGIN_NS  LC_NS_PER_SEC /* a container's first lines may precede its start event */
+#define RECONNECT_JITTER 2
+
+enum dc_state {
+    DC_INSPECT, /* waiting for metadata */
+    DC_STREAM,  /* a log stream is open */
+    DC_RETRY,   /* the stream broke; reopened at retry_ms */
+    DC_STOPPED, /* the container stopped: no stream, the source is kept */
+};
+
+struct dapi;
+
+struct dcont {
+    struct dapi *a;
+    struct dcont *prev, *next;
+    char id[LC_DOCKER_ID_MAX + 1];
+    enum dc_state state;
+    struct lc_source *src;
+    struct lc_docker_stream *stream;
+    struct lc_docker_mux *mux;
+    bool tty;
+    int64_t hint_ns;   /* first sight after start-up: read from here (start_at end) */
+    struct lc_pos pos; /* emitted: newest record's ts and how many at exactly that ts */
+    int64_t skip_ts;   /* the open stream skips the first skip_left records at skip_ts */
+    uint32_t skip_left;
+    int64_t backoff_ms;
+    int64_t retry_ms;
+    int64_t data_ms; /* last data (or stream start), monotonic */
+    int64_t die_ms;  /* a die event arrived while streaming; 0: none */
+    bool destroyed;  /* forget the checkpoint once the stream is done */
+    bool restart;    /* started again while the old stream was still open */
+    bool renamed;    /* renamed while its metadata was on its way */
+    bool got_data;
+};
+
+enum { END_ENDED, END_ERROR, END_NOT_FOUND, END_DIED, END_DESTROYED, END_SHUTDOWN, END_N };
+static const char *const end_names[END_N] = {"ended",  "error",     "not_found",
+                                             "died",   "destroyed", "shutdown"};
+enum { START_NEW, START_RESUME, START_RESTART, START_N };
+static const char *const start_names[START_N] = {"new", "resume", "restart"};
+
+struct dapi {
+    struct lc_docker_in *d;
+    struct dcont *head;
+    size_t ncont;    /* entries */
+    size_t nfollow;  /* entries not DC_STOPPED */
+    size_t nstreams; /* entries in DC_STREAM */
+    uv_timer_t tick;
+    bool tick_init;
+    bool listing;
+    bool listed; /* the first list after start-up answered */
+    int64_t list_retry_ms;
+    int64_t horizon_ns; /* until then every container start was seen (events or a list) */
+    struct lc_metric_series *m_streams;
+    struct lc_metric_series *m_starts[START_N];
+    struct lc_metric_series *m_ends[END_N];
+    struct lc_metric_series *m_lines[2];
+    struct lc_metric_series *m_bytes[2];
+    struct lc_metric_series *m_cut;
+    struct lc_metric_series *m_too_many;
+};
+
+static int64_t mono_ms(void)
+{
+    return lc_mono_ns() / LC_NS_PER_MSEC;
+}
+
+static const char *iname(const struct dapi *a)
+{
+    return a->d->in->conf->name;
+}
+
+static bool once_mode(const struct dapi *a)
+{
+    return a->d->in->agent->once;
+}
+
+static struct dcont *find(struct dapi *a, const char *id)
+{
+    for (struct dcont *c = a->head; c; c = c->next)
+        if (strcmp(c->id, id) == 0)
+            return c;
+    return NULL;
+}
+
+static void set_state(struct dcont *c, enum dc_state st)
+{
+    struct dapi *a = c->a;
+
+    if ((c->state == DC_STOPPED) != (st == DC_STOPPED))
+        a->nfollow += st == DC_STOPPED ? (size_t)-1 : 1;
+    if ((c->state == DC_STREAM) != (st == DC_STREAM)) {
+        a->nstreams += st == DC_STREAM ? 1 : (size_t)-1;
+        lc_gauge_set(a->m_streams, (int64_t)a->nstreams);
+    }
+    c->state = st;
+}
+
+/* Seals the open mark at the emitted position (always possible: it is open). */
+static void seal(struct dcont *c)
+{
+    if (c->src && c->src->open)
+        lc_source_checkpoint(c->src, &c->pos);
+}
+
+/* Releases the source (its row stays, or goes when forget). */
+static void drop_source(struct dcont *c, bool forget)
+{
+    if (!c->src)
+        return;
+    seal(c);
+    c->src->forget = forget;
+    lc_source_release(c->src);
+    c->src = NULL;
+}
+
+/* Closes the stream from our side (no callback follows). */
+static void close_stream(struct dcont *c, int reason)
+{
+    if (!c->stream)
+        return;
+    lc_docker_stream_close(c->stream);
+    c->stream = NULL;
+    lc_counter_inc(c->a->m_ends[reason]);
+}
+
+static void free_cont(struct dcont *c, bool forget, int reason)
+{
+    struct dapi *a = c->a;
+
+    lc_docker_meta_cancel(a->d->meta, c);
+    close_stream(c, reason);
+    set_state(c, DC_STOPPED);
+    drop_source(c, forget);
+    lc_docker_mux_free(c->mux);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    a->ncont--;
+    free(c);
+}
+
+/* Stopped entries only hold a source; keep at most max_containers of them. */
+static void evict_stopped(struct dapi *a)
+{
+    size_t cap = (size_t)a->d->c->max_containers * 2;
+    struct dcont *last = NULL;
+
+    if (a->ncont < cap)
+        return;
+    for (struct dcont *c = a->head; c; c = c->next)
+        if (c->state == DC_STOPPED)
+            last = c; /* the list is newest first: the last stopped is the oldest */
+    if (last)
+        free_cont(last, false, END_SHUTDOWN);
+}
+
+/* Decoding and emitting ------------------------------------------------------ */
+
+static int on_line(void *arg, const struct lc_docker_mux_line *l)
+{
+    struct dcont *c = arg;
+    struct dapi *a = c->a;
+    struct lc_input *in = a->d->in;
+    int64_t ts = l->ts_ns;
+    int s = l->stream == LC_STREAM_STDERR ? 1 : 0;
+    int rc;
+
+    if (l->stream == LC_STREAM_SYSTEMERR) {
+        lc_counter_inc(a->d->m_malformed);
+        lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: daemon error in log stream: %.*s",
+                c->id, (int)(l->len > 512 ? 512 : l->len), l->line);
+        return 0;
+    }
+    if (!l->has_ts) {
+        /* no usable prefix: keep the line, at the stream's time; the position stays */
+        lc_counter_inc(a->d->m_malformed);
+        ts = c->pos.ts_ns > 0 ? c->pos.ts_ns : lc_now_ns();
+    } else if (c->skip_left > 0 && ts == c->skip_ts) {
+        c->skip_left--; /* emitted before the stream was reopened at this timestamp */
+        return 0;
+    }
+    rc = lc_pipeline_emit_labels(in, c->src, s ? c->src->extra_labels[0] : c->src->labels, ts,
+                                 l->line, l->len);
+    if (rc) {
+        lc_logf(LC_LOG_ERROR, iname(a), NULL, "cannot queue a line: %s", strerror(-rc));
+        return 0;
+    }
+    if (l->has_ts) {
+        if (ts > c->pos.ts_ns) {
+            c->pos.ts_ns = ts;
+            c->pos.ts_seq = 1;
+        } else if (ts == c->pos.ts_ns) {
+            c->pos.ts_seq++;
+        } /* older (stdout and stderr interleave): the newest stays the position */
+    }
+    if (l->truncated)
+        lc_counter_inc(a->m_cut);
+    lc_counter_inc(in->m_lines);
+    lc_counter_add(in->m_bytes, l->len);
+    lc_counter_inc(a->m_lines[s]);
+    lc_counter_add(a->m_bytes[s], l->len);
+    return 0;
+}
+
+static int on_data(void *arg, const char *data, size_t len)
+{
+    struct dcont *c = arg;
+    struct lc_agent *ag = c->a->d->in->agent;
+    int rc;
+
+    if (lc_pipeline_paused(ag) || !lc_source_writable(c->src))
+        return LC_DOCKER_PAUSE; /* the same bytes come again after resume */
+    c->data_ms = mono_ms();
+    c->got_data = true;
+    rc = lc_docker_mux_feed(c->mux, data, len);
+    if (rc < 0)
+        return rc; /* malformed frame: the stream ends with it and is reopened */
+    if (c->src->tail - c->src->head < c->src->max_marks)
+        seal(c); /* else keep the mark open: records still fit in it */
+    return 0;
+}
+
+/* Streams -------------------------------------------------------------------- */
+
+static void on_end(void *arg, const struct lc_docker_result *r);
+static void open_stream(struct dcont *c, int reason);
+
+static void schedule_retry(struct dcont *c)
+{
+    const struct lc_docker_conf *cf = c->a->d->c;
+    int64_t wait = c->backoff_ms ? c->backoff_ms : cf->reconnect_min_ms;
+
+    c->backoff_ms = wait * 2 > cf->reconnect_max_ms ? cf->reconnect_max_ms : wait * 2;
+    wait = wait / RECONNECT_JITTER + rand() % (wait / RECONNECT_JITTER + 1);
+    c->retry_ms = mono_ms() + wait;
+    set_state(c, DC_RETRY);
+}
+
+static void open_stream(struct dcont *c, int reason)
+{
+    struct dapi *a = c->a;
+    struct lc_docker_logs_opts o = {.since_ns = c->pos.ts_ns, .follow = !once_mode(a)};
+    int rc;
+
+    if (!c->mux) {
+        struct lc_docker_mux_opts mo = {.max_line_bytes = (size_t)a->d->c->max_line_bytes,
+                                        .tty = c->tty,
+                                        .on_line = on_line,
+                                        .arg = c};
+        c->mux = lc_docker_mux_new(&mo);
+        if (!c->mux) {
+            schedule_retry(c);
+            return;
+        }
+    } else {
+        lc_docker_mux_reset(c->mux);
+    }
+    c->skip_ts = c->pos.ts_ns;
+    c->skip_left = c->pos.ts_seq;
+    c->die_ms = 0;
+    c->restart = false;
+    c->got_data = false;
+    rc = lc_docker_api_logs(a->d->api, c->id, &o, on_data, on_end, c, &c->stream);
+    if (rc < 0) {
+        c->stream = NULL;
+        lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: cannot open its log stream: %s",
+                c->id, strerror(-rc));
+        schedule_retry(c);
+        return;
+    }
+    c->data_ms = mono_ms();
+    set_state(c, DC_STREAM);
+    lc_counter_inc(a->m_starts[reason]);
+}
+
+/* The stream is over (normally, or not): what it held is emitted or dropped. */
+static void stream_done(struct dcont *c, bool normal)
+{
+    if (normal)
+        lc_docker_mux_finish(c->mux); /* a last line without its newline */
+    else
+        lc_docker_mux_reset(c->mux); /* a half line comes again with the reopened stream */
+    seal(c);
+}
+
+/* The container stopped: keep the source, drop the decoder. */
+static void to_stopped(struct dcont *c)
+{
+    struct dapi *a = c->a;
+
+    set_state(c, DC_STOPPED);
+    lc_docker_mux_free(c->mux);
+    c->mux = NULL;
+    c->backoff_ms = 0;
+    if (c->destroyed)
+        free_cont(c, true, END_DESTROYED);
+    else
+        evict_stopped(a);
+}
+
+static void on_end(void *arg, const struct lc_docker_result *r)
+{
+    struct dcont *c = arg;
+    struct dapi *a = c->a;
+    int reason = r->err == 0         ? END_ENDED
+                 : r->err == -ENOENT ? END_NOT_FOUND
+                                     : END_ERROR;
+
+    c->stream = NULL;
+    lc_counter_inc(a->m_ends[reason]);
+    stream_done(c, reason != END_ERROR);
+    if (reason == END_ERROR && !c->destroyed) {
+        lc_logf(LC_LOG_WARN, iname(a), NULL,
+                "container %.12s: log stream broke (%s); reopening from the last line read",
+                c->id, r->message);
+        if (c->got_data)
+            c->backoff_ms = 0;
+        schedule_retry(c);
+        return;
+    }
+    if (reason == END_ENDED && c->restart && !c->destroyed) {
+        open_stream(c, START_RESTART);
+        return;
+    }
+    to_stopped(c);
+}
+
+/* Following a container ------------------------------------------------------ */
+
+struct file_search {
+    char needle[LC_DOCKER_ID_MAX + 3];
+    struct lc_pos best;
+};
+
+static void file_row(const struct lc_ckpt_entry *e, void *arg)
+{
+    struct file_search *fs = arg;
+
+    if (e->path && strstr(e->path, fs->needle) && e->pos.ts_ns > fs->best.ts_ns) {
+        fs->best.ts_ns = e->pos.ts_ns;
+        fs->best.ts_seq = e->pos.ts_seq;
+    }
+}
+
+/* Where a container's stream starts: its checkpoint, file mode's, or the first-sight rule. */
+static void start_pos(struct dcont *c, const char *key, struct lc_pos *pos)
+{
+    struct dapi *a = c->a;
+    const struct lc_docker_conf *cf = a->d->c;
+    struct lc_ckpt *ck = a->d->in->agent->ckpt;
+    struct lc_ckpt_entry e;
+    struct file_search fs = {.best = {0}};
+    char prefix[256];
+    int64_t now = lc_now_ns();
+
+    memset(pos, 0, sizeof(*pos));
+    if (ck && lc_ckpt_get(ck, key, &e) == 0) {
+        pos->ts_ns = e.pos.ts_ns;
+        pos->ts_seq = e.pos.ts_seq;
+        return;
+    }
+    /* Mode file read this container before: go on where it stopped. */
+    snprintf(fs.needle, sizeof(fs.needle), "/%s/", c->id);
+    snprintf(prefix, sizeof(prefix), "file:%s:", iname(a));
+    if (ck && lc_ckpt_each(ck, prefix, file_row, &fs) == 0 && fs.best.ts_ns > 0) {
+        *pos = fs.best;
+        return;
+    }
+    if (cf->start_at == LC_START_BEGINNING)
+        pos->ts_ns = cf->max_age_ms ? now - cf->max_age_ms * LC_NS_PER_MSEC : 0;
+    else if (c->hint_ns > 0)
+        pos->ts_ns = c->hint_ns - FIRST_MARGIN_NS; /* started after we started: from its start */
+    else
+        pos->ts_ns = now;
+}
+
+static void rename_labels(struct dcont *c, const struct lc_docker_meta_entry *e);
+
+static int make_source(struct dcont *c, const struct lc_docker_meta_entry *e,
+                       const struct lc_pos *pos, struct lc_source **out)
+{
+    struct dapi *a = c->a;
+    struct lc_labels *lo = NULL, *le = NULL;
+    struct lc_source *s = NULL;
+    char key[LC_DOCKER_ID_MAX + 256];
+    int rc;
+
+    lc_docker_key(a->d, c->id, key, sizeof(key));
+    rc = lc_docker_labels(a->d, e, "stdout", &lo);
+    if (rc == 0)
+        rc = lc_docker_labels(a->d, e, "stderr", &le);
+    if (rc == 0) {
+        s = lc_source_new(a->d->in, key, e->name, lo, pos, (uint32_t)a->d->c->max_unacked);
+        rc = s ? 0 : -ENOMEM;
+    }
+    if (rc == 0) {
+        s->extra_labels[0] = le; /* the source owns it from here */
+        le = NULL;
+        s->dirty = true; /* the start position is a position: persist it */
+        lc_agent_add_source(a->d->in->agent, s);
+        *out = s;
+    }
+    lc_labels_release(lo);
+    lc_labels_release(le);
+    return rc;
+}
+
+static void attach(struct dcont *c, const struct lc_docker_meta_entry *e)
+{
+    struct dapi *a = c->a;
+    char key[LC_DOCKER_ID_MAX + 256];
+    struct lc_pos pos;
+    int rc;
+
+    if (!lc_docker_selected(a->d->c, e)) {
+        lc_counter_inc(a->d->m_excluded);
+        free_cont(c, false, END_SHUTDOWN);
+        return;
+    }
+    c->tty = e->tty;
+    lc_docker_key(a->d, c->id, key, sizeof(key));
+    start_pos(c, key, &pos);
+    rc = make_source(c, e, &pos, &c->src);
+    if (rc) {
+        lc_logf(LC_LOG_ERROR, iname(a), NULL, "container %.12s: %s", c->id, strerror(-rc));
+        free_cont(c, false, END_SHUTDOWN);
+        return;
+    }
+    c->pos = pos;
+    c->renamed = false;
+    lc_logf(LC_LOG_INFO, iname(a), NULL, "following container %s (%.12s)%s", e->name, c->id,
+            e->tty ? ", tty" : "");
+    open_stream(c, START_NEW);
+}
+
+static void on_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
+{
+    struct dcont *c = arg;
+
+    if (err) {
+        /* gone already (404), or the daemon went away: a relist finds it again */
+        if (err != -ENOENT)
+            lc_logf(LC_LOG_WARN, iname(c->a), NULL, "container %.12s: no metadata: %s", c->id,
+                    strerror(-err));
+        free_cont(c, false, END_SHUTDOWN);
+        return;
+    }
+    attach(c, e);
+}
+
+/* A running container: follow it unless we do already. hint_ns: see dcont. */
+static void follow(struct dapi *a, const char *id, int64_t hint_ns)
+{
+    const struct lc_docker_meta_entry *e = NULL;
+    struct dcont *c = find(a, id);
+    int rc;
+
+    if (c) {
+        if (c->state == DC_STREAM) {
+            c->restart = c->die_ms != 0; /* the old stream is about to end */
+        } else if (c->state == DC_RETRY) {
+            c->backoff_ms = 0;
+            open_stream(c, START_RESUME);
+        } else if (c->state == DC_STOPPED) {
+            if (a->nfollow >= (size_t)a->d->c->max_containers) {
+                lc_counter_inc(a->m_too_many);
+                return;
+            }
+            open_stream(c, START_RESTART);
+        }
+        return;
+    }
+    if (a->nfollow >= (size_t)a->d->c->max_containers) {
+        lc_counter_inc(a->m_too_many);
+        lc_logf(LC_LOG_WARN, iname(a), NULL,
+                "container %.12s not followed: max_containers (%lld) reached", id,
+                (long long)a->d->c->max_containers);
+        return;
+    }
+    if (strlen(id) > LC_DOCKER_ID_MAX)
+        return;
+    evict_stopped(a);
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->a = a;
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    c->hint_ns = hint_ns;
+    c->state = DC_INSPECT;
+    c->next = a->head;
+    if (a->head)
+        a->head->prev = c;
+    a->head = c;
+    a->ncont++;
+    a->nfollow++;
+    rc = lc_docker_meta_get(a->d->meta, id, on_meta, c, &e);
+    if (rc == 0)
+        attach(c, e);
+    else if (rc < 0)
+        on_meta(c, rc, NULL);
+}
+
+static void on_list(void *arg, const struct lc_docker_result *r, const struct lc_docker_summary *s,
+                    size_t n)
+{
+    struct dapi *a = arg;
+    bool initial = !a->listed;
+    int64_t hint = initial ? 0 : a->horizon_ns;
+
+    a->listing = false;
+    if (r->err) {
+        lc_logf(LC_LOG_WARN, iname(a), NULL, "cannot list containers: %s", r->message);
+        a->list_retry_ms = mono_ms() + LIST_RETRY_MS;
+        return;
+    }
+    a->horizon_ns = lc_now_ns();
+    a->listed = true;
+    a->list_retry_ms = 0;
+    for (size_t i = 0; i < n; i++)
+        follow(a, s[i].id, hint);
+}
+
+static void list_now(struct dapi *a)
+{
+    int rc;
+
+    if (a->listing || a->d->stopping)
+        return;
+    rc = lc_docker_api_list(a->d->api, on_list, a);
+    if (rc < 0) {
+        a->list_retry_ms = mono_ms() + LIST_RETRY_MS;
+        return;
+    }
+    a->listing = true;
+}
+
+/* Rename: new labels on a new source at the emitted position; the stream goes on. */
+static void rename_labels(struct dcont *c, const struct lc_docker_meta_entry *e)
+{
+    struct dapi *a = c->a;
+    struct lc_source *s = NULL;
+
+    if (!c->src)
+        return;
+    seal(c);
+    if (make_source(c, e, &c->pos, &s) != 0)
+        return; /* the old labels stay */
+    /*
+     * The old source keeps the old labels alive for its records in flight and
+     * is freed once they are acked; its last commit is at most this position.
+     */
+    lc_source_release(c->src);
+    c->src = s;
+    lc_logf(LC_LOG_INFO, iname(a), NULL, "container %.12s renamed to %s", c->id, e->name);
+}
+
+static void on_rename_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
+{
+    struct dcont *c = arg;
+
+    if (err == 0)
+        rename_labels(c, e);
+}
+
+/* Plugin entry points -------------------------------------------------------- */
 
 int lc_docker_api_mode_init(struct lc_docker_in *d)
 {
-    lc_log(LC_LOG_ERROR, d->in->conf->name, "docker mode api is not available in this build yet");
-    return -ENOTSUP;
+    static const char *const l_in[] = {"input", NULL};
+    static const char *const l_reason[] = {"input", "reason", NULL};
+    static const char *const l_stream[] = {"input", "stream", NULL};
+    const char *name = d->in->conf->name;
+    struct lc_metric_family *f;
+    struct dapi *a = calloc(1, sizeof(*a));
+
+    if (!a)
+        return -ENOMEM;
+    a->d = d;
+    d->streams = a;
+    f = lc_metric_family(LC_GAUGE, "log_capturer_docker_streams",
+                         "Container log streams open (one per followed running container).", l_in);
+    a->m_streams = lc_metric_series(f, name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_stream_starts_total",
+                         "Container log streams opened, by reason (new, resume, restart).",
+                         l_reason);
+    for (int i = 0; i < START_N; i++)
+        a->m_starts[i] = lc_metric_series(f, name, start_names[i]);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_stream_ends_total",
+                         "Container log streams closed, by reason.", l_reason);
+    for (int i = 0; i < END_N; i++)
+        a->m_ends[i] = lc_metric_series(f, name, end_names[i]);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_lines_total",
+                         "Container lines read, by stream (stdout, stderr).", l_stream);
+    a->m_lines[0] = lc_metric_series(f, name, "stdout");
+    a->m_lines[1] = lc_metric_series(f, name, "stderr");
+    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_bytes_total",
+                         "Container line bytes read, by stream (stdout, stderr).", l_stream);
+    a->m_bytes[0] = lc_metric_series(f, name, "stdout");
+    a->m_bytes[1] = lc_metric_series(f, name, "stderr");
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_truncated_lines_total",
+                         "Lines cut at max_line_bytes.", l_in);
+    a->m_cut = lc_metric_series(f, name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_skipped_total",
+                         "Container lines or containers skipped, by reason.", l_reason);
+    a->m_too_many = lc_metric_series(f, name, "max_containers");
+    lc_gauge_set(a->m_streams, 0);
+    return 0;
+}
+
+static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
+{
+    bool paused = lc_pipeline_paused(a->d->in->agent);
+
+    if (c->src && c->src->open && c->src->tail - c->src->head < c->src->max_marks)
+        seal(c); /* a quiet stream's last records become committable */
+    if (c->state == DC_RETRY && now >= c->retry_ms) {
+        open_stream(c, START_RESUME);
+        return;
+    }
+    if (c->state != DC_STREAM)
+        return;
+    if (lc_docker_stream_paused(c->stream) && !paused && lc_source_writable(c->src))
+        lc_docker_stream_resume(c->stream);
+    if (c->die_ms && !lc_docker_stream_paused(c->stream) && now - c->die_ms >= DIE_GRACE_MS &&
+        now - c->data_ms >= DIE_GRACE_MS) {
+        /* the container died and its stream stays open and quiet: close it */
+        close_stream(c, END_DIED);
+        stream_done(c, true);
+        to_stopped(c);
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct dapi *a = t->data;
+    int64_t now = mono_ms();
+    struct dcont *c, *next;
+
+    if (a->d->stopping)
+        return;
+    if (a->list_retry_ms && now >= a->list_retry_ms && a->d->api_up) {
+        a->list_retry_ms = 0;
+        list_now(a);
+    }
+    for (c = a->head; c; c = next) {
+        next = c->next;
+        tick_cont(a, c, now); /* may free c, never another entry */
+    }
 }
 
 int lc_docker_api_mode_start(struct lc_docker_in *d)
 {
-    (void)d;
-    return -ENOTSUP;
+    struct dapi *a = d->streams;
+    int rc = uv_timer_init(d->in->agent->loop, &a->tick);
+
+    if (rc)
+        return rc;
+    a->tick_init = true;
+    a->tick.data = a;
+    uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
+    return 0;
 }
 
 void lc_docker_api_mode_pause(struct lc_docker_in *d)
 {
-    (void)d;
+    struct dapi *a = d->streams;
+
+    for (struct dcont *c = a->head; c; c = c->next)
+        if (c->stream)
+            lc_docker_stream_pause(c->stream);
 }
 
 void lc_docker_api_mode_resume(struct lc_docker_in *d)
 {
-    (void)d;
+    struct dapi *a = d->streams;
+    struct dcont *c, *next;
+
+    for (c = a->head; c; c = next) {
+        next = c->next;
+        if (c->stream && lc_source_writable(c->src))
+            lc_docker_stream_resume(c->stream); /* may deliver data now */
+    }
 }
 
 bool lc_docker_api_mode_caught_up(struct lc_docker_in *d)
 {
-    (void)d;
-    return true;
+    struct dapi *a = d->streams;
+
+    /* --once: follow=0 streams end once they delivered what existed */
+    return a->listed && a->nfollow == 0;
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    struct dapi *a = h->data;
+
+    lc_docker_closed(a->d);
 }
 
 void lc_docker_api_mode_stop(struct lc_docker_in *d)
 {
-    (void)d;
+    struct dapi *a = d->streams;
+
+    if (!a)
+        return;
+    lc_docker_api_cancel(d->api, a); /* a list under way */
+    a->listing = false;
+    while (a->head)
+        free_cont(a->head, false, END_SHUTDOWN);
+    lc_gauge_set(a->m_streams, 0);
+    if (a->tick_init) {
+        a->tick_init = false;
+        lc_docker_closing(d);
+        uv_close((uv_handle_t *)&a->tick, on_tick_closed);
+    }
 }
 
 void lc_docker_api_mode_free(struct lc_docker_in *d)
 {
-    (void)d;
+    struct dapi *a = d->streams;
+
+    if (!a)
+        return;
+    /* after a failed start nothing ran; after stop the entries are gone */
+    while (a->head)
+        free_cont(a->head, false, END_SHUTDOWN);
+    free(a);
+    d->streams = NULL;
 }
 
 void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
 {
-    (void)d;
-    (void)ev;
+    struct dapi *a = d->streams;
+    struct dcont *c;
+
+    if (d->stopping)
+        return;
+    if (!ev) {
+        /* (re)connected: whatever started meanwhile is found by a fresh look */
+        if (!once_mode(a) || !a->listed)
+            list_now(a);
+        return;
+    }
+    if (ev->time_ns > a->horizon_ns && a->listed)
+        a->horizon_ns = ev->time_ns;
+    c = find(a, ev->id);
+    if (strcmp(ev->action, "start") == 0) {
+        if (!once_mode(a))
+            follow(a, ev->id, ev->time_ns > 0 ? ev->time_ns : lc_now_ns());
+    } else if (strcmp(ev->action, "die") == 0) {
+        if (c && c->state == DC_STREAM)
+            c->die_ms = mono_ms();
+    } else if (strcmp(ev->action, "destroy") == 0) {
+        if (!c) {
+            char key[LC_DOCKER_ID_MAX + 256];
+            lc_docker_key(d, ev->id, key, sizeof(key));
+            if (d->in->agent->ckpt)
+                lc_ckpt_del(d->in->agent->ckpt, key); /* a stopped container we no longer hold */
+        } else if (c->state == DC_STREAM) {
+            c->destroyed = true; /* its stream delivers what is left, then ends */
+            if (!c->die_ms)
+                c->die_ms = mono_ms();
+        } else {
+            free_cont(c, true, END_DESTROYED);
+        }
+    } else if (strcmp(ev->action, "rename") == 0 && c) {
+        const struct lc_docker_meta_entry *e = NULL;
+        if (c->state == DC_INSPECT) {
+            c->renamed = true;
+            return;
+        }
+        int rc = lc_docker_meta_get(d->meta, c->id, on_rename_meta, c, &e);
+        if (rc == 0)
+            rename_labels(c, e);
+    }
 }

@@ -218,9 +218,13 @@ static void unlink_tail(struct lc_file_in *fi, struct lc_tail *t)
     }
     fi->ntails--;
     lc_gauge_set(fi->m_open, (int64_t)fi->ntails);
+    for (struct lc_tail *x = fi->tails; x; x = x->next)
+        if (x->after == t)
+            x->after = NULL;
 }
 
-static int open_tail(struct lc_file_in *fi, const char *path, bool at_start)
+static int open_tail(struct lc_file_in *fi, const char *path, bool at_start,
+                     struct lc_tail *after)
 {
     struct lc_tail *t;
     struct stat st;
@@ -264,6 +268,7 @@ static int open_tail(struct lc_file_in *fi, const char *path, bool at_start)
     t->once_target = st.st_size;
     t->idle_since = lc_mono_ns();
     t->waiting = true;
+    t->after = after;
     t->next = fi->tails;
     fi->tails = t;
     fi->ntails++;
@@ -300,7 +305,7 @@ static void close_tail(struct lc_file_in *fi, struct lc_tail *t)
 static void consider(struct lc_file_in *fi, const char *path)
 {
     struct stat st;
-    struct lc_tail *t;
+    struct lc_tail *t, *after = NULL;
 
     if (excluded(fi->c, path) || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return;
@@ -318,13 +323,16 @@ static void consider(struct lc_file_in *fi, const char *path)
         return;
     }
     for (t = fi->tails; t; t = t->next) {
-        if (!t->rotated && strcmp(t->path, path) == 0) {
-            t->rotated = true; /* the path names a new file now */
-            t->hot = true;
-            lc_counter_inc(fi->m_rot_rename);
+        if (strcmp(t->path, path) == 0) {
+            t->rotated = true; /* the path names a new file now (the poll may have seen it) */
+            t->hot = true;     /* final now: read it to its end before the new one */
+            if (!after)
+                after = t; /* the newest, the list is newest first */
         }
     }
-    open_tail(fi, path, !fi->scanned);
+    if (after)
+        lc_counter_inc(fi->m_rot_rename);
+    open_tail(fi, path, !fi->scanned, after);
 }
 
 static void forget_stale(const struct lc_ckpt_entry *e, void *arg)
@@ -417,6 +425,8 @@ static void on_work(uv_idle_t *h)
     for (struct lc_tail *t = fi->tails; t; t = t->next) {
         if (!t->src)
             continue;
+        if (t->after && t->after->src && t->after->hot)
+            continue; /* lines in order across a rotation (and split lines joined) */
         if (t->hot && lc_source_writable(t->src))
             lc_tail_read(t, 4 * fi->c->read_bytes);
         hot |= t->hot && lc_source_writable(t->src);

@@ -88,6 +88,7 @@ struct lc_tail {
     bool waiting;          /* labels not known yet: not read */
     bool first_sight;      /* no checkpoint: the first-sight rule chose the start */
     void *priv;            /* the ops' per-file state */
+    struct lc_tail *after; /* the rotated file this one replaced: read that to its end first */
     struct lc_tail *next;
 };
 

@@ -62,6 +62,7 @@ static void emit(struct lc_tail *t, const char *line, size_t len, int64_t now)
     struct lc_file_in *fi = t->fi;
     const struct lc_file_conf *c = fi->c;
     int64_t ts = now;
+    bool from_clock = true;
 
     if (len > 0 && line[len - 1] == '\r')
         len--;
@@ -75,13 +76,22 @@ static void emit(struct lc_tail *t, const char *line, size_t len, int64_t now)
             }
             t->skip_old = false; /* lines after a recent one are recent too */
         }
-        if (c->timestamp == LC_TS_PARSE)
+        if (c->timestamp == LC_TS_PARSE && known) {
             ts = lt;
+            from_clock = false;
+        }
     }
     if (len > (size_t)c->max_line_bytes) {
         len = (size_t)c->max_line_bytes;
         lc_counter_inc(fi->m_cut);
     }
+    /*
+     * Lines of one read share a clock reading; give each its own nanosecond
+     * so the file's order survives concurrent pushes (Loki orders a stream by
+     * time). A read-time stamp drifts at most a few microseconds ahead.
+     */
+    if (from_clock && ts <= t->last_ts)
+        ts = t->last_ts + 1;
     lc_tail_emit(t, t->src->labels, ts, line, len);
 }
 

@@ -24,7 +24,7 @@ struct lc_breaker {
     uint32_t failures; /* consecutive, while closed */
     int64_t cooldown_ns;
     int64_t opened_ns;
-    bool probing; /* half-open: the probe is in flight */
+    bool probing;   /* half-open: the probe is in flight */
     uint64_t opens; /* how many times it opened */
 };
 

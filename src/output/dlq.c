@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SEG_PREFIX      "segment-"
-#define SEG_SUFFIX      ".ndjson"
-#define DLQ_BODY_MAX    4096
-#define DLQ_MAX_SEGS    4096 /* segments considered per scan */
+#define SEG_PREFIX   "segment-"
+#define SEG_SUFFIX   ".ndjson"
+#define DLQ_BODY_MAX 4096
+#define DLQ_MAX_SEGS 4096 /* segments considered per scan */
 
 struct lc_dlq {
     char *dir;
@@ -26,10 +26,10 @@ struct lc_dlq {
     int64_t max_bytes;
     int64_t segment_bytes;
     struct lc_dlq_metrics m;
-    int fd;          /* the segment being appended to, or -1 */
-    uint64_t seq;    /* its sequence number */
-    int64_t size;    /* its size */
-    int64_t total;   /* all segments, at the last scan */
+    int fd;        /* the segment being appended to, or -1 */
+    uint64_t seq;  /* its sequence number */
+    int64_t size;  /* its size */
+    int64_t total; /* all segments, at the last scan */
 };
 
 struct lc_dlq_seg {
@@ -579,12 +579,10 @@ int lc_dlq_list(const char *dir, FILE *f)
         seg_name(name, sizeof(name), segs[i].seq);
         uint64_t lines = count_lines_at(dirfd, name);
         all += lines;
-        fprintf(f, "  %s  %10" PRId64 " bytes  %8" PRIu64 " batches\n", name, segs[i].size,
-                lines);
+        fprintf(f, "  %s  %10" PRId64 " bytes  %8" PRIu64 " batches\n", name, segs[i].size, lines);
     }
     if (n >= 0)
-        fprintf(f, "  total: %d segments, %" PRId64 " bytes, %" PRIu64 " batches\n", n, total,
-                all);
+        fprintf(f, "  total: %d segments, %" PRId64 " bytes, %" PRIu64 " batches\n", n, total, all);
     free(segs);
     close(dirfd);
     return n < 0 ? n : 0;

@@ -25,10 +25,10 @@
  * times with backoff, then the replay stops and keeps the rest.
  */
 
-#define REPLAY_TRIES      5
-#define REPLAY_MAX_PAIRS  64
-#define REPLAY_SHOW_ERRS  5
-#define REPLAY_MAX_DEPTH  32
+#define REPLAY_TRIES     5
+#define REPLAY_MAX_PAIRS 64
+#define REPLAY_SHOW_ERRS 5
+#define REPLAY_MAX_DEPTH 32
 
 struct replay {
     const struct lc_loki_conf *conf;
@@ -377,7 +377,7 @@ static bool parse_line(struct replay *r, char *line, size_t len)
                     return false;
                 bool ok = strcmp(sk, "labels") == 0    ? parse_labels(r, &j, (uint32_t)set)
                           : strcmp(sk, "entries") == 0 ? parse_entries(r, &j, (uint32_t)set, line)
-                                                        : jskip(&j);
+                                                       : jskip(&j);
                 if (!ok)
                     return false;
             } while (jlit(&j, ','));
@@ -502,8 +502,8 @@ static void progress(const struct lc_dlq_replay_stats *st, void *arg)
 
     if (!r->tty)
         return;
-    fprintf(stderr, "\r\033[Kdlq replay %s: segment %u/%u, %" PRIu64 " batches sent, %" PRIu64
-                    " kept",
+    fprintf(stderr,
+            "\r\033[Kdlq replay %s: segment %u/%u, %" PRIu64 " batches sent, %" PRIu64 " kept",
             r->name, st->segments_done + 1, st->segments, r->res->sent, st->kept);
     fflush(stderr);
 }

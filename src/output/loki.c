@@ -51,7 +51,7 @@ static const char *const compression_names[] = {"gzip", "none", NULL};
 static const char *const too_old_names[] = {"drop", "clamp", "send", NULL};
 static const char *const drop_names[] = {"oldest", "newest", "random", NULL};
 
-#define C(f) offsetof(struct lc_loki_conf, f)
+#define C(f)    offsetof(struct lc_loki_conf, f)
 #define S(s, f) offsetof(__typeof__(((struct lc_loki_conf *)0)->s), f)
 
 static const struct lc_option basic_auth_options[] = {
@@ -402,8 +402,8 @@ struct lc_loki_metrics {
     struct lc_metric_series *requests[ST_N];
     struct lc_metric_series *bytes_raw;
     struct lc_metric_series *bytes_wire;
-    struct lc_metric_series *entries;  /* histogram */
-    struct lc_metric_series *latency;  /* histogram */
+    struct lc_metric_series *entries; /* histogram */
+    struct lc_metric_series *latency; /* histogram */
     struct lc_metric_series *retries;
     struct lc_metric_series *retry_batches;
     struct lc_metric_series *retry_bytes;
@@ -660,8 +660,7 @@ static void start(struct lc_loki *lk, struct lc_batch *b)
     lc_counter_add(lk->m.ts_old_sent, tc.old_sent);
     lc_counter_add(lk->m.ts_future_clamped, tc.future_clamped);
     if (tc.old_dropped)
-        lc_logf(LC_LOG_INFO, lk->name, NULL,
-                "dropped %llu records older than timestamps.max_age",
+        lc_logf(LC_LOG_INFO, lk->name, NULL, "dropped %llu records older than timestamps.max_age",
                 (unsigned long long)tc.old_dropped);
     if (b->n == 0) {
         finish(lk, b, LC_FATE_DROPPED);
@@ -675,8 +674,7 @@ static void start(struct lc_loki *lk, struct lc_batch *b)
         return;
     }
     if (rc < 0) {
-        lc_logf(LC_LOG_ERROR, lk->name, NULL, "encoding failed: %s; retrying later",
-                strerror(-rc));
+        lc_logf(LC_LOG_ERROR, lk->name, NULL, "encoding failed: %s; retrying later", strerror(-rc));
         requeue(lk, b, -1);
         return;
     }
@@ -912,8 +910,8 @@ static void register_metrics(struct lc_loki *lk)
                          "Push body bytes before (raw) and after (wire) compression.", l_stage);
     m->bytes_raw = lc_metric_series(f, n, "raw");
     m->bytes_wire = lc_metric_series(f, n, "wire");
-    f = lc_metric_histogram("log_capturer_loki_batch_entries", "Entries per push request.",
-                            l_out, ent_b, (int)(sizeof(ent_b) / sizeof(ent_b[0])));
+    f = lc_metric_histogram("log_capturer_loki_batch_entries", "Entries per push request.", l_out,
+                            ent_b, (int)(sizeof(ent_b) / sizeof(ent_b[0])));
     m->entries = lc_metric_series(f, n);
     f = lc_metric_histogram("log_capturer_loki_request_duration_seconds",
                             "Push request latency, connect included.", l_out, lat_b,

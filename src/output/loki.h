@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* loki.h: the Loki output's configuration and HTTP set-up, shared by the plugin and `dlq replay`. */
+/* loki.h: the Loki output's configuration and HTTP set-up, shared by the plugin and `dlq replay`.
+ */
 #ifndef LC_LOKI_H
 #define LC_LOKI_H
 

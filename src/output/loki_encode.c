@@ -17,7 +17,7 @@ struct lc_loki_group {
     uint32_t start;
     size_t lab_off; /* rendered label string in e->lab, when merged */
     size_t lab_len;
-    size_t size;    /* protobuf: encoded StreamAdapter size */
+    size_t size; /* protobuf: encoded StreamAdapter size */
 };
 
 struct lc_loki_slot {
@@ -389,9 +389,7 @@ static int render_merged(struct lc_loki_enc *e, const struct lc_labels *l, bool 
     rc |= lc_buf_putc(&e->lab, '{');
     while (i < l->n || j < e->nstatic) {
         const struct lc_kv *kv;
-        int c = i == l->n        ? 1
-                : j == e->nstatic ? -1
-                                  : strcmp(l->pairs[i].key, e->statics[j].key);
+        int c = i == l->n ? 1 : j == e->nstatic ? -1 : strcmp(l->pairs[i].key, e->statics[j].key);
         if (c <= 0) {
             kv = &l->pairs[i++];
             if (c == 0)
@@ -623,8 +621,7 @@ static int compress_gzip(struct lc_loki_enc *e, const struct lc_buf *in, struct 
 
 /* ---- entry points ------------------------------------------------------- */
 
-int lc_loki_encode(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out,
-                   size_t *raw_len)
+int lc_loki_encode(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out, size_t *raw_len)
 {
     int rc;
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* loki_encode.h: a batch to a Loki push body (protobuf+snappy or JSON[+gzip]), and timestamp checks. */
+/* loki_encode.h: a batch to a Loki push body (protobuf+snappy or JSON[+gzip]), and timestamp
+ * checks. */
 #ifndef LC_LOKI_ENCODE_H
 #define LC_LOKI_ENCODE_H
 
@@ -85,8 +86,7 @@ int lc_loki_sort(struct lc_loki_enc *e, struct lc_batch *b);
  * configured). *raw_len (may be NULL) gets the size before compression.
  * 0, -E2BIG (a cap), -ENOMEM, -EIO (compressor failure). b must have n > 0.
  */
-int lc_loki_encode(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out,
-                   size_t *raw_len);
+int lc_loki_encode(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out, size_t *raw_len);
 
 /*
  * Sorts b and appends its streams as one JSON array (the DLQ's form):

@@ -382,8 +382,9 @@ def test_loki_down_30s_zero_loss_breaker_memory_bounded(fake, agents, tmp_path, 
     sampler.start()
     rss_before = rss_kib(a.pid)
 
-    # 30 s down while lines keep coming (2500 lines/s, ~8 MB in all): refused connections,
-    # then a server that stalls every request, then one that answers 500.
+    # 30 s down while lines keep coming (2500 lines/s, ~8 MB in all): 7.5 s each of refused
+    # connections, a server that stalls every request, one that resets every connection,
+    # and one that answers 500.
     stop = threading.Event()
     written = {"per_file": 200}
 
@@ -402,12 +403,14 @@ def test_loki_down_30s_zero_loss_breaker_memory_bounded(fake, agents, tmp_path, 
     wt.start()
     t_down = time.monotonic()
     fake.down()
-    time.sleep(10)
+    time.sleep(7.5)
     fake.set_mode("stall")
     fake.up()
-    time.sleep(10)
+    time.sleep(7.5)
+    fake.set_mode("reset")
+    time.sleep(7.5)
     fake.set_mode("500")
-    time.sleep(10)
+    time.sleep(7.5)
     outage = time.monotonic() - t_down
     during = fake.stats()["requests_by_status"]
     fake.set_mode("ok")

@@ -49,13 +49,13 @@ struct lc_test_http {
     atomic_bool stop;
     pthread_mutex_t mu;
     /* answers */
-    int status;                    /* default 204 */
-    const char *extra_headers;     /* e.g. "Retry-After: 1\r\n", or NULL */
-    const char *body;              /* answer body, or NULL */
-    int script[LC_TH_SCRIPT];      /* statuses answered in order, then `status` */
+    int status;                /* default 204 */
+    const char *extra_headers; /* e.g. "Retry-After: 1\r\n", or NULL */
+    const char *body;          /* answer body, or NULL */
+    int script[LC_TH_SCRIPT];  /* statuses answered in order, then `status` */
     int nscript;
     int script_pos;
-    bool close_after;              /* answer with Connection: close */
+    bool close_after; /* answer with Connection: close */
     /* records */
     atomic_int accepted;
     atomic_int nreq;
@@ -156,9 +156,8 @@ static __attribute__((unused)) bool lc_th_serve(struct lc_test_http *s, struct l
         pthread_mutex_unlock(&s->mu);
         free(head);
         char resp[1024];
-        int rl = snprintf(resp, sizeof(resp),
-                          "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s\r\n%s", status,
-                          lc_th_reason(status), strlen(body), extra,
+        int rl = snprintf(resp, sizeof(resp), "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s\r\n%s",
+                          status, lc_th_reason(status), strlen(body), extra,
                           close_after ? "Connection: close\r\n" : "", body);
         if (write(c->fd, resp, (size_t)rl) != rl)
             return false;

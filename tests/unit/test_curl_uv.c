@@ -17,8 +17,8 @@ struct ctx {
     struct lc_curl *curl;
     struct lc_test_http srv;
     char url[128];
-    int todo;     /* requests still to start sequentially */
-    int done;     /* callbacks run */
+    int todo; /* requests still to start sequentially */
+    int done; /* callbacks run */
     int ok2xx;
     int errors;
     CURLcode last;

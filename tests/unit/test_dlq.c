@@ -175,7 +175,7 @@ static void test_rotation_and_cap(void **state)
         total += (int64_t)len;
         assert_true(len <= 120);
         for (size_t off = 0; off + 40 <= len; off += 40) {
-            int v = atoi(data + off + 5);
+            int v = (int)strtol(data + off + 5, NULL, 10);
             if (first < 0)
                 first = v;
             else
@@ -252,7 +252,7 @@ static enum lc_dlq_verdict keep_odd(const char *line, size_t len, void *arg)
     v->calls++;
     if (v->stop_at && v->calls == v->stop_at)
         return LC_DLQ_STOP;
-    return atoi(line + 5) % 2 == 0 ? LC_DLQ_REMOVE : LC_DLQ_KEEP;
+    return strtol(line + 5, NULL, 10) % 2 == 0 ? LC_DLQ_REMOVE : LC_DLQ_KEEP;
 }
 
 static void test_replay_generic(void **state)

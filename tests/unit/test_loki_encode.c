@@ -50,8 +50,7 @@ static Logproto__PushRequest *decode_pb(const struct lc_buf *body, size_t raw_le
     assert_int_equal(ulen, raw_len);
     char *raw = malloc(ulen + 1);
     assert_int_equal(snappy_uncompress(body->data, body->len, raw, &ulen), SNAPPY_OK);
-    Logproto__PushRequest *req =
-        logproto__push_request__unpack(NULL, ulen, (const uint8_t *)raw);
+    Logproto__PushRequest *req = logproto__push_request__unpack(NULL, ulen, (const uint8_t *)raw);
     free(raw);
     assert_non_null(req);
     return req;
@@ -324,8 +323,11 @@ static void test_protobuf_timestamps(void **state)
     struct lc_labels *l = mk_labels("job", "t", NULL, NULL);
     struct lc_batch *b = lc_batch_new(4096, 16);
     static const int64_t ts[] = {
-        0, 1, 999999999, NS, -1, -NS, -NS - 1, 1700000000LL * NS + 123456789, INT64_MAX,
-        INT64_MIN + 1,
+        0,         1,
+        999999999, NS,
+        -1,        -NS,
+        -NS - 1,   1700000000LL * NS + 123456789,
+        INT64_MAX, INT64_MIN + 1,
     };
     struct lc_loki_enc *e;
     struct lc_buf out;
@@ -620,7 +622,7 @@ static int idx_of(const struct lc_batch *b, const struct lc_record *r)
     assert_int_equal(r->line_len, 6);
     memcpy(d, lc_batch_line(b, r), 6);
     d[6] = '\0';
-    return atoi(d);
+    return (int)strtol(d, NULL, 10);
 }
 
 static void test_sort_large(void **state)

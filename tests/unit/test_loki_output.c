@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_loki_output.c: the Loki plugin on a real loop against a local stub: answers, retries, breaker, DLQ, stop. */
+/* test_loki_output.c: the Loki plugin on a real loop against a local stub: answers, retries,
+ * breaker, DLQ, stop. */
 #include "core/agent.h"
 #include "core/batch.h"
 #include "core/config.h"

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_loki_retry.c: retry queue (limits, drop policies, due order), backoff, Retry-After, breaker. */
+/* test_loki_retry.c: retry queue (limits, drop policies, due order), backoff, Retry-After, breaker.
+ */
 #include "output/breaker.h"
 #include "output/retry.h"
 
