@@ -258,11 +258,11 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
         if (all)
             in->outs[in->nouts++] = &a->outputs[j];
     }
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_lines_total",
-                         "Lines read by the input.", l_in);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_lines_total", "Lines read by the input.",
+                         l_in);
     in->m_lines = lc_metric_series(f, c->name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_bytes_total",
-                         "Bytes read by the input.", l_in);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_bytes_total", "Bytes read by the input.",
+                         l_in);
     in->m_bytes = lc_metric_series(f, c->name);
     return in->plugin->init(in);
 }
@@ -308,8 +308,7 @@ static int setup(struct lc_agent *a)
         a->noutputs++;
         rc = init_output(a, &a->outputs[i], &a->cfg->outputs[i]);
         if (rc) {
-            lc_log(LC_LOG_ERROR, "agent", "output %s: %s", a->cfg->outputs[i].name,
-                   strerror(-rc));
+            lc_log(LC_LOG_ERROR, "agent", "output %s: %s", a->cfg->outputs[i].name, strerror(-rc));
             return rc;
         }
     }
@@ -351,8 +350,8 @@ static int start_all(struct lc_agent *a)
     for (size_t i = 0; i < a->ninputs; i++) {
         int rc = a->inputs[i].plugin->start(&a->inputs[i]);
         if (rc) {
-            lc_log(LC_LOG_ERROR, "agent", "input %s failed to start: %s",
-                   a->inputs[i].conf->name, strerror(-rc));
+            lc_log(LC_LOG_ERROR, "agent", "input %s failed to start: %s", a->inputs[i].conf->name,
+                   strerror(-rc));
             return rc;
         }
         a->inputs_running++;

@@ -24,7 +24,7 @@ struct lc_agent {
     size_t noutputs;
     struct lc_source *sources; /* every live source, for checkpoint flushes */
     bool once;
-    bool paused;     /* backpressure: inputs were told to pause */
+    bool paused; /* backpressure: inputs were told to pause */
     bool stopping;
     struct lc_config *next_cfg; /* SIGHUP: validated, runs once this one drained */
     int exit_code;
@@ -37,7 +37,7 @@ struct lc_agent {
     uv_timer_t stop_timer;  /* shutdown deadline */
     uv_timer_t defer_timer; /* runs deferred batch fates and input resumes */
     struct lc_batch *deferred;
-    bool in_send;     /* inside a plugin's send(): fates are deferred */
+    bool in_send; /* inside a plugin's send(): fates are deferred */
     bool resume_due;
     uint64_t next_batch_id;
     struct lc_metric_series *m_paused;

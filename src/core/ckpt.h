@@ -29,12 +29,12 @@ struct lc_ckpt;
 
 struct lc_ckpt_entry {
     const char *key;
-    const char *path;        /* where the source was last seen, informative */
+    const char *path; /* where the source was last seen, informative */
     uint64_t dev;
     uint64_t ino;
-    uint64_t fp_hash;        /* fingerprint of the first fp_len bytes */
+    uint64_t fp_hash; /* fingerprint of the first fp_len bytes */
     uint32_t fp_len;
-    struct lc_pos pos;       /* committed position */
+    struct lc_pos pos; /* committed position */
     int64_t updated_ns;
 };
 

@@ -64,10 +64,11 @@ const struct lc_option lc_config_options[] = {
      .help = "How often acknowledged positions are written to the checkpoint store."},
     {.type = LC_OPT_SIZE,
      .key = "max_pending_bytes",
-     .def = "64MiB",
+     .def = "16MiB",
      .offset = CFG(max_pending_bytes),
      .min = 1024 * 1024,
-     .help = "Per output: bytes handed to it and not yet done; inputs pause above it."},
+     .help = "Per output: bytes handed to it and not yet done; inputs pause above it (the logs "
+             "themselves are the buffer)."},
     {.type = LC_OPT_SIZE,
      .key = "batch_bytes",
      .def = "1MiB",

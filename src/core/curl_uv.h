@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* curl_uv.h: libcurl's multi interface driven by the libuv loop (as curl's docs/examples/multi-uv.c). */
+/* curl_uv.h: libcurl's multi interface driven by the libuv loop (as curl's
+ * docs/examples/multi-uv.c). */
 #ifndef LC_CURL_UV_H
 #define LC_CURL_UV_H
 

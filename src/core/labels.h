@@ -23,7 +23,7 @@ struct lc_labels {
     struct lc_kv *pairs; /* sorted by key */
     char *json;          /* {"job":"system","filename":"/var/log/syslog"} */
     size_t json_len;
-    char *loki;          /* {filename="/var/log/syslog", job="system"} */
+    char *loki; /* {filename="/var/log/syslog", job="system"} */
     size_t loki_len;
     struct lc_labels *next_in_bucket;
 };

@@ -23,8 +23,8 @@ enum lc_metric_type { LC_COUNTER, LC_GAUGE, LC_HISTOGRAM };
 struct lc_metric_family; /* opaque */
 
 struct lc_metric_series {
-    _Atomic uint64_t u;  /* counter value */
-    _Atomic int64_t i;   /* gauge value */
+    _Atomic uint64_t u; /* counter value */
+    _Atomic int64_t i;  /* gauge value */
     /* histogram: */
     _Atomic uint64_t *bucket_counts; /* non-cumulative, nbuckets + 1 (+Inf) */
     _Atomic uint64_t hcount;

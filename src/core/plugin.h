@@ -70,15 +70,15 @@ struct lc_output {
     struct lc_agent *agent;
     void *ctx;
     /* owned by the pipeline: */
-    struct lc_batch *open;     /* being filled */
-    int64_t pending_bytes;     /* arena bytes of batches given to the plugin, not yet done */
+    struct lc_batch *open; /* being filled */
+    int64_t pending_bytes; /* arena bytes of batches given to the plugin, not yet done */
     uint32_t pending_batches;
     uv_timer_t flush_timer;
     bool flush_timer_on;
-    struct lc_metric_series *m_records;  /* log_capturer_output_records_total{output} */
-    struct lc_metric_series *m_batches;  /* log_capturer_output_batches_total{output} */
-    struct lc_metric_series *m_fate[4];  /* log_capturer_output_batch_fate_total{output,fate} */
-    struct lc_metric_series *m_pending;  /* log_capturer_output_pending_bytes{output} */
+    struct lc_metric_series *m_records; /* log_capturer_output_records_total{output} */
+    struct lc_metric_series *m_batches; /* log_capturer_output_batches_total{output} */
+    struct lc_metric_series *m_fate[4]; /* log_capturer_output_batch_fate_total{output,fate} */
+    struct lc_metric_series *m_pending; /* log_capturer_output_pending_bytes{output} */
 };
 
 /*

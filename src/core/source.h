@@ -44,22 +44,22 @@ struct lc_mark {
 
 struct lc_source {
     struct lc_input *input;
-    struct lc_labels *labels;   /* owned reference */
+    struct lc_labels *labels;          /* owned reference */
     struct lc_labels *extra_labels[2]; /* owned: other label sets its records carry (stderr) */
-    struct lc_ckpt_entry ck;    /* key, path (owned), identity, committed position */
+    struct lc_ckpt_entry ck;           /* key, path (owned), identity, committed position */
     struct lc_mark *marks;
     uint32_t max_marks;
-    uint64_t head;              /* oldest live mark */
-    uint64_t tail;              /* one past the newest mark */
-    bool open;                  /* marks[tail - 1] takes records */
+    uint64_t head; /* oldest live mark */
+    uint64_t tail; /* one past the newest mark */
+    bool open;     /* marks[tail - 1] takes records */
     bool released;
-    bool stuck;                 /* a failed mark: commit nothing more this run */
-    bool dirty;                 /* committed moved since the last lc_ckpt_put */
+    bool stuck; /* a failed mark: commit nothing more this run */
+    bool dirty; /* committed moved since the last lc_ckpt_put */
     /* Called when everything emitted is committed (e.g. a rotated file is done). */
     void (*on_drained)(struct lc_source *s, void *arg);
     void *on_drained_arg;
-    bool forget;                /* on free, delete the checkpoint row instead of writing it */
-    struct lc_ckpt *ckpt;       /* where commits go (set by lc_agent_add_source) */
+    bool forget;          /* on free, delete the checkpoint row instead of writing it */
+    struct lc_ckpt *ckpt; /* where commits go (set by lc_agent_add_source) */
     struct lc_source *prev, *next, **list; /* the agent's list of live sources */
 };
 

@@ -247,7 +247,8 @@ static int docker_init(struct lc_input *in)
     static const char *const l_in[] = {"input", NULL};
     static const char *const l_reason[] = {"input", "reason", NULL};
     const struct lc_docker_conf *c = in->conf->conf;
-    struct lc_docker_api_opts ao = {.socket_path = c->socket, .name = in->conf->name,
+    struct lc_docker_api_opts ao = {.socket_path = c->socket,
+                                    .name = in->conf->name,
                                     .max_streams = (unsigned)c->max_containers + 1};
     struct lc_docker_meta_opts mo = {.ttl_ms = c->metadata_ttl_ms,
                                      .max_entries = (size_t)c->metadata_max,
@@ -286,8 +287,8 @@ static int docker_init(struct lc_input *in)
 static int docker_start(struct lc_input *in)
 {
     struct lc_docker_in *d = in->ctx;
-    int rc = d->c->mode == LC_DOCKER_MODE_FILE ? lc_docker_file_start(d)
-                                               : lc_docker_api_mode_start(d);
+    int rc =
+        d->c->mode == LC_DOCKER_MODE_FILE ? lc_docker_file_start(d) : lc_docker_api_mode_start(d);
 
     if (rc == 0)
         connect_daemon(d);

@@ -80,8 +80,8 @@ struct dcont {
 };
 
 enum { END_ENDED, END_ERROR, END_NOT_FOUND, END_DIED, END_DESTROYED, END_SHUTDOWN, END_N };
-static const char *const end_names[END_N] = {"ended",  "error",     "not_found",
-                                             "died",   "destroyed", "shutdown"};
+static const char *const end_names[END_N] = {"ended", "error",     "not_found",
+                                             "died",  "destroyed", "shutdown"};
 enum { START_NEW, START_RESUME, START_RESTART, START_N };
 static const char *const start_names[START_N] = {"new", "resume", "restart"};
 
@@ -170,6 +170,16 @@ static void close_stream(struct dcont *c, int reason)
     lc_counter_inc(c->a->m_ends[reason]);
 }
 
+/* Deletes the container's checkpoint row (it was destroyed). */
+static void forget_row(struct lc_docker_in *d, const char *id)
+{
+    char key[LC_DOCKER_ID_MAX + 256];
+
+    lc_docker_key(d, id, key, sizeof(key));
+    if (d->in->agent->ckpt)
+        lc_ckpt_del(d->in->agent->ckpt, key);
+}
+
 static void free_cont(struct dcont *c, bool forget, int reason)
 {
     struct dapi *a = c->a;
@@ -177,6 +187,8 @@ static void free_cont(struct dcont *c, bool forget, int reason)
     lc_docker_meta_cancel(a->d->meta, c);
     close_stream(c, reason);
     set_state(c, DC_STOPPED);
+    if (forget && !c->src)
+        forget_row(a->d, c->id);
     drop_source(c, forget);
     lc_docker_mux_free(c->mux);
     if (c->prev)
@@ -336,33 +348,27 @@ static void stream_done(struct dcont *c, bool normal)
 /* The container stopped: keep the source, drop the decoder. */
 static void to_stopped(struct dcont *c)
 {
-    struct dapi *a = c->a;
-
     set_state(c, DC_STOPPED);
     lc_docker_mux_free(c->mux);
     c->mux = NULL;
     c->backoff_ms = 0;
     if (c->destroyed)
         free_cont(c, true, END_DESTROYED);
-    else
-        evict_stopped(a);
 }
 
 static void on_end(void *arg, const struct lc_docker_result *r)
 {
     struct dcont *c = arg;
     struct dapi *a = c->a;
-    int reason = r->err == 0         ? END_ENDED
-                 : r->err == -ENOENT ? END_NOT_FOUND
-                                     : END_ERROR;
+    int reason = r->err == 0 ? END_ENDED : r->err == -ENOENT ? END_NOT_FOUND : END_ERROR;
 
     c->stream = NULL;
     lc_counter_inc(a->m_ends[reason]);
     stream_done(c, reason != END_ERROR);
     if (reason == END_ERROR && !c->destroyed) {
         lc_logf(LC_LOG_WARN, iname(a), NULL,
-                "container %.12s: log stream broke (%s); reopening from the last line read",
-                c->id, r->message);
+                "container %.12s: log stream broke (%s); reopening from the last line read", c->id,
+                r->message);
         if (c->got_data)
             c->backoff_ms = 0;
         schedule_retry(c);
@@ -424,7 +430,7 @@ static void start_pos(struct dcont *c, const char *key, struct lc_pos *pos)
         pos->ts_ns = now;
 }
 
-static void rename_labels(struct dcont *c, const struct lc_docker_meta_entry *e);
+static void rename_lookup(struct dcont *c);
 
 static int make_source(struct dcont *c, const struct lc_docker_meta_entry *e,
                        const struct lc_pos *pos, struct lc_source **out)
@@ -477,10 +483,14 @@ static void attach(struct dcont *c, const struct lc_docker_meta_entry *e)
         return;
     }
     c->pos = pos;
-    c->renamed = false;
     lc_logf(LC_LOG_INFO, iname(a), NULL, "following container %s (%.12s)%s", e->name, c->id,
             e->tty ? ", tty" : "");
     open_stream(c, START_NEW);
+    if (c->renamed) {
+        /* the name we got may predate the rename: look again */
+        c->renamed = false;
+        rename_lookup(c);
+    }
 }
 
 static void on_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
@@ -612,6 +622,14 @@ static void on_rename_meta(void *arg, int err, const struct lc_docker_meta_entry
         rename_labels(c, e);
 }
 
+static void rename_lookup(struct dcont *c)
+{
+    const struct lc_docker_meta_entry *e = NULL;
+
+    if (lc_docker_meta_get(c->a->d->meta, c->id, on_rename_meta, c, &e) == 0)
+        rename_labels(c, e);
+}
+
 /* Plugin entry points -------------------------------------------------------- */
 
 int lc_docker_api_mode_init(struct lc_docker_in *d)
@@ -676,7 +694,10 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
         /* the container died and its stream stays open and quiet: close it */
         close_stream(c, END_DIED);
         stream_done(c, true);
-        to_stopped(c);
+        if (c->restart && !c->destroyed)
+            open_stream(c, START_RESTART);
+        else
+            to_stopped(c);
     }
 }
 
@@ -801,12 +822,9 @@ void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_eve
         if (c && c->state == DC_STREAM)
             c->die_ms = mono_ms();
     } else if (strcmp(ev->action, "destroy") == 0) {
-        if (!c) {
-            char key[LC_DOCKER_ID_MAX + 256];
-            lc_docker_key(d, ev->id, key, sizeof(key));
-            if (d->in->agent->ckpt)
-                lc_ckpt_del(d->in->agent->ckpt, key); /* a stopped container we no longer hold */
-        } else if (c->state == DC_STREAM) {
+        if (!c)
+            forget_row(d, ev->id); /* a stopped container we no longer hold */
+        else if (c->state == DC_STREAM) {
             c->destroyed = true; /* its stream delivers what is left, then ends */
             if (!c->die_ms)
                 c->die_ms = mono_ms();
@@ -814,13 +832,9 @@ void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_eve
             free_cont(c, true, END_DESTROYED);
         }
     } else if (strcmp(ev->action, "rename") == 0 && c) {
-        const struct lc_docker_meta_entry *e = NULL;
-        if (c->state == DC_INSPECT) {
+        if (c->state == DC_INSPECT)
             c->renamed = true;
-            return;
-        }
-        int rc = lc_docker_meta_get(d->meta, c->id, on_rename_meta, c, &e);
-        if (rc == 0)
-            rename_labels(c, e);
+        else
+            rename_lookup(c);
     }
 }

@@ -31,18 +31,29 @@
 #define RAW_LINE_MAX (256 * 1024) /* one json-file entry: 16 KiB of text, escaped, with attrs */
 #define SEEK_WINDOW  (64 * 1024)
 
+/*
+ * A split line may straddle a rotation: its first parts end the rotated file,
+ * the rest starts the new one. So the joiners belong to the container, shared
+ * by its current file and the rotated one it replaced (the file tailer reads
+ * that one to its end before the new one: t->after).
+ */
+struct djoin {
+    unsigned refs;
+    struct lc_docker_joiner join[2]; /* stdout, stderr; buffers allocated on first split */
+    char *buf[2];
+};
+
 struct dfile {
     struct lc_docker_in *d;
     char id[LC_DOCKER_ID_MAX + 1];
-    struct lc_docker_joiner join[2]; /* stdout, stderr; buffers allocated on first split */
-    char *join_buf[2];
+    struct djoin *j;             /* shared with the file this one replaced, if any */
     struct lc_labels *labels[2]; /* borrowed from the source once attached */
     int64_t since_ns;            /* resuming from an api-mode checkpoint: skip up to here */
     uint32_t since_seq;
     bool excluded;
 };
 
-static char *decode_buf;   /* one per process: decoding is synchronous, on the loop */
+static char *decode_buf; /* one per process: decoding is synchronous, on the loop */
 static size_t decode_refs;
 
 /* <root>/containers/<id>/<id>-json.log -> id */
@@ -187,6 +198,13 @@ static int df_open(struct lc_tail *t)
     p->d = d;
     if (!container_id(t->path, p->id, sizeof(p->id)))
         return -EINVAL;
+    if (t->after && t->after->priv && strcmp(((struct dfile *)t->after->priv)->id, p->id) == 0)
+        p->j = ((struct dfile *)t->after->priv)->j;
+    else
+        p->j = calloc(1, sizeof(*p->j));
+    if (!p->j)
+        return -ENOMEM;
+    p->j->refs++;
     rc = d->api_up ? lc_docker_meta_get(d->meta, p->id, on_meta, t, &e) : -ENOTCONN;
     if (rc == LC_DOCKER_META_PENDING)
         return LC_TAIL_WAIT;
@@ -197,7 +215,7 @@ static int df_open(struct lc_tail *t)
 
 static bool pending(const struct dfile *p)
 {
-    return p->join[0].pending || p->join[1].pending;
+    return p->j->join[0].pending || p->j->join[1].pending;
 }
 
 static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now)
@@ -205,6 +223,7 @@ static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now
     struct dfile *p = t->priv;
     struct lc_docker_in *d = p->d;
     struct lc_docker_line dl;
+    struct djoin *j;
     const char *out;
     size_t olen;
     int64_t ts;
@@ -231,16 +250,17 @@ static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now
         p->since_ns = 0;
     }
     s = dl.stream == LC_STREAM_STDERR ? 1 : 0;
-    if (!p->join_buf[s] && (dl.partial || p->join[s].pending)) {
-        p->join_buf[s] = malloc((size_t)d->c->max_line_bytes);
-        if (!p->join_buf[s])
+    j = p->j;
+    if (!j->buf[s] && dl.partial) {
+        j->buf[s] = malloc((size_t)d->c->max_line_bytes);
+        if (!j->buf[s])
             return !pending(p);
-        lc_docker_joiner_init(&p->join[s], p->join_buf[s], (size_t)d->c->max_line_bytes);
+        lc_docker_joiner_init(&j->join[s], j->buf[s], (size_t)d->c->max_line_bytes);
     }
-    if (p->join_buf[s]) {
-        if (lc_docker_join(&p->join[s], &dl, &out, &olen, &ts) != 1)
+    if (j->buf[s]) {
+        if (lc_docker_join(&j->join[s], &dl, &out, &olen, &ts) != 1)
             return false; /* a split line is being joined: no position yet */
-        if (p->join[s].dropped)
+        if (j->join[s].dropped)
             lc_counter_inc(t->fi->m_cut);
     } else {
         out = dl.log;
@@ -326,8 +346,11 @@ static void df_close(struct lc_tail *t)
     if (!p)
         return;
     lc_docker_meta_cancel(p->d->meta, t);
-    free(p->join_buf[0]);
-    free(p->join_buf[1]);
+    if (p->j && --p->j->refs == 0) {
+        free(p->j->buf[0]);
+        free(p->j->buf[1]);
+        free(p->j);
+    }
     free(p);
     t->priv = NULL;
 }

@@ -373,9 +373,9 @@ static void check_tail(struct lc_tail *t, int64_t now)
 {
     struct stat st, pst;
 
-    if (!t->src)
-        return; /* waiting for its labels */
-    if (fstat(t->fd, &st) == 0) {
+    if (t->waiting)
+        return; /* its labels are on their way */
+    if (t->src && fstat(t->fd, &st) == 0) { /* without a source it is never read */
         if (st.st_size < t->offset)
             lc_tail_truncated(t);
         else if (st.st_size > t->offset)
@@ -399,8 +399,10 @@ static void on_poll(uv_timer_t *h)
     for (; t; t = next) {
         next = t->next;
         check_tail(t, now);
-        if ((t->rotated || t->deleted) && !t->hot && t->partial.len == 0 && t->src &&
-            now - t->idle_since >= fi->c->rotate_wait_ms * LC_NS_PER_MSEC) {
+        /* one never read (excluded, no labels) goes at once: no fd leak per rotation */
+        if ((t->rotated || t->deleted) && !t->waiting &&
+            (!t->src || (!t->hot && t->partial.len == 0 &&
+                         now - t->idle_since >= fi->c->rotate_wait_ms * LC_NS_PER_MSEC))) {
             lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "closing %s: %s and read to its end",
                     t->path, t->deleted ? "deleted" : "rotated");
             close_tail(fi, t);

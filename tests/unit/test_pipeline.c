@@ -48,8 +48,7 @@ static void in_resume(struct lc_input *in)
     nresume++;
 }
 
-static const struct lc_input_plugin test_in = {
-    .name = "t", .pause = in_pause, .resume = in_resume};
+static const struct lc_input_plugin test_in = {.name = "t", .pause = in_pause, .resume = in_resume};
 
 struct fixture {
     uv_loop_t loop;

@@ -167,7 +167,7 @@ static void test_batch_limits(void **state)
     assert_int_equal(lc_batch_add(b, s, 2, l, "123456", 6), -ENOSPC); /* arena */
     assert_int_equal(lc_batch_add(b, s, 3, l, "12345", 5), 0);
     assert_int_equal(lc_batch_add(b, s, 4, l, "", 0), -ENOSPC); /* record slots */
-    assert_int_equal(b->nmarks, 1);                              /* one mark, referenced once */
+    assert_int_equal(b->nmarks, 1);                             /* one mark, referenced once */
     assert_memory_equal(lc_batch_line(b, &b->recs[1]), "12345", 5);
     lc_batch_release_marks(b, true);
     lc_batch_free(b);
