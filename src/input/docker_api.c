@@ -35,10 +35,19 @@
  * outlives its container. Open streams == entries in DC_STREAM ==
  * log_capturer_docker_streams.
  *
+ * First sight (no checkpoint of ours): mode file's rows of this container
+ * ("file:<input>:*" whose path holds "/<id>/") if any, so switching modes
+ * neither loses nor repeats more than a batch; else start_at: beginning reads
+ * from now - max_age (everything if 0); end reads from now for the containers
+ * running at start-up, and from one second before their start event (or the
+ * last moment every start was known: `horizon`) for containers that start
+ * later, whose first lines would otherwise be lost.
+ *
  * Acks. After each chunk the open mark is sealed at the emitted position
  * when a mark slot is left; otherwise the mark stays open and takes the next
  * chunks too, so the source stays writable (a stream is paused only by the
- * pipeline). The tick seals marks left open by a quiet stream.
+ * pipeline, or by a rename, see rename_labels). The tick (TICK_MS) seals
+ * marks left open by a quiet stream and reopens broken streams when due.
  */
 
 #define TICK_MS          100
@@ -71,11 +80,12 @@ struct dcont {
     uint32_t skip_left;
     int64_t backoff_ms;
     int64_t retry_ms;
-    int64_t data_ms; /* last data (or stream start), monotonic */
-    int64_t die_ms;  /* a die event arrived while streaming; 0: none */
-    bool destroyed;  /* forget the checkpoint once the stream is done */
-    bool restart;    /* started again while the old stream was still open */
-    bool renamed;    /* renamed while its metadata was on its way */
+    int64_t data_ms;                     /* last data (or stream start), monotonic */
+    int64_t die_ms;                      /* a die event arrived while streaming; 0: none */
+    bool destroyed;                      /* forget the checkpoint once the stream is done */
+    bool restart;                        /* started again while the old stream was still open */
+    bool renamed;                        /* renamed while its metadata was on its way */
+    struct lc_labels *renamed_labels[2]; /* owned: to replace the source's once it drained */
     bool got_data;
 };
 
@@ -142,11 +152,17 @@ static void set_state(struct dcont *c, enum dc_state st)
     c->state = st;
 }
 
-/* Seals the open mark at the emitted position (always possible: it is open). */
+/*
+ * Seals the open mark at the emitted position, if another mark slot is left:
+ * so there is always an open mark or a free slot, and a record can always be
+ * emitted (lc_source_writable) without pausing in the middle of a chunk.
+ */
 static void seal(struct dcont *c)
 {
-    if (c->src && c->src->open)
-        lc_source_checkpoint(c->src, &c->pos);
+    struct lc_source *s = c->src;
+
+    if (s && s->open && s->tail - s->head < s->max_marks)
+        lc_source_checkpoint(s, &c->pos);
 }
 
 /* Releases the source (its row stays, or goes when forget). */
@@ -154,7 +170,8 @@ static void drop_source(struct dcont *c, bool forget)
 {
     if (!c->src)
         return;
-    seal(c);
+    if (c->src->open) /* no record follows: seal even the last slot */
+        lc_source_checkpoint(c->src, &c->pos);
     c->src->forget = forget;
     lc_source_release(c->src);
     c->src = NULL;
@@ -190,6 +207,8 @@ static void free_cont(struct dcont *c, bool forget, int reason)
     if (forget && !c->src)
         forget_row(a->d, c->id);
     drop_source(c, forget);
+    lc_labels_release(c->renamed_labels[0]);
+    lc_labels_release(c->renamed_labels[1]);
     lc_docker_mux_free(c->mux);
     if (c->prev)
         c->prev->next = c->next;
@@ -241,6 +260,11 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
         c->skip_left--; /* emitted before the stream was reopened at this timestamp */
         return 0;
     }
+    if (!lc_source_writable(c->src)) {
+        /* cannot happen while seal() keeps its invariant; never overrun the mark ring */
+        lc_logf(LC_LOG_ERROR, iname(a), NULL, "container %.12s: no mark slot, line dropped", c->id);
+        return 0;
+    }
     rc = lc_pipeline_emit_labels(in, c->src, s ? c->src->extra_labels[0] : c->src->labels, ts,
                                  l->line, l->len);
     if (rc) {
@@ -270,15 +294,14 @@ static int on_data(void *arg, const char *data, size_t len)
     struct lc_agent *ag = c->a->d->in->agent;
     int rc;
 
-    if (lc_pipeline_paused(ag) || !lc_source_writable(c->src))
+    if (lc_pipeline_paused(ag) || !lc_source_writable(c->src) || c->renamed_labels[0])
         return LC_DOCKER_PAUSE; /* the same bytes come again after resume */
     c->data_ms = mono_ms();
     c->got_data = true;
     rc = lc_docker_mux_feed(c->mux, data, len);
     if (rc < 0)
         return rc; /* malformed frame: the stream ends with it and is reopened */
-    if (c->src->tail - c->src->head < c->src->max_marks)
-        seal(c); /* else keep the mark open: records still fit in it */
+    seal(c);       /* or, with no slot left, the mark stays open and takes the next records too */
     return 0;
 }
 
@@ -594,24 +617,43 @@ static void list_now(struct dapi *a)
     a->listing = true;
 }
 
-/* Rename: new labels on a new source at the emitted position; the stream goes on. */
+/*
+ * Rename: the labels change. Records in flight point at the old label sets,
+ * which their source keeps alive; so the new sets wait in c->renamed_labels,
+ * the stream pauses, and once everything emitted with the old sets was acked
+ * (the source drained) the tick swaps them and resumes. Same source, same
+ * position, same connection: nothing is read twice.
+ */
 static void rename_labels(struct dcont *c, const struct lc_docker_meta_entry *e)
 {
     struct dapi *a = c->a;
-    struct lc_source *s = NULL;
+    struct lc_labels *lo = NULL, *le = NULL;
 
     if (!c->src)
         return;
-    seal(c);
-    if (make_source(c, e, &c->pos, &s) != 0)
+    if (lc_docker_labels(a->d, e, "stdout", &lo) != 0 ||
+        lc_docker_labels(a->d, e, "stderr", &le) != 0) {
+        lc_labels_release(lo);
         return; /* the old labels stay */
-    /*
-     * The old source keeps the old labels alive for its records in flight and
-     * is freed once they are acked; its last commit is at most this position.
-     */
-    lc_source_release(c->src);
-    c->src = s;
+    }
+    lc_labels_release(c->renamed_labels[0]);
+    lc_labels_release(c->renamed_labels[1]);
+    c->renamed_labels[0] = lo;
+    c->renamed_labels[1] = le;
+    seal(c);
+    if (c->stream)
+        lc_docker_stream_pause(c->stream);
     lc_logf(LC_LOG_INFO, iname(a), NULL, "container %.12s renamed to %s", c->id, e->name);
+}
+
+/* The source drained: no record points at its old labels any more. */
+static void apply_rename(struct dcont *c)
+{
+    lc_labels_release(c->src->labels);
+    lc_labels_release(c->src->extra_labels[0]);
+    c->src->labels = c->renamed_labels[0];
+    c->src->extra_labels[0] = c->renamed_labels[1];
+    c->renamed_labels[0] = c->renamed_labels[1] = NULL;
 }
 
 static void on_rename_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
@@ -679,15 +721,18 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
 {
     bool paused = lc_pipeline_paused(a->d->in->agent);
 
-    if (c->src && c->src->open && c->src->tail - c->src->head < c->src->max_marks)
-        seal(c); /* a quiet stream's last records become committable */
-    if (c->state == DC_RETRY && now >= c->retry_ms) {
+    seal(c); /* a quiet stream's last records become committable */
+    if (c->renamed_labels[0] && c->src && lc_source_drained(c->src))
+        apply_rename(c);
+    if (c->state == DC_RETRY && now >= c->retry_ms && a->d->api_up) {
+        /* while the daemon is away, its reconnection (a relist) comes first */
         open_stream(c, START_RESUME);
         return;
     }
     if (c->state != DC_STREAM)
         return;
-    if (lc_docker_stream_paused(c->stream) && !paused && lc_source_writable(c->src))
+    if (lc_docker_stream_paused(c->stream) && !paused && lc_source_writable(c->src) &&
+        !c->renamed_labels[0])
         lc_docker_stream_resume(c->stream);
     if (c->die_ms && !lc_docker_stream_paused(c->stream) && now - c->die_ms >= DIE_GRACE_MS &&
         now - c->data_ms >= DIE_GRACE_MS) {
@@ -748,7 +793,7 @@ void lc_docker_api_mode_resume(struct lc_docker_in *d)
 
     for (c = a->head; c; c = next) {
         next = c->next;
-        if (c->stream && lc_source_writable(c->src))
+        if (c->stream && lc_source_writable(c->src) && !c->renamed_labels[0])
             lc_docker_stream_resume(c->stream); /* may deliver data now */
     }
 }

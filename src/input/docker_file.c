@@ -41,7 +41,15 @@ struct djoin {
     unsigned refs;
     struct lc_docker_joiner join[2]; /* stdout, stderr; buffers allocated on first split */
     char *buf[2];
+    int64_t fed_ns; /* when a part was last joined */
 };
+
+/*
+ * Docker writes the parts of a split line back to back, and a line without
+ * its newline otherwise only when the container's output ends: a part held
+ * this long with the log read to its end is that last line.
+ */
+#define FRAGMENT_WAIT_NS (5 * LC_NS_PER_SEC)
 
 struct dfile {
     struct lc_docker_in *d;
@@ -71,6 +79,16 @@ static bool container_id(const char *path, char *id, size_t len)
     memcpy(id, start, (size_t)(end - start));
     id[end - start] = '\0';
     return true;
+}
+
+/* True for <id>-json.log, false for a rotated <id>-json.log.N. */
+static bool current_log(const char *path, const char *id)
+{
+    const char *base = strrchr(path, '/');
+    size_t n = strlen(id);
+
+    base = base ? base + 1 : path;
+    return strncmp(base, id, n) == 0 && strcmp(base + n, "-json.log") == 0;
 }
 
 /* Without the socket: the container's own config.v2.json holds the same metadata. */
@@ -178,7 +196,8 @@ static void on_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
         return;
     }
     lc_logf(LC_LOG_WARN, p->d->in->conf->name, NULL,
-            "no metadata for container %s: its log is not read until the next rescan", p->id);
+            "no metadata for container %s: its log is not read", p->id);
+    /* as an excluded one: kept open, unread, so rescans do not retry it; closed when rotated */
     t->waiting = false;
     t->once_target = 0;
     p->excluded = true;
@@ -198,6 +217,10 @@ static int df_open(struct lc_tail *t)
     p->d = d;
     if (!container_id(t->path, p->id, sizeof(p->id)))
         return -EINVAL;
+    if (!current_log(t->path, p->id))
+        t->rotated = true; /* found by the first scan: read what is left, then close */
+    else if (t->after)
+        t->after = lc_file_in_open_missed(fi, t->path, t->after); /* a burst: rotated twice */
     if (t->after && t->after->priv && strcmp(((struct dfile *)t->after->priv)->id, p->id) == 0)
         p->j = ((struct dfile *)t->after->priv)->j;
     else
@@ -258,6 +281,7 @@ static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now
         lc_docker_joiner_init(&j->join[s], j->buf[s], (size_t)d->c->max_line_bytes);
     }
     if (j->buf[s]) {
+        j->fed_ns = now;
         if (lc_docker_join(&j->join[s], &dl, &out, &olen, &ts) != 1)
             return false; /* a split line is being joined: no position yet */
         if (j->join[s].dropped)
@@ -339,6 +363,36 @@ static void df_seek_time(struct lc_tail *t, int64_t cutoff, int64_t size)
     }
 }
 
+/*
+ * The container's current log, read to its end: a split line pending for
+ * FRAGMENT_WAIT_NS is the end of its output (it exited without a newline), so
+ * it is sent, and the position may move past it (else a restart would repeat
+ * every line of the other stream written after it).
+ */
+static void df_idle(struct lc_tail *t)
+{
+    struct dfile *p = t->priv;
+    struct lc_pos pos;
+    const char *line;
+    size_t len;
+    int64_t ts;
+
+    if (!p || !p->j || t->rotated || !pending(p) || t->partial.len > 0 ||
+        lc_now_ns() - p->j->fed_ns < FRAGMENT_WAIT_NS || !lc_source_writable(t->src))
+        return;
+    for (int s = 0; s < 2; s++) {
+        if (lc_docker_joiner_flush(&p->j->join[s], &line, &len, &ts) != 1)
+            continue;
+        if (p->j->join[s].dropped)
+            lc_counter_inc(t->fi->m_cut);
+        lc_tail_emit(t, p->labels[s], ts, line, len);
+    }
+    pos.offset = t->offset;
+    pos.ts_ns = t->last_ts;
+    pos.ts_seq = t->last_ts_seq;
+    lc_source_checkpoint(t->src, &pos);
+}
+
 static void df_close(struct lc_tail *t)
 {
     struct dfile *p = t->priv;
@@ -360,20 +414,32 @@ static const struct lc_tail_ops docker_file_ops = {
     .line = df_line,
     .close = df_close,
     .seek_time = df_seek_time,
+    .idle = df_idle,
 };
 
 int lc_docker_file_init(struct lc_docker_in *d)
 {
+    static char gz[] = "*.gz";
+    static char *compressed[] = {gz}; /* compress=true: the rotated logs are not text */
     const struct lc_docker_conf *c = d->c;
     struct lc_file_conf *f = &d->fconf;
     size_t len = strlen(c->root) + 64;
+    char **v;
 
-    d->glob = malloc(len);
-    if (!d->glob)
+    decode_refs++; /* before anything can fail: lc_docker_file_release() follows a failure */
+    /* one block, freed as d->glob: the array of the two patterns, then the patterns */
+    v = malloc(2 * sizeof(char *) + 2 * len);
+    if (!v)
         return -ENOMEM;
-    snprintf(d->glob, len, "%s/containers/*/*-json.log", c->root);
-    f->paths.v = &d->glob;
-    f->paths.n = 1;
+    d->glob = (char *)v;
+    v[0] = (char *)(v + 2);
+    v[1] = v[0] + len;
+    snprintf(v[0], len, "%s/containers/*/*-json.log", c->root);
+    snprintf(v[1], len, "%s/containers/*/*-json.log.*", c->root); /* first scan only */
+    f->paths.v = v;
+    f->paths.n = 2;
+    f->exclude.v = compressed;
+    f->exclude.n = 1;
     f->start_at = c->start_at;
     f->max_age_ms = c->max_age_ms;
     f->max_line_bytes = RAW_LINE_MAX;
@@ -389,13 +455,21 @@ int lc_docker_file_init(struct lc_docker_in *d)
         if (!decode_buf)
             return -ENOMEM;
     }
-    decode_refs++;
     return lc_file_in_init(d->in, f, &docker_file_ops, d, &d->files);
 }
 
+/*
+ * The first scan also opens the rotated logs (<id>-json.log.N): after a
+ * restart, the file we were reading may have been rotated meanwhile, and its
+ * checkpoint says where to go on in it. Later rotations are followed as they
+ * happen, so later scans look for the current logs only.
+ */
 int lc_docker_file_start(struct lc_docker_in *d)
 {
-    return lc_file_in_start(d->files);
+    int rc = lc_file_in_start(d->files);
+
+    d->fconf.paths.n = 1;
+    return rc;
 }
 
 void lc_docker_file_event(struct lc_docker_in *d, const struct lc_docker_event *ev)

@@ -387,6 +387,8 @@ static void check_tail(struct lc_tail *t, int64_t now)
         t->rotated = true; /* moved or removed: the rescan opens a successor, if any */
     if (!t->hot)
         lc_tail_flush_partial(t, now);
+    if (!t->hot && t->src && t->fi->ops && t->fi->ops->idle)
+        t->fi->ops->idle(t);
 }
 
 static void on_poll(uv_timer_t *h)
@@ -427,7 +429,7 @@ static void on_work(uv_idle_t *h)
     for (struct lc_tail *t = fi->tails; t; t = t->next) {
         if (!t->src)
             continue;
-        if (t->after && t->after->src && t->after->hot)
+        if (t->after && (t->after->waiting || (t->after->src && t->after->hot)))
             continue; /* lines in order across a rotation (and split lines joined) */
         if (t->hot && lc_source_writable(t->src))
             lc_tail_read(t, 4 * fi->c->read_bytes);
@@ -575,6 +577,56 @@ void lc_file_in_rescan(struct lc_file_in *fi)
 {
     if (!fi->stopping)
         rescan(fi);
+}
+
+/* Open now, or read before and checkpointed (the same file, not a reused inode). */
+static bool known(struct lc_file_in *fi, const char *path, const struct stat *st)
+{
+    struct lc_ckpt_entry e;
+    char key[256];
+    uint64_t h;
+    bool same;
+    int fd;
+
+    if (find_inode(fi, st->st_dev, st->st_ino))
+        return true;
+    make_key(fi, st->st_dev, st->st_ino, key, sizeof(key));
+    if (lc_ckpt_get(fi->in->agent->ckpt, key, &e) != 0)
+        return false;
+    if (e.fp_len == 0)
+        return true;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    same = fd >= 0 && fingerprint(fd, e.fp_len, &h) && h == e.fp_hash;
+    if (fd >= 0)
+        close(fd);
+    return same;
+}
+
+#define LC_MISSED_MAX 64 /* rotated generations looked at */
+
+struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
+                                       struct lc_tail *after)
+{
+    char p[4096 + 16];
+    struct stat st;
+    int n = 0;
+
+    while (n < LC_MISSED_MAX) {
+        snprintf(p, sizeof(p), "%s.%d", path, n + 1);
+        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode) || known(fi, p, &st))
+            break;
+        n++;
+    }
+    for (int i = n; i >= 1 && !fi->stopping; i--) {
+        snprintf(p, sizeof(p), "%s.%d", path, i);
+        if (open_tail(fi, p, false, after) != 0)
+            continue;
+        after = fi->tails;     /* open_tail puts the new one first */
+        after->rotated = true; /* final: read it to its end, then close it */
+        lc_counter_inc(fi->m_rot_rename);
+        lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "%s: rotated before it was seen", p);
+    }
+    return after;
 }
 
 void lc_file_in_close_under(struct lc_file_in *fi, const char *dir)

@@ -60,6 +60,11 @@ struct lc_tail_ops {
      * than `cutoff_ns` (optional; without it lines are skipped one by one).
      */
     void (*seek_time)(struct lc_tail *t, int64_t cutoff_ns, int64_t size);
+    /*
+     * Optional: the poll found t read to its end (e.g. to send what a decoder
+     * holds once the file has been quiet long enough; t->idle_since).
+     */
+    void (*idle)(struct lc_tail *t);
 };
 #define LC_TAIL_WAIT 1
 
@@ -138,6 +143,16 @@ void lc_file_in_free(struct lc_file_in *fi);
 void lc_file_in_rescan(struct lc_file_in *fi);
 /* Closes every file below dir at once (e.g. a removed container). */
 void lc_file_in_close_under(struct lc_file_in *fi, const char *dir);
+/*
+ * For ops->open of a file that replaced `after` at `path`: when several
+ * rotations happened between two scans, path.1, path.2, ... up to the first
+ * file already known (open or checkpointed) were never seen. Opens them,
+ * oldest first, each read after the one before it, the first after `after`.
+ * Returns the newest one opened, or `after` if none: what the new file must
+ * be read after (t->after).
+ */
+struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
+                                       struct lc_tail *after);
 /*
  * For ops->open: the file's labels are known; its source is created and
  * reading starts. `labels` is borrowed. 0 or -ENOMEM.

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /*
@@ -175,11 +176,35 @@ static void extend_fingerprint(struct lc_tail *t, const char *buf, size_t n)
     t->src->ck.fp_len = t->fp_len;
 }
 
+/*
+ * Copytruncate may empty a file and the writer refill it past our offset
+ * before any poll saw it shrink; reading on would start mid-line in new
+ * content. The first bytes we hashed tell: if they changed (or the file is
+ * shorter than what we read), it is a new generation. One small pread per
+ * read call, not per block.
+ */
+static bool replaced(struct lc_tail *t)
+{
+    char buf[LC_FP_BYTES];
+    struct stat st;
+
+    if (fstat(t->fd, &st) == 0 && st.st_size < t->offset)
+        return true;
+    if (t->fp_len == 0)
+        return false;
+    if (pread(t->fd, buf, t->fp_len, 0) != (ssize_t)t->fp_len)
+        return true;
+    return lc_fp_update(LC_FP_SEED, buf, t->fp_len) != t->fp_hash;
+}
+
 int64_t lc_tail_read(struct lc_tail *t, int64_t budget)
 {
     struct lc_file_in *fi = t->fi;
     size_t size = (size_t)fi->c->read_bytes;
     int64_t total = 0;
+
+    if (replaced(t))
+        lc_tail_truncated(t);
 
     while (total < budget) {
         ssize_t n;
