@@ -20,7 +20,7 @@ command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
 if [ ! -f "$log" ]; then
     /usr/bin/python3 ../shared/tools/gen_docker_log.py --size-mib "$size" --out "$log" >/dev/null
 fi
-bytes=$(stat -c %s "$log")
+bytes=$(stat -L -c %s "$log")
 lines=$(wc -l <"$log")
 cat_to() {
     cat >"$data/bench-$1.yaml" <<YAML

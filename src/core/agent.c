@@ -53,6 +53,8 @@ void lc_agent_add_source(struct lc_agent *a, struct lc_source *s)
 
 static void flush_checkpoints(struct lc_agent *a)
 {
+    if (!a->ckpt)
+        return; /* start-up failed before the store opened */
     for (struct lc_source *s = a->sources; s; s = s->next)
         lc_source_persist(s);
     if (lc_ckpt_dirty(a->ckpt))
@@ -248,7 +250,7 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
     in->plugin = c->plugin;
     in->conf = c;
     in->agent = a;
-    in->outs = calloc(a->noutputs, sizeof(*in->outs));
+    in->outs = calloc(a->noutputs, sizeof(struct lc_output *));
     if (!in->outs)
         return -ENOMEM;
     for (size_t j = 0; j < a->noutputs; j++) {

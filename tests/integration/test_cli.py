@@ -13,7 +13,7 @@ import time
 import pytest
 
 from agent import (REPO, Agent, Writer, append_lines, count_lines, have_binary, http_get,
-                   run_cli, wait_until)
+                   free_port, run_cli, to_yaml, wait_until)
 
 if not have_binary():
     if os.environ.get("LC_REQUIRE_BIN"):
@@ -202,3 +202,43 @@ def test_embedded_default_runs_once(tmp_path):
     p = run_cli("run", "--once", env={"LC_STATE_DIR": str(state)}, timeout=60)
     assert p.returncode == 0, p.stderr[-3000:]
     assert state.is_dir(), "no state directory created"
+
+
+def test_second_agent_on_same_state_dir_is_refused(agent, tmp_path):
+    """Two agents on one state_dir would ship every line twice: the second exits 1, clearly."""
+    agent.start()
+    other = tmp_path / "other.yaml"
+    cfg = dict(agent.config, listen="off")
+    other.write_text(to_yaml(cfg))
+    p = run_cli("run", "-c", str(other), timeout=20)
+    assert p.returncode == 1, p.stderr
+    assert "in use by another log_capturer" in p.stderr
+    assert agent.proc.poll() is None  # the first one runs on
+    agent.stop()
+
+
+@pytest.mark.parametrize("what", ["output_unopenable", "port_in_use"])
+def test_startup_failure_exits_1_without_crash(tmp_path, what):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    blocker = None
+    cfg = {"state_dir": str(tmp_path / "state"), "listen": f"127.0.0.1:{free_port()}",
+           "inputs": [{"type": "file", "name": "f", "paths": [str(logs / "*.log")]}],
+           "outputs": [{"type": "file", "name": "out", "path": str(tmp_path / "out.ndjson")}]}
+    if what == "output_unopenable":
+        cfg["outputs"][0]["path"] = str(tmp_path / "no" / "such" / "dir" / "out.ndjson")
+    else:
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        cfg["listen"] = f"127.0.0.1:{blocker.getsockname()[1]}"
+    path = tmp_path / "c.yaml"
+    path.write_text(to_yaml(cfg))
+    try:
+        p = run_cli("run", "-c", str(path), timeout=20)
+    finally:
+        if blocker:
+            blocker.close()
+    assert p.returncode == 1, p.stderr
+    assert '"level":"error"' in p.stderr
+    assert "stopped" in p.stderr.splitlines()[-1]
