@@ -4,6 +4,7 @@
 
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/rand.h"
 #include "core/source.h"
 #include "parse/docker_mux.h"
 
@@ -220,6 +221,16 @@ static void free_cont(struct dcont *c, bool forget, int reason)
     free(c);
 }
 
+static void free_all(struct dapi *a)
+{
+    struct dcont *c, *next;
+
+    for (c = a->head; c; c = next) {
+        next = c->next;
+        free_cont(c, false, END_SHUTDOWN);
+    }
+}
+
 /* Stopped entries only hold a source; keep at most max_containers of them. */
 static void evict_stopped(struct dapi *a)
 {
@@ -316,7 +327,8 @@ static void schedule_retry(struct dcont *c)
     int64_t wait = c->backoff_ms ? c->backoff_ms : cf->reconnect_min_ms;
 
     c->backoff_ms = wait * 2 > cf->reconnect_max_ms ? cf->reconnect_max_ms : wait * 2;
-    wait = wait / RECONNECT_JITTER + rand() % (wait / RECONNECT_JITTER + 1);
+    wait = wait / RECONNECT_JITTER +
+           (int64_t)(lc_rand_u64() % (uint64_t)(wait / RECONNECT_JITTER + 1)); /* [wait/2, wait] */
     c->retry_ms = mono_ms() + wait;
     set_state(c, DC_RETRY);
 }
@@ -821,8 +833,7 @@ void lc_docker_api_mode_stop(struct lc_docker_in *d)
         return;
     lc_docker_api_cancel(d->api, a); /* a list under way */
     a->listing = false;
-    while (a->head)
-        free_cont(a->head, false, END_SHUTDOWN);
+    free_all(a);
     lc_gauge_set(a->m_streams, 0);
     if (a->tick_init) {
         a->tick_init = false;
@@ -838,8 +849,7 @@ void lc_docker_api_mode_free(struct lc_docker_in *d)
     if (!a)
         return;
     /* after a failed start nothing ran; after stop the entries are gone */
-    while (a->head)
-        free_cont(a->head, false, END_SHUTDOWN);
+    free_all(a);
     free(a);
     d->streams = NULL;
 }

@@ -23,7 +23,7 @@ import pytest
 
 import agent as ag
 from docker_harness import (IMAGE, DockerEngine, DockerUnavailable, _UnixHTTPConnection,
-                            big_line_cmd, expected_lines, logger_cmd, silent_cmd, tty_cmd)
+                            expected_lines, logger_cmd, silent_cmd, tty_cmd)
 
 pytestmark = [
     pytest.mark.docker,
@@ -172,8 +172,8 @@ def test_eight_containers_steady(docker, tmp_path):
     try:
         wait_events_connected(a)
         cpu0, t0 = cpu_seconds(a.pid), time.monotonic()
-        ids = [docker.run_container(f"steady{i}", paced_logger_cmd(lines, rate, f"s{i}"))
-               for i in range(n)]
+        [docker.run_container(f"steady{i}", paced_logger_cmd(lines, rate, f"s{i}"))
+         for i in range(n)]
         samples = []
         deadline = time.monotonic() + ag.scaled(120)
         while time.monotonic() < deadline:
@@ -211,13 +211,18 @@ def test_eight_containers_steady(docker, tmp_path):
     assert len(recs) == total
 
 
+def client_test_binary():
+    """The client's unit test binary, next to the agent binary or in build/."""
+    for d in (Path(ag.LC_BIN).parent, REPO / "build"):
+        if os.access(d / "test_docker_api_client", os.X_OK):
+            return d / "test_docker_api_client"
+    return None
+
+
 def _connections_for_1000_inspects(eng, cid):
     """Runs the client's unit test against the real daemon; returns its printed line."""
-    for build in ("build", "build-dmode"):
-        exe = REPO / build / "test_docker_api_client"
-        if os.access(exe, os.X_OK):
-            break
-    else:
+    exe = client_test_binary()
+    if exe is None:
         return None
     env = dict(os.environ, LC_TEST_DOCKER_SOCK=eng.sock, LC_TEST_DOCKER_CID=cid,
                LC_TEST_FILTER="test_real_daemon")
@@ -354,8 +359,7 @@ def test_churn_fds_threads_baseline(docker, tmp_path):
 
 def test_connections_for_1000_inspects(docker):
     """The client's measurement (tests/unit/test_docker_api_client.c) on the real daemon."""
-    if not any(os.access(REPO / b / "test_docker_api_client", os.X_OK)
-               for b in ("build", "build-dmode")):
+    if client_test_binary() is None:
         pytest.skip("test_docker_api_client not built")
     # a running container that printed lines (the unit test lists and reads it)
     cid = docker.run_container("inspect1k", ["sh", "-c", "echo one; echo two; sleep 600"])
@@ -471,7 +475,7 @@ def test_tty_big_line_silent_removed_renamed(docker, tmp_path):
     try:
         wait_events_connected(a)
         tty = docker.run_container("tty1", tty_cmd(50), tty=True)
-        big = docker.run_container(
+        docker.run_container(
             "big1", ["sh", "-c", "sleep 0.5; head -c 1048576 /dev/zero | tr '\\000' a; echo; "
                      "echo after-big; sleep 3600"])
         silent = docker.run_container("silent1", silent_cmd())
