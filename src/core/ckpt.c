@@ -407,8 +407,8 @@ static int ck_create_file(const char *path)
         rc = -errno;
     else if (!S_ISREG(st.st_mode))
         rc = -EINVAL;
-    else if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
-        rc = -errno;
+    else if ((st.st_mode & 07777) != 0600)
+        rc = fchmod(fd, 0600) < 0 ? -errno : 0;
     close(fd);
     return rc;
 }
@@ -802,7 +802,8 @@ static int ck_snap_add(struct ck_snap *sn, const struct lc_ckpt_entry *e, const 
         sn->v = nv;
         sn->alloc = na;
     }
-    if (sn->used + kl + pl > sn->size) {
+    /* !arena implies size 0: said outright for the analyzer */
+    if (!sn->arena || sn->used + kl + pl > sn->size) {
         size_t ns = sn->size ? sn->size : 4096;
         while (ns < sn->used + kl + pl)
             ns *= 2;

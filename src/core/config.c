@@ -217,7 +217,9 @@ static int fail_key(struct lc_cfg_load *L, const yaml_node_t *n, int rc, const c
 {
     char w[sizeof(L->whose) + 8];
 
-    return fail(L, n, rc, "%s (key '%s'%s)", what, path, in_whose(L, w, sizeof(w)));
+    /* rc, not fail()'s result: clang-analyzer does not follow variadic calls */
+    fail(L, n, rc, "%s (key '%s'%s)", what, path, in_whose(L, w, sizeof(w)));
+    return rc;
 }
 
 /* A growable string capped at LC_CONFIG_MAX_SCALAR. */
@@ -908,7 +910,7 @@ static int check_routes(struct lc_cfg_load *L)
             char msg[LC_CONFIG_MAX_NAME + 64];
             size_t o = 0;
 
-            while (o < L->cfg->noutputs && strcmp(L->cfg->outputs[o].name, ic->outputs.v[k]))
+            while (o < L->cfg->noutputs && strcmp(L->cfg->outputs[o].name, ic->outputs.v[k]) != 0)
                 o++;
             if (o == L->cfg->noutputs) {
                 snprintf(msg, sizeof(msg), "unknown output '%.64s'", ic->outputs.v[k]);

@@ -120,9 +120,11 @@ static enum MHD_Result serve_ready(struct MHD_Connection *c)
 }
 
 /* Every request is answered on its first call: none of our endpoints reads a body. */
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **req_cls)
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+       const char *version, const char *upload_data,
+       // NOLINTNEXTLINE(readability-non-const-parameter): MHD's callback type
+       size_t *upload_data_size, void **req_cls)
 {
     (void)cls, (void)version, (void)upload_data, (void)upload_data_size, (void)req_cls;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -193,13 +195,20 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss)
 static int bound_port(struct MHD_Daemon *d)
 {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (!info || getsockname(info->listen_fd, (struct sockaddr *)&ss, &sl) != 0)
+    /* zeroed first: the analyzer does not see getsockname write through glibc's __SOCKADDR_ARG */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+        struct sockaddr_storage ss;
+    } u;
+    memset(&u, 0, sizeof(u));
+    socklen_t sl = sizeof(u);
+    if (!info || getsockname(info->listen_fd, &u.sa, &sl) != 0)
         return -1;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (u.sa.sa_family == AF_INET6)
+        return ntohs(u.in6.sin6_port);
+    return ntohs(u.in4.sin_port);
 }
 
 /*

@@ -23,7 +23,9 @@ void lc_labels_sanitize_name(const char *name, char *buf, size_t buflen)
         char c = name[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
                   (i > 0 && c >= '0' && c <= '9');
-        buf[i] = ok ? c : '_';
+        if (!ok)
+            c = '_';
+        buf[i] = c;
     }
     buf[i] = '\0';
     if (i == 0 && buflen > 1) {
@@ -134,7 +136,7 @@ static bool same(const struct lc_labels *l, const struct lc_kv *p, size_t n)
     if (l->n != n)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(l->pairs[i].key, p[i].key) || strcmp(l->pairs[i].value, p[i].value))
+        if (strcmp(l->pairs[i].key, p[i].key) != 0 || strcmp(l->pairs[i].value, p[i].value) != 0)
             return false;
     return true;
 }

@@ -139,7 +139,10 @@ static size_t json_escape_byte(unsigned char c, char out[6])
         return 2;
     }
     if (c < 0x20) {
-        memcpy(out, "\\u00", 4);
+        out[0] = '\\';
+        out[1] = 'u';
+        out[2] = '0';
+        out[3] = '0';
         out[4] = hex[c >> 4];
         out[5] = hex[c & 0xf];
         return 6;

@@ -538,9 +538,17 @@ static long long boot_time(void)
         return btime;
     FILE *fp = fopen("/proc/stat", "re");
     char line[256];
-    while (fp && fgets(line, sizeof(line), fp))
-        if (sscanf(line, "btime %lld", &btime) == 1)
+    while (fp && fgets(line, sizeof(line), fp)) {
+        if (strncmp(line, "btime", 5) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        long long v = strtoll(line + 5, &end, 10); /* skips the blanks, as sscanf's " " did */
+        if (end != line + 5 && errno == 0) {
+            btime = v;
             break;
+        }
+    }
     if (fp)
         fclose(fp);
     return btime;

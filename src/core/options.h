@@ -13,7 +13,7 @@
  *   LC_OPT_STR       char *           (owned, NULL when unset and no default)
  *   LC_OPT_INT       int64_t
  *   LC_OPT_BOOL      bool
- *   LC_OPT_SIZE      int64_t bytes     ("64KiB", "1MiB", "2GiB", "512" bytes; also KB/MB/GB = 1000^n)
+ *   LC_OPT_SIZE      int64_t bytes     ("64KiB", "1MiB", "2GiB", "512"; KB/MB/GB are 1000^n)
  *   LC_OPT_DURATION  int64_t ms        ("250ms", "1s", "10m", "168h"; a bare number is seconds)
  *   LC_OPT_ENUM      int               (index into `choices`)
  *   LC_OPT_STRLIST   struct lc_strlist (a YAML sequence of scalars, or one scalar)
@@ -43,13 +43,15 @@ struct lc_option {
     size_t offset;
     int64_t min;
     int64_t max;
-    const char *const *choices;   /* ENUM: NULL-terminated */
-    const struct lc_option *sub;  /* SECTION: its table */
+    const char *const *choices;  /* ENUM: NULL-terminated */
+    const struct lc_option *sub; /* SECTION: its table */
     unsigned flags;
     const char *help;
 };
 /* A table ends with a row whose key is NULL. */
+/* clang-format off */
 #define LC_OPT_END {.key = NULL}
+/* clang-format on */
 
 struct lc_strlist {
     char **v;

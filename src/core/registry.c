@@ -12,17 +12,17 @@ extern const struct lc_output_plugin lc_output_null;
 extern const struct lc_output_plugin lc_output_loki;
 
 const struct lc_input_plugin *const lc_input_plugins[] = {
-    &lc_input_file,
-    &lc_input_docker,
-    NULL,
+    &lc_input_file,   /* tails files by glob */
+    &lc_input_docker, /* container logs: Engine API or json-file */
+    NULL,             /* end of list */
 };
 
 const struct lc_output_plugin *const lc_output_plugins[] = {
-    &lc_output_stdout,
-    &lc_output_file,
-    &lc_output_null,
-    &lc_output_loki,
-    NULL,
+    &lc_output_stdout, /* JSON lines on standard output */
+    &lc_output_file,   /* JSON lines appended to a file */
+    &lc_output_null,   /* discards and counts (benchmarks) */
+    &lc_output_loki,   /* Grafana Loki push API */
+    NULL,              /* end of list */
 };
 
 const struct lc_input_plugin *lc_input_plugin_find(const char *name)

@@ -5,6 +5,7 @@
 #include "core/http.h"
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/rand.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -176,7 +177,7 @@ static void schedule_reconnect(struct lc_docker_in *d)
     if (d->stopping)
         return;
     d->backoff_ms = wait * 2 > d->c->reconnect_max_ms ? d->c->reconnect_max_ms : wait * 2;
-    wait = wait / 2 + rand() % (wait / 2 + 1); /* jitter: [wait/2, wait] */
+    wait = wait / 2 + (int64_t)(lc_rand_u64() % (uint64_t)(wait / 2 + 1)); /* [wait/2, wait] */
     uv_timer_start(&d->reconnect, on_reconnect, (uint64_t)wait, 0);
 }
 
@@ -184,8 +185,7 @@ static void on_event(void *arg, const struct lc_docker_event *ev)
 {
     struct lc_docker_in *d = arg;
 
-    lc_counter_inc(d->m_events);
-    lc_docker_meta_on_event(d->meta, ev);
+    lc_docker_meta_on_event(d->meta, ev); /* the client counts events */
     if (d->c->mode == LC_DOCKER_MODE_FILE)
         lc_docker_file_event(d, ev);
     else
@@ -244,7 +244,6 @@ static void connect_daemon(struct lc_docker_in *d)
 
 static int docker_init(struct lc_input *in)
 {
-    static const char *const l_in[] = {"input", NULL};
     static const char *const l_reason[] = {"input", "reason", NULL};
     const struct lc_docker_conf *c = in->conf->conf;
     struct lc_docker_api_opts ao = {.socket_path = c->socket,
@@ -273,9 +272,6 @@ static int docker_init(struct lc_input *in)
         return -ENOMEM;
     uv_timer_init(in->agent->loop, &d->reconnect);
     d->reconnect.data = d;
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_events_total",
-                         "Container events received from the daemon.", l_in);
-    d->m_events = lc_metric_series(f, in->conf->name);
     f = lc_metric_family(LC_COUNTER, "log_capturer_docker_skipped_total",
                          "Container lines or containers skipped, by reason.", l_reason);
     d->m_malformed = lc_metric_series(f, in->conf->name, "malformed");

@@ -56,7 +56,6 @@ struct lc_docker_in {
     char *glob;
     /* api mode: docker_api.c */
     void *streams;
-    struct lc_metric_series *m_events;
     struct lc_metric_series *m_malformed;
     struct lc_metric_series *m_excluded;
     struct lc_metric_series *m_skipped_old;

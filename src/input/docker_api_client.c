@@ -340,10 +340,11 @@ static int lc_docker_easy_setup(struct lc_docker_api *api, CURL *easy, const cha
 
 static void lc_docker_req_unlink(struct lc_docker_api *api, struct lc_docker_req *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
+    /* the head is found by identity, which needs no invariant on prev (nor does the analyzer) */
+    if (api->reqs == r)
         api->reqs = r->next;
+    else
+        r->prev->next = r->next;
     if (r->next)
         r->next->prev = r->prev;
     r->prev = r->next = NULL;
@@ -539,15 +540,14 @@ static void lc_docker_deliver_list(struct lc_docker_req *r, struct lc_docker_res
 
     if (res->err == 0) {
         j = json_loadb(r->body.data, r->body.len, 0, NULL);
+        size_t count = json_array_size(j); /* 0 when j is not an array */
         if (!json_is_array(j)) {
             lc_docker_res_set(res, -EPROTO, msg, msglen, "/containers/json: not an array");
-        } else if (json_array_size(j) > 0 && !(sum = calloc(json_array_size(j), sizeof(*sum)))) {
+        } else if (count > 0 && !(sum = calloc(count, sizeof(*sum)))) {
             lc_docker_res_set(res, -ENOMEM, msg, msglen, "out of memory");
         } else {
-            size_t i;
-            json_t *c;
-            json_array_foreach(j, i, c)
-            {
+            for (size_t i = 0; i < count; i++) {
+                json_t *c = json_array_get(j, i);
                 const char *id = lc_json_str(c, "Id");
                 const char *name =
                     json_string_value(json_array_get(json_object_get(c, "Names"), 0));
@@ -680,14 +680,14 @@ static void lc_docker_req_done(CURL *easy, CURLcode result, void *arg)
 
 /* ------------------------------------------------------------------ streams */
 
-static void lc_docker_stream_free(struct lc_docker_stream *s)
+/* Unlinks and frees a stream of `api` (always s->api: passed so the analyzer sees the list). */
+static void lc_docker_stream_free(struct lc_docker_api *api, struct lc_docker_stream *s)
 {
-    struct lc_docker_api *api = s->api;
-
-    if (s->prev)
-        s->prev->next = s->next;
-    else
+    assert(s->api == api);
+    if (api->streams == s)
         api->streams = s->next;
+    else
+        s->prev->next = s->next;
     if (s->next)
         s->next->prev = s->prev;
     if (s->easy) {
@@ -850,7 +850,7 @@ static void lc_docker_stream_done(CURL *easy, CURLcode result, void *arg)
     lc_docker_count_request(api, s->ep, s->status, s->easy);
     s->conn_counted = true;
     if (s->closed || api->freeing) {
-        lc_docker_stream_free(s);
+        lc_docker_stream_free(api, s);
         return;
     }
     msg[0] = '\0';
@@ -871,7 +871,7 @@ static void lc_docker_stream_done(CURL *easy, CURLcode result, void *arg)
     api->in_user++;
     s->on_end(s->arg, &res);
     api->in_user--;
-    lc_docker_stream_free(s);
+    lc_docker_stream_free(api, s);
     if (api->freeing)
         lc_docker_reaper_arm(api);
 }
@@ -1036,7 +1036,7 @@ void lc_docker_stream_close(struct lc_docker_stream *s)
         lc_docker_reaper_arm(api);
         return;
     }
-    lc_docker_stream_free(s);
+    lc_docker_stream_free(api, s);
 }
 
 /* ------------------------------------------------------------------ reaper and free */
@@ -1054,7 +1054,7 @@ static void lc_docker_reaper_cb(uv_timer_t *t)
     for (s = api->streams; s; s = snext) {
         snext = s->next;
         if (s->closed) {
-            lc_docker_stream_free(s);
+            lc_docker_stream_free(api, s);
         } else if (!s->added) {
             int rc = lc_docker_stream_add(api, s);
             if (rc < 0) {
@@ -1063,7 +1063,7 @@ static void lc_docker_reaper_cb(uv_timer_t *t)
                 api->in_user++;
                 s->on_end(s->arg, &res);
                 api->in_user--;
-                lc_docker_stream_free(s);
+                lc_docker_stream_free(api, s);
                 if (api->freeing) {
                     lc_docker_teardown(api);
                     return;
@@ -1128,7 +1128,7 @@ static void lc_docker_teardown(struct lc_docker_api *api)
     api->torn_down = true;
     while (api->streams) {
         api->streams->closed = true;
-        lc_docker_stream_free(api->streams);
+        lc_docker_stream_free(api, api->streams);
     }
     while (api->reqs) {
         struct lc_docker_req *r = api->reqs;

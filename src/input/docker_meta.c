@@ -403,7 +403,7 @@ struct lc_docker_meta *lc_docker_meta_new(struct lc_docker_api *api,
     m->nbuckets = 16;
     while (m->nbuckets < m->max_entries * 2)
         m->nbuckets <<= 1;
-    m->buckets = calloc(m->nbuckets, sizeof(*m->buckets));
+    m->buckets = calloc(m->nbuckets, sizeof(struct lc_meta_node *));
     if (!m->buckets)
         goto out_free;
     if (o->nallow) {

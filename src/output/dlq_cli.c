@@ -3,6 +3,7 @@
 #include "core/agent.h"
 #include "core/config.h"
 #include "core/labels.h"
+#include "core/rand.h"
 #include "output/dlq.h"
 #include "output/loki.h"
 #include "output/retry.h"
@@ -50,7 +51,6 @@ struct replay {
     char resp[512];
     size_t resp_len;
     bool tty;
-    uint64_t seed;
     struct lc_loki_replay_result *res;
 };
 
@@ -491,8 +491,7 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
             res->stopped = true;
             return LC_DLQ_STOP;
         }
-        r->seed = r->seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        sleep_ms(lc_retry_backoff_ms(&r->rconf, attempt, r->seed >> 11));
+        sleep_ms(lc_retry_backoff_ms(&r->rconf, attempt, lc_rand_u64()));
     }
 }
 
@@ -523,7 +522,6 @@ int lc_loki_replay_dir(const struct lc_loki_conf *c, const struct lc_kvlist *lab
                                      .max_ms = c->retry.max_ms < 10000 ? c->retry.max_ms : 10000};
     if (r.rconf.initial_ms > r.rconf.max_ms)
         r.rconf.initial_ms = r.rconf.max_ms;
-    r.seed = (uint64_t)lc_now_ns();
     lc_buf_init(&r.body, (size_t)1 << 30);
     rc = lc_loki_enc_from_conf(&r.enc, c, labels, (size_t)1 << 30);
     if (rc < 0)

@@ -109,8 +109,10 @@ int lc_loki_enc_new(struct lc_loki_enc **out, enum lc_loki_encoding encoding, bo
         return -ENOMEM;
     e->encoding = encoding;
     e->gzip = encoding == LC_LOKI_JSON && gzip;
-    lc_buf_init(&e->lab, 1 << 24);
-    lc_buf_init(&e->raw, max_body);
+    /*
+     * The buffers are set up after the statics: passing &e->lab out earlier hides nstatic from
+     * clang-analyzer. Until then calloc's zeroes are safe for lc_loki_enc_free.
+     */
     if (n) {
         e->statics = calloc(n, sizeof(*e->statics));
         if (!e->statics)
@@ -138,6 +140,8 @@ int lc_loki_enc_new(struct lc_loki_enc **out, enum lc_loki_encoding encoding, bo
         }
         qsort(e->statics, e->nstatic, sizeof(*e->statics), cmp_kv);
     }
+    lc_buf_init(&e->lab, 1 << 24);
+    lc_buf_init(&e->raw, max_body);
     if (e->gzip) {
         /* level 1: logs compress well even so, and the CPU budget is tight */
         if (deflateInit2(&e->zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
@@ -264,7 +268,8 @@ static int table_grow(struct lc_loki_enc *e)
 /* The group of a label set, created on first sight. -ENOMEM or the id. */
 static int64_t group_of(struct lc_loki_enc *e, const struct lc_labels *l)
 {
-    if ((e->ngroups + 1) * 2 > e->table_cap && table_grow(e) < 0)
+    /* !e->table implies table_cap == 0; said outright so that the analyzer knows it too */
+    if ((!e->table || (e->ngroups + 1) * 2 > e->table_cap) && table_grow(e) < 0)
         return -ENOMEM;
     uint32_t h = ptr_hash(l) & (e->table_cap - 1);
     while (e->table[h].key) {

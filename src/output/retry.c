@@ -2,6 +2,8 @@
 /* retry.c: a bounded retry queue with due times, a drop policy, backoff and Retry-After parsing. */
 #include "output/retry.h"
 
+#include "core/rand.h"
+
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -47,14 +49,7 @@ int lc_retry_new(struct lc_retry **out, const struct lc_retry_conf *conf)
         free(q);
         return -ENOMEM;
     }
-    q->rng = conf->seed;
-    if (q->rng == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        q->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)q;
-        if (q->rng == 0)
-            q->rng = 0x9e3779b97f4a7c15ULL;
-    }
+    q->rng = conf->seed ? conf->seed : lc_rand_seed();
     *out = q;
     return 0;
 }
@@ -69,12 +64,7 @@ void lc_retry_free(struct lc_retry *q)
 
 uint64_t lc_retry_rand(struct lc_retry *q)
 {
-    uint64_t x = q->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    q->rng = x;
-    return x * 0x2545f4914f6cdd1dULL;
+    return lc_rand_next(&q->rng);
 }
 
 int lc_retry_push(struct lc_retry *q, void *item, int64_t bytes, int64_t due_ns)

@@ -27,7 +27,7 @@ struct lc_retry_conf {
     uint32_t max_items;
     int64_t max_bytes;
     int drop_policy; /* enum lc_retry_drop */
-    uint64_t seed;   /* jitter and random drops; 0 picks one from the clock */
+    uint64_t seed;   /* jitter and random drops; 0 picks a random one */
 };
 
 struct lc_retry;
@@ -80,7 +80,7 @@ int64_t lc_retry_delay_ms(struct lc_retry *q, uint32_t attempt, int64_t retry_af
  * clock, seconds), 0 for a date in the past, -1 when empty or invalid.
  */
 int64_t lc_retry_after_parse(const char *value, int64_t now_s);
-/* The queue's next pseudo-random number (xorshift64*). */
+/* The queue's next pseudo-random number (lc_rand_next on its own state). */
 uint64_t lc_retry_rand(struct lc_retry *q);
 
 #endif
