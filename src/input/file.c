@@ -36,11 +36,13 @@ static const char *const start_choices[] = {"end", "beginning", NULL};
 static const char *const ts_choices[] = {"read", "parse", NULL};
 
 #define OPT(t, k, d, f, lo, hi, h)                                                                 \
-    {t, k, d, offsetof(struct lc_file_conf, f), lo, hi, .help = h}
+    {                                                                                              \
+        (t), (k), (d), offsetof(struct lc_file_conf, f), (lo), (hi), .help = (h)                   \
+    }
 
 static const struct lc_option file_options[] = {
-    {LC_OPT_STRLIST, "paths", NULL, offsetof(struct lc_file_conf, paths),
-     .flags = LC_OPT_REQUIRED, .help = "Files to tail: paths or glob patterns."},
+    {LC_OPT_STRLIST, "paths", NULL, offsetof(struct lc_file_conf, paths), .flags = LC_OPT_REQUIRED,
+     .help = "Files to tail: paths or glob patterns."},
     {LC_OPT_STRLIST, "exclude", NULL, offsetof(struct lc_file_conf, exclude),
      .help = "Glob patterns (full path or file name) to leave out, e.g. \"*.gz\"."},
     {LC_OPT_ENUM, "start_at", "end", offsetof(struct lc_file_conf, start_at),
@@ -52,8 +54,7 @@ static const struct lc_option file_options[] = {
         "RFC 3339 or syslog prefix); 0 keeps all."),
     OPT(LC_OPT_SIZE, "max_line_bytes", "256KiB", max_line_bytes, 256, 16 << 20,
         "Longer lines are cut to this size (counted)."),
-    OPT(LC_OPT_SIZE, "read_bytes", "256KiB", read_bytes, 4096, 16 << 20,
-        "Size of one read."),
+    OPT(LC_OPT_SIZE, "read_bytes", "256KiB", read_bytes, 4096, 16 << 20, "Size of one read."),
     OPT(LC_OPT_DURATION, "rescan_interval", "1s", rescan_ms, 10, 3600000,
         "How often the globs are expanded again."),
     OPT(LC_OPT_DURATION, "poll_interval", "250ms", poll_ms, 10, 60000,
@@ -142,8 +143,8 @@ static struct lc_labels *file_labels(struct lc_file_in *fi, const char *path)
  * Where to start reading a file we just opened: its checkpoint when the
  * identity matches, else the first-sight rule.
  */
-static int64_t start_offset(struct lc_file_in *fi, struct lc_tail *t, const char *key,
-                            int64_t size, bool at_start)
+static int64_t start_offset(struct lc_file_in *fi, struct lc_tail *t, const char *key, int64_t size,
+                            bool at_start)
 {
     struct lc_ckpt_entry e;
     uint64_t h;
@@ -223,8 +224,7 @@ static void unlink_tail(struct lc_file_in *fi, struct lc_tail *t)
             x->after = NULL;
 }
 
-static int open_tail(struct lc_file_in *fi, const char *path, bool at_start,
-                     struct lc_tail *after)
+static int open_tail(struct lc_file_in *fi, const char *path, bool at_start, struct lc_tail *after)
 {
     struct lc_tail *t;
     struct stat st;
@@ -374,7 +374,7 @@ static void check_tail(struct lc_tail *t, int64_t now)
     struct stat st, pst;
 
     if (t->waiting)
-        return; /* its labels are on their way */
+        return;                             /* its labels are on their way */
     if (t->src && fstat(t->fd, &st) == 0) { /* without a source it is never read */
         if (st.st_size < t->offset)
             lc_tail_truncated(t);
@@ -543,8 +543,8 @@ int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
     f = lc_metric_family(LC_COUNTER, "log_capturer_input_partial_flushes_total",
                          "Last lines sent without their newline after line_flush_timeout.", l_in);
     fi->m_partial_flush = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_errors_total",
-                         "Open and read errors.", l_in);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_errors_total", "Open and read errors.",
+                         l_in);
     fi->m_errors = lc_metric_series(f, name);
     f = lc_metric_family(LC_COUNTER, "log_capturer_file_skipped_files_total",
                          "Files not opened because max_files was reached.", l_in);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* file.h: the file input's internal types, shared by file.c (discovery) and file_tail.c (reading). */
+/* file.h: the file input's internal types, shared by file.c (discovery) and file_tail.c (reading).
+ */
 #ifndef LC_INPUT_FILE_H
 #define LC_INPUT_FILE_H
 
@@ -106,13 +107,13 @@ struct lc_file_in {
     struct lc_tail *tails;
     size_t ntails;
     char *readbuf;
-    uv_idle_t work;      /* runs while some file is hot */
-    uv_timer_t rescan;   /* globs */
-    uv_timer_t poll;     /* stat open files: the fallback when inotify misses something */
+    uv_idle_t work;    /* runs while some file is hot */
+    uv_timer_t rescan; /* globs */
+    uv_timer_t poll;   /* stat open files: the fallback when inotify misses something */
     uv_fs_event_t *watches;
     size_t nwatches;
-    size_t closing;      /* handles whose close callback is pending */
-    bool first_start;    /* the state store has never seen this input */
+    size_t closing;   /* handles whose close callback is pending */
+    bool first_start; /* the state store has never seen this input */
     bool scanned;
     bool paused;
     bool stopping;

@@ -25,8 +25,7 @@ uint64_t lc_fp_update(uint64_t h, const char *p, size_t n)
     return h;
 }
 
-static int64_t line_time(struct lc_tail *t, const char *line, size_t len, int64_t now,
-                         bool *known)
+static int64_t line_time(struct lc_tail *t, const char *line, size_t len, int64_t now, bool *known)
 {
     int64_t ts;
 
