@@ -6,6 +6,7 @@
 #include "core/labels.h"
 #include "core/log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -364,9 +365,57 @@ static void rescan(struct lc_file_in *fi)
     }
 }
 
+/*
+ * Rows of files we closed (read to their end after a rotation) stay while the
+ * file exists: a restart resumes it from there instead of reading it again.
+ * Once the file itself is gone (deleted by the rotation), its row is dead
+ * weight: a row goes when no file in its directory has its device and inode
+ * (a rename within the directory keeps it). So the table holds one row per
+ * file on disk, however long the agent runs.
+ */
+static bool inode_in_dir(const char *path, uint64_t dev, uint64_t ino)
+{
+    char dir[4096];
+    struct dirent *de;
+    DIR *d;
+    bool found = false;
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    d = opendir(dirname(dir));
+    if (!d)
+        return errno != ENOENT; /* unreadable: keep it; a missing directory: gone */
+    while (!found && (de = readdir(d)) != NULL) {
+        struct stat st;
+        if (de->d_ino != (ino_t)ino || fstatat(dirfd(d), de->d_name, &st, 0) != 0)
+            continue;
+        found = (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+    }
+    closedir(d);
+    return found;
+}
+
+static void sweep_row(const struct lc_ckpt_entry *e, void *arg)
+{
+    struct lc_file_in *fi = arg;
+
+    if (find_inode(fi, (dev_t)e->dev, (ino_t)e->ino) || inode_in_dir(e->path, e->dev, e->ino))
+        return;
+    lc_ckpt_del(fi->in->agent->ckpt, e->key);
+    lc_counter_inc(fi->m_rows_swept);
+}
+
+#define LC_SWEEP_EVERY 60 /* rescans (a minute with the default rescan_interval) */
+
 static void on_rescan(uv_timer_t *h)
 {
-    rescan(h->data);
+    struct lc_file_in *fi = h->data;
+
+    rescan(fi);
+    if (++fi->rescans % LC_SWEEP_EVERY == 0) {
+        char prefix[160];
+        snprintf(prefix, sizeof(prefix), "file:%s:", fi->in->conf->name);
+        lc_ckpt_each(fi->in->agent->ckpt, prefix, sweep_row, fi);
+    }
 }
 
 static void check_tail(struct lc_tail *t, int64_t now)
@@ -546,6 +595,9 @@ int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
     f = lc_metric_family(LC_COUNTER, "log_capturer_input_errors_total", "Open and read errors.",
                          l_in);
     fi->m_errors = lc_metric_series(f, name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_file_checkpoints_swept_total",
+                         "Checkpoint rows deleted because their file is gone from disk.", l_in);
+    fi->m_rows_swept = lc_metric_series(f, name);
     f = lc_metric_family(LC_COUNTER, "log_capturer_file_skipped_files_total",
                          "Files not opened because max_files was reached.", l_in);
     fi->m_too_many = lc_metric_series(f, name);

@@ -127,6 +127,8 @@ struct lc_file_in {
     struct lc_metric_series *m_partial_flush;
     struct lc_metric_series *m_errors;
     struct lc_metric_series *m_too_many;
+    struct lc_metric_series *m_rows_swept;
+    uint64_t rescans; /* every LC_SWEEP_EVERY rescans, dead checkpoint rows are swept */
 };
 
 /* file.c: the machinery, for the docker input's file mode too. */

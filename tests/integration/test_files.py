@@ -717,3 +717,33 @@ def test_env_substitution(tmp_path):
     p = run_cli("check-config", str(cfg), env={"LC_TEST_STATE": str(tmp_path / "s")})
     assert p.returncode == 0, p.stderr
 
+
+
+def _rows(state_dir):
+    import sqlite3
+    db = sqlite3.connect(f"file:{state_dir}/checkpoints.db?mode=ro", uri=True)
+    try:
+        return {r[0]: r[1] for r in db.execute("select key, offset from sources")}
+    finally:
+        db.close()
+
+
+def test_checkpoint_rows_of_deleted_files_are_swept(make_agent, logs):
+    """A rotated-away file keeps its row while it exists (a restart resumes it), and loses it
+    once the file is deleted, so the table does not grow with rotations."""
+    live = logs / "app.log"
+    a = make_agent([file_input([live], start_at="beginning", rescan_interval="50ms",
+                               rotate_wait="100ms")])
+    append_lines(live, [f"a{i}" for i in range(10)])
+    a.start()
+    wait_until(lambda: a.metric("log_capturer_output_records_total") >= 10, scaled(10))
+    live.rename(logs / "app.log.1")  # not matched by the path: finished, then closed
+    append_lines(live, ["b0"])
+    wait_until(lambda: a.metric("log_capturer_output_records_total") >= 11, scaled(10))
+    wait_until(lambda: a.metric("log_capturer_file_open_files") == 1, scaled(10))
+    time.sleep(scaled(4))  # several sweeps (every 60 rescans = 3 s here)
+    assert len(_rows(a.state_dir)) == 2, "the rotated file still exists: its row stays"
+    (logs / "app.log.1").unlink()
+    wait_until(lambda: a.metric("log_capturer_file_checkpoints_swept_total") >= 1, scaled(10))
+    wait_until(lambda: len(_rows(a.state_dir)) == 1, scaled(10))
+    a.stop()
