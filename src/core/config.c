@@ -98,6 +98,8 @@ const char lc_config_embedded[] = "# The configuration used when log_capturer ru
                                   "  - type: file\n"
                                   "    name: system\n"
                                   "    paths: [\"/var/log/syslog\", \"/var/log/*.log\"]\n"
+                                  "    start_at: beginning # first run: show the last hour\n"
+                                  "    max_age: 1h\n"
                                   "    labels: {job: system}\n"
                                   "outputs:\n"
                                   "  - type: stdout\n"
