@@ -132,7 +132,7 @@ static bool lc_docker_stream_status(struct lc_docker_stream *s);
 
 /* ------------------------------------------------------------------ helpers */
 
-static bool lc_docker_id_valid(const char *id)
+bool lc_docker_id_valid(const char *id)
 {
     size_t n = 0;
 

@@ -36,7 +36,10 @@
  *   loop iteration; the no-callback-after-cancel rule still holds at once.
  */
 
-#define LC_DOCKER_ID_MAX  128 /* longest container reference we put in a URL */
+#define LC_DOCKER_ID_MAX 128 /* longest container reference we put in a URL */
+
+/* True for 1..LC_DOCKER_ID_MAX characters of [A-Za-z0-9_.-]: safe to put in a URL path. */
+bool lc_docker_id_valid(const char *id);
 #define LC_DOCKER_API_MIN "1.41"
 #define LC_DOCKER_API_MAX "1.43" /* we speak at most this version even if the daemon is newer */
 #define LC_DOCKER_SOCKET  "/var/run/docker.sock"

@@ -99,23 +99,6 @@ static uint32_t lc_meta_hash(const char *s)
     return h;
 }
 
-static bool lc_meta_id_valid(const char *id)
-{
-    size_t n = 0;
-
-    if (!id)
-        return false;
-    for (; id[n]; n++) {
-        char c = id[n];
-        if (n >= LC_DOCKER_ID_MAX)
-            return false;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return n > 0;
-}
-
 static struct lc_meta_node *lc_meta_find(struct lc_docker_meta *m, const char *id, uint32_t h)
 {
     struct lc_meta_node *n;
@@ -476,7 +459,7 @@ int lc_docker_meta_get(struct lc_docker_meta *m, const char *id, lc_docker_meta_
     int64_t now;
     int rc;
 
-    if (!m || !cb || !out || m->freeing || !lc_meta_id_valid(id))
+    if (!m || !cb || !out || m->freeing || !lc_docker_id_valid(id))
         return -EINVAL;
     *out = NULL;
     h = lc_meta_hash(id);
@@ -531,7 +514,7 @@ const struct lc_docker_meta_entry *lc_docker_meta_peek(struct lc_docker_meta *m,
 {
     struct lc_meta_node *n;
 
-    if (!m || !lc_meta_id_valid(id))
+    if (!m || !lc_docker_id_valid(id))
         return NULL;
     n = lc_meta_find(m, id, lc_meta_hash(id));
     if (!n || n->pending || !lc_meta_fresh(m, n, m->now_ms(m->now_ctx)))
@@ -545,7 +528,7 @@ int lc_docker_meta_put(struct lc_docker_meta *m, const char *id, const struct lc
     uint32_t h;
     int64_t now;
 
-    if (!m || !c || !lc_meta_id_valid(id))
+    if (!m || !c || !lc_docker_id_valid(id))
         return -EINVAL;
     h = lc_meta_hash(id);
     now = m->now_ms(m->now_ctx);
@@ -596,7 +579,7 @@ void lc_docker_meta_invalidate(struct lc_docker_meta *m, const char *id)
     struct lc_meta_node *n, *next;
     uint32_t h;
 
-    if (!m || !lc_meta_id_valid(id))
+    if (!m || !lc_docker_id_valid(id))
         return;
     h = lc_meta_hash(id);
     /* Both a cached entry (from put) and a pending inspect may exist for one id. */
