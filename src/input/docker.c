@@ -92,7 +92,7 @@ static bool any_glob(const struct lc_strlist *l, const char *s)
     return false;
 }
 
-/* "key" or "key=value" (globs) against the entry's labels. */
+/* "key" or "key=value" (globs) against all of the entry's labels (not only the allowlisted). */
 static bool label_match(const struct lc_strlist *l, const struct lc_docker_meta_entry *e)
 {
     for (size_t i = 0; i < l->n; i++) {
@@ -101,9 +101,9 @@ static bool label_match(const struct lc_strlist *l, const struct lc_docker_meta_
         char *eq = strchr(pat, '=');
         if (eq)
             *eq++ = '\0';
-        for (size_t j = 0; j < e->nlabels; j++)
-            if (fnmatch(pat, e->labels[j].key, 0) == 0 &&
-                (!eq || fnmatch(eq, e->labels[j].value, 0) == 0))
+        for (size_t j = 0; j < e->nall_labels; j++)
+            if (fnmatch(pat, e->all_labels[j].key, 0) == 0 &&
+                (!eq || fnmatch(eq, e->all_labels[j].value, 0) == 0))
                 return true;
     }
     return false;

@@ -221,7 +221,8 @@ static char *lc_meta_put_str(char **p, const char *s)
 
 /*
  * Fills n->pub (and n->mem, n->key) from an inspect: one allocation holding
- * the label array and every string. 0 or -ENOMEM.
+ * the allowlisted label array, the array of all labels and every string.
+ * 0 or -ENOMEM.
  */
 static int lc_meta_fill(struct lc_docker_meta *m, struct lc_meta_node *n, const char *id,
                         const struct lc_docker_inspect *c, int64_t now)
@@ -229,7 +230,7 @@ static int lc_meta_fill(struct lc_docker_meta *m, struct lc_meta_node *n, const 
     const char *project = "", *service = "";
     size_t nl = 0, size = 0;
     char *p;
-    struct lc_kv *kv;
+    struct lc_kv *kv, *all;
 
     for (size_t i = 0; i < c->nlabels; i++) {
         const char *k = c->labels[i].key, *v = c->labels[i].value;
@@ -237,12 +238,12 @@ static int lc_meta_fill(struct lc_docker_meta *m, struct lc_meta_node *n, const 
             project = v;
         else if (strcmp(k, LC_META_COMPOSE_SERVICE) == 0)
             service = v;
-        if (nl < m->max_labels && lc_meta_allowed(m, k)) {
-            size += strlen(k) + strlen(v) + 2;
+        if (nl < m->max_labels && lc_meta_allowed(m, k))
             nl++;
-        }
+        /* every label is kept, for include/exclude (bounded by the inspect body) */
+        size += strlen(k) + strlen(v) + 2;
     }
-    size += nl * sizeof(struct lc_kv);
+    size += (nl + c->nlabels) * sizeof(struct lc_kv);
     size += strlen(id) + strlen(c->name ? c->name : "") + strlen(c->image ? c->image : "") +
             strlen(project) + strlen(service) + strlen(c->log_path ? c->log_path : "") +
             strlen(c->log_driver ? c->log_driver : "") + 7;
@@ -250,15 +251,14 @@ static int lc_meta_fill(struct lc_docker_meta *m, struct lc_meta_node *n, const 
     if (!n->mem)
         return -ENOMEM;
     kv = n->mem;
-    p = (char *)(kv + nl);
+    all = kv + nl; /* both arrays first (aligned), then the strings */
+    p = (char *)(all + c->nlabels);
     nl = 0;
-    for (size_t i = 0; i < c->nlabels && nl < m->max_labels; i++) {
-        const char *k = c->labels[i].key;
-        if (!lc_meta_allowed(m, k))
-            continue;
-        kv[nl].key = lc_meta_put_str(&p, k);
-        kv[nl].value = lc_meta_put_str(&p, c->labels[i].value);
-        nl++;
+    for (size_t i = 0; i < c->nlabels; i++) {
+        all[i].key = lc_meta_put_str(&p, c->labels[i].key);
+        all[i].value = lc_meta_put_str(&p, c->labels[i].value);
+        if (nl < m->max_labels && lc_meta_allowed(m, all[i].key))
+            kv[nl++] = all[i]; /* the allowlisted ones share the strings */
     }
     qsort(kv, nl, sizeof(*kv), lc_meta_kv_cmp);
     char *key = lc_meta_put_str(&p, id); /* id may be n->key itself: copy, then free */
@@ -275,6 +275,8 @@ static int lc_meta_fill(struct lc_docker_meta *m, struct lc_meta_node *n, const 
     n->pub.log_driver = lc_meta_put_str(&p, c->log_driver);
     n->pub.labels = kv;
     n->pub.nlabels = nl;
+    n->pub.all_labels = all;
+    n->pub.nall_labels = c->nlabels;
     n->pub.tty = c->tty;
     n->pub.fetched_ms = now;
     return 0;

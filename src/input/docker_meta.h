@@ -35,6 +35,8 @@ struct lc_docker_meta_entry {
     const char *compose_service; /* label com.docker.compose.service, "" if none */
     const struct lc_kv *labels;  /* labels matching labels_allowlist, sorted by key */
     size_t nlabels;
+    const struct lc_kv *all_labels; /* every label (what include/exclude match), as inspected */
+    size_t nall_labels;
     const char *log_path;   /* "" when the log driver keeps no file */
     const char *log_driver; /* e.g. "json-file" */
     bool tty;               /* the API log stream is raw, not multiplexed */

@@ -518,6 +518,9 @@ static void test_put_and_label_cap(void **state)
     assert_int_equal(get(m, "p", &s, &e), 0);
     assert_int_equal(f.ncalls, 0);
     assert_int_equal(e->nlabels, 2);
+    assert_int_equal(e->nall_labels, 5); /* filters see every label, beyond the cap */
+    assert_string_equal(e->all_labels[4].key, "secret.token");
+    assert_string_equal(e->all_labels[4].value, "x");
     assert_string_equal(e->compose_project, "shop"); /* found even beyond the cap */
     assert_string_equal(e->log_path, "");
     assert_int_equal(lc_docker_meta_put(m, "bad/id", &c), -EINVAL);
@@ -533,6 +536,9 @@ static void test_put_and_label_cap(void **state)
     assert_int_equal(lc_docker_meta_put(m, "p", &c), 0);
     e = lc_docker_meta_peek(m, "p");
     assert_int_equal(e->nlabels, 0);
+    assert_int_equal(e->nall_labels, 5); /* issue 15: filters need them without an allowlist */
+    assert_string_equal(e->all_labels[2].key, "team");
+    assert_string_equal(e->all_labels[2].value, "core");
     assert_string_equal(e->compose_service, "web");
     lc_docker_meta_free(m);
     lc_docker_meta_free(NULL);
