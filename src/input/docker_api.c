@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* docker_api.c: the docker input's api mode: one followed Engine API log stream per container. */
 #include "input/docker.h"
+#include "input/docker_replay.h"
 
 #include "core/labels.h"
 #include "core/log.h"
@@ -88,6 +89,7 @@ struct dcont {
     bool renamed;                        /* renamed while its metadata was on its way */
     struct lc_labels *renamed_labels[2]; /* owned: to replace the source's once it drained */
     bool got_data;
+    struct lc_docker_replay replay[2]; /* stdout, stderr: what was emitted (issue 18) */
 };
 
 enum { END_ENDED, END_ERROR, END_NOT_FOUND, END_DIED, END_DESTROYED, END_SHUTDOWN, END_N };
@@ -115,6 +117,7 @@ struct dapi {
     struct lc_metric_series *m_bytes[2];
     struct lc_metric_series *m_cut;
     struct lc_metric_series *m_too_many;
+    struct lc_metric_series *m_replayed;
 };
 
 static int64_t mono_ms(void)
@@ -270,6 +273,16 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
     } else if (c->skip_left > 0 && ts == c->skip_ts) {
         c->skip_left--; /* emitted before the stream was reopened at this timestamp */
         return 0;
+    } else if (lc_docker_replay_seen(&c->replay[s], ts, l->line, l->len)) {
+        /* the daemon sent it again (it does at json-file rotations): skip, count, say so */
+        lc_counter_inc(a->m_replayed);
+        lc_logf(LC_LOG_WARN, iname(a), NULL,
+                "container %.12s: the daemon sent a %s line again (at %lld.%09lld, newest %lld.%09lld): "
+                "skipped",
+                c->id, s ? "stderr" : "stdout", (long long)(ts / LC_NS_PER_SEC),
+                (long long)(ts % LC_NS_PER_SEC), (long long)(c->replay[s].ts / LC_NS_PER_SEC),
+                (long long)(c->replay[s].ts % LC_NS_PER_SEC));
+        return 0;
     }
     if (!lc_source_writable(c->src)) {
         /* cannot happen while seal() keeps its invariant; never overrun the mark ring */
@@ -283,6 +296,7 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
         return 0;
     }
     if (l->has_ts) {
+        lc_docker_replay_note(&c->replay[s], ts, l->line, l->len);
         if (ts > c->pos.ts_ns) {
             c->pos.ts_ns = ts;
             c->pos.ts_seq = 1;
@@ -725,6 +739,10 @@ int lc_docker_api_mode_init(struct lc_docker_in *d)
     f = lc_metric_family(LC_COUNTER, "log_capturer_docker_skipped_total",
                          "Container lines or containers skipped, by reason.", l_reason);
     a->m_too_many = lc_metric_series(f, name, "max_containers");
+    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_replayed_lines_skipped_total",
+                         "Lines a container's log stream sent again (json-file rotation), skipped.",
+                         l_in);
+    a->m_replayed = lc_metric_series(f, name);
     lc_gauge_set(a->m_streams, 0);
     return 0;
 }

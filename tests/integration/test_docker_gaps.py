@@ -13,6 +13,7 @@ import time
 import pytest
 
 import agent as ag
+from docker_harness import expected_lines, logger_cmd
 
 pytestmark = [
     pytest.mark.docker,
@@ -107,3 +108,48 @@ def test_label_filters_match_all_labels(docker, tmp_path, mode):
     inc_allow = [r["labels"] for r in recs if r["labels"]["case"] == "inc_allow"]
     assert inc_allow and all(lb.get("team") == "core" and "bars" not in lb for lb in inc_allow)
     print(f"\nlabel filters ({mode}): {len(recs)} lines, {len(LABEL_CASES)} inputs as expected")
+
+
+# ------------------------------------------------------------------ issue 18: rotation replays
+
+def test_api_rotation_replays_skipped(docker, tmp_path):
+    """Api mode follows two loggers whose json-file rotates often: a max-size=10k max-file=1
+    one printing 400 numbered lines at 20/s, and a max-size=64k one at 200 lines/s for about
+    25 s (the issue's 2-minute run, shortened to keep CI fast). Every line arrives exactly
+    once; the daemon's re-emitted lines are counted as skipped replays (issue 18)."""
+    a = ag.Agent(tmp_path, [docker_input(docker, "api", include={"names": ["rr-*"]})])
+    a.start()
+    try:
+        assert ag.wait_until(lambda: (a.metric("log_capturer_docker_api_streams_open",
+                                               input="c") or 0) >= 1, ag.scaled(20))
+        docker.run_container("rr-small", logger_cmd(400, rate=20, streams=("stdout",), tag="s"),
+                             log_opts={"max-size": "10k", "max-file": "1"})
+        docker.run_container("rr-64k", logger_cmd(5000, rate=200, streams=("stdout",), tag="b",
+                                                  pad=100),
+                             log_opts={"max-size": "64k", "max-file": "2"})
+        want = {"rr-small": expected_lines(400, "stdout", tag="s"),
+                "rr-64k": expected_lines(5000, "stdout", tag="b", pad=100)}
+        total = sum(len(v) for v in want.values())
+        deadline = time.monotonic() + ag.scaled(90)
+        while time.monotonic() < deadline and docker.running_ids():
+            time.sleep(0.5)
+        ag.wait_until(lambda: len(a.output().records) >= total, ag.scaled(20), interval=0.2)
+        time.sleep(1)
+        recs = a.output().records
+        replayed = a.metric("log_capturer_docker_replayed_lines_skipped_total", input="c")
+    finally:
+        a.stop()
+    got = lines_by(recs, "container_name")
+    summary = {}
+    for name, lines in want.items():
+        c = got.get(name, collections.Counter())
+        dups = sum(n - 1 for n in c.values() if n > 1)
+        missing = sum(1 for x in lines if x not in c)
+        summary[name] = (sum(c.values()), len(c), dups, missing)
+    print(f"\nrotation replays: (arrived, unique, duplicates, missing) {summary}; "
+          f"replays skipped {replayed}")
+    for name, lines in want.items():
+        c = got.get(name, collections.Counter())
+        assert summary[name][2:] == (0, 0), (name, summary[name])
+        assert sum(c.values()) == len(lines), (name, summary[name])
+    assert replayed is not None, "log_capturer_docker_replayed_lines_skipped_total missing"
