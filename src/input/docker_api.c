@@ -89,6 +89,10 @@ struct dcont {
     bool renamed;                        /* renamed while its metadata was on its way */
     struct lc_labels *renamed_labels[2]; /* owned: to replace the source's once it drained */
     bool got_data;
+    bool ever_line;     /* a line of this container was emitted */
+    bool sys_err;       /* the open stream carried a daemon error (e.g. its file was removed) */
+    bool await_start;   /* met at `create`: the stream opens at `start` */
+    bool streamed;      /* a stream was opened for it */
     struct lc_docker_replay replay[2]; /* stdout, stderr: what was emitted (issue 18) */
 };
 
@@ -118,6 +122,7 @@ struct dapi {
     struct lc_metric_series *m_cut;
     struct lc_metric_series *m_too_many;
     struct lc_metric_series *m_replayed;
+    struct lc_metric_series *m_missed;
 };
 
 static int64_t mono_ms(void)
@@ -201,6 +206,18 @@ static void forget_row(struct lc_docker_in *d, const char *id)
         lc_ckpt_del(d->in->agent->ckpt, key);
 }
 
+/*
+ * The container was removed before its log could be read (issue 15): what it
+ * printed is lost. Counted and logged.
+ */
+static void missed(struct dcont *c, const char *why)
+{
+    struct dapi *a = c->a;
+
+    lc_counter_inc(a->m_missed);
+    lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: %s; its lines are lost", c->id, why);
+}
+
 static void free_cont(struct dcont *c, bool forget, int reason)
 {
     struct dapi *a = c->a;
@@ -264,6 +281,7 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
         lc_counter_inc(a->d->m_malformed);
         lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: daemon error in log stream: %.*s",
                 c->id, (int)(l->len > 512 ? 512 : l->len), l->line);
+        c->sys_err = true;
         return 0;
     }
     if (!l->has_ts) {
@@ -304,6 +322,7 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
             c->pos.ts_seq++;
         } /* older (stdout and stderr interleave): the newest stays the position */
     }
+    c->ever_line = true;
     if (l->truncated)
         lc_counter_inc(a->m_cut);
     lc_counter_inc(in->m_lines);
@@ -371,6 +390,7 @@ static void open_stream(struct dcont *c, int reason)
     c->die_ms = 0;
     c->restart = false;
     c->got_data = false;
+    c->sys_err = false;
     rc = lc_docker_api_logs(a->d->api, c->id, &o, on_data, on_end, c, &c->stream);
     if (rc < 0) {
         c->stream = NULL;
@@ -380,6 +400,7 @@ static void open_stream(struct dcont *c, int reason)
         return;
     }
     c->data_ms = mono_ms();
+    c->streamed = true;
     set_state(c, DC_STREAM);
     lc_counter_inc(a->m_starts[reason]);
 }
@@ -414,6 +435,8 @@ static void on_end(void *arg, const struct lc_docker_result *r)
     c->stream = NULL;
     lc_counter_inc(a->m_ends[reason]);
     stream_done(c, reason != END_ERROR);
+    if (!c->ever_line && (reason == END_NOT_FOUND || c->sys_err))
+        missed(c, "removed before its log could be read");
     if (reason == END_ERROR && !c->destroyed) {
         lc_logf(LC_LOG_WARN, iname(a), NULL,
                 "container %.12s: log stream broke (%s); reopening from the last line read", c->id,
@@ -534,6 +557,10 @@ static void attach(struct dcont *c, const struct lc_docker_meta_entry *e)
     c->pos = pos;
     lc_logf(LC_LOG_INFO, iname(a), NULL, "following container %s (%.12s)%s", e->name, c->id,
             e->tty ? ", tty" : "");
+    if (c->await_start) {
+        set_state(c, DC_STOPPED); /* created, not started: the stream opens at its start */
+        return;
+    }
     open_stream(c, START_NEW);
     if (c->renamed) {
         /* the name we got may predate the rename: look again */
@@ -551,19 +578,39 @@ static void on_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
         if (err != -ENOENT)
             lc_logf(LC_LOG_WARN, iname(c->a), NULL, "container %.12s: no metadata: %s", c->id,
                     strerror(-err));
+        else if (!c->await_start)
+            missed(c, "removed before it could be inspected");
         free_cont(c, false, END_SHUTDOWN);
         return;
     }
     attach(c, e);
 }
 
-/* A running container: follow it unless we do already. hint_ns: see dcont. */
-static void follow(struct dapi *a, const char *id, int64_t hint_ns)
+/*
+ * A running container: follow it unless we do already. hint_ns: see dcont.
+ * created: met at its `create` event; it is inspected now and its stream
+ * opens at its `start`, with no inspect in between (a short-lived container
+ * may be gone a moment after it started).
+ */
+static void follow(struct dapi *a, const char *id, int64_t hint_ns, bool created)
 {
     const struct lc_docker_meta_entry *e = NULL;
     struct dcont *c = find(a, id);
     int rc;
 
+    if (c && created)
+        return;
+    if (c && c->await_start) {
+        c->await_start = false;
+        if (c->state == DC_INSPECT)
+            return; /* attach opens the stream */
+        if (a->nfollow >= (size_t)a->d->c->max_containers) {
+            lc_counter_inc(a->m_too_many);
+            return;
+        }
+        open_stream(c, START_NEW);
+        return;
+    }
     if (c) {
         if (c->state == DC_STREAM) {
             c->restart = c->die_ms != 0; /* the old stream is about to end */
@@ -595,6 +642,7 @@ static void follow(struct dapi *a, const char *id, int64_t hint_ns)
     c->a = a;
     snprintf(c->id, sizeof(c->id), "%s", id);
     c->hint_ns = hint_ns;
+    c->await_start = created;
     c->state = DC_INSPECT;
     c->next = a->head;
     if (a->head)
@@ -626,7 +674,7 @@ static void on_list(void *arg, const struct lc_docker_result *r, const struct lc
     a->listed = true;
     a->list_retry_ms = 0;
     for (size_t i = 0; i < n; i++)
-        follow(a, s[i].id, hint);
+        follow(a, s[i].id, hint, false);
 }
 
 static void list_now(struct dapi *a)
@@ -743,6 +791,9 @@ int lc_docker_api_mode_init(struct lc_docker_in *d)
                          "Lines a container's log stream sent again (json-file rotation), skipped.",
                          l_in);
     a->m_replayed = lc_metric_series(f, name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_missed_containers_total",
+                         "Containers removed before their log could be read (lines lost).", l_in);
+    a->m_missed = lc_metric_series(f, name);
     lc_gauge_set(a->m_streams, 0);
     return 0;
 }
@@ -888,9 +939,10 @@ void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_eve
     if (ev->time_ns > a->horizon_ns && a->listed)
         a->horizon_ns = ev->time_ns;
     c = find(a, ev->id);
-    if (strcmp(ev->action, "start") == 0) {
+    if (strcmp(ev->action, "start") == 0 || strcmp(ev->action, "create") == 0) {
         if (!once_mode(a))
-            follow(a, ev->id, ev->time_ns > 0 ? ev->time_ns : lc_now_ns());
+            follow(a, ev->id, ev->time_ns > 0 ? ev->time_ns : lc_now_ns(),
+                   ev->action[0] == 'c');
     } else if (strcmp(ev->action, "die") == 0) {
         if (c && c->state == DC_STREAM)
             c->die_ms = mono_ms();
