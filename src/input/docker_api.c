@@ -93,6 +93,7 @@ struct dcont {
     bool sys_err;       /* the open stream carried a daemon error (e.g. its file was removed) */
     bool await_start;   /* met at `create`: the stream opens at `start` */
     bool streamed;      /* a stream was opened for it */
+    bool drain;         /* not running at start-up, but has our checkpoint: read what is left */
     struct lc_docker_replay replay[2]; /* stdout, stderr: what was emitted (issue 18) */
 };
 
@@ -578,9 +579,11 @@ static void on_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
         if (err != -ENOENT)
             lc_logf(LC_LOG_WARN, iname(c->a), NULL, "container %.12s: no metadata: %s", c->id,
                     strerror(-err));
+        else if (c->drain)
+            missed(c, "removed while the agent was down (lines after its checkpoint, if any)");
         else if (!c->await_start)
             missed(c, "removed before it could be inspected");
-        free_cont(c, false, END_SHUTDOWN);
+        free_cont(c, c->drain && err == -ENOENT, END_SHUTDOWN); /* gone: so is its row */
         return;
     }
     attach(c, e);
@@ -657,6 +660,46 @@ static void follow(struct dapi *a, const char *id, int64_t hint_ns, bool created
         on_meta(c, rc, NULL);
 }
 
+struct drain_rows {
+    struct dapi *a;
+    size_t prefix_len;
+};
+
+static void drain_row(const struct lc_ckpt_entry *e, void *arg)
+{
+    struct drain_rows *dr = arg;
+    const char *id = e->key + dr->prefix_len;
+    struct dcont *c;
+
+    if (!lc_docker_id_valid(id) || find(dr->a, id) ||
+        dr->a->nfollow >= (size_t)dr->a->d->c->max_containers)
+        return;
+    follow(dr->a, id, 0, false);
+    c = find(dr->a, id);
+    if (c)
+        c->drain = true;
+}
+
+/*
+ * After start-up's list: containers with a checkpoint of ours that are not
+ * running stopped (or were removed) while the agent was down. Their stream,
+ * opened from the checkpoint, delivers what the daemon still has and ends
+ * (the daemon does not follow a stopped container); one that is gone is
+ * counted as missed and its row deleted.
+ */
+static void drain_stopped(struct dapi *a)
+{
+    struct lc_ckpt *ck = a->d->in->agent->ckpt;
+    char prefix[256];
+    struct drain_rows dr = {.a = a};
+
+    if (!ck)
+        return;
+    snprintf(prefix, sizeof(prefix), "docker:%s:", iname(a));
+    dr.prefix_len = strlen(prefix);
+    lc_ckpt_each(ck, prefix, drain_row, &dr);
+}
+
 static void on_list(void *arg, const struct lc_docker_result *r, const struct lc_docker_summary *s,
                     size_t n)
 {
@@ -675,6 +718,8 @@ static void on_list(void *arg, const struct lc_docker_result *r, const struct lc
     a->list_retry_ms = 0;
     for (size_t i = 0; i < n; i++)
         follow(a, s[i].id, hint, false);
+    if (initial)
+        drain_stopped(a);
 }
 
 static void list_now(struct dapi *a)

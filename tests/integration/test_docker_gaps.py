@@ -205,3 +205,42 @@ def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
     assert arrived >= n * 0.95, arrived
     assert all(v == 1 for v in got.values())
     assert fds <= base_fds and threads <= base_threads, (base_fds, fds, base_threads, threads)
+
+
+def test_api_containers_ended_while_agent_down(docker, tmp_path):
+    """Api mode, agent stopped while two containers still print: one exits (kept), the other
+    exits and is removed. On restart the kept one's remaining lines are read from the
+    checkpoint (every line exactly once); the removed one is counted as missed and logged
+    (issue 15, part 3)."""
+    a = ag.Agent(tmp_path, [docker_input(docker, "api", include={"names": ["dr-*"]})])
+    a.start()
+    try:
+        assert ag.wait_until(lambda: (a.metric("log_capturer_docker_api_streams_open",
+                                               input="c") or 0) >= 1, ag.scaled(20))
+        keep = docker.run_container("dr-keep", logger_cmd(60, rate=10, streams=("stdout",),
+                                                          tag="k"))
+        gone = docker.run_container("dr-gone", logger_cmd(60, rate=10, streams=("stdout",),
+                                                          tag="g"))
+        assert ag.wait_until(lambda: len(a.output().records) >= 10, ag.scaled(20))
+    finally:
+        a.stop()
+    before = len(a.output().records)
+    docker.wait(keep)
+    docker.wait(gone)
+    docker.rm(gone)
+    a.start()
+    try:
+        ag.wait_until(lambda: sum(1 for r in a.output().records
+                                  if r["line"].startswith("k ")) >= 60, ag.scaled(20))
+        time.sleep(1)
+        missed = a.metric("log_capturer_docker_missed_containers_total", input="c")
+        recs = a.output().records
+    finally:
+        a.stop()
+    got = collections.Counter(r["line"] for r in recs if r["line"].startswith("k "))
+    want = expected_lines(60, "stdout", tag="k")
+    print(f"\nended while down: {before} lines before the stop; kept container "
+          f"{sum(got.values())} lines ({len(got)} unique) of 60; removed one: missed {missed}")
+    assert got == collections.Counter(want)
+    assert missed == 1
+    assert warnings(a, "removed while the agent was down")
