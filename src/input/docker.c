@@ -123,6 +123,151 @@ bool lc_docker_selected(const struct lc_docker_conf *c, const struct lc_docker_m
            !label_match(&ex->labels, e);
 }
 
+/* Logging drivers ---------------------------------------------------------- */
+
+struct lc_docker_unreadable {
+    struct lc_docker_unreadable *next;
+    char id[LC_DOCKER_ID_MAX + 1];
+};
+
+bool lc_docker_driver_readable(int mode, const char *driver, const char **remedy)
+{
+    if (!driver || !*driver)
+        return true; /* unknown (no inspect): try */
+    if (mode == LC_DOCKER_MODE_FILE) {
+        if (strcmp(driver, "json-file") == 0)
+            return true;
+        *remedy = strcmp(driver, "none") == 0
+                      ? "give the container a logging driver (json-file, or local with mode: api)"
+                      : "use mode: api (the daemon reads it back), or the json-file driver";
+        return false;
+    }
+    if (strcmp(driver, "none") == 0) {
+        *remedy = "give the container a logging driver that can be read back (json-file, local, "
+                  "journald, or a remote driver with dual logging enabled)";
+        return false;
+    }
+    return true;
+}
+
+bool lc_docker_is_unreadable(const struct lc_docker_in *d, const char *id)
+{
+    for (const struct lc_docker_unreadable *u = d->unreadable; u; u = u->next)
+        if (strcmp(u->id, id) == 0)
+            return true;
+    return false;
+}
+
+void lc_docker_health(struct lc_docker_in *d)
+{
+    char detail[160];
+
+    if (!d->api_up)
+        return; /* the daemon's state is the news */
+    if (d->nunreadable == 0) {
+        lc_health_set(d->in->conf->name, LC_HEALTH_OK, "connected");
+        return;
+    }
+    snprintf(detail, sizeof(detail),
+             "connected; %zu container(s) unreadable in mode %s (logging driver; see the log)",
+             d->nunreadable, d->c->mode == LC_DOCKER_MODE_FILE ? "file" : "api");
+    lc_health_set(d->in->conf->name, LC_HEALTH_DEGRADED, detail);
+}
+
+void lc_docker_set_unreadable(struct lc_docker_in *d, const char *id, const char *name,
+                              const char *driver, const char *remedy, const char *why)
+{
+    size_t cap = (size_t)d->c->max_containers * 2;
+    struct lc_docker_unreadable *u, **pp;
+
+    if (!lc_docker_id_valid(id) || lc_docker_is_unreadable(d, id))
+        return;
+    lc_counter_inc(d->m_log_driver);
+    lc_logf(LC_LOG_WARN, d->in->conf->name, NULL,
+            "container %s (%.12s): its logging driver \"%s\" cannot be read in mode %s%s%s; "
+            "its lines are not shipped: %s",
+            name && *name ? name : id, id, driver && *driver ? driver : "?",
+            d->c->mode == LC_DOCKER_MODE_FILE ? "file" : "api", why ? ": " : "", why ? why : "",
+            remedy);
+    u = calloc(1, sizeof(*u));
+    if (!u)
+        return;
+    snprintf(u->id, sizeof(u->id), "%s", id);
+    u->next = d->unreadable;
+    d->unreadable = u;
+    if (++d->nunreadable > cap) { /* forget the oldest */
+        for (pp = &d->unreadable; (*pp)->next; pp = &(*pp)->next)
+            ;
+        free(*pp);
+        *pp = NULL;
+        d->nunreadable--;
+    }
+    lc_gauge_set(d->m_unreadable, (int64_t)d->nunreadable);
+    lc_docker_health(d);
+}
+
+/* The container is gone: so is its note. */
+static void unreadable_forget(struct lc_docker_in *d, const char *id)
+{
+    for (struct lc_docker_unreadable **pp = &d->unreadable; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->id, id) == 0) {
+            struct lc_docker_unreadable *u = *pp;
+            *pp = u->next;
+            free(u);
+            d->nunreadable--;
+            lc_gauge_set(d->m_unreadable, (int64_t)d->nunreadable);
+            lc_docker_health(d);
+            return;
+        }
+    }
+}
+
+static void unreadable_free(struct lc_docker_in *d)
+{
+    while (d->unreadable) {
+        struct lc_docker_unreadable *u = d->unreadable;
+        d->unreadable = u->next;
+        free(u);
+    }
+    d->nunreadable = 0;
+}
+
+/*
+ * File mode tails json-file logs only: the containers started with another
+ * driver are found here (from the list at connection and `start` events) and
+ * said once each.
+ */
+static void file_driver_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
+{
+    struct lc_docker_in *d = arg;
+    const char *remedy = NULL;
+
+    if (err == 0 && !lc_docker_driver_readable(LC_DOCKER_MODE_FILE, e->log_driver, &remedy) &&
+        lc_docker_selected(d->c, e))
+        lc_docker_set_unreadable(d, e->id, e->name, e->log_driver, remedy, NULL);
+}
+
+static void file_driver_check(struct lc_docker_in *d, const char *id)
+{
+    const struct lc_docker_meta_entry *e = NULL;
+
+    if (lc_docker_is_unreadable(d, id))
+        return;
+    if (lc_docker_meta_get(d->meta, id, file_driver_meta, d, &e) == 0)
+        file_driver_meta(d, 0, e);
+}
+
+static void file_driver_list(void *arg, const struct lc_docker_result *r,
+                             const struct lc_docker_summary *s, size_t n)
+{
+    struct lc_docker_in *d = arg;
+
+    if (r->err)
+        return; /* the next connection lists again */
+    for (size_t i = 0; i < n; i++)
+        file_driver_check(d, s[i].id);
+}
+
 /* Labels ------------------------------------------------------------------- */
 
 int lc_docker_labels(struct lc_docker_in *d, const struct lc_docker_meta_entry *e,
@@ -186,9 +331,13 @@ static void on_event(void *arg, const struct lc_docker_event *ev)
     struct lc_docker_in *d = arg;
 
     lc_docker_meta_on_event(d->meta, ev); /* the client counts events */
-    if (d->c->mode == LC_DOCKER_MODE_FILE)
+    if (strcmp(ev->action, "destroy") == 0)
+        unreadable_forget(d, ev->id);
+    if (d->c->mode == LC_DOCKER_MODE_FILE) {
+        if (strcmp(ev->action, "start") == 0)
+            file_driver_check(d, ev->id);
         lc_docker_file_event(d, ev);
-    else
+    } else
         lc_docker_api_mode_event(d, ev);
 }
 
@@ -224,14 +373,16 @@ static void on_negotiated(void *arg, const struct lc_docker_result *r,
     }
     d->api_up = true;
     d->backoff_ms = 0;
-    lc_health_set(d->in->conf->name, LC_HEALTH_OK, "connected");
+    lc_docker_health(d);
     lc_logf(LC_LOG_INFO, d->in->conf->name, NULL, "docker engine %s, API %s", v->engine_version,
             v->negotiated);
     /* whatever started while we were away is found by a fresh look */
-    if (d->c->mode == LC_DOCKER_MODE_FILE)
+    if (d->c->mode == LC_DOCKER_MODE_FILE) {
         lc_file_in_rescan(d->files);
-    else
+        lc_docker_api_list(d->api, file_driver_list, d);
+    } else {
         lc_docker_api_mode_event(d, NULL);
+    }
 }
 
 static void connect_daemon(struct lc_docker_in *d)
@@ -245,6 +396,7 @@ static void connect_daemon(struct lc_docker_in *d)
 static int docker_init(struct lc_input *in)
 {
     static const char *const l_reason[] = {"input", "reason", NULL};
+    static const char *const l_in[] = {"input", NULL};
     const struct lc_docker_conf *c = in->conf->conf;
     struct lc_docker_api_opts ao = {.socket_path = c->socket,
                                     .name = in->conf->name,
@@ -277,6 +429,13 @@ static int docker_init(struct lc_input *in)
     d->m_malformed = lc_metric_series(f, in->conf->name, "malformed");
     d->m_excluded = lc_metric_series(f, in->conf->name, "excluded");
     d->m_skipped_old = lc_metric_series(f, in->conf->name, "too_old");
+    d->m_log_driver = lc_metric_series(f, in->conf->name, "log_driver");
+    d->m_unreadable = lc_metric_series(
+        lc_metric_family(LC_GAUGE, "log_capturer_docker_unreadable_containers",
+                         "Containers whose logging driver the mode cannot read (not shipped).",
+                         l_in),
+        in->conf->name);
+    lc_gauge_set(d->m_unreadable, 0);
     return c->mode == LC_DOCKER_MODE_FILE ? lc_docker_file_init(d) : lc_docker_api_mode_init(d);
 }
 
@@ -376,6 +535,7 @@ static void docker_free(struct lc_input *in)
     } else
         lc_docker_api_mode_free(d);
     lc_docker_meta_free(d->meta);
+    unreadable_free(d);
     free(d->glob);
     free(d);
     in->ctx = NULL;

@@ -8,6 +8,8 @@
 #include "input/docker_meta.h"
 #include "input/file.h"
 
+struct lc_docker_unreadable;
+
 enum lc_docker_mode { LC_DOCKER_MODE_API = 0, LC_DOCKER_MODE_FILE };
 
 struct lc_docker_filter {
@@ -59,9 +61,33 @@ struct lc_docker_in {
     struct lc_metric_series *m_malformed;
     struct lc_metric_series *m_excluded;
     struct lc_metric_series *m_skipped_old;
+    /* containers whose logging driver the mode cannot read (issue 19), newest first */
+    struct lc_docker_unreadable *unreadable;
+    size_t nunreadable;
+    struct lc_metric_series *m_log_driver;
+    struct lc_metric_series *m_unreadable;
 };
 
 /* docker.c */
+/*
+ * Logging drivers. Whether `mode` can read a container whose driver is
+ * `driver` (as inspected): file mode reads json-file; api mode reads what the
+ * daemon can read back (every driver but "none"; a remote driver with dual
+ * logging disabled is found out by the daemon's answer). If not, *remedy says
+ * what to do.
+ */
+bool lc_docker_driver_readable(int mode, const char *driver, const char **remedy);
+/*
+ * A container this mode cannot read: the first time (per container) warns
+ * naming the driver and the remedy, counts docker_skipped_total{reason=
+ * "log_driver"}, and notes it in /health. Remembers at most 2 x
+ * max_containers containers (the oldest forgotten first).
+ */
+void lc_docker_set_unreadable(struct lc_docker_in *d, const char *id, const char *name,
+                              const char *driver, const char *remedy, const char *why);
+bool lc_docker_is_unreadable(const struct lc_docker_in *d, const char *id);
+/* The input's /health entry: connected or not, and how many containers are unreadable. */
+void lc_docker_health(struct lc_docker_in *d);
 /* True when the container passes include/exclude. */
 bool lc_docker_selected(const struct lc_docker_conf *c, const struct lc_docker_meta_entry *e);
 /*

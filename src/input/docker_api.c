@@ -427,6 +427,34 @@ static void to_stopped(struct dcont *c)
         free_cont(c, true, END_DESTROYED);
 }
 
+/*
+ * The daemon refused the stream for good: 501 (the logging driver does not
+ * support reading), or another 4xx (e.g. 400, 409 while it is removed).
+ * Connection errors, 5xx and malformed data (status 200) are transient.
+ */
+static bool permanent(const struct lc_docker_result *r)
+{
+    return r->err != 0 && (r->status == 501 || (r->status >= 400 && r->status < 500));
+}
+
+/* Not retried: the driver is said once (and remembered), any other refusal logged. */
+static void refused(struct dcont *c, const struct lc_docker_result *r)
+{
+    struct dapi *a = c->a;
+    const struct lc_docker_meta_entry *e = lc_docker_meta_peek(a->d->meta, c->id);
+
+    if (r->status == 501 || strstr(r->message, "does not support reading"))
+        lc_docker_set_unreadable(a->d, c->id, e ? e->name : NULL, e ? e->log_driver : NULL,
+                                 "enable dual logging (the daemon's cache) for it, or use the "
+                                 "json-file or local driver",
+                                 r->message);
+    else
+        lc_logf(LC_LOG_WARN, iname(a), NULL,
+                "container %.12s: the daemon refused its log stream (%ld %s); not retried until "
+                "it starts again",
+                c->id, r->status, r->message);
+}
+
 static void on_end(void *arg, const struct lc_docker_result *r)
 {
     struct dcont *c = arg;
@@ -436,6 +464,14 @@ static void on_end(void *arg, const struct lc_docker_result *r)
     c->stream = NULL;
     lc_counter_inc(a->m_ends[reason]);
     stream_done(c, reason != END_ERROR);
+    if (reason == END_ERROR && permanent(r)) {
+        refused(c, r);
+        if (lc_docker_is_unreadable(a->d, c->id))
+            free_cont(c, true, END_SHUTDOWN); /* nothing to resume: no row either */
+        else
+            to_stopped(c);
+        return;
+    }
     if (!c->ever_line && (reason == END_NOT_FOUND || c->sys_err))
         missed(c, "removed before its log could be read");
     if (reason == END_ERROR && !c->destroyed) {
@@ -541,9 +577,17 @@ static void attach(struct dcont *c, const struct lc_docker_meta_entry *e)
     struct lc_pos pos;
     int rc;
 
+    const char *remedy = NULL;
+
     if (!lc_docker_selected(a->d->c, e)) {
-        lc_counter_inc(a->d->m_excluded);
+        if (!c->await_start) /* counted once, at its start */
+            lc_counter_inc(a->d->m_excluded);
         free_cont(c, false, END_SHUTDOWN);
+        return;
+    }
+    if (!lc_docker_driver_readable(LC_DOCKER_MODE_API, e->log_driver, &remedy)) {
+        lc_docker_set_unreadable(a->d, c->id, e->name, e->log_driver, remedy, NULL);
+        free_cont(c, false, END_SHUTDOWN); /* no request for its logs is ever made */
         return;
     }
     c->tty = e->tty;
@@ -601,7 +645,7 @@ static void follow(struct dapi *a, const char *id, int64_t hint_ns, bool created
     struct dcont *c = find(a, id);
     int rc;
 
-    if (c && created)
+    if ((c && created) || lc_docker_is_unreadable(a->d, id))
         return;
     if (c && c->await_start) {
         c->await_start = false;

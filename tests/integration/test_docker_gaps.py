@@ -8,6 +8,7 @@ Run with -s to see the numbers.
 """
 
 import collections
+import json
 import time
 
 import pytest
@@ -244,3 +245,142 @@ def test_api_containers_ended_while_agent_down(docker, tmp_path):
     assert got == collections.Counter(want)
     assert missed == 1
     assert warnings(a, "removed while the agent was down")
+
+
+# ------------------------------------------------------------------ issue 19: logging drivers
+
+class CountingProxy:
+    """A unix-socket relay in front of the daemon's socket that records every request line
+    (method and path) the agent sends, to count requests per container."""
+
+    def __init__(self, target, path):
+        import re
+        import socket
+        import threading
+        self.target, self.path = target, path
+        self.requests = []
+        self._re = re.compile(rb"(GET|POST|PUT|DELETE|HEAD) (\S+) HTTP/1\.[01]\r\n")
+        self._lock = threading.Lock()
+        self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._srv.bind(path)
+        self._srv.listen(64)
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while not self._stop:
+            try:
+                cli, _ = self._srv.accept()
+            except OSError:
+                return
+            up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                up.connect(self.target)
+            except OSError:
+                cli.close()
+                continue
+            threading.Thread(target=self._pump, args=(cli, up, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, cli, False), daemon=True).start()
+
+    def _pump(self, src, dst, record):
+        import socket
+        buf = b""
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if record:
+                    buf = (buf + data)[-8192:]
+                    for m in self._re.finditer(buf):
+                        with self._lock:
+                            self.requests.append((m.group(1).decode(), m.group(2).decode()))
+                    last = buf.rfind(b"\r\n")
+                    buf = buf[last + 2:] if last >= 0 else buf
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def about(self, cid):
+        with self._lock:
+            return [r for r in self.requests if cid in r[1]]
+
+    def close(self):
+        self._stop = True
+        self._srv.close()
+
+
+# name -> (log driver, log opts, readable in api mode, readable in file mode)
+SYSLOG = {"syslog-address": "udp://127.0.0.1:5514"}
+DRIVERS = {
+    "json": ("json-file", {}, True, True),
+    "local": ("local", {}, True, False),
+    "none": ("none", {}, False, False),
+    "sysdual": ("syslog", SYSLOG, True, False),  # dual logging: the daemon's cache reads back
+    "sysnocache": ("syslog", dict(SYSLOG, **{"cache-disabled": "true"}), False, False),
+}
+
+
+@pytest.mark.parametrize("mode", ["api", "file"])
+def test_log_drivers_readable_or_said_once(docker, tmp_path, mode):
+    """One container per logging driver (json-file, local, none, syslog with and without dual
+    logging), 40 lines each, in both modes: the readable ones deliver every line; each
+    unreadable one gives exactly one warning naming its driver, the log_driver skip counter,
+    a /health note, and at most one request to the daemon (issue 19)."""
+    prefix = f"ld{mode[0]}-"
+    proxy = CountingProxy(docker.sock, str(tmp_path / "proxy.sock"))
+    a = ag.Agent(tmp_path, [docker_input(docker, mode, socket=proxy.path,
+                                         include={"names": [prefix + "*"]})])
+    a.start()
+    ids = {}
+    try:
+        assert ag.wait_until(lambda: (a.metric("log_capturer_docker_api_streams_open",
+                                               input="c") or 0) >= 1, ag.scaled(20))
+        for name, (drv, opts, *_) in DRIVERS.items():
+            ids[name] = docker.run_container(
+                prefix + name, f"i=0; while [ $i -lt 40 ]; do echo {name} $i; i=$((i+1)); done; "
+                "sleep 60", log_driver=drv, log_opts=opts)
+        col = 2 if mode == "api" else 3
+        readable = [n for n, v in DRIVERS.items() if v[col]]
+        unreadable = [n for n, v in DRIVERS.items() if not v[col]]
+        ag.wait_until(lambda: len(a.output().records) >= 40 * len(readable), ag.scaled(30),
+                      interval=0.2)
+        time.sleep(3)  # time enough for retries, if any were made
+        recs = a.output().records
+        skipped = a.metric("log_capturer_docker_skipped_total", input="c", reason="log_driver")
+        gauge = a.metric("log_capturer_docker_unreadable_containers", input="c")
+        _, health = a.health()
+    finally:
+        a.stop()
+        proxy.close()
+    got = lines_by(recs, "container_name")
+    warned = {n: [r for r in a.log_records() if r.get("level") == "warn"
+                  and ids[n][:12] in r.get("msg", "") and "logging driver" in r.get("msg", "")]
+              for n in DRIVERS}
+    reqs = {n: proxy.about(ids[n]) for n in DRIVERS}
+    print(f"\nlog drivers ({mode}): lines {{{', '.join(f'{n}: {sum(got[prefix + n].values())}' for n in DRIVERS)}}}; "
+          f"warnings {{{', '.join(f'{n}: {len(w)}' for n, w in warned.items())}}}; "
+          f"requests {{{', '.join(f'{n}: {len(r)}' for n, r in reqs.items())}}}; "
+          f"skipped {skipped}; health {health}")
+    for n in readable:
+        assert got[prefix + n] == collections.Counter(f"{n} {i}" for i in range(40)), n
+        assert not warned[n], (n, warned[n])
+    for n in unreadable:
+        assert not got.get(prefix + n), n
+        assert len(warned[n]) == 1, (n, warned[n])
+        assert DRIVERS[n][0] in warned[n][0]["msg"], warned[n]
+        assert len(reqs[n]) <= 1 + (1 if mode == "api" and n == "sysnocache" else 0), \
+            (n, reqs[n])
+        assert not [r for r in reqs[n] if "/logs" in r[1]][1:], (n, reqs[n])
+    assert skipped == len(unreadable)
+    assert gauge == len(unreadable)
+    assert f"{len(unreadable)} container(s) unreadable" in json.dumps(health), health
