@@ -89,11 +89,11 @@ struct dcont {
     bool renamed;                        /* renamed while its metadata was on its way */
     struct lc_labels *renamed_labels[2]; /* owned: to replace the source's once it drained */
     bool got_data;
-    bool ever_line;     /* a line of this container was emitted */
-    bool sys_err;       /* the open stream carried a daemon error (e.g. its file was removed) */
-    bool await_start;   /* met at `create`: the stream opens at `start` */
-    bool streamed;      /* a stream was opened for it */
-    bool drain;         /* not running at start-up, but has our checkpoint: read what is left */
+    bool ever_line;   /* a line of this container was emitted */
+    bool sys_err;     /* the open stream carried a daemon error (e.g. its file was removed) */
+    bool await_start; /* met at `create`: the stream opens at `start` */
+    bool streamed;    /* a stream was opened for it */
+    bool drain;       /* not running at start-up, but has our checkpoint: read what is left */
     struct lc_docker_replay replay[2]; /* stdout, stderr: what was emitted (issue 18) */
 };
 
@@ -296,7 +296,8 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
         /* the daemon sent it again (it does at json-file rotations): skip, count, say so */
         lc_counter_inc(a->m_replayed);
         lc_logf(LC_LOG_WARN, iname(a), NULL,
-                "container %.12s: the daemon sent a %s line again (at %lld.%09lld, newest %lld.%09lld): "
+                "container %.12s: the daemon sent a %s line again (at %lld.%09lld, newest "
+                "%lld.%09lld): "
                 "skipped",
                 c->id, s ? "stderr" : "stdout", (long long)(ts / LC_NS_PER_SEC),
                 (long long)(ts % LC_NS_PER_SEC), (long long)(c->replay[s].ts / LC_NS_PER_SEC),
@@ -1030,8 +1031,7 @@ void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_eve
     c = find(a, ev->id);
     if (strcmp(ev->action, "start") == 0 || strcmp(ev->action, "create") == 0) {
         if (!once_mode(a))
-            follow(a, ev->id, ev->time_ns > 0 ? ev->time_ns : lc_now_ns(),
-                   ev->action[0] == 'c');
+            follow(a, ev->id, ev->time_ns > 0 ? ev->time_ns : lc_now_ns(), ev->action[0] == 'c');
     } else if (strcmp(ev->action, "die") == 0) {
         if (c && c->state == DC_STREAM)
             c->die_ms = mono_ms();
