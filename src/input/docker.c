@@ -69,6 +69,9 @@ static const struct lc_option docker_options[] = {
      .help = "First wait before reconnecting to the daemon (doubles, with jitter)."},
     {LC_OPT_DURATION, "reconnect_max", "30s", DCFG(reconnect_max_ms), 10, 3600000,
      .help = "Longest wait before reconnecting to the daemon."},
+    {LC_OPT_DURATION, "stream_stall_timeout", "30s", DCFG(stall_ms), 0, 86400000,
+     .help = "Api mode: a stream quiet this long while the container's log file grew is "
+             "reopened from its last line (0: never)."},
     {LC_OPT_SIZE, "read_bytes", "256KiB", DCFG(read_bytes), 4096, 16 << 20,
      .help = "File mode: size of one read."},
     {LC_OPT_DURATION, "rescan_interval", "1s", DCFG(rescan_ms), 10, 3600000,

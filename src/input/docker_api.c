@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /*
  * Per running, selected container one struct dcont: its source (checkpoint
@@ -57,6 +58,7 @@
 #define LIST_RETRY_MS    1000
 #define FIRST_MARGIN_NS  LC_NS_PER_SEC /* a container's first lines may precede its start event */
 #define RECONNECT_JITTER 2
+#define STALL_BASE_MS    1000 /* a stream quiet this long: note its log file's size */
 
 enum dc_state {
     DC_INSPECT, /* waiting for metadata */
@@ -95,11 +97,24 @@ struct dcont {
     bool streamed;    /* a stream was opened for it */
     bool drain;       /* not running at start-up, but has our checkpoint: read what is left */
     struct lc_docker_replay replay[2]; /* stdout, stderr: what was emitted (issue 18) */
+    char *log_path;                    /* the engine's log file (inspect's LogPath), or NULL */
+    int64_t stall_base_ms;             /* when its size was noted in this quiet spell; 0: not */
+    uint64_t stall_ino;
+    int64_t stall_size;
 };
 
-enum { END_ENDED, END_ERROR, END_NOT_FOUND, END_DIED, END_DESTROYED, END_SHUTDOWN, END_N };
-static const char *const end_names[END_N] = {"ended", "error",     "not_found",
-                                             "died",  "destroyed", "shutdown"};
+enum {
+    END_ENDED,
+    END_ERROR,
+    END_NOT_FOUND,
+    END_DIED,
+    END_DESTROYED,
+    END_SHUTDOWN,
+    END_STALLED,
+    END_N
+};
+static const char *const end_names[END_N] = {"ended",     "error",    "not_found", "died",
+                                             "destroyed", "shutdown", "stalled"};
 enum { START_NEW, START_RESUME, START_RESTART, START_N };
 static const char *const start_names[START_N] = {"new", "resume", "restart"};
 
@@ -232,6 +247,7 @@ static void free_cont(struct dcont *c, bool forget, int reason)
     lc_labels_release(c->renamed_labels[0]);
     lc_labels_release(c->renamed_labels[1]);
     lc_docker_mux_free(c->mux);
+    free(c->log_path);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -343,6 +359,7 @@ static int on_data(void *arg, const char *data, size_t len)
     if (lc_pipeline_paused(ag) || !lc_source_writable(c->src) || c->renamed_labels[0])
         return LC_DOCKER_PAUSE; /* the same bytes come again after resume */
     c->data_ms = mono_ms();
+    c->stall_base_ms = 0;
     c->got_data = true;
     rc = lc_docker_mux_feed(c->mux, data, len);
     if (rc < 0)
@@ -402,6 +419,7 @@ static void open_stream(struct dcont *c, int reason)
         return;
     }
     c->data_ms = mono_ms();
+    c->stall_base_ms = 0;
     c->streamed = true;
     set_state(c, DC_STREAM);
     lc_counter_inc(a->m_starts[reason]);
@@ -592,6 +610,8 @@ static void attach(struct dcont *c, const struct lc_docker_meta_entry *e)
         return;
     }
     c->tty = e->tty;
+    free(c->log_path);
+    c->log_path = e->log_path && *e->log_path ? strdup(e->log_path) : NULL;
     lc_docker_key(a->d, c->id, key, sizeof(key));
     start_pos(c, key, &pos);
     rc = make_source(c, e, &pos, &c->src);
@@ -888,6 +908,41 @@ int lc_docker_api_mode_init(struct lc_docker_in *d)
     return 0;
 }
 
+/*
+ * The daemon's follow has hung on rotations before (moby#37646, #39235): a
+ * stream that stays quiet for stream_stall_timeout while the container's log
+ * file (inspect's LogPath, when the agent can stat it) changed is reopened
+ * from the last line emitted, counted (stream_ends_total{reason="stalled"})
+ * and logged. The file is looked at once a quiet spell began (STALL_BASE_MS)
+ * and then once per timeout, never per line.
+ */
+static void check_stall(struct dcont *c, int64_t now)
+{
+    int64_t timeout = c->a->d->c->stall_ms, quiet = now - c->data_ms;
+    struct stat st;
+
+    if (timeout <= 0 || !c->log_path || quiet < STALL_BASE_MS ||
+        lc_docker_stream_paused(c->stream) ||
+        (c->stall_base_ms && now - c->stall_base_ms < timeout))
+        return;
+    if (stat(c->log_path, &st) != 0)
+        return; /* not visible from here: nothing to compare */
+    if (c->stall_base_ms && quiet >= timeout &&
+        ((uint64_t)st.st_ino != c->stall_ino || (int64_t)st.st_size != c->stall_size)) {
+        lc_logf(LC_LOG_WARN, iname(c->a), NULL,
+                "container %.12s: its log stream sent nothing for %lld ms while its log file "
+                "grew; reopening it from the last line read",
+                c->id, (long long)quiet);
+        close_stream(c, END_STALLED);
+        stream_done(c, false);
+        open_stream(c, START_RESUME);
+        return;
+    }
+    c->stall_base_ms = now;
+    c->stall_ino = (uint64_t)st.st_ino;
+    c->stall_size = (int64_t)st.st_size;
+}
+
 static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
 {
     bool paused = lc_pipeline_paused(a->d->in->agent);
@@ -914,7 +969,9 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
             open_stream(c, START_RESTART);
         else
             to_stopped(c);
+        return;
     }
+    check_stall(c, now);
 }
 
 static void on_tick(uv_timer_t *t)

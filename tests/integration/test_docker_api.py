@@ -555,17 +555,22 @@ def test_switch_from_file_mode(docker, tmp_path):
 class FakeDocker:
     """A minimal Engine API on a unix socket: one running container whose log stream
     is cut mid-frame on the first request and carries a malformed frame header on the
-    second; the third delivers the rest (split into 7-byte writes) and ends."""
+    second; the third delivers the rest (split into 7-byte writes) and ends.
+    With stall_after=N the first request instead sends N frames and then nothing
+    while the connection stays open (a hung follow); the container's LogPath is
+    log_path."""
 
     CID = "f" * 64
 
-    def __init__(self, path, records, cut_after, bad_after):
+    def __init__(self, path, records, cut_after, bad_after, stall_after=None, log_path=""):
         import socketserver
         from http.server import BaseHTTPRequestHandler
         self.path = path
         self.records = records  # [(ts_ns, stream 1|2, text)]
         self.cut_after = cut_after
         self.bad_after = bad_after
+        self.stall_after = stall_after
+        self.log_path = log_path
         self.log_requests = []  # the since= of each logs request (None when absent)
         self.stop = threading.Event()
         fake = self
@@ -609,7 +614,7 @@ class FakeDocker:
                                  "State": "running", "Labels": {}}])
                 elif p == f"/containers/{fake.CID}/json":
                     self._json({"Id": fake.CID, "Name": "/fake1", "Image": "sha256:0",
-                                "LogPath": "", "Config": {"Image": "img", "Tty": False,
+                                "LogPath": fake.log_path, "Config": {"Image": "img", "Tty": False,
                                                           "Labels": {}},
                                 "State": {"Status": "running", "Running": True},
                                 "HostConfig": {"LogConfig": {"Type": "json-file"}}})
@@ -638,6 +643,13 @@ class FakeDocker:
                 self.send_response(200)
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
+                if k == 0 and fake.stall_after is not None:  # sends, then hangs
+                    self._chunk(b"".join(frames[:fake.stall_after]))
+                    fake.stop.wait(60)
+                    self.close_connection = True
+                    return
+                if k < 2 and fake.stall_after is not None:
+                    k = 2
                 if k == 0:  # cut in the middle of a frame: the connection just drops
                     self._chunk(b"".join(frames[:fake.cut_after]) +
                                 frames[fake.cut_after][:13])

@@ -384,3 +384,43 @@ def test_log_drivers_readable_or_said_once(docker, tmp_path, mode):
     assert skipped == len(unreadable)
     assert gauge == len(unreadable)
     assert f"{len(unreadable)} container(s) unreadable" in json.dumps(health), health
+
+
+# ------------------------------------------------------------------ issue 18: stalled streams
+
+def test_stalled_stream_reopened(tmp_path):
+    """The fake daemon's stream sends 5 lines and then nothing, connection open, while the
+    container's log file grows: after stream_stall_timeout the agent reopens it from the
+    last line read (since = its timestamp), counts and logs it; every line arrives once
+    (issue 18)."""
+    from test_docker_api import FakeDocker
+    base = 1_700_000_000_000_000_000
+    records = [(base + 1000 * i, 1, f"stall {i:02d}") for i in range(12)]
+    log_path = tmp_path / "fake-json.log"
+    log_path.write_text("x" * 100)
+    fake = FakeDocker(str(tmp_path / "docker.sock"), records, cut_after=0, bad_after=0,
+                      stall_after=5, log_path=str(log_path))
+    a = ag.Agent(tmp_path, [{"type": "docker", "name": "c", "mode": "api",
+                             "socket": fake.path, "start_at": "beginning", "max_age": "0",
+                             "stream_stall_timeout": "2s"}])
+    try:
+        a.start()
+        assert ag.wait_until(lambda: len(a.output().records) >= 5, ag.scaled(20))
+        time.sleep(1.5)  # quiet; the agent notes the file's size
+        with open(log_path, "a") as f:
+            f.write("y" * 100)  # the daemon wrote more, the stream did not say
+        assert ag.wait_until(lambda: len(a.output().records) >= len(records), ag.scaled(20))
+        time.sleep(0.5)
+        m = a.metrics()
+    finally:
+        a.stop()
+        fake.close()
+    got = [r["line"] for r in a.output().records]
+    stalls = ag.metric_sum(m, "log_capturer_docker_stream_ends_total", reason="stalled")
+    print(f"\nstalled stream: {len(got)} lines of {len(records)}, stalls {stalls}, "
+          f"requests since= {fake.log_requests}")
+    assert sorted(got) == [r[2] for r in records]
+    assert stalls == 1
+    t = records[4][0]
+    assert fake.log_requests[1] == f"{t // 10**9}.{t % 10**9:09d}"
+    assert warnings(a, "sent nothing for")
