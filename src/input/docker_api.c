@@ -46,6 +46,25 @@
  * last moment every start was known: `horizon`) for containers that start
  * later, whose first lines would otherwise be lost.
  *
+ * Short-lived containers (issue 15). A container is inspected at its
+ * `create` event (parked, DC_STOPPED, with its source) so that its stream
+ * opens the moment it starts, without an inspect in between; one removed
+ * before its log could be read (404, or the daemon's "no such file" error
+ * frame, before any line) is counted as missed and logged. After start-up's
+ * list, containers with a checkpoint of ours that are not running are read
+ * from it to their end (the daemon does not follow a stopped container); the
+ * removed ones are counted as missed.
+ *
+ * Replays (issue 18). The daemon's follow re-sends entries at json-file
+ * rotations; per container and stream a record older than the newest emitted,
+ * or equal to it with the same content, is skipped and counted
+ * (input/docker_replay.h). A stream quiet for stream_stall_timeout while the
+ * container's log file changed is reopened from the position (check_stall).
+ *
+ * Refusals (issue 19). A container whose driver is "none" is never requested;
+ * a 501 ("does not support reading") or other 4xx answer is permanent: said
+ * once, not retried. Connection errors and 5xx are retried with backoff.
+ *
  * Acks. After each chunk the open mark is sealed at the emitted position
  * when a mark slot is left; otherwise the mark stays open and takes the next
  * chunks too, so the source stays writable (a stream is paused only by the
