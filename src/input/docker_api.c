@@ -747,6 +747,7 @@ static void follow(struct dapi *a, const char *id, int64_t hint_ns, bool created
 struct drain_rows {
     struct dapi *a;
     size_t prefix_len;
+    size_t skipped; /* max_containers reached */
 };
 
 static void drain_row(const struct lc_ckpt_entry *e, void *arg)
@@ -755,9 +756,13 @@ static void drain_row(const struct lc_ckpt_entry *e, void *arg)
     const char *id = e->key + dr->prefix_len;
     struct dcont *c;
 
-    if (!lc_docker_id_valid(id) || find(dr->a, id) ||
-        dr->a->nfollow >= (size_t)dr->a->d->c->max_containers)
+    if (!lc_docker_id_valid(id) || find(dr->a, id))
         return;
+    if (dr->a->nfollow >= (size_t)dr->a->d->c->max_containers) {
+        dr->skipped++;
+        lc_counter_inc(dr->a->m_too_many);
+        return;
+    }
     follow(dr->a, id, 0, false);
     c = find(dr->a, id);
     if (c)
@@ -782,6 +787,11 @@ static void drain_stopped(struct dapi *a)
     snprintf(prefix, sizeof(prefix), "docker:%s:", iname(a));
     dr.prefix_len = strlen(prefix);
     lc_ckpt_each(ck, prefix, drain_row, &dr);
+    if (dr.skipped)
+        lc_logf(LC_LOG_WARN, iname(a), NULL,
+                "%zu stopped containers with a checkpoint not read to their end: "
+                "max_containers (%lld) reached",
+                dr.skipped, (long long)a->d->c->max_containers);
 }
 
 static void on_list(void *arg, const struct lc_docker_result *r, const struct lc_docker_summary *s,
