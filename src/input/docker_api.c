@@ -504,6 +504,8 @@ static void on_end(void *arg, const struct lc_docker_result *r)
     stream_done(c, reason != END_ERROR);
     if (reason == END_ERROR && permanent(r)) {
         refused(c, r);
+        if (!c->ever_line && !lc_docker_is_unreadable(a->d, c->id))
+            missed(c, "its log stream was refused (e.g. being removed) before any line was read");
         if (lc_docker_is_unreadable(a->d, c->id))
             free_cont(c, true, END_SHUTDOWN); /* nothing to resume: no row either */
         else
@@ -512,6 +514,8 @@ static void on_end(void *arg, const struct lc_docker_result *r)
     }
     if (!c->ever_line && (reason == END_NOT_FOUND || c->sys_err))
         missed(c, "removed before its log could be read");
+    else if (reason == END_ERROR && c->destroyed && !permanent(r))
+        missed(c, "removed while its log stream was broken (the rest of its lines)");
     if (reason == END_ERROR && !c->destroyed) {
         lc_logf(LC_LOG_WARN, iname(a), NULL,
                 "container %.12s: log stream broke (%s); reopening from the last line read", c->id,
@@ -1129,6 +1133,8 @@ void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_eve
             if (!c->die_ms)
                 c->die_ms = mono_ms();
         } else {
+            if (c->state == DC_RETRY || (c->state == DC_INSPECT && !c->await_start))
+                missed(c, "removed before its log could be read to its end");
             free_cont(c, true, END_DESTROYED);
         }
     } else if (strcmp(ev->action, "rename") == 0 && c) {

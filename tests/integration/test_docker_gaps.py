@@ -200,6 +200,8 @@ def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
     print(f"\n--rm churn (api): {arrived} of {n} containers' lines in {run_s:.1f} s, "
           f"duplicates {sum(v - 1 for v in got.values())}, missed counted {missed}; "
           f"FDs {base_fds} -> {fds}, threads {base_threads} -> {threads}")
+    if arrived != n:
+        print("\n".join(str(r) for r in a.log_records() if r.get("level") != "info"))
     # Nothing silent: a container the daemon removed before its log could be read (a race
     # only GET /logs has; it shows on a loaded machine) is counted and logged, one by one.
     assert arrived + missed == n, (arrived, missed)
