@@ -188,7 +188,7 @@ def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
         run_s = time.monotonic() - t0
         ag.wait_until(lambda: len(a.output().records) >= n + 3, ag.scaled(30), interval=0.2)
         assert ag.wait_until(lambda: a.metric("log_capturer_docker_streams", input="c") == 0, 20)
-        ag.wait_until(lambda: a.fds() <= base_fds and a.threads() <= base_threads, 20,
+        ag.wait_until(lambda: a.fds() <= base_fds and a.threads() <= base_threads, 10,
                       interval=0.5)
         fds, threads = a.fds(), a.threads()
         missed = a.metric("log_capturer_docker_missed_containers_total", input="c")
@@ -207,7 +207,9 @@ def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
     assert arrived + missed == n, (arrived, missed)
     assert arrived >= n * 0.95, arrived
     assert all(v == 1 for v in got.values())
-    assert fds <= base_fds and threads <= base_threads, (base_fds, fds, base_threads, threads)
+    # only the pool of keep-alive connections for short requests (max_pool_conns = 4, one
+    # already open after the warm-up) may have grown; every log stream's socket is closed
+    assert fds <= base_fds + 3 and threads <= base_threads, (base_fds, fds, base_threads, threads)
 
 
 def test_api_containers_ended_while_agent_down(docker, tmp_path):
