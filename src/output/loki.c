@@ -222,17 +222,22 @@ int lc_loki_http_init(struct lc_loki_http *h, const struct lc_loki_conf *c,
         snprintf(err, errlen, "url must start with http:// or https://");
         return -EINVAL;
     }
-    size_t ul = strlen(c->url);
+    /* the push path goes before a query string (?api_key=...) or fragment */
+    size_t ul = strcspn(c->url, "?#");
+    const char *rest = c->url + ul;
     while (ul > 0 && c->url[ul - 1] == '/')
         ul--;
     size_t pl = strlen(push_path);
     bool has_path = ul >= pl && strncmp(c->url + ul - pl, push_path, pl) == 0;
-    h->push_url = malloc(ul + pl + 1);
+    size_t rl = strcspn(rest, "#"); /* a fragment is never sent */
+    h->push_url = malloc(ul + pl + rl + 1);
     if (!h->push_url)
         return -ENOMEM;
     memcpy(h->push_url, c->url, ul);
-    memcpy(h->push_url + ul, has_path ? "" : push_path, has_path ? 1 : pl + 1);
-    h->push_url[ul + (has_path ? 0 : pl)] = '\0';
+    if (!has_path)
+        memcpy(h->push_url + ul, push_path, pl);
+    memcpy(h->push_url + ul + (has_path ? 0 : pl), rest, rl);
+    h->push_url[ul + (has_path ? 0 : pl) + rl] = '\0';
 
     rc = add_header(&h->headers, "Content-Type", lc_loki_enc_content_type(enc));
     if (rc == 0 && lc_loki_enc_content_encoding(enc))
@@ -628,6 +633,8 @@ static void hold(struct lc_loki *lk, struct lc_batch *b)
 /* The answer's body for a log line or the DLQ: at most max bytes, credentials masked. */
 static const char *shown_body(const struct lc_loki_req *rq, size_t max, char *out, size_t outlen)
 {
+    if (!rq->resp_len)
+        return "(no body)";
     lc_redact_text(rq->resp, rq->resp_len < max ? rq->resp_len : max, out, outlen);
     return out;
 }
