@@ -501,7 +501,7 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
                 lc_redact_url(r->errbuf[0] ? r->errbuf : curl_easy_strerror(cr), msg,
                               sizeof(msg));
                 fprintf(stderr, "dlq replay %s: stopping: %s%s\n", r->name, msg,
-                        lc_loki_tls_hint(cr));
+                        lc_loki_tls_hint(cr, r->conf));
             } else {
                 fprintf(stderr, "dlq replay %s: stopping: Loki answers %ld: %s\n", r->name,
                         status, shown);

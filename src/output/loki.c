@@ -325,19 +325,28 @@ void lc_loki_http_forget_secrets(struct lc_loki_http *h)
     }
 }
 
-const char *lc_loki_tls_hint(CURLcode result)
+const char *lc_loki_tls_hint(CURLcode result, const struct lc_loki_conf *c)
 {
+    bool https = c->url && strncmp(c->url, "https://", 8) == 0;
+
     switch (result) {
     case CURLE_PEER_FAILED_VERIFICATION:
 #if defined(CURLE_SSL_CACERT) && CURLE_SSL_CACERT != CURLE_PEER_FAILED_VERIFICATION
     case CURLE_SSL_CACERT:
 #endif
-        return " (the server's certificate or name is not trusted: set tls.ca_file to the CA "
-               "that signed it)";
+        return " (the server's certificate is not trusted for this host: check the URL's host "
+               "name, and set tls.ca_file to the CA that signed the certificate)";
     case CURLE_SSL_CERTPROBLEM:
         return " (tls.cert_file or tls.key_file cannot be used)";
     case CURLE_SSL_CACERT_BADFILE:
         return " (tls.ca_file cannot be read)";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        if (https && !c->tls.cert_file)
+            return " (the TLS connection was closed: if the server requires a client "
+                   "certificate, set tls.cert_file and tls.key_file)";
+        return "";
     default:
         return "";
     }
@@ -669,7 +678,7 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
         count_status(lk, ST_ERROR);
         lc_redact_url(rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(result), msg, sizeof(msg));
         lc_logf(LC_LOG_WARN, lk->name, NULL, "push failed: %s%s; retrying", msg,
-                lc_loki_tls_hint(result));
+                lc_loki_tls_hint(result, lk->conf));
         lc_breaker_failure(&lk->br, now);
         requeue(lk, b, -1);
     } else if (status >= 200 && status < 300) {

@@ -84,8 +84,8 @@ void lc_loki_http_free(struct lc_loki_http *h);
  * string options): the secret then lives only where libcurl needs it.
  */
 void lc_loki_http_forget_secrets(struct lc_loki_http *h);
-/* A hint to append to a TLS failure's message ("" for other results). */
-const char *lc_loki_tls_hint(CURLcode result);
+/* A hint to append to a TLS failure's message ("" for other results), for the output c. */
+const char *lc_loki_tls_hint(CURLcode result, const struct lc_loki_conf *c);
 /* Logs a warning when c turns TLS verification off. */
 void lc_loki_warn_insecure(const struct lc_loki_conf *c, const char *name);
 /* Sets URL, POST, headers, auth, TLS, timeouts and keep-alive on an easy handle. 0 or -EINVAL. */

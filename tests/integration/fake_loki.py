@@ -851,6 +851,111 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._answer(204)
 
 
+# --------------------------------------------------------------------------- TLS and auth
+#
+# Additive (issue 16): FakeLoki.start_secure() serves the same fake behind TLS (an
+# ssl.SSLContext made by the test, e.g. with a CA and certificates from the openssl CLI;
+# client certificates required when the context says so) and/or checks the Authorization
+# header of every push against FakeLoki.require_auth(). A push with other credentials is
+# answered 401 with a body that, like a careless proxy, quotes the header it got (so tests
+# prove the agent masks what servers echo). Failed TLS handshakes are counted
+# (tls_failures()). The control routes stay open.
+
+
+def _fake_require_auth(self, basic=None, bearer=None):
+    """Pushes must carry Basic (user, password) or Bearer token credentials; None: any."""
+    import base64
+    want = None
+    if basic is not None:
+        want = "Basic " + base64.b64encode(("%s:%s" % basic).encode()).decode()
+    elif bearer is not None:
+        want = "Bearer " + bearer
+    with self._lock:
+        self._auth_want = want
+
+
+def _fake_auth_want(self):
+    with self._lock:
+        return getattr(self, "_auth_want", None)
+
+
+def _fake_tls_failed(self, why):
+    with self._cond:
+        if not hasattr(self, "_tls_failures"):
+            self._tls_failures = []
+        self._tls_failures.append(why)
+        self._cond.notify_all()
+
+
+def _fake_tls_failures(self):
+    """Messages of the TLS handshakes that failed on the server side."""
+    with self._lock:
+        return list(getattr(self, "_tls_failures", []))
+
+
+def _fake_start_secure(self, ssl_context=None, port=0):
+    """Like start(), with TLS when ssl_context is given and the auth check; returns the port."""
+    srv = _TlsServer((self.host, port), _AuthHandler) if ssl_context else \
+        _AuthServer((self.host, port), _AuthHandler)
+    srv.ssl_context = ssl_context
+    srv.fake = self
+    self._server = srv
+    self.port = srv.server_address[1]
+    self._thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                                    name="fake-loki-secure", daemon=True)
+    self._thread.start()
+    return self.port
+
+
+FakeLoki.require_auth = _fake_require_auth
+FakeLoki.auth_want = _fake_auth_want
+FakeLoki._tls_failed = _fake_tls_failed
+FakeLoki.tls_failures = _fake_tls_failures
+FakeLoki.start_secure = _fake_start_secure
+
+
+class _AuthServer(_Server):
+    ssl_context = None
+
+
+class _TlsServer(_AuthServer):
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        # the handshake runs in the connection's thread (_AuthHandler.setup), never here
+        return self.ssl_context.wrap_socket(sock, server_side=True,
+                                            do_handshake_on_connect=False), addr
+
+
+class _AuthHandler(_Handler):
+    def setup(self):
+        if self.server.ssl_context is not None:
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (OSError, ValueError) as e:
+                self.server.fake._tls_failed(str(e))
+                raise
+            self.request.settimeout(None)
+        super().setup()
+
+    def do_POST(self):
+        want = self.fake.auth_want()
+        if want is None or urllib.parse.urlsplit(self.path).path != PUSH_PATH:
+            return super().do_POST()
+        got = self.headers.get("Authorization")
+        if got == want:
+            return super().do_POST()
+        try:
+            raw = self._read_body()
+        except (DecodeError, ValueError, OSError):
+            raw = b""
+            self.close_connection = True
+        self.fake._record({"time": time.time(), "conn": self.conn_id, "status": 401,
+                           "authorization": got, "tenant": self.headers.get("X-Scope-OrgID"),
+                           "raw_bytes": len(raw), "encoding": "?", "answered": time.time()})
+        self._answer(401, "authentication failed; got Authorization: %s\n" % got)
+
+
 def _rfc3339(ns):
     s, frac = divmod(int(ns), 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + ".%09dZ" % frac
