@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* redact.c: masks URL userinfo, credential query parameters, auth schemes and credential headers. */
+/* redact.c: masks URL userinfo, credential query parameters, auth schemes and credential headers.
+ */
 #include "core/redact.h"
 
 #include <string.h>
@@ -12,8 +13,7 @@ static const char *const secret_headers[] = {
 
 /* Substrings of a name that make it a credential. */
 static const char *const secret_parts[] = {
-    "token",   "secret", "passw",  "key", "auth", "credential",
-    "session", "cookie", "signature", NULL,
+    "token", "secret", "passw", "key", "auth", "credential", "session", "cookie", "signature", NULL,
 };
 /* Whole names too short to match as substrings. */
 static const char *const secret_names[] = {"sig", "pwd", "pass", NULL};
@@ -206,10 +206,11 @@ size_t lc_redact_text(const char *in, size_t len, char *out, size_t outlen)
             }
         }
         if (boundary && (j = header_value_at(in, len, i)) != 0) {
+            size_t end = token_end(in, len, j, true);
             put(&o, in + i, j - i);
-            if (j < len && !is_stop(in[j]))
+            if (end > j) /* whatever is skipped is masked */
                 mask(&o);
-            i = token_end(in, len, j, true);
+            i = end;
             continue;
         }
         if (boundary && ((j = match_word(in + i, len - i, "bearer ")) != 0 ||
@@ -221,10 +222,10 @@ size_t lc_redact_text(const char *in, size_t len, char *out, size_t outlen)
                 put(&o, " ", 1);
                 i++;
             }
-            if (i < len && !is_stop(in[i])) {
+            j = token_end(in, len, i, false);
+            if (j > i)
                 mask(&o);
-                i = token_end(in, len, i, false);
-            }
+            i = j;
             continue;
         }
         put(&o, &c, 1);

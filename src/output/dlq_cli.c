@@ -480,8 +480,8 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
         if (cr == CURLE_OK && (status == 401 || status == 403)) {
             /* bad credentials fail every batch alike: keep them all, stop now */
             clear_progress(r);
-            fprintf(stderr, "dlq replay %s: stopping: authentication failed (%ld): %s\n",
-                    r->name, status, shown);
+            fprintf(stderr, "dlq replay %s: stopping: authentication failed (%ld): %s\n", r->name,
+                    status, shown);
             res->stopped = true;
             return LC_DLQ_STOP;
         }
@@ -498,13 +498,12 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
             clear_progress(r);
             if (cr != CURLE_OK) {
                 char msg[CURL_ERROR_SIZE * 2];
-                lc_redact_url(r->errbuf[0] ? r->errbuf : curl_easy_strerror(cr), msg,
-                              sizeof(msg));
+                lc_redact_url(r->errbuf[0] ? r->errbuf : curl_easy_strerror(cr), msg, sizeof(msg));
                 fprintf(stderr, "dlq replay %s: stopping: %s%s\n", r->name, msg,
                         lc_loki_tls_hint(cr, r->conf));
             } else {
-                fprintf(stderr, "dlq replay %s: stopping: Loki answers %ld: %s\n", r->name,
-                        status, shown);
+                fprintf(stderr, "dlq replay %s: stopping: Loki answers %ld: %s\n", r->name, status,
+                        shown);
             }
             res->stopped = true;
             return LC_DLQ_STOP;

@@ -63,7 +63,8 @@ static const struct lc_option basic_auth_options[] = {
     {LC_OPT_STR, "password", NULL, S(basic_auth, password), .flags = LC_OPT_SECRET,
      .help = "Basic auth password (use ${ENV} or password_file rather than plain text)."},
     {LC_OPT_STR, "password_file", NULL, S(basic_auth, password_file),
-     .help = "File holding the basic auth password (trailing newline ignored)."},
+     .help = "File holding the basic auth password (trailing newline ignored); read again on "
+             "SIGHUP."},
     LC_OPT_END,
 };
 
@@ -72,7 +73,8 @@ static const struct lc_option tls_options[] = {
     {LC_OPT_STR, "cert_file", NULL, S(tls, cert_file), .help = "Client certificate (PEM)."},
     {LC_OPT_STR, "key_file", NULL, S(tls, key_file), .help = "Client private key (PEM)."},
     {LC_OPT_BOOL, "insecure_skip_verify", "false", S(tls, insecure_skip_verify),
-     .help = "Do not verify the server's certificate and name (testing only)."},
+     .help = "Do not verify the server's certificate and name (testing only; logs a warning at "
+             "start)."},
     LC_OPT_END,
 };
 
@@ -120,7 +122,8 @@ static const struct lc_option dlq_options[] = {
 
 const struct lc_option lc_loki_options[] = {
     {LC_OPT_STR, "url", NULL, C(url), .flags = LC_OPT_REQUIRED,
-     .help = "Loki base URL (http://host:3100); /loki/api/v1/push is appended."},
+     .help = "Loki base URL (http://host:3100); /loki/api/v1/push is appended (before a query "
+             "string). Userinfo and credential query parameters are never shown."},
     {LC_OPT_ENUM, "encoding", "protobuf", C(encoding), .choices = encoding_names,
      .help = "protobuf (snappy-compressed) or json."},
     {LC_OPT_ENUM, "compression", "gzip", C(compression), .choices = compression_names,
@@ -131,7 +134,7 @@ const struct lc_option lc_loki_options[] = {
     {LC_OPT_STR, "bearer_token", NULL, C(bearer_token), .flags = LC_OPT_SECRET,
      .help = "Authorization: Bearer token (use ${ENV} or bearer_token_file)."},
     {LC_OPT_STR, "bearer_token_file", NULL, C(bearer_token_file),
-     .help = "File holding the bearer token."},
+     .help = "File holding the bearer token; read again on SIGHUP."},
     {LC_OPT_SECTION, "tls", NULL, C(tls), .sub = tls_options, .help = "TLS settings."},
     {LC_OPT_MAP, "headers", NULL, C(headers), .flags = LC_OPT_HEADERS,
      .help = "Extra HTTP headers for every push; a value may be {value: v, secret: true}. "

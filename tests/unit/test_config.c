@@ -678,7 +678,7 @@ static void test_print_masks_urls_and_headers(void **state)
 
     (void)state;
     for (const char *const *s = (const char *const[]){"urlpw", "user:", "qtok", "hdrkey",
-                                                       "hdrbearer", "custom-secret", NULL};
+                                                      "hdrbearer", "custom-secret", NULL};
          *s; s++)
         assert_null(strstr(out, *s));
     assert_non_null(strstr(out, "    url: \"http://***@h:3100/p?api_token=***&x=1\"\n"));

@@ -55,10 +55,10 @@ static void test_names(void **state)
         const char *name;
         bool secret;
     } rows[] = {
-        {"token", true},     {"access_token", true}, {"API_KEY", true},   {"password", true},
-        {"passwd", true},    {"pwd", true},          {"sig", true},       {"X-Signature", true},
-        {"client_secret", true}, {"pass", true},    {"page", false},     {"tenant", false},
-        {"orgid", false},    {"user", false},        {"signal", false},   {"design", false},
+        {"token", true},         {"access_token", true}, {"API_KEY", true}, {"password", true},
+        {"passwd", true},        {"pwd", true},          {"sig", true},     {"X-Signature", true},
+        {"client_secret", true}, {"pass", true},         {"page", false},   {"tenant", false},
+        {"orgid", false},        {"user", false},        {"signal", false}, {"design", false},
     };
 
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
