@@ -33,6 +33,7 @@ GET /ready.  CLI: /usr/bin/python3 fake_loki.py --port N
 """
 
 import argparse
+import functools
 import gzip
 import http.server
 import json
@@ -894,17 +895,16 @@ def _fake_tls_failures(self):
 
 
 def _fake_start_secure(self, ssl_context=None, port=0):
-    """Like start(), with TLS when ssl_context is given and the auth check; returns the port."""
-    srv = _TlsServer((self.host, port), _AuthHandler) if ssl_context else \
-        _AuthServer((self.host, port), _AuthHandler)
+    """Like start(), with TLS when ssl_context is given and the auth check; returns the port.
+    The server is switched over before anyone knows its port, so no request sees the plain one.
+    """
+    port = self.start(port)
+    srv = self._server
     srv.ssl_context = ssl_context
-    srv.fake = self
-    self._server = srv
-    self.port = srv.server_address[1]
-    self._thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                                    name="fake-loki-secure", daemon=True)
-    self._thread.start()
-    return self.port
+    srv.RequestHandlerClass = _AuthHandler
+    if ssl_context is not None:
+        srv.get_request = functools.partial(_tls_get_request, srv)
+    return port
 
 
 FakeLoki.require_auth = _fake_require_auth
@@ -914,21 +914,16 @@ FakeLoki.tls_failures = _fake_tls_failures
 FakeLoki.start_secure = _fake_start_secure
 
 
-class _AuthServer(_Server):
-    ssl_context = None
-
-
-class _TlsServer(_AuthServer):
-    def get_request(self):
-        sock, addr = self.socket.accept()
-        # the handshake runs in the connection's thread (_AuthHandler.setup), never here
-        return self.ssl_context.wrap_socket(sock, server_side=True,
-                                            do_handshake_on_connect=False), addr
+def _tls_get_request(srv):
+    sock, addr = srv.socket.accept()
+    # the handshake runs in the connection's thread (_AuthHandler.setup), never here
+    return srv.ssl_context.wrap_socket(sock, server_side=True,
+                                       do_handshake_on_connect=False), addr
 
 
 class _AuthHandler(_Handler):
     def setup(self):
-        if self.server.ssl_context is not None:
+        if getattr(self.server, "ssl_context", None) is not None:
             self.request.settimeout(10)
             try:
                 self.request.do_handshake()

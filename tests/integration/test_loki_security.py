@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import agent as ag  # noqa: E402
 from fake_loki import FakeLoki  # noqa: E402
+from test_loki import agents  # noqa: E402,F401 (fixture)
 
 pytestmark = [
     pytest.mark.skipif(not ag.have_binary(), reason=f"no agent binary at {ag.LC_BIN}"),
@@ -164,18 +165,11 @@ def fakes():
         f.stop()
 
 
-@pytest.fixture
-def agents():
-    made = []
-
-    def make(*args, **kw):
-        a = ag.Agent(*args, **kw)
-        made.append(a)
-        return a
-
-    yield make
-    for a in made:
-        a.cleanup()
+def new_agent(agents, *args, **kw):
+    """An agent that the `agents` fixture (test_loki.py) cleans up."""
+    a = ag.Agent(*args, **kw)
+    agents.append(a)
+    return a
 
 
 # ----------------------------------------------------------------------------- TLS matrix
@@ -227,7 +221,7 @@ def test_tls_case(tmp_path, pki, fakes, agents, case, client_certs, host, opts, 
     logdir.mkdir()
     write_lines(logdir / "a.log", 0, 20)
     out = loki_output(f"https://{host}:{fake.port}", **_resolve(opts, files))
-    a = agents(tmp_path, [file_input(logdir)], [out], extra={"shutdown_timeout": "1s"})
+    a = new_agent(agents, tmp_path, [file_input(logdir)], [out], extra={"shutdown_timeout": "1s"})
     a.start()
 
     if expected == "delivered":
@@ -273,7 +267,7 @@ def test_auth_failure_holds_then_resumes(tmp_path, pki, fakes, agents):
     out = loki_output(f"https://127.0.0.1:{fake.port}", tls={"ca_file": pki["ca.crt"]},
                       basic_auth={"username": "lc", "password_file": str(pw)},
                       retry={"max_batches": 2}, breaker={"failures": 5, "cooldown": "500ms"})
-    a = agents(tmp_path, [file_input(logdir)], [out],
+    a = new_agent(agents, tmp_path, [file_input(logdir)], [out],
                extra={"max_pending_bytes": "1MiB", "batch_bytes": "128KiB",
                       "shutdown_timeout": "1s"})
     a.start()
@@ -353,7 +347,7 @@ def test_secrets_never_leave(tmp_path, fakes, agents):
                  "X-Visible": "visible-value"},
         retry={"initial": "100ms", "max": "500ms"},
         breaker={"failures": 50, "cooldown": "300ms"})
-    a = agents(tmp_path, [file_input(logdir)], [out], extra={"shutdown_timeout": "1s"})
+    a = new_agent(agents, tmp_path, [file_input(logdir)], [out], extra={"shutdown_timeout": "1s"})
     env_before = os.environ.get("LC_TEST_BEARER")
     os.environ["LC_TEST_BEARER"] = s["bearer_env_token"]
     try:

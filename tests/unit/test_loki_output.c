@@ -275,7 +275,9 @@ static void test_400_goes_to_dlq_once(void **state)
     struct fx *f = *state;
     char line[8192] = {0};
 
-    f->srv.body = "entry for stream '{job=\"test\"}' has timestamp too old";
+    /* a proxy that quotes credentials: the DLQ keeps the answer, masked */
+    f->srv.body = "entry for stream '{job=\"test\"}' has timestamp too old; from "
+                  "http://u:urlpw@h/ with Authorization: Bearer sekrit";
     f->srv.status = 400;
     init_plugin(f);
     send_batch(f, mk_batch(f, 3, lc_now_ns()));
@@ -287,26 +289,11 @@ static void test_400_goes_to_dlq_once(void **state)
     assert_non_null(strstr(line, "\"status\":400"));
     assert_non_null(strstr(line, "\"reason\":\"rejected\""));
     assert_non_null(strstr(line, "has timestamp too old"));
-    assert_non_null(strstr(line, "\"labels\":{\"job\":\"test\"}"));
-    assert_non_null(strstr(line, "\"line 2\""));
-    stop_plugin(f);
-}
-
-/* A server that echoes the credential it got: the DLQ keeps the answer, masked. */
-static void test_dlq_body_redacted(void **state)
-{
-    struct fx *f = *state;
-    char line[8192] = {0};
-
-    f->srv.body = "bad request from http://u:urlpw@h/ with Authorization: Bearer sekrit";
-    f->srv.status = 400;
-    init_plugin(f);
-    send_batch(f, mk_batch(f, 1, lc_now_ns()));
-    run_until_fates(f, 1);
-    assert_int_equal(dlq_lines(f, line, sizeof(line)), 1);
     assert_null(strstr(line, "sekrit"));
     assert_null(strstr(line, "urlpw"));
-    assert_non_null(strstr(line, "bad request from http://***@h/ with Authorization: ***"));
+    assert_non_null(strstr(line, "from http://***@h/ with Authorization: ***"));
+    assert_non_null(strstr(line, "\"labels\":{\"job\":\"test\"}"));
+    assert_non_null(strstr(line, "\"line 2\""));
     stop_plugin(f);
 }
 
@@ -541,7 +528,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delivers_with_pooled_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_400_goes_to_dlq_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_then_delivers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dlq_body_redacted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_failure_holds_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push_url_with_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused_retries, setup, teardown),
