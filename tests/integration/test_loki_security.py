@@ -77,13 +77,17 @@ def pki(tmp_path_factory):
              "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
     _leaf(d, "server", "127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth")
     _leaf(d, "client", "log_capturer", "extendedKeyUsage=clientAuth")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", "self.key", "-out", "self.crt", "-days", "2", "-subj",
+             "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", cwd=d)
     return {k: str(d / k) for k in ("ca.crt", "server.crt", "server.key", "client.crt",
-                                     "client.key")}
+                                     "client.key", "self.crt", "self.key")}
 
 
-def server_context(pki, client_certs=False):
+def server_context(pki, client_certs=False, self_signed=False):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(pki["server.crt"], pki["server.key"])
+    name = "self" if self_signed else "server"
+    ctx.load_cert_chain(pki[f"{name}.crt"], pki[f"{name}.key"])
     if client_certs:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(pki["ca.crt"])
@@ -174,24 +178,26 @@ def new_agent(agents, *args, **kw):
 
 # ----------------------------------------------------------------------------- TLS matrix
 
-# (case, server wants client certs, url host, output options, auth, expected)
+# (case, server: "ca" (a certificate from the test CA), "mtls" (the same, client certificates
+# required) or "self" (self-signed), url host, output options, auth, expected)
 # auth: None, ("basic", user, password) or ("bearer", token); expected: "delivered", or the
 # text the refusal's log line must hold.
 TLS_CASES = [
-    ("verify_on_by_default", False, "127.0.0.1", {}, None, "tls.ca_file"),
-    ("ca_file_accepted", False, "127.0.0.1", {"tls": {"ca_file": "@ca"}}, None, "delivered"),
-    ("wrong_host_name_refused", False, "localhost", {"tls": {"ca_file": "@ca"}}, None,
+    ("self_signed_refused_by_default", "self", "127.0.0.1", {}, None, "tls.ca_file"),
+    ("unknown_ca_refused_by_default", "ca", "127.0.0.1", {}, None, "tls.ca_file"),
+    ("ca_file_accepted", "ca", "127.0.0.1", {"tls": {"ca_file": "@ca"}}, None, "delivered"),
+    ("wrong_host_name_refused", "ca", "localhost", {"tls": {"ca_file": "@ca"}}, None,
      "'localhost'"),
-    ("mtls_accepted", True, "127.0.0.1",
+    ("mtls_accepted", "mtls", "127.0.0.1",
      {"tls": {"ca_file": "@ca", "cert_file": "@cert", "key_file": "@key"}}, None, "delivered"),
-    ("mtls_refused_without_client_cert", True, "127.0.0.1", {"tls": {"ca_file": "@ca"}}, None,
+    ("mtls_refused_without_client_cert", "mtls", "127.0.0.1", {"tls": {"ca_file": "@ca"}}, None,
      "tls.cert_file"),
-    ("insecure_skip_verify_warns", False, "127.0.0.1", {"tls": {"insecure_skip_verify": True}},
+    ("insecure_skip_verify_warns", "self", "127.0.0.1", {"tls": {"insecure_skip_verify": True}},
      None, "delivered"),
-    ("basic_auth_checked", False, "127.0.0.1",
+    ("basic_auth_checked", "ca", "127.0.0.1",
      {"tls": {"ca_file": "@ca"}, "basic_auth": {"username": "lc", "password_file": "@pw"}},
      ("basic", "lc", "pw-ok-1"), "delivered"),
-    ("bearer_token_checked", False, "127.0.0.1",
+    ("bearer_token_checked", "ca", "127.0.0.1",
      {"tls": {"ca_file": "@ca"}, "bearer_token_file": "@tok"}, ("bearer", "tok-ok-1"),
      "delivered"),
 ]
@@ -205,10 +211,10 @@ def _resolve(v, files):
     return v
 
 
-@pytest.mark.parametrize("case,client_certs,host,opts,auth,expected", TLS_CASES,
+@pytest.mark.parametrize("case,server,host,opts,auth,expected", TLS_CASES,
                          ids=[c[0] for c in TLS_CASES])
-def test_tls_case(tmp_path, pki, fakes, agents, case, client_certs, host, opts, auth, expected):
-    fake = fakes(server_context(pki, client_certs))
+def test_tls_case(tmp_path, pki, fakes, agents, case, server, host, opts, auth, expected):
+    fake = fakes(server_context(pki, server == "mtls", server == "self"))
     if auth and auth[0] == "basic":
         fake.require_auth(basic=(auth[1], auth[2]))
     elif auth:
@@ -220,7 +226,9 @@ def test_tls_case(tmp_path, pki, fakes, agents, case, client_certs, host, opts, 
     logdir = tmp_path / "logs"
     logdir.mkdir()
     write_lines(logdir / "a.log", 0, 20)
-    out = loki_output(f"https://{host}:{fake.port}", **_resolve(opts, files))
+    # credentials in the URL too (unless the endpoint checks others): never in the log
+    userinfo = "" if auth else "lcuser:TlsUrlPw-0b0b@"
+    out = loki_output(f"https://{userinfo}{host}:{fake.port}", **_resolve(opts, files))
     a = new_agent(agents, tmp_path, [file_input(logdir)], [out], extra={"shutdown_timeout": "1s"})
     a.start()
 
@@ -245,10 +253,11 @@ def test_tls_case(tmp_path, pki, fakes, agents, case, client_certs, host, opts, 
         assert a.metric("log_capturer_loki_dead_lettered_batches_total", output="loki") == 0
         assert dlq_segments(a) == []
         assert fake.entries() == []
-        if client_certs:
+        if server == "mtls":
             assert fake.tls_failures(), "the server saw no failed handshake"
         print(f"\n[tls] {case}: {msgs[0]}")
     assert a.stop() == 0
+    assert "TlsUrlPw" not in a.stderr() + a.stdout()
 
 
 # ----------------------------------------------------------------------------- 401 sequence
