@@ -52,9 +52,10 @@ static void mask(struct out *o)
     put_any(o, LC_REDACTED, sizeof(LC_REDACTED) - 1, true);
 }
 
-static char lower(char c)
+/* ASCII only, whatever the locale; compared with lower-case literals. */
+static int lower(char c)
 {
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
 static bool is_alnum(char c)
