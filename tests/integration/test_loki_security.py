@@ -361,7 +361,7 @@ def test_secrets_never_leave(tmp_path, fakes, agents):
     os.environ["LC_TEST_BEARER"] = s["bearer_env_token"]
     try:
         _drive(a, fake, tok, logdir)
-        outputs = _collect(a, tmp_path)
+        outputs = _collect(a, fake)
     finally:
         if env_before is None:
             os.environ.pop("LC_TEST_BEARER", None)
@@ -421,7 +421,7 @@ def _drive(a, fake, tok, logdir):
     assert a.stop() == 0
 
 
-def _collect(a, tmp_path):
+def _collect(a, fake):
     """Every byte the agent and its commands wrote."""
     env = dict(os.environ)
     outs = {"stderr": a.stderr(), "stdout": a.stdout(),
@@ -436,8 +436,13 @@ def _collect(a, tmp_path):
                            env=env)
         assert r.returncode == 0, (name, r.stderr)
         outs[name] = r.stdout + r.stderr
-    # replay (the fake accepts again): its messages are checked too
+    # replay against an endpoint that now wants other credentials (its 401 quotes the header
+    # it got): replay stops at once, keeps the DLQ, and its messages are checked too
+    fake.require_auth(bearer="rotated-elsewhere")
     r = subprocess.run([ag.LC_BIN, "dlq", "replay", "-c", str(a.cfg_path)], capture_output=True,
                        text=True, timeout=60, env=env)
     outs["dlq replay"] = r.stdout + r.stderr
+    assert "authentication failed (401)" in outs["dlq replay"], outs["dlq replay"]
+    assert r.returncode != 0
+    assert dlq_segments(a), "replay removed what it could not deliver"
     return outs
