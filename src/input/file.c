@@ -354,7 +354,7 @@ static void consider(struct lc_file_in *fi, const char *path)
                 after = t; /* the newest, the list is newest first */
         }
     }
-    if (after && chain_len(after) >= fi->c->max_rotated) {
+    if (after && fi->scanned && chain_len(after) >= fi->c->max_rotated) {
         /* opened once one of them is read and closed; if it is deleted first, a gap is counted */
         lc_counter_inc(fi->m_deferred);
         lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL,
@@ -615,6 +615,23 @@ static void check_tail(struct lc_tail *t, int64_t now)
         t->fi->ops->idle(t);
 }
 
+/*
+ * A rotated file read to its end: its row says so once committed, so a
+ * restart that finds it deleted knows nothing was left in it. Again after
+ * more was read (a writer that went on writing to the renamed file).
+ */
+static void mark_done(struct lc_tail *t)
+{
+    struct lc_pos pos = {.offset = t->offset,
+                         .ts_ns = t->last_ts,
+                         .ts_seq = t->last_ts_seq | LC_POS_DONE};
+
+    if (!t->src || t->done || t->waiting || t->safe_offset != t->offset)
+        return;
+    lc_source_checkpoint(t->src, &pos);
+    t->done = true;
+}
+
 static void on_poll(uv_timer_t *h)
 {
     struct lc_file_in *fi = h->data;
@@ -632,16 +649,13 @@ static void on_poll(uv_timer_t *h)
                          now - t->idle_since >= fi->c->rotate_wait_ms * LC_NS_PER_MSEC))) {
             lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "closing %s: %s and read to its end",
                     t->path, t->deleted ? "deleted" : "rotated");
-            if (t->src && !t->deleted && t->safe_offset == t->offset) {
-                /* a restart that finds it deleted knows nothing was left in it */
-                struct lc_pos pos = {.offset = t->offset,
-                                     .ts_ns = t->last_ts,
-                                     .ts_seq = t->last_ts_seq | LC_POS_DONE};
-                lc_source_checkpoint(t->src, &pos);
-            }
+            if (!t->deleted)
+                mark_done(t);
             close_tail(fi, t);
             continue;
         }
+        if (t->rotated && !t->hot && t->partial.len == 0)
+            mark_done(t);
         rotated += t->rotated;
         hot |= t->hot;
     }
@@ -1038,7 +1052,8 @@ struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
 {
     char p[4096 + 16];
     struct stat st;
-    int64_t room = fi->c->max_rotated - chain_len(after);
+    /* at start, all that is on disk: bounded by what the rotation keeps */
+    int64_t room = fi->scanned ? fi->c->max_rotated - chain_len(after) : LC_MISSED_MAX;
     int n = 0, skip = 0;
     bool end = false; /* no file before the last one: the chain back to `after` is broken */
 

@@ -226,6 +226,7 @@ int64_t lc_tail_read(struct lc_tail *t, int64_t budget)
             break;
         }
         extend_fingerprint(t, fi->readbuf, (size_t)n);
+        t->done = false;
         process(t, fi->readbuf, (size_t)n, t->offset);
         t->offset += n;
         total += n;
