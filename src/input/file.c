@@ -30,8 +30,13 @@
  *
  * Rotation by rename: the path now names a new inode. The old file stays open
  * until it was read to its end and has been quiet for rotate_wait, then it is
- * closed; the new file is read from its first byte. Copytruncate: the file is
- * shorter than what we read, so we read it again from 0.
+ * closed; the new file is read from its first byte, after the old one. At
+ * most max_rotated per path are held. Copytruncate: the file is shorter than
+ * what we read, so we read it again from 0.
+ *
+ * A file renamed while the agent was down is found at start by identity in
+ * its directory and finished first; one deleted with data unread is a gap,
+ * counted and logged (docs/internals/checkpoints.md, "Rotation and restarts").
  */
 
 static const char *const start_choices[] = {"end", "beginning", NULL};
@@ -393,8 +398,8 @@ static int find_in_dir(const char *path, uint64_t dev, uint64_t ino, char *found
 
 /* A file rotated while the agent was down, found by its identity; opened oldest first. */
 struct lc_moved {
-    char *file;   /* where it is now */
-    char *path;   /* where it was read: its successor's path */
+    char *file; /* where it is now */
+    char *path; /* where it was read: its successor's path */
     int64_t mtime;
 };
 
@@ -404,7 +409,8 @@ struct lc_recovery {
     size_t n;
 };
 
-static bool same_file(const char *file, const struct lc_ckpt_entry *e, int64_t *size, int64_t *mtime)
+static bool same_file(const char *file, const struct lc_ckpt_entry *e, int64_t *size,
+                      int64_t *mtime)
 {
     struct stat st;
     uint64_t h;
@@ -413,8 +419,8 @@ static bool same_file(const char *file, const struct lc_ckpt_entry *e, int64_t *
 
     if (fd < 0)
         return false;
-    same = fstat(fd, &st) == 0 && (e->fp_len == 0 || (fingerprint(fd, e->fp_len, &h) &&
-                                                      h == e->fp_hash));
+    same = fstat(fd, &st) == 0 &&
+           (e->fp_len == 0 || (fingerprint(fd, e->fp_len, &h) && h == e->fp_hash));
     *size = st.st_size;
     *mtime = (int64_t)st.st_mtim.tv_sec * LC_NS_PER_SEC + st.st_mtim.tv_nsec;
     close(fd);
@@ -622,9 +628,8 @@ static void check_tail(struct lc_tail *t, int64_t now)
  */
 static void mark_done(struct lc_tail *t)
 {
-    struct lc_pos pos = {.offset = t->offset,
-                         .ts_ns = t->last_ts,
-                         .ts_seq = t->last_ts_seq | LC_POS_DONE};
+    struct lc_pos pos = {
+        .offset = t->offset, .ts_ns = t->last_ts, .ts_seq = t->last_ts_seq | LC_POS_DONE};
 
     if (!t->src || t->done || t->waiting || t->safe_offset != t->offset)
         return;

@@ -128,8 +128,8 @@ struct lc_file_in {
     struct lc_dir_watch *dwatches; /* directories a glob matched (e.g. one per container) */
     size_t ndwatches;
     char *glob_parent; /* the directory above them, watched for new ones; NULL: none */
-    size_t closing;   /* handles whose close callback is pending */
-    bool first_start; /* the state store has never seen this input */
+    size_t closing;    /* handles whose close callback is pending */
+    bool first_start;  /* the state store has never seen this input */
     bool scanned;
     bool paused;
     bool stopping;
@@ -144,10 +144,10 @@ struct lc_file_in {
     struct lc_metric_series *m_errors;
     struct lc_metric_series *m_too_many;
     struct lc_metric_series *m_rows_swept;
-    struct lc_metric_series *m_gaps;        /* rotated data gone before it was read */
-    struct lc_metric_series *m_rotated;     /* rotated files held open, gauge */
-    struct lc_metric_series *m_deferred;    /* successors not opened at max_rotated */
-    struct lc_metric_series *m_watched;     /* directories watched, gauge */
+    struct lc_metric_series *m_gaps;     /* rotated data gone before it was read */
+    struct lc_metric_series *m_rotated;  /* rotated files held open, gauge */
+    struct lc_metric_series *m_deferred; /* successors not opened at max_rotated */
+    struct lc_metric_series *m_watched;  /* directories watched, gauge */
     size_t nrotated;
     uint64_t rescans; /* every LC_SWEEP_EVERY rescans, dead checkpoint rows are swept */
 };

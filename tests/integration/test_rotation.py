@@ -256,3 +256,35 @@ def test_docker_rotated_while_down_keeps_its_tail(docker, make_agent, tmp_path):
     assert lost == 0
     assert moved >= 1
     assert not warnings(a), warnings(a)[:3]
+
+
+def test_max_rotated_files_defers_the_successor(make_agent, tmp_path):
+    """max_rotated_files: 1: while the renamed file is held (read, quiet for rotate_wait), its
+    successor is not opened; it is counted, then opened and read once the old one closed."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    p = logs / "app.log"
+    p.touch()
+    inp = {"type": "file", "name": "mr", "paths": [str(p)], "start_at": "beginning",
+           "max_rotated_files": 1, "rotate_wait": "1s", "rescan_interval": "100ms",
+           "poll_interval": "50ms"}
+    a = make_agent([inp])
+    a.start()
+    # a generation every 1.5 s: the renamed one is held ~1 s (rotate_wait after its last line)
+    w = Writer(p, 900, "mr", rate=200, chunk=10, rotate="rename", rotate_every=300)
+    held = []
+
+    def sample():
+        held.append(a.metric("log_capturer_file_rotated_open_files", input="mr") or 0)
+        return count_lines(a.out_path) >= 900
+
+    w.start()
+    assert wait_until(sample, 30, interval=0.05)
+    w.join_checked()
+    deferred = a.metric("log_capturer_file_rotated_deferred_total", input="mr")
+    assert a.stop(30) == 0
+    seqs = collections.Counter(split_seq(x)[1] for x in a.output_lines() if split_seq(x))
+    assert sorted(seqs) == list(range(900)) and max(seqs.values()) == 1
+    assert deferred >= 1
+    assert max(held) == 1
+    assert any("max_rotated_files" in r.get("msg", "") for r in warnings(a))
