@@ -320,6 +320,20 @@ static void close_tail(struct lc_file_in *fi, struct lc_tail *t)
     free_tail(t);
 }
 
+static void mark_done(struct lc_tail *t);
+
+/* Nothing left to read in t now (or it is never read: excluded, no labels). */
+static bool read_to_end(struct lc_tail *t)
+{
+    struct stat st;
+
+    if (t->waiting)
+        return false;
+    if (!t->src)
+        return true;
+    return t->partial.len == 0 && fstat(t->fd, &st) == 0 && st.st_size == t->offset;
+}
+
 /* Rotated files that must be read before a successor of `t`, t included. */
 static int64_t chain_len(const struct lc_tail *t)
 {
@@ -359,8 +373,29 @@ static void consider(struct lc_file_in *fi, const char *path)
                 after = t; /* the newest, the list is newest first */
         }
     }
-    if (after && fi->scanned && chain_len(after) >= fi->c->max_rotated) {
-        /* opened once one of them is read and closed; if it is deleted first, a gap is counted */
+    if (after && after->deferred_ino &&
+        (after->deferred_ino != st.st_ino || after->deferred_dev != st.st_dev)) {
+        /* the one we did not open was rotated away in turn: its name is unknown */
+        lc_file_in_gap(fi, path, "a file not opened at max_rotated_files was rotated away", 0,
+                       after->last_ts, NULL);
+    }
+    if (after)
+        after->deferred_ino = 0;
+    while (after && fi->scanned && chain_len(after) >= fi->c->max_rotated) {
+        struct lc_tail *oldest = after;
+        while (oldest->after)
+            oldest = oldest->after;
+        if (read_to_end(oldest)) {
+            /* only lingering for rotate_wait: closed now to make room */
+            mark_done(oldest);
+            if (oldest == after)
+                after = NULL;
+            close_tail(fi, oldest);
+            continue;
+        }
+        /* opened once one of them is read and closed */
+        after->deferred_dev = st.st_dev;
+        after->deferred_ino = st.st_ino;
         lc_counter_inc(fi->m_deferred);
         lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL,
                 "%s: %lld rotated files wait to be read (max_rotated_files): not opened yet", path,
@@ -931,6 +966,42 @@ static void watch_dirs(struct lc_file_in *fi)
     }
 }
 
+/* The input's series labelled {input} alone. */
+struct lc_file_metric {
+    enum lc_metric_type type;
+    const char *name;
+    const char *help;
+    size_t off; /* of the series pointer in struct lc_file_in */
+    bool plain_only;
+};
+
+#define FM(t, n, h, f)                                                                             \
+    {                                                                                              \
+        (t), (n), (h), offsetof(struct lc_file_in, f), false                                       \
+    }
+
+static const struct lc_file_metric file_metrics[] = {
+    FM(LC_GAUGE, "log_capturer_file_open_files", "Files the input has open.", m_open),
+    FM(LC_COUNTER, "log_capturer_input_truncated_lines_total", "Lines cut at max_line_bytes.",
+       m_cut),
+    FM(LC_COUNTER, "log_capturer_input_partial_flushes_total",
+       "Last lines sent without their newline after line_flush_timeout.", m_partial_flush),
+    FM(LC_COUNTER, "log_capturer_input_errors_total", "Open and read errors.", m_errors),
+    FM(LC_COUNTER, "log_capturer_file_checkpoints_swept_total",
+       "Checkpoint rows deleted because their file is gone from disk.", m_rows_swept),
+    FM(LC_COUNTER, "log_capturer_file_skipped_files_total",
+       "Files not opened because max_files was reached.", m_too_many),
+    FM(LC_GAUGE, "log_capturer_file_rotated_open_files",
+       "Rotated files held open until read to their end.", m_rotated),
+    FM(LC_COUNTER, "log_capturer_file_rotated_deferred_total",
+       "Successors not opened yet because max_rotated_files were held.", m_deferred),
+    FM(LC_GAUGE, "log_capturer_file_watched_dirs",
+       "Directories matched by a glob, watched for new files.", m_watched),
+    {LC_COUNTER, "log_capturer_file_rotation_gaps_total",
+     "Rotated data deleted before it was read (counted, logged).",
+     offsetof(struct lc_file_in, m_gaps), true},
+};
+
 int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
                     const struct lc_tail_ops *ops, void *owner, struct lc_file_in **out)
 {
@@ -958,45 +1029,20 @@ int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
         free(fi);
         return -ENOMEM;
     }
-    f = lc_metric_family(LC_GAUGE, "log_capturer_file_open_files", "Files the input has open.",
-                         l_in);
-    fi->m_open = lc_metric_series(f, name);
     f = lc_metric_family(LC_COUNTER, "log_capturer_file_rotations_total",
                          "Rotations seen, by kind (rename, truncate).", l_kind);
     fi->m_rot_rename = lc_metric_series(f, name, "rename");
     fi->m_rot_truncate = lc_metric_series(f, name, "truncate");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_truncated_lines_total",
-                         "Lines cut at max_line_bytes.", l_in);
-    fi->m_cut = lc_metric_series(f, name);
+    for (size_t i = 0; i < sizeof(file_metrics) / sizeof(file_metrics[0]); i++) {
+        const struct lc_file_metric *m = &file_metrics[i];
+        if (m->plain_only && ops)
+            continue; /* the docker input counts its own (lost generations) */
+        f = lc_metric_family(m->type, m->name, m->help, l_in);
+        *(struct lc_metric_series **)((char *)fi + m->off) = lc_metric_series(f, name);
+    }
     f = lc_metric_family(LC_COUNTER, "log_capturer_input_skipped_lines_total",
                          "Lines skipped, by reason.", l_reason);
     fi->m_skip_old = lc_metric_series(f, name, "too_old");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_partial_flushes_total",
-                         "Last lines sent without their newline after line_flush_timeout.", l_in);
-    fi->m_partial_flush = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_errors_total", "Open and read errors.",
-                         l_in);
-    fi->m_errors = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_file_checkpoints_swept_total",
-                         "Checkpoint rows deleted because their file is gone from disk.", l_in);
-    fi->m_rows_swept = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_file_skipped_files_total",
-                         "Files not opened because max_files was reached.", l_in);
-    fi->m_too_many = lc_metric_series(f, name);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_file_rotated_open_files",
-                         "Rotated files held open until read to their end.", l_in);
-    fi->m_rotated = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_file_rotated_deferred_total",
-                         "Successors not opened yet because max_rotated_files were held.", l_in);
-    fi->m_deferred = lc_metric_series(f, name);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_file_watched_dirs",
-                         "Directories matched by a glob, watched for new files.", l_in);
-    fi->m_watched = lc_metric_series(f, name);
-    if (!ops) { /* the docker input counts its own (lost generations) */
-        f = lc_metric_family(LC_COUNTER, "log_capturer_file_rotation_gaps_total",
-                             "Rotated data deleted before it was read (counted, logged).", l_in);
-        fi->m_gaps = lc_metric_series(f, name);
-    }
     *out = fi;
     return 0;
 }

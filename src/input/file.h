@@ -101,6 +101,8 @@ struct lc_tail {
     bool rotated;          /* its path now names another file: finish, then close */
     bool deleted;
     bool done; /* rotated, read to its end, and a position saying so sealed (LC_POS_DONE) */
+    dev_t deferred_dev; /* the successor not opened at max_rotated (ino 0: none) */
+    ino_t deferred_ino;
     int64_t idle_since;    /* monotonic ns of the last data, for flush and rotate_wait */
     int64_t last_ts;       /* time of the last record emitted, saved with the position */
     uint32_t last_ts_seq;  /* records emitted at exactly last_ts */
