@@ -141,6 +141,19 @@ def run_rotated_while_down(make_agent, tmp_path, inputs, write, kills, restart_p
     return a
 
 
+def judge_restarts(a, key, what, seqs, total):
+    """Records and checks a run of run_rotated_while_down: nothing lost, each renamed file
+    finished at start said so, no warning."""
+    lost, dup = lost_and_dup(seqs, range(total))
+    moved = sum(1 for r in a.log_records() if "rotated while the agent was down" in
+                r.get("msg", ""))
+    record_numbers(key, f"{what}: lost {lost}, duplicated {dup}, {moved} renamed files "
+                   f"finished at start")
+    assert lost == 0
+    assert moved >= 1
+    assert not problems(a), problems(a)[:3]
+
+
 def test_file_rotated_while_down_keeps_its_tail(make_agent, tmp_path):
     """A writer appends 60,000 lines to app.log and renames it to app.log.<n> every 10,000;
     the agent is killed -9 just before five of the rotations and restarted after the rename:
@@ -159,16 +172,9 @@ def test_file_rotated_while_down_keeps_its_tail(make_agent, tmp_path):
     inp = {"type": "file", "name": "rd", "paths": [str(p)], "start_at": "beginning"}
     a = run_rotated_while_down(make_agent, tmp_path, [inp], write, {1, 2, 3, 4, 5}, 0.4)
     assert w.error is None
-    lost, dup = lost_and_dup([split_seq(x)[1] for x in a.output_lines() if split_seq(x)],
-                             range(total))
-    recovered = sum(1 for r in a.log_records() if "rotated while the agent was down" in
-                    r.get("msg", ""))
-    record_numbers("file_rotated_while_down", f"{total} lines, rotated every {every}, kill -9 "
-                   f"before 5 rotations: lost {lost}, duplicated {dup}, {recovered} renamed "
-                   f"files finished at start")
-    assert lost == 0
-    assert recovered >= 1
-    assert not problems(a), problems(a)[:3]
+    judge_restarts(a, "file_rotated_while_down", f"{total} lines, rotated every {every}, "
+                   "kill -9 before 5 rotations",
+                   [split_seq(x)[1] for x in a.output_lines() if split_seq(x)], total)
 
 
 @pytest.mark.docker
@@ -210,17 +216,11 @@ def test_docker_rotated_while_down_keeps_its_tail(docker, make_agent, tmp_path):
     assert a.stop(30) == 0
     a.start(once=True)
     assert a.wait(60) == 0
-    lost, dup = lost_and_dup([int(r["line"].split()[1]) for r in a.output().records
-                              if r["line"].startswith("rdw ")], range(lines))
-    moved = sum(1 for r in a.log_records() if "rotated while the agent was down" in
-                r.get("msg", ""))
-    record_numbers("docker_rotated_while_down", f"{lines} lines, kill -9 {kills} times, each "
-                   f"time down across a rotation: lost {lost}, duplicated {dup}, {moved} "
-                   f"rotated logs finished at start")
     assert kills == 5
-    assert lost == 0
-    assert moved >= 1
-    assert not problems(a), problems(a)[:3]
+    judge_restarts(a, "docker_rotated_while_down", f"{lines} lines, kill -9 {kills} times, "
+                   "each time down across a rotation",
+                   [int(r["line"].split()[1]) for r in a.output().records
+                    if r["line"].startswith("rdw ")], lines)
 
 
 def test_max_rotated_files_defers_the_successor(make_agent, tmp_path):
