@@ -223,7 +223,7 @@ static int df_open(struct lc_tail *t)
     else if (t->after || fi->scanned || !fi->first_start)
         /* rotated since we last looked (a burst, or while the agent was down); on the very
          * first scan, the rotated logs are history, under the first-sight rule */
-        t->after = lc_file_in_open_missed(fi, t->path, t->after);
+        t->after = lc_file_in_open_missed(fi, t->path, t->after, &t->check_gap);
     if (t->after && t->after->priv && strcmp(((struct dfile *)t->after->priv)->id, p->id) == 0)
         p->j = ((struct dfile *)t->after->priv)->j;
     else
@@ -396,12 +396,12 @@ static void df_idle(struct lc_tail *t)
     lc_source_checkpoint(t->src, &pos);
 }
 
-static int64_t df_first_time(struct lc_tail *t)
+static int64_t df_line_time(struct lc_tail *t, int64_t off)
 {
     struct stat st;
     int64_t ls, ts;
 
-    if (fstat(t->fd, &st) != 0 || !time_at(t, 0, st.st_size, &ls, &ts))
+    if (fstat(t->fd, &st) != 0 || !time_at(t, off, st.st_size, &ls, &ts))
         return -1;
     return ts;
 }
@@ -427,7 +427,7 @@ static const struct lc_tail_ops docker_file_ops = {
     .line = df_line,
     .close = df_close,
     .seek_time = df_seek_time,
-    .first_time = df_first_time,
+    .line_time = df_line_time,
     .idle = df_idle,
 };
 

@@ -229,8 +229,10 @@ static void unlink_tail(struct lc_file_in *fi, struct lc_tail *t)
     fi->ntails--;
     lc_gauge_set(fi->m_open, (int64_t)fi->ntails);
     for (struct lc_tail *x = fi->tails; x; x = x->next)
-        if (x->after == t)
+        if (x->after == t) {
             x->after = NULL;
+            x->pred_last_ts = t->last_ts; /* for its gap check */
+        }
 }
 
 static void dw_add_for(struct lc_file_in *fi, const char *path);
@@ -704,6 +706,30 @@ static void on_poll(uv_timer_t *h)
         kick(fi);
 }
 
+/*
+ * t's predecessor is read to its end, and t may not be its direct successor
+ * (the one between deleted before it was seen). A whole file written between
+ * the two shows as a pause between the predecessor's last line and t's first
+ * longer than half the time t itself took: then the break is counted. A
+ * writer idle for that long just at the rotation is the false positive.
+ */
+static void check_gap(struct lc_tail *t)
+{
+    struct lc_file_in *fi = t->fi;
+    int64_t prev = t->after ? t->after->last_ts : t->pred_last_ts;
+    int64_t first, last;
+
+    t->check_gap = false;
+    if (!fi->ops || !fi->ops->line_time || prev <= 0)
+        return;
+    first = fi->ops->line_time(t, 0);
+    last = fi->ops->line_time(t, t->once_target / 4 * 3); /* a line in its last quarter */
+    if (first <= 0 || first - prev <= LC_NS_PER_MSEC || first - prev <= (last - first) / 2)
+        return;
+    lc_file_in_gap(fi, t->path, "one or more rotated files deleted before they were seen", 0, prev,
+                   t);
+}
+
 /* Reads hot files round-robin, a budget each, so one busy file cannot starve the loop. */
 static void on_work(uv_idle_t *h)
 {
@@ -719,6 +745,8 @@ static void on_work(uv_idle_t *h)
             continue;
         if (t->after && (t->after->waiting || (t->after->src && t->after->hot)))
             continue; /* lines in order across a rotation (and split lines joined) */
+        if (t->check_gap)
+            check_gap(t);
         if (t->hot && lc_source_writable(t->src))
             lc_tail_read(t, 4 * fi->c->read_bytes);
         hot |= t->hot && lc_source_writable(t->src);
@@ -1099,8 +1127,9 @@ static bool known(struct lc_file_in *fi, const char *path, const struct stat *st
 #define LC_MISSED_MAX 64 /* rotated generations looked at */
 
 struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
-                                       struct lc_tail *after)
+                                       struct lc_tail *after, bool *check)
 {
+    struct lc_tail *pred = after, *oldest = NULL;
     char p[4096 + 16];
     struct stat st;
     /* at start, all that is on disk: bounded by what the rotation keeps */
@@ -1124,11 +1153,6 @@ struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
         lc_file_in_gap(fi, p, "older rotated files not opened (max_rotated_files)", 0, 0, NULL);
         n -= skip;
     }
-    if (end && after && !skip) {
-        /* what we read last was deleted before its successors were found */
-        lc_file_in_gap(fi, after->path, "one or more rotated files deleted before they were seen",
-                       after->offset, after->last_ts, NULL);
-    }
     for (int i = n; i >= 1 && !fi->stopping; i--) {
         snprintf(p, sizeof(p), "%s.%d", path, i);
         if (open_tail(fi, p, p, false, after) != 0)
@@ -1137,6 +1161,19 @@ struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
         after->rotated = true; /* final: read it to its end, then close it */
         lc_counter_inc(fi->m_rot_rename);
         lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "%s: rotated before it was seen", p);
+        if (i == n)
+            oldest = after;
+    }
+    /*
+     * No file before the oldest one, and it is not the one read last: that
+     * one was deleted (its descriptor is held: it is still read), and its
+     * direct successor may have been too. Judged once `after` is read.
+     */
+    if (end && pred && !skip) {
+        if (oldest)
+            oldest->check_gap = true;
+        else
+            *check = true; /* the new file itself follows `after` */
     }
     return after;
 }
@@ -1145,16 +1182,21 @@ void lc_file_in_gap(struct lc_file_in *fi, const char *path, const char *what, i
                     int64_t last_ts, struct lc_tail *next)
 {
     char from[LC_TS_RFC3339NANO_MAX] = "?", to[LC_TS_RFC3339NANO_MAX] = "?";
-    int64_t first = next && fi->ops && fi->ops->first_time ? fi->ops->first_time(next) : -1;
+    int64_t first = next && fi->ops && fi->ops->line_time ? fi->ops->line_time(next, 0) : -1;
 
     if (last_ts > 0)
         lc_ts_format_rfc3339nano(last_ts, from);
     if (first > 0)
         lc_ts_format_rfc3339nano(first, to);
     lc_counter_inc(fi->m_gaps);
-    lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL,
-            "%s: lost in rotation: %s (read up to byte %lld, lines after %s%s%s)", path, what,
-            (long long)offset, from, first > 0 ? " and before " : "", first > 0 ? to : "");
+    if (offset > 0)
+        lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL,
+                "%s: lost in rotation: %s (from byte %lld to its end; lines after %s)", path, what,
+                (long long)offset, from);
+    else
+        lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL,
+                "%s: lost in rotation: %s (lines after %s%s%s)", path, what, from,
+                first > 0 ? " and before " : "", first > 0 ? to : "");
 }
 
 void lc_file_in_close_under(struct lc_file_in *fi, const char *dir)

@@ -69,9 +69,10 @@ struct lc_tail_ops {
      */
     void (*seek_time)(struct lc_tail *t, int64_t cutoff_ns, int64_t size);
     /*
-     * Optional: the time of t's first line (for a gap's time range), or -1.
+     * Optional: the time of the first complete line at or after byte `off`
+     * of t, or -1 (for gap detection and a gap's time range).
      */
-    int64_t (*first_time)(struct lc_tail *t);
+    int64_t (*line_time)(struct lc_tail *t, int64_t off);
     /*
      * Optional: the poll found t read to its end (e.g. to send what a decoder
      * holds once the file has been quiet long enough; t->idle_since).
@@ -100,8 +101,10 @@ struct lc_tail {
     bool hot;              /* may have unread data */
     bool rotated;          /* its path now names another file: finish, then close */
     bool deleted;
-    bool done; /* rotated, read to its end, and a position saying so sealed (LC_POS_DONE) */
-    dev_t deferred_dev; /* the successor not opened at max_rotated (ino 0: none) */
+    bool done;      /* rotated, read to its end, and a position saying so sealed (LC_POS_DONE) */
+    bool check_gap; /* the chain back to `after` may be broken: judged by line times */
+    int64_t pred_last_ts; /* `after`'s last line time, kept when it closes first */
+    dev_t deferred_dev;   /* the successor not opened at max_rotated (ino 0: none) */
     ino_t deferred_ino;
     int64_t idle_since;    /* monotonic ns of the last data, for flush and rotate_wait */
     int64_t last_ts;       /* time of the last record emitted, saved with the position */
@@ -175,10 +178,12 @@ void lc_file_in_close_under(struct lc_file_in *fi, const char *dir);
  * file already known (open or checkpointed) were never seen. Opens them,
  * oldest first, each read after the one before it, the first after `after`.
  * Returns the newest one opened, or `after` if none: what the new file must
- * be read after (t->after).
+ * be read after (t->after). When the walk ends before a known file, the
+ * oldest one opened is checked for a gap once `after` is read, or, if none
+ * was opened, *check is set: the caller sets t->check_gap on the new file.
  */
 struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
-                                       struct lc_tail *after);
+                                       struct lc_tail *after, bool *check);
 /*
  * Counts and logs data lost to rotation: `what` (e.g. "one or more
  * generations") of `path`, read up to byte `offset` and line time `last_ts`

@@ -9,8 +9,10 @@ counted exactly; numbers go to docker-file-numbers.txt next to the binary.
 import collections
 import os
 import random
+import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -265,3 +267,63 @@ def test_max_rotated_files_defers_the_successor(make_agent, tmp_path):
     assert lost_and_dup(seqs, range(total)) == (0, 0)
     assert seqs == sorted(seqs), "out of order across a rotation"
     assert any("max_rotated_files" in r.get("msg", "") for r in problems(a))
+
+
+def _json_lines(tag, first, n, t0_ns):
+    """n json-file lines "<tag> <i>" from i = first, 1 ms apart from t0_ns."""
+    out = []
+    for i in range(first, first + n):
+        sec, frac = divmod(t0_ns + i * 10**6, 10**9)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        out.append(f'{{"log":"{tag} {i}\\n","stream":"stdout","time":"{stamp}.{frac:09d}Z"}}\n')
+    return "".join(out)
+
+
+def test_docker_generation_deleted_unseen_is_counted(make_agent, tmp_path):
+    """Docker's rotation replayed on a json-file tree (no engine), max-file=3, 100 lines per
+    generation, 1 ms apart, while the agent is frozen (SIGSTOP): container `keep` rotates 3
+    times (the file being read is deleted, but its successor is still there: nothing lost,
+    nothing counted), container `lose` 4 times (its second generation was created and
+    deleted unseen: counted once, by the pause in line times, and logged)."""
+    root = tmp_path / "docker"
+    t0 = time.time_ns() - 10 * 10**9
+    ids = {"keep": "a" * 64, "lose": "b" * 64}
+    logs = {}
+    for name, cid in ids.items():
+        d = root / "containers" / cid
+        d.mkdir(parents=True)
+        logs[name] = d / f"{cid}-json.log"
+        (d / "config.v2.json").write_text(
+            f'{{"ID":"{cid}","Name":"/{name}","Config":{{"Image":"img","Labels":{{}}}},'
+            f'"LogPath":"{logs[name]}"}}')
+        logs[name].write_text(_json_lines(name, 0, 100, t0))
+    a = make_agent([{"type": "docker", "name": "c", "mode": "file", "root": str(root),
+                     "socket": str(tmp_path / "none.sock"), "start_at": "beginning",
+                     "max_age": 0}])
+    a.start()
+    assert wait_until(lambda: count_lines(a.out_path) >= 200, 10)
+    os.kill(a.pid, signal.SIGSTOP)
+    try:
+        for name, rotations in (("keep", 3), ("lose", 4)):
+            p = str(logs[name])
+            for k in range(1, rotations + 1):
+                if os.path.exists(p + ".2"):
+                    os.unlink(p + ".2")
+                if os.path.exists(p + ".1"):
+                    os.rename(p + ".1", p + ".2")
+                os.rename(p, p + ".1")
+                Path(p).write_text(_json_lines(name, 100 * k, 100, t0))
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    assert wait_until(lambda: count_lines(a.out_path) >= 200 + 300 + 300, 10)
+    time.sleep(0.5)
+    gaps = a.metric("log_capturer_docker_lost_generations_total", input="c")
+    assert a.stop(30) == 0
+    got = by_stream(a.output().records)
+    keep = [int(x.split()[1]) for x in got[("keep", "stdout")]]
+    lose = [int(x.split()[1]) for x in got[("lose", "stdout")]]
+    assert keep == list(range(400))
+    assert lose == list(range(100)) + list(range(200, 500))
+    assert gaps == 1
+    warned = [r["msg"] for r in problems(a) if "lost in rotation" in r["msg"]]
+    assert len(warned) == 1 and ids["lose"] in warned[0], warned
