@@ -524,7 +524,8 @@ static void recover_moved(struct lc_file_in *fi)
 
     snprintf(prefix, sizeof(prefix), "file:%s:", fi->in->conf->name);
     lc_ckpt_each(fi->in->agent->ckpt, prefix, recover_row, &r);
-    qsort(r.v, r.n, sizeof(*r.v), by_mtime);
+    if (r.n > 1)
+        qsort(r.v, r.n, sizeof(*r.v), by_mtime);
     for (size_t i = 0; i < r.n; i++) {
         struct lc_tail *after = NULL;
         for (struct lc_tail *t = fi->tails; t && !after; t = t->next)
