@@ -80,6 +80,9 @@ static const struct lc_option docker_options[] = {
      .help = "File mode: how often open logs are checked for growth and rotation."},
     {LC_OPT_DURATION, "rotate_wait", "2s", DCFG(rotate_wait_ms), 0, 3600000,
      .help = "File mode: a rotated log is closed once read to its end and quiet this long."},
+    {LC_OPT_INT, "max_rotated_files", "8", DCFG(max_rotated), 1, 1024,
+     .help = "File mode: most rotated logs of one container held open until read; a newer "
+             "one waits (counted)."},
     {LC_OPT_INT, "max_unacked_reads", "64", DCFG(max_unacked), 2, 65536,
      .help = "Reads per container waiting for delivery before reading it pauses."},
     LC_OPT_END,

@@ -39,6 +39,7 @@ struct lc_docker_conf {
     int64_t rescan_ms;
     int64_t poll_ms;
     int64_t rotate_wait_ms;
+    int64_t max_rotated;
     int64_t max_unacked;
 };
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /*
@@ -219,8 +220,10 @@ static int df_open(struct lc_tail *t)
         return -EINVAL;
     if (!current_log(t->path, p->id))
         t->rotated = true; /* found by the first scan: read what is left, then close */
-    else if (t->after)
-        t->after = lc_file_in_open_missed(fi, t->path, t->after); /* a burst: rotated twice */
+    else if (t->after || fi->scanned || !fi->first_start)
+        /* rotated since we last looked (a burst, or while the agent was down); on the very
+         * first scan, the rotated logs are history, under the first-sight rule */
+        t->after = lc_file_in_open_missed(fi, t->path, t->after, &t->check_gap);
     if (t->after && t->after->priv && strcmp(((struct dfile *)t->after->priv)->id, p->id) == 0)
         p->j = ((struct dfile *)t->after->priv)->j;
     else
@@ -393,6 +396,16 @@ static void df_idle(struct lc_tail *t)
     lc_source_checkpoint(t->src, &pos);
 }
 
+static int64_t df_line_time(struct lc_tail *t, int64_t off)
+{
+    struct stat st;
+    int64_t ls, ts;
+
+    if (fstat(t->fd, &st) != 0 || !time_at(t, off, st.st_size, &ls, &ts))
+        return -1;
+    return ts;
+}
+
 static void df_close(struct lc_tail *t)
 {
     struct dfile *p = t->priv;
@@ -414,6 +427,7 @@ static const struct lc_tail_ops docker_file_ops = {
     .line = df_line,
     .close = df_close,
     .seek_time = df_seek_time,
+    .line_time = df_line_time,
     .idle = df_idle,
 };
 
@@ -448,21 +462,35 @@ int lc_docker_file_init(struct lc_docker_in *d)
     f->poll_ms = c->poll_ms;
     f->flush_ms = 3600000; /* a torn json-file line waits for its end */
     f->rotate_wait_ms = c->rotate_wait_ms;
-    f->max_files = c->max_containers * 2; /* the current log and one being finished */
+    f->max_rotated = c->max_rotated;
+    /* the current log and the rotated ones being finished */
+    f->max_files = c->max_containers * (1 + c->max_rotated);
     f->max_unacked = c->max_unacked;
     if (!decode_buf) {
         decode_buf = malloc(RAW_LINE_MAX);
         if (!decode_buf)
             return -ENOMEM;
     }
-    return lc_file_in_init(d->in, f, &docker_file_ops, d, &d->files);
+    int rc = lc_file_in_init(d->in, f, &docker_file_ops, d, &d->files);
+    if (rc == 0) {
+        static const char *const l_in[] = {"input", NULL};
+        struct lc_metric_family *fam = lc_metric_family(
+            LC_COUNTER, "log_capturer_docker_lost_generations_total",
+            "Breaks in a container's chain of json-file generations: rotated logs (or what was "
+            "left of one) deleted before they were read.",
+            l_in);
+        d->files->m_gaps = lc_metric_series(fam, d->in->conf->name);
+    }
+    return rc;
 }
 
 /*
- * The first scan also opens the rotated logs (<id>-json.log.N): after a
- * restart, the file we were reading may have been rotated meanwhile, and its
- * checkpoint says where to go on in it. Later rotations are followed as they
- * happen, so later scans look for the current logs only.
+ * The first scan also opens the rotated logs (<id>-json.log.N) that have a
+ * checkpoint or, at the very first start, as history under start_at. After
+ * a restart, the log we were reading may have been rotated meanwhile: the
+ * file input finds it by identity and reads it to its end first; the ones
+ * rotated after it are opened in order by lc_file_in_open_missed, from the
+ * current log. Later scans look for the current logs only.
  */
 int lc_docker_file_start(struct lc_docker_in *d)
 {

@@ -5,6 +5,7 @@
 #include "core/ckpt.h"
 #include "core/labels.h"
 #include "core/log.h"
+#include "parse/timestamp.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,8 +30,13 @@
  *
  * Rotation by rename: the path now names a new inode. The old file stays open
  * until it was read to its end and has been quiet for rotate_wait, then it is
- * closed; the new file is read from its first byte. Copytruncate: the file is
- * shorter than what we read, so we read it again from 0.
+ * closed; the new file is read from its first byte, after the old one. At
+ * most max_rotated per path are held. Copytruncate: the file is shorter than
+ * what we read, so we read it again from 0.
+ *
+ * A file renamed while the agent was down is found at start by identity in
+ * its directory and finished first; one deleted with data unread is a gap,
+ * counted and logged (docs/internals/checkpoints.md, "Rotation and restarts").
  */
 
 static const char *const start_choices[] = {"end", "beginning", NULL};
@@ -66,6 +72,8 @@ static const struct lc_option file_options[] = {
         "A rotated-away file is closed once read to its end and quiet this long."),
     OPT(LC_OPT_INT, "max_files", "1024", max_files, 1, 1000000,
         "Most files open at once; more are skipped and counted."),
+    OPT(LC_OPT_INT, "max_rotated_files", "8", max_rotated, 1, 1024,
+        "Most rotated files of one path held open until read; a newer one waits (counted)."),
     OPT(LC_OPT_INT, "max_unacked_reads", "64", max_unacked, 2, 65536,
         "Reads per file waiting for delivery before reading that file pauses."),
     {LC_OPT_ENUM, "timestamp", "read", offsetof(struct lc_file_conf, timestamp),
@@ -221,11 +229,21 @@ static void unlink_tail(struct lc_file_in *fi, struct lc_tail *t)
     fi->ntails--;
     lc_gauge_set(fi->m_open, (int64_t)fi->ntails);
     for (struct lc_tail *x = fi->tails; x; x = x->next)
-        if (x->after == t)
+        if (x->after == t) {
             x->after = NULL;
+            x->pred_last_ts = t->last_ts; /* for its gap check */
+        }
 }
 
-static int open_tail(struct lc_file_in *fi, const char *path, bool at_start, struct lc_tail *after)
+static void dw_add_for(struct lc_file_in *fi, const char *path);
+static void dw_prune(struct lc_file_in *fi, const char *under);
+
+/*
+ * Opens `file`, read under the name `path` (they differ for a file found
+ * renamed at start: it is read as the path it had, its successor's).
+ */
+static int open_tail(struct lc_file_in *fi, const char *file, const char *path, bool at_start,
+                     struct lc_tail *after)
 {
     struct lc_tail *t;
     struct stat st;
@@ -242,12 +260,12 @@ static int open_tail(struct lc_file_in *fi, const char *path, bool at_start, str
     if (!t)
         return -ENOMEM;
     t->fi = fi;
-    t->fd = open(path, O_RDONLY | O_CLOEXEC);
+    t->fd = open(file, O_RDONLY | O_CLOEXEC);
     t->path = strdup(path);
     if (t->fd < 0 || !t->path || fstat(t->fd, &st) != 0) {
         int e = t->fd < 0 ? errno : ENOMEM;
         lc_counter_inc(fi->m_errors);
-        lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL, "cannot open %s: %s", path, strerror(e));
+        lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL, "cannot open %s: %s", file, strerror(e));
         free_tail(t);
         return -e;
     }
@@ -261,6 +279,7 @@ static int open_tail(struct lc_file_in *fi, const char *path, bool at_start, str
     /* Starting inside a line (at the end of an unfinished one): drop its rest. */
     if (t->offset > 0 && pread(t->fd, &last, 1, t->offset - 1) == 1 && last != '\n')
         t->discarding = true;
+    t->safe_offset = t->offset;
     t->fp_hash = LC_FP_SEED;
     t->fp_len = 0;
     uint32_t have = st.st_size < LC_FP_BYTES ? (uint32_t)st.st_size : LC_FP_BYTES;
@@ -286,6 +305,7 @@ static int open_tail(struct lc_file_in *fi, const char *path, bool at_start, str
         free_tail(t);
         return rc;
     }
+    dw_add_for(fi, file);
     return 0;
 }
 
@@ -300,6 +320,30 @@ static void close_tail(struct lc_file_in *fi, struct lc_tail *t)
         t->src = NULL;
     }
     free_tail(t);
+}
+
+static void mark_done(struct lc_tail *t);
+
+/* Nothing left to read in t now (or it is never read: excluded, no labels). */
+static bool read_to_end(struct lc_tail *t)
+{
+    struct stat st;
+
+    if (t->waiting)
+        return false;
+    if (!t->src)
+        return true;
+    return t->partial.len == 0 && fstat(t->fd, &st) == 0 && st.st_size == t->offset;
+}
+
+/* Rotated files that must be read before a successor of `t`, t included. */
+static int64_t chain_len(const struct lc_tail *t)
+{
+    int64_t n = 0;
+
+    for (; t; t = t->after)
+        n++;
+    return n;
 }
 
 /* One path found by a glob. */
@@ -331,21 +375,180 @@ static void consider(struct lc_file_in *fi, const char *path)
                 after = t; /* the newest, the list is newest first */
         }
     }
+    if (after && after->deferred_ino &&
+        (after->deferred_ino != st.st_ino || after->deferred_dev != st.st_dev)) {
+        /* the one we did not open was rotated away in turn: its name is unknown */
+        lc_file_in_gap(fi, path, "a file not opened at max_rotated_files was rotated away", 0,
+                       after->last_ts, NULL);
+    }
+    if (after)
+        after->deferred_ino = 0;
+    while (after && fi->scanned && chain_len(after) >= fi->c->max_rotated) {
+        struct lc_tail *oldest = after;
+        while (oldest->after)
+            oldest = oldest->after;
+        if (read_to_end(oldest)) {
+            /* only lingering for rotate_wait: closed now to make room */
+            mark_done(oldest);
+            if (oldest == after)
+                after = NULL;
+            close_tail(fi, oldest);
+            continue;
+        }
+        /* opened once one of them is read and closed */
+        after->deferred_dev = st.st_dev;
+        after->deferred_ino = st.st_ino;
+        lc_counter_inc(fi->m_deferred);
+        lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL,
+                "%s: %lld rotated files wait to be read (max_rotated_files): not opened yet", path,
+                (long long)fi->c->max_rotated);
+        return;
+    }
     if (after)
         lc_counter_inc(fi->m_rot_rename);
-    open_tail(fi, path, !fi->scanned, after);
+    open_tail(fi, path, path, !fi->scanned, after);
 }
 
+/* The row's file is at its path (not moved, not gone). */
+static bool at_path(const struct lc_ckpt_entry *e)
+{
+    struct stat st;
+
+    return stat(e->path, &st) == 0 && (uint64_t)st.st_dev == e->dev &&
+           (uint64_t)st.st_ino == e->ino;
+}
+
+/*
+ * Rows of files that are at their path but not open (excluded or no longer
+ * matched since): nothing will ever resume them. Rows of files found renamed
+ * stay (the recovery kept them: read to their end, still on disk).
+ */
 static void forget_stale(const struct lc_ckpt_entry *e, void *arg)
 {
     struct lc_file_in *fi = arg;
 
-    if (!find_inode(fi, (dev_t)e->dev, (ino_t)e->ino))
+    if (!find_inode(fi, (dev_t)e->dev, (ino_t)e->ino) && (!e->path[0] || at_path(e)))
         lc_ckpt_del(fi->in->agent->ckpt, e->key);
+}
+
+static int find_in_dir(const char *path, uint64_t dev, uint64_t ino, char *found, size_t len);
+
+/* A file rotated while the agent was down, found by its identity; opened oldest first. */
+struct lc_moved {
+    char *file; /* where it is now */
+    char *path; /* where it was read: its successor's path */
+    int64_t mtime;
+};
+
+struct lc_recovery {
+    struct lc_file_in *fi;
+    struct lc_moved *v;
+    size_t n;
+};
+
+static bool same_file(const char *file, const struct lc_ckpt_entry *e, int64_t *size,
+                      int64_t *mtime)
+{
+    struct stat st;
+    uint64_t h;
+    bool same;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return false;
+    same = fstat(fd, &st) == 0 &&
+           (e->fp_len == 0 || (fingerprint(fd, e->fp_len, &h) && h == e->fp_hash));
+    *size = st.st_size;
+    *mtime = (int64_t)st.st_mtim.tv_sec * LC_NS_PER_SEC + st.st_mtim.tv_nsec;
+    close(fd);
+    return same;
+}
+
+/*
+ * At start, a row whose identity is no longer at its path: its file was
+ * renamed (rotated) while the agent was down. It is looked for among its
+ * directory's entries (same device, inode and fingerprint): not read to its
+ * end, it is opened (below) and read before whatever has its path now; read
+ * to its end, its row stays so the file is known; gone, what it still had
+ * unread is lost, which is counted and logged unless the row says it was
+ * read to its end (LC_POS_DONE).
+ */
+static void recover_row(const struct lc_ckpt_entry *e, void *arg)
+{
+    struct lc_recovery *r = arg;
+    struct lc_file_in *fi = r->fi;
+    char file[4096];
+    int64_t size = 0, mtime = 0;
+    int rc;
+
+    if (!e->path[0] || find_inode(fi, (dev_t)e->dev, (ino_t)e->ino) || at_path(e))
+        return; /* the glob resumes it */
+    rc = find_in_dir(e->path, e->dev, e->ino, file, sizeof(file));
+    if (rc < 0)
+        return; /* an unreadable directory: keep the row */
+    if (rc == 1 && same_file(file, e, &size, &mtime)) {
+        if (size <= e->pos.offset || r->n >= (size_t)fi->c->max_files)
+            return;
+        struct lc_moved *v = realloc(r->v, (r->n + 1) * sizeof(*v));
+        if (!v)
+            return;
+        r->v = v;
+        v[r->n].file = strdup(file);
+        v[r->n].path = strdup(e->path);
+        v[r->n].mtime = mtime;
+        if (v[r->n].file && v[r->n].path)
+            r->n++;
+        else {
+            free(v[r->n].file);
+            free(v[r->n].path);
+        }
+        return;
+    }
+    if (!(e->pos.ts_seq & LC_POS_DONE))
+        lc_file_in_gap(fi, e->path, "rotated and deleted while the agent was down", e->pos.offset,
+                       e->pos.ts_ns, NULL);
+    lc_ckpt_del(fi->in->agent->ckpt, e->key);
+}
+
+static int by_mtime(const void *a, const void *b)
+{
+    const struct lc_moved *x = a, *y = b;
+
+    return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+}
+
+static void recover_moved(struct lc_file_in *fi)
+{
+    struct lc_recovery r = {.fi = fi};
+    char prefix[160];
+
+    snprintf(prefix, sizeof(prefix), "file:%s:", fi->in->conf->name);
+    lc_ckpt_each(fi->in->agent->ckpt, prefix, recover_row, &r);
+    if (r.n > 1)
+        qsort(r.v, r.n, sizeof(*r.v), by_mtime);
+    for (size_t i = 0; i < r.n; i++) {
+        struct lc_tail *after = NULL;
+        for (struct lc_tail *t = fi->tails; t && !after; t = t->next)
+            if (strcmp(t->path, r.v[i].path) == 0)
+                after = t; /* an older one of the same path, opened just before */
+        if (!fi->stopping && open_tail(fi, r.v[i].file, r.v[i].path, false, after) == 0) {
+            fi->tails->rotated = true; /* final: read it to its end, then close it */
+            lc_counter_inc(fi->m_rot_rename);
+            lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL,
+                    "%s (was %s) rotated while the agent was down: reading it to its end from "
+                    "byte %lld",
+                    r.v[i].file, r.v[i].path, (long long)fi->tails->offset);
+        }
+        free(r.v[i].file);
+        free(r.v[i].path);
+    }
+    free(r.v);
 }
 
 static void rescan(struct lc_file_in *fi)
 {
+    if (!fi->scanned && !fi->first_start)
+        recover_moved(fi);
     for (size_t i = 0; i < fi->c->paths.n; i++) {
         glob_t g;
         int rc = glob(fi->c->paths.v[i], GLOB_NOSORT, NULL, &g);
@@ -373,25 +576,40 @@ static void rescan(struct lc_file_in *fi)
  * (a rename within the directory keeps it). So the table holds one row per
  * file on disk, however long the agent runs.
  */
-static bool inode_in_dir(const char *path, uint64_t dev, uint64_t ino)
+/*
+ * Looks for the file with this device and inode in path's directory: 1 and
+ * its path in found (if not NULL), 0 if there is none (or no directory), -1
+ * if the directory cannot be read.
+ */
+static int find_in_dir(const char *path, uint64_t dev, uint64_t ino, char *found, size_t len)
 {
-    char dir[4096];
+    char copy[4096];
+    const char *dir;
     struct dirent *de;
     DIR *d;
-    bool found = false;
+    int rc = 0;
 
-    snprintf(dir, sizeof(dir), "%s", path);
-    d = opendir(dirname(dir));
+    snprintf(copy, sizeof(copy), "%s", path);
+    dir = dirname(copy);
+    d = opendir(dir);
     if (!d)
-        return errno != ENOENT; /* unreadable: keep it; a missing directory: gone */
-    while (!found && (de = readdir(d)) != NULL) {
+        return errno == ENOENT ? 0 : -1;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
         struct stat st;
         if (de->d_ino != (ino_t)ino || fstatat(dirfd(d), de->d_name, &st, 0) != 0)
             continue;
-        found = (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+        if ((uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino)
+            rc = 1;
+        if (rc == 1 && found)
+            snprintf(found, len, "%s/%s", dir, de->d_name);
     }
     closedir(d);
-    return found;
+    return rc;
+}
+
+static bool inode_in_dir(const char *path, uint64_t dev, uint64_t ino)
+{
+    return find_in_dir(path, dev, ino, NULL, 0) != 0; /* unreadable: keep it */
 }
 
 static void sweep_row(const struct lc_ckpt_entry *e, void *arg)
@@ -411,6 +629,7 @@ static void on_rescan(uv_timer_t *h)
     struct lc_file_in *fi = h->data;
 
     rescan(fi);
+    dw_prune(fi, NULL);
     if (++fi->rescans % LC_SWEEP_EVERY == 0) {
         char prefix[160];
         snprintf(prefix, sizeof(prefix), "file:%s:", fi->in->conf->name);
@@ -440,11 +659,28 @@ static void check_tail(struct lc_tail *t, int64_t now)
         t->fi->ops->idle(t);
 }
 
+/*
+ * A rotated file read to its end: its row says so once committed, so a
+ * restart that finds it deleted knows nothing was left in it. Again after
+ * more was read (a writer that went on writing to the renamed file).
+ */
+static void mark_done(struct lc_tail *t)
+{
+    struct lc_pos pos = {
+        .offset = t->offset, .ts_ns = t->last_ts, .ts_seq = t->last_ts_seq | LC_POS_DONE};
+
+    if (!t->src || t->done || t->waiting || t->safe_offset != t->offset)
+        return;
+    lc_source_checkpoint(t->src, &pos);
+    t->done = true;
+}
+
 static void on_poll(uv_timer_t *h)
 {
     struct lc_file_in *fi = h->data;
     int64_t now = lc_mono_ns();
     struct lc_tail *t = fi->tails, *next;
+    int64_t rotated = 0;
     bool hot = false;
 
     for (; t; t = next) {
@@ -456,13 +692,43 @@ static void on_poll(uv_timer_t *h)
                          now - t->idle_since >= fi->c->rotate_wait_ms * LC_NS_PER_MSEC))) {
             lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "closing %s: %s and read to its end",
                     t->path, t->deleted ? "deleted" : "rotated");
+            if (!t->deleted)
+                mark_done(t);
             close_tail(fi, t);
             continue;
         }
+        if (t->rotated && !t->hot && t->partial.len == 0)
+            mark_done(t);
+        rotated += t->rotated;
         hot |= t->hot;
     }
+    lc_gauge_set(fi->m_rotated, rotated);
     if (hot)
         kick(fi);
+}
+
+/*
+ * t's predecessor is read to its end, and t may not be its direct successor
+ * (the one between deleted before it was seen). A whole file written between
+ * the two shows as a pause between the predecessor's last line and t's first
+ * longer than half the time t itself took: then the break is counted. A
+ * writer idle for that long just at the rotation is the false positive.
+ */
+static void check_gap(struct lc_tail *t)
+{
+    struct lc_file_in *fi = t->fi;
+    int64_t prev = t->after ? t->after->last_ts : t->pred_last_ts;
+    int64_t first, last;
+
+    t->check_gap = false;
+    if (!fi->ops || !fi->ops->line_time || prev <= 0)
+        return;
+    first = fi->ops->line_time(t, 0);
+    last = fi->ops->line_time(t, t->once_target / 4 * 3); /* a line in its last quarter */
+    if (first <= 0 || first - prev <= LC_NS_PER_MSEC || first - prev <= (last - first) / 2)
+        return;
+    lc_file_in_gap(fi, t->path, "one or more rotated files deleted before they were seen", 0, prev,
+                   t);
 }
 
 /* Reads hot files round-robin, a budget each, so one busy file cannot starve the loop. */
@@ -480,6 +746,8 @@ static void on_work(uv_idle_t *h)
             continue;
         if (t->after && (t->after->waiting || (t->after->src && t->after->hot)))
             continue; /* lines in order across a rotation (and split lines joined) */
+        if (t->check_gap)
+            check_gap(t);
         if (t->hot && lc_source_writable(t->src))
             lc_tail_read(t, 4 * fi->c->read_bytes);
         hot |= t->hot && lc_source_writable(t->src);
@@ -488,13 +756,174 @@ static void on_work(uv_idle_t *h)
         uv_idle_stop(h);
 }
 
-static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status)
+static bool has_glob(const char *s)
 {
-    struct lc_file_in *fi = h->data;
-    char dir[4096], path[4096 + 256];
-    size_t dlen = sizeof(dir);
+    return strpbrk(s, "*?[") != NULL;
+}
 
-    if (status < 0 || !name || uv_fs_event_getpath(h, dir, &dlen) != 0)
+/* The directory part of pattern i, in buf. */
+static const char *pattern_dir(const struct lc_file_in *fi, size_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", fi->c->paths.v[i]);
+    return dirname(buf);
+}
+
+/* dir matches the directory part of a pattern that has a glob (e.g. containers/<id>). */
+static bool globbed_dir(const struct lc_file_in *fi, const char *dir)
+{
+    char buf[4096];
+
+    for (size_t i = 0; i < fi->c->paths.n; i++) {
+        const char *pd = pattern_dir(fi, i, buf, sizeof(buf));
+        if (has_glob(pd) && fnmatch(pd, dir, FNM_PATHNAME) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Directories a glob matched (e.g. one per container) are watched while
+ * they exist, so a file created in one is opened at once (and held: a
+ * rotation cannot delete what we have not read), not at the next rescan;
+ * their parent (e.g. containers/), when it has no glob, is watched for new
+ * ones. At most max_files of them; without a watch the rescan still finds
+ * files, only later. Each is freed in its close callback.
+ */
+struct lc_dir_watch {
+    uv_fs_event_t h;
+    struct lc_file_in *fi;
+    struct lc_dir_watch *next;
+    char dir[];
+};
+
+static void on_dir_event(struct lc_file_in *fi, const char *dir, const char *name, int events);
+
+static void on_dw_event(uv_fs_event_t *h, const char *name, int events, int status)
+{
+    struct lc_dir_watch *w = (struct lc_dir_watch *)h;
+
+    if (status == 0 && name)
+        on_dir_event(w->fi, w->dir, name, events);
+}
+
+static void on_dw_closed(uv_handle_t *h)
+{
+    struct lc_dir_watch *w = (struct lc_dir_watch *)h;
+    struct lc_file_in *fi = w->fi;
+
+    free(w);
+    if (--fi->closing == 0 && fi->stopped)
+        fi->stopped(fi->stopped_arg);
+}
+
+static void dw_close(struct lc_file_in *fi, struct lc_dir_watch *w)
+{
+    struct lc_dir_watch **pp = &fi->dwatches;
+
+    while (*pp && *pp != w)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = w->next;
+        fi->ndwatches--;
+    }
+    lc_gauge_set(fi->m_watched, (int64_t)fi->ndwatches);
+    fi->closing++;
+    uv_close((uv_handle_t *)&w->h, on_dw_closed);
+}
+
+static void dw_add(struct lc_file_in *fi, const char *dir)
+{
+    size_t n = strlen(dir);
+    struct lc_dir_watch *w;
+
+    for (w = fi->dwatches; w; w = w->next)
+        if (strcmp(w->dir, dir) == 0)
+            return;
+    if (fi->stopping || fi->ndwatches >= (size_t)fi->c->max_files)
+        return;
+    w = calloc(1, sizeof(*w) + n + 1);
+    if (!w)
+        return;
+    w->fi = fi;
+    memcpy(w->dir, dir, n + 1);
+    uv_fs_event_init(fi->in->agent->loop, &w->h);
+    w->next = fi->dwatches;
+    fi->dwatches = w;
+    fi->ndwatches++;
+    lc_gauge_set(fi->m_watched, (int64_t)fi->ndwatches);
+    if (uv_fs_event_start(&w->h, on_dw_event, dir, 0) != 0)
+        dw_close(fi, w); /* gone already: the rescan has the last word */
+}
+
+/* After a file was opened: watch its directory if a glob found it there. */
+static void dw_add_for(struct lc_file_in *fi, const char *path)
+{
+    char copy[4096];
+    const char *dir;
+
+    if (!fi->glob_parent)
+        return;
+    snprintf(copy, sizeof(copy), "%s", path);
+    dir = dirname(copy);
+    if (globbed_dir(fi, dir))
+        dw_add(fi, dir);
+}
+
+/* Watches of directories that are gone (a removed container), at each rescan. */
+static void dw_prune(struct lc_file_in *fi, const char *under)
+{
+    struct lc_dir_watch *w = fi->dwatches, *next;
+    struct stat st;
+
+    for (; w; w = next) {
+        next = w->next;
+        if (under ? strcmp(w->dir, under) == 0 : stat(w->dir, &st) != 0)
+            dw_close(fi, w);
+    }
+}
+
+/* A new directory in the watched parent: watch it first, then open what it holds. */
+static void new_dir(struct lc_file_in *fi, const char *dir)
+{
+    char buf[4096], pat[4096 + 256];
+    struct stat st;
+
+    if (!globbed_dir(fi, dir) || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return;
+    dw_add(fi, dir);
+    for (size_t i = 0; i < fi->c->paths.n; i++) {
+        const char *pd = pattern_dir(fi, i, buf, sizeof(buf));
+        glob_t g;
+        if (!has_glob(pd) || fnmatch(pd, dir, FNM_PATHNAME) != 0)
+            continue;
+        int len = snprintf(pat, sizeof(pat), "%s/%s", dir, strrchr(fi->c->paths.v[i], '/') + 1);
+        if (len <= 0 || (size_t)len >= sizeof(pat))
+            continue;
+        if (glob(pat, GLOB_NOSORT, NULL, &g) == 0)
+            for (size_t j = 0; j < g.gl_pathc; j++)
+                consider(fi, g.gl_pathv[j]);
+        globfree(&g);
+    }
+}
+
+static bool matches(const struct lc_file_in *fi, const char *path)
+{
+    for (size_t i = 0; i < fi->c->paths.n; i++)
+        if (fnmatch(fi->c->paths.v[i], path, FNM_PATHNAME) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Something happened to dir/name: a write makes its file hot; a new or
+ * renamed name is looked at alone (no glob, no directory scan), so a
+ * rotation's successor is open within one turn of the loop.
+ */
+static void on_dir_event(struct lc_file_in *fi, const char *dir, const char *name, int events)
+{
+    char path[4096 + 256];
+
+    if (fi->stopping)
         return;
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     for (struct lc_tail *t = fi->tails; t; t = t->next) {
@@ -506,13 +935,22 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int stat
             }
         }
     }
-    rescan(fi); /* a new or renamed file */
+    if (fi->glob_parent && strcmp(dir, fi->glob_parent) == 0)
+        new_dir(fi, path);
+    else if (matches(fi, path))
+        consider(fi, path);
     kick(fi);
 }
 
-static bool has_glob(const char *s)
+static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status)
 {
-    return strpbrk(s, "*?[") != NULL;
+    struct lc_file_in *fi = h->data;
+    char dir[4096];
+    size_t dlen = sizeof(dir);
+
+    if (status < 0 || !name || uv_fs_event_getpath(h, dir, &dlen) != 0)
+        return;
+    on_dir_event(fi, dir, name, events);
 }
 
 static void watch_dirs(struct lc_file_in *fi)
@@ -527,8 +965,16 @@ static void watch_dirs(struct lc_file_in *fi)
 
         snprintf(copy, sizeof(copy), "%s", fi->c->paths.v[i]);
         dir = dirname(copy);
-        if (has_glob(dir))
-            continue; /* the rescan covers it */
+        if (has_glob(dir)) {
+            /* a directory per container, say: watch their parent for new ones */
+            if (has_glob(strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir) && !fi->glob_parent) {
+                dir = dirname(copy);
+                if (has_glob(dir) || !(fi->glob_parent = strdup(dir)))
+                    continue;
+            } else {
+                continue; /* the rescan covers it */
+            }
+        }
         for (size_t j = 0; j < fi->nwatches && !dup; j++) {
             char p[4096];
             size_t len = sizeof(p);
@@ -548,6 +994,42 @@ static void watch_dirs(struct lc_file_in *fi)
         fi->nwatches++;
     }
 }
+
+/* The input's series labelled {input} alone. */
+struct lc_file_metric {
+    enum lc_metric_type type;
+    const char *name;
+    const char *help;
+    size_t off; /* of the series pointer in struct lc_file_in */
+    bool plain_only;
+};
+
+#define FM(t, n, h, f)                                                                             \
+    {                                                                                              \
+        (t), (n), (h), offsetof(struct lc_file_in, f), false                                       \
+    }
+
+static const struct lc_file_metric file_metrics[] = {
+    FM(LC_GAUGE, "log_capturer_file_open_files", "Files the input has open.", m_open),
+    FM(LC_COUNTER, "log_capturer_input_truncated_lines_total", "Lines cut at max_line_bytes.",
+       m_cut),
+    FM(LC_COUNTER, "log_capturer_input_partial_flushes_total",
+       "Last lines sent without their newline after line_flush_timeout.", m_partial_flush),
+    FM(LC_COUNTER, "log_capturer_input_errors_total", "Open and read errors.", m_errors),
+    FM(LC_COUNTER, "log_capturer_file_checkpoints_swept_total",
+       "Checkpoint rows deleted because their file is gone from disk.", m_rows_swept),
+    FM(LC_COUNTER, "log_capturer_file_skipped_files_total",
+       "Files not opened because max_files was reached.", m_too_many),
+    FM(LC_GAUGE, "log_capturer_file_rotated_open_files",
+       "Rotated files held open until read to their end.", m_rotated),
+    FM(LC_COUNTER, "log_capturer_file_rotated_deferred_total",
+       "Successors not opened yet because max_rotated_files were held.", m_deferred),
+    FM(LC_GAUGE, "log_capturer_file_watched_dirs",
+       "Directories matched by a glob, watched for new files.", m_watched),
+    {LC_COUNTER, "log_capturer_file_rotation_gaps_total",
+     "Rotated data deleted before it was read (counted, logged).",
+     offsetof(struct lc_file_in, m_gaps), true},
+};
 
 int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
                     const struct lc_tail_ops *ops, void *owner, struct lc_file_in **out)
@@ -576,31 +1058,20 @@ int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
         free(fi);
         return -ENOMEM;
     }
-    f = lc_metric_family(LC_GAUGE, "log_capturer_file_open_files", "Files the input has open.",
-                         l_in);
-    fi->m_open = lc_metric_series(f, name);
     f = lc_metric_family(LC_COUNTER, "log_capturer_file_rotations_total",
                          "Rotations seen, by kind (rename, truncate).", l_kind);
     fi->m_rot_rename = lc_metric_series(f, name, "rename");
     fi->m_rot_truncate = lc_metric_series(f, name, "truncate");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_truncated_lines_total",
-                         "Lines cut at max_line_bytes.", l_in);
-    fi->m_cut = lc_metric_series(f, name);
+    for (size_t i = 0; i < sizeof(file_metrics) / sizeof(file_metrics[0]); i++) {
+        const struct lc_file_metric *m = &file_metrics[i];
+        if (m->plain_only && ops)
+            continue; /* the docker input counts its own (lost generations) */
+        f = lc_metric_family(m->type, m->name, m->help, l_in);
+        *(struct lc_metric_series **)((char *)fi + m->off) = lc_metric_series(f, name);
+    }
     f = lc_metric_family(LC_COUNTER, "log_capturer_input_skipped_lines_total",
                          "Lines skipped, by reason.", l_reason);
     fi->m_skip_old = lc_metric_series(f, name, "too_old");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_partial_flushes_total",
-                         "Last lines sent without their newline after line_flush_timeout.", l_in);
-    fi->m_partial_flush = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_errors_total", "Open and read errors.",
-                         l_in);
-    fi->m_errors = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_file_checkpoints_swept_total",
-                         "Checkpoint rows deleted because their file is gone from disk.", l_in);
-    fi->m_rows_swept = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_file_skipped_files_total",
-                         "Files not opened because max_files was reached.", l_in);
-    fi->m_too_many = lc_metric_series(f, name);
     *out = fi;
     return 0;
 }
@@ -657,28 +1128,76 @@ static bool known(struct lc_file_in *fi, const char *path, const struct stat *st
 #define LC_MISSED_MAX 64 /* rotated generations looked at */
 
 struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
-                                       struct lc_tail *after)
+                                       struct lc_tail *after, bool *check)
 {
+    struct lc_tail *pred = after, *oldest = NULL;
     char p[4096 + 16];
     struct stat st;
-    int n = 0;
+    /* at start, all that is on disk: bounded by what the rotation keeps */
+    int64_t room = fi->scanned ? fi->c->max_rotated - chain_len(after) : LC_MISSED_MAX;
+    int n = 0, skip = 0;
+    bool end = false; /* no file before the last one: the chain back to `after` is broken */
 
     while (n < LC_MISSED_MAX) {
         snprintf(p, sizeof(p), "%s.%d", path, n + 1);
-        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode) || known(fi, p, &st))
+        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+            end = true;
+            break;
+        }
+        if (known(fi, p, &st))
             break;
         n++;
     }
+    if (n > room) {
+        skip = n - (int)(room > 0 ? room : 0); /* the oldest ones */
+        snprintf(p, sizeof(p), "%s.%d", path, n);
+        lc_file_in_gap(fi, p, "older rotated files not opened (max_rotated_files)", 0, 0, NULL);
+        n -= skip;
+    }
     for (int i = n; i >= 1 && !fi->stopping; i--) {
         snprintf(p, sizeof(p), "%s.%d", path, i);
-        if (open_tail(fi, p, false, after) != 0)
+        if (open_tail(fi, p, p, false, after) != 0)
             continue;
         after = fi->tails;     /* open_tail puts the new one first */
         after->rotated = true; /* final: read it to its end, then close it */
         lc_counter_inc(fi->m_rot_rename);
         lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "%s: rotated before it was seen", p);
+        if (i == n)
+            oldest = after;
+    }
+    /*
+     * No file before the oldest one, and it is not the one read last: that
+     * one was deleted (its descriptor is held: it is still read), and its
+     * direct successor may have been too. Judged once `after` is read.
+     */
+    if (end && pred && !skip) {
+        if (oldest)
+            oldest->check_gap = true;
+        else
+            *check = true; /* the new file itself follows `after` */
     }
     return after;
+}
+
+void lc_file_in_gap(struct lc_file_in *fi, const char *path, const char *what, int64_t offset,
+                    int64_t last_ts, struct lc_tail *next)
+{
+    char from[LC_TS_RFC3339NANO_MAX] = "?", to[LC_TS_RFC3339NANO_MAX] = "?";
+    int64_t first = next && fi->ops && fi->ops->line_time ? fi->ops->line_time(next, 0) : -1;
+
+    if (last_ts > 0)
+        lc_ts_format_rfc3339nano(last_ts, from);
+    if (first > 0)
+        lc_ts_format_rfc3339nano(first, to);
+    lc_counter_inc(fi->m_gaps);
+    if (offset > 0)
+        lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL,
+                "%s: lost in rotation: %s (from byte %lld to its end; lines after %s)", path, what,
+                (long long)offset, from);
+    else
+        lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL,
+                "%s: lost in rotation: %s (lines after %s%s%s)", path, what, from,
+                first > 0 ? " and before " : "", first > 0 ? to : "");
 }
 
 void lc_file_in_close_under(struct lc_file_in *fi, const char *dir)
@@ -693,6 +1212,7 @@ void lc_file_in_close_under(struct lc_file_in *fi, const char *dir)
             close_tail(fi, t);
         }
     }
+    dw_prune(fi, dir);
 }
 
 void lc_file_in_pause(struct lc_file_in *fi)
@@ -746,6 +1266,8 @@ void lc_file_in_stop(struct lc_file_in *fi, void (*stopped)(void *arg), void *ar
     close_h(fi, (uv_handle_t *)&fi->poll);
     for (size_t i = 0; i < fi->nwatches; i++)
         close_h(fi, (uv_handle_t *)&fi->watches[i]);
+    while (fi->dwatches)
+        dw_close(fi, fi->dwatches);
 }
 
 void lc_file_in_free(struct lc_file_in *fi)
@@ -762,6 +1284,7 @@ void lc_file_in_free(struct lc_file_in *fi)
         free_tail(t);
     }
     free(fi->watches);
+    free(fi->glob_parent);
     free(fi->readbuf);
     free(fi);
 }

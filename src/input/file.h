@@ -28,13 +28,20 @@ struct lc_file_conf {
     int64_t flush_ms;
     int64_t rotate_wait_ms;
     int64_t max_files;
+    int64_t max_rotated; /* rotated files held open per path, waiting to be read */
     int64_t max_unacked;
     int timestamp;
 };
 
 #define LC_FP_BYTES 1024 /* fingerprint: a hash of up to the first 1 KiB */
+/*
+ * In a file's checkpoint row, ts_seq with this bit: the file was rotated and
+ * read to its end, so a restart that finds it deleted has lost nothing.
+ */
+#define LC_POS_DONE 0x80000000u
 
 struct lc_tail;
+struct lc_dir_watch;
 
 /*
  * How a family of files is read. The plain file input has none; the docker
@@ -62,6 +69,11 @@ struct lc_tail_ops {
      */
     void (*seek_time)(struct lc_tail *t, int64_t cutoff_ns, int64_t size);
     /*
+     * Optional: the time of the first complete line at or after byte `off`
+     * of t, or -1 (for gap detection and a gap's time range).
+     */
+    int64_t (*line_time)(struct lc_tail *t, int64_t off);
+    /*
      * Optional: the poll found t read to its end (e.g. to send what a decoder
      * holds once the file has been quiet long enough; t->idle_since).
      */
@@ -78,6 +90,7 @@ struct lc_tail {
     ino_t ino;
     int64_t offset;      /* next byte to read */
     int64_t line_start;  /* file offset where the held partial line starts */
+    int64_t safe_offset; /* the last offset where no line or split line was half read */
     int64_t once_target; /* --once: the size it had when first seen */
     uint64_t fp_hash;
     uint32_t fp_len;
@@ -88,6 +101,11 @@ struct lc_tail {
     bool hot;              /* may have unread data */
     bool rotated;          /* its path now names another file: finish, then close */
     bool deleted;
+    bool done;      /* rotated, read to its end, and a position saying so sealed (LC_POS_DONE) */
+    bool check_gap; /* the chain back to `after` may be broken: judged by line times */
+    int64_t pred_last_ts; /* `after`'s last line time, kept when it closes first */
+    dev_t deferred_dev;   /* the successor not opened at max_rotated (ino 0: none) */
+    ino_t deferred_ino;
     int64_t idle_since;    /* monotonic ns of the last data, for flush and rotate_wait */
     int64_t last_ts;       /* time of the last record emitted, saved with the position */
     uint32_t last_ts_seq;  /* records emitted at exactly last_ts */
@@ -112,8 +130,11 @@ struct lc_file_in {
     uv_timer_t poll;   /* stat open files: the fallback when inotify misses something */
     uv_fs_event_t *watches;
     size_t nwatches;
-    size_t closing;   /* handles whose close callback is pending */
-    bool first_start; /* the state store has never seen this input */
+    struct lc_dir_watch *dwatches; /* directories a glob matched (e.g. one per container) */
+    size_t ndwatches;
+    char *glob_parent; /* the directory above them, watched for new ones; NULL: none */
+    size_t closing;    /* handles whose close callback is pending */
+    bool first_start;  /* the state store has never seen this input */
     bool scanned;
     bool paused;
     bool stopping;
@@ -128,6 +149,11 @@ struct lc_file_in {
     struct lc_metric_series *m_errors;
     struct lc_metric_series *m_too_many;
     struct lc_metric_series *m_rows_swept;
+    struct lc_metric_series *m_gaps;     /* rotated data gone before it was read */
+    struct lc_metric_series *m_rotated;  /* rotated files held open, gauge */
+    struct lc_metric_series *m_deferred; /* successors not opened at max_rotated */
+    struct lc_metric_series *m_watched;  /* directories watched, gauge */
+    size_t nrotated;
     uint64_t rescans; /* every LC_SWEEP_EVERY rescans, dead checkpoint rows are swept */
 };
 
@@ -152,10 +178,20 @@ void lc_file_in_close_under(struct lc_file_in *fi, const char *dir);
  * file already known (open or checkpointed) were never seen. Opens them,
  * oldest first, each read after the one before it, the first after `after`.
  * Returns the newest one opened, or `after` if none: what the new file must
- * be read after (t->after).
+ * be read after (t->after). When the walk ends before a known file, the
+ * oldest one opened is checked for a gap once `after` is read, or, if none
+ * was opened, *check is set: the caller sets t->check_gap on the new file.
  */
 struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
-                                       struct lc_tail *after);
+                                       struct lc_tail *after, bool *check);
+/*
+ * Counts and logs data lost to rotation: `what` (e.g. "one or more
+ * generations") of `path`, read up to byte `offset` and line time `last_ts`
+ * (0: unknown), before `next` (NULL: unknown), whose first line time the ops
+ * may tell. The counter is fi->m_gaps (the docker input sets its own).
+ */
+void lc_file_in_gap(struct lc_file_in *fi, const char *path, const char *what, int64_t offset,
+                    int64_t last_ts, struct lc_tail *next);
 /*
  * For ops->open: the file's labels are known; its source is created and
  * reading starts. `labels` is borrowed. 0 or -ENOMEM.

@@ -159,6 +159,7 @@ static void process(struct lc_tail *t, const char *buf, size_t n, int64_t base)
     if (last >= 0) {
         struct lc_pos pos = {.offset = last, .ts_ns = t->last_ts, .ts_seq = t->last_ts_seq};
         lc_source_checkpoint(t->src, &pos);
+        t->safe_offset = last;
     }
 }
 
@@ -225,6 +226,7 @@ int64_t lc_tail_read(struct lc_tail *t, int64_t budget)
             break;
         }
         extend_fingerprint(t, fi->readbuf, (size_t)n);
+        t->done = false;
         process(t, fi->readbuf, (size_t)n, t->offset);
         t->offset += n;
         total += n;
@@ -253,6 +255,7 @@ void lc_tail_flush_partial(struct lc_tail *t, int64_t now_mono)
     pos.ts_ns = t->last_ts;
     pos.ts_seq = t->last_ts_seq;
     lc_source_checkpoint(t->src, &pos);
+    t->safe_offset = t->offset;
 }
 
 void lc_tail_truncated(struct lc_tail *t)
@@ -263,6 +266,7 @@ void lc_tail_truncated(struct lc_tail *t)
     lc_logf(LC_LOG_INFO, t->fi->in->conf->name, NULL, "%s was truncated: reading from the start",
             t->path);
     t->offset = 0;
+    t->safe_offset = 0;
     t->line_start = 0;
     t->discarding = false;
     lc_buf_reset(&t->partial);
