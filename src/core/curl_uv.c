@@ -35,8 +35,8 @@ struct lc_curl_sock {
     uv_poll_t poll;
     struct lc_curl *c;
     curl_socket_t fd;
-    int events;   /* UV_READABLE/UV_WRITABLE curl asked for */
-    bool closing; /* CURL_POLL_REMOVE seen (the poll is closing) */
+    int events;                       /* UV_READABLE/UV_WRITABLE curl asked for */
+    bool closing;                     /* CURL_POLL_REMOVE seen (the poll is closing) */
     struct lc_curl_sock *prev, *next; /* c->socks: every poll handle not yet closing */
 };
 
@@ -58,9 +58,9 @@ struct lc_curl {
     unsigned long opened;
     unsigned long reused;
     unsigned long drained; /* socket actions run by the drain loop (tests) */
-    unsigned closing; /* uv handles whose close callback has not run yet */
-    int dispatching;  /* inside check_multi_info: defer lc_curl_free */
-    bool freeing;     /* lc_curl_free was called */
+    unsigned closing;      /* uv handles whose close callback has not run yet */
+    int dispatching;       /* inside check_multi_info: defer lc_curl_free */
+    bool freeing;          /* lc_curl_free was called */
     bool timer_inited;
     void (*closed)(void *arg);
     void *closed_arg;

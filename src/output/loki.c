@@ -402,8 +402,9 @@ struct lc_loki_metrics {
     struct lc_metric_series *requests[ST_N];
     struct lc_metric_series *bytes_raw;
     struct lc_metric_series *bytes_wire;
-    struct lc_metric_series *entries; /* histogram */
-    struct lc_metric_series *latency; /* histogram */
+    struct lc_metric_series *entries;  /* histogram */
+    struct lc_metric_series *latency;  /* histogram */
+    struct lc_metric_series *phase[3]; /* histograms: wait, upload, total (curl's timers) */
     struct lc_metric_series *retries;
     struct lc_metric_series *retry_batches;
     struct lc_metric_series *retry_bytes;
@@ -553,6 +554,23 @@ static void count_status(struct lc_loki *lk, int cls)
     lc_counter_inc(lk->m.requests[cls]);
 }
 
+/*
+ * curl's own timers of one request (microseconds from its start): wait =
+ * until the request could be sent (queue, connect), upload = from then to the
+ * end of the answer (the body on the wire, the server's turn, the answer;
+ * libcurl 7.88 has no timer for the body's last byte), total = both.
+ */
+static void observe_phases(struct lc_loki *lk, CURL *easy)
+{
+    curl_off_t pre = 0, total = 0;
+
+    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
+    lc_histogram_observe(lk->m.phase[0], (double)pre / 1e6);
+    lc_histogram_observe(lk->m.phase[1], (double)(total > pre ? total - pre : 0) / 1e6);
+    lc_histogram_observe(lk->m.phase[2], (double)total / 1e6);
+}
+
 static void on_request_done(CURL *easy, CURLcode result, void *arg)
 {
     struct lc_loki_req *rq = arg;
@@ -565,6 +583,7 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
     rq->b = NULL;
     lk->inflight--;
     lc_histogram_observe(lk->m.latency, (double)(now - rq->started_ns) / 1e9);
+    observe_phases(lk, easy);
     lc_curl_conn_stats(lk->curl, &opened, &reused);
     lc_counter_add(lk->m.conn_new, opened - lk->conn_opened);
     lc_counter_add(lk->m.conn_reused, reused - lk->conn_reused);
@@ -895,6 +914,9 @@ static void register_metrics(struct lc_loki *lk)
     static const char *const l_stage[] = {"output", "stage", NULL};
     static const char *const l_ts[] = {"output", "reason", "action", NULL};
     static const char *const l_kind[] = {"output", "kind", NULL};
+    static const char *const l_phase[] = {"output", "phase", NULL};
+    static const double ph_b[] = {0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05,
+                                  0.1,   0.25,   0.5,   1,    2.5,   10};
     static const double lat_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     static const double ent_b[] = {1, 10, 50, 100, 500, 1000, 5000, 10000, 50000};
     struct lc_loki_metrics *m = &lk->m;
@@ -917,6 +939,13 @@ static void register_metrics(struct lc_loki *lk)
                             "Push request latency, connect included.", l_out, lat_b,
                             (int)(sizeof(lat_b) / sizeof(lat_b[0])));
     m->latency = lc_metric_series(f, n);
+    f = lc_metric_histogram("log_capturer_loki_request_phase_seconds",
+                            "Push request phases by libcurl's timers: wait (queued, connect), "
+                            "upload (body sent and answer read), total.",
+                            l_phase, ph_b, (int)(sizeof(ph_b) / sizeof(ph_b[0])));
+    m->phase[0] = lc_metric_series(f, n, "wait");
+    m->phase[1] = lc_metric_series(f, n, "upload");
+    m->phase[2] = lc_metric_series(f, n, "total");
     f = lc_metric_family(LC_COUNTER, "log_capturer_loki_retries_total",
                          "Batches put in the retry queue after a retryable failure.", l_out);
     m->retries = lc_metric_series(f, n);
