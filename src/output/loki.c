@@ -950,7 +950,7 @@ static void loki_stop(struct lc_output *out)
             continue;
         failed++;
         if (rq == lk->encoding)
-            continue; /* the worker reads it: encode_done finishes it */
+            continue;                       /* the worker reads it: encode_done finishes it */
         lc_curl_remove(lk->curl, rq->easy); /* a no-op for a slot waiting to encode */
         b = rq->b;
         rq->b = NULL;
