@@ -275,15 +275,13 @@ static void test_delivers_with_pooled_connections(void **state)
  * waits for the server's 100 (up to a second where none comes). The push
  * asks for no such round trip. The body here is over that threshold.
  */
-static void test_large_push_without_expect(void **state)
+/* 4800 lines of 256 incompressible bytes: a body over 1 MiB even after snappy. */
+static struct lc_batch *mk_big_batch(struct fx *f)
 {
-    struct fx *f = *state;
     const int n = 4800, len = 256;
     struct lc_batch *b = lc_batch_new((uint32_t)(n * len), (uint32_t)n);
     uint32_t x = 12345;
 
-    f->cfg.batch_bytes = 1 << 20; /* room for the body */
-    init_plugin(f);
     b->out = &f->out;
     for (int i = 0; i < n; i++) {
         struct lc_record *r = &b->recs[b->n++];
@@ -297,7 +295,16 @@ static void test_large_push_without_expect(void **state)
         }
         b->used += (uint32_t)len;
     }
-    send_batch(f, b);
+    return b;
+}
+
+static void test_large_push_without_expect(void **state)
+{
+    struct fx *f = *state;
+
+    f->cfg.batch_bytes = 1 << 20; /* room for the body */
+    init_plugin(f);
+    send_batch(f, mk_big_batch(f));
     run_until_fates(f, 1);
     assert_int_equal(fate(f, LC_FATE_DELIVERED), 1);
     assert_int_equal(atomic_load(&f->srv.nreq), 1);
@@ -477,6 +484,24 @@ static void test_stop_aborts_in_flight(void **state)
     close(lfd);
 }
 
+/*
+ * stop() while the encoder worker holds a batch (and others wait for it): the
+ * worker's batch is given back only after the worker let go of it, every
+ * batch ends FAILED, and the output reports itself stopped once.
+ */
+static void test_stop_while_encoding(void **state)
+{
+    struct fx *f = *state;
+
+    f->cfg.batch_bytes = 1 << 20;
+    init_plugin(f);
+    for (int i = 0; i < 4; i++) /* one on the worker, three waiting for it */
+        send_batch(f, mk_big_batch(f));
+    stop_plugin(f);
+    assert_int_equal(fate(f, LC_FATE_FAILED), 4);
+    assert_int_equal(fates(f), 4);
+}
+
 static void test_init_errors(void **state)
 {
     struct fx *f = *state;
@@ -514,6 +539,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_too_old_dropped_never_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_queue_full_victims_to_dlq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_aborts_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_while_encoding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
