@@ -28,7 +28,8 @@
  * The life of a batch (docs/internals/loki.md has the long version):
  *
  *   send() -> FIFO -> [breaker allows, a request slot is free] -> validate
- *   timestamps -> encode into the slot's body -> POST (lc_curl, pooled) ->
+ *   timestamps -> encode into the slot's body (one pool thread, one body at a
+ *   time: encode_work) -> POST (lc_curl, pooled) ->
  *     2xx                      -> DELIVERED
  *     429, 5xx, transport err  -> retry queue (backoff, Retry-After) -> again
  *     other answers (4xx)      -> DLQ (status and body) -> DEAD_LETTER
@@ -679,7 +680,7 @@ static struct lc_loki_req *free_slot(struct lc_loki *lk)
     return NULL;
 }
 
-/* Validates, encodes and starts one push. The batch always ends somewhere. */
+/* Validates a batch and queues its slot for the encoder worker. It always ends somewhere. */
 static void start(struct lc_loki *lk, struct lc_batch *b)
 {
     struct lc_loki_ts_counts tc = {0};
