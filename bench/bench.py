@@ -74,6 +74,41 @@ def build_sink():
     return out
 
 
+NGINX_CONF = """daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    client_max_body_size 256m;
+    location / {{ return 204; }}
+  }}
+}}
+"""
+
+
+def start_sink(args, sink, stats):
+    """The 204 peer: bench/http_sink.c (counts requests) or Debian's nginx (--sink nginx)."""
+    if args.sink == "nginx":
+        d = os.path.join(DATA, "nginx")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(NGINX_CONF.format(d=d, port=args.port))
+        p = subprocess.Popen(["nginx", "-c", os.path.join(d, "nginx.conf"), "-p", d])
+    else:
+        p = subprocess.Popen([sink, str(args.port), stats])
+    time.sleep(0.3)
+    return p
+
+
 def config(name, root, output, extra=""):
     state = os.path.join(DATA, f"state-{name}")
     path = os.path.join(DATA, f"bench-{name}.yaml")
@@ -182,15 +217,14 @@ def throughput(args, binary):
             sp = None
             stats = os.path.join(DATA, "sink.stats")
             if name != "null":
-                sp = subprocess.Popen([sink, str(port), stats])
-                time.sleep(0.2)
+                sp = start_sink(args, sink, stats)
             try:
                 r = timed(binary, cfg, state)
             finally:
                 if sp:
                     sp.send_signal(signal.SIGTERM)
                     sp.wait(timeout=10)
-            if sp:
+            if sp and args.sink == "c":
                 with open(stats) as f:
                     reqs = int(f.readline().split()[1])
             if committed(state) != size:
@@ -206,7 +240,7 @@ def throughput(args, binary):
         results[name] = runs
         print(f"| {name} | {fmt(mib)} | {fmt(lps, '{:.2f}')} | {fmt(cpg, '{:.2f}')} | "
               f"{fmt(rss, '{:.1f}')} | {fmt(prv, '{:.1f}')} | {fmt(shr, '{:.1f}')} | "
-              f"{reqs if name != 'null' else '-'} |", flush=True)
+              f"{reqs if name != 'null' and args.sink == 'c' else '-'} |", flush=True)
     return results
 
 
@@ -364,6 +398,9 @@ def main():
     ap.add_argument("--batch-bytes", default="")
     ap.add_argument("--only", nargs="*", help="scenarios whose name contains one of these")
     ap.add_argument("--port", type=int, default=18931)
+    ap.add_argument("--sink", choices=["c", "nginx"], default="c",
+                    help="the 204 peer: bench/http_sink.c, or Debian's nginx (apt-get install "
+                         "nginx-light)")
     ap.add_argument("--quick", action="store_true", help="256 MiB, 3 runs, no profiles")
     ap.add_argument("--idle", action="store_true", help="also the idle profile")
     ap.add_argument("--idle-seconds", type=int, default=30)
