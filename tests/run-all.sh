@@ -57,7 +57,7 @@ skip() { RESULTS+=("$1: skipped ($2)"); }
 configure_build() { # DIR CMAKE_ARGS...
     local dir=$1
     shift
-    cmake -S "$ROOT" -B "$ROOT/$dir" -DLC_TESTS=ON "$@" >/dev/null &&
+    cmake -S "$ROOT" -B "$ROOT/$dir" -DLC_TESTS=ON -DLC_WERROR=ON "$@" >/dev/null &&
         cmake --build "$ROOT/$dir" -j"$JOBS"
 }
 
@@ -126,6 +126,10 @@ else
 fi
 
 # --- 2. release build, unit and integration tests ------------------------------
+# Release (-O3) finds warnings the other builds do not (format truncation, overflow analysis);
+# it is only compiled, the tests run on the builds below.
+step "release-build" configure_build "$B-release" -DCMAKE_BUILD_TYPE=Release
+
 if step "build" configure_build "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
     step "unit" run_ctest "$B"
     # instructions per line of decode + batch + encode vs the committed baseline (< 1 minute)
@@ -179,7 +183,7 @@ elif [ -z "$targets" ]; then
 else
     # shellcheck disable=SC2086
     if step "fuzz-build" bash -c "cmake -S '$ROOT' -B '$ROOT/$B-fuzz' -DCMAKE_C_COMPILER=clang \
-            -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLC_FUZZ=ON -DLC_SANITIZE=ON -DLC_TESTS=OFF >/dev/null \
+            -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLC_FUZZ=ON -DLC_SANITIZE=ON -DLC_TESTS=OFF -DLC_WERROR=ON >/dev/null \
             && cmake --build '$ROOT/$B-fuzz' -j$JOBS --target $targets"; then
         step "fuzz" run_fuzzers "$B-fuzz"
     else

@@ -3,6 +3,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/plugin.h"
+#include "core/redact.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -500,9 +501,22 @@ out_free_list:
     return rc;
 }
 
-/* A mapping of scalars to scalars into *out (replacing it); keys are taken as written. */
+static int apply_mapping(struct lc_cfg_load *L, const struct lc_option *table, void *conf,
+                         yaml_node_t *map, const char *prefix, const char *const *skip);
+
+/* A header written as a mapping: {value: "...", secret: true}. */
+static const struct lc_option header_entry_options[] = {
+    {LC_OPT_STR, "value", NULL, offsetof(struct lc_kv, value), .flags = LC_OPT_REQUIRED},
+    {LC_OPT_BOOL, "secret", "false", offsetof(struct lc_kv, secret)},
+    LC_OPT_END,
+};
+
+/*
+ * A mapping of scalars to scalars into *out (replacing it); keys are taken as
+ * written. With `headers`, a value may also be a header_entry_options mapping.
+ */
 static int parse_map(struct lc_cfg_load *L, yaml_node_t *val, const char *path, bool labels,
-                     struct lc_kvlist *out)
+                     bool headers, struct lc_kvlist *out)
 {
     struct lc_kvlist l = {0};
     char msg[LC_CONFIG_MAX_NAME + 96];
@@ -549,7 +563,13 @@ static int parse_map(struct lc_cfg_load *L, yaml_node_t *val, const char *path, 
             goto out_free_map;
         }
         l.n++;
-        rc = scalar_value(L, vn, path, "a string", &l.v[k].value);
+        if (headers && vn->type == YAML_MAPPING_NODE) {
+            char sub[LC_CONFIG_MAX_NAME + 64];
+            snprintf(sub, sizeof(sub), "%s.%.64s", path, scalar(kn));
+            rc = apply_mapping(L, header_entry_options, &l.v[k], vn, sub, NULL);
+        } else {
+            rc = scalar_value(L, vn, path, "a string", &l.v[k].value);
+        }
         if (rc < 0)
             goto out_free_map;
     }
@@ -560,9 +580,6 @@ out_free_map:
     lc_kvlist_free(&l);
     return rc;
 }
-
-static int apply_mapping(struct lc_cfg_load *L, const struct lc_option *table, void *conf,
-                         yaml_node_t *map, const char *prefix, const char *const *skip);
 
 static int apply_option(struct lc_cfg_load *L, const struct lc_option *o, void *conf,
                         yaml_node_t *val, const char *path)
@@ -575,7 +592,8 @@ static int apply_option(struct lc_cfg_load *L, const struct lc_option *o, void *
     case LC_OPT_STRLIST:
         return parse_strlist(L, val, path, (struct lc_strlist *)((char *)conf + o->offset));
     case LC_OPT_MAP:
-        return parse_map(L, val, path, false, (struct lc_kvlist *)((char *)conf + o->offset));
+        return parse_map(L, val, path, false, (o->flags & LC_OPT_HEADERS) != 0,
+                         (struct lc_kvlist *)((char *)conf + o->offset));
     case LC_OPT_SECTION:
         if (val->type != YAML_MAPPING_NODE) {
             snprintf(msg, sizeof(msg), "expected a mapping, got %s", kind(val));
@@ -786,7 +804,7 @@ static int load_input(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
         L->in_outputs_node[idx] = p_index(L, v[2]);
     }
     if (v[3]) {
-        rc = parse_map(L, v[3], "labels", true, &ic->labels);
+        rc = parse_map(L, v[3], "labels", true, false, &ic->labels);
         if (rc < 0)
             return rc;
     }
@@ -835,7 +853,7 @@ static int load_output(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
     }
     set_owner(L, "output", oc->name, oc->type);
     if (v[2]) {
-        rc = parse_map(L, v[2], "labels", true, &oc->labels);
+        rc = parse_map(L, v[2], "labels", true, false, &oc->labels);
         if (rc < 0)
             return rc;
     }
@@ -1203,26 +1221,47 @@ static void print_quoted(const char *s, FILE *f)
     fputc('"', f);
 }
 
+/* print_quoted after the redaction rule (core/redact.h): URL userinfo, tokens in text. */
+static void print_redacted(const char *s, FILE *f)
+{
+    size_t len = strlen(s);
+    size_t cap = len * 3 + 1; /* a mask of 3 bytes replaces at least 1 */
+    char *r = malloc(cap);
+
+    if (!r) {
+        print_quoted(LC_REDACTED, f);
+        return;
+    }
+    lc_redact_text(s, len, r, cap);
+    print_quoted(r, f);
+    free(r);
+}
+
 static void print_strlist(const struct lc_strlist *l, FILE *f)
 {
     fputc('[', f);
     for (size_t k = 0; k < l->n; k++) {
         if (k)
             fputs(", ", f);
-        print_quoted(l->v[k], f);
+        print_redacted(l->v[k], f);
     }
     fputc(']', f);
 }
 
-static void print_map(const struct lc_kvlist *l, FILE *f)
+/* headers: the map's keys are header names (LC_OPT_HEADERS); credentials are masked whole. */
+static void print_map(const struct lc_kvlist *l, bool headers, FILE *f)
 {
     fputc('{', f);
     for (size_t k = 0; k < l->n; k++) {
+        const struct lc_kv *kv = &l->v[k];
         if (k)
             fputs(", ", f);
-        print_quoted(l->v[k].key, f);
+        print_quoted(kv->key, f);
         fputs(": ", f);
-        print_quoted(l->v[k].value, f);
+        if (kv->secret || (headers && lc_redact_header_is_secret(kv->key)))
+            print_quoted(LC_REDACTED, f);
+        else
+            print_redacted(kv->value, f);
     }
     fputc('}', f);
 }
@@ -1245,12 +1284,13 @@ static void print_values(const struct lc_option *table, const void *conf, int in
         }
         fputc(' ', f);
         if (secret) {
-            fputs("\"****\"\n", f);
+            print_quoted(LC_REDACTED, f);
+            fputc('\n', f);
             continue;
         }
         switch (o->type) {
         case LC_OPT_STR:
-            print_quoted(*(char *const *)at, f);
+            print_redacted(*(char *const *)at, f);
             break;
         case LC_OPT_INT:
             fprintf(f, "%" PRId64, *(const int64_t *)at);
@@ -1275,7 +1315,7 @@ static void print_values(const struct lc_option *table, const void *conf, int in
             print_strlist((const struct lc_strlist *)at, f);
             break;
         case LC_OPT_MAP:
-            print_map((const struct lc_kvlist *)at, f);
+            print_map((const struct lc_kvlist *)at, (o->flags & LC_OPT_HEADERS) != 0, f);
             break;
         default:
             break;
@@ -1305,7 +1345,7 @@ void lc_config_print(const struct lc_config *cfg, FILE *f)
         }
         if (ic->labels.n) {
             fputs("    labels: ", f);
-            print_map(&ic->labels, f);
+            print_map(&ic->labels, false, f);
             fputc('\n', f);
         }
         if (ic->plugin)
@@ -1321,7 +1361,7 @@ void lc_config_print(const struct lc_config *cfg, FILE *f)
         fputc('\n', f);
         if (oc->labels.n) {
             fputs("    labels: ", f);
-            print_map(&oc->labels, f);
+            print_map(&oc->labels, false, f);
             fputc('\n', f);
         }
         if (oc->plugin)

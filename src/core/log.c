@@ -2,6 +2,8 @@
 /* log.c: the agent's own log: one JSON object per line, rate-limited per format string. */
 #include "core/log.h"
 
+#include "core/redact.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -320,10 +322,18 @@ void lc_log_write(enum lc_log_level level, const char *component, const char *fi
         goto out_unlock;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    char raw[LC_LOG_MSG_MAX];
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
-    bool cut = n < 0 || (size_t)n >= sizeof(msg);
-    size_t len = n < 0 ? 0 : cut ? utf8_trim(msg, sizeof(msg) - 1) : (size_t)n;
+    bool cut = n < 0 || (size_t)n >= sizeof(raw);
+    size_t rawlen = n < 0 ? 0 : cut ? sizeof(raw) - 1 : (size_t)n;
+    /* The last line of defence for secrets: whatever a caller formatted (a URL with its
+     * userinfo, a server answer quoting a token), the credential never reaches the log,
+     * which is often shipped to Loki itself. Callers still redact what they know. */
+    size_t len = lc_redact_text(raw, rawlen, msg, sizeof(msg));
+    cut |= len + 1 >= sizeof(msg); /* a mask longer than its secret can fill the line */
+    if (cut)
+        len = utf8_trim(msg, len);
     if (!component)
         component = "";
     s->level = level;

@@ -447,6 +447,8 @@ void lc_kvlist_free(struct lc_kvlist *l)
         return;
     for (size_t k = 0; k < l->n; k++) {
         free(l->v[k].key);
+        if (l->v[k].secret && l->v[k].value)
+            explicit_bzero(l->v[k].value, strlen(l->v[k].value));
         free(l->v[k].value);
     }
     free(l->v);

@@ -35,6 +35,12 @@ enum lc_opt_type {
 
 #define LC_OPT_REQUIRED 0x1u /* must be present */
 #define LC_OPT_SECRET   0x2u /* never printed or logged */
+/*
+ * MAP only: the keys are HTTP header names. An entry may be written
+ * `Name: {value: v, secret: true}`; credential headers
+ * (lc_redact_header_is_secret) and entries marked secret are printed masked.
+ */
+#define LC_OPT_HEADERS 0x4u
 
 struct lc_option {
     enum lc_opt_type type;
@@ -61,6 +67,7 @@ struct lc_strlist {
 struct lc_kv {
     char *key;
     char *value;
+    bool secret; /* never printed or logged (LC_OPT_HEADERS `secret: true`) */
 };
 
 struct lc_kvlist {

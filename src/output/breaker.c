@@ -69,6 +69,13 @@ void lc_breaker_failure(struct lc_breaker *b, int64_t now_ns)
     }
 }
 
+void lc_breaker_trip(struct lc_breaker *b, int64_t now_ns)
+{
+    if (b->threshold == 0 || b->state == LC_BREAKER_OPEN)
+        return;
+    open_at(b, now_ns);
+}
+
 int64_t lc_breaker_reopen_ns(const struct lc_breaker *b)
 {
     return b->state == LC_BREAKER_OPEN ? b->opened_ns + b->cooldown_ns : 0;

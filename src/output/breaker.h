@@ -38,6 +38,11 @@ bool lc_breaker_can_send(struct lc_breaker *b, int64_t now_ns);
 void lc_breaker_on_send(struct lc_breaker *b);
 void lc_breaker_success(struct lc_breaker *b);
 void lc_breaker_failure(struct lc_breaker *b, int64_t now_ns);
+/*
+ * A failure that every request would meet (bad credentials): opens at once,
+ * whatever the count, unless the breaker is disabled or already open.
+ */
+void lc_breaker_trip(struct lc_breaker *b, int64_t now_ns);
 /* When an open breaker turns half-open; 0 unless open. */
 int64_t lc_breaker_reopen_ns(const struct lc_breaker *b);
 /* "closed", "open", "half-open". */

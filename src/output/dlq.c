@@ -2,6 +2,8 @@
 /* dlq.c: the dead-letter queue: append-only NDJSON segment files, capped, fsynced, replayable. */
 #include "output/dlq.h"
 
+#include "core/redact.h"
+
 #include "parse/timestamp.h"
 
 #include <dirent.h>
@@ -375,8 +377,12 @@ int lc_dlq_line_begin(struct lc_buf *out, int64_t now_ns, const char *output, co
         rc = lc_buf_json_str(out, reason, strlen(reason));
     if (rc == 0)
         rc = lc_buf_printf(out, "\",\"status\":%ld,\"body\":\"", status);
-    if (rc == 0 && body)
-        rc = lc_buf_json_str(out, body, body_len);
+    if (rc == 0 && body) {
+        /* the server's answer may quote a credential: the redaction rule applies */
+        char shown[DLQ_BODY_MAX * 3 + 1];
+        size_t n = lc_redact_text(body, body_len, shown, sizeof(shown));
+        rc = lc_buf_json_str(out, shown, n);
+    }
     if (rc == 0)
         rc = lc_buf_append(out, "\",\"streams\":", 12);
     return rc;

@@ -70,7 +70,7 @@ int64_t lc_dlq_bytes(const struct lc_dlq *d);
  * {"time":..,"output":..,"reason":..,"status":..,"body":..,"streams":
  * The caller appends the streams array, then calls lc_dlq_line_end().
  * status 0 means none (written as 0). body may be NULL; at most 4 KiB of it
- * is kept. 0 or -E2BIG/-ENOMEM.
+ * is kept, with credentials masked (core/redact.h). 0 or -E2BIG/-ENOMEM.
  */
 int lc_dlq_line_begin(struct lc_buf *out, int64_t now_ns, const char *output, const char *reason,
                       long status, const char *body, size_t body_len);

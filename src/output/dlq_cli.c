@@ -4,6 +4,7 @@
 #include "core/config.h"
 #include "core/labels.h"
 #include "core/rand.h"
+#include "core/redact.h"
 #include "output/dlq.h"
 #include "output/loki.h"
 #include "output/retry.h"
@@ -50,6 +51,7 @@ struct replay {
     uint32_t npairs, pairs_cap;
     char resp[512];
     size_t resp_len;
+    char errbuf[CURL_ERROR_SIZE];
     bool tty;
     struct lc_loki_replay_result *res;
 };
@@ -463,6 +465,7 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
     for (uint32_t attempt = 1;; attempt++) {
         long status = 0;
         r->resp_len = 0;
+        r->errbuf[0] = '\0';
         r->resp[0] = '\0';
         CURLcode cr = curl_easy_perform(r->easy);
         if (cr == CURLE_OK)
@@ -472,22 +475,36 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
             res->entries += b.n;
             return LC_DLQ_REMOVE;
         }
+        char shown[CURL_ERROR_SIZE * 2];
+        lc_redact_text(r->resp, r->resp_len < 200 ? r->resp_len : 200, shown, sizeof(shown));
+        if (cr == CURLE_OK && (status == 401 || status == 403)) {
+            /* bad credentials fail every batch alike: keep them all, stop now */
+            clear_progress(r);
+            fprintf(stderr, "dlq replay %s: stopping: authentication failed (%ld): %s\n", r->name,
+                    status, shown);
+            res->stopped = true;
+            return LC_DLQ_STOP;
+        }
         if (cr == CURLE_OK && status != 429 && status < 500) {
             res->rejected++;
             if (res->rejected <= REPLAY_SHOW_ERRS) {
                 clear_progress(r);
-                fprintf(stderr, "dlq replay %s: kept a batch Loki rejects again (%ld): %.200s\n",
-                        r->name, status, r->resp);
+                fprintf(stderr, "dlq replay %s: kept a batch Loki rejects again (%ld): %s\n",
+                        r->name, status, shown);
             }
             return LC_DLQ_KEEP;
         }
         if (attempt == REPLAY_TRIES) {
             clear_progress(r);
-            if (cr != CURLE_OK)
-                fprintf(stderr, "dlq replay %s: stopping: %s\n", r->name, curl_easy_strerror(cr));
-            else
-                fprintf(stderr, "dlq replay %s: stopping: Loki answers %ld: %.200s\n", r->name,
-                        status, r->resp);
+            if (cr != CURLE_OK) {
+                char msg[CURL_ERROR_SIZE * 2];
+                lc_redact_url(r->errbuf[0] ? r->errbuf : curl_easy_strerror(cr), msg, sizeof(msg));
+                fprintf(stderr, "dlq replay %s: stopping: %s%s\n", r->name, msg,
+                        lc_loki_tls_hint(cr, r->conf));
+            } else {
+                fprintf(stderr, "dlq replay %s: stopping: Loki answers %ld: %s\n", r->name, status,
+                        shown);
+            }
             res->stopped = true;
             return LC_DLQ_STOP;
         }
@@ -539,6 +556,9 @@ int lc_loki_replay_dir(const struct lc_loki_conf *c, const struct lc_kvlist *lab
     rc = lc_loki_easy_setup(r.easy, &r.http, c);
     curl_easy_setopt(r.easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(r.easy, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(r.easy, CURLOPT_ERRORBUFFER, r.errbuf);
+    lc_loki_http_forget_secrets(&r.http);
+    lc_loki_warn_insecure(c, name);
     if (rc < 0)
         goto out;
     rc = lc_dlq_replay(dir, replay_line, &r, progress, &st);

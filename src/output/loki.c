@@ -10,6 +10,7 @@
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/redact.h"
 #include "output/breaker.h"
 #include "output/dlq.h"
 #include "output/retry.h"
@@ -32,6 +33,9 @@
  *   time: encode_work) -> POST (lc_curl, pooled) ->
  *     2xx                      -> DELIVERED
  *     429, 5xx, transport err  -> retry queue (backoff, Retry-After) -> again
+ *     401, 403                 -> held: the breaker opens at once, the batch waits
+ *                                 (retry queue, or the FIFO's head when it is full)
+ *                                 until the credentials work again; never the DLQ
  *     other answers (4xx)      -> DLQ (status and body) -> DEAD_LETTER
  *   retry queue over its limits -> the drop policy's victim -> DLQ
  *   every record dropped by the timestamp policy -> DROPPED
@@ -60,7 +64,8 @@ static const struct lc_option basic_auth_options[] = {
     {LC_OPT_STR, "password", NULL, S(basic_auth, password), .flags = LC_OPT_SECRET,
      .help = "Basic auth password (use ${ENV} or password_file rather than plain text)."},
     {LC_OPT_STR, "password_file", NULL, S(basic_auth, password_file),
-     .help = "File holding the basic auth password (trailing newline ignored)."},
+     .help = "File holding the basic auth password (trailing newline ignored); read again on "
+             "SIGHUP."},
     LC_OPT_END,
 };
 
@@ -69,7 +74,8 @@ static const struct lc_option tls_options[] = {
     {LC_OPT_STR, "cert_file", NULL, S(tls, cert_file), .help = "Client certificate (PEM)."},
     {LC_OPT_STR, "key_file", NULL, S(tls, key_file), .help = "Client private key (PEM)."},
     {LC_OPT_BOOL, "insecure_skip_verify", "false", S(tls, insecure_skip_verify),
-     .help = "Do not verify the server's certificate and name (testing only)."},
+     .help = "Do not verify the server's certificate and name (testing only; logs a warning at "
+             "start)."},
     LC_OPT_END,
 };
 
@@ -117,7 +123,8 @@ static const struct lc_option dlq_options[] = {
 
 const struct lc_option lc_loki_options[] = {
     {LC_OPT_STR, "url", NULL, C(url), .flags = LC_OPT_REQUIRED,
-     .help = "Loki base URL (http://host:3100); /loki/api/v1/push is appended."},
+     .help = "Loki base URL (http://host:3100); /loki/api/v1/push is appended (before a query "
+             "string). Userinfo and credential query parameters are never shown."},
     {LC_OPT_ENUM, "encoding", "protobuf", C(encoding), .choices = encoding_names,
      .help = "protobuf (snappy-compressed) or json."},
     {LC_OPT_ENUM, "compression", "gzip", C(compression), .choices = compression_names,
@@ -128,9 +135,12 @@ const struct lc_option lc_loki_options[] = {
     {LC_OPT_STR, "bearer_token", NULL, C(bearer_token), .flags = LC_OPT_SECRET,
      .help = "Authorization: Bearer token (use ${ENV} or bearer_token_file)."},
     {LC_OPT_STR, "bearer_token_file", NULL, C(bearer_token_file),
-     .help = "File holding the bearer token."},
+     .help = "File holding the bearer token; read again on SIGHUP."},
     {LC_OPT_SECTION, "tls", NULL, C(tls), .sub = tls_options, .help = "TLS settings."},
-    {LC_OPT_MAP, "headers", NULL, C(headers), .help = "Extra HTTP headers for every push."},
+    {LC_OPT_MAP, "headers", NULL, C(headers), .flags = LC_OPT_HEADERS,
+     .help = "Extra HTTP headers for every push; a value may be {value: v, secret: true}. "
+             "Credential headers (Authorization, Cookie, X-Api-Key...) and secret ones are "
+             "never shown."},
     {LC_OPT_DURATION, "timeout", "10s", C(timeout_ms), 100, 3600000,
      .help = "Whole-request timeout (connect included)."},
     {LC_OPT_INT, "max_inflight", "4", C(max_inflight), 1, 64,
@@ -216,17 +226,22 @@ int lc_loki_http_init(struct lc_loki_http *h, const struct lc_loki_conf *c,
         snprintf(err, errlen, "url must start with http:// or https://");
         return -EINVAL;
     }
-    size_t ul = strlen(c->url);
+    /* the push path goes before a query string (?api_key=...) or fragment */
+    size_t ul = strcspn(c->url, "?#");
+    const char *rest = c->url + ul;
     while (ul > 0 && c->url[ul - 1] == '/')
         ul--;
     size_t pl = strlen(push_path);
     bool has_path = ul >= pl && strncmp(c->url + ul - pl, push_path, pl) == 0;
-    h->push_url = malloc(ul + pl + 1);
+    size_t rl = strcspn(rest, "#"); /* a fragment is never sent */
+    h->push_url = malloc(ul + pl + rl + 1);
     if (!h->push_url)
         return -ENOMEM;
     memcpy(h->push_url, c->url, ul);
-    memcpy(h->push_url + ul, has_path ? "" : push_path, has_path ? 1 : pl + 1);
-    h->push_url[ul + (has_path ? 0 : pl)] = '\0';
+    if (!has_path)
+        memcpy(h->push_url + ul, push_path, pl);
+    memcpy(h->push_url + ul + (has_path ? 0 : pl), rest, rl);
+    h->push_url[ul + (has_path ? 0 : pl) + rl] = '\0';
 
     rc = add_header(&h->headers, "Content-Type", lc_loki_enc_content_type(enc));
     if (rc == 0 && lc_loki_enc_content_encoding(enc))
@@ -305,14 +320,58 @@ out_err:
     return rc;
 }
 
+void lc_loki_http_forget_secrets(struct lc_loki_http *h)
+{
+    if (h->password) {
+        explicit_bzero(h->password, strlen(h->password));
+        free(h->password);
+        h->password = NULL;
+    }
+}
+
+const char *lc_loki_tls_hint(CURLcode result, const struct lc_loki_conf *c)
+{
+    bool https = c->url && strncmp(c->url, "https://", 8) == 0;
+
+    switch (result) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+#if defined(CURLE_SSL_CACERT) && CURLE_SSL_CACERT != CURLE_PEER_FAILED_VERIFICATION
+    case CURLE_SSL_CACERT:
+#endif
+        return " (the server's certificate is not trusted for this host: check the URL's host "
+               "name, and set tls.ca_file to the CA that signed the certificate)";
+    case CURLE_SSL_CERTPROBLEM:
+        return " (tls.cert_file or tls.key_file cannot be used)";
+    case CURLE_SSL_CACERT_BADFILE:
+        return " (tls.ca_file cannot be read)";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        if (https && !c->tls.cert_file)
+            return " (the TLS connection was closed: if the server requires a client "
+                   "certificate, set tls.cert_file and tls.key_file)";
+        return "";
+    default:
+        return "";
+    }
+}
+
+void lc_loki_warn_insecure(const struct lc_loki_conf *c, const char *name)
+{
+    if (c->tls.insecure_skip_verify)
+        lc_logf(LC_LOG_WARN, name, NULL,
+                "tls.insecure_skip_verify is on: the server's certificate and name are NOT "
+                "verified; anyone on the path can read the logs and the credentials");
+}
+
 void lc_loki_http_free(struct lc_loki_http *h)
 {
     free(h->push_url);
     free(h->username);
-    if (h->password) {
-        explicit_bzero(h->password, strlen(h->password));
-        free(h->password);
-    }
+    lc_loki_http_forget_secrets(h);
+    /* the header list holds the bearer token and secret headers */
+    for (struct curl_slist *l = h->headers; l; l = l->next)
+        explicit_bzero(l->data, strlen(l->data));
     curl_slist_free_all(h->headers);
     memset(h, 0, sizeof(*h));
 }
@@ -393,6 +452,7 @@ struct lc_loki_req {
     char resp[LOKI_RESP_MAX];
     size_t resp_len;
     char retry_after[64];
+    char errbuf[CURL_ERROR_SIZE]; /* libcurl's detailed message; redacted before use */
     int64_t started_ns;
     /* encoding on the worker: the result, and the queue of slots waiting for it */
     int enc_rc;
@@ -421,6 +481,7 @@ struct lc_loki_metrics {
     struct lc_metric_series *inflight;
     struct lc_metric_series *waiting;
     struct lc_metric_series *dead_lettered;
+    struct lc_metric_series *auth_failures;
     struct lc_dlq_metrics dlq;
 };
 
@@ -460,6 +521,7 @@ struct lc_loki {
     bool in_pump;
     enum lc_health health;
     int health_breaker;
+    long auth_failed; /* the last answer was 401/403 (its status); 0 once a push succeeds */
     unsigned long conn_opened, conn_reused;
     uint64_t opens_seen;
     struct lc_loki_metrics m;
@@ -489,7 +551,11 @@ static void update_health(struct lc_loki *lk)
     enum lc_health h = LC_HEALTH_OK;
     char detail[96];
 
-    if (lk->br.state == LC_BREAKER_OPEN) {
+    if (lk->auth_failed) {
+        h = LC_HEALTH_DOWN;
+        snprintf(detail, sizeof(detail), "authentication failed (%ld), %u batches held",
+                 lk->auth_failed, lc_retry_count(lk->retry) + lk->fifo_n);
+    } else if (lk->br.state == LC_BREAKER_OPEN) {
         h = LC_HEALTH_DOWN;
         snprintf(detail, sizeof(detail), "circuit breaker open, %u batches waiting",
                  lc_retry_count(lk->retry) + lk->fifo_n);
@@ -500,9 +566,10 @@ static void update_health(struct lc_loki *lk)
     } else {
         snprintf(detail, sizeof(detail), "ok");
     }
-    if (h != lk->health || (int)lk->br.state != lk->health_breaker) {
+    int key = (int)lk->br.state | (lk->auth_failed ? 0x100 : 0);
+    if (h != lk->health || key != lk->health_breaker) {
         lk->health = h;
-        lk->health_breaker = (int)lk->br.state;
+        lk->health_breaker = key;
         lc_health_set(lk->health_key, h, detail);
     }
 }
@@ -564,6 +631,42 @@ static void requeue(struct lc_loki *lk, struct lc_batch *b, int64_t retry_after_
     }
 }
 
+/*
+ * A 401/403: the credentials are wrong for every batch, so none is
+ * dead-lettered. The batch waits in the retry queue, or, when that is full,
+ * back at the head of the FIFO (it is older than what waits there), where it
+ * keeps counting in the pending bytes so that the inputs pause.
+ */
+static void hold(struct lc_loki *lk, struct lc_batch *b)
+{
+    int64_t now = lc_mono_ns();
+
+    if (lc_retry_full(lk->retry)) {
+        b->next = lk->fifo;
+        lk->fifo = b;
+        if (!lk->fifo_tail)
+            lk->fifo_tail = b;
+        lk->fifo_n++;
+        return;
+    }
+    b->attempts++;
+    int64_t delay = lc_retry_delay_ms(lk->retry, b->attempts, -1);
+    if (lk->flushing && delay > LOKI_FLUSH_WAIT)
+        delay = LOKI_FLUSH_WAIT;
+    /* cannot fail: the queue was not full, so nothing needs evicting either */
+    (void)lc_retry_push(lk->retry, b, batch_cost(b), now + delay * LC_NS_PER_MSEC);
+    lc_counter_inc(lk->m.retries);
+}
+
+/* The answer's body for a log line or the DLQ: at most max bytes, credentials masked. */
+static const char *shown_body(const struct lc_loki_req *rq, size_t max, char *out, size_t outlen)
+{
+    if (!rq->resp_len)
+        return "(no body)";
+    lc_redact_text(rq->resp, rq->resp_len < max ? rq->resp_len : max, out, outlen);
+    return out;
+}
+
 static void count_status(struct lc_loki *lk, int cls)
 {
     lc_counter_inc(lk->m.requests[cls]);
@@ -608,30 +711,49 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 
     if (result != CURLE_OK) {
+        char msg[CURL_ERROR_SIZE * 2];
         count_status(lk, ST_ERROR);
-        lc_logf(LC_LOG_WARN, lk->name, NULL, "push failed: %s; retrying",
-                curl_easy_strerror(result));
+        lc_redact_url(rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(result), msg, sizeof(msg));
+        lc_logf(LC_LOG_WARN, lk->name, NULL, "push failed: %s%s; retrying", msg,
+                lc_loki_tls_hint(result, lk->conf));
         lc_breaker_failure(&lk->br, now);
         requeue(lk, b, -1);
     } else if (status >= 200 && status < 300) {
         count_status(lk, ST_2XX);
         lc_breaker_success(&lk->br);
+        if (lk->auth_failed)
+            lc_logf(LC_LOG_INFO, lk->name, NULL, "authentication works again: resuming pushes");
+        lk->auth_failed = 0;
         finish(lk, b, LC_FATE_DELIVERED);
+    } else if (status == 401 || status == 403) {
+        char body[256];
+        count_status(lk, ST_4XX);
+        lc_counter_inc(lk->m.auth_failures);
+        lc_logf(LC_LOG_ERROR, lk->name, NULL,
+                "push answered %ld (authentication failed): %s; check the credentials "
+                "(basic_auth, bearer_token, headers); batches are held, not dead-lettered",
+                status, shown_body(rq, 200, body, sizeof(body)));
+        lk->auth_failed = status;
+        /* every batch would fail the same way: stop sending until the cooldown */
+        lc_breaker_trip(&lk->br, now);
+        hold(lk, b);
     } else if (status == 429 || status >= 500) {
         count_status(lk, status == 429 ? ST_429 : ST_5XX);
         int64_t ra = -1;
         if (rq->retry_after[0])
             ra = lc_retry_after_parse(rq->retry_after, (int64_t)time(NULL));
-        lc_logf(LC_LOG_WARN, lk->name, NULL, "push answered %ld: %.*s; retrying", status,
-                (int)(rq->resp_len > 200 ? 200 : rq->resp_len), rq->resp);
+        char body[256];
+        lc_logf(LC_LOG_WARN, lk->name, NULL, "push answered %ld: %s; retrying", status,
+                shown_body(rq, 200, body, sizeof(body)));
         lc_breaker_failure(&lk->br, now);
         requeue(lk, b, ra);
     } else {
         /* 400 and every other answer: Loki kept what it could; never re-send */
+        char body[384];
         count_status(lk, status >= 400 && status < 500 ? ST_4XX : ST_OTHER);
         lc_logf(LC_LOG_WARN, lk->name, NULL,
-                "push rejected with %ld: %.*s; the batch goes to the dead-letter queue", status,
-                (int)(rq->resp_len > 300 ? 300 : rq->resp_len), rq->resp);
+                "push rejected with %ld: %s; the batch goes to the dead-letter queue", status,
+                shown_body(rq, 300, body, sizeof(body)));
         lc_breaker_success(&lk->br); /* the server is alive and answering */
         dead_letter(lk, b, "rejected", status, rq->resp, rq->resp_len);
     }
@@ -747,6 +869,7 @@ static void send_encoded(struct lc_loki *lk, struct lc_loki_req *rq)
     rq->resp_len = 0;
     rq->resp[0] = '\0';
     rq->retry_after[0] = '\0';
+    rq->errbuf[0] = '\0';
     rq->started_ns = lc_mono_ns();
     rc = lc_curl_add(lk->curl, rq->easy, on_request_done, rq);
     if (rc < 0) {
@@ -991,6 +1114,10 @@ static bool loki_healthy(struct lc_output *out, const char **state)
 {
     struct lc_loki *lk = out->ctx;
 
+    if (lk->auth_failed) {
+        *state = "authentication failed";
+        return false;
+    }
     if (lk->br.state == LC_BREAKER_OPEN) {
         *state = "breaker open";
         return false;
@@ -1076,6 +1203,11 @@ static void register_metrics(struct lc_loki *lk)
     f = lc_metric_family(LC_COUNTER, "log_capturer_loki_dead_lettered_batches_total",
                          "Batches written to the dead-letter queue.", l_out);
     m->dead_lettered = lc_metric_series(f, n);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_auth_failures_total",
+                         "Push requests answered 401 or 403: their batches are held (never "
+                         "dead-lettered) until the credentials work again.",
+                         l_out);
+    m->auth_failures = lc_metric_series(f, n);
     f = lc_metric_family(LC_GAUGE, "log_capturer_dlq_bytes",
                          "Bytes in the dead-letter queue's segments.", l_out);
     m->dlq.bytes = lc_metric_series(f, n);
@@ -1206,16 +1338,21 @@ static int loki_init(struct lc_output *out)
         curl_easy_setopt(rq->easy, CURLOPT_WRITEDATA, rq);
         curl_easy_setopt(rq->easy, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(rq->easy, CURLOPT_HEADERDATA, rq);
+        curl_easy_setopt(rq->easy, CURLOPT_ERRORBUFFER, rq->errbuf);
         if (rc < 0) {
             lc_logf(LC_LOG_ERROR, lk->name, NULL, "libcurl rejected the HTTP options");
             goto out_free;
         }
     }
+    /* libcurl keeps its own copies of the user name and password */
+    lc_loki_http_forget_secrets(&lk->http);
     update_gauges(lk);
     lc_health_set(lk->health_key, LC_HEALTH_OK, "ok");
     lk->health_breaker = LC_BREAKER_CLOSED;
     lc_logf(LC_LOG_INFO, lk->name, NULL, "pushing to %s (%s), up to %u requests in flight",
-            lk->http.push_url, encoding_names[c->encoding], lk->nreqs);
+            lc_redact_url(lk->http.push_url, err, sizeof(err)), encoding_names[c->encoding],
+            lk->nreqs);
+    lc_loki_warn_insecure(c, lk->name);
     return 0;
 
 out_free:

@@ -79,6 +79,15 @@ struct lc_loki_http {
 int lc_loki_http_init(struct lc_loki_http *h, const struct lc_loki_conf *c,
                       const struct lc_loki_enc *enc, char *err, size_t errlen);
 void lc_loki_http_free(struct lc_loki_http *h);
+/*
+ * Wipes and frees h->password once every easy handle got it (libcurl copies
+ * string options): the secret then lives only where libcurl needs it.
+ */
+void lc_loki_http_forget_secrets(struct lc_loki_http *h);
+/* A hint to append to a TLS failure's message ("" for other results), for the output c. */
+const char *lc_loki_tls_hint(CURLcode result, const struct lc_loki_conf *c);
+/* Logs a warning when c turns TLS verification off. */
+void lc_loki_warn_insecure(const struct lc_loki_conf *c, const char *name);
 /* Sets URL, POST, headers, auth, TLS, timeouts and keep-alive on an easy handle. 0 or -EINVAL. */
 int lc_loki_easy_setup(CURL *easy, const struct lc_loki_http *h, const struct lc_loki_conf *c);
 /* The timestamp policy of c. */

@@ -33,6 +33,7 @@ GET /ready.  CLI: /usr/bin/python3 fake_loki.py --port N
 """
 
 import argparse
+import functools
 import gzip
 import http.server
 import json
@@ -849,6 +850,105 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         req.update(status=204, answered=time.time())
         self.fake._record(req, streams)
         self._answer(204)
+
+
+# --------------------------------------------------------------------------- TLS and auth
+#
+# Additive (issue 16): FakeLoki.start_secure() serves the same fake behind TLS (an
+# ssl.SSLContext made by the test, e.g. with a CA and certificates from the openssl CLI;
+# client certificates required when the context says so) and/or checks the Authorization
+# header of every push against FakeLoki.require_auth(). A push with other credentials is
+# answered 401 with a body that, like a careless proxy, quotes the header it got (so tests
+# prove the agent masks what servers echo). Failed TLS handshakes are counted
+# (tls_failures()). The control routes stay open.
+
+
+def _fake_require_auth(self, basic=None, bearer=None):
+    """Pushes must carry Basic (user, password) or Bearer token credentials; None: any."""
+    import base64
+    want = None
+    if basic is not None:
+        want = "Basic " + base64.b64encode(("%s:%s" % basic).encode()).decode()
+    elif bearer is not None:
+        want = "Bearer " + bearer
+    with self._lock:
+        self._auth_want = want
+
+
+def _fake_auth_want(self):
+    with self._lock:
+        return getattr(self, "_auth_want", None)
+
+
+def _fake_tls_failed(self, why):
+    with self._cond:
+        if not hasattr(self, "_tls_failures"):
+            self._tls_failures = []
+        self._tls_failures.append(why)
+        self._cond.notify_all()
+
+
+def _fake_tls_failures(self):
+    """Messages of the TLS handshakes that failed on the server side."""
+    with self._lock:
+        return list(getattr(self, "_tls_failures", []))
+
+
+def _fake_start_secure(self, ssl_context=None, port=0):
+    """Like start(), with TLS when ssl_context is given and the auth check; returns the port.
+    The server is switched over before anyone knows its port, so no request sees the plain one.
+    """
+    port = self.start(port)
+    srv = self._server
+    srv.ssl_context = ssl_context
+    srv.RequestHandlerClass = _AuthHandler
+    if ssl_context is not None:
+        srv.get_request = functools.partial(_tls_get_request, srv)
+    return port
+
+
+FakeLoki.require_auth = _fake_require_auth
+FakeLoki.auth_want = _fake_auth_want
+FakeLoki._tls_failed = _fake_tls_failed
+FakeLoki.tls_failures = _fake_tls_failures
+FakeLoki.start_secure = _fake_start_secure
+
+
+def _tls_get_request(srv):
+    sock, addr = srv.socket.accept()
+    # the handshake runs in the connection's thread (_AuthHandler.setup), never here
+    return srv.ssl_context.wrap_socket(sock, server_side=True,
+                                       do_handshake_on_connect=False), addr
+
+
+class _AuthHandler(_Handler):
+    def setup(self):
+        if getattr(self.server, "ssl_context", None) is not None:
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (OSError, ValueError) as e:
+                self.server.fake._tls_failed(str(e))
+                raise
+            self.request.settimeout(None)
+        super().setup()
+
+    def do_POST(self):
+        want = self.fake.auth_want()
+        if want is None or urllib.parse.urlsplit(self.path).path != PUSH_PATH:
+            return super().do_POST()
+        got = self.headers.get("Authorization")
+        if got == want:
+            return super().do_POST()
+        try:
+            raw = self._read_body()
+        except (DecodeError, ValueError, OSError):
+            raw = b""
+            self.close_connection = True
+        self.fake._record({"time": time.time(), "conn": self.conn_id, "status": 401,
+                           "authorization": got, "tenant": self.headers.get("X-Scope-OrgID"),
+                           "raw_bytes": len(raw), "encoding": "?", "answered": time.time()})
+        self._answer(401, "authentication failed; got Authorization: %s\n" % got)
 
 
 def _rfc3339(ns):

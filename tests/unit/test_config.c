@@ -154,7 +154,7 @@ static const struct lc_option fake_loki_options[] = {
     {LC_OPT_STR, "url", NULL, FL(url), .flags = LC_OPT_REQUIRED},
     {LC_OPT_STR, "token", NULL, FL(token), .flags = LC_OPT_SECRET},
     {LC_OPT_SIZE, "batch_bytes", "1MiB", FL(batch_bytes), 4096, 64 << 20},
-    {LC_OPT_MAP, "headers", NULL, FL(headers)},
+    {LC_OPT_MAP, "headers", NULL, FL(headers), .flags = LC_OPT_HEADERS},
     {LC_OPT_SECTION, "retry", NULL, FL(retry), .sub = fake_retry},
     {LC_OPT_SECTION, "breaker", NULL, FL(breaker), .sub = fake_breaker},
     LC_OPT_END,
@@ -646,12 +646,50 @@ static void test_print_masks_secrets(void **state)
     (void)state;
     assert_null(strstr(out, "hunter2"));
     assert_null(strstr(out, "tok-xyz"));
-    assert_non_null(strstr(out, "    password: \"****\"\n"));
-    assert_non_null(strstr(out, "    token: \"****\"\n"));
+    assert_non_null(strstr(out, "    password: \"***\"\n"));
+    assert_non_null(strstr(out, "    token: \"***\"\n"));
     assert_non_null(strstr(out, "    url: \"http://u\"\n"));
     assert_non_null(strstr(out, "    breaker:\n      failures: 2\n      cooldown: 30s\n"));
     assert_non_null(strstr(out, "max_pending_bytes: 16MiB\n"));
     assert_non_null(strstr(out, "log_level: info\n"));
+    free(out);
+    lc_config_free(cfg);
+}
+
+/*
+ * URL userinfo and credential query parameters, credential headers and headers
+ * marked `secret: true` are masked; the tenant header and the rest are shown.
+ */
+static void test_print_masks_urls_and_headers(void **state)
+{
+    struct lc_config *cfg =
+        load_ok(IN_SYSTEM "outputs:\n"
+                          "  - type: loki\n"
+                          "    name: l\n"
+                          "    url: 'http://user:urlpw@h:3100/p?api_token=qtok&x=1'\n"
+                          "    headers:\n"
+                          "      X-Api-Key: hdrkey\n"
+                          "      Authorization: Bearer hdrbearer\n"
+                          "      X-Custom: {value: custom-secret, secret: true}\n"
+                          "      X-Plain: {value: shown}\n"
+                          "      X-Scope-OrgID: tenant-a\n");
+    char *out = print_config(cfg);
+    const struct fake_loki_conf *fl = cfg->outputs[0].conf;
+
+    (void)state;
+    for (const char *const *s = (const char *const[]){"urlpw", "user:", "qtok", "hdrkey",
+                                                      "hdrbearer", "custom-secret", NULL};
+         *s; s++)
+        assert_null(strstr(out, *s));
+    assert_non_null(strstr(out, "    url: \"http://***@h:3100/p?api_token=***&x=1\"\n"));
+    assert_non_null(strstr(out, "\"X-Api-Key\": \"***\""));
+    assert_non_null(strstr(out, "\"X-Custom\": \"***\""));
+    assert_non_null(strstr(out, "\"X-Plain\": \"shown\""));
+    assert_non_null(strstr(out, "\"X-Scope-OrgID\": \"tenant-a\""));
+    /* the values themselves are loaded intact */
+    assert_string_equal(lc_kvlist_get(&fl->headers, "X-Custom"), "custom-secret");
+    assert_true(fl->headers.v[2].secret);
+    assert_false(fl->headers.v[3].secret);
     free(out);
     lc_config_free(cfg);
 }
@@ -976,6 +1014,7 @@ int main(void)
         cmocka_unit_test_setup(test_booleans, use_fakes),
         cmocka_unit_test_setup(test_env, use_fakes),
         cmocka_unit_test_setup(test_print_masks_secrets, use_fakes),
+        cmocka_unit_test_setup(test_print_masks_urls_and_headers, use_fakes),
         cmocka_unit_test_setup(test_print_roundtrip, use_fakes),
         cmocka_unit_test_setup(test_embedded_with_fakes, use_fakes),
         cmocka_unit_test_setup(test_load_file, use_fakes),

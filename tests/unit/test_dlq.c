@@ -94,7 +94,8 @@ static int segments(const char *dir, char names[][64], int max)
 static char *slurp(const char *dir, const char *name, size_t *len)
 {
     char p[1024];
-    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    int n = snprintf(p, sizeof(p), "%s/%s", dir, name);
+    assert_true(n > 0 && (size_t)n < sizeof(p));
     FILE *fp = fopen(p, "rb");
     assert_non_null(fp);
     char *buf = malloc(1 << 20);

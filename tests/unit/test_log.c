@@ -271,6 +271,24 @@ static void test_escaping(void **state)
     free(s);
 }
 
+/* Whatever a caller formats, credentials never reach the log (remove the redaction in
+ * lc_log_write and this fails). */
+static void test_secrets_masked(void **state)
+{
+    (void)state;
+    char *lines[4];
+    lc_log(LC_LOG_WARN, "output/loki", "pushing to %s failed: %s",
+           "https://user:s3cr3tPW@loki.example:3100/loki/api/v1/push?api_key=k3yV4l",
+           "server said: Authorization: Bearer t0k3nXYZ");
+    char *s = take();
+    assert_int_equal(split_lines(s, lines, 4), 1);
+    assert_null(strstr(lines[0], "s3cr3tPW"));
+    assert_null(strstr(lines[0], "k3yV4l"));
+    assert_null(strstr(lines[0], "t0k3nXYZ"));
+    assert_non_null(strstr(lines[0], "https://***@loki.example:3100/loki/api/v1/push"));
+    free(s);
+}
+
 static void test_long_message_truncated(void **state)
 {
     (void)state;
@@ -452,6 +470,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_line_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threshold_skips_formatting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_masked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_message_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fields_that_do_not_fit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit_window, setup, teardown),

@@ -318,7 +318,9 @@ static void test_400_goes_to_dlq_once(void **state)
     struct fx *f = *state;
     char line[8192] = {0};
 
-    f->srv.body = "entry for stream '{job=\"test\"}' has timestamp too old";
+    /* a proxy that quotes credentials: the DLQ keeps the answer, masked */
+    f->srv.body = "entry for stream '{job=\"test\"}' has timestamp too old; from "
+                  "http://u:urlpw@h/ with Authorization: Bearer sekrit";
     f->srv.status = 400;
     init_plugin(f);
     send_batch(f, mk_batch(f, 3, lc_now_ns()));
@@ -330,9 +332,63 @@ static void test_400_goes_to_dlq_once(void **state)
     assert_non_null(strstr(line, "\"status\":400"));
     assert_non_null(strstr(line, "\"reason\":\"rejected\""));
     assert_non_null(strstr(line, "has timestamp too old"));
+    assert_null(strstr(line, "sekrit"));
+    assert_null(strstr(line, "urlpw"));
+    assert_non_null(strstr(line, "from http://***@h/ with Authorization: ***"));
     assert_non_null(strstr(line, "\"labels\":{\"job\":\"test\"}"));
     assert_non_null(strstr(line, "\"line 2\""));
     stop_plugin(f);
+}
+
+/*
+ * 401/403 are bad credentials, not bad batches: nothing is dead-lettered,
+ * even with the retry queue full (the rest wait in the FIFO), and every batch
+ * is delivered once the server accepts again.
+ */
+static void test_auth_failure_holds_batches(void **state)
+{
+    struct fx *f = *state;
+    const int script[] = {401, 403, 401, 401, 403, 401, 401};
+
+    f->c.retry.max_batches = 1;
+    lc_test_http_script(&f->srv, script, 7);
+    init_plugin(f);
+    for (int i = 0; i < 4; i++)
+        send_batch(f, mk_batch(f, 2, lc_now_ns()));
+    run_until_fates(f, 4);
+    assert_int_equal(fate(f, LC_FATE_DELIVERED), 4);
+    assert_int_equal(fate(f, LC_FATE_DEAD_LETTER), 0);
+    assert_int_equal(fate(f, LC_FATE_FAILED), 0);
+    assert_int_equal(dlq_lines(f, NULL, 0), 0);
+    assert_int_equal(atomic_load(&f->srv.nreq), 7 + 4);
+    stop_plugin(f);
+}
+
+/* The push path goes before the query string; the fragment is dropped. */
+static void test_push_url_with_query(void **state)
+{
+    static const struct {
+        const char *url, *want;
+    } rows[] = {
+        {"http://h:1", "http://h:1/loki/api/v1/push"},
+        {"http://h:1/?k=v", "http://h:1/loki/api/v1/push?k=v"},
+        {"https://h/loki/api/v1/push?api_key=x#f", "https://h/loki/api/v1/push?api_key=x"},
+        {"http://h/base/#frag", "http://h/base/loki/api/v1/push"},
+    };
+    struct fx *f = *state;
+    struct lc_loki_enc *enc = NULL;
+    char err[256];
+
+    assert_int_equal(lc_loki_enc_from_conf(&enc, &f->c, NULL, 1 << 20), 0);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct lc_loki_http h;
+        free(f->c.url);
+        f->c.url = strdup(rows[i].url);
+        assert_int_equal(lc_loki_http_init(&h, &f->c, enc, err, sizeof(err)), 0);
+        assert_string_equal(h.push_url, rows[i].want);
+        lc_loki_http_free(&h);
+    }
+    lc_loki_enc_free(enc);
 }
 
 static void test_retries_then_delivers(void **state)
@@ -534,6 +590,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_push_without_expect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_400_goes_to_dlq_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_then_delivers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_failure_holds_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push_url_with_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_breaker_opens_then_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_old_dropped_never_sent, setup, teardown),

@@ -392,6 +392,29 @@ static void test_breaker_disabled(void **state)
     assert_string_equal(lc_breaker_state_name(LC_BREAKER_OPEN), "open");
     assert_string_equal(lc_breaker_state_name(LC_BREAKER_HALF_OPEN), "half-open");
     assert_string_equal(lc_breaker_state_name(LC_BREAKER_CLOSED), "closed");
+    lc_breaker_trip(&b, 0); /* disabled stays disabled */
+    assert_int_equal(b.state, LC_BREAKER_CLOSED);
+}
+
+/* A credential failure opens at once; an open breaker keeps its cooldown; a probe re-trips. */
+static void test_breaker_trip(void **state)
+{
+    struct lc_breaker b;
+
+    (void)state;
+    lc_breaker_init(&b, 5, 1000);
+    lc_breaker_trip(&b, 10 * MS);
+    assert_int_equal(b.state, LC_BREAKER_OPEN);
+    assert_int_equal(b.opens, 1);
+    lc_breaker_trip(&b, 500 * MS);
+    assert_int_equal(lc_breaker_reopen_ns(&b), 1010 * MS);
+    assert_int_equal(b.opens, 1);
+    assert_true(lc_breaker_can_send(&b, 1010 * MS));
+    lc_breaker_on_send(&b);
+    lc_breaker_trip(&b, 1020 * MS);
+    assert_int_equal(b.state, LC_BREAKER_OPEN);
+    assert_int_equal(b.opens, 2);
+    assert_int_equal(lc_breaker_reopen_ns(&b), 2020 * MS);
 }
 
 int main(void)
@@ -409,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_due_order),
         cmocka_unit_test(test_breaker_transitions),
         cmocka_unit_test(test_breaker_disabled),
+        cmocka_unit_test(test_breaker_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,18 +159,16 @@ static void ref_format(int64_t ns, char *out, size_t cap)
     time_t t = (time_t)sec;
     struct tm tm;
     gmtime_r(&t, &tm);
-    size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    char date[32];
+    char f[16] = "";
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
     if (frac) {
-        char f[16];
         snprintf(f, sizeof(f), ".%09lld", (long long)frac);
         size_t fl = strlen(f);
-        while (f[fl - 1] == '0')
+        while (fl > 1 && f[fl - 1] == '0')
             f[--fl] = '\0';
-        memcpy(out + n, f, fl);
-        n += fl;
     }
-    out[n++] = 'Z';
-    out[n] = '\0';
+    snprintf(out, cap, "%s%sZ", date, f);
 }
 
 static void test_format_table(void **state)
