@@ -157,7 +157,7 @@ static void lc_curl_check_multi_info(struct lc_curl *c)
         lc_curl_finish_free(c);
 }
 
-/* CURL_CSELECT_* flags for what the socket can do now, without waiting. */
+/* CURL_CSELECT_IN/OUT for what the socket can do now, without waiting. */
 static int lc_curl_ready_now(curl_socket_t fd)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
@@ -169,8 +169,7 @@ static int lc_curl_ready_now(curl_socket_t fd)
         flags |= CURL_CSELECT_IN;
     if (p.revents & POLLOUT)
         flags |= CURL_CSELECT_OUT;
-    if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
-        flags |= CURL_CSELECT_ERR;
+    /* errors and hang-ups: curl's own send/recv reports them */
     return flags;
 }
 
