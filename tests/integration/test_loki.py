@@ -374,7 +374,9 @@ def test_loki_down_30s_zero_loss_breaker_memory_bounded(fake, agents, tmp_path, 
         (logdir / f"f{k}.log").touch()
     a = start_agent(
         agents, tmp_path, [file_input(logdir)],
-        [loki_output(fake, timeout="2s",
+        # 5 s: a stall still times out within its 7.5 s phase, while an answer the loaded
+        # Python fake is slow to give (then stores) does not become a retry, i.e. a duplicate
+        [loki_output(fake, timeout="5s",
                      retry={"initial": "200ms", "max": "2s", "max_batches": 16,
                             "max_bytes": "2MiB"},
                      breaker={"failures": 3, "cooldown": "2s"})],
