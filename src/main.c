@@ -140,6 +140,13 @@ int main(int argc, char **argv)
 {
     int rc;
 
+    /*
+     * libuv's thread pool runs only the Loki outputs' encoders (one body at a
+     * time per output, README "Threads"): one thread, started on first use,
+     * unless UV_THREADPOOL_SIZE says otherwise.
+     */
+    setenv("UV_THREADPOOL_SIZE", "1", 0);
+
     if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
         printf("log_capturer %s\n", LC_VERSION);
         return 0;

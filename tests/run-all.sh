@@ -132,6 +132,8 @@ step "release-build" configure_build "$B-release" -DCMAKE_BUILD_TYPE=Release
 
 if step "build" configure_build "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
     step "unit" run_ctest "$B"
+    # instructions per line of decode + batch + encode vs the committed baseline (< 1 minute)
+    step "icount" env LC_BUILD_DIR="$B" bash "$ROOT/tests/perf/icount.sh"
     # clang-format, banned functions, clang-tidy (on the compile commands of this build)
     step "lint" env LC_BUILD_DIR="$B" bash "$ROOT/scripts/lint.sh"
     step "integration" run_pytest "$ROOT/$B/log_capturer" 1
@@ -141,6 +143,7 @@ if step "build" configure_build "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
         --minutes 1 --smoke --output loki
 else
     skip unit "build failed"
+    skip icount "build failed"
     skip lint "build failed"
     skip integration "build failed"
     skip soak-smoke "build failed"

@@ -3,8 +3,20 @@
 #include "core/curl_uv.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+/*
+ * Socket actions one writable event may run for a socket. libcurl sends at
+ * most one upload buffer (64 KiB by default) per action; left to one action
+ * per loop iteration, a 2 MB body waits ~30 iterations, each as long as the
+ * input's read and decode work in it (~26 ms per 486 KB push, ~500 ms per
+ * 1.9 MB, issue 14). So while curl still wants to write and the kernel still
+ * takes bytes, the same callback goes on: up to this many actions (16 MiB
+ * with 64 KiB buffers), then the loop gets its turn.
+ */
+#define LC_CURL_DRAIN_MAX 256
 
 /*
  * Three kinds of state:
@@ -23,6 +35,8 @@ struct lc_curl_sock {
     uv_poll_t poll;
     struct lc_curl *c;
     curl_socket_t fd;
+    int events;                       /* UV_READABLE/UV_WRITABLE curl asked for */
+    bool closing;                     /* CURL_POLL_REMOVE seen (the poll is closing) */
     struct lc_curl_sock *prev, *next; /* c->socks: every poll handle not yet closing */
 };
 
@@ -43,9 +57,10 @@ struct lc_curl {
     unsigned running;
     unsigned long opened;
     unsigned long reused;
-    unsigned closing; /* uv handles whose close callback has not run yet */
-    int dispatching;  /* inside check_multi_info: defer lc_curl_free */
-    bool freeing;     /* lc_curl_free was called */
+    unsigned long drained; /* socket actions run by the drain loop (tests) */
+    unsigned closing;      /* uv handles whose close callback has not run yet */
+    int dispatching;       /* inside check_multi_info: defer lc_curl_free */
+    bool freeing;          /* lc_curl_free was called */
     bool timer_inited;
     void (*closed)(void *arg);
     void *closed_arg;
@@ -83,6 +98,8 @@ static void lc_curl_sock_close(struct lc_curl *c, struct lc_curl_sock *s)
     if (s->next)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
+    s->closing = true;
+    s->events = 0;
     uv_poll_stop(&s->poll);
     c->closing++;
     uv_close((uv_handle_t *)&s->poll, lc_curl_sock_closed);
@@ -140,6 +157,22 @@ static void lc_curl_check_multi_info(struct lc_curl *c)
         lc_curl_finish_free(c);
 }
 
+/* CURL_CSELECT_IN/OUT for what the socket can do now, without waiting. */
+static int lc_curl_ready_now(curl_socket_t fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+    int flags = 0;
+
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    if (p.revents & POLLIN)
+        flags |= CURL_CSELECT_IN;
+    if (p.revents & POLLOUT)
+        flags |= CURL_CSELECT_OUT;
+    /* errors and hang-ups: curl's own send/recv reports them */
+    return flags;
+}
+
 static void lc_curl_on_poll(uv_poll_t *h, int status, int events)
 {
     struct lc_curl_sock *s = h->data;
@@ -154,6 +187,16 @@ static void lc_curl_on_poll(uv_poll_t *h, int status, int events)
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
     curl_multi_socket_action(c->multi, s->fd, flags, &running);
+    /* s stays allocated until its close callback, which runs on a later iteration */
+    for (int i = 0; i < LC_CURL_DRAIN_MAX && (flags & CURL_CSELECT_OUT); i++) {
+        if (c->freeing || s->closing || !(s->events & UV_WRITABLE))
+            break;
+        flags = lc_curl_ready_now(s->fd);
+        if (!(flags & CURL_CSELECT_OUT))
+            break;
+        curl_multi_socket_action(c->multi, s->fd, flags, &running);
+        c->drained++;
+    }
     lc_curl_check_multi_info(c);
 }
 
@@ -219,6 +262,7 @@ static int lc_curl_socket_cb(CURL *easy, curl_socket_t fd, int action, void *use
         events |= UV_READABLE;
     if (action == CURL_POLL_OUT || action == CURL_POLL_INOUT)
         events |= UV_WRITABLE;
+    s->events = events;
     uv_poll_start(&s->poll, events, lc_curl_on_poll);
     return 0;
 }
@@ -361,4 +405,9 @@ void lc_curl_conn_stats(const struct lc_curl *c, unsigned long *opened, unsigned
         *opened = c ? c->opened : 0;
     if (reused)
         *reused = c ? c->reused : 0;
+}
+
+unsigned long lc_curl_drained(const struct lc_curl *c)
+{
+    return c ? c->drained : 0;
 }

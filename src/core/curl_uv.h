@@ -43,5 +43,10 @@ unsigned lc_curl_running(const struct lc_curl *c);
  * (CURLINFO_NUM_CONNECTS) are counted as new, else as reused.
  */
 void lc_curl_conn_stats(const struct lc_curl *c, unsigned long *opened, unsigned long *reused);
+/*
+ * Socket actions run back to back on one writable event (the drain that lets
+ * a large body go out in one loop iteration); for tests.
+ */
+unsigned long lc_curl_drained(const struct lc_curl *c);
 
 #endif

@@ -143,11 +143,14 @@ uint64_t lc_source_mark_ref(struct lc_source *s)
 void lc_source_mark_unref(struct lc_source *s, uint64_t seq, bool ok)
 {
     struct lc_mark *m = mark_at(s, seq);
+    bool was_full = !lc_source_writable(s);
 
     if (!ok)
         m->failed = true;
     m->refs--;
     advance(s);
+    if (was_full && !s->released && s->on_writable && lc_source_writable(s))
+        s->on_writable(s, s->on_writable_arg);
     if (s->released && s->head == s->tail)
         lc_source_free(s);
 }

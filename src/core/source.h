@@ -58,6 +58,9 @@ struct lc_source {
     /* Called when everything emitted is committed (e.g. a rotated file is done). */
     void (*on_drained)(struct lc_source *s, void *arg);
     void *on_drained_arg;
+    /* Called when acks free a slot of a full ring (the input may read on); never once released. */
+    void (*on_writable)(struct lc_source *s, void *arg);
+    void *on_writable_arg;
     bool forget;          /* on free, delete the checkpoint row instead of writing it */
     struct lc_ckpt *ckpt; /* where commits go (set by lc_agent_add_source) */
     struct lc_source *prev, *next, **list; /* the agent's list of live sources */

@@ -183,6 +183,13 @@ static void free_tail(struct lc_tail *t)
     free(t);
 }
 
+/* Acks freed a slot of a source whose reads had stopped: read on now, not at the next poll. */
+static void on_src_writable(struct lc_source *s, void *arg)
+{
+    (void)s;
+    kick(arg);
+}
+
 int lc_tail_attach(struct lc_tail *t, struct lc_labels *labels)
 {
     struct lc_file_in *fi = t->fi;
@@ -198,6 +205,8 @@ int lc_tail_attach(struct lc_tail *t, struct lc_labels *labels)
     t->src->ck.fp_hash = t->fp_hash;
     t->src->ck.fp_len = t->fp_len;
     t->src->dirty = true; /* the start position is a decision: persist it now */
+    t->src->on_writable = on_src_writable;
+    t->src->on_writable_arg = fi;
     lc_agent_add_source(fi->in->agent, t->src);
     t->waiting = false;
     t->hot = true;

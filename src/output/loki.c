@@ -29,7 +29,8 @@
  * The life of a batch (docs/internals/loki.md has the long version):
  *
  *   send() -> FIFO -> [breaker allows, a request slot is free] -> validate
- *   timestamps -> encode into the slot's body -> POST (lc_curl, pooled) ->
+ *   timestamps -> encode into the slot's body (one pool thread, one body at a
+ *   time: encode_work) -> POST (lc_curl, pooled) ->
  *     2xx                      -> DELIVERED
  *     429, 5xx, transport err  -> retry queue (backoff, Retry-After) -> again
  *     401, 403                 -> held: the breaker opens at once, the batch waits
@@ -453,6 +454,10 @@ struct lc_loki_req {
     char retry_after[64];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detailed message; redacted before use */
     int64_t started_ns;
+    /* encoding on the worker: the result, and the queue of slots waiting for it */
+    int enc_rc;
+    size_t raw_len;
+    struct lc_loki_req *enc_next;
 };
 
 enum { ST_2XX, ST_4XX, ST_429, ST_5XX, ST_ERROR, ST_OTHER, ST_N };
@@ -462,8 +467,9 @@ struct lc_loki_metrics {
     struct lc_metric_series *requests[ST_N];
     struct lc_metric_series *bytes_raw;
     struct lc_metric_series *bytes_wire;
-    struct lc_metric_series *entries; /* histogram */
-    struct lc_metric_series *latency; /* histogram */
+    struct lc_metric_series *entries;  /* histogram */
+    struct lc_metric_series *latency;  /* histogram */
+    struct lc_metric_series *phase[3]; /* histograms: wait, upload, total (curl's timers) */
     struct lc_metric_series *retries;
     struct lc_metric_series *retry_batches;
     struct lc_metric_series *retry_bytes;
@@ -485,7 +491,8 @@ struct lc_loki {
     const char *name;
     char health_key[160];
     struct lc_loki_http http;
-    struct lc_loki_enc *enc;
+    struct lc_loki_enc *enc;  /* the loop's: dead-letter lines */
+    struct lc_loki_enc *wenc; /* the encoder worker's: push bodies */
     struct lc_loki_ts_policy tsp;
     struct lc_loki_req *reqs;
     uint32_t nreqs;
@@ -500,6 +507,13 @@ struct lc_loki {
     /* event-loop handles, created on the first send() (see ensure_handles) */
     struct lc_curl *curl;
     uv_timer_t timer;
+    /*
+     * One push body is encoded at a time, on libuv's thread pool, while the
+     * loop reads and decodes: slots wait in enc_q for `work`.
+     */
+    uv_work_t work;
+    struct lc_loki_req *encoding; /* the slot on the worker, or NULL */
+    struct lc_loki_req *enc_q, *enc_q_tail;
     bool handles;
     unsigned closing;
     bool stopping;
@@ -514,6 +528,8 @@ struct lc_loki {
 };
 
 static void pump(struct lc_loki *lk);
+static void kick_encoder(struct lc_loki *lk);
+static void on_closed(struct lc_loki *lk);
 
 static int64_t batch_cost(const struct lc_batch *b)
 {
@@ -656,6 +672,23 @@ static void count_status(struct lc_loki *lk, int cls)
     lc_counter_inc(lk->m.requests[cls]);
 }
 
+/*
+ * curl's own timers of one request (microseconds from its start): wait =
+ * until the request could be sent (queue, connect), upload = from then to the
+ * end of the answer (the body on the wire, the server's turn, the answer;
+ * libcurl 7.88 has no timer for the body's last byte), total = both.
+ */
+static void observe_phases(struct lc_loki *lk, CURL *easy)
+{
+    curl_off_t pre = 0, total = 0;
+
+    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
+    lc_histogram_observe(lk->m.phase[0], (double)pre / 1e6);
+    lc_histogram_observe(lk->m.phase[1], (double)(total > pre ? total - pre : 0) / 1e6);
+    lc_histogram_observe(lk->m.phase[2], (double)total / 1e6);
+}
+
 static void on_request_done(CURL *easy, CURLcode result, void *arg)
 {
     struct lc_loki_req *rq = arg;
@@ -668,6 +701,7 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
     rq->b = NULL;
     lk->inflight--;
     lc_histogram_observe(lk->m.latency, (double)(now - rq->started_ns) / 1e9);
+    observe_phases(lk, easy);
     lc_curl_conn_stats(lk->curl, &opened, &reused);
     lc_counter_add(lk->m.conn_new, opened - lk->conn_opened);
     lc_counter_add(lk->m.conn_reused, reused - lk->conn_reused);
@@ -768,13 +802,11 @@ static struct lc_loki_req *free_slot(struct lc_loki *lk)
     return NULL;
 }
 
-/* Validates, encodes and starts one push. The batch always ends somewhere. */
+/* Validates a batch and queues its slot for the encoder worker. It always ends somewhere. */
 static void start(struct lc_loki *lk, struct lc_batch *b)
 {
     struct lc_loki_ts_counts tc = {0};
     struct lc_loki_req *rq = free_slot(lk);
-    size_t raw_len = 0;
-    int rc;
 
     lc_loki_validate(&lk->tsp, b, lc_now_ns(), &tc);
     lc_counter_add(lk->m.ts_old_dropped, tc.old_dropped);
@@ -788,14 +820,46 @@ static void start(struct lc_loki *lk, struct lc_batch *b)
         finish(lk, b, LC_FATE_DROPPED);
         return;
     }
-    rc = lc_loki_encode(lk->enc, b, &rq->body, &raw_len);
+    /* the slot is taken from here on: it counts in flight while it encodes */
+    rq->b = b;
+    lk->inflight++;
+    lc_breaker_on_send(&lk->br);
+    rq->enc_next = NULL;
+    if (lk->enc_q_tail)
+        lk->enc_q_tail->enc_next = rq;
+    else
+        lk->enc_q = rq;
+    lk->enc_q_tail = rq;
+    kick_encoder(lk);
+}
+
+/* The slot's batch did not become a request: the slot is free again. */
+static struct lc_batch *unsend(struct lc_loki *lk, struct lc_loki_req *rq)
+{
+    struct lc_batch *b = rq->b;
+
+    rq->b = NULL;
+    lk->inflight--;
+    if (lk->br.state == LC_BREAKER_HALF_OPEN)
+        lk->br.probing = false; /* no probe went out */
+    return b;
+}
+
+/* The body is encoded (rq->enc_rc): POST it. The batch always ends somewhere. */
+static void send_encoded(struct lc_loki *lk, struct lc_loki_req *rq)
+{
+    struct lc_batch *b = rq->b;
+    int rc = rq->enc_rc;
+
     if (rc == -E2BIG) {
+        unsend(lk, rq);
         lc_logf(LC_LOG_ERROR, lk->name, NULL, "batch of %u records does not fit a request body",
                 b->n);
         dead_letter(lk, b, "too_big", 0, NULL, 0);
         return;
     }
     if (rc < 0) {
+        unsend(lk, rq);
         lc_logf(LC_LOG_ERROR, lk->name, NULL, "encoding failed: %s; retrying later", strerror(-rc));
         requeue(lk, b, -1);
         return;
@@ -807,18 +871,62 @@ static void start(struct lc_loki *lk, struct lc_batch *b)
     rq->retry_after[0] = '\0';
     rq->errbuf[0] = '\0';
     rq->started_ns = lc_mono_ns();
-    rq->b = b;
     rc = lc_curl_add(lk->curl, rq->easy, on_request_done, rq);
     if (rc < 0) {
-        rq->b = NULL;
-        requeue(lk, b, -1);
+        requeue(lk, unsend(lk, rq), -1);
         return;
     }
-    lk->inflight++;
-    lc_breaker_on_send(&lk->br);
     lc_histogram_observe(lk->m.entries, b->n);
-    lc_counter_add(lk->m.bytes_raw, raw_len);
+    lc_counter_add(lk->m.bytes_raw, rq->raw_len);
     lc_counter_add(lk->m.bytes_wire, rq->body.len);
+}
+
+/* On the pool thread: only the worker's encoder, this slot's body and its batch are touched. */
+static void encode_work(uv_work_t *w)
+{
+    struct lc_loki *lk = w->data;
+    struct lc_loki_req *rq = lk->encoding;
+
+    rq->raw_len = 0;
+    rq->enc_rc = lc_loki_encode(lk->wenc, rq->b, &rq->body, &rq->raw_len);
+}
+
+static void encode_done(uv_work_t *w, int status)
+{
+    struct lc_loki *lk = w->data;
+    struct lc_loki_req *rq = lk->encoding;
+
+    lk->encoding = NULL;
+    if (lk->stopping) {
+        /* stop() left this batch to us: the worker was still reading it */
+        finish(lk, unsend(lk, rq), LC_FATE_FAILED);
+        on_closed(lk);
+        return;
+    }
+    if (status < 0)
+        rq->enc_rc = status;
+    send_encoded(lk, rq);
+    kick_encoder(lk);
+    pump(lk);
+}
+
+/* Hands the next waiting slot to the worker; encodes on the loop if the pool refuses. */
+static void kick_encoder(struct lc_loki *lk)
+{
+    while (!lk->encoding && lk->enc_q) {
+        struct lc_loki_req *rq = lk->enc_q;
+        lk->enc_q = rq->enc_next;
+        if (!lk->enc_q)
+            lk->enc_q_tail = NULL;
+        rq->enc_next = NULL;
+        lk->encoding = rq;
+        lk->work.data = lk;
+        if (uv_queue_work(lk->out->agent->loop, &lk->work, encode_work, encode_done) == 0)
+            return;
+        encode_work(&lk->work);
+        lk->encoding = NULL;
+        send_encoded(lk, rq);
+    }
 }
 
 static struct lc_batch *fifo_pop(struct lc_loki *lk)
@@ -964,13 +1072,16 @@ static void loki_stop(struct lc_output *out)
         struct lc_loki_req *rq = &lk->reqs[i];
         if (!rq->b)
             continue;
-        lc_curl_remove(lk->curl, rq->easy);
+        failed++;
+        if (rq == lk->encoding)
+            continue;                       /* the worker reads it: encode_done finishes it */
+        lc_curl_remove(lk->curl, rq->easy); /* a no-op for a slot waiting to encode */
         b = rq->b;
         rq->b = NULL;
         lk->inflight--;
         finish(lk, b, LC_FATE_FAILED);
-        failed++;
     }
+    lk->enc_q = lk->enc_q_tail = NULL;
     while ((b = fifo_pop(lk)) != NULL) {
         finish(lk, b, LC_FATE_FAILED);
         failed++;
@@ -989,6 +1100,10 @@ static void loki_stop(struct lc_output *out)
         return;
     }
     lk->closing = 2;
+    if (lk->encoding) {
+        lk->closing++;
+        uv_cancel((uv_req_t *)&lk->work); /* if it has not started; encode_done runs either way */
+    }
     uv_timer_stop(&lk->timer);
     uv_close((uv_handle_t *)&lk->timer, on_timer_closed);
     lc_curl_free(lk->curl, on_curl_closed, lk);
@@ -1022,6 +1137,9 @@ static void register_metrics(struct lc_loki *lk)
     static const char *const l_stage[] = {"output", "stage", NULL};
     static const char *const l_ts[] = {"output", "reason", "action", NULL};
     static const char *const l_kind[] = {"output", "kind", NULL};
+    static const char *const l_phase[] = {"output", "phase", NULL};
+    static const double ph_b[] = {0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05,
+                                  0.1,   0.25,   0.5,   1,    2.5,   10};
     static const double lat_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     static const double ent_b[] = {1, 10, 50, 100, 500, 1000, 5000, 10000, 50000};
     struct lc_loki_metrics *m = &lk->m;
@@ -1044,6 +1162,13 @@ static void register_metrics(struct lc_loki *lk)
                             "Push request latency, connect included.", l_out, lat_b,
                             (int)(sizeof(lat_b) / sizeof(lat_b[0])));
     m->latency = lc_metric_series(f, n);
+    f = lc_metric_histogram("log_capturer_loki_request_phase_seconds",
+                            "Push request phases by libcurl's timers: wait (queued, connect), "
+                            "upload (body sent and answer read), total.",
+                            l_phase, ph_b, (int)(sizeof(ph_b) / sizeof(ph_b[0])));
+    m->phase[0] = lc_metric_series(f, n, "wait");
+    m->phase[1] = lc_metric_series(f, n, "upload");
+    m->phase[2] = lc_metric_series(f, n, "total");
     f = lc_metric_family(LC_COUNTER, "log_capturer_loki_retries_total",
                          "Batches put in the retry queue after a retryable failure.", l_out);
     m->retries = lc_metric_series(f, n);
@@ -1116,6 +1241,7 @@ static void loki_free(struct lc_output *out)
     lc_dlq_free(lk->dlq);
     lc_buf_free(&lk->dlq_line);
     lc_loki_enc_free(lk->enc);
+    lc_loki_enc_free(lk->wenc);
     lc_loki_http_free(&lk->http);
     if (lk->health_key[0])
         lc_health_remove(lk->health_key);
@@ -1161,6 +1287,8 @@ static int loki_init(struct lc_output *out)
     /* JSON escaping can grow a line six-fold; keep room for the worst case */
     lk->max_body = (size_t)batch * 8 + (1 << 20);
     rc = lc_loki_enc_from_conf(&lk->enc, c, &out->conf->labels, lk->max_body);
+    if (rc == 0)
+        rc = lc_loki_enc_from_conf(&lk->wenc, c, &out->conf->labels, lk->max_body);
     if (rc < 0)
         goto out_free;
     rc = lc_loki_http_init(&lk->http, c, lk->enc, err, sizeof(err));

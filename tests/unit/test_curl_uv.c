@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -271,6 +272,64 @@ static void test_free_inside_callback(void **state)
     assert_int_equal(uv_timer_init(&c->loop, &c->guard), 0);
 }
 
+struct busy {
+    struct ctx *c;
+    int iterations; /* loop iterations while the transfer ran */
+};
+
+/* Every loop iteration does 2 ms of other work, as the agent's inputs do under load. */
+static void on_busy(uv_prepare_t *p)
+{
+    struct busy *b = p->data;
+    struct timespec ts = {0, 2000000};
+
+    if (lc_curl_running(b->c->curl) == 0)
+        return;
+    b->iterations++;
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * Issue 14: libcurl sends one upload buffer (64 KiB) per socket action. With
+ * one action per writable event, a 2 MiB body needs at least 32 loop
+ * iterations, each as long as the rest of the loop's work: ~500 ms per push
+ * on a busy agent. The drain sends what the kernel takes in one event.
+ */
+static void test_large_body_drained_per_event(void **state)
+{
+    struct ctx *c = *state;
+    const size_t len = 2u << 20;
+    char *body = malloc(len);
+    static struct busy b;
+    static uv_prepare_t prep; /* outlives a failed assertion: teardown completes its close */
+    struct curl_slist *hdr = curl_slist_append(NULL, "Expect:");
+
+    for (size_t i = 0; i < len; i++)
+        body[i] = (char)('a' + i % 23);
+    b = (struct busy){.c = c};
+    c->curl = lc_curl_new(&c->loop, 1, 0);
+    CURL *e = mk_easy(c->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    uv_prepare_init(&c->loop, &prep);
+    prep.data = &b;
+    uv_prepare_start(&prep, on_busy);
+    assert_int_equal(lc_curl_add(c->curl, e, on_done, c), 0);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&prep, NULL);
+    assert_false(c->timed_out);
+    assert_int_equal(c->ok2xx, 1);
+    assert_int_equal(atomic_load(&c->srv.nreq), 1);
+    assert_int_equal(c->srv.reqs[0].body_len, len);
+    /* 32 buffers of 64 KiB: without the drain, at least 32 iterations */
+    assert_true(lc_curl_drained(c->curl) > 0);
+    assert_true(b.iterations < 16);
+    curl_slist_free_all(hdr);
+    free(body);
+    free_and_check(c);
+}
+
 static void test_bad_args(void **state)
 {
     struct ctx *c = *state;
@@ -295,6 +354,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_with_transfers_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_inside_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_body_drained_per_event, setup, teardown),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -270,6 +270,49 @@ static void test_delivers_with_pooled_connections(void **state)
     stop_plugin(f);
 }
 
+/*
+ * Issue 14: libcurl adds "Expect: 100-continue" to POSTs over 1 MiB and then
+ * waits for the server's 100 (up to a second where none comes). The push
+ * asks for no such round trip. The body here is over that threshold.
+ */
+/* 4800 lines of 256 incompressible bytes: a body over 1 MiB even after snappy. */
+static struct lc_batch *mk_big_batch(struct fx *f)
+{
+    const int n = 4800, len = 256;
+    struct lc_batch *b = lc_batch_new((uint32_t)(n * len), (uint32_t)n);
+    uint32_t x = 12345;
+
+    b->out = &f->out;
+    for (int i = 0; i < n; i++) {
+        struct lc_record *r = &b->recs[b->n++];
+        r->ts_ns = lc_now_ns() + i;
+        r->labels = f->labels;
+        r->line_off = b->used;
+        r->line_len = (uint32_t)len;
+        for (int k = 0; k < len; k++) { /* incompressible: snappy keeps it over 1 MiB */
+            x = x * 1103515245u + 12345u;
+            b->arena[b->used + (uint32_t)k] = (char)('!' + (x >> 16) % 90);
+        }
+        b->used += (uint32_t)len;
+    }
+    return b;
+}
+
+static void test_large_push_without_expect(void **state)
+{
+    struct fx *f = *state;
+
+    f->cfg.batch_bytes = 1 << 20; /* room for the body */
+    init_plugin(f);
+    send_batch(f, mk_big_batch(f));
+    run_until_fates(f, 1);
+    assert_int_equal(fate(f, LC_FATE_DELIVERED), 1);
+    assert_int_equal(atomic_load(&f->srv.nreq), 1);
+    assert_true(f->srv.reqs[0].body_len > (1u << 20));
+    assert_null(strcasestr(f->srv.reqs[0].head, "\nexpect:"));
+    stop_plugin(f);
+}
+
 static void test_400_goes_to_dlq_once(void **state)
 {
     struct fx *f = *state;
@@ -497,6 +540,24 @@ static void test_stop_aborts_in_flight(void **state)
     close(lfd);
 }
 
+/*
+ * stop() while the encoder worker holds a batch (and others wait for it): the
+ * worker's batch is given back only after the worker let go of it, every
+ * batch ends FAILED, and the output reports itself stopped once.
+ */
+static void test_stop_while_encoding(void **state)
+{
+    struct fx *f = *state;
+
+    f->cfg.batch_bytes = 1 << 20;
+    init_plugin(f);
+    for (int i = 0; i < 4; i++) /* one on the worker, three waiting for it */
+        send_batch(f, mk_big_batch(f));
+    stop_plugin(f);
+    assert_int_equal(fate(f, LC_FATE_FAILED), 4);
+    assert_int_equal(fates(f), 4);
+}
+
 static void test_init_errors(void **state)
 {
     struct fx *f = *state;
@@ -526,6 +587,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_delivers_with_pooled_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_push_without_expect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_400_goes_to_dlq_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_then_delivers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_failure_holds_batches, setup, teardown),
@@ -535,6 +597,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_too_old_dropped_never_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_queue_full_victims_to_dlq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_aborts_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_while_encoding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
