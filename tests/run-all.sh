@@ -70,7 +70,7 @@ run_pytest() { # BIN TIMEOUT_SCALE EXTRA_ARGS...
     shift 2
     # shellcheck disable=SC2086
     LC_BIN="$bin" LC_REQUIRE_BIN=1 LC_TIMEOUT_SCALE="$scale" \
-        timeout --kill-after=30 1200 "$PY" -m pytest "${PYTEST_BASE[@]}" "$@" ${PYTEST_ARGS:-} \
+        timeout --kill-after=30 2400 "$PY" -m pytest "${PYTEST_BASE[@]}" "$@" ${PYTEST_ARGS:-} \
         "$ROOT/tests/integration"
 }
 
