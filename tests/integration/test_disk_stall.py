@@ -80,13 +80,16 @@ def test_stalled_disk_keeps_lines_flowing(tmp_path, monkeypatch):
     a = ag.Agent(
         tmp_path,
         inputs=[{"type": "file", "name": "logs", "paths": [str(logdir / "*.log")],
-                 "start_at": "beginning", "labels": {"job": "stall"}}],
+                 "start_at": "beginning", "max_line_bytes": "16KiB",
+                 # a read in flight per 10 ms write for 2 s: more than the default 64 per source
+                 "max_unacked_reads": 2048, "labels": {"job": "stall"}}],
         outputs=[
             {"type": "loki", "name": "loki", "url": live.url, "timeout": "3s"},
             {"type": "loki", "name": "rejecting", "url": dead.url, "timeout": "3s"},
             {"type": "file", "name": "copy", "path": str(out_path), "fsync": True},
         ],
-        extra={"batch_wait": "50ms", "checkpoint_interval": "100ms"})
+        # small batches: a batch is charged its whole allocation to max_pending_bytes (issue 8)
+        extra={"batch_wait": "50ms", "batch_bytes": "64KiB", "checkpoint_interval": "100ms"})
     writer = Writer(logdir / "app.log")
     try:
         monkeypatch.setenv("LD_PRELOAD", str(shim))
@@ -105,9 +108,14 @@ def test_stalled_disk_keeps_lines_flowing(tmp_path, monkeypatch):
         stall_file.touch()
         t0 = time.monotonic()
         w0, d0 = writer.n, len(live.entries())
-        time.sleep(STALL_S / 2)
-        depth = a.metric("log_capturer_disk_queue_jobs")
-        time.sleep(t0 + STALL_S - time.monotonic())
+        trace = []  # (s since the stall began, lines written, lines delivered)
+        depth = None
+        while time.monotonic() < t0 + STALL_S:
+            time.sleep(max(0.0, min(0.2, t0 + STALL_S - time.monotonic())))
+            trace.append((round(time.monotonic() - t0, 1), writer.n - w0, len(live.entries()) - d0))
+            if depth is None and time.monotonic() >= t0 + STALL_S / 2:
+                depth = a.metric("log_capturer_disk_queue_jobs") or 0
+        print("\n[disk-stall] (s, written, delivered):", trace, flush=True)
         w1, d1 = writer.n, len(live.entries())
         stall_file.unlink()
 
@@ -115,9 +123,9 @@ def test_stalled_disk_keeps_lines_flowing(tmp_path, monkeypatch):
         print(f"\n[disk-stall] during a {STALL_S:.0f} s fsync/fdatasync stall: {written} lines "
               f"written, {delivered} delivered to Loki; disk queue depth mid-stall {depth}",
               flush=True)
-        assert depth is not None and depth >= 1, "the stall did not hold up the disk worker"
         assert delivered >= written // 2, (
             f"only {delivered} of {written} lines reached Loki while the disk was stalled")
+        assert depth >= 1, "the stall did not hold up the disk worker"
 
         # after the stall every line arrives, in Loki and in the synced file
         writer.stop_evt.set()
@@ -128,6 +136,10 @@ def test_stalled_disk_keeps_lines_flowing(tmp_path, monkeypatch):
             f"file output has {ag.count_lines(out_path)} of {total} lines"
         seqs = {int(e["line"].split("seq=")[1].split()[0]) for e in live.entries()}
         assert seqs == set(range(total)), f"{total - len(seqs)} lines missing in Loki"
+        # the rejected batches reached the DLQ once its appends could sync again
+        assert ag.wait_until(lambda: (a.metric("log_capturer_output_batch_fate_total",
+                                               output="rejecting", fate="dead_letter") or 0) > 0,
+                             ag.scaled(10))
         assert a.stop() == 0
     finally:
         writer.stop_evt.set()
