@@ -28,7 +28,7 @@ struct lc_agent {
     bool once;
     bool paused; /* backpressure: inputs were told to pause */
     bool stopping;
-    bool disk_cancelled; /* shutdown deadline: disk jobs not started were cancelled */
+    bool disk_cancelled;        /* shutdown deadline: disk jobs not started were cancelled */
     struct lc_config *next_cfg; /* SIGHUP: validated, runs once this one drained */
     int exit_code;
     int64_t stop_deadline_ns;

@@ -155,8 +155,8 @@ struct lc_ckpt {
     char job_err[256];
     void (*job_done)(int rc, void *arg);
     void *job_arg;
-    bool ready;         /* fully opened: free() may flush */
-    int lock_fd;        /* <dir>/lock, flock'ed: one agent per state directory */
+    bool ready;  /* fully opened: free() may flush */
+    int lock_fd; /* <dir>/lock, flock'ed: one agent per state directory */
     /* lc_ckpt_get() answers from the database point here */
     char gkey[LC_CKPT_KEY_MAX + 1];
     char gpath[LC_CKPT_PATH_MAX + 1];
@@ -475,8 +475,7 @@ static int ck_open_writer(struct lc_ckpt *c)
     sqlite3_busy_timeout(c->wdb, CK_BUSY_MS);
     rc = sqlite3_exec(c->wdb, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
     for (int i = 0; i < CK_NSTMT && rc == SQLITE_OK; i++)
-        rc = sqlite3_prepare_v3(c->wdb, ck_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->wst[i],
-                                NULL);
+        rc = sqlite3_prepare_v3(c->wdb, ck_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->wst[i], NULL);
     return rc;
 }
 
@@ -941,8 +940,7 @@ int lc_ckpt_each(struct lc_ckpt *c, const char *prefix,
     }
     for (size_t i = 0; i < c->fsrc.cap; i++) {
         const struct ck_slot *s = &c->fsrc.slots[i];
-        if (!s->key || s->tomb || strncmp(s->key, prefix, plen) != 0 ||
-            ck_map_get(&c->src, s->key))
+        if (!s->key || s->tomb || strncmp(s->key, prefix, plen) != 0 || ck_map_get(&c->src, s->key))
             continue;
         rc = ck_snap_add(&sn, &s->e, s->key, s->path);
         if (rc < 0)
@@ -1085,7 +1083,7 @@ static int ck_write_all(struct lc_ckpt *c)
  */
 static void ck_flush_work(struct lc_worker_job *j)
 {
-    struct lc_ckpt *c = (struct lc_ckpt *)((char *)j - offsetof(struct lc_ckpt, job));
+    struct lc_ckpt *c = LC_WORKER_OWNER(j, struct lc_ckpt, job);
     int64_t t0 = ck_now_ns(CLOCK_MONOTONIC);
 
     c->job_count = -1;
@@ -1174,14 +1172,17 @@ static int ck_flush_end(struct lc_ckpt *c)
 
 static void ck_flush_done(struct lc_worker_job *j)
 {
-    struct lc_ckpt *c = (struct lc_ckpt *)((char *)j - offsetof(struct lc_ckpt, job));
+    struct lc_ckpt *c = LC_WORKER_OWNER(j, struct lc_ckpt, job);
     int rc = ck_flush_end(c);
     if (c->job_done)
         c->job_done(rc, c->job_arg);
 }
 
-/* Hands the buffer to a flush: the in-flight maps (empty) become the new buffer. */
-static void ck_take_off(struct lc_ckpt *c)
+/*
+ * Swaps the buffer and the in-flight maps: hands the buffer to a flush (the
+ * in-flight maps, empty, become the new buffer), or takes it back unwritten.
+ */
+static void ck_swap(struct lc_ckpt *c, bool flying)
 {
     struct ck_map m = c->fsrc;
     c->fsrc = c->src;
@@ -1189,7 +1190,7 @@ static void ck_take_off(struct lc_ckpt *c)
     m = c->fmeta;
     c->fmeta = c->meta;
     c->meta = m;
-    c->flying = true;
+    c->flying = flying;
 }
 
 int lc_ckpt_flush(struct lc_ckpt *c)
@@ -1198,7 +1199,7 @@ int lc_ckpt_flush(struct lc_ckpt *c)
         return -EBUSY;
     if (lc_ckpt_dirty(c) == 0)
         return 0;
-    ck_take_off(c);
+    ck_swap(c, true);
     c->job.cancelled = false;
     ck_flush_work(&c->job);
     return ck_flush_end(c);
@@ -1215,17 +1216,10 @@ int lc_ckpt_flush_start(struct lc_ckpt *c, struct lc_worker *w, void (*done)(int
     c->job.done = ck_flush_done;
     c->job_done = done;
     c->job_arg = arg;
-    ck_take_off(c);
+    ck_swap(c, true);
     int rc = lc_worker_submit(w, &c->job);
     if (rc < 0) {
-        /* nothing was written: put the buffer back as it was */
-        struct ck_map m = c->fsrc;
-        c->fsrc = c->src;
-        c->src = m;
-        m = c->fmeta;
-        c->fmeta = c->meta;
-        c->meta = m;
-        c->flying = false;
+        ck_swap(c, false); /* nothing was written: the buffer goes back as it was */
     }
     return rc;
 }

@@ -77,7 +77,8 @@ const struct lc_option lc_config_options[] = {
      .min = 1,
      .max = 65536,
      .help = "Disk jobs (checkpoint flushes, DLQ appends, fsyncs) queued for the disk worker "
-             "thread at once; beyond it they wait in order and inputs pause."},
+             "thread at once; more wait in order, their batches still counting in "
+             "max_pending_bytes."},
     {.type = LC_OPT_SIZE,
      .key = "batch_bytes",
      .def = "1MiB",

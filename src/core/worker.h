@@ -48,6 +48,9 @@ struct lc_worker_job {
     bool busy;
 };
 
+/* The object a job is embedded in: LC_WORKER_OWNER(j, struct lc_ckpt, job). */
+#define LC_WORKER_OWNER(j, type, member) ((type *)(void *)((char *)(j)-offsetof(type, member)))
+
 /*
  * Starts the thread. max_jobs >= 1. `depth` (may be NULL): gauge of admitted
  * plus waiting jobs. 0 and *out, or negative errno.

@@ -621,7 +621,7 @@ int lc_dlq_list(const char *dir, FILE *f)
 
 static void dlq_work(struct lc_worker_job *j)
 {
-    struct lc_dlq *d = (struct lc_dlq *)((char *)j - offsetof(struct lc_dlq, job));
+    struct lc_dlq *d = LC_WORKER_OWNER(j, struct lc_dlq, job);
     for (struct dlq_pending *p = d->flying; p; p = p->next)
         p->rc = lc_dlq_append(d, p->line, p->len);
 }
@@ -631,7 +631,7 @@ static void dlq_kick(struct lc_dlq *d);
 /* Loop thread: every line of the job is on disk (or failed): acknowledge them in order. */
 static void dlq_job_done(struct lc_worker_job *j)
 {
-    struct lc_dlq *d = (struct lc_dlq *)((char *)j - offsetof(struct lc_dlq, job));
+    struct lc_dlq *d = LC_WORKER_OWNER(j, struct lc_dlq, job);
     struct dlq_pending *list = d->flying;
 
     d->flying = NULL;

@@ -161,7 +161,7 @@ static bool needs_sync(const struct lc_output *out)
 
 static void sync_work(struct lc_worker_job *j)
 {
-    struct lc_ndjson *nj = (struct lc_ndjson *)((char *)j - offsetof(struct lc_ndjson, sync_job));
+    struct lc_ndjson *nj = LC_WORKER_OWNER(j, struct lc_ndjson, sync_job);
     nj->sync_rc = fsync(nj->fd) == 0 ? 0 : -errno;
 }
 
@@ -171,7 +171,7 @@ static void maybe_stopped(struct lc_output *out);
 /* Loop thread: the sync returned; its batches are acknowledged, or written again. */
 static void sync_done(struct lc_worker_job *j)
 {
-    struct lc_ndjson *nj = (struct lc_ndjson *)((char *)j - offsetof(struct lc_ndjson, sync_job));
+    struct lc_ndjson *nj = LC_WORKER_OWNER(j, struct lc_ndjson, sync_job);
     struct lc_output *out = nj->owner;
     const struct lc_ndjson_conf *c = out->conf->conf;
     struct lc_batch *list = nj->syncing;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_worker.c: the disk worker: order, the bound, cancel, shutdown drain, completions on the loop. */
+/* test_worker.c: the disk worker: order, the bound, cancel, shutdown drain, completions on the
+ * loop. */
 #include "core/metrics.h"
 #include "core/worker.h"
 
