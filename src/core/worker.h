@@ -28,9 +28,12 @@
  * their completion). A job submitted beyond that waits, in order, on an
  * intrusive list until a slot frees; nothing is dropped and the loop never
  * blocks. Jobs are caller storage (struct lc_worker_job embedded in the
- * caller's object, no allocation here), and every caller keeps at most a few
- * jobs submitted at once, so the waiting list is bounded by the callers. While
- * any job waits, lc_worker_full() is true and the pipeline pauses its inputs.
+ * caller's object, no allocation here), and every caller keeps at most one
+ * job submitted at once (the checkpoint store, each DLQ, each synced file
+ * output), so the waiting list is bounded by the callers. Back-pressure comes
+ * from what the jobs hold: a batch waiting for a DLQ append or a sync stays
+ * counted in its output's pending bytes until its done callback ran, so the
+ * pipeline pauses inputs at max_pending_bytes; nothing is dropped.
  *
  * Ownership: the job belongs to the caller; it must stay valid from
  * lc_worker_submit until its done callback returned. A job may be submitted
@@ -64,7 +67,7 @@ int lc_worker_new(struct lc_worker **out, uv_loop_t *loop, uint32_t max_jobs,
 int lc_worker_submit(struct lc_worker *w, struct lc_worker_job *j);
 /* Jobs submitted whose done callback has not run yet (admitted and waiting). */
 size_t lc_worker_depth(const struct lc_worker *w);
-/* True while a job waits for a slot: callers should stop producing work. */
+/* True while a job waits for a slot (the bound is reached). */
 bool lc_worker_full(const struct lc_worker *w);
 /*
  * Jobs not started yet are completed without running: their done callback
