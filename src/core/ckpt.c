@@ -899,6 +899,15 @@ static int ck_snap_add(struct ck_snap *sn, const struct lc_ckpt_entry *e, const 
     return 0;
 }
 
+/* The arena stopped moving: turn the offsets into pointers. */
+static void ck_snap_fix(struct ck_snap *sn)
+{
+    for (size_t i = 0; i < sn->n; i++) {
+        sn->v[i].key = sn->arena + (uintptr_t)sn->v[i].key;
+        sn->v[i].path = sn->arena + (uintptr_t)sn->v[i].path;
+    }
+}
+
 /*
  * The smallest string greater than every string starting with prefix: prefix
  * with trailing 0xff bytes dropped and the last byte incremented. False when
@@ -974,10 +983,7 @@ int lc_ckpt_each(struct lc_ckpt *c, const char *prefix,
     if (rc < 0)
         goto out_free;
 
-    for (size_t i = 0; i < sn.n; i++) {
-        sn.v[i].key = sn.arena + (uintptr_t)sn.v[i].key;
-        sn.v[i].path = sn.arena + (uintptr_t)sn.v[i].path;
-    }
+    ck_snap_fix(&sn);
     for (size_t i = 0; i < sn.n; i++)
         fn(&sn.v[i], arg);
 out_free:
@@ -1232,4 +1238,81 @@ bool lc_ckpt_flushing(const struct lc_ckpt *c)
 size_t lc_ckpt_dirty(const struct lc_ckpt *c)
 {
     return c->src.n + c->meta.n;
+}
+
+/* Sweep ---------------------------------------------------------------------- */
+
+struct ck_sweep {
+    struct lc_worker_job job;
+    struct ck_snap sn; /* candidate rows, copied on the loop */
+    bool *gone;        /* per row, filled on the worker */
+    struct lc_ckpt *c;
+    struct lc_ckpt_sweep_ops ops;
+    void *arg;
+    int rc; /* of collecting */
+};
+
+static void ck_sweep_collect(const struct lc_ckpt_entry *e, void *arg)
+{
+    struct ck_sweep *sw = arg;
+    if (sw->rc == 0 && !sw->ops.keep(e, sw->arg))
+        sw->rc = ck_snap_add(&sw->sn, e, e->key, e->path);
+}
+
+static void ck_sweep_work(struct lc_worker_job *j)
+{
+    struct ck_sweep *sw = LC_WORKER_OWNER(j, struct ck_sweep, job);
+    for (size_t i = 0; i < sw->sn.n; i++)
+        sw->gone[i] = sw->ops.gone(&sw->sn.v[i]);
+}
+
+static void ck_sweep_free(struct ck_sweep *sw)
+{
+    free(sw->sn.v);
+    free(sw->sn.arena);
+    free(sw->gone);
+    free(sw);
+}
+
+/* Loop thread: deletes the rows found gone, unless they came back into use meanwhile. */
+static void ck_sweep_done(struct lc_worker_job *j)
+{
+    struct ck_sweep *sw = LC_WORKER_OWNER(j, struct ck_sweep, job);
+    for (size_t i = 0; i < sw->sn.n && !j->cancelled; i++) {
+        const struct lc_ckpt_entry *e = &sw->sn.v[i];
+        if (!sw->gone[i] || sw->ops.keep(e, sw->arg))
+            continue;
+        if (lc_ckpt_del(sw->c, e->key) == 0 && sw->ops.deleted)
+            sw->ops.deleted(e, sw->arg);
+    }
+    ck_sweep_free(sw);
+}
+
+int lc_ckpt_sweep_start(struct lc_ckpt *c, struct lc_worker *w, const char *prefix,
+                        const struct lc_ckpt_sweep_ops *ops, void *arg)
+{
+    struct ck_sweep *sw = calloc(1, sizeof(*sw));
+    if (!sw)
+        return -ENOMEM;
+    sw->c = c;
+    sw->ops = *ops;
+    sw->arg = arg;
+    int rc = lc_ckpt_each(c, prefix, ck_sweep_collect, sw);
+    if (rc == 0)
+        rc = sw->rc;
+    if (rc == 0 && sw->sn.n == 0)
+        rc = -ENODATA;
+    if (rc == 0) {
+        ck_snap_fix(&sw->sn);
+        sw->gone = calloc(sw->sn.n, sizeof(*sw->gone));
+        rc = sw->gone ? 0 : -ENOMEM;
+    }
+    if (rc == 0) {
+        sw->job.work = ck_sweep_work;
+        sw->job.done = ck_sweep_done;
+        rc = lc_worker_submit(w, &sw->job);
+    }
+    if (rc < 0)
+        ck_sweep_free(sw);
+    return rc;
 }

@@ -89,6 +89,27 @@ int lc_ckpt_flush_start(struct lc_ckpt *c, struct lc_worker *w, void (*done)(int
                         void *arg);
 /* True while a flush started by lc_ckpt_flush_start has not completed. */
 bool lc_ckpt_flushing(const struct lc_ckpt *c);
+
+/*
+ * Deleting rows whose file is gone, without a directory scan on the loop.
+ * keep() runs on the loop thread (rows in use: never deleted), gone() on the
+ * disk worker (may block on the disk; gets a copy of the row), deleted() (may
+ * be NULL) on the loop after each delete.
+ */
+struct lc_ckpt_sweep_ops {
+    bool (*keep)(const struct lc_ckpt_entry *e, void *arg);
+    bool (*gone)(const struct lc_ckpt_entry *e);
+    void (*deleted)(const struct lc_ckpt_entry *e, void *arg);
+};
+
+/*
+ * Copies the rows under prefix that keep() does not claim, asks gone() about
+ * each on the worker w, then, back on the loop, deletes (buffered, like
+ * lc_ckpt_del) those found gone and still not kept. arg must stay valid until
+ * the worker drained. 0 (started), -ENODATA (no candidate), or negative errno.
+ */
+int lc_ckpt_sweep_start(struct lc_ckpt *c, struct lc_worker *w, const char *prefix,
+                        const struct lc_ckpt_sweep_ops *ops, void *arg);
 /* How many buffered changes wait for a flush (not counting one in flight). */
 size_t lc_ckpt_dirty(const struct lc_ckpt *c);
 

@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,6 +481,70 @@ static void test_flush_on_worker(void **state)
     assert_int_equal(a.rc, 0);
     assert_int_equal(raw_int(f->db, "SELECT offset FROM sources WHERE key = 'a'"), 3);
     assert_int_equal(raw_int(f->db, "SELECT offset FROM sources WHERE key = 'b'"), 7);
+
+    lc_worker_close(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    lc_worker_free(w);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    lc_ckpt_free(c);
+}
+
+/* The sweep: the check runs on the worker, deletes back on the loop; rows in use stay. */
+static bool sw_keep(const struct lc_ckpt_entry *e, void *arg)
+{
+    (void)arg;
+    return strcmp(e->key, "in-use") == 0;
+}
+
+static _Atomic int sw_checked;
+static uv_thread_t sw_loop_thread;
+
+static bool sw_gone(const struct lc_ckpt_entry *e)
+{
+    uv_thread_t self = uv_thread_self();
+    assert_false(uv_thread_equal(&self, &sw_loop_thread)); /* never on the loop */
+    atomic_fetch_add(&sw_checked, 1);
+    return strcmp(e->path, "/still-there") != 0;
+}
+
+static void sw_deleted(const struct lc_ckpt_entry *e, void *arg)
+{
+    (void)e;
+    (*(int *)arg)++;
+}
+
+static void test_sweep_on_worker(void **state)
+{
+    struct fx *f = *state;
+    struct lc_ckpt *c = open_ok(f);
+    uv_loop_t loop;
+    struct lc_worker *w;
+    struct lc_ckpt_entry e = mk("gone", "/gone", 1), got;
+    int deleted = 0;
+    const struct lc_ckpt_sweep_ops ops = {sw_keep, sw_gone, sw_deleted};
+
+    sw_loop_thread = uv_thread_self();
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(lc_worker_new(&w, &loop, 4, NULL), 0);
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    e = mk("in-use", "/gone-too", 2);
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    e = mk("kept", "/still-there", 3);
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    assert_int_equal(lc_ckpt_flush(c), 0);
+
+    assert_int_equal(lc_ckpt_sweep_start(c, w, "", &ops, &deleted), 0);
+    for (int i = 0; i < 10000 && deleted == 0; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    assert_int_equal(deleted, 1);
+    assert_int_equal(atomic_load(&sw_checked), 2); /* "in-use" was never a candidate */
+    assert_int_equal(lc_ckpt_get(c, "gone", &got), -ENOENT);
+    assert_int_equal(lc_ckpt_get(c, "in-use", &got), 0);
+    assert_int_equal(lc_ckpt_get(c, "kept", &got), 0);
+    assert_int_equal(lc_ckpt_sweep_start(c, w, "nothing:", &ops, &deleted), -ENODATA);
 
     lc_worker_close(w);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -988,6 +1053,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_durable_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_busy_keeps_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_on_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_on_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_midway_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
