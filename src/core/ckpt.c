@@ -1312,7 +1312,7 @@ int lc_ckpt_sweep_start(struct lc_ckpt *c, struct lc_worker *w, const char *pref
         sw->job.done = ck_sweep_done;
         rc = lc_worker_submit(w, &sw->job);
     }
-    if (rc < 0)
-        ck_sweep_free(sw);
+    if (rc != 0)
+        ck_sweep_free(sw); /* on 0 the worker job owns it: ck_sweep_done frees it */
     return rc;
 }
