@@ -3,6 +3,7 @@
 #include "core/worker.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 /* A FIFO of jobs linked through job->next. */
@@ -63,6 +64,7 @@ static void wk_thread(void *arg)
 {
     struct lc_worker *w = arg;
 
+    pthread_setname_np(pthread_self(), "lc-disk"); /* for ps, top and /proc: a name, no more */
     uv_mutex_lock(&w->mu);
     for (;;) {
         while (!w->queue.head && !w->quit)
