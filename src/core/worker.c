@@ -55,9 +55,21 @@ static struct lc_worker_job *wk_pop(struct wk_list *l)
     return j;
 }
 
-static void wk_gauge(struct lc_worker *w)
+/*
+ * The gauge, and the async handle's reference: it keeps the loop alive exactly
+ * while jobs are pending, so an idle worker does not hold up uv_run, and a
+ * loop never ends before a pending completion ran.
+ */
+static void wk_update(struct lc_worker *w)
 {
-    lc_gauge_set(w->m_depth, (int64_t)(w->admitted + w->nwaiting));
+    size_t depth = w->admitted + w->nwaiting;
+    lc_gauge_set(w->m_depth, (int64_t)depth);
+    if (w->closed)
+        return;
+    if (depth > 0)
+        uv_ref((uv_handle_t *)&w->async);
+    else
+        uv_unref((uv_handle_t *)&w->async);
 }
 
 static void wk_thread(void *arg)
@@ -119,11 +131,11 @@ static void wk_on_async(uv_async_t *h)
         w->admitted--;
         j->busy = false;
         wk_admit(w); /* a freed slot goes to the oldest waiting job first */
-        wk_gauge(w);
+        wk_update(w);
         if (j->done)
             j->done(j); /* may submit again */
     }
-    wk_gauge(w);
+    wk_update(w);
     if (w->closing && !w->closed && w->admitted == 0 && w->nwaiting == 0) {
         w->closed = true;
         uv_close((uv_handle_t *)&w->async, NULL);
@@ -159,7 +171,7 @@ int lc_worker_new(struct lc_worker **out, uv_loop_t *loop, uint32_t max_jobs,
         return rc;
     }
     w->async.data = w;
-    wk_gauge(w);
+    wk_update(w);
     *out = w;
     return 0;
 
@@ -183,7 +195,7 @@ int lc_worker_submit(struct lc_worker *w, struct lc_worker_job *j)
     wk_push(&w->waiting, j);
     w->nwaiting++;
     wk_admit(w);
-    wk_gauge(w);
+    wk_update(w);
     return 0;
 }
 

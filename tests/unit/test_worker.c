@@ -250,6 +250,18 @@ static void test_close_drains_queue(void **state)
     assert_int_equal(f->ncancelled, 0);
 }
 
+/* An idle worker does not keep the loop alive; a pending job does, until its completion ran. */
+static void test_loop_alive_only_while_pending(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0); /* returns at once: idle */
+    assert_int_equal(lc_worker_submit(f->w, &f->jobs[0].job), 0);
+    assert_int_equal(lc_worker_submit(f->w, &f->jobs[1].job), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(f->ndone, 2);
+}
+
 static void test_new_rejects_zero(void **state)
 {
     (void)state;
@@ -270,6 +282,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bound_waits_in_order, setup_bound2, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_skips_jobs_not_started, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loop_alive_only_while_pending, setup, teardown),
         cmocka_unit_test(test_new_rejects_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
