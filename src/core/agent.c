@@ -8,6 +8,7 @@
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/source.h"
+#include "core/worker.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -57,8 +58,9 @@ static void flush_checkpoints(struct lc_agent *a)
         return; /* start-up failed before the store opened */
     for (struct lc_source *s = a->sources; s; s = s->next)
         lc_source_persist(s);
-    if (lc_ckpt_dirty(a->ckpt))
-        lc_ckpt_flush(a->ckpt);
+    /* on the disk worker; one in flight at a time, the next tick takes what it missed */
+    if (lc_ckpt_dirty(a->ckpt) && !lc_ckpt_flushing(a->ckpt))
+        lc_ckpt_flush_start(a->ckpt, a->worker, NULL, NULL);
 }
 
 static void on_ckpt_timer(uv_timer_t *t)
@@ -73,13 +75,24 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+/* Step 5: the last checkpoint flush is done (or was not possible): close everything. */
+static void on_final_flush(int rc, void *arg)
+{
+    struct lc_agent *a = arg;
+
+    (void)rc; /* logged by the store; what stays buffered is flushed at close */
+    lc_worker_close(a->worker);
+}
+
 /* Step 4: nothing is in flight any more. */
 static void finish(struct lc_agent *a)
 {
     /* Sources whose input never released them (a failed start) go now. */
     while (a->sources)
         lc_source_free(a->sources);
-    flush_checkpoints(a);
+    if (!a->ckpt || a->disk_cancelled || lc_ckpt_flushing(a->ckpt) ||
+        lc_ckpt_flush_start(a->ckpt, a->worker, on_final_flush, a) != 0)
+        lc_worker_close(a->worker); /* closes once the queue is empty; the store flushes at close */
     close_handle((uv_handle_t *)&a->ckpt_timer);
     close_handle((uv_handle_t *)&a->once_timer);
     close_handle((uv_handle_t *)&a->stop_timer);
@@ -125,9 +138,19 @@ static void on_drain_tick(uv_timer_t *t)
     struct lc_agent *a = t->data;
 
     if (lc_pipeline_idle(a) || lc_mono_ns() >= a->stop_deadline_ns) {
-        if (!lc_pipeline_idle(a))
+        if (!lc_pipeline_idle(a) && !a->disk_cancelled)
             lc_log(LC_LOG_WARN, "agent",
                    "shutdown deadline reached with batches in flight: they will be read again");
+        if (!lc_pipeline_idle(a) && lc_worker_depth(a->worker) > 0) {
+            /*
+             * Disk jobs not started complete as cancelled (their batches
+             * fail: read again after a restart); the one running finishes.
+             * Their completions must run before the outputs stop.
+             */
+            a->disk_cancelled = true;
+            lc_worker_cancel(a->worker);
+            return;
+        }
         stop_outputs(a);
         return;
     }
@@ -381,6 +404,15 @@ static int run_config(struct lc_config *cfg, bool once, struct lc_http **http,
     a.loop = &loop;
     a.m_paused = lc_metric_simple(LC_GAUGE, "log_capturer_pipeline_paused",
                                   "1 while inputs are paused because an output is full.");
+    rc = lc_worker_new(&a.worker, &loop, (uint32_t)cfg->disk_queue_jobs,
+                       lc_metric_simple(LC_GAUGE, "log_capturer_disk_queue_jobs",
+                                        "Jobs queued for or running on the disk worker thread "
+                                        "(checkpoint flushes, DLQ appends, fsyncs)."));
+    if (rc) {
+        lc_logf(LC_LOG_ERROR, "agent", NULL, "disk worker thread: %s", strerror(-rc));
+        uv_loop_close(&loop);
+        return 1;
+    }
     setup_handles(&a);
     rc = setup(&a);
     if (rc == 0)
@@ -393,6 +425,7 @@ static int run_config(struct lc_config *cfg, bool once, struct lc_http **http,
                 a.noutputs, once ? ", --once" : "");
     }
     uv_run(&loop, UV_RUN_DEFAULT);
+    lc_worker_free(a.worker); /* idle: its queue drained before the loop ended */
     free_plugins(&a);
     lc_ckpt_free(a.ckpt);
     if (uv_loop_close(&loop) != 0)

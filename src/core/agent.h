@@ -10,6 +10,7 @@
 #include <uv.h>
 
 struct lc_ckpt;
+struct lc_worker;
 struct lc_labels;
 struct lc_http;
 
@@ -17,6 +18,7 @@ struct lc_agent {
     uv_loop_t *loop;
     struct lc_config *cfg;
     struct lc_ckpt *ckpt;
+    struct lc_worker *worker; /* the disk worker thread: checkpoint flushes, DLQ, fsyncs */
     struct lc_http *http;
     struct lc_input *inputs;
     size_t ninputs;
@@ -26,6 +28,7 @@ struct lc_agent {
     bool once;
     bool paused; /* backpressure: inputs were told to pause */
     bool stopping;
+    bool disk_cancelled;        /* shutdown deadline: disk jobs not started were cancelled */
     struct lc_config *next_cfg; /* SIGHUP: validated, runs once this one drained */
     int exit_code;
     int64_t stop_deadline_ns;

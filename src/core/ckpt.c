@@ -4,11 +4,13 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/worker.h"
 
 #include <errno.h>
 #include <sys/file.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +36,18 @@
  * guarantee and would cost an fsync every checkpoint_interval.
  *
  * Buffering. Puts and deletes land in an in-memory map (key -> entry or
- * tombstone); lc_ckpt_flush() writes them all in one BEGIN IMMEDIATE
- * transaction. The map holds at most one slot per key, so it is bounded by the
+ * tombstone); a flush writes them all in one BEGIN IMMEDIATE transaction.
+ *
+ * Off the loop. lc_ckpt_flush_start() moves the map aside ("in flight") and
+ * runs the transaction, the row count and any WAL checkpoint SQLite does at
+ * commit on the disk worker thread (core/worker.h), with a second connection
+ * that only that job uses. Meanwhile the loop keeps buffering into a fresh map
+ * and reads through three layers: the buffer, the in-flight map, then the
+ * database (its own connection; WAL readers never wait for the writer). When
+ * the job is done, on the loop: success drops the in-flight map, failure
+ * merges it back under newer buffered changes, so the next flush retries it.
+ * At most one flush is in flight; worker jobs run in order, so commits keep
+ * their order. The map holds at most one slot per key, so it is bounded by the
  * number of distinct sources touched between two flushes: the live sources
  * plus the ones forgotten since the last flush. Sources are themselves capped
  * by the inputs (files matched, containers running), so no separate cap here.
@@ -47,8 +59,9 @@
 /*
  * How long a statement waits for another connection's lock. We are the only
  * writer in normal operation; a lock means someone (an operator's sqlite3
- * shell) holds the database. Short, because it blocks the event loop: a busy
- * flush fails and the next one retries with everything still buffered.
+ * shell) holds the database. Short, because it holds up the disk worker (and
+ * a read on the loop): a busy flush fails and the next one retries with
+ * everything still buffered.
  */
 #define CK_BUSY_MS   1000
 #define CK_MAP_INIT  64
@@ -123,13 +136,27 @@ static const char *const ck_migrations[CK_SCHEMA_VERSION] = {
 };
 
 struct lc_ckpt {
-    sqlite3 *db;
-    char *path; /* <dir>/checkpoints.db */
+    sqlite3 *db; /* the loop's connection: reads */
+    char *path;  /* <dir>/checkpoints.db */
     sqlite3_stmt *st[CK_NSTMT];
+    sqlite3 *wdb; /* the flush's connection: writes, on the worker (or the loop when none flies) */
+    sqlite3_stmt *wst[CK_NSTMT];
     struct ck_map src;  /* buffered source entries */
     struct ck_map meta; /* buffered meta values */
-    bool ready;         /* fully opened: free() may flush */
-    int lock_fd;        /* <dir>/lock, flock'ed: one agent per state directory */
+    struct ck_map fsrc; /* in flight: being written by a flush */
+    struct ck_map fmeta;
+    bool flying; /* fsrc/fmeta belong to a flush; read-only on the loop */
+    /* the flush job: filled on the worker, read in its done callback */
+    struct lc_worker_job job;
+    int job_rc; /* SQLite rc */
+    int job_errno;
+    int64_t job_ns;
+    int64_t job_count; /* rows after the commit, -1 unknown */
+    char job_err[256];
+    void (*job_done)(int rc, void *arg);
+    void *job_arg;
+    bool ready;  /* fully opened: free() may flush */
+    int lock_fd; /* <dir>/lock, flock'ed: one agent per state directory */
     /* lc_ckpt_get() answers from the database point here */
     char gkey[LC_CKPT_KEY_MAX + 1];
     char gpath[LC_CKPT_PATH_MAX + 1];
@@ -358,12 +385,14 @@ static int ck_query_int(sqlite3 *db, const char *sql, int64_t *v)
     return rc == SQLITE_DONE ? frc : rc;
 }
 
-static void ck_update_entries(struct lc_ckpt *c)
+/* Rows in the sources table, or -1. */
+static int64_t ck_count(sqlite3_stmt *st)
 {
-    sqlite3_stmt *st = c->st[CK_COUNT];
+    int64_t n = -1;
     if (sqlite3_step(st) == SQLITE_ROW)
-        lc_gauge_set(c->m_entries, sqlite3_column_int64(st, 0));
+        n = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
+    return n;
 }
 
 /* Open ---------------------------------------------------------------------- */
@@ -424,6 +453,30 @@ static int ck_open_fail(struct lc_ckpt *c, int rc, char *err, size_t errlen)
     snprintf(err, errlen, "checkpoint database %s: %s%s", c->path, sqlite3_errmsg(c->db),
              code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? CK_HINT : "");
     return ck_errno(c->db, rc);
+}
+
+/* The message and errno for an SQLite failure of the writer connection while opening. */
+static int ck_open_fail_db(struct lc_ckpt *c, sqlite3 *db, int rc, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "checkpoint database %s (writer): %s", c->path,
+             db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    return db ? ck_errno(db, rc) : -EIO;
+}
+
+/*
+ * The flush's own connection: used by one thread at a time (the worker, or
+ * the loop when no flush flies), so NOMUTEX like the reader. SQLite rc.
+ */
+static int ck_open_writer(struct lc_ckpt *c)
+{
+    int rc = sqlite3_open_v2(c->path, &c->wdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_busy_timeout(c->wdb, CK_BUSY_MS);
+    rc = sqlite3_exec(c->wdb, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    for (int i = 0; i < CK_NSTMT && rc == SQLITE_OK; i++)
+        rc = sqlite3_prepare_v3(c->wdb, ck_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->wst[i], NULL);
+    return rc;
 }
 
 /* Reads version and identity, refuses foreign or newer files, applies migrations. */
@@ -657,9 +710,14 @@ int lc_ckpt_open(struct lc_ckpt **out, const char *dir, char *err, size_t errlen
         if (rc != SQLITE_OK)
             goto out_sqlite;
     }
+    rc = ck_open_writer(c);
+    if (rc != SQLITE_OK) {
+        rc = ck_open_fail_db(c, c->wdb, rc, err, errlen);
+        goto out_free;
+    }
 
     ck_register_metrics(c);
-    ck_update_entries(c);
+    lc_gauge_set(c->m_entries, ck_count(c->st[CK_COUNT]));
     c->ready = true;
     *out = c;
     return 0;
@@ -671,10 +729,16 @@ out_free:
     return rc;
 }
 
+static int ck_flush_end(struct lc_ckpt *c);
+
 void lc_ckpt_free(struct lc_ckpt *c)
 {
     if (!c)
         return;
+    if (c->flying) { /* the worker ended without running it: it comes back to the buffer */
+        c->job.cancelled = true;
+        ck_flush_end(c);
+    }
     if (c->ready && lc_ckpt_dirty(c) > 0 && lc_ckpt_flush(c) < 0)
         lc_log(LC_LOG_ERROR, CK_COMPONENT,
                "%s: closing with %zu unsaved checkpoint changes; those sources will replay",
@@ -685,8 +749,16 @@ void lc_ckpt_free(struct lc_ckpt *c)
     }
     sqlite3_close_v2(c->db); /* NULL is a no-op */
     c->db = NULL;
+    for (int i = 0; i < CK_NSTMT; i++) {
+        sqlite3_finalize(c->wst[i]);
+        c->wst[i] = NULL;
+    }
+    sqlite3_close_v2(c->wdb);
+    c->wdb = NULL;
     ck_map_free(&c->src);
     ck_map_free(&c->meta);
+    ck_map_free(&c->fsrc);
+    ck_map_free(&c->fmeta);
     free(c->path);
     c->path = NULL;
     if (c->lock_fd >= 0)
@@ -701,6 +773,8 @@ int lc_ckpt_get(struct lc_ckpt *c, const char *key, struct lc_ckpt_entry *e)
     if (!key || !ck_len_ok(key, LC_CKPT_KEY_MAX))
         return -EINVAL;
     const struct ck_slot *s = ck_map_get(&c->src, key);
+    if (!s)
+        s = ck_map_get(&c->fsrc, key); /* empty unless a flush flies */
     if (s) {
         if (s->tomb)
             return -ENOENT;
@@ -825,6 +899,15 @@ static int ck_snap_add(struct ck_snap *sn, const struct lc_ckpt_entry *e, const 
     return 0;
 }
 
+/* The arena stopped moving: turn the offsets into pointers. */
+static void ck_snap_fix(struct ck_snap *sn)
+{
+    for (size_t i = 0; i < sn->n; i++) {
+        sn->v[i].key = sn->arena + (uintptr_t)sn->v[i].key;
+        sn->v[i].path = sn->arena + (uintptr_t)sn->v[i].path;
+    }
+}
+
 /*
  * The smallest string greater than every string starting with prefix: prefix
  * with trailing 0xff bytes dropped and the last byte incremented. False when
@@ -864,6 +947,14 @@ int lc_ckpt_each(struct lc_ckpt *c, const char *prefix,
         if (rc < 0)
             goto out_free;
     }
+    for (size_t i = 0; i < c->fsrc.cap; i++) {
+        const struct ck_slot *s = &c->fsrc.slots[i];
+        if (!s->key || s->tomb || strncmp(s->key, prefix, plen) != 0 || ck_map_get(&c->src, s->key))
+            continue;
+        rc = ck_snap_add(&sn, &s->e, s->key, s->path);
+        if (rc < 0)
+            goto out_free;
+    }
 
     char end[LC_CKPT_KEY_MAX + 1];
     bool bounded = ck_prefix_end(prefix, end, sizeof(end));
@@ -874,7 +965,7 @@ int lc_ckpt_each(struct lc_ckpt *c, const char *prefix,
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         const char *key = ck_column_str(st, 0);
-        if (ck_map_get(&c->src, key))
+        if (ck_map_get(&c->src, key) || ck_map_get(&c->fsrc, key))
             continue; /* shadowed by a buffered put (added above) or delete */
         struct lc_ckpt_entry e = {0};
         ck_column_entry(st, 1, &e);
@@ -892,10 +983,7 @@ int lc_ckpt_each(struct lc_ckpt *c, const char *prefix,
     if (rc < 0)
         goto out_free;
 
-    for (size_t i = 0; i < sn.n; i++) {
-        sn.v[i].key = sn.arena + (uintptr_t)sn.v[i].key;
-        sn.v[i].path = sn.arena + (uintptr_t)sn.v[i].path;
-    }
+    ck_snap_fix(&sn);
     for (size_t i = 0; i < sn.n; i++)
         fn(&sn.v[i], arg);
 out_free:
@@ -911,6 +999,8 @@ int lc_ckpt_meta_get(struct lc_ckpt *c, const char *key, char *val, size_t valle
     if (!key || !ck_len_ok(key, LC_CKPT_KEY_MAX) || vallen == 0)
         return -EINVAL;
     const struct ck_slot *s = ck_map_get(&c->meta, key);
+    if (!s)
+        s = ck_map_get(&c->fmeta, key);
     if (s) {
         size_t n = strlen(s->val);
         if (n >= vallen)
@@ -960,30 +1050,30 @@ int lc_ckpt_meta_put(struct lc_ckpt *c, const char *key, const char *val)
 
 /* Flush --------------------------------------------------------------------- */
 
-/* Writes every buffered change; the caller holds the transaction. SQLite rc. */
+/* Writes every change in the in-flight maps; the caller holds the transaction. SQLite rc. */
 static int ck_write_all(struct lc_ckpt *c)
 {
     int rc = SQLITE_OK;
-    for (size_t i = 0; i < c->src.cap && rc == SQLITE_OK; i++) {
-        const struct ck_slot *s = &c->src.slots[i];
+    for (size_t i = 0; i < c->fsrc.cap && rc == SQLITE_OK; i++) {
+        const struct ck_slot *s = &c->fsrc.slots[i];
         if (!s->key)
             continue;
         sqlite3_stmt *st;
         if (s->tomb) {
-            st = c->st[CK_DEL];
+            st = c->wst[CK_DEL];
             sqlite3_bind_text(st, 1, s->key, -1, SQLITE_STATIC);
         } else {
-            st = c->st[CK_PUT];
+            st = c->wst[CK_PUT];
             ck_bind_entry(st, &s->e);
         }
         rc = ck_run(st);
         sqlite3_clear_bindings(st);
     }
-    for (size_t i = 0; i < c->meta.cap && rc == SQLITE_OK; i++) {
-        const struct ck_slot *s = &c->meta.slots[i];
+    for (size_t i = 0; i < c->fmeta.cap && rc == SQLITE_OK; i++) {
+        const struct ck_slot *s = &c->fmeta.slots[i];
         if (!s->key)
             continue;
-        sqlite3_stmt *st = c->st[CK_META_PUT];
+        sqlite3_stmt *st = c->wst[CK_META_PUT];
         sqlite3_bind_text(st, 1, s->key, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, s->val, -1, SQLITE_STATIC);
         rc = ck_run(st);
@@ -992,41 +1082,237 @@ static int ck_write_all(struct lc_ckpt *c)
     return rc;
 }
 
-int lc_ckpt_flush(struct lc_ckpt *c)
+/*
+ * The transaction, on the worker thread (or on the loop when nothing flies):
+ * touches only the writer connection and the in-flight maps, and reports in
+ * c->job_* for ck_flush_end().
+ */
+static void ck_flush_work(struct lc_worker_job *j)
 {
-    size_t n = lc_ckpt_dirty(c);
-    if (n == 0)
-        return 0;
+    struct lc_ckpt *c = LC_WORKER_OWNER(j, struct lc_ckpt, job);
     int64_t t0 = ck_now_ns(CLOCK_MONOTONIC);
 
-    int rc = ck_run(c->st[CK_BEGIN]);
+    c->job_count = -1;
+    c->job_err[0] = '\0';
+    int rc = ck_run(c->wst[CK_BEGIN]);
     if (rc == SQLITE_OK)
         rc = ck_write_all(c);
     if (rc == SQLITE_OK)
-        rc = ck_run(c->st[CK_COMMIT]);
+        rc = ck_run(c->wst[CK_COMMIT]);
     if (rc == SQLITE_OK) {
-        ck_map_clear(&c->src);
-        ck_map_clear(&c->meta);
-        ck_update_entries(c);
-        lc_counter_inc(c->m_ok);
-        rc = 0;
+        c->job_count = ck_count(c->wst[CK_COUNT]);
     } else {
-        /* errmsg first: ROLLBACK replaces it. The buffer stays for the next flush. */
+        /* errmsg first: ROLLBACK replaces it */
+        snprintf(c->job_err, sizeof(c->job_err), "%s", sqlite3_errmsg(c->wdb));
+        c->job_errno = ck_errno(c->wdb, rc);
+        if (!sqlite3_get_autocommit(c->wdb))
+            ck_run(c->wst[CK_ROLLBACK]);
+    }
+    c->job_rc = rc;
+    c->job_ns = ck_now_ns(CLOCK_MONOTONIC) - t0;
+}
+
+/* Moves every in-flight change not shadowed by a newer buffered one back into the buffer. */
+static void ck_merge_back(struct ck_map *to, struct ck_map *from, size_t *lost)
+{
+    for (size_t i = 0; i < from->cap; i++) {
+        struct ck_slot *f = &from->slots[i];
+        if (!f->key || ck_map_get(to, f->key))
+            continue;
+        bool fresh;
+        struct ck_slot *s = ck_map_slot(to, f->key, &fresh);
+        if (!s) {
+            (*lost)++;
+            continue;
+        }
+        s->tomb = f->tomb;
+        s->path = f->path;
+        s->val = f->val;
+        s->e = f->e;
+        s->e.key = s->key;
+        s->e.path = s->path;
+        f->path = NULL;
+        f->val = NULL;
+    }
+    ck_map_clear(from);
+}
+
+/* The loop's half of a flush: metrics, log, and the in-flight maps dropped or merged back. */
+static int ck_flush_end(struct lc_ckpt *c)
+{
+    size_t n = c->fsrc.n + c->fmeta.n;
+    int rc = 0;
+
+    c->flying = false;
+    if (c->job.cancelled) {
+        c->job_rc = SQLITE_ABORT;
+        c->job_errno = -ECANCELED;
+        snprintf(c->job_err, sizeof(c->job_err), "cancelled at shutdown");
+        c->job_ns = 0;
+    }
+    if (c->job_rc == SQLITE_OK) {
+        ck_map_clear(&c->fsrc);
+        ck_map_clear(&c->fmeta);
+        if (c->job_count >= 0)
+            lc_gauge_set(c->m_entries, c->job_count);
+        lc_counter_inc(c->m_ok);
+    } else {
+        size_t lost = 0;
+        ck_merge_back(&c->src, &c->fsrc, &lost);
+        ck_merge_back(&c->meta, &c->fmeta, &lost);
         lc_log(LC_LOG_ERROR, CK_COMPONENT,
                "%s: checkpoint flush failed: %s; %zu changes kept for the next flush", c->path,
-               sqlite3_errmsg(c->db), n);
-        int err = ck_errno(c->db, rc);
-        if (!sqlite3_get_autocommit(c->db))
-            ck_run(c->st[CK_ROLLBACK]);
+               c->job_err, n - lost);
+        if (lost)
+            lc_log(LC_LOG_ERROR, CK_COMPONENT,
+                   "%s: out of memory: %zu checkpoint changes dropped; those sources will replay",
+                   c->path, lost);
         lc_counter_inc(c->m_err);
-        rc = err;
+        rc = c->job_errno < 0 ? c->job_errno : -EIO;
     }
-    if (c->m_seconds)
-        lc_histogram_observe(c->m_seconds, (double)(ck_now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+    if (c->m_seconds && c->job_ns > 0)
+        lc_histogram_observe(c->m_seconds, (double)c->job_ns / 1e9);
+    c->job.cancelled = false;
     return rc;
+}
+
+static void ck_flush_done(struct lc_worker_job *j)
+{
+    struct lc_ckpt *c = LC_WORKER_OWNER(j, struct lc_ckpt, job);
+    int rc = ck_flush_end(c);
+    if (c->job_done)
+        c->job_done(rc, c->job_arg);
+}
+
+/*
+ * Swaps the buffer and the in-flight maps: hands the buffer to a flush (the
+ * in-flight maps, empty, become the new buffer), or takes it back unwritten.
+ */
+static void ck_swap(struct lc_ckpt *c, bool flying)
+{
+    struct ck_map m = c->fsrc;
+    c->fsrc = c->src;
+    c->src = m;
+    m = c->fmeta;
+    c->fmeta = c->meta;
+    c->meta = m;
+    c->flying = flying;
+}
+
+int lc_ckpt_flush(struct lc_ckpt *c)
+{
+    if (c->flying)
+        return -EBUSY;
+    if (lc_ckpt_dirty(c) == 0)
+        return 0;
+    ck_swap(c, true);
+    c->job.cancelled = false;
+    ck_flush_work(&c->job);
+    return ck_flush_end(c);
+}
+
+int lc_ckpt_flush_start(struct lc_ckpt *c, struct lc_worker *w, void (*done)(int rc, void *arg),
+                        void *arg)
+{
+    if (c->flying)
+        return -EBUSY;
+    if (lc_ckpt_dirty(c) == 0)
+        return -ENODATA;
+    c->job.work = ck_flush_work;
+    c->job.done = ck_flush_done;
+    c->job_done = done;
+    c->job_arg = arg;
+    ck_swap(c, true);
+    int rc = lc_worker_submit(w, &c->job);
+    if (rc < 0) {
+        ck_swap(c, false); /* nothing was written: the buffer goes back as it was */
+    }
+    return rc;
+}
+
+bool lc_ckpt_flushing(const struct lc_ckpt *c)
+{
+    return c->flying;
 }
 
 size_t lc_ckpt_dirty(const struct lc_ckpt *c)
 {
     return c->src.n + c->meta.n;
+}
+
+/* Sweep ---------------------------------------------------------------------- */
+
+struct ck_sweep {
+    struct lc_worker_job job;
+    struct ck_snap sn; /* candidate rows, copied on the loop */
+    bool *gone;        /* per row, filled on the worker */
+    struct lc_ckpt *c;
+    struct lc_ckpt_sweep_ops ops;
+    void *arg;
+    int rc; /* of collecting */
+};
+
+static void ck_sweep_collect(const struct lc_ckpt_entry *e, void *arg)
+{
+    struct ck_sweep *sw = arg;
+    if (sw->rc == 0 && !sw->ops.keep(e, sw->arg))
+        sw->rc = ck_snap_add(&sw->sn, e, e->key, e->path);
+}
+
+static void ck_sweep_work(struct lc_worker_job *j)
+{
+    struct ck_sweep *sw = LC_WORKER_OWNER(j, struct ck_sweep, job);
+    for (size_t i = 0; i < sw->sn.n; i++)
+        sw->gone[i] = sw->ops.gone(&sw->sn.v[i]);
+}
+
+static void ck_sweep_free(struct ck_sweep *sw)
+{
+    free(sw->sn.v);
+    free(sw->sn.arena);
+    free(sw->gone);
+    free(sw);
+}
+
+/* Loop thread: deletes the rows found gone, unless they came back into use meanwhile. */
+static void ck_sweep_done(struct lc_worker_job *j)
+{
+    struct ck_sweep *sw = LC_WORKER_OWNER(j, struct ck_sweep, job);
+    for (size_t i = 0; i < sw->sn.n && !j->cancelled; i++) {
+        const struct lc_ckpt_entry *e = &sw->sn.v[i];
+        if (!sw->gone[i] || sw->ops.keep(e, sw->arg))
+            continue;
+        if (lc_ckpt_del(sw->c, e->key) == 0 && sw->ops.deleted)
+            sw->ops.deleted(e, sw->arg);
+    }
+    ck_sweep_free(sw);
+}
+
+int lc_ckpt_sweep_start(struct lc_ckpt *c, struct lc_worker *w, const char *prefix,
+                        const struct lc_ckpt_sweep_ops *ops, void *arg)
+{
+    struct ck_sweep *sw = calloc(1, sizeof(*sw));
+    if (!sw)
+        return -ENOMEM;
+    sw->c = c;
+    sw->ops = *ops;
+    sw->arg = arg;
+    int rc = lc_ckpt_each(c, prefix, ck_sweep_collect, sw);
+    if (rc == 0)
+        rc = sw->rc;
+    if (rc == 0 && sw->sn.n == 0)
+        rc = -ENODATA;
+    if (rc == 0) {
+        ck_snap_fix(&sw->sn);
+        sw->gone = calloc(sw->sn.n, sizeof(*sw->gone));
+        rc = sw->gone ? 0 : -ENOMEM;
+    }
+    if (rc == 0) {
+        sw->job.work = ck_sweep_work;
+        sw->job.done = ck_sweep_done;
+        rc = lc_worker_submit(w, &sw->job);
+    }
+    if (rc != 0)
+        ck_sweep_free(sw); /* on 0 the worker job owns it: ck_sweep_done frees it */
+    return rc;
 }

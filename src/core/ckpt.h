@@ -11,9 +11,11 @@
 
 /*
  * Opaque handle, owned by the agent. Writes are buffered in memory and made
- * durable by lc_ckpt_flush() in one transaction (the agent calls it on a timer
- * and at shutdown), so the hot path never waits for the disk. Used from the
- * event loop thread only. The database is <dir>/checkpoints.db, mode 0600, WAL.
+ * durable in one transaction by lc_ckpt_flush_start() on the disk worker
+ * thread (the agent calls it on a timer and at shutdown), so neither the hot
+ * path nor the event loop waits for the disk. Every function here is called
+ * from the event loop thread only; the flush job alone runs on the worker.
+ * The database is <dir>/checkpoints.db, mode 0600, WAL.
  *
  * A key names one source uniquely, e.g. "file:system:2049:131074" or
  * "docker:containers:<id>". Strings in entries are borrowed by lc_ckpt_put and
@@ -67,9 +69,48 @@ int lc_ckpt_each(struct lc_ckpt *c, const char *prefix,
 int lc_ckpt_meta_get(struct lc_ckpt *c, const char *key, char *val, size_t vallen);
 int lc_ckpt_meta_put(struct lc_ckpt *c, const char *key, const char *val);
 
-/* Writes all buffered changes in one transaction. 0 or negative errno (logged). */
+struct lc_worker;
+
+/*
+ * Writes all buffered changes in one transaction on the calling thread (at
+ * close, in tests). 0, -EBUSY while a flush started below is in flight, or
+ * negative errno (logged; the changes stay buffered for the next flush).
+ */
 int lc_ckpt_flush(struct lc_ckpt *c);
-/* How many buffered changes wait for a flush. */
+/*
+ * Starts a flush of all buffered changes on the disk worker w. New changes
+ * keep buffering meanwhile, and get/each/meta_get see them and the ones in
+ * flight. done(rc, arg) (may be NULL) runs on the loop thread afterwards with
+ * lc_ckpt_flush's result; a failed or cancelled flush puts its changes back.
+ * 0 (started), -ENODATA (nothing to write), -EBUSY (one is in flight; done
+ * will run for it), or lc_worker_submit's error (nothing started).
+ */
+int lc_ckpt_flush_start(struct lc_ckpt *c, struct lc_worker *w, void (*done)(int rc, void *arg),
+                        void *arg);
+/* True while a flush started by lc_ckpt_flush_start has not completed. */
+bool lc_ckpt_flushing(const struct lc_ckpt *c);
+
+/*
+ * Deleting rows whose file is gone, without a directory scan on the loop.
+ * keep() runs on the loop thread (rows in use: never deleted), gone() on the
+ * disk worker (may block on the disk; gets a copy of the row), deleted() (may
+ * be NULL) on the loop after each delete.
+ */
+struct lc_ckpt_sweep_ops {
+    bool (*keep)(const struct lc_ckpt_entry *e, void *arg);
+    bool (*gone)(const struct lc_ckpt_entry *e);
+    void (*deleted)(const struct lc_ckpt_entry *e, void *arg);
+};
+
+/*
+ * Copies the rows under prefix that keep() does not claim, asks gone() about
+ * each on the worker w, then, back on the loop, deletes (buffered, like
+ * lc_ckpt_del) those found gone and still not kept. arg must stay valid until
+ * the worker drained. 0 (started), -ENODATA (no candidate), or negative errno.
+ */
+int lc_ckpt_sweep_start(struct lc_ckpt *c, struct lc_worker *w, const char *prefix,
+                        const struct lc_ckpt_sweep_ops *ops, void *arg);
+/* How many buffered changes wait for a flush (not counting one in flight). */
 size_t lc_ckpt_dirty(const struct lc_ckpt *c);
 
 #endif

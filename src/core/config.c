@@ -70,6 +70,15 @@ const struct lc_option lc_config_options[] = {
      .min = 1024 * 1024,
      .help = "Per output: bytes handed to it and not yet done; inputs pause above it (the logs "
              "themselves are the buffer)."},
+    {.type = LC_OPT_INT,
+     .key = "disk_queue_jobs",
+     .def = "64",
+     .offset = CFG(disk_queue_jobs),
+     .min = 1,
+     .max = 65536,
+     .help = "Disk jobs (checkpoint flushes, DLQ appends, fsyncs) queued for the disk worker "
+             "thread at once; more wait in order, their batches still counting in "
+             "max_pending_bytes."},
     {.type = LC_OPT_SIZE,
      .key = "batch_bytes",
      .def = "1MiB",

@@ -39,6 +39,7 @@ struct lc_config {
     int64_t max_pending_bytes; /* per output: inputs pause above it */
     int64_t batch_bytes;       /* default batch size for every output */
     int64_t batch_wait_ms;
+    int64_t disk_queue_jobs; /* disk worker: jobs admitted at once (core/worker.h) */
     struct lc_input_conf *inputs;
     size_t ninputs;
     struct lc_output_conf *outputs;

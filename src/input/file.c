@@ -621,15 +621,23 @@ static bool inode_in_dir(const char *path, uint64_t dev, uint64_t ino)
     return find_in_dir(path, dev, ino, NULL, 0) != 0; /* unreadable: keep it */
 }
 
-static void sweep_row(const struct lc_ckpt_entry *e, void *arg)
+static bool sweep_keep(const struct lc_ckpt_entry *e, void *arg)
 {
-    struct lc_file_in *fi = arg;
-
-    if (find_inode(fi, (dev_t)e->dev, (ino_t)e->ino) || inode_in_dir(e->path, e->dev, e->ino))
-        return;
-    lc_ckpt_del(fi->in->agent->ckpt, e->key);
-    lc_counter_inc(fi->m_rows_swept);
+    return find_inode(arg, (dev_t)e->dev, (ino_t)e->ino);
 }
+
+static bool sweep_gone(const struct lc_ckpt_entry *e) /* on the disk worker thread */
+{
+    return !inode_in_dir(e->path, e->dev, e->ino);
+}
+
+static void sweep_deleted(const struct lc_ckpt_entry *e, void *arg)
+{
+    (void)e;
+    lc_counter_inc(((struct lc_file_in *)arg)->m_rows_swept);
+}
+
+static const struct lc_ckpt_sweep_ops sweep_ops = {sweep_keep, sweep_gone, sweep_deleted};
 
 #define LC_SWEEP_EVERY 60 /* rescans (a minute with the default rescan_interval) */
 
@@ -642,7 +650,8 @@ static void on_rescan(uv_timer_t *h)
     if (++fi->rescans % LC_SWEEP_EVERY == 0) {
         char prefix[160];
         snprintf(prefix, sizeof(prefix), "file:%s:", fi->in->conf->name);
-        lc_ckpt_each(fi->in->agent->ckpt, prefix, sweep_row, fi);
+        /* the directory checks run on the disk worker, the deletes back here */
+        lc_ckpt_sweep_start(fi->in->agent->ckpt, fi->in->agent->worker, prefix, &sweep_ops, fi);
     }
 }
 

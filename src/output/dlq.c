@@ -3,6 +3,7 @@
 #include "output/dlq.h"
 
 #include "core/redact.h"
+#include "core/worker.h"
 
 #include "parse/timestamp.h"
 
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -32,6 +34,21 @@ struct lc_dlq {
     uint64_t seq;  /* its sequence number */
     int64_t size;  /* its size */
     int64_t total; /* all segments, at the last scan */
+    /* appends on the disk worker: `waiting` on the loop, `flying` with the job */
+    struct lc_worker *worker;
+    struct lc_worker_job job;
+    struct dlq_pending *waiting, *waiting_tail;
+    struct dlq_pending *flying;
+};
+
+/* One line waiting to be appended by the disk worker (a copy: the caller's buffer moves on). */
+struct dlq_pending {
+    struct dlq_pending *next;
+    lc_dlq_done_fn done;
+    void *arg;
+    int rc;
+    size_t len;
+    char line[];
 };
 
 struct lc_dlq_seg {
@@ -202,6 +219,12 @@ void lc_dlq_free(struct lc_dlq *d)
 {
     if (!d)
         return;
+    /* the owner drained the worker first; lines still here were never written */
+    while (d->waiting) {
+        struct dlq_pending *p = d->waiting;
+        d->waiting = p->next;
+        free(p);
+    }
     if (d->fd >= 0)
         close(d->fd);
     if (d->dirfd >= 0)
@@ -592,4 +615,81 @@ int lc_dlq_list(const char *dir, FILE *f)
     free(segs);
     close(dirfd);
     return n < 0 ? n : 0;
+}
+
+/* ---- appends on the disk worker ------------------------------------------ */
+
+static void dlq_work(struct lc_worker_job *j)
+{
+    struct lc_dlq *d = LC_WORKER_OWNER(j, struct lc_dlq, job);
+    for (struct dlq_pending *p = d->flying; p; p = p->next)
+        p->rc = lc_dlq_append(d, p->line, p->len);
+}
+
+static void dlq_kick(struct lc_dlq *d);
+
+/* Loop thread: every line of the job is on disk (or failed): acknowledge them in order. */
+static void dlq_job_done(struct lc_worker_job *j)
+{
+    struct lc_dlq *d = LC_WORKER_OWNER(j, struct lc_dlq, job);
+    struct dlq_pending *list = d->flying;
+
+    d->flying = NULL;
+    while (list) {
+        struct dlq_pending *p = list;
+        list = p->next;
+        p->done(j->cancelled ? -ECANCELED : p->rc, p->arg);
+        free(p);
+    }
+    dlq_kick(d);
+}
+
+/* Hands every waiting line to one worker job, unless one flies already. */
+static void dlq_kick(struct lc_dlq *d)
+{
+    if (d->flying || !d->waiting)
+        return;
+    d->flying = d->waiting;
+    d->waiting = d->waiting_tail = NULL;
+    d->job.work = dlq_work;
+    d->job.done = dlq_job_done;
+    int rc = lc_worker_submit(d->worker, &d->job);
+    if (rc < 0) {
+        while (d->flying) {
+            struct dlq_pending *p = d->flying;
+            d->flying = p->next;
+            lc_counter_inc(d->m.errors);
+            p->done(rc, p->arg);
+            free(p);
+        }
+    }
+}
+
+int lc_dlq_append_async(struct lc_dlq *d, struct lc_worker *w, const char *line, size_t len,
+                        lc_dlq_done_fn done, void *arg)
+{
+    if (d->worker && d->worker != w)
+        return -EINVAL;
+    struct dlq_pending *p = malloc(sizeof(*p) + len);
+    if (!p)
+        return -ENOMEM;
+    d->worker = w;
+    p->next = NULL;
+    p->done = done;
+    p->arg = arg;
+    p->rc = 0;
+    p->len = len;
+    memcpy(p->line, line, len);
+    if (d->waiting_tail)
+        d->waiting_tail->next = p;
+    else
+        d->waiting = p;
+    d->waiting_tail = p;
+    dlq_kick(d);
+    return 0;
+}
+
+bool lc_dlq_busy(const struct lc_dlq *d)
+{
+    return d->flying || d->waiting;
 }

@@ -31,8 +31,8 @@
  * replay has replaced or removed it, the writer starts a new segment.
  *
  * Ownership: struct lc_dlq is an opaque handle (lc_dlq_open / lc_dlq_free).
- * Strings passed in are borrowed. One thread per handle; blocking file I/O
- * (a DLQ write is rare: a rejected batch or a full retry queue).
+ * Strings passed in are borrowed. One thread at a time per handle; blocking
+ * file I/O, which the agent runs on its disk worker (lc_dlq_append_async).
  */
 struct lc_dlq;
 
@@ -62,6 +62,27 @@ void lc_dlq_free(struct lc_dlq *d);
  * open/write/sync (the segment is cut back to its previous size).
  */
 int lc_dlq_append(struct lc_dlq *d, const char *line, size_t len);
+struct lc_worker;
+
+/* rc: 0 once the line is on disk, else lc_dlq_append's error or -ECANCELED. */
+typedef void (*lc_dlq_done_fn)(int rc, void *arg);
+
+/*
+ * lc_dlq_append() on the disk worker thread (core/worker.h), so the event
+ * loop never waits for the directory scan, the cap's deletions or the sync.
+ * The line is copied. done(rc, arg) runs later on the loop thread, in append
+ * order: only then may the batch's positions be committed. Lines submitted
+ * while a job runs go together in the next job (one worker job per DLQ at a
+ * time). 0 (done will run), or -ENOMEM / -EINVAL (another worker) and done
+ * will not run. After this, the handle belongs to the worker while
+ * lc_dlq_busy(): no lc_dlq_append/lc_dlq_bytes on the loop meanwhile, and
+ * lc_dlq_free only once it is not busy (lines still waiting are dropped).
+ */
+int lc_dlq_append_async(struct lc_dlq *d, struct lc_worker *w, const char *line, size_t len,
+                        lc_dlq_done_fn done, void *arg);
+/* True while appends started by lc_dlq_append_async have not all completed. */
+bool lc_dlq_busy(const struct lc_dlq *d);
+
 /* Bytes in every segment at the last append (or open). */
 int64_t lc_dlq_bytes(const struct lc_dlq *d);
 

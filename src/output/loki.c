@@ -581,6 +581,23 @@ static void finish(struct lc_loki *lk, struct lc_batch *b, enum lc_batch_fate fa
     lc_output_done(lk->out, b, fate);
 }
 
+/* The DLQ append ran on the disk worker: only now may the batch's positions advance. */
+static void dead_lettered(int rc, void *arg)
+{
+    struct lc_batch *b = arg;
+    struct lc_loki *lk = b->out->ctx;
+
+    if (rc < 0) {
+        lc_logf(LC_LOG_ERROR, lk->name, NULL,
+                "batch of %u records could not be written to the dead-letter queue: %s", b->n,
+                strerror(-rc));
+        finish(lk, b, LC_FATE_FAILED);
+        return;
+    }
+    lc_counter_inc(lk->m.dead_lettered);
+    finish(lk, b, LC_FATE_DEAD_LETTER);
+}
+
 static void dead_letter(struct lc_loki *lk, struct lc_batch *b, const char *reason, long status,
                         const char *body, size_t body_len)
 {
@@ -591,18 +608,13 @@ static void dead_letter(struct lc_loki *lk, struct lc_batch *b, const char *reas
         rc = lc_loki_streams_json(lk->enc, b, &lk->dlq_line);
     if (rc == 0)
         rc = lc_dlq_line_end(&lk->dlq_line);
+    b->out = lk->out;
     if (rc == 0)
-        rc = lc_dlq_append(lk->dlq, lk->dlq_line.data, lk->dlq_line.len);
+        rc = lc_dlq_append_async(lk->dlq, lk->out->agent->worker, lk->dlq_line.data,
+                                 lk->dlq_line.len, dead_lettered, b);
     lc_buf_reset(&lk->dlq_line);
-    if (rc < 0) {
-        lc_logf(LC_LOG_ERROR, lk->name, NULL,
-                "batch of %u records could not be written to the dead-letter queue: %s", b->n,
-                strerror(-rc));
-        finish(lk, b, LC_FATE_FAILED);
-        return;
-    }
-    lc_counter_inc(lk->m.dead_lettered);
-    finish(lk, b, LC_FATE_DEAD_LETTER);
+    if (rc < 0)
+        dead_lettered(rc, b);
 }
 
 /*

@@ -5,6 +5,7 @@
 #include "core/buf.h"
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/worker.h"
 #include "parse/timestamp.h"
 
 #include <errno.h>
@@ -21,6 +22,12 @@
  * as the kernel allows; the batch is acknowledged once the bytes were written
  * (and, with fsync: true, synced). A write error keeps the batch for a retry
  * after a pause, so a full disk delays delivery but never loses a line.
+ *
+ * fsync runs on the disk worker thread (core/worker.h), never on the loop:
+ * written batches wait on `unsynced`; one sync job at a time takes all of
+ * them (`syncing`) and acknowledges them in order when it returns. A failed
+ * sync rewrites its batches (duplicates, never loss): after a failed fsync
+ * the kernel may have dropped the dirty pages.
  */
 struct lc_ndjson_conf {
     char *path;
@@ -35,6 +42,11 @@ struct lc_ndjson {
     struct lc_batch *retry; /* FIFO of batches whose write failed */
     struct lc_batch *retry_tail;
     uv_timer_t retry_timer;
+    struct lc_batch *unsynced, *unsynced_tail; /* written, waiting for a sync */
+    struct lc_batch *syncing;                  /* written, covered by the sync in flight */
+    struct lc_worker_job sync_job;
+    int sync_rc;
+    struct lc_output *owner;
     bool stopping;
     struct lc_metric_series *m_bytes;
     struct lc_metric_series *m_errors;
@@ -128,17 +140,104 @@ static int write_all(int fd, const char *p, size_t n)
 static int write_batch(struct lc_output *out, struct lc_batch *b)
 {
     struct lc_ndjson *nj = out->ctx;
-    const struct lc_ndjson_conf *c = out->conf->conf;
     int rc = format_batch(out, &nj->out, b);
 
     if (rc)
         return -ENOMEM;
     rc = write_all(nj->fd, nj->out.data, nj->out.len);
-    if (rc == 0 && c->fsync && nj->own_fd && fsync(nj->fd) != 0)
-        rc = -errno;
     if (rc == 0)
         lc_counter_add(nj->m_bytes, nj->out.len);
     return rc;
+}
+
+static void on_retry(uv_timer_t *t);
+
+static bool needs_sync(const struct lc_output *out)
+{
+    const struct lc_ndjson_conf *c = out->conf->conf;
+    const struct lc_ndjson *nj = out->ctx;
+    return c->fsync && nj->own_fd;
+}
+
+static void sync_work(struct lc_worker_job *j)
+{
+    struct lc_ndjson *nj = LC_WORKER_OWNER(j, struct lc_ndjson, sync_job);
+    nj->sync_rc = fsync(nj->fd) == 0 ? 0 : -errno;
+}
+
+static void kick_sync(struct lc_output *out);
+static void maybe_stopped(struct lc_output *out);
+
+/* Loop thread: the sync returned; its batches are acknowledged, or written again. */
+static void sync_done(struct lc_worker_job *j)
+{
+    struct lc_ndjson *nj = LC_WORKER_OWNER(j, struct lc_ndjson, sync_job);
+    struct lc_output *out = nj->owner;
+    const struct lc_ndjson_conf *c = out->conf->conf;
+    struct lc_batch *list = nj->syncing;
+    int rc = j->cancelled ? -ECANCELED : nj->sync_rc;
+
+    nj->syncing = NULL;
+    if (rc == 0 || nj->stopping) {
+        if (rc < 0)
+            lc_counter_inc(nj->m_errors);
+        while (list) {
+            struct lc_batch *b = list;
+            list = b->next;
+            lc_output_done(out, b, rc == 0 ? LC_FATE_DELIVERED : LC_FATE_FAILED);
+        }
+    } else {
+        /* in front of whatever waits for a retry: they are older */
+        struct lc_batch *last = list;
+        while (last->next)
+            last = last->next;
+        last->next = nj->retry;
+        if (!nj->retry)
+            nj->retry_tail = last;
+        nj->retry = list;
+        lc_counter_inc(nj->m_errors);
+        lc_logf(LC_LOG_ERROR, out->conf->name, NULL, "fsync failed: %s; rewriting in %lld ms",
+                strerror(-rc), (long long)c->retry_ms);
+        uv_timer_start(&nj->retry_timer, on_retry, (uint64_t)c->retry_ms, 0);
+    }
+    kick_sync(out);
+    maybe_stopped(out);
+}
+
+/* Starts a sync of every written batch, unless one is in flight. */
+static void kick_sync(struct lc_output *out)
+{
+    struct lc_ndjson *nj = out->ctx;
+
+    if (nj->syncing || !nj->unsynced)
+        return;
+    nj->syncing = nj->unsynced;
+    nj->unsynced = nj->unsynced_tail = NULL;
+    nj->sync_job.work = sync_work;
+    nj->sync_job.done = sync_done;
+    if (lc_worker_submit(out->agent->worker, &nj->sync_job) < 0) {
+        /* only after the worker closed, at the very end: fail them, never block */
+        nj->sync_job.cancelled = true;
+        sync_done(&nj->sync_job);
+    }
+}
+
+/* A batch is written: acknowledge it now, or after the next sync. */
+static void written(struct lc_output *out, struct lc_batch *b)
+{
+    struct lc_ndjson *nj = out->ctx;
+
+    if (!needs_sync(out)) {
+        lc_output_done(out, b, LC_FATE_DELIVERED);
+        return;
+    }
+    b->next = NULL;
+    if (nj->unsynced_tail)
+        nj->unsynced_tail->next = b;
+    else
+        nj->unsynced = b;
+    nj->unsynced_tail = b;
+    kick_sync(out);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -156,7 +255,7 @@ static void on_retry(uv_timer_t *t)
         nj->retry = b->next;
         if (!nj->retry)
             nj->retry_tail = NULL;
-        lc_output_done(out, b, LC_FATE_DELIVERED);
+        written(out, b);
     }
 }
 
@@ -170,7 +269,7 @@ static void ndjson_send(struct lc_output *out, struct lc_batch *b)
     if (!nj->retry) {
         rc = write_batch(out, b);
         if (rc == 0) {
-            lc_output_done(out, b, LC_FATE_DELIVERED);
+            written(out, b);
             return;
         }
         lc_counter_inc(nj->m_errors);
@@ -191,18 +290,33 @@ static void on_closed(uv_handle_t *h)
     lc_output_stopped(h->data);
 }
 
+/* Stopping, and no sync in flight or waiting: close. */
+static void maybe_stopped(struct lc_output *out)
+{
+    struct lc_ndjson *nj = out->ctx;
+
+    if (!nj->stopping || nj->syncing || nj->unsynced ||
+        uv_is_closing((uv_handle_t *)&nj->retry_timer))
+        return;
+    nj->retry_timer.data = out;
+    uv_close((uv_handle_t *)&nj->retry_timer, on_closed);
+}
+
 static void ndjson_stop(struct lc_output *out)
 {
     struct lc_ndjson *nj = out->ctx;
 
+    nj->stopping = true;
+    uv_timer_stop(&nj->retry_timer);
     while (nj->retry) {
         struct lc_batch *b = nj->retry;
         nj->retry = b->next;
         lc_output_done(out, b, LC_FATE_FAILED);
     }
     nj->retry_tail = NULL;
-    nj->retry_timer.data = out;
-    uv_close((uv_handle_t *)&nj->retry_timer, on_closed);
+    /* written batches still get their sync (the agent waited for them already) */
+    kick_sync(out);
+    maybe_stopped(out);
 }
 
 static void ndjson_free(struct lc_output *out)
@@ -229,6 +343,7 @@ static int ndjson_init_common(struct lc_output *out, int fd, bool own)
     }
     nj->fd = fd;
     nj->own_fd = own;
+    nj->owner = out;
     /* A batch's lines grow by their JSON envelope and escapes: at most 6x for \u00XX. */
     lc_buf_init(&nj->out, (size_t)out->agent->cfg->batch_bytes * 8 + (1u << 20));
     uv_timer_init(out->agent->loop, &nj->retry_timer);

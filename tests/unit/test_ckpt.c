@@ -2,18 +2,21 @@
 /* test_ckpt.c: the checkpoint store: buffering, durability, failures, modes, corruption. */
 #include "core/ckpt.h"
 #include "core/metrics.h"
+#include "core/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -386,6 +389,167 @@ static void test_flush_busy_keeps_buffer(void **state)
     assert_int_equal(lc_ckpt_dirty(c), 0);
     assert_int_equal(raw_int(f->db, "SELECT offset FROM sources WHERE key = 'a'"), 3);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM meta WHERE value = 'v'"), 1);
+    lc_ckpt_free(c);
+}
+
+/* Flushes on the disk worker ------------------------------------------------- */
+
+struct async_fx {
+    int calls;
+    int rc;
+    bool on_loop_thread;
+    uv_thread_t loop_thread;
+};
+
+static void on_flushed(int rc, void *arg)
+{
+    struct async_fx *a = arg;
+    uv_thread_t self = uv_thread_self();
+    a->calls++;
+    a->rc = rc;
+    a->on_loop_thread = uv_thread_equal(&self, &a->loop_thread);
+}
+
+static void run_until_calls(uv_loop_t *loop, struct async_fx *a, int n)
+{
+    for (int i = 0; i < 10000 && a->calls < n; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    assert_int_equal(a->calls, n);
+}
+
+/*
+ * The transaction runs on the worker while the loop keeps buffering and
+ * reading: reads see buffered, in-flight and stored changes; a failed flush
+ * (the database locked by another process) puts its changes back under newer
+ * ones, and the next flush writes them.
+ */
+static void test_flush_on_worker(void **state)
+{
+    struct fx *f = *state;
+    struct lc_ckpt *c = open_ok(f);
+    uv_loop_t loop;
+    struct lc_worker *w;
+    struct async_fx a = {.loop_thread = uv_thread_self()};
+    struct lc_ckpt_entry e = mk("a", "/a", 1), got;
+    char val[16];
+
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(lc_worker_new(&w, &loop, 4, NULL), 0);
+    assert_int_equal(lc_ckpt_flush_start(c, w, on_flushed, &a), -ENODATA);
+
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    assert_int_equal(lc_ckpt_meta_put(c, "m", "1"), 0);
+    assert_int_equal(lc_ckpt_flush_start(c, w, on_flushed, &a), 0);
+    assert_true(lc_ckpt_flushing(c));
+    assert_int_equal(lc_ckpt_dirty(c), 0);
+    /* while it flies: reads see it, new changes buffer, a second flush waits its turn */
+    assert_int_equal(lc_ckpt_get(c, "a", &got), 0);
+    assert_int_equal(got.pos.offset, 1);
+    assert_int_equal(lc_ckpt_meta_get(c, "m", val, sizeof(val)), 0);
+    assert_string_equal(val, "1");
+    struct lc_ckpt_entry b = mk("b", "/b", 7);
+    assert_int_equal(lc_ckpt_put(c, &b), 0);
+    assert_int_equal(lc_ckpt_flush_start(c, w, on_flushed, &a), -EBUSY);
+    assert_int_equal(lc_ckpt_flush(c), -EBUSY);
+    run_until_calls(&loop, &a, 1);
+    assert_int_equal(a.rc, 0);
+    assert_true(a.on_loop_thread);
+    assert_false(lc_ckpt_flushing(c));
+    assert_int_equal(raw_int(f->db, "SELECT offset FROM sources WHERE key = 'a'"), 1);
+    assert_int_equal(lc_ckpt_dirty(c), 1); /* b */
+
+    /* a failed flush merges back: b and a (a newer buffered value wins) */
+    sqlite3 *other = raw_open(f->db);
+    raw_exec(other, "BEGIN IMMEDIATE");
+    e.pos.offset = 2;
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    assert_int_equal(lc_ckpt_flush_start(c, w, on_flushed, &a), 0);
+    e.pos.offset = 3; /* newer than what flies */
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    run_until_calls(&loop, &a, 2);
+    assert_int_equal(a.rc, -EBUSY);
+    assert_int_equal(lc_ckpt_dirty(c), 2);
+    assert_int_equal(lc_ckpt_get(c, "a", &got), 0);
+    assert_int_equal(got.pos.offset, 3);
+    raw_exec(other, "ROLLBACK");
+    sqlite3_close(other);
+    assert_int_equal(lc_ckpt_flush_start(c, w, on_flushed, &a), 0);
+    run_until_calls(&loop, &a, 3);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(raw_int(f->db, "SELECT offset FROM sources WHERE key = 'a'"), 3);
+    assert_int_equal(raw_int(f->db, "SELECT offset FROM sources WHERE key = 'b'"), 7);
+
+    lc_worker_close(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    lc_worker_free(w);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    lc_ckpt_free(c);
+}
+
+/* The sweep: the check runs on the worker, deletes back on the loop; rows in use stay. */
+static bool sw_keep(const struct lc_ckpt_entry *e, void *arg)
+{
+    (void)arg;
+    return strcmp(e->key, "in-use") == 0;
+}
+
+static _Atomic int sw_checked;
+static uv_thread_t sw_loop_thread;
+
+static bool sw_gone(const struct lc_ckpt_entry *e)
+{
+    uv_thread_t self = uv_thread_self();
+    assert_false(uv_thread_equal(&self, &sw_loop_thread)); /* never on the loop */
+    atomic_fetch_add(&sw_checked, 1);
+    return strcmp(e->path, "/still-there") != 0;
+}
+
+static void sw_deleted(const struct lc_ckpt_entry *e, void *arg)
+{
+    (void)e;
+    (*(int *)arg)++;
+}
+
+static void test_sweep_on_worker(void **state)
+{
+    struct fx *f = *state;
+    struct lc_ckpt *c = open_ok(f);
+    uv_loop_t loop;
+    struct lc_worker *w;
+    struct lc_ckpt_entry e = mk("gone", "/gone", 1), got;
+    int deleted = 0;
+    const struct lc_ckpt_sweep_ops ops = {sw_keep, sw_gone, sw_deleted};
+
+    sw_loop_thread = uv_thread_self();
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(lc_worker_new(&w, &loop, 4, NULL), 0);
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    e = mk("in-use", "/gone-too", 2);
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    e = mk("kept", "/still-there", 3);
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    assert_int_equal(lc_ckpt_flush(c), 0);
+
+    assert_int_equal(lc_ckpt_sweep_start(c, w, "", &ops, &deleted), 0);
+    for (int i = 0; i < 10000 && deleted == 0; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    assert_int_equal(deleted, 1);
+    assert_int_equal(atomic_load(&sw_checked), 2); /* "in-use" was never a candidate */
+    assert_int_equal(lc_ckpt_get(c, "gone", &got), -ENOENT);
+    assert_int_equal(lc_ckpt_get(c, "in-use", &got), 0);
+    assert_int_equal(lc_ckpt_get(c, "kept", &got), 0);
+    assert_int_equal(lc_ckpt_sweep_start(c, w, "nothing:", &ops, &deleted), -ENODATA);
+
+    lc_worker_close(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    lc_worker_free(w);
+    assert_int_equal(uv_loop_close(&loop), 0);
     lc_ckpt_free(c);
 }
 
@@ -888,6 +1052,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_buffered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_busy_keeps_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_on_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_on_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_midway_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),

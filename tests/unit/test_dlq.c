@@ -3,6 +3,7 @@
 #include "core/agent.h"
 #include "core/batch.h"
 #include "core/labels.h"
+#include "core/worker.h"
 #include "loki_push.pb-c.h"
 #include "output/dlq.h"
 #include "output/loki.h"
@@ -150,6 +151,96 @@ static void test_append_modes_and_content(void **state)
     assert_true(strcmp(names[0], names[1]) < 0);
     lc_dlq_free(d);
     lc_dlq_free(NULL);
+}
+
+/* What lc_dlq_append_async's callbacks saw: order, result, and the line already on disk. */
+struct async_seen {
+    struct fx *f;
+    int n;
+    int order[8];
+    int rc[8];
+    size_t on_disk[8]; /* bytes in the segment when the callback ran */
+    bool loop_thread[8];
+    uv_thread_t main;
+};
+
+struct async_arg {
+    struct async_seen *seen;
+    int id;
+};
+
+static size_t dir_bytes(const char *dir)
+{
+    char names[8][64];
+    size_t total = 0;
+    int n = segments(dir, names, 8);
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        char *data = slurp(dir, names[i], &len);
+        free(data);
+        total += len;
+    }
+    return total;
+}
+
+static void on_appended(int rc, void *arg)
+{
+    struct async_arg *a = arg;
+    struct async_seen *s = a->seen;
+    uv_thread_t self = uv_thread_self();
+    s->order[s->n] = a->id;
+    s->rc[s->n] = rc;
+    s->on_disk[s->n] = dir_bytes(s->f->dir);
+    s->loop_thread[s->n] = uv_thread_equal(&self, &s->main);
+    s->n++;
+}
+
+/* Appends on the disk worker: acknowledged in order, on the loop, only once on disk. */
+static void test_append_async(void **state)
+{
+    struct fx *f = *state;
+    struct lc_dlq *d;
+    struct lc_worker *w;
+    uv_loop_t loop;
+    char err[256], line[64];
+    struct async_seen seen = {.f = f, .main = uv_thread_self()};
+    struct async_arg args[4];
+
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(lc_worker_new(&w, &loop, 4, NULL), 0);
+    assert_int_equal(lc_dlq_open(&d, f->dir, 200, 200, &f->m, err, sizeof(err)), 0);
+    for (int i = 0; i < 3; i++) {
+        args[i] = (struct async_arg){&seen, i};
+        line_of(line, sizeof(line), i);
+        assert_int_equal(lc_dlq_append_async(d, w, line, 40, on_appended, &args[i]), 0);
+    }
+    args[3] = (struct async_arg){&seen, 3};
+    char big[300];
+    memset(big, 'x', sizeof(big));
+    /* too big for the cap: its callback reports the error, in its turn */
+    assert_int_equal(lc_dlq_append_async(d, w, big, sizeof(big), on_appended, &args[3]), 0);
+    assert_true(lc_dlq_busy(d));
+    for (int i = 0; i < 10000 && seen.n < 4; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    assert_int_equal(seen.n, 4);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(seen.order[i], i);
+        assert_int_equal(seen.rc[i], 0);
+        assert_true(seen.on_disk[i] >= (size_t)(i + 1) * 40);
+        assert_true(seen.loop_thread[i]);
+    }
+    assert_int_equal(seen.order[3], 3);
+    assert_int_equal(seen.rc[3], -E2BIG);
+    assert_false(lc_dlq_busy(d));
+    assert_int_equal(atomic_load(&f->batches.u), 3);
+    lc_worker_close(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    lc_worker_free(w);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    lc_dlq_free(d);
 }
 
 static void test_rotation_and_cap(void **state)
@@ -475,6 +566,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_append_modes_and_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_async, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_and_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_yields_to_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_generic, setup, teardown),

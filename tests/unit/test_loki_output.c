@@ -2,6 +2,7 @@
 /* test_loki_output.c: the Loki plugin on a real loop against a local stub: answers, retries,
  * breaker, DLQ, stop. */
 #include "core/agent.h"
+#include "core/worker.h"
 #include "core/batch.h"
 #include "core/config.h"
 #include "core/labels.h"
@@ -89,6 +90,7 @@ static int setup(void **state)
     f->agent.outputs_running = 2; /* never 0 here: the agent's finish() is not under test */
     uv_timer_init(&f->loop, &f->agent.defer_timer);
     f->agent.defer_timer.data = &f->agent;
+    assert_int_equal(lc_worker_new(&f->agent.worker, &f->loop, 4, NULL), 0); /* the DLQ's */
     f->oc.type = "loki";
     f->oc.name = "loki";
     f->oc.plugin = &lc_output_loki;
@@ -129,7 +131,9 @@ static int teardown(void **state)
     uv_close((uv_handle_t *)&f->guard, NULL);
     uv_close((uv_handle_t *)&f->wait, NULL);
     uv_close((uv_handle_t *)&f->agent.defer_timer, NULL);
+    lc_worker_close(f->agent.worker);
     uv_run(&f->loop, UV_RUN_DEFAULT);
+    lc_worker_free(f->agent.worker);
     assert_int_equal(uv_loop_close(&f->loop), 0); /* the plugin left no handle open */
     lc_test_http_stop(&f->srv);
     lc_options_free(lc_loki_options, &f->c);
