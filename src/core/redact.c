@@ -169,37 +169,49 @@ static size_t header_value_at(const char *in, size_t len, size_t i)
     return 0;
 }
 
-size_t lc_redact_text(const char *in, size_t len, char *out, size_t outlen)
+/* At "://": where the authority (userinfo, host, port) ends: '/', '?', '#' or a stop. */
+static size_t authority_end(const char *in, size_t len, size_t i)
 {
-    struct out o = {.p = out, .cap = outlen ? outlen - 1 : 0};
+    while (i < len && !is_stop(in[i]) && in[i] != '/' && in[i] != '?' && in[i] != '#')
+        i++;
+    return i;
+}
+
+/* The rule over in[0..len) into o (len bounds every mask too). */
+static void redact_span(struct out *o, const char *in, size_t len)
+{
     size_t i = 0;
 
-    if (!outlen)
-        return 0;
-    if (!in)
-        len = 0;
-    while (i < len && in[i] != '\0' && !o.full) {
+    while (i < len && in[i] != '\0' && !o->full) {
         char c = in[i];
         bool boundary = i == 0 || !(is_alnum(in[i - 1]) || in[i - 1] == '-' || in[i - 1] == '_');
         size_t j;
 
         if (c == ':' && i + 2 < len && in[i + 1] == '/' && in[i + 2] == '/') {
-            put(&o, "://", 3);
+            size_t end = authority_end(in, len, i + 3);
+            put(o, "://", 3);
             i += 3;
             j = userinfo_end(in, len, i);
             if (j) {
-                mask(&o);
+                mask(o);
                 i = j; /* the '@' is copied next */
             }
+            /* The rest of the authority on its own: a mask inside it must not swallow the
+             * '/' that ends it, or a second pass would see a different authority (found by
+             * fuzz_redact: the result must be stable under redaction). */
+            redact_span(o, in + i, end - i);
+            i = end;
             continue;
         }
         if ((c == '?' || c == '&' || c == ';') && i + 1 < len) {
             size_t n = i + 1;
-            while (n < len && !is_stop(in[n]) && in[n] != '=' && in[n] != '&' && in[n] != '#')
+            /* A parameter name holds no URL delimiter: a scan that ran on through '/', ':'
+             * or '@' could reach into a masked part and end differently on a second pass. */
+            while (n < len && !is_stop(in[n]) && !strchr("=&#/:@?;", in[n]))
                 n++;
             if (n < len && in[n] == '=' && lc_redact_name_is_secret(in + i + 1, n - i - 1)) {
-                put(&o, in + i, n + 1 - i);
-                mask(&o);
+                put(o, in + i, n + 1 - i);
+                mask(o);
                 i = n + 1;
                 while (i < len && !is_stop(in[i]) && in[i] != '&' && in[i] != '#' && in[i] != ';')
                     i++;
@@ -208,30 +220,41 @@ size_t lc_redact_text(const char *in, size_t len, char *out, size_t outlen)
         }
         if (boundary && (j = header_value_at(in, len, i)) != 0) {
             size_t end = token_end(in, len, j, true);
-            put(&o, in + i, j - i);
+            put(o, in + i, j - i);
             if (end > j) /* whatever is skipped is masked */
-                mask(&o);
+                mask(o);
             i = end;
             continue;
         }
         if (boundary && ((j = match_word(in + i, len - i, "bearer ")) != 0 ||
                          (j = match_word(in + i, len - i, "basic ")) != 0)) {
             j += i;
-            put(&o, in + i, j - i);
+            put(o, in + i, j - i);
             i = j;
             while (i < len && in[i] == ' ') {
-                put(&o, " ", 1);
+                put(o, " ", 1);
                 i++;
             }
             j = token_end(in, len, i, false);
             if (j > i)
-                mask(&o);
+                mask(o);
             i = j;
             continue;
         }
-        put(&o, &c, 1);
+        put(o, &c, 1);
         i++;
     }
+}
+
+size_t lc_redact_text(const char *in, size_t len, char *out, size_t outlen)
+{
+    struct out o = {.p = out, .cap = outlen ? outlen - 1 : 0};
+
+    if (!outlen)
+        return 0;
+    if (!in)
+        len = 0;
+    redact_span(&o, in, len);
     out[o.n] = '\0';
     return o.n;
 }
