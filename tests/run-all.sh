@@ -11,6 +11,7 @@
 #   LC_SKIP_FUZZ=1         skip the fuzz targets
 #   LC_FUZZ_SECONDS=N      seconds per fuzz target (default 20)
 #   LC_ASAN_PYTEST_ARGS    pytest args under ASan (default: -m "not docker")
+#   LC_ASAN_RSS_LIMIT_MB   memory bound the Loki suite checks under ASan (default 96)
 #   PYTEST_ARGS            extra pytest args for both runs (e.g. "-k kill9")
 #   LC_BUILD_DIR=DIR       build directory (default build; also DIR-asan, DIR-fuzz)
 # shellcheck disable=SC2317  # functions run through step()
