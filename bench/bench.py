@@ -19,6 +19,7 @@ import argparse
 import http.server
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -98,6 +99,8 @@ http {{
 def start_sink(args, sink, stats):
     """The 204 peer: bench/http_sink.c (counts requests) or Debian's nginx (--sink nginx)."""
     if args.sink == "nginx":
+        if not shutil.which("nginx"):
+            sys.exit("bench: --sink nginx needs Debian's nginx: apt-get install nginx-light")
         d = os.path.join(DATA, "nginx")
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "nginx.conf"), "w") as f:
