@@ -262,6 +262,12 @@ static int init_output(struct lc_agent *a, struct lc_output *out, const struct l
                          "Bytes of batches the output holds (inputs pause at max_pending_bytes).",
                          l_out);
     out->m_pending = lc_metric_series(f, c->name);
+    f = lc_metric_family(LC_GAUGE, "log_capturer_output_spare_batches",
+                         "Done batches kept for reuse (at most 2 per output).", l_out);
+    out->m_spare = lc_metric_series(f, c->name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_output_cut_lines_total",
+                         "Lines cut at the output's batch_bytes (counted, logged).", l_out);
+    out->m_cut = lc_metric_series(f, c->name);
     return out->plugin->init(out);
 }
 
@@ -289,6 +295,11 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
     f = lc_metric_family(LC_COUNTER, "log_capturer_input_bytes_total", "Bytes read by the input.",
                          l_in);
     in->m_bytes = lc_metric_series(f, c->name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_input_emit_failures_total",
+                         "Lines the pipeline could not queue (out of memory, mark ring full): "
+                         "read again later, never skipped.",
+                         l_in);
+    in->m_emit_failed = lc_metric_series(f, c->name);
     return in->plugin->init(in);
 }
 
@@ -299,9 +310,11 @@ static void free_plugins(struct lc_agent *a)
             a->inputs[i].plugin->free(&a->inputs[i]);
         free(a->inputs[i].outs);
     }
-    for (size_t i = 0; i < a->noutputs; i++)
+    for (size_t i = 0; i < a->noutputs; i++) {
         if (a->outputs[i].ctx && a->outputs[i].plugin->free)
             a->outputs[i].plugin->free(&a->outputs[i]);
+        lc_pipeline_free_spares(&a->outputs[i]);
+    }
     free(a->inputs);
     free(a->outputs);
 }

@@ -27,6 +27,7 @@ struct lc_input {
     size_t nouts;
     struct lc_metric_series *m_lines; /* log_capturer_input_lines_total{input} */
     struct lc_metric_series *m_bytes; /* log_capturer_input_bytes_total{input} */
+    struct lc_metric_series *m_emit_failed; /* log_capturer_input_emit_failures_total{input} */
 };
 
 /*
@@ -71,14 +72,18 @@ struct lc_output {
     void *ctx;
     /* owned by the pipeline: */
     struct lc_batch *open; /* being filled */
-    int64_t pending_bytes; /* arena bytes of batches given to the plugin, not yet done */
+    int64_t pending_bytes; /* lc_batch_cost of batches given to the plugin, not yet done */
     uint32_t pending_batches;
+    struct lc_batch *spare; /* done batches kept for reuse, at most LC_BATCH_SPARES */
+    uint32_t nspare;
     uv_timer_t flush_timer;
     bool flush_timer_on;
     struct lc_metric_series *m_records; /* log_capturer_output_records_total{output} */
     struct lc_metric_series *m_batches; /* log_capturer_output_batches_total{output} */
     struct lc_metric_series *m_fate[4]; /* log_capturer_output_batch_fate_total{output,fate} */
     struct lc_metric_series *m_pending; /* log_capturer_output_pending_bytes{output} */
+    struct lc_metric_series *m_spare;   /* log_capturer_output_spare_batches{output} */
+    struct lc_metric_series *m_cut;     /* log_capturer_output_cut_lines_total{output} */
 };
 
 /*

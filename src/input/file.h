@@ -78,6 +78,12 @@ struct lc_tail_ops {
      * holds once the file has been quiet long enough; t->idle_since).
      */
     void (*idle)(struct lc_tail *t);
+    /*
+     * Optional: a line could not be queued and the tail goes back to a
+     * position after which no record was half assembled (t->safe_offset or
+     * a line end): forget what the decoder holds, it is read again.
+     */
+    void (*rewind)(struct lc_tail *t);
 };
 #define LC_TAIL_WAIT 1
 
@@ -107,6 +113,9 @@ struct lc_tail {
     dev_t deferred_dev;   /* the successor not opened at max_rotated (ino 0: none) */
     ino_t deferred_ino;
     int64_t idle_since;    /* monotonic ns of the last data, for flush and rotate_wait */
+    int64_t retry_ns;      /* a line could not be queued: not read before (monotonic); 0: none */
+    int64_t retry_ms;      /* the wait before that retry, doubled per failure, reset by a success */
+    bool emit_failed;      /* lc_tail_emit failed since the tail last went back (lc_tail_retry) */
     int64_t last_ts;       /* time of the last record emitted, saved with the position */
     uint32_t last_ts_seq;  /* records emitted at exactly last_ts */
     bool waiting;          /* labels not known yet: not read */
@@ -197,9 +206,25 @@ void lc_file_in_gap(struct lc_file_in *fi, const char *path, const char *what, i
  * reading starts. `labels` is borrowed. 0 or -ENOMEM.
  */
 int lc_tail_attach(struct lc_tail *t, struct lc_labels *labels);
-/* Emits one record of t with explicit labels (they must live as long as t's source). */
-void lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const char *line,
-                  size_t len);
+/*
+ * Emits one record of t with explicit labels (they must live as long as t's
+ * source). 0, or lc_pipeline_emit's negative errno: then t->emit_failed is set,
+ * the line is not queued, and the caller MUST not seal a position past it;
+ * the block reader goes back before it (lc_tail_retry). Ops calling it
+ * outside a block (ops->idle) call lc_tail_retry themselves.
+ */
+int lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const char *line,
+                 size_t len);
+/*
+ * A line could not be queued: t goes back to `t->safe_offset` (the last
+ * position sealed with nothing half assembled), drops its held partial line
+ * and what the ops' decoder holds (ops->rewind), and is not read again before
+ * a backoff (LC_TAIL_RETRY_MIN_MS doubling up to LC_TAIL_RETRY_MAX_MS) passed;
+ * the poll timer reads it then. What was after safe_offset is read again.
+ */
+void lc_tail_retry(struct lc_tail *t);
+#define LC_TAIL_RETRY_MIN_MS 100
+#define LC_TAIL_RETRY_MAX_MS 5000
 
 /* file_tail.c */
 /* Reads what t has, up to a budget of bytes; returns bytes read, or -errno. */

@@ -531,12 +531,6 @@ static void pump(struct lc_loki *lk);
 static void kick_encoder(struct lc_loki *lk);
 static void on_closed(struct lc_loki *lk);
 
-static int64_t batch_cost(const struct lc_batch *b)
-{
-    /* as the pipeline counts pending bytes: what the batch holds in memory */
-    return (int64_t)b->arena_cap + (int64_t)b->recs_cap * (int64_t)sizeof(struct lc_record);
-}
-
 static void update_gauges(struct lc_loki *lk)
 {
     lc_gauge_set(lk->m.retry_batches, lc_retry_count(lk->retry));
@@ -631,7 +625,7 @@ static void requeue(struct lc_loki *lk, struct lc_batch *b, int64_t retry_after_
     int64_t delay = lc_retry_delay_ms(lk->retry, b->attempts, retry_after_ms);
     if (lk->flushing && delay > LOKI_FLUSH_WAIT)
         delay = LOKI_FLUSH_WAIT;
-    if (lc_retry_push(lk->retry, b, batch_cost(b), now + delay * LC_NS_PER_MSEC) < 0) {
+    if (lc_retry_push(lk->retry, b, lc_batch_cost(b), now + delay * LC_NS_PER_MSEC) < 0) {
         dead_letter(lk, b, "retry_queue_full", 0, NULL, 0);
         return;
     }
@@ -666,7 +660,7 @@ static void hold(struct lc_loki *lk, struct lc_batch *b)
     if (lk->flushing && delay > LOKI_FLUSH_WAIT)
         delay = LOKI_FLUSH_WAIT;
     /* cannot fail: the queue was not full, so nothing needs evicting either */
-    (void)lc_retry_push(lk->retry, b, batch_cost(b), now + delay * LC_NS_PER_MSEC);
+    (void)lc_retry_push(lk->retry, b, lc_batch_cost(b), now + delay * LC_NS_PER_MSEC);
     lc_counter_inc(lk->m.retries);
 }
 
