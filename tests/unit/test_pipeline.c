@@ -556,6 +556,7 @@ static void test_alloc_failures_pipeline(void **state)
         if (!failed)
             break;
     }
+    print_message("# %ld allocations failed in turn\n", n - 1);
     assert_true(n > 3); /* it did reach allocations: batches of both outputs */
 }
 
@@ -630,6 +631,7 @@ static void test_alloc_failures_file_tail(void **state)
     }
     close(fd);
     unlink(path);
+    print_message("# %ld allocations failed in turn\n", n - 1);
     assert_true(n > 2);
 }
 

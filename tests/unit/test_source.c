@@ -3,8 +3,11 @@
 #include "core/batch.h"
 #include "core/labels.h"
 #include "core/source.h"
+#include "lc_alloc_fail.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -274,6 +277,77 @@ static void test_batch_trim_and_cost(void **state)
     lc_labels_release(l);
 }
 
+/*
+ * Allocation failure injection (lc_alloc_fail.h): ten sources feed one batch
+ * (its mark array grows), which is trimmed and acked. For every N, the N-th
+ * allocation fails: a source that cannot be created is NULL, a record that
+ * cannot be added is refused with nothing half added, and only what was
+ * added is committed; nothing leaks.
+ */
+static void test_alloc_failures_source_and_batch(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels();
+    long n;
+
+    for (n = 1; n < 10000; n++) {
+        long live0 = lc_alloc_live();
+        struct lc_source *src[10];
+        int added[10] = {0};
+        uint32_t nadded = 0;
+        struct lc_batch *b;
+        bool failed;
+
+        lc_alloc_fail_at(n);
+        b = lc_batch_new(256, 16);
+        for (int i = 0; i < 10; i++) {
+            char key[16];
+            snprintf(key, sizeof(key), "k%d", i);
+            src[i] = lc_source_new(NULL, key, "/p", l, NULL, 4);
+            if (!src[i] || !b)
+                continue;
+            int rc = lc_batch_add(b, src[i], i, l, key, strlen(key));
+            if (rc) {
+                assert_int_equal(rc, -ENOMEM);
+                continue; /* stopped before the line: no checkpoint past it */
+            }
+            added[i] = 1;
+            nadded++;
+            struct lc_pos p = at((i + 1) * 10);
+            lc_source_checkpoint(src[i], &p);
+        }
+        if (b)
+            lc_batch_trim(b);
+        lc_alloc_fail_at(0);
+        failed = lc_alloc_failed();
+        if (b) {
+            assert_int_equal(b->n, nadded);
+            assert_int_equal(b->nmarks, nadded);
+            for (uint32_t r = 0, i = 0; r < b->n; r++, i++) {
+                while (!added[i])
+                    i++;
+                assert_int_equal(b->recs[r].ts_ns, i);
+                assert_memory_equal(lc_batch_line(b, &b->recs[r]), "k", 1);
+            }
+            lc_batch_release_marks(b, true);
+        }
+        for (int i = 0; i < 10; i++) {
+            if (!src[i])
+                continue;
+            assert_int_equal(src[i]->ck.pos.offset, added[i] ? (i + 1) * 10 : 0);
+            assert_true(lc_source_drained(src[i]));
+            lc_source_free(src[i]);
+        }
+        lc_batch_free(b);
+        assert_int_equal(lc_alloc_live(), live0);
+        if (!failed)
+            break;
+    }
+    print_message("# %ld allocations failed in turn\n", n - 1);
+    assert_true(n > 20); /* sources, the batch, and its marks growing */
+    lc_labels_release(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_full_ring_refuses_a_mark),
         cmocka_unit_test(test_try_seal_keeps_a_slot),
         cmocka_unit_test(test_batch_trim_and_cost),
+        cmocka_unit_test(test_alloc_failures_source_and_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
