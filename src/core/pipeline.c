@@ -197,8 +197,8 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
     if (rc) {
         lc_counter_inc(in->m_emit_failed);
         lc_logf(LC_LOG_WARN, "pipeline", NULL,
-                "input %s: a line could not be queued (%s): it is read again later",
-                in->conf->name, strerror(-rc));
+                "input %s: a line could not be queued (%s): it is read again later", in->conf->name,
+                strerror(-rc));
     }
     return rc;
 }
@@ -256,8 +256,8 @@ static int commit_all(struct lc_input *in, struct lc_source *src, const struct l
         if (n < len) {
             lc_counter_inc(out->m_cut);
             lc_logf(LC_LOG_WARN, "pipeline", NULL,
-                    "output %s: a line of %zu bytes cut at batch_bytes (%zu)", out->conf->name,
-                    len, n);
+                    "output %s: a line of %zu bytes cut at batch_bytes (%zu)", out->conf->name, len,
+                    n);
         }
         rc = lc_batch_add(out->open, src, ts_ns, labels, line, n);
         if (rc) {

@@ -25,8 +25,8 @@ struct lc_input {
     void *ctx;
     struct lc_output **outs; /* where its records go */
     size_t nouts;
-    struct lc_metric_series *m_lines; /* log_capturer_input_lines_total{input} */
-    struct lc_metric_series *m_bytes; /* log_capturer_input_bytes_total{input} */
+    struct lc_metric_series *m_lines;       /* log_capturer_input_lines_total{input} */
+    struct lc_metric_series *m_bytes;       /* log_capturer_input_bytes_total{input} */
     struct lc_metric_series *m_emit_failed; /* log_capturer_input_emit_failures_total{input} */
 };
 

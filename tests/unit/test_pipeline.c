@@ -122,8 +122,8 @@ static struct fixture *setup_n(int64_t batch_bytes, int64_t max_pending, int64_t
     f.in.ctx = &f.in;
     f.in.outs = f.outs;
     f.in.nouts = nouts;
-    f.in.m_emit_failed = f.m_failed = lc_metric_series(
-        lc_metric_family(LC_COUNTER, "test_emit_failures_total", "x", l_in), "i");
+    f.in.m_emit_failed = f.m_failed =
+        lc_metric_series(lc_metric_family(LC_COUNTER, "test_emit_failures_total", "x", l_in), "i");
     atomic_store(&f.m_failed->u, 0);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(lc_labels_intern(&kv[i], 1, &f.labels[i]), 0);
@@ -489,9 +489,9 @@ static void expected(char *out, size_t outlen)
     out[0] = '\0';
     for (int k = 0; k < TORTURE_LINES; k++)
         for (int s = 0; s < 2; s++)
-            used += (size_t)snprintf(out + used, outlen - used, "%c line %d of %c%.*s\n", "ab"[s],
-                                     k, "ab"[s], k * 7 % 40,
-                                     "........................................");
+            used +=
+                (size_t)snprintf(out + used, outlen - used, "%c line %d of %c%.*s\n", "ab"[s], k,
+                                 "ab"[s], k * 7 % 40, "........................................");
 }
 
 /* got[o], its lines sorted by source (the order within a source is kept), equals want. */
@@ -502,12 +502,12 @@ static void assert_same_per_source(const char *have, const char *want)
         size_t na = 0, nb = 0;
         for (const char *p = have; *p; p = strchr(p, '\n') + 1)
             if (*p == "ab"[s])
-                na += (size_t)snprintf(a + na, sizeof(a) - na, "%.*s\n",
-                                       (int)(strchr(p, '\n') - p), p);
+                na += (size_t)snprintf(a + na, sizeof(a) - na, "%.*s\n", (int)(strchr(p, '\n') - p),
+                                       p);
         for (const char *p = want; *p; p = strchr(p, '\n') + 1)
             if (*p == "ab"[s])
-                nb += (size_t)snprintf(b + nb, sizeof(b) - nb, "%.*s\n",
-                                       (int)(strchr(p, '\n') - p), p);
+                nb += (size_t)snprintf(b + nb, sizeof(b) - nb, "%.*s\n", (int)(strchr(p, '\n') - p),
+                                       p);
         assert_string_equal(a, b);
     }
 }
@@ -581,8 +581,9 @@ static void test_alloc_failures_file_tail(void **state)
     fd = mkstemp(path);
     assert_true(fd >= 0);
     for (int k = 0; k < 16; k++)
-        wlen += (size_t)snprintf(want + wlen, sizeof(want) - wlen, "l%02d %.*s\n", k, k * 9 % 70,
-                                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        wlen += (size_t)snprintf(
+            want + wlen, sizeof(want) - wlen, "l%02d %.*s\n", k, k * 9 % 70,
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     assert_int_equal(write(fd, want, wlen), (ssize_t)wlen);
     for (n = 1; n < 10000; n++) {
         long live0 = lc_alloc_live();

@@ -235,8 +235,8 @@ static void test_try_seal_keeps_a_slot(void **state)
     struct lc_batch *b = lc_batch_new(1024, 64);
     struct lc_pos p = at(10);
 
-    assert_false(lc_source_try_seal(s, &p)); /* no open mark */
-    chunk(s, b, 1, 10);                      /* mark 1 sealed */
+    assert_false(lc_source_try_seal(s, &p));               /* no open mark */
+    chunk(s, b, 1, 10);                                    /* mark 1 sealed */
     assert_int_equal(lc_batch_add(b, s, 2, l, "x", 1), 0); /* mark 2 open: the last slot */
     p = at(20);
     assert_false(lc_source_try_seal(s, &p));
