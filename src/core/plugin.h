@@ -62,8 +62,13 @@ enum lc_batch_fate {
     LC_FATE_FAILED,        /* not handled durably (shutdown, DLQ failure): replay after restart */
 };
 
-/* An output's answer to one request. */
-enum lc_send_result { LC_SEND_OK = 0, LC_SEND_RETRY, LC_SEND_REJECT };
+/* What an output's destination answered to one request, and so what becomes of the batch. */
+enum lc_send_result {
+    LC_SEND_OK = 0, /* accepted: delivered */
+    LC_SEND_RETRY,  /* not now (transport error, overload, server error): send again later */
+    LC_SEND_REJECT, /* refused for good (e.g. bad data): never sent again as is (DLQ) */
+    LC_SEND_AUTH,   /* the credentials are refused: every batch would be, keep them all */
+};
 
 struct lc_output {
     const struct lc_output_plugin *plugin;
@@ -89,9 +94,10 @@ struct lc_output {
 /*
  * Contract for every output plugin:
  * - init: allocate ctx from out->conf->conf, register metrics. 0 or -errno.
- * - send: takes ownership of a sealed batch; must eventually call
- *   lc_output_done(out, b, fate) exactly once, from the event loop, never
- *   from inside send() itself is fine too.
+ * - send: takes ownership of a sealed batch and MUST give it back with
+ *   lc_output_done(out, b, fate) exactly once, on the event loop thread. It may
+ *   do so from inside send() itself (the pipeline then defers the fate to the
+ *   next loop iteration), or later, from its own callbacks.
  * - flush (optional): --once or shutdown wants everything out soon (skip waits).
  * - stop: give every held batch back (delivered, dead-lettered or FAILED),
  *   close handles, then call lc_output_stopped(out).

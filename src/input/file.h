@@ -170,12 +170,20 @@ struct lc_file_in {
 /* Allocates and initialises (metrics, buffers) a file reader for `in`. 0 or -errno. */
 int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
                     const struct lc_tail_ops *ops, void *owner, struct lc_file_in **out);
+/*
+ * Starts the handles on the agent's loop (watches, rescan and poll timers) and
+ * runs the first scan. 0 or -errno; after a failure only lc_file_in_free().
+ */
 int lc_file_in_start(struct lc_file_in *fi);
+/* The pipeline is full: no file is read until lc_file_in_resume() (a block in progress ends). */
 void lc_file_in_pause(struct lc_file_in *fi);
+/* Room again: every file is read on (those waiting to retry a line keep their backoff). */
 void lc_file_in_resume(struct lc_file_in *fi);
+/* For --once: true when the first scan ran and every file was read to the size it had then. */
 bool lc_file_in_caught_up(struct lc_file_in *fi);
 /* Closes every file and handle; stopped(arg) runs once the last handle closed. */
 void lc_file_in_stop(struct lc_file_in *fi, void (*stopped)(void *arg), void *arg);
+/* Frees fi (after stopped ran, or after a failed init or start). NULL is a no-op. */
 void lc_file_in_free(struct lc_file_in *fi);
 /* Looks for new and rotated files now (e.g. a container started). */
 void lc_file_in_rescan(struct lc_file_in *fi);

@@ -329,6 +329,17 @@ void lc_loki_http_forget_secrets(struct lc_loki_http *h)
     }
 }
 
+enum lc_send_result lc_loki_push_result(CURLcode result, long status)
+{
+    if (result != CURLE_OK || status == 429 || status >= 500)
+        return LC_SEND_RETRY;
+    if (status >= 200 && status < 300)
+        return LC_SEND_OK;
+    if (status == 401 || status == 403)
+        return LC_SEND_AUTH;
+    return LC_SEND_REJECT;
+}
+
 const char *lc_loki_tls_hint(CURLcode result, const struct lc_loki_conf *c)
 {
     bool https = c->url && strncmp(c->url, "https://", 8) == 0;
@@ -695,6 +706,30 @@ static void observe_phases(struct lc_loki *lk, CURL *easy)
     lc_histogram_observe(lk->m.phase[2], (double)total / 1e6);
 }
 
+/* A transport error, 429 or 5xx: the batch goes to the retry queue (Retry-After honoured). */
+static void retry_later(struct lc_loki *lk, const struct lc_loki_req *rq, struct lc_batch *b,
+                        CURLcode result, long status, int64_t now)
+{
+    int64_t ra = -1;
+
+    if (result != CURLE_OK) {
+        char msg[CURL_ERROR_SIZE * 2];
+        count_status(lk, ST_ERROR);
+        lc_redact_url(rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(result), msg, sizeof(msg));
+        lc_logf(LC_LOG_WARN, lk->name, NULL, "push failed: %s%s; retrying", msg,
+                lc_loki_tls_hint(result, lk->conf));
+    } else {
+        char body[256];
+        count_status(lk, status == 429 ? ST_429 : ST_5XX);
+        if (rq->retry_after[0])
+            ra = lc_retry_after_parse(rq->retry_after, (int64_t)time(NULL));
+        lc_logf(LC_LOG_WARN, lk->name, NULL, "push answered %ld: %s; retrying", status,
+                shown_body(rq, 200, body, sizeof(body)));
+    }
+    lc_breaker_failure(&lk->br, now);
+    requeue(lk, b, ra);
+}
+
 static void on_request_done(CURL *easy, CURLcode result, void *arg)
 {
     struct lc_loki_req *rq = arg;
@@ -716,22 +751,19 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
     if (result == CURLE_OK)
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 
-    if (result != CURLE_OK) {
-        char msg[CURL_ERROR_SIZE * 2];
-        count_status(lk, ST_ERROR);
-        lc_redact_url(rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(result), msg, sizeof(msg));
-        lc_logf(LC_LOG_WARN, lk->name, NULL, "push failed: %s%s; retrying", msg,
-                lc_loki_tls_hint(result, lk->conf));
-        lc_breaker_failure(&lk->br, now);
-        requeue(lk, b, -1);
-    } else if (status >= 200 && status < 300) {
+    switch (lc_loki_push_result(result, status)) {
+    case LC_SEND_RETRY:
+        retry_later(lk, rq, b, result, status, now);
+        break;
+    case LC_SEND_OK:
         count_status(lk, ST_2XX);
         lc_breaker_success(&lk->br);
         if (lk->auth_failed)
             lc_logf(LC_LOG_INFO, lk->name, NULL, "authentication works again: resuming pushes");
         lk->auth_failed = 0;
         finish(lk, b, LC_FATE_DELIVERED);
-    } else if (status == 401 || status == 403) {
+        break;
+    case LC_SEND_AUTH: {
         char body[256];
         count_status(lk, ST_4XX);
         lc_counter_inc(lk->m.auth_failures);
@@ -743,17 +775,9 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
         /* every batch would fail the same way: stop sending until the cooldown */
         lc_breaker_trip(&lk->br, now);
         hold(lk, b);
-    } else if (status == 429 || status >= 500) {
-        count_status(lk, status == 429 ? ST_429 : ST_5XX);
-        int64_t ra = -1;
-        if (rq->retry_after[0])
-            ra = lc_retry_after_parse(rq->retry_after, (int64_t)time(NULL));
-        char body[256];
-        lc_logf(LC_LOG_WARN, lk->name, NULL, "push answered %ld: %s; retrying", status,
-                shown_body(rq, 200, body, sizeof(body)));
-        lc_breaker_failure(&lk->br, now);
-        requeue(lk, b, ra);
-    } else {
+        break;
+    }
+    case LC_SEND_REJECT: {
         /* 400 and every other answer: Loki kept what it could; never re-send */
         char body[384];
         count_status(lk, status >= 400 && status < 500 ? ST_4XX : ST_OTHER);
@@ -762,6 +786,8 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
                 shown_body(rq, 300, body, sizeof(body)));
         lc_breaker_success(&lk->br); /* the server is alive and answering */
         dead_letter(lk, b, "rejected", status, rq->resp, rq->resp_len);
+        break;
+    }
     }
     if (lk->br.opens != lk->opens_seen) {
         lc_counter_add(lk->m.breaker_opens, lk->br.opens - lk->opens_seen);
