@@ -6,6 +6,7 @@
 #include "core/batch.h"
 #include "core/buf.h"
 #include "core/curl_uv.h"
+#include "core/fifo.h"
 #include "core/http.h"
 #include "core/labels.h"
 #include "core/log.h"
@@ -856,12 +857,7 @@ static void start(struct lc_loki *lk, struct lc_batch *b)
     rq->b = b;
     lk->inflight++;
     lc_breaker_on_send(&lk->br);
-    rq->enc_next = NULL;
-    if (lk->enc_q_tail)
-        lk->enc_q_tail->enc_next = rq;
-    else
-        lk->enc_q = rq;
-    lk->enc_q_tail = rq;
+    LC_FIFO_PUSH(lk->enc_q, lk->enc_q_tail, rq, enc_next);
     kick_encoder(lk);
 }
 
@@ -946,11 +942,8 @@ static void encode_done(uv_work_t *w, int status)
 static void kick_encoder(struct lc_loki *lk)
 {
     while (!lk->encoding && lk->enc_q) {
-        struct lc_loki_req *rq = lk->enc_q;
-        lk->enc_q = rq->enc_next;
-        if (!lk->enc_q)
-            lk->enc_q_tail = NULL;
-        rq->enc_next = NULL;
+        struct lc_loki_req *rq;
+        LC_FIFO_POP(lk->enc_q, lk->enc_q_tail, rq, enc_next);
         lk->encoding = rq;
         lk->work.data = lk;
         if (uv_queue_work(lk->out->agent->loop, &lk->work, encode_work, encode_done) == 0)
@@ -963,15 +956,12 @@ static void kick_encoder(struct lc_loki *lk)
 
 static struct lc_batch *fifo_pop(struct lc_loki *lk)
 {
-    struct lc_batch *b = lk->fifo;
+    struct lc_batch *b;
 
-    if (!b)
-        return NULL;
-    lk->fifo = b->next;
     if (!lk->fifo)
-        lk->fifo_tail = NULL;
+        return NULL;
+    LC_FIFO_POP(lk->fifo, lk->fifo_tail, b, next);
     lk->fifo_n--;
-    b->next = NULL;
     return b;
 }
 
@@ -1052,12 +1042,7 @@ static void loki_send(struct lc_output *out, struct lc_batch *b)
         finish(lk, b, LC_FATE_FAILED);
         return;
     }
-    b->next = NULL;
-    if (lk->fifo_tail)
-        lk->fifo_tail->next = b;
-    else
-        lk->fifo = b;
-    lk->fifo_tail = b;
+    LC_FIFO_PUSH(lk->fifo, lk->fifo_tail, b, next);
     lk->fifo_n++;
     pump(lk);
 }
