@@ -11,6 +11,7 @@
 #include "core/worker.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -237,9 +238,54 @@ static void on_once_tick(uv_timer_t *t)
 
 static const char *const fate_names[] = {"delivered", "dead_letter", "dropped", "failed"};
 
+/* A pipeline series of an input or output labelled by its name alone. */
+struct series_row {
+    enum lc_metric_type type;
+    const char *name;
+    const char *help;
+    size_t off; /* of the series pointer in struct lc_input / lc_output */
+};
+
+static const struct series_row output_series[] = {
+    {LC_COUNTER, "log_capturer_output_records_total", "Records handed to the output.",
+     offsetof(struct lc_output, m_records)},
+    {LC_COUNTER, "log_capturer_output_batches_total", "Batches handed to the output.",
+     offsetof(struct lc_output, m_batches)},
+    {LC_GAUGE, "log_capturer_output_pending_bytes",
+     "Bytes of batches the output holds (inputs pause at max_pending_bytes).",
+     offsetof(struct lc_output, m_pending)},
+    {LC_GAUGE, "log_capturer_output_spare_batches",
+     "Done batches kept for reuse (at most 2 per output).", offsetof(struct lc_output, m_spare)},
+    {LC_COUNTER, "log_capturer_output_cut_lines_total",
+     "Lines cut at the output's batch_bytes (counted, logged).", offsetof(struct lc_output, m_cut)},
+};
+
+static const struct series_row input_series[] = {
+    {LC_COUNTER, "log_capturer_input_lines_total", "Lines read by the input.",
+     offsetof(struct lc_input, m_lines)},
+    {LC_COUNTER, "log_capturer_input_bytes_total", "Bytes read by the input.",
+     offsetof(struct lc_input, m_bytes)},
+    {LC_COUNTER, "log_capturer_input_emit_failures_total",
+     "Lines the pipeline could not queue (out of memory, mark ring full): read again later, "
+     "never skipped.",
+     offsetof(struct lc_input, m_emit_failed)},
+};
+
+/* Registers rows for the instance obj named name, with the one label `label`. */
+static void register_series(void *obj, const struct series_row *rows, size_t n, const char *label,
+                            const char *name)
+{
+    const char *const labels[] = {label, NULL};
+
+    for (size_t i = 0; i < n; i++) {
+        struct lc_metric_family *f =
+            lc_metric_family(rows[i].type, rows[i].name, rows[i].help, labels);
+        *(struct lc_metric_series **)((char *)obj + rows[i].off) = lc_metric_series(f, name);
+    }
+}
+
 static int init_output(struct lc_agent *a, struct lc_output *out, const struct lc_output_conf *c)
 {
-    static const char *const l_out[] = {"output", NULL};
     static const char *const l_fate[] = {"output", "fate", NULL};
     struct lc_metric_family *f;
 
@@ -248,28 +294,17 @@ static int init_output(struct lc_agent *a, struct lc_output *out, const struct l
     out->agent = a;
     uv_timer_init(a->loop, &out->flush_timer);
     out->flush_timer.data = out;
-    f = lc_metric_family(LC_COUNTER, "log_capturer_output_records_total",
-                         "Records handed to the output.", l_out);
-    out->m_records = lc_metric_series(f, c->name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_output_batches_total",
-                         "Batches handed to the output.", l_out);
-    out->m_batches = lc_metric_series(f, c->name);
+    register_series(out, output_series, sizeof(output_series) / sizeof(output_series[0]), "output",
+                    c->name);
     f = lc_metric_family(LC_COUNTER, "log_capturer_output_batch_fate_total",
                          "Batches by what became of them.", l_fate);
     for (int i = 0; i < 4; i++)
         out->m_fate[i] = lc_metric_series(f, c->name, fate_names[i]);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_output_pending_bytes",
-                         "Bytes of batches the output holds (inputs pause at max_pending_bytes).",
-                         l_out);
-    out->m_pending = lc_metric_series(f, c->name);
     return out->plugin->init(out);
 }
 
 static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_input_conf *c)
 {
-    static const char *const l_in[] = {"input", NULL};
-    struct lc_metric_family *f;
-
     in->plugin = c->plugin;
     in->conf = c;
     in->agent = a;
@@ -283,12 +318,8 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
         if (all)
             in->outs[in->nouts++] = &a->outputs[j];
     }
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_lines_total", "Lines read by the input.",
-                         l_in);
-    in->m_lines = lc_metric_series(f, c->name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_bytes_total", "Bytes read by the input.",
-                         l_in);
-    in->m_bytes = lc_metric_series(f, c->name);
+    register_series(in, input_series, sizeof(input_series) / sizeof(input_series[0]), "input",
+                    c->name);
     return in->plugin->init(in);
 }
 
@@ -299,9 +330,11 @@ static void free_plugins(struct lc_agent *a)
             a->inputs[i].plugin->free(&a->inputs[i]);
         free(a->inputs[i].outs);
     }
-    for (size_t i = 0; i < a->noutputs; i++)
+    for (size_t i = 0; i < a->noutputs; i++) {
         if (a->outputs[i].ctx && a->outputs[i].plugin->free)
             a->outputs[i].plugin->free(&a->outputs[i]);
+        lc_pipeline_free_spares(&a->outputs[i]);
+    }
     free(a->inputs);
     free(a->outputs);
 }

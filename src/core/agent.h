@@ -62,9 +62,16 @@ int lc_agent_run(struct lc_config *cfg, bool once);
 /* Pipeline (core/pipeline.c) ------------------------------------------------ */
 
 /*
- * Emits one record of `src` to every output of `in`. The line is copied into
- * each output's open batch; full batches are sent. 0, or -ENOMEM.
- * The caller must have checked lc_source_writable(src) for this record.
+ * Emits one record of `src` to every output of `in`: the line is copied into
+ * each output's open batch; full batches are sent. All or nothing: room is
+ * reserved in every output first, so on failure no output holds the line.
+ *
+ * Returns 0, or a negative errno with nothing added anywhere: -ENOMEM, or
+ * -ENOBUFS when src's mark ring is full (lc_source_writable() was false). The
+ * failure is counted (log_capturer_input_emit_failures_total{input}) and
+ * logged here; the caller MUST then stop before this line: no checkpoint past
+ * it, and read it again later from a timer (not at once, in a loop).
+ * A line longer than an output's batch_bytes is cut, counted per output.
  */
 int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, const char *line,
                      size_t len);
@@ -74,6 +81,14 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
                             size_t len);
 /* True while inputs must not read (some output holds max_pending_bytes). */
 bool lc_pipeline_paused(const struct lc_agent *a);
+/*
+ * Done batches each output keeps for reuse (log_capturer_output_spare_batches):
+ * a busy output reuses them instead of allocating batch_bytes per batch, an
+ * idle one holds at most this many.
+ */
+#define LC_BATCH_SPARES 2
+/* Frees out's spare batches (the agent's end). */
+void lc_pipeline_free_spares(struct lc_output *out);
 /* Seals and sends every open batch now (--once, shutdown). */
 void lc_pipeline_flush(struct lc_agent *a);
 /* True when no output holds a batch. */

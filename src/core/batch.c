@@ -37,14 +37,42 @@ void lc_batch_free(struct lc_batch *b)
     free(b);
 }
 
+void lc_batch_reset(struct lc_batch *b)
+{
+    b->next = NULL;
+    b->out = NULL;
+    b->id = 0;
+    b->created_ns = 0;
+    b->used = 0;
+    b->n = 0;
+    b->nmarks = 0;
+    b->last_src = NULL;
+    b->last_seq = 0;
+    b->attempts = 0;
+    b->fate = 0;
+    b->priv = NULL;
+}
+
 bool lc_batch_fits(const struct lc_batch *b, size_t len)
 {
     return b->n < b->recs_cap && len <= (size_t)(b->arena_cap - b->used);
 }
 
-/* Marks grow with the number of sources feeding one batch, not with lines. */
-static int add_mark(struct lc_batch *b, struct lc_source *src)
+/* The source's open mark is the one its records go to; a batch refs it once. */
+static bool needs_mark(const struct lc_batch *b, const struct lc_source *src)
 {
+    return b->last_src != src || !src->open || b->last_seq != src->tail - 1;
+}
+
+int lc_batch_reserve(struct lc_batch *b, const struct lc_source *src, size_t len)
+{
+    if (!lc_batch_fits(b, len))
+        return -ENOSPC;
+    if (!needs_mark(b, src))
+        return 0;
+    if (!lc_source_writable(src))
+        return -ENOBUFS;
+    /* Marks grow with the number of sources feeding one batch, not with lines. */
     if (b->nmarks == b->marks_cap) {
         uint32_t cap = b->marks_cap * 2;
         struct lc_batch_mark *m = realloc(b->marks, cap * sizeof(*m));
@@ -53,11 +81,6 @@ static int add_mark(struct lc_batch *b, struct lc_source *src)
         b->marks = m;
         b->marks_cap = cap;
     }
-    b->marks[b->nmarks].src = src;
-    b->marks[b->nmarks].seq = lc_source_mark_ref(src);
-    b->last_src = src;
-    b->last_seq = b->marks[b->nmarks].seq;
-    b->nmarks++;
     return 0;
 }
 
@@ -65,14 +88,19 @@ int lc_batch_add(struct lc_batch *b, struct lc_source *src, int64_t ts_ns,
                  const struct lc_labels *labels, const char *line, size_t len)
 {
     struct lc_record *r;
+    int rc = lc_batch_reserve(b, src, len);
 
-    if (!lc_batch_fits(b, len))
-        return -ENOSPC;
-    /* The source's open mark is the one its records go to; a batch refs it once. */
-    if (b->last_src != src || !src->open || b->last_seq != src->tail - 1) {
-        int rc = add_mark(b, src);
+    if (rc)
+        return rc;
+    if (needs_mark(b, src)) {
+        struct lc_batch_mark *m = &b->marks[b->nmarks];
+        rc = lc_source_mark_ref(src, &m->seq);
         if (rc)
-            return rc;
+            return rc; /* not after lc_batch_reserve: it checked the ring */
+        m->src = src;
+        b->last_src = src;
+        b->last_seq = m->seq;
+        b->nmarks++;
     }
     r = &b->recs[b->n++];
     r->ts_ns = ts_ns;
@@ -82,6 +110,36 @@ int lc_batch_add(struct lc_batch *b, struct lc_source *src, int64_t ts_ns,
     memcpy(b->arena + b->used, line, len);
     b->used += (uint32_t)len;
     return 0;
+}
+
+void lc_batch_trim(struct lc_batch *b)
+{
+    char *a;
+    struct lc_record *r;
+
+    /* A batch filled half way in either measure was sealed full: kept whole, for reuse. */
+    if (b->used >= b->arena_cap / 2 || b->n >= b->recs_cap / 2)
+        return;
+    a = realloc(b->arena, b->used ? b->used : 1);
+    if (a) {
+        b->arena = a;
+        b->arena_cap = b->used;
+    }
+    r = realloc(b->recs, (size_t)(b->n ? b->n : 1) * sizeof(*r));
+    if (r) {
+        b->recs = r;
+        b->recs_cap = b->n;
+    }
+}
+
+bool lc_batch_whole(const struct lc_batch *b, uint32_t arena_cap, uint32_t recs_cap)
+{
+    return b->arena_cap == arena_cap && b->recs_cap == recs_cap;
+}
+
+int64_t lc_batch_cost(const struct lc_batch *b)
+{
+    return (int64_t)b->arena_cap + (int64_t)b->recs_cap * (int64_t)sizeof(struct lc_record);
 }
 
 void lc_batch_release_marks(struct lc_batch *b, bool ok)

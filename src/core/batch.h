@@ -40,22 +40,49 @@ struct lc_batch {
     /* the last mark added, so the per-record check is two compares */
     struct lc_source *last_src;
     uint64_t last_seq;
-    uint32_t attempts;
+    uint32_t attempts; /* the plugin's: e.g. its retries */
+    int fate;          /* the pipeline's: an lc_batch_fate given from inside send(), deferred */
     void *priv;
 };
 
 /* NULL on ENOMEM. */
 struct lc_batch *lc_batch_new(uint32_t arena_cap, uint32_t recs_cap);
-/* Frees memory only; marks must have been released (lc_output_done does both). */
+/* Frees memory only; marks must have been released (lc_output_done does both). NULL: no-op. */
 void lc_batch_free(struct lc_batch *b);
+/*
+ * Empties a batch whose marks were released, for reuse (the pipeline's spare
+ * list): no records, no plugin state; its arena and arrays are kept.
+ */
+void lc_batch_reset(struct lc_batch *b);
 /* True if a line of len bytes fits. */
 bool lc_batch_fits(const struct lc_batch *b, size_t len);
 /*
+ * Makes sure lc_batch_add(b, src, .., len) will succeed without allocating:
+ * 0, or -ENOSPC when the line does not fit, -ENOBUFS when it needs a new mark
+ * of src and src's mark ring is full, -ENOMEM. Changes nothing but capacity.
+ */
+int lc_batch_reserve(struct lc_batch *b, const struct lc_source *src, size_t len);
+/*
  * Appends a record (copying the line) and makes sure the batch references the
- * source's open mark. 0, or -ENOSPC when it does not fit, -ENOMEM.
+ * source's open mark. 0, or lc_batch_reserve's errors (nothing added then).
  */
 int lc_batch_add(struct lc_batch *b, struct lc_source *src, int64_t ts_ns,
                  const struct lc_labels *labels, const char *line, size_t len);
+/*
+ * Sealing: a batch sealed early (by age, by a flush: less than half of its
+ * arena and of its record slots used) gives back what it does not use, so what
+ * it holds is what it carries; a fuller one stays whole, to be reused. A failed
+ * shrink keeps the batch as it is. The batch takes no record after this.
+ */
+void lc_batch_trim(struct lc_batch *b);
+/* True when the batch still has its full capacity (not trimmed): worth reusing. */
+bool lc_batch_whole(const struct lc_batch *b, uint32_t arena_cap, uint32_t recs_cap);
+/*
+ * The memory a sealed batch holds: its arena and record slots. The one
+ * measure of pending_bytes (pipeline) and of retry queue bytes (outputs); it
+ * does not change between sealing and lc_output_done.
+ */
+int64_t lc_batch_cost(const struct lc_batch *b);
 static inline const char *lc_batch_line(const struct lc_batch *b, const struct lc_record *r)
 {
     return b->arena + r->line_off;

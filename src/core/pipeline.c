@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /*
  * A record costs a few bytes besides its line in a batch; budget record slots
@@ -26,11 +27,6 @@ static int64_t batch_bytes(const struct lc_output *out)
 static int64_t batch_wait_ms(const struct lc_output *out)
 {
     return out->conf->batch_wait_ms ? out->conf->batch_wait_ms : out->agent->cfg->batch_wait_ms;
-}
-
-static int64_t batch_cost(const struct lc_batch *b)
-{
-    return (int64_t)b->arena_cap + (int64_t)b->recs_cap * (int64_t)sizeof(struct lc_record);
 }
 
 static void schedule_deferred(struct lc_agent *a);
@@ -87,6 +83,37 @@ static void resume_inputs(struct lc_agent *a)
             a->inputs[i].plugin->resume(&a->inputs[i]);
 }
 
+/*
+ * A done batch with its whole capacity goes to the output's spare list (at
+ * most LC_BATCH_SPARES), so a busy output does not allocate a batch per batch;
+ * a trimmed one is freed.
+ */
+static void recycle(struct lc_output *out, struct lc_batch *b)
+{
+    int64_t bytes = batch_bytes(out);
+
+    if (out->nspare >= LC_BATCH_SPARES || !lc_batch_whole(b, (uint32_t)bytes, recs_for(bytes))) {
+        lc_batch_free(b);
+        return;
+    }
+    lc_batch_reset(b);
+    b->next = out->spare;
+    out->spare = b;
+    out->nspare++;
+    lc_gauge_set(out->m_spare, out->nspare);
+}
+
+void lc_pipeline_free_spares(struct lc_output *out)
+{
+    while (out->spare) {
+        struct lc_batch *b = out->spare;
+        out->spare = b->next;
+        lc_batch_free(b);
+    }
+    out->nspare = 0;
+    lc_gauge_set(out->m_spare, 0);
+}
+
 static void send_open(struct lc_output *out)
 {
     struct lc_batch *b = out->open;
@@ -100,10 +127,11 @@ static void send_open(struct lc_output *out)
         return;
     if (b->n == 0) {
         lc_batch_release_marks(b, true);
-        lc_batch_free(b);
+        recycle(out, b);
         return;
     }
-    out->pending_bytes += batch_cost(b);
+    lc_batch_trim(b); /* a batch sealed by age holds what it carries, not a whole arena */
+    out->pending_bytes += lc_batch_cost(b);
     out->pending_batches++;
     lc_gauge_set(out->m_pending, out->pending_bytes);
     lc_counter_inc(out->m_batches);
@@ -129,9 +157,17 @@ static struct lc_batch *open_batch(struct lc_output *out)
 
     if (out->open)
         return out->open;
-    out->open = lc_batch_new((uint32_t)bytes, recs_for(bytes));
-    if (!out->open)
-        return NULL;
+    if (out->spare) {
+        out->open = out->spare;
+        out->spare = out->open->next;
+        out->open->next = NULL;
+        out->nspare--;
+        lc_gauge_set(out->m_spare, out->nspare);
+    } else {
+        out->open = lc_batch_new((uint32_t)bytes, recs_for(bytes));
+        if (!out->open)
+            return NULL;
+    }
     out->open->out = out;
     out->open->id = ++a->next_batch_id;
     out->open->created_ns = lc_mono_ns();
@@ -146,29 +182,91 @@ int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, 
     return lc_pipeline_emit_labels(in, src, src->labels, ts_ns, line, len);
 }
 
+static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t len);
+static int commit_all(struct lc_input *in, struct lc_source *src, const struct lc_labels *labels,
+                      int64_t ts_ns, const char *line, size_t len);
+
 int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
                             const struct lc_labels *labels, int64_t ts_ns, const char *line,
                             size_t len)
 {
-    for (size_t i = 0; i < in->nouts; i++) {
-        struct lc_output *out = in->outs[i];
-        struct lc_batch *b = open_batch(out);
-        int rc;
+    int rc = reserve_all(in, src, len);
 
-        if (!b)
-            return -ENOMEM;
-        if (!lc_batch_fits(b, len)) {
-            send_open(out);
-            b = open_batch(out);
-            if (!b)
-                return -ENOMEM;
-        }
-        /* The config keeps max_line_bytes below batch_bytes; this only guards it. */
-        if (len > b->arena_cap)
-            len = b->arena_cap;
-        rc = lc_batch_add(b, src, ts_ns, labels, line, len);
+    if (rc == 0)
+        rc = commit_all(in, src, labels, ts_ns, line, len);
+    if (rc) {
+        lc_counter_inc(in->m_emit_failed);
+        lc_logf(LC_LOG_WARN, "pipeline", NULL,
+                "input %s: a line could not be queued (%s): it is read again later", in->conf->name,
+                strerror(-rc));
+    }
+    return rc;
+}
+
+/* The config keeps max_line_bytes below batch_bytes; this only guards it. */
+static size_t fitting_len(const struct lc_output *out, size_t len)
+{
+    size_t cap = (size_t)batch_bytes(out);
+
+    return len > cap ? cap : len;
+}
+
+/*
+ * Room for one record of src in out's open batch, or in a fresh one (the full
+ * batch is sent: that adds no record). Nothing else changes.
+ */
+static int reserve_one(struct lc_output *out, const struct lc_source *src, size_t len)
+{
+    struct lc_batch *b = open_batch(out);
+    int rc;
+
+    if (!b)
+        return -ENOMEM;
+    len = fitting_len(out, len);
+    rc = lc_batch_reserve(b, src, len);
+    if (rc != -ENOSPC)
+        return rc;
+    send_open(out);
+    b = open_batch(out);
+    if (!b)
+        return -ENOMEM;
+    return lc_batch_reserve(b, src, len);
+}
+
+/* Every output first, so that a failure leaves no output holding the line. */
+static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t len)
+{
+    for (size_t i = 0; i < in->nouts; i++) {
+        int rc = reserve_one(in->outs[i], src, len);
         if (rc)
             return rc;
+    }
+    return 0;
+}
+
+/* After reserve_all nothing here allocates or can fail. */
+static int commit_all(struct lc_input *in, struct lc_source *src, const struct lc_labels *labels,
+                      int64_t ts_ns, const char *line, size_t len)
+{
+    for (size_t i = 0; i < in->nouts; i++) {
+        struct lc_output *out = in->outs[i];
+        size_t n = fitting_len(out, len);
+        int rc;
+
+        if (n < len) {
+            lc_counter_inc(out->m_cut);
+            lc_logf(LC_LOG_WARN, "pipeline", NULL,
+                    "output %s: a line of %zu bytes cut at batch_bytes (%zu)", out->conf->name, len,
+                    n);
+        }
+        rc = lc_batch_add(out->open, src, ts_ns, labels, line, n);
+        if (rc) {
+            /* a broken reservation: outputs before this one hold the line (read again: a
+             * duplicate there, never a loss) */
+            lc_logf(LC_LOG_ERROR, "pipeline", NULL, "output %s: a reserved record was refused",
+                    out->conf->name);
+            return rc;
+        }
     }
     return 0;
 }
@@ -204,7 +302,7 @@ static void on_defer_timer(uv_timer_t *t)
     while (list) {
         struct lc_batch *b = list;
         list = b->next;
-        batch_done(b->out, b, (enum lc_batch_fate)b->attempts);
+        batch_done(b->out, b, (enum lc_batch_fate)b->fate);
     }
     if (a->resume_due && !a->paused) {
         a->resume_due = false;
@@ -217,8 +315,7 @@ void lc_output_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_fat
     struct lc_agent *a = out->agent;
 
     if (a->in_send) {
-        /* `attempts` is the plugin's no longer: it carries the fate across. */
-        b->attempts = (uint32_t)fate;
+        b->fate = (int)fate;
         b->out = out;
         b->next = a->deferred;
         a->deferred = b;
@@ -233,7 +330,7 @@ static void batch_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_
     struct lc_agent *a = out->agent;
 
     lc_counter_inc(out->m_fate[fate]);
-    out->pending_bytes -= batch_cost(b);
+    out->pending_bytes -= lc_batch_cost(b);
     out->pending_batches--;
     lc_gauge_set(out->m_pending, out->pending_bytes);
     if (fate == LC_FATE_FAILED)
@@ -242,6 +339,6 @@ static void batch_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_
                 "after a restart",
                 out->conf->name, (unsigned long long)b->id, b->n);
     lc_batch_release_marks(b, fate != LC_FATE_FAILED);
-    lc_batch_free(b);
+    recycle(out, b);
     update_pause(a);
 }

@@ -25,8 +25,9 @@ struct lc_input {
     void *ctx;
     struct lc_output **outs; /* where its records go */
     size_t nouts;
-    struct lc_metric_series *m_lines; /* log_capturer_input_lines_total{input} */
-    struct lc_metric_series *m_bytes; /* log_capturer_input_bytes_total{input} */
+    struct lc_metric_series *m_lines;       /* log_capturer_input_lines_total{input} */
+    struct lc_metric_series *m_bytes;       /* log_capturer_input_bytes_total{input} */
+    struct lc_metric_series *m_emit_failed; /* log_capturer_input_emit_failures_total{input} */
 };
 
 /*
@@ -61,8 +62,13 @@ enum lc_batch_fate {
     LC_FATE_FAILED,        /* not handled durably (shutdown, DLQ failure): replay after restart */
 };
 
-/* An output's answer to one request. */
-enum lc_send_result { LC_SEND_OK = 0, LC_SEND_RETRY, LC_SEND_REJECT };
+/* What an output's destination answered to one request, and so what becomes of the batch. */
+enum lc_send_result {
+    LC_SEND_OK = 0, /* accepted: delivered */
+    LC_SEND_RETRY,  /* not now (transport error, overload, server error): send again later */
+    LC_SEND_REJECT, /* refused for good (e.g. bad data): never sent again as is (DLQ) */
+    LC_SEND_AUTH,   /* the credentials are refused: every batch would be, keep them all */
+};
 
 struct lc_output {
     const struct lc_output_plugin *plugin;
@@ -71,22 +77,27 @@ struct lc_output {
     void *ctx;
     /* owned by the pipeline: */
     struct lc_batch *open; /* being filled */
-    int64_t pending_bytes; /* arena bytes of batches given to the plugin, not yet done */
+    int64_t pending_bytes; /* lc_batch_cost of batches given to the plugin, not yet done */
     uint32_t pending_batches;
+    struct lc_batch *spare; /* done batches kept for reuse, at most LC_BATCH_SPARES */
+    uint32_t nspare;
     uv_timer_t flush_timer;
     bool flush_timer_on;
     struct lc_metric_series *m_records; /* log_capturer_output_records_total{output} */
     struct lc_metric_series *m_batches; /* log_capturer_output_batches_total{output} */
     struct lc_metric_series *m_fate[4]; /* log_capturer_output_batch_fate_total{output,fate} */
     struct lc_metric_series *m_pending; /* log_capturer_output_pending_bytes{output} */
+    struct lc_metric_series *m_spare;   /* log_capturer_output_spare_batches{output} */
+    struct lc_metric_series *m_cut;     /* log_capturer_output_cut_lines_total{output} */
 };
 
 /*
  * Contract for every output plugin:
  * - init: allocate ctx from out->conf->conf, register metrics. 0 or -errno.
- * - send: takes ownership of a sealed batch; must eventually call
- *   lc_output_done(out, b, fate) exactly once, from the event loop, never
- *   from inside send() itself is fine too.
+ * - send: takes ownership of a sealed batch and MUST give it back with
+ *   lc_output_done(out, b, fate) exactly once, on the event loop thread. It may
+ *   do so from inside send() itself (the pipeline then defers the fate to the
+ *   next loop iteration), or later, from its own callbacks.
  * - flush (optional): --once or shutdown wants everything out soon (skip waits).
  * - stop: give every held batch back (delivered, dead-lettered or FAILED),
  *   close handles, then call lc_output_stopped(out).

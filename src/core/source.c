@@ -4,6 +4,7 @@
 
 #include "core/labels.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,11 +134,21 @@ void lc_source_checkpoint(struct lc_source *s, const struct lc_pos *pos)
     advance(s);
 }
 
-uint64_t lc_source_mark_ref(struct lc_source *s)
+bool lc_source_try_seal(struct lc_source *s, const struct lc_pos *pos)
 {
-    uint64_t seq = open_mark(s);
-    mark_at(s, seq)->refs++;
-    return seq;
+    if (!s->open || s->tail - s->head >= s->max_marks)
+        return false;
+    lc_source_checkpoint(s, pos);
+    return true;
+}
+
+int lc_source_mark_ref(struct lc_source *s, uint64_t *seq)
+{
+    if (!lc_source_writable(s))
+        return -ENOBUFS;
+    *seq = open_mark(s);
+    mark_at(s, *seq)->refs++;
+    return 0;
 }
 
 void lc_source_mark_unref(struct lc_source *s, uint64_t seq, bool ok)

@@ -82,8 +82,21 @@ void lc_source_release(struct lc_source *s);
 /* True when nothing emitted is waiting for an ack. */
 bool lc_source_drained(const struct lc_source *s);
 
-/* For the pipeline: takes a reference on the open mark (opening one) and returns its sequence. */
-uint64_t lc_source_mark_ref(struct lc_source *s);
+/*
+ * Seals the open mark at pos only if a mark slot stays free after it, so a
+ * record can always be emitted without pausing in the middle of a chunk; a
+ * full ring keeps the mark open and it takes the next records too. True if it
+ * sealed.
+ */
+bool lc_source_try_seal(struct lc_source *s, const struct lc_pos *pos);
+
+/*
+ * For the pipeline: takes a reference on the open mark (opening one when a
+ * slot is free) and stores its sequence in *seq. 0, or -ENOBUFS when no mark
+ * is open and the ring is full: nothing changed, the record must not be
+ * emitted (the ring never overwrites a live mark).
+ */
+int lc_source_mark_ref(struct lc_source *s, uint64_t *seq);
 /* For the pipeline: drops one reference; ok=false marks it failed. May free s. */
 void lc_source_mark_unref(struct lc_source *s, uint64_t seq, bool ok);
 /* Writes the committed position to the checkpoint store if it moved. */

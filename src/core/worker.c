@@ -2,6 +2,8 @@
 /* worker.c: the disk worker: one thread that runs slow disk jobs in order, off the event loop. */
 #include "core/worker.h"
 
+#include "core/fifo.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,23 +37,15 @@ struct lc_worker {
 
 static void wk_push(struct wk_list *l, struct lc_worker_job *j)
 {
-    j->next = NULL;
-    if (l->tail)
-        l->tail->next = j;
-    else
-        l->head = j;
-    l->tail = j;
+    LC_FIFO_PUSH(l->head, l->tail, j, next);
 }
 
 static struct lc_worker_job *wk_pop(struct wk_list *l)
 {
-    struct lc_worker_job *j = l->head;
-    if (j) {
-        l->head = j->next;
-        if (!l->head)
-            l->tail = NULL;
-        j->next = NULL;
-    }
+    struct lc_worker_job *j = NULL;
+
+    if (l->head)
+        LC_FIFO_POP(l->head, l->tail, j, next);
     return j;
 }
 

@@ -87,6 +87,7 @@ bool lc_docker_driver_readable(int mode, const char *driver, const char **remedy
  */
 void lc_docker_set_unreadable(struct lc_docker_in *d, const char *id, const char *name,
                               const char *driver, const char *remedy, const char *why);
+/* True when lc_docker_set_unreadable() noted the container (and still remembers it). */
 bool lc_docker_is_unreadable(const struct lc_docker_in *d, const char *id);
 /* The input's /health entry: connected or not, and how many containers are unreadable. */
 void lc_docker_health(struct lc_docker_in *d);
@@ -106,25 +107,45 @@ int lc_docker_labels(struct lc_docker_in *d, const struct lc_docker_meta_entry *
  */
 void lc_docker_key(const struct lc_docker_in *d, const char *id, char *key, size_t len);
 
-/* docker_file.c: mode file */
+/*
+ * docker_file.c: mode file. The modes share one contract, called by docker.c
+ * on the event loop: init (at the input's init: 0 or -errno, then free
+ * follows whatever happened), start (handles on the loop: 0 or -errno),
+ * event (a container event; mode api also gets ev NULL when the daemon
+ * (re)connected: every running container is looked at again), and pause,
+ * resume, caught_up, stop and free (plugin.h) for the mode's own state.
+ */
+/* Sets up the file reader over <root>/containers/ (the shared decode buffer too). 0 or -errno. */
 int lc_docker_file_init(struct lc_docker_in *d);
+/* Starts reading (lc_file_in_start). 0 or -errno. */
 int lc_docker_file_start(struct lc_docker_in *d);
+/* A container event (never NULL here): a start rescans for its log, a destroy closes its files. */
 void lc_docker_file_event(struct lc_docker_in *d, const struct lc_docker_event *ev);
 /* Drops this instance's use of the shared decode buffer (at free). */
 void lc_docker_file_release(void);
 
-/* docker_api.c: mode api */
+/* docker_api.c: mode api (the same contract as mode file, above) */
+/* Allocates the mode's state (d->streams). 0 or -ENOMEM. */
 int lc_docker_api_mode_init(struct lc_docker_in *d);
+/* Starts the tick timer (seals quiet streams' marks, reopens broken streams). 0 or -errno. */
 int lc_docker_api_mode_start(struct lc_docker_in *d);
+/* Pauses every log stream (the connection stays open: the daemon's buffer holds). */
 void lc_docker_api_mode_pause(struct lc_docker_in *d);
+/* Resumes every stream whose source may take records (it may deliver data at once). */
 void lc_docker_api_mode_resume(struct lc_docker_in *d);
+/* For --once: true when the first list answered and every stream ended. */
 bool lc_docker_api_mode_caught_up(struct lc_docker_in *d);
 /* Closes every stream; calls lc_docker_closed(d) for each handle it closes asynchronously. */
 void lc_docker_api_mode_stop(struct lc_docker_in *d);
+/* Frees the mode's state (after stop completed, or after a failed init/start). */
 void lc_docker_api_mode_free(struct lc_docker_in *d);
+/* A container event, or ev NULL: (re)connected, list the running containers. */
 void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_event *ev);
 
-/* For the modes: one more asynchronous close pending / done. */
+/*
+ * For the modes, during stop: one more asynchronous close is pending /
+ * done. The input reports lc_input_stopped() when the last one is done.
+ */
 void lc_docker_closing(struct lc_docker_in *d);
 void lc_docker_closed(struct lc_docker_in *d);
 

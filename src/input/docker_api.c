@@ -203,10 +203,8 @@ static void set_state(struct dcont *c, enum dc_state st)
  */
 static void seal(struct dcont *c)
 {
-    struct lc_source *s = c->src;
-
-    if (s && s->open && s->tail - s->head < s->max_marks)
-        lc_source_checkpoint(s, &c->pos);
+    if (c->src)
+        lc_source_try_seal(c->src, &c->pos);
 }
 
 /* Releases the source (its row stays, or goes when forget). */
@@ -339,16 +337,16 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
                 (long long)(c->replay[s].ts % LC_NS_PER_SEC));
         return 0;
     }
-    if (!lc_source_writable(c->src)) {
-        /* cannot happen while seal() keeps its invariant; never overrun the mark ring */
-        lc_logf(LC_LOG_ERROR, iname(a), NULL, "container %.12s: no mark slot, line dropped", c->id);
-        return 0;
-    }
     rc = lc_pipeline_emit_labels(in, c->src, s ? c->src->extra_labels[0] : c->src->labels, ts,
                                  l->line, l->len);
     if (rc) {
-        lc_logf(LC_LOG_ERROR, iname(a), NULL, "cannot queue a line: %s", strerror(-rc));
-        return 0;
+        /*
+         * Not queued (no memory, or no mark slot: -ENOBUFS, which seal() keeps
+         * from happening), counted and logged by the pipeline. The stream ends
+         * here (on_end) and is reopened after a backoff from c->pos, the last
+         * line emitted, so this line is read again; nothing past it is sealed.
+         */
+        return rc == -ENOENT ? -ENOMEM : rc; /* -ENOENT would read as "container gone" */
     }
     if (l->has_ts) {
         lc_docker_replay_note(&c->replay[s], ts, l->line, l->len);

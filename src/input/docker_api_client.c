@@ -80,6 +80,7 @@ struct lc_docker_stream {
     bool paused;      /* by the user (or by on_data returning LC_DOCKER_PAUSE) */
     bool want_resume; /* resume asked inside a curl callback: the reaper does it */
     bool skipping;    /* events: inside an oversized line */
+    bool body_cut;    /* the error body did not fit (counted once) */
     bool conn_counted;
     long status; /* HTTP status once known */
     int user_err;
@@ -123,6 +124,7 @@ struct lc_docker_api {
     struct lc_metric_series *m_conn_reused;
     struct lc_metric_series *m_events;
     struct lc_metric_series *m_events_skipped;
+    struct lc_metric_series *m_bodies_cut;
     struct lc_metric_series *m_streams_open;
 };
 
@@ -810,7 +812,11 @@ static size_t lc_docker_stream_write(char *ptr, size_t size, size_t nmemb, void 
     if (!lc_docker_stream_status(s)) {
         /* error body: keep the start for the message, drop the rest */
         size_t room = s->line.cap > s->line.len ? s->line.cap - s->line.len : 0;
-        lc_buf_append(&s->line, ptr, nmemb < room ? nmemb : room);
+        if (nmemb > room || lc_buf_append(&s->line, ptr, nmemb < room ? nmemb : room) != 0) {
+            if (!s->body_cut) /* once per answer */
+                lc_counter_inc(api->m_bodies_cut);
+            s->body_cut = true;
+        }
         return nmemb;
     }
     api->in_curl++;
@@ -1212,6 +1218,12 @@ struct lc_docker_api *lc_docker_api_new(uv_loop_t *loop, const struct lc_docker_
     api->m_events_skipped = lc_metric_series(
         lc_metric_family(LC_COUNTER, "log_capturer_docker_events_skipped_total",
                          "Docker event lines skipped: oversized or unparseable.", in_labels),
+        api->name);
+    api->m_bodies_cut = lc_metric_series(
+        lc_metric_family(LC_COUNTER, "log_capturer_docker_api_error_bodies_cut_total",
+                         "Docker API error answers whose body was cut (at its cap, or out of "
+                         "memory): the message logged is its start.",
+                         in_labels),
         api->name);
     api->m_streams_open = lc_metric_series(
         lc_metric_family(LC_GAUGE, "log_capturer_docker_api_streams_open",

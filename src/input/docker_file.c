@@ -298,8 +298,20 @@ static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now
             lc_counter_inc(t->fi->m_cut);
         }
     }
-    lc_tail_emit(t, p->labels[s], ts, out, olen);
+    if (lc_tail_emit(t, p->labels[s], ts, out, olen) != 0)
+        return false; /* t->emit_failed: the tailer goes back before this line */
     return !pending(p);
+}
+
+/* The tailer goes back to a position with nothing half joined: forget what is. */
+static void df_rewind(struct lc_tail *t)
+{
+    struct dfile *p = t->priv;
+
+    if (!p || !p->j)
+        return;
+    lc_docker_joiner_reset(&p->j->join[0]);
+    lc_docker_joiner_reset(&p->j->join[1]);
 }
 
 /* The time of the first complete line at or after off; false if none in the window. */
@@ -388,7 +400,10 @@ static void df_idle(struct lc_tail *t)
             continue;
         if (p->j->join[s].dropped)
             lc_counter_inc(t->fi->m_cut);
-        lc_tail_emit(t, p->labels[s], ts, line, len);
+        if (lc_tail_emit(t, p->labels[s], ts, line, len) != 0) {
+            lc_tail_retry(t); /* the joined line is read again, from its first part */
+            return;
+        }
     }
     pos.offset = t->offset;
     pos.ts_ns = t->last_ts;
@@ -429,6 +444,7 @@ static const struct lc_tail_ops docker_file_ops = {
     .seek_time = df_seek_time,
     .line_time = df_line_time,
     .idle = df_idle,
+    .rewind = df_rewind,
 };
 
 int lc_docker_file_init(struct lc_docker_in *d)

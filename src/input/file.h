@@ -78,6 +78,12 @@ struct lc_tail_ops {
      * holds once the file has been quiet long enough; t->idle_since).
      */
     void (*idle)(struct lc_tail *t);
+    /*
+     * Optional: a line could not be queued and the tail goes back to a
+     * position after which no record was half assembled (t->safe_offset or
+     * a line end): forget what the decoder holds, it is read again.
+     */
+    void (*rewind)(struct lc_tail *t);
 };
 #define LC_TAIL_WAIT 1
 
@@ -107,6 +113,9 @@ struct lc_tail {
     dev_t deferred_dev;   /* the successor not opened at max_rotated (ino 0: none) */
     ino_t deferred_ino;
     int64_t idle_since;    /* monotonic ns of the last data, for flush and rotate_wait */
+    int64_t retry_ns;      /* a line could not be queued: not read before (monotonic); 0: none */
+    int64_t retry_ms;      /* the wait before that retry, doubled per failure, reset by a success */
+    bool emit_failed;      /* lc_tail_emit failed since the tail last went back (lc_tail_retry) */
     int64_t last_ts;       /* time of the last record emitted, saved with the position */
     uint32_t last_ts_seq;  /* records emitted at exactly last_ts */
     bool waiting;          /* labels not known yet: not read */
@@ -161,12 +170,20 @@ struct lc_file_in {
 /* Allocates and initialises (metrics, buffers) a file reader for `in`. 0 or -errno. */
 int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
                     const struct lc_tail_ops *ops, void *owner, struct lc_file_in **out);
+/*
+ * Starts the handles on the agent's loop (watches, rescan and poll timers) and
+ * runs the first scan. 0 or -errno; after a failure only lc_file_in_free().
+ */
 int lc_file_in_start(struct lc_file_in *fi);
+/* The pipeline is full: no file is read until lc_file_in_resume() (a block in progress ends). */
 void lc_file_in_pause(struct lc_file_in *fi);
+/* Room again: every file is read on (those waiting to retry a line keep their backoff). */
 void lc_file_in_resume(struct lc_file_in *fi);
+/* For --once: true when the first scan ran and every file was read to the size it had then. */
 bool lc_file_in_caught_up(struct lc_file_in *fi);
 /* Closes every file and handle; stopped(arg) runs once the last handle closed. */
 void lc_file_in_stop(struct lc_file_in *fi, void (*stopped)(void *arg), void *arg);
+/* Frees fi (after stopped ran, or after a failed init or start). NULL is a no-op. */
 void lc_file_in_free(struct lc_file_in *fi);
 /* Looks for new and rotated files now (e.g. a container started). */
 void lc_file_in_rescan(struct lc_file_in *fi);
@@ -197,9 +214,25 @@ void lc_file_in_gap(struct lc_file_in *fi, const char *path, const char *what, i
  * reading starts. `labels` is borrowed. 0 or -ENOMEM.
  */
 int lc_tail_attach(struct lc_tail *t, struct lc_labels *labels);
-/* Emits one record of t with explicit labels (they must live as long as t's source). */
-void lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const char *line,
-                  size_t len);
+/*
+ * Emits one record of t with explicit labels (they must live as long as t's
+ * source). 0, or lc_pipeline_emit's negative errno: then t->emit_failed is set,
+ * the line is not queued, and the caller MUST not seal a position past it;
+ * the block reader goes back before it (lc_tail_retry). Ops calling it
+ * outside a block (ops->idle) call lc_tail_retry themselves.
+ */
+int lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const char *line,
+                 size_t len);
+/*
+ * A line could not be queued: t goes back to `t->safe_offset` (the last
+ * position sealed with nothing half assembled), drops its held partial line
+ * and what the ops' decoder holds (ops->rewind), and is not read again before
+ * a backoff (LC_TAIL_RETRY_MIN_MS doubling up to LC_TAIL_RETRY_MAX_MS) passed;
+ * the poll timer reads it then. What was after safe_offset is read again.
+ */
+void lc_tail_retry(struct lc_tail *t);
+#define LC_TAIL_RETRY_MIN_MS 100
+#define LC_TAIL_RETRY_MAX_MS 5000
 
 /* file_tail.c */
 /* Reads what t has, up to a budget of bytes; returns bytes read, or -errno. */

@@ -38,16 +38,17 @@ static int64_t line_time(struct lc_tail *t, const char *line, size_t len, int64_
     return now;
 }
 
-void lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const char *line,
-                  size_t len)
+int lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const char *line,
+                 size_t len)
 {
     struct lc_file_in *fi = t->fi;
     int rc = lc_pipeline_emit_labels(fi->in, t->src, labels, ts, line, len);
 
     if (rc) {
-        lc_log(LC_LOG_ERROR, fi->in->conf->name, "cannot queue a line: %s", strerror(-rc));
-        return;
+        t->emit_failed = true; /* counted and logged by the pipeline */
+        return rc;
     }
+    t->retry_ms = 0;
     if (ts == t->last_ts) {
         t->last_ts_seq++;
     } else {
@@ -55,6 +56,23 @@ void lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const
         t->last_ts_seq = 1;
     }
     lc_counter_inc(fi->in->m_lines);
+    return 0;
+}
+
+void lc_tail_retry(struct lc_tail *t)
+{
+    int64_t wait = t->retry_ms ? t->retry_ms * 2 : LC_TAIL_RETRY_MIN_MS;
+
+    t->retry_ms = wait > LC_TAIL_RETRY_MAX_MS ? LC_TAIL_RETRY_MAX_MS : wait;
+    t->retry_ns = lc_mono_ns() + t->retry_ms * LC_NS_PER_MSEC;
+    t->offset = t->safe_offset;
+    t->line_start = t->safe_offset;
+    t->discarding = false;
+    lc_buf_reset(&t->partial);
+    if (t->fi->ops && t->fi->ops->rewind)
+        t->fi->ops->rewind(t);
+    t->emit_failed = false;
+    t->hot = false; /* the poll reads it again once retry_ns passed */
 }
 
 static void emit(struct lc_tail *t, const char *line, size_t len, int64_t now)
@@ -92,7 +110,7 @@ static void emit(struct lc_tail *t, const char *line, size_t len, int64_t now)
      */
     if (from_clock && ts <= t->last_ts)
         ts = t->last_ts + 1;
-    lc_tail_emit(t, t->src->labels, ts, line, len);
+    lc_tail_emit(t, t->src->labels, ts, line, len); /* a failure sets t->emit_failed */
 }
 
 /* Keeps the unfinished end of a block; an over-long line is cut at max_line_bytes. */
@@ -106,13 +124,20 @@ static void hold(struct lc_tail *t, const char *p, size_t n, int64_t at, int64_t
     if (t->partial.len == 0)
         t->line_start = at;
     room = (size_t)c->max_line_bytes - t->partial.len;
-    if (n <= room) {
-        lc_buf_append(&t->partial, p, n);
+    if (lc_buf_append(&t->partial, p, n <= room ? n : room) != 0) {
+        /* the buffer is capped at max_line_bytes: only ENOMEM gets here */
+        lc_counter_inc(t->fi->m_errors);
+        lc_logf(LC_LOG_ERROR, t->fi->in->conf->name, NULL,
+                "%s: no memory to hold a line: it is read again later", t->path);
+        t->emit_failed = true; /* goes back before the line, as a failed emit */
         return;
     }
-    lc_buf_append(&t->partial, p, room);
+    if (n <= room)
+        return;
     if (!t->fi->ops) /* a decoder cannot use half a line: it is counted and dropped */
         emit(t, t->partial.data, t->partial.len, now);
+    if (t->emit_failed)
+        return;
     lc_counter_inc(t->fi->m_cut);
     lc_buf_reset(&t->partial);
     t->discarding = true;
@@ -127,13 +152,17 @@ static bool line_done(struct lc_tail *t, const char *line, size_t len, int64_t n
     return true;
 }
 
-static void process(struct lc_tail *t, const char *buf, size_t n, int64_t base)
+/*
+ * Lines of one block. Returns false when a line could not be queued: the
+ * position is sealed before it and t went back there (lc_tail_retry).
+ */
+static bool process(struct lc_tail *t, const char *buf, size_t n, int64_t base)
 {
     const char *p = buf, *end = buf + n;
     int64_t now = lc_now_ns(); /* one clock read per block, not per line */
     int64_t last = -1;
 
-    while (p < end) {
+    while (p < end && !t->emit_failed) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) {
             hold(t, p, (size_t)(end - p), base + (p - buf), now);
@@ -144,13 +173,19 @@ static void process(struct lc_tail *t, const char *buf, size_t n, int64_t base)
             t->discarding = false; /* the newline ends the cut line */
         } else if (t->partial.len > 0) {
             hold(t, p, (size_t)(nl - p), base + (p - buf), now);
+            if (t->emit_failed)
+                break;
             if (t->discarding)
                 t->discarding = false;
             else
                 safe = line_done(t, t->partial.data, t->partial.len, now);
+            if (t->emit_failed)
+                break;
             lc_buf_reset(&t->partial);
         } else {
             safe = line_done(t, p, (size_t)(nl - p), now);
+            if (t->emit_failed)
+                break;
         }
         p = nl + 1;
         if (safe)
@@ -161,6 +196,11 @@ static void process(struct lc_tail *t, const char *buf, size_t n, int64_t base)
         lc_source_checkpoint(t->src, &pos);
         t->safe_offset = last;
     }
+    if (t->emit_failed) {
+        lc_tail_retry(t);
+        return false;
+    }
+    return true;
 }
 
 static void extend_fingerprint(struct lc_tail *t, const char *buf, size_t n)
@@ -206,6 +246,13 @@ int64_t lc_tail_read(struct lc_tail *t, int64_t budget)
     if (replaced(t))
         lc_tail_truncated(t);
 
+    if (t->retry_ns) {
+        if (lc_mono_ns() < t->retry_ns) {
+            t->hot = false; /* the poll comes back */
+            return 0;
+        }
+        t->retry_ns = 0;
+    }
     while (total < budget) {
         ssize_t n;
 
@@ -227,7 +274,8 @@ int64_t lc_tail_read(struct lc_tail *t, int64_t budget)
         }
         extend_fingerprint(t, fi->readbuf, (size_t)n);
         t->done = false;
-        process(t, fi->readbuf, (size_t)n, t->offset);
+        if (!process(t, fi->readbuf, (size_t)n, t->offset))
+            break; /* t went back before a line that could not be queued */
         t->offset += n;
         total += n;
         t->idle_since = lc_mono_ns();
@@ -246,9 +294,13 @@ void lc_tail_flush_partial(struct lc_tail *t, int64_t now_mono)
 
     if (t->partial.len == 0 || now_mono - t->idle_since < t->fi->c->flush_ms * LC_NS_PER_MSEC)
         return;
-    if (!t->src || !lc_source_writable(t->src) || t->fi->ops)
+    if (!t->src || !lc_source_writable(t->src) || t->fi->ops || t->retry_ns)
         return; /* a decoder's partial line is a torn write: it waits for its end */
     emit(t, t->partial.data, t->partial.len, lc_now_ns());
+    if (t->emit_failed) {
+        lc_tail_retry(t);
+        return;
+    }
     lc_counter_inc(t->fi->m_partial_flush);
     lc_buf_reset(&t->partial);
     pos.offset = t->offset;

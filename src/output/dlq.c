@@ -2,6 +2,7 @@
 /* dlq.c: the dead-letter queue: append-only NDJSON segment files, capped, fsynced, replayable. */
 #include "output/dlq.h"
 
+#include "core/fifo.h"
 #include "core/redact.h"
 #include "core/worker.h"
 
@@ -680,11 +681,7 @@ int lc_dlq_append_async(struct lc_dlq *d, struct lc_worker *w, const char *line,
     p->rc = 0;
     p->len = len;
     memcpy(p->line, line, len);
-    if (d->waiting_tail)
-        d->waiting_tail->next = p;
-    else
-        d->waiting = p;
-    d->waiting_tail = p;
+    LC_FIFO_PUSH(d->waiting, d->waiting_tail, p, next);
     dlq_kick(d);
     return 0;
 }

@@ -470,14 +470,15 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
         CURLcode cr = curl_easy_perform(r->easy);
         if (cr == CURLE_OK)
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-        if (cr == CURLE_OK && status >= 200 && status < 300) {
+        enum lc_send_result sr = lc_loki_push_result(cr, status);
+        if (sr == LC_SEND_OK) {
             res->sent++;
             res->entries += b.n;
             return LC_DLQ_REMOVE;
         }
         char shown[CURL_ERROR_SIZE * 2];
         lc_redact_text(r->resp, r->resp_len < 200 ? r->resp_len : 200, shown, sizeof(shown));
-        if (cr == CURLE_OK && (status == 401 || status == 403)) {
+        if (sr == LC_SEND_AUTH) {
             /* bad credentials fail every batch alike: keep them all, stop now */
             clear_progress(r);
             fprintf(stderr, "dlq replay %s: stopping: authentication failed (%ld): %s\n", r->name,
@@ -485,7 +486,7 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
             res->stopped = true;
             return LC_DLQ_STOP;
         }
-        if (cr == CURLE_OK && status != 429 && status < 500) {
+        if (sr == LC_SEND_REJECT) {
             res->rejected++;
             if (res->rejected <= REPLAY_SHOW_ERRS) {
                 clear_progress(r);

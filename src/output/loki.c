@@ -6,6 +6,7 @@
 #include "core/batch.h"
 #include "core/buf.h"
 #include "core/curl_uv.h"
+#include "core/fifo.h"
 #include "core/http.h"
 #include "core/labels.h"
 #include "core/log.h"
@@ -329,6 +330,17 @@ void lc_loki_http_forget_secrets(struct lc_loki_http *h)
     }
 }
 
+enum lc_send_result lc_loki_push_result(CURLcode result, long status)
+{
+    if (result != CURLE_OK || status == 429 || status >= 500)
+        return LC_SEND_RETRY;
+    if (status >= 200 && status < 300)
+        return LC_SEND_OK;
+    if (status == 401 || status == 403)
+        return LC_SEND_AUTH;
+    return LC_SEND_REJECT;
+}
+
 const char *lc_loki_tls_hint(CURLcode result, const struct lc_loki_conf *c)
 {
     bool https = c->url && strncmp(c->url, "https://", 8) == 0;
@@ -531,12 +543,6 @@ static void pump(struct lc_loki *lk);
 static void kick_encoder(struct lc_loki *lk);
 static void on_closed(struct lc_loki *lk);
 
-static int64_t batch_cost(const struct lc_batch *b)
-{
-    /* as the pipeline counts pending bytes: what the batch holds in memory */
-    return (int64_t)b->arena_cap + (int64_t)b->recs_cap * (int64_t)sizeof(struct lc_record);
-}
-
 static void update_gauges(struct lc_loki *lk)
 {
     lc_gauge_set(lk->m.retry_batches, lc_retry_count(lk->retry));
@@ -631,7 +637,7 @@ static void requeue(struct lc_loki *lk, struct lc_batch *b, int64_t retry_after_
     int64_t delay = lc_retry_delay_ms(lk->retry, b->attempts, retry_after_ms);
     if (lk->flushing && delay > LOKI_FLUSH_WAIT)
         delay = LOKI_FLUSH_WAIT;
-    if (lc_retry_push(lk->retry, b, batch_cost(b), now + delay * LC_NS_PER_MSEC) < 0) {
+    if (lc_retry_push(lk->retry, b, lc_batch_cost(b), now + delay * LC_NS_PER_MSEC) < 0) {
         dead_letter(lk, b, "retry_queue_full", 0, NULL, 0);
         return;
     }
@@ -666,7 +672,7 @@ static void hold(struct lc_loki *lk, struct lc_batch *b)
     if (lk->flushing && delay > LOKI_FLUSH_WAIT)
         delay = LOKI_FLUSH_WAIT;
     /* cannot fail: the queue was not full, so nothing needs evicting either */
-    (void)lc_retry_push(lk->retry, b, batch_cost(b), now + delay * LC_NS_PER_MSEC);
+    (void)lc_retry_push(lk->retry, b, lc_batch_cost(b), now + delay * LC_NS_PER_MSEC);
     lc_counter_inc(lk->m.retries);
 }
 
@@ -701,6 +707,30 @@ static void observe_phases(struct lc_loki *lk, CURL *easy)
     lc_histogram_observe(lk->m.phase[2], (double)total / 1e6);
 }
 
+/* A transport error, 429 or 5xx: the batch goes to the retry queue (Retry-After honoured). */
+static void retry_later(struct lc_loki *lk, const struct lc_loki_req *rq, struct lc_batch *b,
+                        CURLcode result, long status, int64_t now)
+{
+    int64_t ra = -1;
+
+    if (result != CURLE_OK) {
+        char msg[CURL_ERROR_SIZE * 2];
+        count_status(lk, ST_ERROR);
+        lc_redact_url(rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(result), msg, sizeof(msg));
+        lc_logf(LC_LOG_WARN, lk->name, NULL, "push failed: %s%s; retrying", msg,
+                lc_loki_tls_hint(result, lk->conf));
+    } else {
+        char body[256];
+        count_status(lk, status == 429 ? ST_429 : ST_5XX);
+        if (rq->retry_after[0])
+            ra = lc_retry_after_parse(rq->retry_after, (int64_t)time(NULL));
+        lc_logf(LC_LOG_WARN, lk->name, NULL, "push answered %ld: %s; retrying", status,
+                shown_body(rq, 200, body, sizeof(body)));
+    }
+    lc_breaker_failure(&lk->br, now);
+    requeue(lk, b, ra);
+}
+
 static void on_request_done(CURL *easy, CURLcode result, void *arg)
 {
     struct lc_loki_req *rq = arg;
@@ -722,22 +752,19 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
     if (result == CURLE_OK)
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 
-    if (result != CURLE_OK) {
-        char msg[CURL_ERROR_SIZE * 2];
-        count_status(lk, ST_ERROR);
-        lc_redact_url(rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(result), msg, sizeof(msg));
-        lc_logf(LC_LOG_WARN, lk->name, NULL, "push failed: %s%s; retrying", msg,
-                lc_loki_tls_hint(result, lk->conf));
-        lc_breaker_failure(&lk->br, now);
-        requeue(lk, b, -1);
-    } else if (status >= 200 && status < 300) {
+    switch (lc_loki_push_result(result, status)) {
+    case LC_SEND_RETRY:
+        retry_later(lk, rq, b, result, status, now);
+        break;
+    case LC_SEND_OK:
         count_status(lk, ST_2XX);
         lc_breaker_success(&lk->br);
         if (lk->auth_failed)
             lc_logf(LC_LOG_INFO, lk->name, NULL, "authentication works again: resuming pushes");
         lk->auth_failed = 0;
         finish(lk, b, LC_FATE_DELIVERED);
-    } else if (status == 401 || status == 403) {
+        break;
+    case LC_SEND_AUTH: {
         char body[256];
         count_status(lk, ST_4XX);
         lc_counter_inc(lk->m.auth_failures);
@@ -749,17 +776,9 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
         /* every batch would fail the same way: stop sending until the cooldown */
         lc_breaker_trip(&lk->br, now);
         hold(lk, b);
-    } else if (status == 429 || status >= 500) {
-        count_status(lk, status == 429 ? ST_429 : ST_5XX);
-        int64_t ra = -1;
-        if (rq->retry_after[0])
-            ra = lc_retry_after_parse(rq->retry_after, (int64_t)time(NULL));
-        char body[256];
-        lc_logf(LC_LOG_WARN, lk->name, NULL, "push answered %ld: %s; retrying", status,
-                shown_body(rq, 200, body, sizeof(body)));
-        lc_breaker_failure(&lk->br, now);
-        requeue(lk, b, ra);
-    } else {
+        break;
+    }
+    case LC_SEND_REJECT: {
         /* 400 and every other answer: Loki kept what it could; never re-send */
         char body[384];
         count_status(lk, status >= 400 && status < 500 ? ST_4XX : ST_OTHER);
@@ -768,6 +787,8 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
                 shown_body(rq, 300, body, sizeof(body)));
         lc_breaker_success(&lk->br); /* the server is alive and answering */
         dead_letter(lk, b, "rejected", status, rq->resp, rq->resp_len);
+        break;
+    }
     }
     if (lk->br.opens != lk->opens_seen) {
         lc_counter_add(lk->m.breaker_opens, lk->br.opens - lk->opens_seen);
@@ -836,12 +857,7 @@ static void start(struct lc_loki *lk, struct lc_batch *b)
     rq->b = b;
     lk->inflight++;
     lc_breaker_on_send(&lk->br);
-    rq->enc_next = NULL;
-    if (lk->enc_q_tail)
-        lk->enc_q_tail->enc_next = rq;
-    else
-        lk->enc_q = rq;
-    lk->enc_q_tail = rq;
+    LC_FIFO_PUSH(lk->enc_q, lk->enc_q_tail, rq, enc_next);
     kick_encoder(lk);
 }
 
@@ -926,11 +942,8 @@ static void encode_done(uv_work_t *w, int status)
 static void kick_encoder(struct lc_loki *lk)
 {
     while (!lk->encoding && lk->enc_q) {
-        struct lc_loki_req *rq = lk->enc_q;
-        lk->enc_q = rq->enc_next;
-        if (!lk->enc_q)
-            lk->enc_q_tail = NULL;
-        rq->enc_next = NULL;
+        struct lc_loki_req *rq;
+        LC_FIFO_POP(lk->enc_q, lk->enc_q_tail, rq, enc_next);
         lk->encoding = rq;
         lk->work.data = lk;
         if (uv_queue_work(lk->out->agent->loop, &lk->work, encode_work, encode_done) == 0)
@@ -943,15 +956,12 @@ static void kick_encoder(struct lc_loki *lk)
 
 static struct lc_batch *fifo_pop(struct lc_loki *lk)
 {
-    struct lc_batch *b = lk->fifo;
+    struct lc_batch *b;
 
-    if (!b)
-        return NULL;
-    lk->fifo = b->next;
     if (!lk->fifo)
-        lk->fifo_tail = NULL;
+        return NULL;
+    LC_FIFO_POP(lk->fifo, lk->fifo_tail, b, next);
     lk->fifo_n--;
-    b->next = NULL;
     return b;
 }
 
@@ -1032,12 +1042,7 @@ static void loki_send(struct lc_output *out, struct lc_batch *b)
         finish(lk, b, LC_FATE_FAILED);
         return;
     }
-    b->next = NULL;
-    if (lk->fifo_tail)
-        lk->fifo_tail->next = b;
-    else
-        lk->fifo = b;
-    lk->fifo_tail = b;
+    LC_FIFO_PUSH(lk->fifo, lk->fifo_tail, b, next);
     lk->fifo_n++;
     pump(lk);
 }

@@ -84,6 +84,13 @@ void lc_loki_http_free(struct lc_loki_http *h);
  * string options): the secret then lives only where libcurl needs it.
  */
 void lc_loki_http_forget_secrets(struct lc_loki_http *h);
+/*
+ * What a push's outcome means, decided here once for the output and `dlq
+ * replay`: 2xx LC_SEND_OK; a transport error (result != CURLE_OK), 429 and
+ * 5xx LC_SEND_RETRY; 401 and 403 LC_SEND_AUTH; every other answer
+ * LC_SEND_REJECT (a 400: Loki kept what it could, re-sending cannot help).
+ */
+enum lc_send_result lc_loki_push_result(CURLcode result, long status);
 /* A hint to append to a TLS failure's message ("" for other results), for the output c. */
 const char *lc_loki_tls_hint(CURLcode result, const struct lc_loki_conf *c);
 /* Logs a warning when c turns TLS verification off. */

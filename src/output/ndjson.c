@@ -3,6 +3,7 @@
 #include "core/agent.h"
 #include "core/batch.h"
 #include "core/buf.h"
+#include "core/fifo.h"
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/worker.h"
@@ -231,12 +232,7 @@ static void written(struct lc_output *out, struct lc_batch *b)
         lc_output_done(out, b, LC_FATE_DELIVERED);
         return;
     }
-    b->next = NULL;
-    if (nj->unsynced_tail)
-        nj->unsynced_tail->next = b;
-    else
-        nj->unsynced = b;
-    nj->unsynced_tail = b;
+    LC_FIFO_PUSH(nj->unsynced, nj->unsynced_tail, b, next);
     kick_sync(out);
 }
 
@@ -252,9 +248,7 @@ static void on_retry(uv_timer_t *t)
             uv_timer_start(&nj->retry_timer, on_retry, (uint64_t)c->retry_ms, 0);
             return;
         }
-        nj->retry = b->next;
-        if (!nj->retry)
-            nj->retry_tail = NULL;
+        LC_FIFO_POP(nj->retry, nj->retry_tail, b, next);
         written(out, b);
     }
 }
@@ -277,12 +271,7 @@ static void ndjson_send(struct lc_output *out, struct lc_batch *b)
                 strerror(-rc), (long long)c->retry_ms);
         uv_timer_start(&nj->retry_timer, on_retry, (uint64_t)c->retry_ms, 0);
     }
-    b->next = NULL;
-    if (nj->retry_tail)
-        nj->retry_tail->next = b;
-    else
-        nj->retry = b;
-    nj->retry_tail = b;
+    LC_FIFO_PUSH(nj->retry, nj->retry_tail, b, next);
 }
 
 static void on_closed(uv_handle_t *h)

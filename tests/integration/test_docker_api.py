@@ -11,6 +11,7 @@ inspects) are printed; run with -s to see them.
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import threading
@@ -222,20 +223,19 @@ def client_test_binary():
     return None
 
 
-def _connections_for_1000_inspects(eng, cid):
-    """Runs the client's unit test against the real daemon; returns its printed line."""
-    exe = client_test_binary()
-    if exe is None:
-        return None
+def _connections_for_1000_inspects(eng, cid, exe):
+    """Runs the client's unit test against the real daemon; fails unless it passed. Returns
+    (connections opened by 1000 inspects, its printed line)."""
     env = dict(os.environ, LC_TEST_DOCKER_SOCK=eng.sock, LC_TEST_DOCKER_CID=cid,
                LC_TEST_FILTER="test_real_daemon")
     p = subprocess.run([str(exe)], env=env, capture_output=True, text=True,
                        timeout=ag.scaled(120))
-    for line in p.stdout.splitlines():
-        if "1000 inspects" in line:
-            return line.strip()
-    print(p.stdout[-2000:], p.stderr[-2000:])
-    return None
+    out = p.stdout[-3000:] + p.stderr[-2000:]
+    assert p.returncode == 0, f"the client's real-daemon test failed:\n{out}"
+    assert "[       OK ] test_real_daemon" in p.stdout, out
+    m = re.search(r"1000 inspects opened (\d+) connection", p.stdout)
+    assert m, f"the client's real-daemon test printed no measurement:\n{out}"
+    return int(m.group(1)), m.group(0)
 
 
 def test_churn_fds_threads_baseline(docker, tmp_path):
@@ -367,9 +367,10 @@ def test_connections_for_1000_inspects(docker):
     # a running container that printed lines (the unit test lists and reads it)
     cid = docker.run_container("inspect1k", ["sh", "-c", "echo one; echo two; sleep 600"])
     ag.wait_until(lambda: docker.logs(cid)[0], 10, interval=0.2)
-    line = _connections_for_1000_inspects(docker, cid)
-    assert line is not None, "the client's real-daemon test printed no measurement"
+    opened, line = _connections_for_1000_inspects(docker, cid, client_test_binary())
     print("\nconnections opened for 1000 inspect calls: " + line)
+    # one keep-alive connection serves them all (a new one at most if the daemon closed it)
+    assert opened <= 1, line
     with open(NUMBERS, "a") as f:
         f.write(f"  {line}\n")
 

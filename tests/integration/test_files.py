@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from agent import (Agent, Writer, append_lines, bin_path, count_lines, free_port, have_binary,
-                   metric_names, metric_sum, read_output, run_cli, scaled, split_seq,
+                   metric_sum, read_output, run_cli, scaled, split_seq,
                    wait_until)
 
 if not have_binary():
@@ -497,18 +497,6 @@ def test_file_created_while_running_is_read_from_first_byte(make_agent, logs):
     assert_exactly_once(a.output_lines(), expected)
 
 
-def cut_metric(m, input_name):
-    """The counter of cut (over-long) lines: the lead names it; accept any
-    log_capturer_* name that says truncat/cut/long."""
-    names = [n for n in metric_names(m)
-             if n.startswith("log_capturer_") and re.search(r"truncat|_cut|long", n)]
-    assert names, f"no truncated-lines metric among {sorted(metric_names(m))}"
-    vals = [metric_sum(m, n, input=input_name) for n in names]
-    vals = [v for v in vals if v is not None]
-    assert vals, f"{names} have no series for input={input_name}"
-    return sum(vals), names
-
-
 def test_long_line_is_cut_and_counted(make_agent, logs):
     p = logs / "app.log"
     p.touch()
@@ -532,8 +520,9 @@ def test_long_line_is_cut_and_counted(make_agent, logs):
     assert long_line.startswith(pieces[0])
     # order: short=1, the cut line, short=2
     assert lines.index("short=1") < lines.index(pieces[0]) < lines.index("short=2")
-    n, names = cut_metric(m, "long")
-    assert n >= 1, f"{names} = {n}"
+    # exactly the long line: the one of max_line_bytes is not cut
+    n = metric_sum(m, "log_capturer_input_truncated_lines_total", input="long")
+    assert n == 1, f"log_capturer_input_truncated_lines_total{{input=long}} = {n}"
 
 
 def test_partial_line_held_then_flushed(make_agent, logs):

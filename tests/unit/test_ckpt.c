@@ -3,6 +3,7 @@
 #include "core/ckpt.h"
 #include "core/metrics.h"
 #include "core/worker.h"
+#include "lc_alloc_fail.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +79,16 @@ static int teardown(void **state)
     nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
     return 0;
+}
+
+static struct lc_ckpt *open_ok_at(struct fx *f, const char *dir)
+{
+    struct lc_ckpt *c = NULL;
+    int rc = lc_ckpt_open(&c, dir, f->err, sizeof(f->err));
+    if (rc != 0)
+        fail_msg("open %s: %d %s", dir, rc, f->err);
+    assert_non_null(c);
+    return c;
 }
 
 static struct lc_ckpt *open_ok(struct fx *f)
@@ -1042,8 +1053,66 @@ static void test_metrics(void **state)
     lc_ckpt_free(c);
 }
 
+/*
+ * Allocation failure injection (lc_alloc_fail.h, SQLite's allocator
+ * included): open a new store, commit 100, flush, commit 200, close. For
+ * every N the N-th allocation fails: no crash, an error where it failed, and
+ * the store reopened holds no position but one that was put (100 at least
+ * once its flush reported success), never one past it.
+ */
+static void test_alloc_failures(void **state)
+{
+    struct fx *f = *state;
+    char shm_root[64] = "/dev/shm/lc-ckpt-XXXXXX";
+    /* hundreds of stores created: on tmpfs when there is one (no fsync waits) */
+    const char *shm = mkdtemp(shm_root);
+    long n;
+
+    for (n = 1; n < 100000; n++) {
+        char dir[1200];
+        struct lc_ckpt *c = NULL;
+        struct lc_ckpt_entry e = {.key = "file:x:1:2", .path = "/var/log/x"};
+        struct lc_ckpt_entry got;
+        int put1 = -1, flush1 = -1, rc;
+        bool failed;
+
+        snprintf(dir, sizeof(dir), "%s/n%ld", shm ? shm : f->root, n);
+        lc_alloc_fail_at(n);
+        rc = lc_ckpt_open(&c, dir, f->err, sizeof(f->err));
+        if (rc == 0) {
+            e.pos.offset = 100;
+            put1 = lc_ckpt_put(c, &e);
+            if (put1 == 0)
+                flush1 = lc_ckpt_flush(c);
+            e.pos.offset = 200;
+            (void)lc_ckpt_put(c, &e); /* either outcome is fine: checked below */
+            lc_ckpt_free(c);
+        } else {
+            assert_null(c);
+        }
+        lc_alloc_fail_at(0);
+        failed = lc_alloc_failed();
+        c = open_ok_at(f, dir);
+        rc = lc_ckpt_get(c, e.key, &got);
+        if (put1 == 0 && flush1 == 0)
+            assert_int_equal(rc, 0);
+        if (rc == 0)
+            assert_true(got.pos.offset == 100 || got.pos.offset == 200);
+        else
+            assert_int_equal(rc, -ENOENT);
+        lc_ckpt_free(c);
+        if (!failed)
+            break;
+    }
+    print_message("# %ld allocations failed in turn\n", n - 1);
+    if (shm)
+        nftw(shm, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    assert_true(n > 50); /* it reached SQLite's allocations, not only ours */
+}
+
 int main(void)
 {
+    assert_int_equal(lc_alloc_fail_sqlite(), 0); /* before any SQLite use */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_agent_per_dir, setup, teardown),
@@ -1063,6 +1132,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_10k, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include "core/labels.h"
 #include "loki_push.pb-c.h"
 #include "output/loki_encode.h"
+#include "lc_alloc_fail.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -699,6 +700,96 @@ static void test_i64toa(void **state)
     }
 }
 
+/* ---- allocation failure injection (lc_alloc_fail.h) ------------------------------- */
+
+static const struct lc_kv torture_labels[] = {{"host", "h1"}, {"job", "static"}};
+
+/* One encoder of each kind over f->batch: the push body, then the DLQ's streams, into out[k]. */
+static int encode_kinds(struct fx *f, struct lc_buf out[3])
+{
+    static const struct {
+        enum lc_loki_encoding enc;
+        bool gzip;
+    } kinds[3] = {{LC_LOKI_PROTOBUF, false}, {LC_LOKI_JSON, false}, {LC_LOKI_JSON, true}};
+    int first_err = 0;
+
+    for (int k = 0; k < 3; k++) {
+        struct lc_loki_enc *e = NULL;
+        size_t raw;
+        int rc = lc_loki_enc_new(&e, kinds[k].enc, kinds[k].gzip, torture_labels, 2, 1 << 20);
+        if (rc == 0)
+            rc = lc_loki_encode(e, f->batch, &out[k], &raw);
+        if (rc == 0) {
+            struct lc_buf streams;
+            lc_buf_init(&streams, 1 << 20);
+            rc = lc_loki_streams_json(e, f->batch, &streams);
+            if (rc == 0)
+                rc = lc_buf_append(&out[k], streams.data, streams.len);
+            lc_buf_free(&streams);
+        }
+        if (rc) {
+            assert_true(rc == -ENOMEM || rc == -EIO); /* no other error from a failed allocation */
+            lc_buf_reset(&out[k]);
+            first_err = first_err ? first_err : rc;
+        }
+        lc_loki_enc_free(e);
+    }
+    return first_err;
+}
+
+/*
+ * For every N the N-th allocation of creating the encoders and encoding a
+ * fresh batch (sort included) fails: an error, never a crash or a leak, and
+ * whatever succeeded is byte for byte what an undisturbed run produced.
+ */
+static void test_alloc_failures(void **state)
+{
+    struct lc_buf want[3], got[3];
+    void *st = NULL;
+    long n;
+
+    (void)state;
+    for (int k = 0; k < 3; k++) {
+        lc_buf_init(&want[k], 1 << 20);
+        lc_buf_init(&got[k], 1 << 20);
+    }
+    setup(&st);
+    assert_int_equal(encode_kinds(st, want), 0);
+    teardown(&st);
+    for (int k = 0; k < 3; k++) /* allocated before the live count is taken */
+        assert_int_equal(lc_buf_reserve(&got[k], want[k].len * 2), 0);
+    for (n = 1; n < 100000; n++) {
+        long live0;
+        bool failed;
+
+        setup(&st);
+        for (int k = 0; k < 3; k++)
+            lc_buf_reset(&got[k]);
+        live0 = lc_alloc_live();
+        lc_alloc_fail_at(n);
+        int rc = encode_kinds(st, got);
+        lc_alloc_fail_at(0);
+        failed = lc_alloc_failed();
+        assert_int_equal(lc_alloc_live(), live0);
+        assert_true(rc == 0 || failed);
+        for (int k = 0; k < 3; k++) {
+            if (got[k].len == 0)
+                continue; /* that kind failed */
+            assert_int_equal(got[k].len, want[k].len);
+            assert_memory_equal(got[k].data, want[k].data, want[k].len);
+        }
+        teardown(&st);
+        if (!failed)
+            break;
+    }
+    for (int k = 0; k < 3; k++) {
+        lc_buf_free(&want[k]);
+        lc_buf_free(&got[k]);
+    }
+    print_message("# %ld allocations failed in turn\n", n - 1);
+    assert_true(n > 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_sort_large),
         cmocka_unit_test(test_i64toa),
+        cmocka_unit_test(test_alloc_failures),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     assert_int_equal(lc_labels_live(), 0);

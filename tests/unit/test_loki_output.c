@@ -587,9 +587,41 @@ static void test_init_errors(void **state)
     stop_plugin(f);
 }
 
+/* The one status decision the output and `dlq replay` share. */
+static void test_push_result_table(void **state)
+{
+    static const struct {
+        CURLcode result;
+        long status;
+        enum lc_send_result want;
+    } rows[] = {
+        {CURLE_OK, 200, LC_SEND_OK},
+        {CURLE_OK, 204, LC_SEND_OK},
+        {CURLE_OK, 299, LC_SEND_OK},
+        {CURLE_OK, 429, LC_SEND_RETRY},
+        {CURLE_OK, 500, LC_SEND_RETRY},
+        {CURLE_OK, 503, LC_SEND_RETRY},
+        {CURLE_OK, 599, LC_SEND_RETRY},
+        {CURLE_COULDNT_CONNECT, 0, LC_SEND_RETRY},
+        {CURLE_OPERATION_TIMEDOUT, 0, LC_SEND_RETRY},
+        {CURLE_OK, 401, LC_SEND_AUTH},
+        {CURLE_OK, 403, LC_SEND_AUTH},
+        {CURLE_OK, 400, LC_SEND_REJECT},
+        {CURLE_OK, 404, LC_SEND_REJECT},
+        {CURLE_OK, 413, LC_SEND_REJECT},
+        {CURLE_OK, 301, LC_SEND_REJECT},
+        {CURLE_OK, 100, LC_SEND_REJECT},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_int_equal(lc_loki_push_result(rows[i].result, rows[i].status), rows[i].want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_push_result_table),
         cmocka_unit_test_setup_teardown(test_delivers_with_pooled_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_push_without_expect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_400_goes_to_dlq_once, setup, teardown),

@@ -3,8 +3,11 @@
 #include "core/batch.h"
 #include "core/labels.h"
 #include "core/source.h"
+#include "lc_alloc_fail.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -189,6 +192,162 @@ static void test_batch_limits(void **state)
     lc_labels_release(l);
 }
 
+/* The ring guards itself: a full ring refuses a new mark instead of overwriting a live one. */
+static void test_full_ring_refuses_a_mark(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels();
+    struct lc_source *s = lc_source_new(NULL, "k", "/p", l, NULL, 2);
+    struct lc_batch *b[2] = {lc_batch_new(1024, 64), lc_batch_new(1024, 64)};
+    struct lc_batch *extra = lc_batch_new(1024, 64);
+    uint64_t seq = 77;
+
+    chunk(s, b[0], 1, 10);
+    chunk(s, b[1], 1, 20);
+    assert_false(lc_source_writable(s));
+    /* a caller that skips lc_source_writable() is refused, and nothing changes */
+    assert_int_equal(lc_source_mark_ref(s, &seq), -ENOBUFS);
+    assert_int_equal(seq, 77);
+    assert_int_equal(lc_batch_reserve(extra, s, 1), -ENOBUFS);
+    assert_int_equal(lc_batch_add(extra, s, 3, l, "y", 1), -ENOBUFS);
+    assert_int_equal(extra->n, 0);
+    assert_int_equal(s->tail - s->head, 2);
+    /* the oldest mark is still live: acking the newest commits nothing */
+    lc_batch_release_marks(b[1], true);
+    assert_int_equal(s->ck.pos.offset, 0);
+    lc_batch_release_marks(b[0], true);
+    assert_int_equal(s->ck.pos.offset, 20);
+    assert_int_equal(lc_source_mark_ref(s, &seq), 0); /* a slot again */
+    lc_source_mark_unref(s, seq, true);
+    for (int i = 0; i < 2; i++)
+        lc_batch_free(b[i]);
+    lc_batch_free(extra);
+    lc_source_free(s);
+    lc_labels_release(l);
+}
+
+/* try_seal seals only while a slot stays free after it, so a record can always follow. */
+static void test_try_seal_keeps_a_slot(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels();
+    struct lc_source *s = lc_source_new(NULL, "k", "/p", l, NULL, 2);
+    struct lc_batch *b = lc_batch_new(1024, 64);
+    struct lc_pos p = at(10);
+
+    assert_false(lc_source_try_seal(s, &p));               /* no open mark */
+    chunk(s, b, 1, 10);                                    /* mark 1 sealed */
+    assert_int_equal(lc_batch_add(b, s, 2, l, "x", 1), 0); /* mark 2 open: the last slot */
+    p = at(20);
+    assert_false(lc_source_try_seal(s, &p));
+    assert_true(lc_source_writable(s)); /* the open mark takes more */
+    lc_batch_release_marks(b, true);
+    assert_int_equal(s->ck.pos.offset, 10);
+    assert_true(lc_source_try_seal(s, &p));
+    assert_int_equal(s->ck.pos.offset, 20);
+    lc_batch_free(b);
+    lc_source_free(s);
+    lc_labels_release(l);
+}
+
+/* A batch sealed early holds (and costs) what it carries; a full one keeps its capacity. */
+static void test_batch_trim_and_cost(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels();
+    struct lc_source *s = lc_source_new(NULL, "k", "/p", l, NULL, 8);
+    struct lc_batch *small = lc_batch_new(1 << 20, 4096), *full = lc_batch_new(64, 4);
+
+    assert_int_equal(lc_batch_cost(small), (1 << 20) + 4096 * (int64_t)sizeof(struct lc_record));
+    chunk(s, small, 3, 3);
+    lc_batch_trim(small);
+    assert_int_equal(lc_batch_cost(small), 3 + 3 * (int64_t)sizeof(struct lc_record));
+    assert_false(lc_batch_whole(small, 1 << 20, 4096));
+    assert_memory_equal(lc_batch_line(small, &small->recs[2]), "x", 1);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(lc_batch_add(full, s, i, l, "0123456789abcdef", 16), 0);
+    lc_batch_trim(full);
+    assert_true(lc_batch_whole(full, 64, 4));
+    assert_int_equal(lc_batch_cost(full), 64 + 4 * (int64_t)sizeof(struct lc_record));
+    lc_batch_release_marks(small, true);
+    lc_batch_release_marks(full, true);
+    lc_batch_free(small);
+    lc_batch_free(full);
+    lc_source_free(s);
+    lc_labels_release(l);
+}
+
+/*
+ * Allocation failure injection (lc_alloc_fail.h): ten sources feed one batch
+ * (its mark array grows), which is trimmed and acked. For every N, the N-th
+ * allocation fails: a source that cannot be created is NULL, a record that
+ * cannot be added is refused with nothing half added, and only what was
+ * added is committed; nothing leaks.
+ */
+static void test_alloc_failures_source_and_batch(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels();
+    long n;
+
+    for (n = 1; n < 10000; n++) {
+        long live0 = lc_alloc_live();
+        struct lc_source *src[10];
+        int added[10] = {0};
+        uint32_t nadded = 0;
+        struct lc_batch *b;
+        bool failed;
+
+        lc_alloc_fail_at(n);
+        b = lc_batch_new(256, 16);
+        for (int i = 0; i < 10; i++) {
+            char key[16];
+            snprintf(key, sizeof(key), "k%d", i);
+            src[i] = lc_source_new(NULL, key, "/p", l, NULL, 4);
+            if (!src[i] || !b)
+                continue;
+            int rc = lc_batch_add(b, src[i], i, l, key, strlen(key));
+            if (rc) {
+                assert_int_equal(rc, -ENOMEM);
+                continue; /* stopped before the line: no checkpoint past it */
+            }
+            added[i] = 1;
+            nadded++;
+            struct lc_pos p = at((i + 1) * 10);
+            lc_source_checkpoint(src[i], &p);
+        }
+        if (b)
+            lc_batch_trim(b);
+        lc_alloc_fail_at(0);
+        failed = lc_alloc_failed();
+        if (b) {
+            assert_int_equal(b->n, nadded);
+            assert_int_equal(b->nmarks, nadded);
+            for (uint32_t r = 0, i = 0; r < b->n; r++, i++) {
+                while (!added[i])
+                    i++;
+                assert_int_equal(b->recs[r].ts_ns, i);
+                assert_memory_equal(lc_batch_line(b, &b->recs[r]), "k", 1);
+            }
+            lc_batch_release_marks(b, true);
+        }
+        for (int i = 0; i < 10; i++) {
+            if (!src[i])
+                continue;
+            assert_int_equal(src[i]->ck.pos.offset, added[i] ? (i + 1) * 10 : 0);
+            assert_true(lc_source_drained(src[i]));
+            lc_source_free(src[i]);
+        }
+        lc_batch_free(b);
+        assert_int_equal(lc_alloc_live(), live0);
+        if (!failed)
+            break;
+    }
+    print_message("# %ld allocations failed in turn\n", n - 1);
+    assert_true(n > 20); /* sources, the batch, and its marks growing */
+    lc_labels_release(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +358,10 @@ int main(void)
         cmocka_unit_test(test_ring_limit),
         cmocka_unit_test(test_release_frees_when_drained),
         cmocka_unit_test(test_batch_limits),
+        cmocka_unit_test(test_full_ring_refuses_a_mark),
+        cmocka_unit_test(test_try_seal_keeps_a_slot),
+        cmocka_unit_test(test_batch_trim_and_cost),
+        cmocka_unit_test(test_alloc_failures_source_and_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
