@@ -8,6 +8,7 @@
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/source.h"
+#include "core/watchdog.h"
 #include "core/worker.h"
 
 #include <errno.h>
@@ -69,6 +70,21 @@ static void on_ckpt_timer(uv_timer_t *t)
     lc_log_flush(); /* a storm that stopped still reports what it suppressed */
 }
 
+/* One watchdog sample: /proc/self and the registry, plus the agent's own sources and marks. */
+static void on_watchdog_timer(uv_timer_t *t)
+{
+    struct lc_agent *a = t->data;
+    struct lc_wd_sample s;
+
+    if (lc_watchdog_probe(a->watchdog, &s) < 0)
+        return;
+    for (const struct lc_source *src = a->sources; src; src = src->next) {
+        s.v[LC_WD_SOURCES]++;
+        s.v[LC_WD_MARKS] += (int64_t)(src->tail - src->head);
+    }
+    lc_watchdog_add(a->watchdog, lc_mono_ns() / LC_NS_PER_MSEC, &s);
+}
+
 static void close_handle(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
@@ -97,6 +113,7 @@ static void finish(struct lc_agent *a)
     close_handle((uv_handle_t *)&a->once_timer);
     close_handle((uv_handle_t *)&a->stop_timer);
     close_handle((uv_handle_t *)&a->defer_timer);
+    close_handle((uv_handle_t *)&a->watchdog_timer);
     close_handle((uv_handle_t *)&a->sig_int);
     close_handle((uv_handle_t *)&a->sig_term);
     close_handle((uv_handle_t *)&a->sig_hup);
@@ -366,6 +383,15 @@ static void setup_handles(struct lc_agent *a)
                    (uint64_t)a->cfg->checkpoint_interval_ms);
     if (a->once)
         uv_timer_start(&a->once_timer, on_once_tick, 20, 20);
+    uv_timer_init(a->loop, &a->watchdog_timer);
+    a->watchdog_timer.data = a;
+    if (a->cfg->watchdog.enabled) {
+        a->watchdog = lc_watchdog_new(&a->cfg->watchdog);
+        if (a->watchdog)
+            uv_timer_start(&a->watchdog_timer, on_watchdog_timer,
+                           (uint64_t)a->cfg->watchdog.interval_ms,
+                           (uint64_t)a->cfg->watchdog.interval_ms);
+    }
 }
 
 static int start_all(struct lc_agent *a)
@@ -426,6 +452,7 @@ static int run_config(struct lc_config *cfg, bool once, struct lc_http **http,
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     lc_worker_free(a.worker); /* idle: its queue drained before the loop ended */
+    lc_watchdog_free(a.watchdog);
     free_plugins(&a);
     lc_ckpt_free(a.ckpt);
     if (uv_loop_close(&loop) != 0)

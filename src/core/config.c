@@ -31,6 +31,52 @@ const struct lc_output_plugin *(*lc_config_output_lookup)(const char *name) = lc
 static const char *const lc_log_level_names[] = {"debug", "info", "warn", "error", NULL};
 
 #define CFG(field) offsetof(struct lc_config, field)
+#define WD(field)  offsetof(struct lc_watchdog_conf, field)
+
+static const struct lc_option watchdog_options[] = {
+    {.type = LC_OPT_BOOL,
+     .key = "enabled",
+     .def = "true",
+     .offset = WD(enabled),
+     .help = "Sample the agent's own threads, FDs, RSS and bounded structures and warn on growth."},
+    {.type = LC_OPT_DURATION,
+     .key = "interval",
+     .def = "60s",
+     .offset = WD(interval_ms),
+     .min = 10,
+     .max = 3600000,
+     .help = "How often the watchdog takes a sample (it keeps the last 60)."},
+    {.type = LC_OPT_DURATION,
+     .key = "window",
+     .def = "30m",
+     .offset = WD(window_ms),
+     .min = 100,
+     .max = 86400000,
+     .help = "The slope is fitted over the samples of this last stretch of time (at most 60, "
+             "at least 10)."},
+    {.type = LC_OPT_INT,
+     .key = "max_threads_per_min",
+     .def = "0",
+     .offset = WD(max_threads_per_min),
+     .min = 0,
+     .max = 1000000,
+     .help = "Thread count growth per minute above which threads are flagged as leaking."},
+    {.type = LC_OPT_INT,
+     .key = "max_fds_per_min",
+     .def = "2",
+     .offset = WD(max_fds_per_min),
+     .min = 0,
+     .max = 1000000,
+     .help = "Growth per minute of FDs of one kind (files, sockets, other) that the configuration "
+             "does not explain, above which they are flagged as leaking."},
+    {.type = LC_OPT_SIZE,
+     .key = "max_rss_per_min",
+     .def = "1MiB",
+     .offset = WD(max_rss_per_min),
+     .min = 0,
+     .help = "Resident memory growth per minute above which memory is flagged as leaking."},
+    LC_OPT_END,
+};
 
 const struct lc_option lc_config_options[] = {
     {.type = LC_OPT_STR,
@@ -92,6 +138,11 @@ const struct lc_option lc_config_options[] = {
      .offset = CFG(batch_wait_ms),
      .min = 1,
      .help = "Default age at which an output's open batch is sent even if not full."},
+    {.type = LC_OPT_SECTION,
+     .key = "watchdog",
+     .offset = CFG(watchdog),
+     .sub = watchdog_options,
+     .help = "The leak watchdog (docs/internals/watchdog.md)."},
     LC_OPT_END,
 };
 

@@ -609,6 +609,23 @@ static void r_process(struct render *r)
         r_gauge_ll(r, "log_capturer_threads", "Number of OS threads in the process.", threads);
 }
 
+int64_t lc_metric_family_total(const char *name)
+{
+    int64_t sum = 0;
+    pthread_mutex_lock(&reg_mu);
+    for (const struct lc_metric_family *f = reg_head; f; f = f->next) {
+        if (strcmp(f->name, name) != 0)
+            continue;
+        for (const struct metric_node *n = f->series; n; n = n->next)
+            sum += f->type == LC_GAUGE
+                       ? atomic_load_explicit(&n->pub.i, memory_order_relaxed)
+                       : (int64_t)atomic_load_explicit(&n->pub.u, memory_order_relaxed);
+        break;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return sum;
+}
+
 /*
  * Appends every family, then the process_* metrics, to out. 0, or the first
  * -ENOMEM/-E2BIG (out then holds a partial page the caller must not serve).
