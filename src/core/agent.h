@@ -14,6 +14,7 @@ struct lc_worker;
 struct lc_labels;
 struct lc_http;
 struct lc_watchdog;
+struct lc_anomaly;
 
 struct lc_agent {
     uv_loop_t *loop;
@@ -47,6 +48,8 @@ struct lc_agent {
     struct lc_metric_series *m_paused;
     struct lc_watchdog *watchdog; /* NULL when watchdog.enabled is false */
     uv_timer_t watchdog_timer;
+    struct lc_anomaly *anomaly; /* NULL unless anomaly.enabled */
+    uv_timer_t anomaly_timer;
 };
 
 /*

@@ -3,6 +3,7 @@
 #ifndef LC_CONFIG_H
 #define LC_CONFIG_H
 
+#include "core/anomaly.h"
 #include "core/options.h"
 #include "core/watchdog.h"
 
@@ -42,6 +43,7 @@ struct lc_config {
     int64_t batch_wait_ms;
     int64_t disk_queue_jobs; /* disk worker: jobs admitted at once (core/worker.h) */
     struct lc_watchdog_conf watchdog;
+    struct lc_anomaly_conf anomaly;
     struct lc_input_conf *inputs;
     size_t ninputs;
     struct lc_output_conf *outputs;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* pipeline.c: records from inputs into per-output batches; backpressure; acks back to sources. */
 #include "core/agent.h"
+#include "core/anomaly.h"
 #include "core/batch.h"
 #include "core/log.h"
 #include "core/source.h"
@@ -150,6 +151,7 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
                             const struct lc_labels *labels, int64_t ts_ns, const char *line,
                             size_t len)
 {
+    lc_anomaly_record(in->agent->anomaly, in, (struct lc_labels *)labels, line, len);
     for (size_t i = 0; i < in->nouts; i++) {
         struct lc_output *out = in->outs[i];
         struct lc_batch *b = open_batch(out);
