@@ -27,21 +27,19 @@ FAST_WATCHDOG = {"interval": "100ms", "window": "5s"}
 
 
 @pytest.fixture
-def make_agent(tmp_path):
-    made = []
+def make_agent(tmp_path, request):
+    """Agents of one test (by default with a file input on tmp_path/logs), killed at its end."""
+    names = iter(range(100))
 
     def make(inputs=None, **kw):
         if inputs is None:
-            logs = tmp_path / "logs"
-            logs.mkdir(exist_ok=True)
-            inputs = [{"type": "file", "name": "files", "paths": [str(logs / "*.log")]}]
-        a = Agent(tmp_path, inputs, name=f"agent{len(made)}", **kw)
-        made.append(a)
+            (tmp_path / "logs").mkdir(exist_ok=True)
+            inputs = [{"type": "file", "name": "files",
+                       "paths": [str(tmp_path / "logs" / "*.log")]}]
+        a = Agent(tmp_path, inputs, name=f"agent{next(names)}", **kw)
+        request.addfinalizer(a.cleanup)
         return a
-
-    yield make
-    for a in made:
-        a.cleanup()
+    return make
 
 
 def growth(a):
@@ -87,11 +85,11 @@ def test_watchdog_quiet_without_leak(make_agent, monkeypatch):
 # ----------------------------------------------------------------------------- /health
 
 @pytest.fixture
-def fake():
-    f = FakeLoki()
-    f.start(0)
-    yield f
-    f.stop()
+def fake(request):
+    loki = FakeLoki()
+    request.addfinalizer(loki.stop)
+    loki.start(0)
+    return loki
 
 
 def loki_output(fake, **over):
