@@ -369,11 +369,11 @@ static void free_plugins(struct lc_agent *a)
     char comp[160];
 
     for (size_t i = 0; i < a->ninputs; i++) {
-        component_name(comp, sizeof(comp), "input", a->inputs[i].conf->name);
+        component_name(comp, sizeof(comp), "input", a->cfg->inputs[i].name);
         lc_health_remove(comp);
     }
     for (size_t i = 0; i < a->noutputs; i++) {
-        component_name(comp, sizeof(comp), "output", a->outputs[i].conf->name);
+        component_name(comp, sizeof(comp), "output", a->cfg->outputs[i].name);
         lc_health_remove(comp);
     }
     for (size_t i = 0; i < a->ninputs; i++) {

@@ -377,6 +377,7 @@ void lc_anomaly_free(struct lc_anomaly *a)
 {
     if (!a)
         return;
+    lc_health_remove("anomalies"); /* a reload may turn it off */
     while (a->s && a->lru_head)
         stream_drop(a, a->lru_head);
     pcre2_match_data_free(a->md);

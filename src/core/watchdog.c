@@ -210,6 +210,8 @@ struct lc_watchdog *lc_watchdog_new(const struct lc_watchdog_conf *conf)
 
 void lc_watchdog_free(struct lc_watchdog *w)
 {
+    if (w)
+        lc_health_remove("watchdog"); /* a reload may turn it off */
     free(w);
 }
 

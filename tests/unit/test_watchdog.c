@@ -187,7 +187,7 @@ static void test_container_churn_explained(void **state)
         lc_metric_family(LC_GAUGE, "log_capturer_file_open_files", "Files open.", l_in),
         "containers");
     assert_non_null(open_files);
-    static int fds[200];
+    static int fds[256];
     for (int explained = 1; explained >= 0; explained--) {
         struct lc_watchdog *w = lc_watchdog_new(&defaults);
         unsigned flagged = 0;
