@@ -205,9 +205,9 @@ static struct an_stream *stream_get(struct lc_anomaly *a, const struct lc_input 
 void lc_anomaly_count(struct lc_anomaly *a, const struct lc_input *in, struct lc_labels *labels,
                       const char *line, size_t len)
 {
-    struct an_stream *s = stream_get(a, in, labels);
+    struct an_stream *s = labels ? stream_get(a, in, labels) : NULL;
     if (!s)
-        return;
+        return; /* no label set (none reach Loki either), or max_streams 0 */
     s->lines++;
     s->bytes += len;
     if (a->re && pcre2_jit_match(a->re, (PCRE2_SPTR)line,
