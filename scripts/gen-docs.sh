@@ -25,6 +25,7 @@ mkdir -p "$tmp/logs" "$tmp/docker/containers"
 cat >"$tmp/c.yaml" <<YAML
 state_dir: $tmp/state
 listen: 127.0.0.1:$port
+anomaly: {enabled: true}
 inputs:
   - {type: file, name: files, paths: ["$tmp/logs/*.log"]}
   - {type: docker, name: containers, mode: file, root: $tmp/docker, socket: $tmp/none.sock}

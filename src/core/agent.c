@@ -2,16 +2,19 @@
 /* agent.c: start-up, the event loop, checkpoint flushes, signals and an orderly shutdown. */
 #include "core/agent.h"
 
+#include "core/anomaly.h"
 #include "core/batch.h"
 #include "core/ckpt.h"
 #include "core/http.h"
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/source.h"
+#include "core/watchdog.h"
 #include "core/worker.h"
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,21 +56,71 @@ void lc_agent_add_source(struct lc_agent *a, struct lc_source *s)
     a->sources = s;
 }
 
+/* A periodic flush ended: the checkpoint store's /health component says how. */
+static void on_ckpt_flushed(int rc, void *arg)
+{
+    char detail[128];
+
+    (void)arg;
+    if (rc == 0) {
+        lc_health_set("checkpoints", LC_HEALTH_OK, "ok");
+        return;
+    }
+    snprintf(detail, sizeof(detail), "last flush failed: %s (positions are kept in memory)",
+             strerror(-rc));
+    lc_health_set("checkpoints", LC_HEALTH_DEGRADED, detail);
+}
+
 static void flush_checkpoints(struct lc_agent *a)
 {
     if (!a->ckpt)
         return; /* start-up failed before the store opened */
-    for (struct lc_source *s = a->sources; s; s = s->next)
+    for (size_t i = 0; i < a->ninputs; i++)
+        a->inputs[i].nsources = 0;
+    for (struct lc_source *s = a->sources; s; s = s->next) {
         lc_source_persist(s);
+        if (s->input)
+            s->input->nsources++;
+    }
+    for (size_t i = 0; i < a->ninputs; i++)
+        lc_gauge_set(a->inputs[i].m_sources, a->inputs[i].nsources);
     /* on the disk worker; one in flight at a time, the next tick takes what it missed */
     if (lc_ckpt_dirty(a->ckpt) && !lc_ckpt_flushing(a->ckpt))
-        lc_ckpt_flush_start(a->ckpt, a->worker, NULL, NULL);
+        lc_ckpt_flush_start(a->ckpt, a->worker, on_ckpt_flushed, NULL);
+}
+
+/* "input/NAME", "output/NAME": the /health component of an instance. */
+static void component_name(char *buf, size_t len, const char *kind, const char *name)
+{
+    snprintf(buf, len, "%s/%s", kind, name);
 }
 
 static void on_ckpt_timer(uv_timer_t *t)
 {
     flush_checkpoints(t->data);
     lc_log_flush(); /* a storm that stopped still reports what it suppressed */
+}
+
+/* One watchdog sample: /proc/self and the registry, plus the agent's own sources and marks. */
+static void on_watchdog_timer(uv_timer_t *t)
+{
+    struct lc_agent *a = t->data;
+    struct lc_wd_sample s;
+
+    if (lc_watchdog_probe(a->watchdog, &s) < 0)
+        return;
+    for (const struct lc_source *src = a->sources; src; src = src->next) {
+        s.v[LC_WD_SOURCES]++;
+        s.v[LC_WD_MARKS] += (int64_t)(src->tail - src->head);
+    }
+    lc_watchdog_add(a->watchdog, lc_mono_ns() / LC_NS_PER_MSEC, &s);
+}
+
+static void on_anomaly_timer(uv_timer_t *t)
+{
+    struct lc_agent *a = t->data;
+
+    lc_anomaly_tick(a->anomaly, lc_mono_ns() / LC_NS_PER_MSEC);
 }
 
 static void close_handle(uv_handle_t *h)
@@ -98,6 +151,8 @@ static void finish(struct lc_agent *a)
     close_handle((uv_handle_t *)&a->once_timer);
     close_handle((uv_handle_t *)&a->stop_timer);
     close_handle((uv_handle_t *)&a->defer_timer);
+    close_handle((uv_handle_t *)&a->watchdog_timer);
+    close_handle((uv_handle_t *)&a->anomaly_timer);
     close_handle((uv_handle_t *)&a->sig_int);
     close_handle((uv_handle_t *)&a->sig_term);
     close_handle((uv_handle_t *)&a->sig_hup);
@@ -269,6 +324,9 @@ static const struct series_row input_series[] = {
      "Lines the pipeline could not queue (out of memory, mark ring full): read again later, "
      "never skipped.",
      offsetof(struct lc_input, m_emit_failed)},
+    {LC_GAUGE, "log_capturer_input_sources",
+     "Sources (files, container streams) the input reads, counted every checkpoint_interval.",
+     offsetof(struct lc_input, m_sources)},
 };
 
 /* Registers rows for the instance obj named name, with the one label `label`. */
@@ -300,6 +358,12 @@ static int init_output(struct lc_agent *a, struct lc_output *out, const struct l
                          "Batches by what became of them.", l_fate);
     for (int i = 0; i < 4; i++)
         out->m_fate[i] = lc_metric_series(f, c->name, fate_names[i]);
+    /* the plugin may set its own state and fields on the same component */
+    char comp[160];
+    component_name(comp, sizeof(comp), "output", c->name);
+    lc_health_set(comp, LC_HEALTH_OK, "ok");
+    lc_health_field(comp, "records", out->m_records);
+    lc_health_field(comp, "pending_bytes", out->m_pending);
     return out->plugin->init(out);
 }
 
@@ -320,11 +384,27 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
     }
     register_series(in, input_series, sizeof(input_series) / sizeof(input_series[0]), "input",
                     c->name);
+    lc_gauge_set(in->m_sources, 0);
+    char comp[160];
+    component_name(comp, sizeof(comp), "input", c->name);
+    lc_health_set(comp, LC_HEALTH_OK, "started");
+    lc_health_field(comp, "sources", in->m_sources);
+    lc_health_field(comp, "lines", in->m_lines);
     return in->plugin->init(in);
 }
 
 static void free_plugins(struct lc_agent *a)
 {
+    char comp[160];
+
+    for (size_t i = 0; i < a->ninputs; i++) {
+        component_name(comp, sizeof(comp), "input", a->cfg->inputs[i].name);
+        lc_health_remove(comp);
+    }
+    for (size_t i = 0; i < a->noutputs; i++) {
+        component_name(comp, sizeof(comp), "output", a->cfg->outputs[i].name);
+        lc_health_remove(comp);
+    }
     for (size_t i = 0; i < a->ninputs; i++) {
         if (a->inputs[i].ctx && a->inputs[i].plugin->free)
             a->inputs[i].plugin->free(&a->inputs[i]);
@@ -339,6 +419,24 @@ static void free_plugins(struct lc_agent *a)
     free(a->outputs);
 }
 
+/* Anomaly detection, when enabled; its pattern was checked with the configuration. */
+static int setup_anomaly(struct lc_agent *a)
+{
+    const struct lc_anomaly_conf *c = &a->cfg->anomaly;
+    char err[256];
+
+    if (!c->enabled)
+        return 0;
+    int rc = lc_anomaly_new(&a->anomaly, c, lc_mono_ns() / LC_NS_PER_MSEC, err, sizeof(err));
+    if (rc) {
+        lc_log(LC_LOG_ERROR, "agent", "anomaly detection: %s", err);
+        return rc;
+    }
+    uv_timer_start(&a->anomaly_timer, on_anomaly_timer, (uint64_t)c->interval_ms,
+                   (uint64_t)c->interval_ms);
+    return 0;
+}
+
 static int setup(struct lc_agent *a)
 {
     char err[512];
@@ -349,6 +447,10 @@ static int setup(struct lc_agent *a)
         lc_log(LC_LOG_ERROR, "agent", "checkpoint store: %s", err);
         return rc;
     }
+    lc_health_set("checkpoints", LC_HEALTH_OK, "ok");
+    lc_health_field("checkpoints", "entries",
+                    lc_metric_simple(LC_GAUGE, "log_capturer_checkpoint_entries",
+                                     "Sources with a checkpoint in the database."));
     if (!a->http && a->cfg->listen && *a->cfg->listen && strcmp(a->cfg->listen, "off") != 0) {
         rc = lc_http_start(&a->http, a->cfg->listen, err, sizeof(err));
         if (rc) {
@@ -358,6 +460,9 @@ static int setup(struct lc_agent *a)
         lc_logf(LC_LOG_INFO, "agent", NULL, "serving /metrics and /health on %s (port %d)",
                 a->cfg->listen, lc_http_port(a->http));
     }
+    rc = setup_anomaly(a);
+    if (rc)
+        return rc;
     a->outputs = calloc(a->cfg->noutputs, sizeof(*a->outputs));
     a->inputs = calloc(a->cfg->ninputs, sizeof(*a->inputs));
     if (!a->outputs || !a->inputs)
@@ -399,6 +504,17 @@ static void setup_handles(struct lc_agent *a)
                    (uint64_t)a->cfg->checkpoint_interval_ms);
     if (a->once)
         uv_timer_start(&a->once_timer, on_once_tick, 20, 20);
+    uv_timer_init(a->loop, &a->watchdog_timer);
+    a->watchdog_timer.data = a;
+    if (a->cfg->watchdog.enabled) {
+        a->watchdog = lc_watchdog_new(&a->cfg->watchdog);
+        if (a->watchdog)
+            uv_timer_start(&a->watchdog_timer, on_watchdog_timer,
+                           (uint64_t)a->cfg->watchdog.interval_ms,
+                           (uint64_t)a->cfg->watchdog.interval_ms);
+    }
+    uv_timer_init(a->loop, &a->anomaly_timer);
+    a->anomaly_timer.data = a;
 }
 
 static int start_all(struct lc_agent *a)
@@ -459,6 +575,8 @@ static int run_config(struct lc_config *cfg, bool once, struct lc_http **http,
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     lc_worker_free(a.worker); /* idle: its queue drained before the loop ended */
+    lc_watchdog_free(a.watchdog);
+    lc_anomaly_free(a.anomaly); /* after the inputs: it holds references on their label sets */
     free_plugins(&a);
     lc_ckpt_free(a.ckpt);
     if (uv_loop_close(&loop) != 0)

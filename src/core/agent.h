@@ -13,6 +13,8 @@ struct lc_ckpt;
 struct lc_worker;
 struct lc_labels;
 struct lc_http;
+struct lc_watchdog;
+struct lc_anomaly;
 
 struct lc_agent {
     uv_loop_t *loop;
@@ -44,6 +46,10 @@ struct lc_agent {
     bool resume_due;
     uint64_t next_batch_id;
     struct lc_metric_series *m_paused;
+    struct lc_watchdog *watchdog; /* NULL when watchdog.enabled is false */
+    uv_timer_t watchdog_timer;
+    struct lc_anomaly *anomaly; /* NULL unless anomaly.enabled */
+    uv_timer_t anomaly_timer;
 };
 
 /*

@@ -3,7 +3,9 @@
 #ifndef LC_CONFIG_H
 #define LC_CONFIG_H
 
+#include "core/anomaly.h"
 #include "core/options.h"
+#include "core/watchdog.h"
 
 struct lc_input_plugin;
 struct lc_output_plugin;
@@ -40,6 +42,8 @@ struct lc_config {
     int64_t batch_bytes;       /* default batch size for every output */
     int64_t batch_wait_ms;
     int64_t disk_queue_jobs; /* disk worker: jobs admitted at once (core/worker.h) */
+    struct lc_watchdog_conf watchdog;
+    struct lc_anomaly_conf anomaly;
     struct lc_input_conf *inputs;
     size_t ninputs;
     struct lc_output_conf *outputs;

@@ -24,10 +24,16 @@
 #define LC_HEALTH_MAX        256
 #define LC_HEALTH_NAME_MAX   64
 #define LC_HEALTH_DETAIL_MAX 256
+#define LC_HEALTH_KEY_MAX    32
 
 struct lc_http {
     struct MHD_Daemon *daemon;
     int port;
+};
+
+struct health_field {
+    char key[LC_HEALTH_KEY_MAX];
+    const struct lc_metric_series *s;
 };
 
 struct health_entry {
@@ -35,6 +41,8 @@ struct health_entry {
     enum lc_health state;
     char name[LC_HEALTH_NAME_MAX];
     char detail[LC_HEALTH_DETAIL_MAX];
+    struct health_field fields[LC_HEALTH_FIELDS];
+    int nfields;
 };
 
 static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -309,6 +317,29 @@ void lc_health_set(const char *component, enum lc_health state, const char *deta
         lc_log(LC_LOG_ERROR, "http", "health: cannot track component %s", name);
 }
 
+void lc_health_field(const char *component, const char *key, struct lc_metric_series *s)
+{
+    char name[LC_HEALTH_NAME_MAX];
+    copy_cut(name, sizeof(name), component);
+    if (!s)
+        return; /* a refused registration, already logged */
+    pthread_mutex_lock(&health_mu);
+    struct health_entry *e = health_get(name, true);
+    int i = 0;
+    while (e && i < e->nfields && strcmp(e->fields[i].key, key) != 0)
+        i++;
+    bool room = e && i < LC_HEALTH_FIELDS;
+    if (room) {
+        copy_cut(e->fields[i].key, sizeof(e->fields[i].key), key);
+        e->fields[i].s = s;
+        if (i == e->nfields)
+            e->nfields++;
+    }
+    pthread_mutex_unlock(&health_mu);
+    if (!room)
+        lc_log(LC_LOG_ERROR, "http", "health: cannot show %s of component %s", key, name);
+}
+
 /* Forgets a component; unknown names are ignored. */
 void lc_health_remove(const char *component)
 {
@@ -341,13 +372,40 @@ static int health_entry_render(struct lc_buf *out, const struct health_entry *e,
         if (rc == 0)
             rc = lc_buf_putc(out, '"');
     }
+    for (int i = 0; i < e->nfields && rc == 0; i++)
+        rc = lc_buf_printf(out, ",\"%s\":%lld", e->fields[i].key,
+                           (long long)lc_metric_series_value(e->fields[i].s));
     return rc ? rc : lc_buf_putc(out, '}');
 }
 
+/* "component: detail" of every component not ok, worst first; caller holds health_mu. */
+static int health_reasons_render(struct lc_buf *out)
+{
+    bool first = true;
+    int rc = lc_buf_append(out, ",\"reasons\":[", 12);
+    for (int st = LC_HEALTH_DOWN; st > LC_HEALTH_OK && rc == 0; st--) {
+        for (const struct health_entry *e = health_head; e && rc == 0; e = e->next) {
+            if ((int)e->state != st)
+                continue;
+            rc = lc_buf_append(out, first ? "\"" : ",\"", first ? 1 : 2);
+            first = false;
+            if (rc == 0)
+                rc = lc_buf_json_str(out, e->name, strlen(e->name));
+            if (rc == 0)
+                rc = lc_buf_printf(out, " %s: ", health_names[e->state]);
+            if (rc == 0)
+                rc = lc_buf_json_str(out, e->detail, strlen(e->detail));
+            if (rc == 0)
+                rc = lc_buf_putc(out, '"');
+        }
+    }
+    return rc ? rc : lc_buf_putc(out, ']');
+}
+
 /*
- * Appends {"status":..,"ready":..,"components":{name:{"status":..,"detail":..}}}
- * to out. The overall status is the worst component's; *healthy is false when
- * any component is down. 0 or -ENOMEM/-E2BIG.
+ * Appends {"status":..,"ready":..,"reasons":[..],"components":{name:{"status":..,
+ * "detail":.., field:value..}}} to out. The overall status is the worst component's; *healthy is
+ * false when any component is down. 0 or -ENOMEM/-E2BIG.
  */
 int lc_health_render(struct lc_buf *out, bool *healthy)
 {
@@ -357,8 +415,12 @@ int lc_health_render(struct lc_buf *out, bool *healthy)
     for (const struct health_entry *e = health_head; e; e = e->next)
         if (e->state > worst)
             worst = e->state;
-    rc = lc_buf_printf(out, "{\"status\":\"%s\",\"ready\":%s,\"components\":{", health_names[worst],
+    rc = lc_buf_printf(out, "{\"status\":\"%s\",\"ready\":%s", health_names[worst],
                        atomic_load(&health_ready) ? "true" : "false");
+    if (rc == 0)
+        rc = health_reasons_render(out);
+    if (rc == 0)
+        rc = lc_buf_append(out, ",\"components\":{", 15);
     for (const struct health_entry *e = health_head; e && rc == 0; e = e->next)
         rc = health_entry_render(out, e, e == health_head);
     if (rc == 0)

@@ -24,11 +24,23 @@ int lc_http_port(const struct lc_http *h);
 /*
  * Health: each component (e.g. "input/system", "output/loki") sets its state;
  * /health answers 200 with {"status":"ok","components":{...}} when none is
- * down, 503 otherwise. Thread-safe; strings are copied.
+ * down, 503 otherwise; "reasons" lists "component: detail" of every component
+ * not ok. Thread-safe; strings are copied. docs/internals/health.md lists the
+ * components and what moves each.
  */
 enum lc_health { LC_HEALTH_OK = 0, LC_HEALTH_DEGRADED, LC_HEALTH_DOWN };
 void lc_health_set(const char *component, enum lc_health state, const char *detail);
 void lc_health_remove(const char *component);
+/*
+ * Shows a metric series' live value as the field `key` of the component's
+ * object in /health (e.g. "retry_queue_batches"), creating the component (ok)
+ * when absent; the same key again replaces the series. At most
+ * LC_HEALTH_FIELDS per component. The series must outlive the component
+ * (per-instance series do: they live until lc_metrics_shutdown()).
+ */
+#define LC_HEALTH_FIELDS 8
+struct lc_metric_series;
+void lc_health_field(const char *component, const char *key, struct lc_metric_series *s);
 /* Renders the /health body; *healthy false when any component is down. */
 int lc_health_render(struct lc_buf *out, bool *healthy);
 /* /ready: true once the agent has started every input and output. */

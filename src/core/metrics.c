@@ -609,6 +609,33 @@ static void r_process(struct render *r)
         r_gauge_ll(r, "log_capturer_threads", "Number of OS threads in the process.", threads);
 }
 
+int64_t lc_metric_series_value(const struct lc_metric_series *s)
+{
+    switch (s->family->type) {
+    case LC_GAUGE:
+        return atomic_load_explicit(&s->i, memory_order_relaxed);
+    case LC_COUNTER:
+        return (int64_t)atomic_load_explicit(&s->u, memory_order_relaxed);
+    default:
+        return (int64_t)atomic_load_explicit(&s->hcount, memory_order_relaxed);
+    }
+}
+
+int64_t lc_metric_family_total(const char *name)
+{
+    int64_t sum = 0;
+    pthread_mutex_lock(&reg_mu);
+    for (const struct lc_metric_family *f = reg_head; f; f = f->next) {
+        if (strcmp(f->name, name) != 0)
+            continue;
+        for (const struct metric_node *n = f->series; n; n = n->next)
+            sum += lc_metric_series_value(&n->pub);
+        break;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return sum;
+}
+
 /*
  * Appends every family, then the process_* metrics, to out. 0, or the first
  * -ENOMEM/-E2BIG (out then holds a partial page the caller must not serve).

@@ -81,6 +81,16 @@ void lc_histogram_observe(struct lc_metric_series *s, double v);
 struct lc_metric_series *lc_metric_simple(enum lc_metric_type type, const char *name,
                                           const char *help);
 
+/* A counter's count or a gauge's value (a histogram's count), for readers such as /health. */
+int64_t lc_metric_series_value(const struct lc_metric_series *s);
+
+/*
+ * The sum of every series of the family `name` (gauges: values; counters: counts),
+ * 0 when no such family exists. Takes the registry mutex: not for the hot path
+ * (the watchdog reads other modules' gauges with it once per interval).
+ */
+int64_t lc_metric_family_total(const char *name);
+
 /*
  * Renders every family in the Prometheus text format 0.0.4, then the standard
  * process_* metrics and log_capturer_threads read from /proc/self.

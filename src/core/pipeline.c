@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* pipeline.c: records from inputs into per-output batches; backpressure; acks back to sources. */
 #include "core/agent.h"
+#include "core/anomaly.h"
 #include "core/batch.h"
 #include "core/log.h"
 #include "core/source.h"
@@ -194,6 +195,9 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
 
     if (rc == 0)
         rc = commit_all(in, src, labels, ts_ns, line, len);
+    /* after the commit: a line read again after a failure is counted once */
+    if (rc == 0)
+        lc_anomaly_record(in->agent->anomaly, in, (struct lc_labels *)labels, line, len);
     if (rc) {
         lc_counter_inc(in->m_emit_failed);
         lc_logf(LC_LOG_WARN, "pipeline", NULL,

@@ -28,6 +28,9 @@ struct lc_input {
     struct lc_metric_series *m_lines;       /* log_capturer_input_lines_total{input} */
     struct lc_metric_series *m_bytes;       /* log_capturer_input_bytes_total{input} */
     struct lc_metric_series *m_emit_failed; /* log_capturer_input_emit_failures_total{input} */
+    /* log_capturer_input_sources{input}: the agent counts them every checkpoint tick */
+    struct lc_metric_series *m_sources;
+    int64_t nsources;
 };
 
 /*

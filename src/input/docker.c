@@ -171,13 +171,13 @@ void lc_docker_health(struct lc_docker_in *d)
     if (!d->api_up)
         return; /* the daemon's state is the news */
     if (d->nunreadable == 0) {
-        lc_health_set(d->in->conf->name, LC_HEALTH_OK, "connected");
+        lc_health_set(d->health_key, LC_HEALTH_OK, "connected");
         return;
     }
     snprintf(detail, sizeof(detail),
              "connected; %zu container(s) unreadable in mode %s (logging driver; see the log)",
              d->nunreadable, d->c->mode == LC_DOCKER_MODE_FILE ? "file" : "api");
-    lc_health_set(d->in->conf->name, LC_HEALTH_DEGRADED, detail);
+    lc_health_set(d->health_key, LC_HEALTH_DEGRADED, detail);
 }
 
 void lc_docker_set_unreadable(struct lc_docker_in *d, const char *id, const char *name,
@@ -353,7 +353,7 @@ static void on_events_end(void *arg, const struct lc_docker_result *r)
 
     d->events = NULL;
     d->api_up = false;
-    lc_health_set(d->in->conf->name, LC_HEALTH_DEGRADED, "docker events stream ended");
+    lc_health_set(d->health_key, LC_HEALTH_DEGRADED, "docker events stream ended");
     lc_logf(LC_LOG_WARN, d->in->conf->name, NULL, "docker events stream ended: %s; reconnecting",
             r->message);
     schedule_reconnect(d);
@@ -366,7 +366,7 @@ static void on_negotiated(void *arg, const struct lc_docker_result *r,
     int rc;
 
     if (r->err) {
-        lc_health_set(d->in->conf->name, LC_HEALTH_DEGRADED, "docker daemon unreachable");
+        lc_health_set(d->health_key, LC_HEALTH_DEGRADED, "docker daemon unreachable");
         lc_logf(LC_LOG_WARN, d->in->conf->name, NULL, "docker daemon at %s: %s", d->c->socket,
                 r->message);
         schedule_reconnect(d);
@@ -419,6 +419,7 @@ static int docker_init(struct lc_input *in)
         return -ENOMEM;
     in->ctx = d;
     d->in = in;
+    snprintf(d->health_key, sizeof(d->health_key), "docker/%s", in->conf->name);
     d->c = c;
     if (c->max_line_bytes > in->agent->cfg->batch_bytes) {
         lc_log(LC_LOG_ERROR, in->conf->name, "max_line_bytes must not exceed batch_bytes");

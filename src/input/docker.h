@@ -52,6 +52,7 @@ struct lc_docker_in {
     uv_timer_t reconnect;
     int64_t backoff_ms;
     bool api_up;
+    char health_key[160]; /* "docker/NAME": the Docker connection's /health component */
     bool stopping;
     size_t closing;
     /* file mode */

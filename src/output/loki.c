@@ -477,6 +477,7 @@ static const char *const status_names[ST_N] = {"2xx", "4xx", "429", "5xx", "erro
 
 struct lc_loki_metrics {
     struct lc_metric_series *requests[ST_N];
+    struct lc_metric_series *dlq_max; /* gauge: dlq.max_bytes */
     struct lc_metric_series *bytes_raw;
     struct lc_metric_series *bytes_wire;
     struct lc_metric_series *entries;  /* histogram */
@@ -552,6 +553,13 @@ static void update_gauges(struct lc_loki *lk)
     lc_gauge_set(lk->m.breaker_state, lk->br.state);
 }
 
+/* The DLQ holds over 90 % of its cap (read from its gauge: the disk worker may be writing). */
+static bool dlq_nearly_full(const struct lc_loki *lk)
+{
+    int64_t cap = lk->conf->dlq.max_bytes;
+    return cap > 0 && lk->m.dlq.bytes && lc_metric_series_value(lk->m.dlq.bytes) > cap / 10 * 9;
+}
+
 static void update_health(struct lc_loki *lk)
 {
     enum lc_health h = LC_HEALTH_OK;
@@ -569,10 +577,14 @@ static void update_health(struct lc_loki *lk)
         h = LC_HEALTH_DEGRADED;
         snprintf(detail, sizeof(detail), "retrying, %u batches in the retry queue",
                  lc_retry_count(lk->retry));
+    } else if (dlq_nearly_full(lk)) {
+        h = LC_HEALTH_DEGRADED;
+        snprintf(detail, sizeof(detail),
+                 "dead-letter queue over 90%% full: replay it (dlq replay)");
     } else {
         snprintf(detail, sizeof(detail), "ok");
     }
-    int key = (int)lk->br.state | (lk->auth_failed ? 0x100 : 0);
+    int key = (int)lk->br.state | (lk->auth_failed ? 0x100 : 0) | (dlq_nearly_full(lk) ? 0x200 : 0);
     if (h != lk->health || key != lk->health_breaker) {
         lk->health = h;
         lk->health_breaker = key;
@@ -1228,6 +1240,9 @@ static void register_metrics(struct lc_loki *lk)
     f = lc_metric_family(LC_GAUGE, "log_capturer_dlq_bytes",
                          "Bytes in the dead-letter queue's segments.", l_out);
     m->dlq.bytes = lc_metric_series(f, n);
+    f = lc_metric_family(LC_GAUGE, "log_capturer_dlq_max_bytes",
+                         "The dead-letter queue's cap (dlq.max_bytes).", l_out);
+    m->dlq_max = lc_metric_series(f, n);
     f = lc_metric_family(LC_COUNTER, "log_capturer_dlq_batches_total",
                          "Batches written to the dead-letter queue.", l_out);
     m->dlq.batches = lc_metric_series(f, n);
@@ -1364,8 +1379,15 @@ static int loki_init(struct lc_output *out)
     /* libcurl keeps its own copies of the user name and password */
     lc_loki_http_forget_secrets(&lk->http);
     update_gauges(lk);
+    lc_gauge_set(lk->m.dlq_max, c->dlq.max_bytes);
     lc_health_set(lk->health_key, LC_HEALTH_OK, "ok");
+    lc_health_field(lk->health_key, "breaker_state", lk->m.breaker_state);
+    lc_health_field(lk->health_key, "retry_queue_batches", lk->m.retry_batches);
+    lc_health_field(lk->health_key, "retry_queue_bytes", lk->m.retry_bytes);
+    lc_health_field(lk->health_key, "dlq_bytes", lk->m.dlq.bytes);
+    lc_health_field(lk->health_key, "dlq_max_bytes", lk->m.dlq_max);
     lk->health_breaker = LC_BREAKER_CLOSED;
+    update_health(lk); /* a DLQ left nearly full by an earlier run */
     lc_logf(LC_LOG_INFO, lk->name, NULL, "pushing to %s (%s), up to %u requests in flight",
             lc_redact_url(lk->http.push_url, err, sizeof(err)), encoding_names[c->encoding],
             lk->nreqs);

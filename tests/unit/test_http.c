@@ -199,22 +199,27 @@ static void test_health_endpoint(void **state)
         long status;
         const char *expect;
     } steps[] = {
-        {NULL, 0, NULL, 200, "{\"status\":\"ok\",\"ready\":false,\"components\":{}}\n"},
+        {NULL, 0, NULL, 200,
+         "{\"status\":\"ok\",\"ready\":false,\"reasons\":[],\"components\":{}}\n"},
         {"output/loki", LC_HEALTH_OK, NULL, 200,
-         "{\"status\":\"ok\",\"ready\":false,\"components\":{\"output/"
+         "{\"status\":\"ok\",\"ready\":false,\"reasons\":[],\"components\":{\"output/"
          "loki\":{\"status\":\"ok\"}}}\n"},
         {"output/loki", LC_HEALTH_DEGRADED, "429 \"rate\"", 200,
-         "{\"status\":\"degraded\",\"ready\":false,\"components\":{\"output/loki\":"
+         "{\"status\":\"degraded\",\"ready\":false,\"reasons\":[\"output/loki degraded: 429 "
+         "\\\"rate\\\"\"],\"components\":{\"output/loki\":"
          "{\"status\":\"degraded\",\"detail\":\"429 \\\"rate\\\"\"}}}\n"},
         {"input/file", LC_HEALTH_DOWN, "open:\nEACCES", 503,
-         "{\"status\":\"down\",\"ready\":false,\"components\":{\"output/loki\":"
+         "{\"status\":\"down\",\"ready\":false,\"reasons\":[\"input/file down: "
+         "open:\\nEACCES\",\"output/loki degraded: 429 \\\"rate\\\"\"],\"components\":{"
+         "\"output/loki\":"
          "{\"status\":\"degraded\",\"detail\":\"429 \\\"rate\\\"\"},\"input/file\":"
          "{\"status\":\"down\",\"detail\":\"open:\\nEACCES\"}}}\n"},
         {"input/file", -1, NULL, 200,
-         "{\"status\":\"degraded\",\"ready\":false,\"components\":{\"output/loki\":"
+         "{\"status\":\"degraded\",\"ready\":false,\"reasons\":[\"output/loki degraded: 429 "
+         "\\\"rate\\\"\"],\"components\":{\"output/loki\":"
          "{\"status\":\"degraded\",\"detail\":\"429 \\\"rate\\\"\"}}}\n"},
         {"output/loki", LC_HEALTH_OK, "", 200,
-         "{\"status\":\"ok\",\"ready\":false,\"components\":{\"output/"
+         "{\"status\":\"ok\",\"ready\":false,\"reasons\":[],\"components\":{\"output/"
          "loki\":{\"status\":\"ok\"}}}\n"},
         {"nope", -1, NULL, 200, NULL}, /* removing an unknown component: ignored */
     };
@@ -233,6 +238,46 @@ static void test_health_endpoint(void **state)
     }
 }
 
+/* A field shows its series' live value; the same key again replaces it; the cap is kept. */
+static void test_health_fields(void **state)
+{
+    (void)state;
+    struct lc_metric_series *g = lc_metric_simple(LC_GAUGE, "t_health_field", "A gauge.");
+    struct lc_metric_series *c = lc_metric_simple(LC_COUNTER, "t_health_field_total", "Count.");
+    assert_non_null(g);
+    assert_non_null(c);
+    lc_gauge_set(g, 41);
+    lc_counter_add(c, 7);
+    lc_health_field("f", "n", g);
+    lc_health_field("f", "count", c);
+    lc_gauge_set(g, 42);
+    struct lc_buf b;
+    bool healthy = false;
+    lc_buf_init(&b, 1 << 16);
+    assert_int_equal(lc_health_render(&b, &healthy), 0);
+    assert_true(healthy);
+    assert_int_equal(lc_buf_putc(&b, '\0'), 0);
+    assert_non_null(strstr(b.data, "\"f\":{\"status\":\"ok\",\"n\":42,\"count\":7}"));
+    lc_buf_free(&b);
+    lc_health_field("f", "n", c); /* replaced, not added */
+    int devnull = open("/dev/null", O_WRONLY);
+    lc_log_set_fd(devnull);
+    char key[16];
+    for (int i = 0; i < 20; i++) { /* past LC_HEALTH_FIELDS: refused with a log line */
+        snprintf(key, sizeof(key), "k%d", i);
+        lc_health_field("f", key, g);
+    }
+    lc_log_set_fd(2);
+    close(devnull);
+    lc_buf_init(&b, 1 << 16);
+    assert_int_equal(lc_health_render(&b, &healthy), 0);
+    assert_int_equal(lc_buf_putc(&b, '\0'), 0);
+    assert_non_null(strstr(b.data, "\"n\":7,\"count\":7,\"k0\":42"));
+    assert_null(strstr(b.data, "\"k6\""));
+    lc_buf_free(&b);
+    lc_health_remove("f");
+}
+
 static void test_health_limits(void **state)
 {
     (void)state;
@@ -248,7 +293,7 @@ static void test_health_limits(void **state)
     lc_buf_init(&b, 1 << 16);
     assert_int_equal(lc_health_render(&b, &healthy), 0);
     assert_false(healthy);
-    assert_true(b.len < 200);
+    assert_true(b.len < 300);
     assert_non_null(strstr(b.data, "\"status\":\"down\""));
     lc_buf_free(&b);
 
@@ -313,6 +358,7 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_health_fields),
         cmocka_unit_test(test_listen_parse_errors),
         cmocka_unit_test(test_listen_forms),
         cmocka_unit_test_setup_teardown(test_port_in_use, setup, teardown),
