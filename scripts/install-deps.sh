@@ -9,7 +9,8 @@ build_pkgs=(build-essential cmake pkg-config git
     libmicrohttpd-dev zlib1g-dev libsnappy-dev libprotobuf-c-dev protobuf-c-compiler
     libjansson-dev)
 test_pkgs=(libcmocka-dev python3 python3-pytest clang libclang-rt-14-dev
-    docker.io busybox-static procps prometheus hyperfine clang-format clang-tidy valgrind)
+    docker.io busybox-static procps prometheus hyperfine clang-format clang-tidy valgrind
+    mandoc groff-base systemd)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then
