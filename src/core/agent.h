@@ -35,10 +35,11 @@ struct lc_agent {
     size_t inputs_running;
     size_t outputs_running;
     uv_signal_t sig_int, sig_term, sig_hup;
-    uv_timer_t ckpt_timer;  /* debounced checkpoint flush */
-    uv_timer_t once_timer;  /* --once: polls for caught up and drained */
-    uv_timer_t stop_timer;  /* shutdown deadline */
-    uv_timer_t defer_timer; /* runs deferred batch fates and input resumes */
+    uv_timer_t ckpt_timer;     /* debounced checkpoint flush */
+    uv_timer_t once_timer;     /* --once: polls for caught up and drained */
+    uv_timer_t stop_timer;     /* shutdown deadline */
+    uv_timer_t defer_timer;    /* runs deferred batch fates and input resumes */
+    uv_timer_t watchdog_timer; /* systemd's WATCHDOG=1, every half of WATCHDOG_USEC */
     struct lc_batch *deferred;
     bool in_send; /* inside a plugin's send(): fates are deferred */
     bool resume_due;
