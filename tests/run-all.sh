@@ -142,12 +142,25 @@ if step "build" configure_build "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
     # a separate command (tests/soak/run.sh --minutes 60).
     step "soak-smoke" env LC_BIN="$ROOT/$B/log_capturer" bash "$ROOT/tests/soak/run.sh" \
         --minutes 1 --smoke --output loki
+    # The Debian package: dpkg-buildpackage and lintian (about a minute).
+    step "deb" bash "$ROOT/scripts/build-deb.sh" "$ROOT/$B-deb"
+    # The .deb in a clean root and the container image on the private Docker engine; they
+    # need the minimal Debian base (mmdebstrap, a few minutes: deploy/image/build.sh
+    # --base-only), so they run only when it is cached.
+    if [ -s "$(bash "$ROOT/deploy/image/build.sh" --base-path)" ]; then
+        step "deploy-image" env LC_BIN="$ROOT/$B/log_capturer" bash "$ROOT/tests/image/run.sh" \
+            --deb "$(find "$ROOT/$B-deb" -name 'log-capturer_*.deb' 2>/dev/null | head -n 1)"
+    else
+        skip deploy-image "no cached base: deploy/image/build.sh --base-only"
+    fi
 else
     skip unit "build failed"
     skip icount "build failed"
     skip lint "build failed"
     skip integration "build failed"
     skip soak-smoke "build failed"
+    skip deb "build failed"
+    skip deploy-image "build failed"
 fi
 
 # --- 3. the same under AddressSanitizer + UndefinedBehaviorSanitizer -------------

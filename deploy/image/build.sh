@@ -17,6 +17,7 @@
 #   --base-only       only make (or find) the cached base tarball, print its path
 #   --base-path       print where the cached base is (or would be), make nothing
 # Environment: LC_IMAGE_CACHE (default /var/cache/log_capturer-image): where the base goes;
+#   LC_IMAGE_BASE: use this base tarball instead;
 #   DEBIAN_MIRROR (default http://deb.debian.org/debian); DOCKER_HOST as for the docker CLI.
 # Needs: mmdebstrap (the first time), docker.
 set -euo pipefail
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --docker-gid) DOCKER_GID=$2; shift 2 ;;
     --base-only) BASE_ONLY=1; shift ;;
     --base-path) BASE_ONLY=2; shift ;;
-    -h | --help) sed -n '3,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '3,23p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -39,8 +40,8 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 mapfile -t PKGS < <(grep -v '^#' "$HERE/packages.txt" | grep .)
 include=$(IFS=,; echo "${PKGS[*]}")
 # The base's name changes with what goes into it.
-key=$(printf '%s\n' "$include" "$MIRROR" v1 | sha256sum | cut -c1-12)
-BASE_TAR=$CACHE/bookworm-essential-$key.tar
+key=$(printf '%s\n' "$include" "$MIRROR" v2 | sha256sum | cut -c1-12)
+BASE_TAR=${LC_IMAGE_BASE:-$CACHE/bookworm-essential-$key.tar}
 BASE_IMAGE=log_capturer-base:bookworm-$key
 
 make_base() {
@@ -52,8 +53,13 @@ make_base() {
     mkdir -p "$CACHE"
     echo "build.sh: making the base root (mmdebstrap, a few minutes)..." >&2
     # No documentation, manual pages or translations: an image never shows them.
-    # Copyright files stay.
+    # Copyright files stay. ($1 in the hook is mmdebstrap's, not ours.)
+    # shellcheck disable=SC2016
+    # /usr merged by mmdebstrap's hook, not by the usrmerge package (which brings perl); no
+    # Recommends.
     mmdebstrap --variant=essential --mode=root --include="$include" \
+        --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+        --aptopt='APT::Install-Recommends "false"' \
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
         --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
         --dpkgopt='path-include=/usr/share/doc/*/copyright' \

@@ -30,9 +30,13 @@ if [ ! -s "$base" ]; then
     fi
     bash deploy/image/build.sh --base-only >/dev/null || exit 1
 fi
+find_deb() { find "$ROOT/build-deb" -name 'log-capturer_*.deb' 2>/dev/null | head -n 1; }
 if [ -z "$DEB" ]; then
-    DEB=$(ls "$ROOT"/build-deb/log-capturer_*.deb 2>/dev/null | head -n 1)
-    [ -n "$DEB" ] || { bash scripts/build-deb.sh "$ROOT/build-deb" && DEB=$(ls "$ROOT"/build-deb/log-capturer_*.deb | head -n 1); } || exit 1
+    DEB=$(find_deb)
+    if [ -z "$DEB" ]; then
+        bash scripts/build-deb.sh "$ROOT/build-deb" || exit 1
+        DEB=$(find_deb)
+    fi
 fi
 MARKERS=$'markers=\n docker: needs a Docker daemon or the fake Docker harness'
 LC_IMAGE_BASE=$base LC_DEB=$DEB LC_BIN=${LC_BIN:-$ROOT/build/log_capturer} \

@@ -27,7 +27,7 @@ from fake_loki import FakeLoki  # noqa: E402
 BASE = os.environ.get("LC_IMAGE_BASE", "")
 BIN = os.environ.get("LC_BIN", str(REPO / "build" / "log_capturer"))
 TAG = "log_capturer:test"
-LINES = 400          # per container, at RATE lines/s: ~8 s of logging
+LINES = 1000         # per container, at RATE lines/s: ~20 s of logging
 RATE = 50
 SHUTDOWN_TIMEOUT = 5  # the agent's; docker stop waits longer
 
@@ -92,9 +92,6 @@ def test_follows_containers_drains_on_stop_and_resumes(engine, image, loki, tmp_
     state.mkdir(mode=0o700)
     os.chown(state, 10001, 10001)
     port = free_port()
-    a = engine.run_container("app-a", logger_cmd(LINES, rate=RATE, streams=("stdout",), tag="a"))
-    b = engine.run_container("app-b", logger_cmd(LINES, rate=RATE, streams=("stderr",), tag="b"))
-    assert a and b
     engine.cli("run", "-d", "--name", "lcagent", "--network", "host",
                "-v", f"{engine.sock}:/var/run/docker.sock:ro",
                "-v", f"{state}:/var/lib/log_capturer",
@@ -111,13 +108,17 @@ def test_follows_containers_drains_on_stop_and_resumes(engine, image, loki, tmp_
             return http_get(port, "/ready", timeout=1)[0] == 200
         except OSError:
             return False
-    assert wait_until(ready, 30), agent_log()
+    assert wait_until(ready, 60), agent_log()
+    # the two containers it follows, started once it runs
+    a = engine.run_container("app-a", logger_cmd(LINES, rate=RATE, streams=("stdout",), tag="a"))
+    b = engine.run_container("app-b", logger_cmd(LINES, rate=RATE, streams=("stderr",), tag="b"))
+    assert a and b
 
     def some_of_each():
         lines = delivered(loki)
         return (sum(1 for x in lines if x.startswith("a ")) >= 50
                 and sum(1 for x in lines if x.startswith("b ")) >= 50)
-    assert wait_until(some_of_each, 30), agent_log()
+    assert wait_until(some_of_each, 60), agent_log()
 
     # docker stop: SIGTERM, the agent drains and exits 0 before docker's own 20 s
     t0 = time.monotonic()
@@ -144,7 +145,7 @@ def test_follows_containers_drains_on_stop_and_resumes(engine, image, loki, tmp_
 
     def all_there():
         return want <= set(delivered(loki))
-    assert wait_until(all_there, 60), \
+    assert wait_until(all_there, 120), \
         f"missing {len(want - set(delivered(loki)))} lines\n{agent_log()}"
     got = delivered(loki)
     dup = len(got) - len(set(got))
