@@ -8,10 +8,17 @@
 #include "output/dlq.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <protobuf-c/protobuf-c.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
+#include <yaml.h>
+#include <zlib.h>
 
 #define EXIT_CONFIG 2 /* bad configuration or usage */
 
@@ -20,7 +27,7 @@ static const char usage[] =
     "       log_capturer check-config [--print] FILE\n"
     "       log_capturer dlq list|replay [-c FILE] [--output NAME]\n"
     "       log_capturer options          (reference of every option, as Markdown)\n"
-    "       log_capturer --version | --help\n"
+    "       log_capturer version | --version | --help\n"
     "\n"
     "run           collect and ship logs until SIGINT/SIGTERM (the default command)\n"
     "  -c FILE     configuration (YAML); without it the embedded default: tail\n"
@@ -120,6 +127,24 @@ static int cmd_check(int argc, char **argv)
     return 0;
 }
 
+/* The version, and those of the libraries it runs with (which may differ from the build's). */
+static void print_version(void)
+{
+    const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+
+    printf("log_capturer %s\n", LC_VERSION);
+    printf("libcurl %s (%s)\n", curl->version, curl->ssl_version ? curl->ssl_version : "no TLS");
+    printf("libuv %s\n", uv_version_string());
+    printf("SQLite %s\n", sqlite3_libversion());
+    printf("libyaml %s\n", yaml_get_version_string());
+    printf("jansson %s\n", jansson_version_str());
+    printf("zlib %s\n", zlibVersion());
+    printf("libmicrohttpd %s\n", MHD_get_version());
+    printf("protobuf-c %s\n", protobuf_c_version());
+    /* snappy's C API has no version function: its build-time version is not worth guessing. */
+    printf("snappy (no version API)\n");
+}
+
 static void print_options(void)
 {
     printf("## Top level\n\n");
@@ -147,8 +172,9 @@ int main(int argc, char **argv)
      */
     setenv("UV_THREADPOOL_SIZE", "1", 0);
 
-    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
-        printf("log_capturer %s\n", LC_VERSION);
+    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 ||
+                     strcmp(argv[1], "version") == 0)) {
+        print_version();
         return 0;
     }
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {

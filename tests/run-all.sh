@@ -147,6 +147,17 @@ if step "build" configure_build "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
     LC_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
         step "valgrind" run_pytest "$ROOT/$B/log_capturer" 5 \
         -k "sigterm_restart_gives_no_duplicates or shutdown_drains_pending_batch or 429_storm"
+    # The Debian package: dpkg-buildpackage and lintian (about a minute).
+    step "deb" bash "$ROOT/scripts/build-deb.sh" "$ROOT/$B-deb"
+    # The .deb in a clean root and the container image on the private Docker engine; they
+    # need the minimal Debian base (mmdebstrap, a few minutes: deploy/image/build.sh
+    # --base-only), so they run only when it is cached.
+    if [ -s "$(bash "$ROOT/deploy/image/build.sh" --base-path)" ]; then
+        step "deploy-image" env LC_BIN="$ROOT/$B/log_capturer" bash "$ROOT/tests/image/run.sh" \
+            --deb "$(find "$ROOT/$B-deb" -name 'log-capturer_*.deb' 2>/dev/null | head -n 1)"
+    else
+        skip deploy-image "no cached base: deploy/image/build.sh --base-only"
+    fi
 else
     skip unit "build failed"
     skip icount "build failed"
@@ -154,6 +165,8 @@ else
     skip integration "build failed"
     skip soak-smoke "build failed"
     skip valgrind "build failed"
+    skip deb "build failed"
+    skip deploy-image "build failed"
 fi
 
 # --- 3. the same under AddressSanitizer + UndefinedBehaviorSanitizer -------------

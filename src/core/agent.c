@@ -8,6 +8,7 @@
 #include "core/http.h"
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "core/source.h"
 #include "core/watchdog.h"
 #include "core/worker.h"
@@ -152,6 +153,7 @@ static void finish(struct lc_agent *a)
     close_handle((uv_handle_t *)&a->stop_timer);
     close_handle((uv_handle_t *)&a->defer_timer);
     close_handle((uv_handle_t *)&a->watchdog_timer);
+    close_handle((uv_handle_t *)&a->sd_watchdog_timer);
     close_handle((uv_handle_t *)&a->anomaly_timer);
     close_handle((uv_handle_t *)&a->sig_int);
     close_handle((uv_handle_t *)&a->sig_term);
@@ -230,6 +232,10 @@ static void begin_stop(struct lc_agent *a, const char *why)
     a->stopping = true;
     a->stop_deadline_ns = lc_mono_ns() + a->cfg->shutdown_timeout_ms * LC_NS_PER_MSEC;
     lc_health_set_ready(false);
+    if (a->next_cfg)
+        lc_notify_reloading();
+    else
+        lc_notify_stopping();
     lc_log(LC_LOG_INFO, "agent", "stopping (%s)", why);
     uv_timer_stop(&a->once_timer);
     if (a->inputs_running == 0) {
@@ -499,7 +505,12 @@ static void setup_handles(struct lc_agent *a)
     uv_timer_init(a->loop, &a->once_timer);
     uv_timer_init(a->loop, &a->stop_timer);
     uv_timer_init(a->loop, &a->defer_timer);
+    uv_timer_init(a->loop, &a->sd_watchdog_timer);
     a->ckpt_timer.data = a->once_timer.data = a->stop_timer.data = a->defer_timer.data = a;
+    /* systemd's watchdog (WatchdogSec=): the loop itself proves it is alive, until finish(). */
+    uint64_t wd_ms = lc_notify_watchdog_ms();
+    if (wd_ms > 0)
+        uv_timer_start(&a->sd_watchdog_timer, lc_notify_watchdog_tick, 0, wd_ms);
     uv_timer_start(&a->ckpt_timer, on_ckpt_timer, (uint64_t)a->cfg->checkpoint_interval_ms,
                    (uint64_t)a->cfg->checkpoint_interval_ms);
     if (a->once)
@@ -570,8 +581,11 @@ static int run_config(struct lc_config *cfg, bool once, struct lc_http **http,
         a.exit_code = 1;
         begin_stop(&a, "start-up failed");
     } else {
-        lc_logf(LC_LOG_INFO, "agent", NULL, "started: %zu inputs, %zu outputs%s", a.ninputs,
-                a.noutputs, once ? ", --once" : "");
+        char status[128];
+        snprintf(status, sizeof(status), "started: %zu inputs, %zu outputs%s", a.ninputs,
+                 a.noutputs, once ? ", --once" : "");
+        lc_logf(LC_LOG_INFO, "agent", NULL, "%s", status);
+        lc_notify_ready(status); /* systemd: inputs and outputs started, /ready answers 200 */
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     lc_worker_free(a.worker); /* idle: its queue drained before the loop ended */
