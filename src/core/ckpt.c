@@ -105,13 +105,12 @@ enum ck_stmt {
 
 static const char *const ck_sql[CK_NSTMT] = {
     [CK_GET] = "SELECT " CK_COLS " FROM sources WHERE key = ?1",
-    [CK_PUT] =
-        ("INSERT INTO sources(key, " CK_COLS ")"
-         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-         " ON CONFLICT(key) DO UPDATE SET path = excluded.path, dev = excluded.dev,"
-         " ino = excluded.ino, fp_hash = excluded.fp_hash, fp_len = excluded.fp_len,"
-         " offset = excluded.offset, ts_ns = excluded.ts_ns, ts_seq = excluded.ts_seq,"
-         " updated_ns = excluded.updated_ns, cursor = excluded.cursor"),
+    [CK_PUT] = ("INSERT INTO sources(key, " CK_COLS ")"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                " ON CONFLICT(key) DO UPDATE SET path = excluded.path, dev = excluded.dev,"
+                " ino = excluded.ino, fp_hash = excluded.fp_hash, fp_len = excluded.fp_len,"
+                " offset = excluded.offset, ts_ns = excluded.ts_ns, ts_seq = excluded.ts_seq,"
+                " updated_ns = excluded.updated_ns, cursor = excluded.cursor"),
     [CK_DEL] = "DELETE FROM sources WHERE key = ?1",
     [CK_EACH_RANGE] = "SELECT key, " CK_COLS " FROM sources WHERE key >= ?1 AND key < ?2",
     [CK_EACH_FROM] = "SELECT key, " CK_COLS " FROM sources WHERE key >= ?1",

@@ -147,8 +147,7 @@ void lc_source_checkpoint(struct lc_source *s, const struct lc_pos *pos)
     lc_source_checkpoint_cursor(s, pos, NULL);
 }
 
-void lc_source_checkpoint_cursor(struct lc_source *s, const struct lc_pos *pos,
-                                 const char *cursor)
+void lc_source_checkpoint_cursor(struct lc_source *s, const struct lc_pos *pos, const char *cursor)
 {
     if (!s->open) {
         if (s->tail - s->head >= s->max_marks) {

@@ -85,8 +85,7 @@ struct lc_source *lc_source_new(struct lc_input *in, const char *key, const char
  */
 int lc_source_use_cursors(struct lc_source *s, const char *start);
 /* lc_source_checkpoint with the position's text too (at most LC_CKPT_CURSOR_MAX bytes). */
-void lc_source_checkpoint_cursor(struct lc_source *s, const struct lc_pos *pos,
-                                 const char *cursor);
+void lc_source_checkpoint_cursor(struct lc_source *s, const struct lc_pos *pos, const char *cursor);
 /* True when a record may be emitted now (a mark slot is free or open). */
 bool lc_source_writable(const struct lc_source *s);
 /* Seals the open mark at pos; with no open mark, records a mark with no records. */

@@ -101,15 +101,15 @@ struct lc_journal {
     struct lc_source *src;
     struct lc_labels *base; /* the input's own labels */
     struct lc_journal_cache cache;
-    char *line;    /* a MESSAGE fixed to UTF-8 */
-    char *vals;    /* label values, fields.n slots */
-    char *key;     /* the label-set cache key */
+    char *line; /* a MESSAGE fixed to UTF-8 */
+    char *vals; /* label values, fields.n slots */
+    char *key;  /* the label-set cache key */
     size_t keycap;
     struct lc_kv *kv;
     size_t nbase; /* pairs of the input's labels at the front of kv */
     int64_t seq;  /* entries consumed, the position's offset */
-    struct lc_metric_series *m_resets, *m_skip_old, *m_skip_nomsg, *m_cut, *m_bad_utf8,
-        *m_errors, *m_label_sets, *m_label_overflow, *m_label_cut;
+    struct lc_metric_series *m_resets, *m_skip_old, *m_skip_nomsg, *m_cut, *m_bad_utf8, *m_errors,
+        *m_label_sets, *m_label_overflow, *m_label_cut;
 };
 
 static void on_work(uv_idle_t *h);
@@ -141,14 +141,16 @@ static struct lc_labels *entry_labels(struct lc_journal *jr)
 {
     const struct lc_journal_conf *c = jr->c;
     struct lc_labels *l;
-    size_t keylen, cut = 0, np;
+    size_t keylen, cut = 0, bad = 0, np;
 
     if (c->fields.n == 0)
         return jr->base;
     np = lc_journal_map_fields(&c->fields, get_field, jr, jr->kv + jr->nbase, jr->vals, jr->key,
-                               jr->keycap, &keylen, &cut);
+                               jr->keycap, &keylen, &cut, &bad);
     if (cut)
         lc_counter_add(jr->m_label_cut, (int64_t)cut);
+    if (bad)
+        lc_counter_add(jr->m_bad_utf8, (int64_t)bad);
     l = lc_journal_cache_get(&jr->cache, jr->key, keylen);
     if (l)
         return l;

@@ -65,14 +65,15 @@ bool lc_journal_utf8_ok(const char *in, size_t n);
  * values fixed to UTF-8 and cut at LC_JOURNAL_LABEL_VALUE_MAX into `vals`,
  * fields.n slots of LC_JOURNAL_LABEL_VALUE_MAX + 1 bytes) and the same to
  * `key` (the cache key: every field's presence and value, so equal keys mean
- * equal label sets). Returns the number of pairs added; *cut counts cut values.
+ * equal label sets). Returns the number of pairs added; *cut counts cut values, *bad
+ * bytes replaced by U+FFFD.
  */
 struct lc_kv;
 struct lc_buf;
 typedef int (*lc_journal_get_fn)(const char *field, const char **val, size_t *len, void *arg);
 size_t lc_journal_map_fields(const struct lc_kvlist *fields, lc_journal_get_fn get, void *arg,
-                             struct lc_kv *kv, char *vals, char *key, size_t keycap,
-                             size_t *keylen, size_t *cut);
+                             struct lc_kv *kv, char *vals, char *key, size_t keycap, size_t *keylen,
+                             size_t *cut);
 
 /*
  * Distinct label sets an input hands to its records, at most `max`. A set

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const lc_journal_levels[] = {"emerg",   "alert",  "crit", "err", "warning",
-                                         "notice",  "info",   "debug", NULL};
+const char *const lc_journal_levels[] = {"emerg",  "alert", "crit",  "err", "warning",
+                                         "notice", "info",  "debug", NULL};
 
 bool lc_journal_field_name_ok(const char *s)
 {
@@ -106,8 +106,8 @@ size_t lc_journal_utf8_fix(const char *in, size_t n, char *out, size_t cap, size
 }
 
 size_t lc_journal_map_fields(const struct lc_kvlist *fields, lc_journal_get_fn get, void *arg,
-                             struct lc_kv *kv, char *vals, char *key, size_t keycap,
-                             size_t *keylen, size_t *cut)
+                             struct lc_kv *kv, char *vals, char *key, size_t keycap, size_t *keylen,
+                             size_t *cut)
 {
     size_t np = 0, k = 0;
 
@@ -121,17 +121,15 @@ size_t lc_journal_map_fields(const struct lc_kvlist *fields, lc_journal_get_fn g
                 key[k++] = '\0'; /* absent: differs from present-and-empty */
             continue;
         }
-        const char *level = strcmp(fields->v[i].value, "PRIORITY") == 0
-                                ? lc_journal_level_name(v, n)
-                                : NULL;
+        const char *level =
+            strcmp(fields->v[i].value, "PRIORITY") == 0 ? lc_journal_level_name(v, n) : NULL;
         size_t len;
         if (level) {
             len = strlen(level);
             memcpy(slot, level, len);
         } else {
-            size_t bad = 0;
             bool was_cut;
-            len = lc_journal_utf8_fix(v, n, slot, LC_JOURNAL_LABEL_VALUE_MAX, &bad, &was_cut);
+            len = lc_journal_utf8_fix(v, n, slot, LC_JOURNAL_LABEL_VALUE_MAX, bad, &was_cut);
             if (was_cut)
                 (*cut)++;
         }
@@ -191,8 +189,7 @@ static struct lc_journal_cache_slot *find(const struct lc_journal_cache *c, cons
 {
     for (size_t i = (size_t)h & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
         struct lc_journal_cache_slot *s = &c->slots[i];
-        if (!s->key ||
-            (s->hash == h && s->keylen == keylen && memcmp(s->key, key, keylen) == 0))
+        if (!s->key || (s->hash == h && s->keylen == keylen && memcmp(s->key, key, keylen) == 0))
             return s;
     }
 }

@@ -66,19 +66,24 @@ static void test_utf8_rule(void **state)
     } cases[] = {
         {"plain", 5, "plain", 0},
         {"caf\xc3\xa9", 5, "caf\xc3\xa9", 0},
-        {"a\xff" "b", 3, "a\xef\xbf\xbd" "b", 1},
-        {"\xc3", 1, "\xef\xbf\xbd", 1},                  /* truncated sequence */
-        {"\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd", 2},  /* overlong */
+        {"a\xff"
+         "b",
+         3,
+         "a\xef\xbf\xbd"
+         "b",
+         1},
+        {"\xc3", 1, "\xef\xbf\xbd", 1},                                 /* truncated sequence */
+        {"\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd", 2},                 /* overlong */
         {"\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 3}, /* surrogate */
-        {"\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80", 0}, /* emoji */
-        {"nul\0in", 6, "nul\0in", 0},                     /* NUL is kept */
+        {"\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80", 0},                 /* emoji */
+        {"nul\0in", 6, "nul\0in", 0},                                   /* NUL is kept */
     };
     char out[64];
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t bad = 0;
         bool cut = true;
-        size_t n = lc_journal_utf8_fix(cases[i].in, cases[i].n, out, sizeof(out), &bad, &cut);
+        size_t n = lc_journal_utf8_fix(cases[i].in, cases[i].n, out, sizeof(out), &bad, &cut, &bad);
         size_t want = strlen(cases[i].out) + (i == 7 ? 3 : 0);
         assert_int_equal(n, want);
         assert_memory_equal(out, cases[i].out, want);
@@ -89,7 +94,7 @@ static void test_utf8_rule(void **state)
     /* cut on a character boundary, never inside a sequence */
     size_t bad = 0;
     bool cut = false;
-    size_t n = lc_journal_utf8_fix("ab\xc3\xa9z", 5, out, 3, &bad, &cut);
+    size_t n = lc_journal_utf8_fix("ab\xc3\xa9z", 5, out, 3, &bad, &cut, &bad);
     assert_int_equal(n, 2);
     assert_true(cut);
 }
@@ -125,16 +130,15 @@ static void test_map_fields(void **state)
     static const char *const e1[] = {"_SYSTEMD_UNIT=ssh.service", "PRIORITY=3", "_HOSTNAME=h1",
                                      "MESSAGE=x", NULL};
     static const char *const e2[] = {"_SYSTEMD_UNIT=ssh.service", "PRIORITY=9", NULL};
-    static const char *const e3[] = {"_SYSTEMD_UNIT=ssh.service", "PRIORITY=9", "_HOSTNAME=",
-                                     NULL};
+    static const char *const e3[] = {"_SYSTEMD_UNIT=ssh.service", "PRIORITY=9", "_HOSTNAME=", NULL};
     struct fake_entry f1 = {e1}, f2 = {e2}, f3 = {e3};
     char vals[3 * (LC_JOURNAL_LABEL_VALUE_MAX + 1)], key[3 * (LC_JOURNAL_LABEL_VALUE_MAX + 2)];
     char key2[sizeof(key)];
     struct lc_kv kv[3];
-    size_t keylen, keylen2, keylen3, cut = 0;
+    size_t keylen, keylen2, keylen3, cut = 0, bad = 0;
 
     size_t n = lc_journal_map_fields(&fields, fake_get, &f1, kv, vals, key, sizeof(key), &keylen,
-                                     &cut);
+                                     &cut, &bad);
     assert_int_equal(n, 3);
     assert_string_equal(kv[0].key, "unit");
     assert_string_equal(kv[0].value, "ssh.service");
@@ -143,18 +147,19 @@ static void test_map_fields(void **state)
     assert_string_equal(kv[2].value, "h1");
 
     /* a missing field: no label; an unknown priority: its raw value */
-    n = lc_journal_map_fields(&fields, fake_get, &f2, kv, vals, key2, sizeof(key2), &keylen2,
-                              &cut);
+    n = lc_journal_map_fields(&fields, fake_get, &f2, kv, vals, key2, sizeof(key2), &keylen2, &cut,
+                              &bad);
     assert_int_equal(n, 2);
     assert_string_equal(kv[1].value, "9");
     assert_false(keylen == keylen2 && memcmp(key, key2, keylen) == 0);
     /* present-but-empty differs from absent in the cache key */
     memcpy(key, key2, keylen2);
-    n = lc_journal_map_fields(&fields, fake_get, &f3, kv, vals, key2, sizeof(key2), &keylen3,
-                              &cut);
+    n = lc_journal_map_fields(&fields, fake_get, &f3, kv, vals, key2, sizeof(key2), &keylen3, &cut,
+                              &bad);
     assert_int_equal(n, 3);
     assert_false(keylen3 == keylen2 && memcmp(key, key2, keylen2) == 0);
     assert_int_equal(cut, 0);
+    assert_int_equal(bad, 0);
 
     /* a long value is cut (counted) */
     char *long_field = malloc(LC_JOURNAL_LABEL_VALUE_MAX + 100);
@@ -164,11 +169,21 @@ static void test_map_fields(void **state)
     long_field[LC_JOURNAL_LABEL_VALUE_MAX + 99] = '\0';
     const char *e4[] = {long_field, NULL};
     struct fake_entry f4 = {e4};
-    n = lc_journal_map_fields(&fields, fake_get, &f4, kv, vals, key2, sizeof(key2), &keylen3, &cut);
+    n = lc_journal_map_fields(&fields, fake_get, &f4, kv, vals, key2, sizeof(key2), &keylen3, &cut,
+                              &bad);
     assert_int_equal(n, 1);
     assert_int_equal(strlen(kv[0].value), LC_JOURNAL_LABEL_VALUE_MAX);
     assert_int_equal(cut, 1);
     free(long_field);
+
+    /* a value that is not UTF-8: fixed, counted */
+    static const char *const e5[] = {"_HOSTNAME=h\xff", NULL};
+    struct fake_entry f5 = {e5};
+    n = lc_journal_map_fields(&fields, fake_get, &f5, kv, vals, key2, sizeof(key2), &keylen3, &cut,
+                              &bad);
+    assert_int_equal(n, 1);
+    assert_string_equal(kv[0].value, "h\xef\xbf\xbd");
+    assert_int_equal(bad, 1);
 }
 
 static void test_cache_at_limit(void **state)
@@ -266,8 +281,8 @@ static void test_config_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_field_names),   cmocka_unit_test(test_levels),
-        cmocka_unit_test(test_utf8_rule),     cmocka_unit_test(test_map_fields),
+        cmocka_unit_test(test_field_names),    cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_utf8_rule),      cmocka_unit_test(test_map_fields),
         cmocka_unit_test(test_cache_at_limit), cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
