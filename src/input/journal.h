@@ -73,7 +73,7 @@ struct lc_buf;
 typedef int (*lc_journal_get_fn)(const char *field, const char **val, size_t *len, void *arg);
 size_t lc_journal_map_fields(const struct lc_kvlist *fields, lc_journal_get_fn get, void *arg,
                              struct lc_kv *kv, char *vals, char *key, size_t keycap, size_t *keylen,
-                             size_t *cut);
+                             size_t *cut, size_t *bad);
 
 /*
  * Distinct label sets an input hands to its records, at most `max`. A set

@@ -107,7 +107,7 @@ size_t lc_journal_utf8_fix(const char *in, size_t n, char *out, size_t cap, size
 
 size_t lc_journal_map_fields(const struct lc_kvlist *fields, lc_journal_get_fn get, void *arg,
                              struct lc_kv *kv, char *vals, char *key, size_t keycap, size_t *keylen,
-                             size_t *cut)
+                             size_t *cut, size_t *bad)
 {
     size_t np = 0, k = 0;
 
