@@ -202,7 +202,7 @@ def test_live_appends_kill9_restart_loses_nothing(make_agent, tmp_path):
     restart of the writer between chunks); kill -9 in the middle, restart on
     the same state: 0 lost; the only duplicates are the tail of what run 1
     delivered after its last committed cursor."""
-    total, chunk = 30000, 1500
+    total, chunk = 20000, 1000
     j = Journal(tmp_path / "journal")
     j.write(entries("k", range(chunk)))
     a = make_agent([journal_input(j.dir, name="k")])
@@ -335,9 +335,16 @@ def read_volume(make_agent, tmp_path, n):
 
 
 def test_100k_entries_bounded_memory(make_agent, tmp_path):
+    if scaled(1) > 1:
+        # writing the journal is most of this test's time; the sanitizer run's paths are
+        # the other tests' and its RSS says nothing about the release build's
+        pytest.skip("volume and memory are measured on the release build (LC_TIMEOUT_SCALE 1)")
     read_volume(make_agent, tmp_path, 100000)
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("LC_JOURNAL_1M"),
+                    reason="set LC_JOURNAL_1M=1: writing 1M entries with systemd-journal-remote "
+                           "takes 1-4 minutes, beyond the CI budget (the 100k test runs in CI)")
 def test_1m_entries_bounded_memory(make_agent, tmp_path):
     read_volume(make_agent, tmp_path, 1000000)
