@@ -380,6 +380,39 @@ static char *position(struct lc_journal *jr, const char *stored, bool seen)
     return NULL;
 }
 
+/* The input's series labelled {input} alone. */
+struct lc_journal_metric {
+    enum lc_metric_type type;
+    const char *name;
+    const char *help;
+    size_t off; /* of the series pointer in struct lc_journal */
+};
+
+#define JM(t, n, h, f)                                                                             \
+    {                                                                                              \
+        (t), (n), (h), offsetof(struct lc_journal, f)                                              \
+    }
+
+static const struct lc_journal_metric journal_metrics[] = {
+    JM(LC_COUNTER, "log_capturer_journal_cursor_resets_total",
+       "Stored cursors no longer in the journal (vacuumed): resumed at the oldest entry after "
+       "them.",
+       m_resets),
+    JM(LC_COUNTER, "log_capturer_input_truncated_lines_total", "Lines cut at max_line_bytes.",
+       m_cut),
+    JM(LC_COUNTER, "log_capturer_input_errors_total", "Open and read errors.", m_errors),
+    JM(LC_COUNTER, "log_capturer_journal_invalid_utf8_total",
+       "Bytes of MESSAGE (or of a label value) that are not UTF-8, each replaced by U+FFFD.",
+       m_bad_utf8),
+    JM(LC_GAUGE, "log_capturer_journal_label_sets",
+       "Distinct label sets the journal input holds (max_label_sets).", m_label_sets),
+    JM(LC_COUNTER, "log_capturer_journal_label_overflow_total",
+       "Entries sent with the input's labels only because max_label_sets was reached.",
+       m_label_overflow),
+    JM(LC_COUNTER, "log_capturer_journal_label_values_cut_total", "Label values cut at 1024 bytes.",
+       m_label_cut),
+};
+
 static int journal_init(struct lc_input *in)
 {
     static const char *const l_in[] = {"input", NULL};
@@ -424,37 +457,15 @@ static int journal_init(struct lc_input *in)
         return -ENOMEM;
     }
 
-    f = lc_metric_family(LC_COUNTER, "log_capturer_journal_cursor_resets_total",
-                         "Stored cursors no longer in the journal (vacuumed): resumed at the "
-                         "oldest entry after them.",
-                         l_in);
-    jr->m_resets = lc_metric_series(f, name);
+    for (size_t i = 0; i < sizeof(journal_metrics) / sizeof(journal_metrics[0]); i++) {
+        const struct lc_journal_metric *m = &journal_metrics[i];
+        f = lc_metric_family(m->type, m->name, m->help, l_in);
+        *(struct lc_metric_series **)((char *)jr + m->off) = lc_metric_series(f, name);
+    }
     f = lc_metric_family(LC_COUNTER, "log_capturer_input_skipped_lines_total",
                          "Lines skipped, by reason.", l_reason);
     jr->m_skip_old = lc_metric_series(f, name, "too_old");
     jr->m_skip_nomsg = lc_metric_series(f, name, "no_message");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_truncated_lines_total",
-                         "Lines cut at max_line_bytes.", l_in);
-    jr->m_cut = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_errors_total", "Open and read errors.",
-                         l_in);
-    jr->m_errors = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_journal_invalid_utf8_total",
-                         "Bytes of MESSAGE (or of a label value) that are not UTF-8, each "
-                         "replaced by U+FFFD.",
-                         l_in);
-    jr->m_bad_utf8 = lc_metric_series(f, name);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_journal_label_sets",
-                         "Distinct label sets the journal input holds (max_label_sets).", l_in);
-    jr->m_label_sets = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_journal_label_overflow_total",
-                         "Entries sent with the input's labels only because max_label_sets "
-                         "was reached.",
-                         l_in);
-    jr->m_label_overflow = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_journal_label_values_cut_total",
-                         "Label values cut at 1024 bytes.", l_in);
-    jr->m_label_cut = lc_metric_series(f, name);
     return 0;
 }
 

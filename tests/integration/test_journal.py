@@ -8,23 +8,19 @@ journald would have written. Every test line is unique ("<tag> seq=<i>"), so
 loss and duplication are counted exactly.
 """
 
-import collections
-import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import threading
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from agent import (Agent, bin_path, count_lines, have_binary, metric_sum, read_output, run_cli,
-                   scaled, wait_until)
+from agent import (agent_factory, bin_path, count_lines, have_binary, metric_sum, read_output,
+                   run_cli, scaled, wait_until)
 
 if not have_binary():
     if os.environ.get("LC_REQUIRE_BIN"):
@@ -93,16 +89,7 @@ def journal_input(path, name="j", **kw):
 
 @pytest.fixture
 def make_agent(tmp_path):
-    made = []
-
-    def make(inputs, **kw):
-        a = Agent(tmp_path, inputs, name=f"agent{len(made)}", **kw)
-        made.append(a)
-        return a
-
-    yield make
-    for a in made:
-        a.cleanup()
+    yield from agent_factory(tmp_path)
 
 
 def seqs_of(lines, tag):

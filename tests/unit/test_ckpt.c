@@ -202,6 +202,18 @@ static void test_modes(void **state)
 
 /* Round trip ---------------------------------------------------------------- */
 
+/* Phases of a round trip: 0 buffered, 1 after a flush, 2 after close and reopen. */
+static struct lc_ckpt *next_phase(struct fx *f, struct lc_ckpt *c, int phase)
+{
+    if (phase == 1)
+        assert_int_equal(lc_ckpt_flush(c), 0);
+    if (phase == 2) {
+        lc_ckpt_free(c);
+        c = open_ok(f);
+    }
+    return c;
+}
+
 static void test_roundtrip(void **state)
 {
     struct fx *f = *state;
@@ -235,13 +247,7 @@ static void test_roundtrip(void **state)
     for (size_t i = 0; i < n; i++)
         assert_int_equal(lc_ckpt_put(c, &rows[i]), 0);
     for (int phase = 0; phase < 3; phase++) {
-        /* 0: buffered, 1: after flush, 2: after close and reopen */
-        if (phase == 1)
-            assert_int_equal(lc_ckpt_flush(c), 0);
-        if (phase == 2) {
-            lc_ckpt_free(c);
-            c = open_ok(f);
-        }
+        c = next_phase(f, c, phase);
         for (size_t i = 0; i < n; i++) {
             struct lc_ckpt_entry got;
             assert_int_equal(lc_ckpt_get(c, rows[i].key, &got), 0);
@@ -293,13 +299,7 @@ static void test_cursor_and_v1_migration(void **state)
     struct lc_ckpt_entry big = {.key = "journal:big", .cursor = cursor};
     assert_int_equal(lc_ckpt_put(c, &big), -EINVAL);
     for (int phase = 0; phase < 3; phase++) {
-        /* 0: buffered, 1: after flush, 2: after close and reopen */
-        if (phase == 1)
-            assert_int_equal(lc_ckpt_flush(c), 0);
-        if (phase == 2) {
-            lc_ckpt_free(c);
-            c = open_ok(f);
-        }
+        c = next_phase(f, c, phase);
         assert_int_equal(lc_ckpt_get(c, "journal:sys", &got), 0);
         assert_string_equal(got.cursor, cur);
         assert_int_equal(lc_ckpt_get(c, "file:old:1:2", &got), 0);
@@ -308,9 +308,7 @@ static void test_cursor_and_v1_migration(void **state)
     /* an update replaces the cursor */
     e.cursor = "s=1;i=4";
     assert_int_equal(lc_ckpt_put(c, &e), 0);
-    assert_int_equal(lc_ckpt_flush(c), 0);
-    lc_ckpt_free(c);
-    c = open_ok(f);
+    c = next_phase(f, next_phase(f, c, 1), 2);
     assert_int_equal(lc_ckpt_get(c, "journal:sys", &got), 0);
     assert_string_equal(got.cursor, "s=1;i=4");
     lc_ckpt_free(c);
