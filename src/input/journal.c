@@ -47,7 +47,7 @@ static const char *const start_choices[] = {"end", "beginning", NULL};
 static const struct lc_option journal_options[] = {
     OPT(LC_OPT_STR, "path", NULL, path, 0, 0,
         "A directory of journal files (e.g. from systemd-journal-remote); unset: the local "
-        "journal (/var/log/journal, /run/log/journal)."),
+        "journal (/var/log/journal, /run/log/journal). A missing directory fails the start."),
     {LC_OPT_STRLIST, "units", NULL, offsetof(struct lc_journal_conf, units),
      .check = lc_journal_check_match,
      .help = "Only entries of these systemd units (_SYSTEMD_UNIT, e.g. ssh.service); empty: all."},
@@ -63,7 +63,8 @@ static const struct lc_option journal_options[] = {
      .choices = start_choices,
      .help = "Where the input starts the very first time (no cursor stored yet)."},
     OPT(LC_OPT_DURATION, "max_age", "0", max_age_ms, 0, 0,
-        "With start_at: beginning, entries older than this are skipped (counted); 0 keeps all."),
+        "With start_at: beginning, the first start begins at the first entry this recent "
+        "(older ones are not read; logged); 0 reads all."),
     {LC_OPT_MAP, "fields", "{unit: _SYSTEMD_UNIT, level: PRIORITY, hostname: _HOSTNAME}",
      offsetof(struct lc_journal_conf, fields), .check = lc_journal_check_field,
      .help = "Labels from journal fields (label: FIELD); PRIORITY becomes its level name. "
