@@ -331,6 +331,27 @@ static int add_matches(struct lc_journal *jr)
 }
 
 /*
+ * With matches, a stored cursor's entry may exist and simply not match (the
+ * filters changed): looked up without them. Leaves the journal where it was
+ * (re-seeked to the cursor with the matches back). False without matches.
+ */
+static bool cursor_unfiltered(struct lc_journal *jr, const char *stored)
+{
+    const struct lc_journal_conf *c = jr->c;
+    bool there;
+
+    if (c->units.n == 0 && c->identifiers.n == 0 && c->priority >= 7)
+        return false;
+    sd_journal_flush_matches(jr->j);
+    there = sd_journal_seek_cursor(jr->j, stored) >= 0 && sd_journal_next(jr->j) > 0 &&
+            sd_journal_test_cursor(jr->j, stored) > 0;
+    if (add_matches(jr) < 0 || sd_journal_seek_cursor(jr->j, stored) < 0)
+        return there;
+    jr->pending = sd_journal_next(jr->j) > 0;
+    return there;
+}
+
+/*
  * Puts the journal just before the first entry to read, and returns the
  * cursor that stands for "everything before it was delivered" (NULL: none).
  */
@@ -348,9 +369,14 @@ static char *position(struct lc_journal *jr, const char *stored, bool seen)
             lc_logf(LC_LOG_INFO, name, NULL, "resuming after the stored cursor");
             return strdup(stored);
         }
+        jr->pending = rc > 0;
+        if (cursor_unfiltered(jr, stored)) {
+            /* there, but outside the matches (they changed): the next matching entry is next */
+            lc_logf(LC_LOG_INFO, name, NULL, "resuming after the stored cursor (matches changed)");
+            return strdup(stored);
+        }
         /* gone (vacuumed or rotated away): the oldest entry after it is next */
         lc_counter_inc(jr->m_resets);
-        jr->pending = rc > 0;
         lc_logf(LC_LOG_WARN, name, NULL,
                 "the stored cursor is no longer in the journal (vacuumed?): resuming at the "
                 "oldest entry after it%s; entries in between are lost (counted)",

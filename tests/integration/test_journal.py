@@ -263,6 +263,31 @@ def test_vacuumed_cursor_resumes_at_oldest_entry_after_it(make_agent, tmp_path):
     assert "no longer in the journal" in a.stderr()
 
 
+def test_changed_filters_resume_after_cursor_without_reset(make_agent, tmp_path):
+    """The stored cursor's entry no longer matches (units changed between
+    runs): the restart resumes after it, with no cursor reset counted."""
+    j = Journal(tmp_path / "journal")
+    j.write([e for i in range(10) for e in (entries("a", [i], _SYSTEMD_UNIT="a.service") +
+                                            entries("b", [i], _SYSTEMD_UNIT="b.service"))])
+    a = make_agent([journal_input(j.dir, name="f", units=["a.service"])])
+    a.start()
+    assert wait_until(lambda: count_lines(a.out_path) >= 10, 20)
+    time.sleep(0.3)
+    assert a.stop() == 0
+    cut = os.path.getsize(a.out_path)
+    j.write(entries("b", range(10, 15), _SYSTEMD_UNIT="b.service"))
+    a.config["inputs"][0]["units"] = ["b.service"]
+    a.start()
+    assert wait_until(lambda: count_lines(a.out_path) >= 16, 20), a.stderr()[-3000:]
+    time.sleep(0.3)
+    m = a.metrics()
+    assert a.stop() == 0
+    # a0 b0 a1 b1 ... a9 b9: the cursor is a9's, so b9 is the first entry after it
+    lines = [r["line"] for r in read_output(a.out_path, cut).records]
+    assert lines == [f"b seq={i}" for i in range(9, 15)]
+    assert metric_sum(m, "log_capturer_journal_cursor_resets_total", input="f") == 0
+
+
 def test_check_config_points_at_the_bad_field(tmp_path):
     cfg = tmp_path / "j.yaml"
     cfg.write_text(f"state_dir: {tmp_path}/s\ninputs:\n  - type: journal\n    name: j\n"
