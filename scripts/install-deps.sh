@@ -11,7 +11,8 @@ build_pkgs=(build-essential cmake pkg-config git
     libpcre2-dev libsystemd-dev)
 test_pkgs=(libcmocka-dev python3 python3-pytest clang libclang-rt-14-dev
     docker.io busybox-static procps prometheus hyperfine clang-format clang-tidy valgrind
-    mandoc groff-base systemd python3-yaml debhelper lintian mmdebstrap)
+    mandoc groff-base systemd python3-yaml debhelper lintian mmdebstrap
+    systemd-journal-remote)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

@@ -54,7 +54,7 @@
  */
 
 #define CK_DB_NAME        "checkpoints.db"
-#define CK_SCHEMA_VERSION 1
+#define CK_SCHEMA_VERSION 2
 #define CK_APP_ID         0x4c434b50 /* "LCKP": marks the file as ours */
 /*
  * How long a statement waits for another connection's lock. We are the only
@@ -74,6 +74,7 @@ struct ck_slot {
     uint64_t hash;
     bool tomb;              /* a buffered delete */
     char *path;             /* owned, sources only */
+    char *cursor;           /* owned, sources only */
     char *val;              /* owned, meta only */
     struct lc_ckpt_entry e; /* e.key/e.path alias key/path */
 };
@@ -100,16 +101,16 @@ enum ck_stmt {
     CK_NSTMT
 };
 
-#define CK_COLS "path, dev, ino, fp_hash, fp_len, offset, ts_ns, ts_seq, updated_ns"
+#define CK_COLS "path, dev, ino, fp_hash, fp_len, offset, ts_ns, ts_seq, updated_ns, cursor"
 
 static const char *const ck_sql[CK_NSTMT] = {
     [CK_GET] = "SELECT " CK_COLS " FROM sources WHERE key = ?1",
-    [CK_PUT] =
-        ("INSERT INTO sources(key, " CK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-         " ON CONFLICT(key) DO UPDATE SET path = excluded.path, dev = excluded.dev,"
-         " ino = excluded.ino, fp_hash = excluded.fp_hash, fp_len = excluded.fp_len,"
-         " offset = excluded.offset, ts_ns = excluded.ts_ns, ts_seq = excluded.ts_seq,"
-         " updated_ns = excluded.updated_ns"),
+    [CK_PUT] = ("INSERT INTO sources(key, " CK_COLS ")"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                " ON CONFLICT(key) DO UPDATE SET path = excluded.path, dev = excluded.dev,"
+                " ino = excluded.ino, fp_hash = excluded.fp_hash, fp_len = excluded.fp_len,"
+                " offset = excluded.offset, ts_ns = excluded.ts_ns, ts_seq = excluded.ts_seq,"
+                " updated_ns = excluded.updated_ns, cursor = excluded.cursor"),
     [CK_DEL] = "DELETE FROM sources WHERE key = ?1",
     [CK_EACH_RANGE] = "SELECT key, " CK_COLS " FROM sources WHERE key >= ?1 AND key < ?2",
     [CK_EACH_FROM] = "SELECT key, " CK_COLS " FROM sources WHERE key >= ?1",
@@ -133,6 +134,8 @@ static const char *const ck_migrations[CK_SCHEMA_VERSION] = {
      " offset INTEGER NOT NULL DEFAULT 0, ts_ns INTEGER NOT NULL DEFAULT 0,"
      " ts_seq INTEGER NOT NULL DEFAULT 0, updated_ns INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
      "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"),
+    /* 2: a position as text (the journal input's cursor); '' for every older row */
+    "ALTER TABLE sources ADD COLUMN cursor TEXT NOT NULL DEFAULT '';",
 };
 
 struct lc_ckpt {
@@ -160,6 +163,7 @@ struct lc_ckpt {
     /* lc_ckpt_get() answers from the database point here */
     char gkey[LC_CKPT_KEY_MAX + 1];
     char gpath[LC_CKPT_PATH_MAX + 1];
+    char gcursor[LC_CKPT_CURSOR_MAX + 1];
     struct lc_metric_series *m_ok, *m_err, *m_seconds, *m_entries;
 };
 
@@ -233,6 +237,7 @@ static void ck_slot_clear(struct ck_slot *s)
 {
     free(s->key);
     free(s->path);
+    free(s->cursor);
     free(s->val);
     memset(s, 0, sizeof(*s));
 }
@@ -338,6 +343,7 @@ static void ck_bind_entry(sqlite3_stmt *st, const struct lc_ckpt_entry *e)
     sqlite3_bind_int64(st, 8, e->pos.ts_ns);
     sqlite3_bind_int64(st, 9, (int64_t)e->pos.ts_seq);
     sqlite3_bind_int64(st, 10, e->updated_ns);
+    sqlite3_bind_text(st, 11, e->cursor ? e->cursor : "", -1, SQLITE_STATIC);
 }
 
 /* Reads columns col.. (the CK_COLS order) into e; strings are left to the caller. */
@@ -351,6 +357,13 @@ static void ck_column_entry(sqlite3_stmt *st, int col, struct lc_ckpt_entry *e)
     e->pos.ts_ns = sqlite3_column_int64(st, col + 6);
     e->pos.ts_seq = (uint32_t)sqlite3_column_int64(st, col + 7);
     e->updated_ns = sqlite3_column_int64(st, col + 8);
+}
+
+/* The cursor column of a row read with CK_COLS starting at col. */
+static const char *ck_column_cursor(sqlite3_stmt *st, int col)
+{
+    const char *s = (const char *)sqlite3_column_text(st, col + 9);
+    return s ? s : "";
 }
 
 static const char *ck_column_str(sqlite3_stmt *st, int col)
@@ -787,7 +800,8 @@ int lc_ckpt_get(struct lc_ckpt *c, const char *key, struct lc_ckpt_entry *e)
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         const char *path = ck_column_str(st, 0);
-        if (!ck_len_ok(path, LC_CKPT_PATH_MAX)) {
+        const char *cursor = ck_column_cursor(st, 0);
+        if (!ck_len_ok(path, LC_CKPT_PATH_MAX) || !ck_len_ok(cursor, LC_CKPT_CURSOR_MAX)) {
             rc = -EIO; /* only a hand-edited row can be this long */
             goto out_reset;
         }
@@ -796,8 +810,10 @@ int lc_ckpt_get(struct lc_ckpt *c, const char *key, struct lc_ckpt_entry *e)
         /* both lengths were checked against these buffers */
         memcpy(c->gkey, key, strlen(key) + 1);
         memcpy(c->gpath, path, strlen(path) + 1);
+        memcpy(c->gcursor, cursor, strlen(cursor) + 1);
         e->key = c->gkey;
         e->path = c->gpath;
+        e->cursor = c->gcursor;
         rc = 0;
     } else if (rc == SQLITE_DONE) {
         rc = -ENOENT;
@@ -815,13 +831,15 @@ out_reset:
 int lc_ckpt_put(struct lc_ckpt *c, const struct lc_ckpt_entry *e)
 {
     const char *path = e->path ? e->path : "";
-    if (!e->key || !ck_len_ok(e->key, LC_CKPT_KEY_MAX) || !ck_len_ok(path, LC_CKPT_PATH_MAX))
+    const char *cursor = e->cursor ? e->cursor : "";
+    if (!e->key || !ck_len_ok(e->key, LC_CKPT_KEY_MAX) || !ck_len_ok(path, LC_CKPT_PATH_MAX) ||
+        !ck_len_ok(cursor, LC_CKPT_CURSOR_MAX))
         return -EINVAL;
     bool fresh;
     struct ck_slot *s = ck_map_slot(&c->src, e->key, &fresh);
     if (!s)
         return -ENOMEM;
-    if (ck_set_str(&s->path, path) < 0) {
+    if (ck_set_str(&s->path, path) < 0 || ck_set_str(&s->cursor, cursor) < 0) {
         if (fresh)
             ck_map_unslot(&c->src, s);
         return -ENOMEM;
@@ -830,6 +848,7 @@ int lc_ckpt_put(struct lc_ckpt *c, const struct lc_ckpt_entry *e)
     s->e = *e;
     s->e.key = s->key;
     s->e.path = s->path;
+    s->e.cursor = s->cursor;
     if (s->e.updated_ns == 0)
         s->e.updated_ns = ck_now_ns(CLOCK_REALTIME);
     return 0;
@@ -845,6 +864,8 @@ int lc_ckpt_del(struct lc_ckpt *c, const char *key)
         return -ENOMEM;
     free(s->path);
     s->path = NULL;
+    free(s->cursor);
+    s->cursor = NULL;
     memset(&s->e, 0, sizeof(s->e));
     s->tomb = true;
     return 0;
@@ -867,7 +888,8 @@ struct ck_snap {
 static int ck_snap_add(struct ck_snap *sn, const struct lc_ckpt_entry *e, const char *key,
                        const char *path)
 {
-    size_t kl = strlen(key) + 1, pl = strlen(path) + 1;
+    const char *cursor = e->cursor ? e->cursor : "";
+    size_t kl = strlen(key) + 1, pl = strlen(path) + 1, cl = strlen(cursor) + 1;
     if (sn->n == sn->alloc) {
         size_t na = sn->alloc ? sn->alloc * 2 : 64;
         struct lc_ckpt_entry *nv = realloc(sn->v, na * sizeof(*nv));
@@ -877,9 +899,9 @@ static int ck_snap_add(struct ck_snap *sn, const struct lc_ckpt_entry *e, const 
         sn->alloc = na;
     }
     /* !arena implies size 0: said outright for the analyzer */
-    if (!sn->arena || sn->used + kl + pl > sn->size) {
+    if (!sn->arena || sn->used + kl + pl + cl > sn->size) {
         size_t ns = sn->size ? sn->size : 4096;
-        while (ns < sn->used + kl + pl)
+        while (ns < sn->used + kl + pl + cl)
             ns *= 2;
         char *na = realloc(sn->arena, ns);
         if (!na)
@@ -896,6 +918,9 @@ static int ck_snap_add(struct ck_snap *sn, const struct lc_ckpt_entry *e, const 
     memcpy(sn->arena + sn->used, path, pl);
     d->path = (const char *)(uintptr_t)sn->used;
     sn->used += pl;
+    memcpy(sn->arena + sn->used, cursor, cl);
+    d->cursor = (const char *)(uintptr_t)sn->used;
+    sn->used += cl;
     return 0;
 }
 
@@ -905,6 +930,7 @@ static void ck_snap_fix(struct ck_snap *sn)
     for (size_t i = 0; i < sn->n; i++) {
         sn->v[i].key = sn->arena + (uintptr_t)sn->v[i].key;
         sn->v[i].path = sn->arena + (uintptr_t)sn->v[i].path;
+        sn->v[i].cursor = sn->arena + (uintptr_t)sn->v[i].cursor;
     }
 }
 
@@ -969,6 +995,7 @@ int lc_ckpt_each(struct lc_ckpt *c, const char *prefix,
             continue; /* shadowed by a buffered put (added above) or delete */
         struct lc_ckpt_entry e = {0};
         ck_column_entry(st, 1, &e);
+        e.cursor = ck_column_cursor(st, 1);
         rc = ck_snap_add(&sn, &e, key, ck_column_str(st, 1));
         if (rc < 0)
             break;
@@ -1127,11 +1154,14 @@ static void ck_merge_back(struct ck_map *to, struct ck_map *from, size_t *lost)
         }
         s->tomb = f->tomb;
         s->path = f->path;
+        s->cursor = f->cursor;
         s->val = f->val;
         s->e = f->e;
         s->e.key = s->key;
         s->e.path = s->path;
+        s->e.cursor = s->cursor;
         f->path = NULL;
+        f->cursor = NULL;
         f->val = NULL;
     }
     ck_map_clear(from);

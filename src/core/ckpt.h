@@ -28,6 +28,8 @@ struct lc_ckpt;
 #define LC_CKPT_KEY_MAX  1024
 #define LC_CKPT_PATH_MAX 4096
 #define LC_CKPT_VAL_MAX  4096
+/* Longest cursor (an opaque position text, e.g. a journal cursor), without the NUL. */
+#define LC_CKPT_CURSOR_MAX 512
 
 struct lc_ckpt_entry {
     const char *key;
@@ -36,7 +38,8 @@ struct lc_ckpt_entry {
     uint64_t ino;
     uint64_t fp_hash; /* fingerprint of the first fp_len bytes */
     uint32_t fp_len;
-    struct lc_pos pos; /* committed position */
+    struct lc_pos pos;  /* committed position */
+    const char *cursor; /* committed position as text (journal cursor); NULL or "": none */
     int64_t updated_ns;
 };
 
@@ -45,7 +48,7 @@ int lc_ckpt_open(struct lc_ckpt **out, const char *dir, char *err, size_t errlen
 /* Flushes, then closes. NULL is a no-op. */
 void lc_ckpt_free(struct lc_ckpt *c);
 
-/* 0 and *e filled (e->path never NULL), or -ENOENT. Sees buffered writes. */
+/* 0 and *e filled (e->path and e->cursor never NULL), or -ENOENT. Sees buffered writes. */
 int lc_ckpt_get(struct lc_ckpt *c, const char *key, struct lc_ckpt_entry *e);
 /*
  * Buffers an insert-or-replace; updated_ns 0 is stamped with the wall clock.

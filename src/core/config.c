@@ -733,6 +733,39 @@ out_free_map:
     return rc;
 }
 
+/* Runs o->check on each item just parsed from val; an error points at the item. */
+static int check_items(struct lc_cfg_load *L, const struct lc_option *o, void *conf,
+                       yaml_node_t *val, const char *path)
+{
+    char msg[256];
+
+    if (o->type == LC_OPT_MAP) {
+        const struct lc_kvlist *l = (const struct lc_kvlist *)((char *)conf + o->offset);
+        for (size_t k = 0; k < l->n; k++) {
+            const char *why = o->check(l->v[k].key, l->v[k].value);
+            if (why) {
+                yaml_node_pair_t *p = &val->data.mapping.pairs.start[k];
+                snprintf(msg, sizeof(msg), "'%.64s: %.64s': %s", l->v[k].key,
+                         l->v[k].value ? l->v[k].value : "", why);
+                return fail_key(L, node_at(L, p->key), -EINVAL, path, msg);
+            }
+        }
+        return 0;
+    }
+    const struct lc_strlist *l = (const struct lc_strlist *)((char *)conf + o->offset);
+    for (size_t k = 0; k < l->n; k++) {
+        const char *why = o->check(NULL, l->v[k]);
+        if (why) {
+            yaml_node_t *item = val->type == YAML_SEQUENCE_NODE
+                                    ? node_at(L, val->data.sequence.items.start[k])
+                                    : val;
+            snprintf(msg, sizeof(msg), "'%.64s': %s", l->v[k], why);
+            return fail_key(L, item, -EINVAL, path, msg);
+        }
+    }
+    return 0;
+}
+
 static int apply_option(struct lc_cfg_load *L, const struct lc_option *o, void *conf,
                         yaml_node_t *val, const char *path)
 {
@@ -742,10 +775,12 @@ static int apply_option(struct lc_cfg_load *L, const struct lc_option *o, void *
 
     switch (o->type) {
     case LC_OPT_STRLIST:
-        return parse_strlist(L, val, path, (struct lc_strlist *)((char *)conf + o->offset));
+        rc = parse_strlist(L, val, path, (struct lc_strlist *)((char *)conf + o->offset));
+        return rc < 0 || !o->check ? rc : check_items(L, o, conf, val, path);
     case LC_OPT_MAP:
-        return parse_map(L, val, path, false, (o->flags & LC_OPT_HEADERS) != 0,
-                         (struct lc_kvlist *)((char *)conf + o->offset));
+        rc = parse_map(L, val, path, false, (o->flags & LC_OPT_HEADERS) != 0,
+                       (struct lc_kvlist *)((char *)conf + o->offset));
+        return rc < 0 || !o->check ? rc : check_items(L, o, conf, val, path);
     case LC_OPT_SECTION:
         if (val->type != YAML_MAPPING_NODE) {
             snprintf(msg, sizeof(msg), "expected a mapping, got %s", kind(val));

@@ -53,6 +53,12 @@ struct lc_option {
     const struct lc_option *sub; /* SECTION: its table */
     unsigned flags;
     const char *help;
+    /*
+     * Optional, for STRLIST and MAP: checks each item after parsing (key NULL
+     * for a list item); NULL when it is valid, else why not, reported at the
+     * item's file:line:column.
+     */
+    const char *(*check)(const char *key, const char *value);
 };
 /* A table ends with a row whose key is NULL. */
 /* clang-format off */

@@ -62,12 +62,43 @@ void lc_source_free(struct lc_source *s)
     free((char *)s->ck.key);
     free((char *)s->ck.path);
     free(s->marks);
+    free(s->cursors);
     free(s);
 }
 
 static struct lc_mark *mark_at(struct lc_source *s, uint64_t seq)
 {
     return &s->marks[seq % s->max_marks];
+}
+
+#define CURSOR_SLOT (LC_CKPT_CURSOR_MAX + 1)
+
+/* Mark seq's text slot, or the committed one (seq UINT64_MAX); NULL without cursors. */
+static char *cursor_at(struct lc_source *s, uint64_t seq)
+{
+    if (!s->cursors)
+        return NULL;
+    return s->cursors + (seq == UINT64_MAX ? s->max_marks : seq % s->max_marks) * CURSOR_SLOT;
+}
+
+/* Copies text (cut at LC_CKPT_CURSOR_MAX) into a slot; the two never overlap. */
+static void cursor_set(char *slot, const char *text)
+{
+    if (!slot)
+        return;
+    size_t n = text ? strnlen(text, LC_CKPT_CURSOR_MAX) : 0;
+    memmove(slot, text ? text : "", n);
+    slot[n] = '\0';
+}
+
+int lc_source_use_cursors(struct lc_source *s, const char *start)
+{
+    s->cursors = calloc((size_t)s->max_marks + 1, CURSOR_SLOT);
+    if (!s->cursors)
+        return -ENOMEM;
+    cursor_set(cursor_at(s, UINT64_MAX), start);
+    s->ck.cursor = cursor_at(s, UINT64_MAX);
+    return 0;
 }
 
 bool lc_source_writable(const struct lc_source *s)
@@ -91,6 +122,7 @@ static void advance(struct lc_source *s)
             s->stuck = true;
         if (!s->stuck) {
             s->ck.pos = m->pos;
+            cursor_set(cursor_at(s, UINT64_MAX), cursor_at(s, s->head));
             s->dirty = true;
         }
         s->head++;
@@ -112,16 +144,23 @@ static uint64_t open_mark(struct lc_source *s)
 
 void lc_source_checkpoint(struct lc_source *s, const struct lc_pos *pos)
 {
+    lc_source_checkpoint_cursor(s, pos, NULL);
+}
+
+void lc_source_checkpoint_cursor(struct lc_source *s, const struct lc_pos *pos, const char *cursor)
+{
     if (!s->open) {
         if (s->tail - s->head >= s->max_marks) {
             /* No slot: fold the position into the newest sealed mark, which
              * is still waiting, so it is committed together with it. */
             mark_at(s, s->tail - 1)->pos = *pos;
+            cursor_set(cursor_at(s, s->tail - 1), cursor);
             return;
         }
         if (s->head == s->tail) {
             /* Nothing in flight: the position is committed at once. */
             s->ck.pos = *pos;
+            cursor_set(cursor_at(s, UINT64_MAX), cursor);
             s->dirty = true;
             return;
         }
@@ -129,6 +168,7 @@ void lc_source_checkpoint(struct lc_source *s, const struct lc_pos *pos)
     }
     struct lc_mark *m = mark_at(s, s->tail - 1);
     m->pos = *pos;
+    cursor_set(cursor_at(s, s->tail - 1), cursor);
     m->sealed = true;
     s->open = false;
     advance(s);
@@ -173,7 +213,9 @@ void lc_source_release(struct lc_source *s)
     /* An open mark has no more records coming: seal it where it stands. */
     if (s->open) {
         struct lc_mark *m = mark_at(s, s->tail - 1);
-        m->pos = s->tail - 1 > s->head ? mark_at(s, s->tail - 2)->pos : s->ck.pos;
+        bool prev = s->tail - 1 > s->head;
+        m->pos = prev ? mark_at(s, s->tail - 2)->pos : s->ck.pos;
+        cursor_set(cursor_at(s, s->tail - 1), cursor_at(s, prev ? s->tail - 2 : UINT64_MAX));
         m->sealed = true;
         m->failed = true; /* its records' end position is unknown: never commit past them */
         s->open = false;

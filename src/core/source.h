@@ -48,6 +48,11 @@ struct lc_source {
     struct lc_labels *extra_labels[2]; /* owned: other label sets its records carry (stderr) */
     struct lc_ckpt_entry ck;           /* key, path (owned), identity, committed position */
     struct lc_mark *marks;
+    /*
+     * NULL, or (lc_source_use_cursors) max_marks + 1 slots of LC_CKPT_CURSOR_MAX + 1
+     * bytes: each mark's position as text, then the committed one (ck.cursor).
+     */
+    char *cursors;
     uint32_t max_marks;
     uint64_t head; /* oldest live mark */
     uint64_t tail; /* one past the newest mark */
@@ -73,6 +78,14 @@ struct lc_source {
 struct lc_source *lc_source_new(struct lc_input *in, const char *key, const char *path,
                                 struct lc_labels *labels, const struct lc_pos *start,
                                 uint32_t max_marks);
+/*
+ * Gives s positions with a text part (a journal cursor): allocates one slot per
+ * mark, and the committed text starts as `start` (NULL: none). 0 or -ENOMEM.
+ * Call once, before the first record.
+ */
+int lc_source_use_cursors(struct lc_source *s, const char *start);
+/* lc_source_checkpoint with the position's text too (at most LC_CKPT_CURSOR_MAX bytes). */
+void lc_source_checkpoint_cursor(struct lc_source *s, const struct lc_pos *pos, const char *cursor);
 /* True when a record may be emitted now (a mark slot is free or open). */
 bool lc_source_writable(const struct lc_source *s);
 /* Seals the open mark at pos; with no open mark, records a mark with no records. */

@@ -535,3 +535,19 @@ def split_seq(line):
     """'file=3 seq=17' -> ('file=3', 17); None for other lines."""
     m = _SEQ.match(line)
     return (m.group("prefix"), int(m.group("seq"))) if m else None
+
+
+def agent_factory(workdir):
+    """For a pytest fixture (`yield from agent_factory(tmp_path)`): yields
+    make(inputs, **kw) -> Agent named agent0, agent1, ... in workdir, and
+    cleans every one up afterwards."""
+    made = []
+
+    def make(inputs, **kw):
+        a = Agent(workdir, inputs, name=f"agent{len(made)}", **kw)
+        made.append(a)
+        return a
+
+    yield make
+    for a in made:
+        a.cleanup()

@@ -213,6 +213,18 @@ static void test_modes(void **state)
 
 /* Round trip ---------------------------------------------------------------- */
 
+/* Phases of a round trip: 0 buffered, 1 after a flush, 2 after close and reopen. */
+static struct lc_ckpt *next_phase(struct fx *f, struct lc_ckpt *c, int phase)
+{
+    if (phase == 1)
+        assert_int_equal(lc_ckpt_flush(c), 0);
+    if (phase == 2) {
+        lc_ckpt_free(c);
+        c = open_ok(f);
+    }
+    return c;
+}
+
 static void test_roundtrip(void **state)
 {
     struct fx *f = *state;
@@ -246,13 +258,7 @@ static void test_roundtrip(void **state)
     for (size_t i = 0; i < n; i++)
         assert_int_equal(lc_ckpt_put(c, &rows[i]), 0);
     for (int phase = 0; phase < 3; phase++) {
-        /* 0: buffered, 1: after flush, 2: after close and reopen */
-        if (phase == 1)
-            assert_int_equal(lc_ckpt_flush(c), 0);
-        if (phase == 2) {
-            lc_ckpt_free(c);
-            c = open_ok(f);
-        }
+        c = next_phase(f, c, phase);
         for (size_t i = 0; i < n; i++) {
             struct lc_ckpt_entry got;
             assert_int_equal(lc_ckpt_get(c, rows[i].key, &got), 0);
@@ -262,6 +268,60 @@ static void test_roundtrip(void **state)
         struct lc_ckpt_entry got;
         assert_int_equal(lc_ckpt_get(c, "absent", &got), -ENOENT);
     }
+    lc_ckpt_free(c);
+}
+
+/* A database written by a build before cursors (schema 1) opens, keeps its rows, gains cursors. */
+static void test_cursor_and_v1_migration(void **state)
+{
+    struct fx *f = *state;
+    char cursor[LC_CKPT_CURSOR_MAX + 2];
+
+    assert_int_equal(mkdir_p(f->dir), 0);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    raw_exec(db, "CREATE TABLE sources(key TEXT PRIMARY KEY, path TEXT NOT NULL DEFAULT '',"
+                 " dev INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0,"
+                 " fp_hash INTEGER NOT NULL DEFAULT 0, fp_len INTEGER NOT NULL DEFAULT 0,"
+                 " offset INTEGER NOT NULL DEFAULT 0, ts_ns INTEGER NOT NULL DEFAULT 0,"
+                 " ts_seq INTEGER NOT NULL DEFAULT 0, updated_ns INTEGER NOT NULL DEFAULT 0)"
+                 " WITHOUT ROWID;"
+                 "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                 "INSERT INTO sources(key, path, dev, ino, offset) VALUES"
+                 " ('file:old:1:2', '/var/log/old.log', 1, 2, 777);"
+                 "PRAGMA user_version = 1; PRAGMA application_id = 1279478608;");
+    sqlite3_close(db);
+
+    struct lc_ckpt *c = open_ok(f);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 2);
+    struct lc_ckpt_entry got;
+    assert_int_equal(lc_ckpt_get(c, "file:old:1:2", &got), 0);
+    assert_int_equal(got.pos.offset, 777);
+    assert_string_equal(got.path, "/var/log/old.log");
+    assert_non_null(got.cursor);
+    assert_string_equal(got.cursor, "");
+
+    static const char cur[] = "s=db0a9c201d824b009dd093047d54b400;i=3;b=0123456789abcdef0123456789"
+                              "abcdef;m=3ea;t=60a24181e4002;x=507b1ec041e45ff0";
+    struct lc_ckpt_entry e = {.key = "journal:sys", .path = "/var/log/journal", .cursor = cur};
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    memset(cursor, 'a', sizeof(cursor) - 1);
+    cursor[sizeof(cursor) - 1] = '\0'; /* one byte over the cap */
+    struct lc_ckpt_entry big = {.key = "journal:big", .cursor = cursor};
+    assert_int_equal(lc_ckpt_put(c, &big), -EINVAL);
+    for (int phase = 0; phase < 3; phase++) {
+        c = next_phase(f, c, phase);
+        assert_int_equal(lc_ckpt_get(c, "journal:sys", &got), 0);
+        assert_string_equal(got.cursor, cur);
+        assert_int_equal(lc_ckpt_get(c, "file:old:1:2", &got), 0);
+        assert_string_equal(got.cursor, "");
+    }
+    /* an update replaces the cursor */
+    e.cursor = "s=1;i=4";
+    assert_int_equal(lc_ckpt_put(c, &e), 0);
+    c = next_phase(f, next_phase(f, c, 1), 2);
+    assert_int_equal(lc_ckpt_get(c, "journal:sys", &got), 0);
+    assert_string_equal(got.cursor, "s=1;i=4");
     lc_ckpt_free(c);
 }
 
@@ -1117,6 +1177,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_agent_per_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_and_v1_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_updated_ns_stamped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buffered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_reopen, setup, teardown),

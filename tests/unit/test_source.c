@@ -156,6 +156,36 @@ static void test_ring_limit(void **state)
     lc_labels_release(l);
 }
 
+/* Positions with a cursor: the text commits with its mark, never ahead of the acks. */
+static void test_cursor_commits_with_acks(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels();
+    struct lc_source *s = lc_source_new(NULL, "k", "/p", l, NULL, 2);
+    struct lc_batch *b1 = lc_batch_new(1024, 64), *b2 = lc_batch_new(1024, 64);
+    struct lc_pos p = at(0);
+
+    assert_int_equal(lc_source_use_cursors(s, "c0"), 0);
+    assert_string_equal(s->ck.cursor, "c0");
+    assert_int_equal(lc_batch_add(b1, s, 1, l, "a", 1), 0);
+    lc_source_checkpoint_cursor(s, &p, "c1");
+    assert_int_equal(lc_batch_add(b2, s, 2, l, "b", 1), 0);
+    lc_source_checkpoint_cursor(s, &p, "c2");
+    assert_false(lc_source_writable(s));
+    lc_source_checkpoint_cursor(s, &p, "c3"); /* skipped entries: folds into c2's mark */
+    assert_string_equal(s->ck.cursor, "c0");  /* nothing acked */
+    lc_batch_release_marks(b1, true);
+    assert_string_equal(s->ck.cursor, "c1");
+    lc_batch_release_marks(b2, true);
+    assert_string_equal(s->ck.cursor, "c3");
+    lc_source_checkpoint_cursor(s, &p, "c4"); /* nothing in flight: at once */
+    assert_string_equal(s->ck.cursor, "c4");
+    lc_batch_free(b1);
+    lc_batch_free(b2);
+    lc_source_free(s);
+    lc_labels_release(l);
+}
+
 static void test_release_frees_when_drained(void **state)
 {
     (void)state;
@@ -356,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_failed_mark_stops_commits),
         cmocka_unit_test(test_skip_without_records_commits_at_once),
         cmocka_unit_test(test_ring_limit),
+        cmocka_unit_test(test_cursor_commits_with_acks),
         cmocka_unit_test(test_release_frees_when_drained),
         cmocka_unit_test(test_batch_limits),
         cmocka_unit_test(test_full_ring_refuses_a_mark),
