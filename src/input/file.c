@@ -361,7 +361,8 @@ static void consider(struct lc_file_in *fi, const char *path)
     struct stat st;
     struct lc_tail *t, *after = NULL;
 
-    if (excluded(fi->c, path) || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    if (excluded(fi->c, path) || (fi->ops && fi->ops->wanted && !fi->ops->wanted(fi, path)) ||
+        stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return;
     t = find_inode(fi, st.st_dev, st.st_ino);
     if (t) {

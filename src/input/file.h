@@ -41,6 +41,7 @@ struct lc_file_conf {
 #define LC_POS_DONE 0x80000000u
 
 struct lc_tail;
+struct lc_file_in;
 struct lc_dir_watch;
 
 /*
@@ -78,6 +79,12 @@ struct lc_tail_ops {
      * holds once the file has been quiet long enough; t->idle_since).
      */
     void (*idle)(struct lc_tail *t);
+    /*
+     * Optional: whether a path the globs found is read at all (e.g. the
+     * kubernetes input's namespace/pod/container filters); asked before it is
+     * opened, at every scan, so a file left out costs no descriptor.
+     */
+    bool (*wanted)(struct lc_file_in *fi, const char *path);
 };
 #define LC_TAIL_WAIT 1
 
