@@ -192,6 +192,15 @@ void lc_file_in_close_under(struct lc_file_in *fi, const char *dir);
 struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
                                        struct lc_tail *after, bool *check);
 /*
+ * The same for other rotated names: name(arg, path, i, buf, len) writes the
+ * i-th newest rotated file of path (i >= 1) into buf, or returns false when
+ * there is none.
+ */
+typedef bool (*lc_rotated_name_fn)(void *arg, const char *path, int i, char *buf, size_t len);
+struct lc_tail *lc_file_in_open_missed_names(struct lc_file_in *fi, const char *path,
+                                             struct lc_tail *after, bool *check,
+                                             lc_rotated_name_fn name, void *arg);
+/*
  * Counts and logs data lost to rotation: `what` (e.g. "one or more
  * generations") of `path`, read up to byte `offset` and line time `last_ts`
  * (0: unknown), before `next` (NULL: unknown), whose first line time the ops

@@ -9,10 +9,12 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <glob.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /*
  * The kubelet has the container runtime write each container's output to
@@ -229,6 +231,62 @@ static bool same_dir(const char *a, const char *b)
     return ea && eb && ea - a == eb - b && strncmp(a, b, (size_t)(ea - a)) == 0;
 }
 
+/* The rotated, still uncompressed logs of a path, newest first (the timestamps sort). */
+struct rotated {
+    glob_t g;
+    size_t n;
+    char **v; /* into g, newest first */
+};
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static bool rotated_name(void *arg, const char *path, int i, char *buf, size_t len)
+{
+    struct rotated *r = arg;
+
+    (void)path;
+    if (i < 1 || (size_t)i > r->n)
+        return false;
+    snprintf(buf, len, "%s", r->v[i - 1]);
+    return true;
+}
+
+/*
+ * t is a container's current log (<n>.log at its path): rotated logs of it
+ * that we neither hold open nor have a checkpoint row for were never seen
+ * (rotated twice between two looks, or rotated after a crash that came
+ * before their row was stored): opened oldest first, each read to its end
+ * before the next, from their first byte (a repeat, never a loss).
+ */
+static void open_missed(struct lc_tail *t)
+{
+    struct lc_file_in *fi = t->fi;
+    struct rotated r = {.n = 0};
+    char pat[4096 + 4];
+    struct stat st;
+
+    if (!ends_with(t->path, ".log") || stat(t->path, &st) != 0 || st.st_ino != t->ino ||
+        st.st_dev != t->dev || (!t->after && !fi->scanned && fi->first_start))
+        return; /* a rotated one, or the very first start: rotated logs are history then */
+    snprintf(pat, sizeof(pat), "%s.*", t->path);
+    if (glob(pat, 0, NULL, &r.g) != 0)
+        return;
+    r.v = calloc(r.g.gl_pathc, sizeof(*r.v));
+    for (size_t i = r.g.gl_pathc; r.v && i-- > 0;)
+        if (!ends_with(r.g.gl_pathv[i], ".gz") && !ends_with(r.g.gl_pathv[i], ".tmp"))
+            r.v[r.n++] = r.g.gl_pathv[i];
+    if (r.n)
+        t->after = lc_file_in_open_missed_names(fi, t->path, t->after, &t->check_gap, rotated_name,
+                                                &r);
+    free(r.v);
+    globfree(&r.g);
+}
+
 static int k_open(struct lc_tail *t)
 {
     struct lc_k8s_in *k = t->fi->owner;
@@ -252,6 +310,7 @@ static int k_open(struct lc_tail *t)
         t->once_target = 0;
         return 0;
     }
+    open_missed(t);
     if (t->after && t->after->priv && same_dir(t->after->path, t->path)) {
         p->j = ((struct kfile *)t->after->priv)->j;
         p->j->refs++;
