@@ -29,6 +29,7 @@ inputs:
   - {type: file, name: files, paths: ["$tmp/logs/*.log"]}
   - {type: docker, name: containers, mode: file, root: $tmp/docker, socket: $tmp/none.sock}
   - {type: docker, name: containers_api, mode: api, socket: $tmp/none.sock}
+  - {type: kubernetes, name: pods, root: $tmp/pods}
 outputs:
   - {type: loki, name: loki, url: "http://127.0.0.1:9"}
   - {type: file, name: archive, path: $tmp/out.ndjson}
