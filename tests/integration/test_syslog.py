@@ -135,10 +135,11 @@ def test_logger_tcp_udp_5424_3164(make_agent, tmp_path):
 
 def test_burst_of_100_connections_and_max_connections(make_agent):
     """100 connections open at once (max_connections: 100), a 101st is closed at once and
-    counted; then each of the 100 sends 20 octet-counted messages in small pieces: all 2000
-    arrive, once each."""
+    counted; then each of the 100 sends 20 octet-counted messages in small pieces from 4
+    hostnames (max_streams: 2, so label sets are let go and made again): all 2000 arrive, once
+    each, with their own hostname label."""
     port = free_udp_tcp_port()
-    a = make_agent([syslog_input(port, max_connections=100, listen_udp="")])
+    a = make_agent([syslog_input(port, max_connections=100, listen_udp="", max_streams=2)])
     a.start()
     conns = [socket.create_connection(("127.0.0.1", port), timeout=ag.scaled(10))
              for _ in range(100)]
@@ -162,10 +163,15 @@ def test_burst_of_100_connections_and_max_connections(make_agent):
     assert ag.wait_until(lambda: a.metric("log_capturer_syslog_connections", input="sys") == 0, 10)
     rejected = a.metric("log_capturer_syslog_connections_closed_total", input="sys",
                         reason="rejected")
+    evicted = a.metric("log_capturer_syslog_streams_evicted_total", input="sys")
+    streams = a.metric("log_capturer_syslog_streams", input="sys")
     assert a.stop(20) == 0
-    got = collections.Counter(r["line"] for r in a.output().records)
+    recs = a.output().records
+    got = collections.Counter(r["line"] for r in recs)
     assert got == collections.Counter(f"conn={i} msg={k}" for i in range(100) for k in range(20))
+    assert all(r["labels"]["hostname"] == f"h{int(r['line'].split()[0][5:]) % 4}" for r in recs)
     assert rejected == 1
+    assert streams == 2 and evicted >= 2
 
 
 def test_oversized_malformed_idle(make_agent):
