@@ -53,7 +53,8 @@ struct lc_option {
     const struct lc_option *sub; /* SECTION: its table */
     unsigned flags;
     const char *help;
-    /* Optional, STR only: NULL when the value is acceptable, else why not (check-config says it). */
+    /* Optional, STR only: NULL when the value is acceptable, else why not (check-config says it).
+     */
     const char *(*check)(const char *value);
 };
 /* A table ends with a row whose key is NULL. */

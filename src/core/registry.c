@@ -14,11 +14,11 @@ extern const struct lc_output_plugin lc_output_null;
 extern const struct lc_output_plugin lc_output_loki;
 
 const struct lc_input_plugin *const lc_input_plugins[] = {
-    &lc_input_file,   /* tails files by glob */
-    &lc_input_docker, /* container logs: Engine API or json-file */
+    &lc_input_file,       /* tails files by glob */
+    &lc_input_docker,     /* container logs: Engine API or json-file */
     &lc_input_kubernetes, /* pod logs under /var/log/pods (CRI) */
-    &lc_input_syslog, /* syslog receiver: TCP and UDP */
-    NULL,             /* end of list */
+    &lc_input_syslog,     /* syslog receiver: TCP and UDP */
+    NULL,                 /* end of list */
 };
 
 const struct lc_output_plugin *const lc_output_plugins[] = {

@@ -281,8 +281,8 @@ static void open_missed(struct lc_tail *t)
         if (!ends_with(r.g.gl_pathv[i], ".gz") && !ends_with(r.g.gl_pathv[i], ".tmp"))
             r.v[r.n++] = r.g.gl_pathv[i];
     if (r.n)
-        t->after = lc_file_in_open_missed_names(fi, t->path, t->after, &t->check_gap, rotated_name,
-                                                &r);
+        t->after =
+            lc_file_in_open_missed_names(fi, t->path, t->after, &t->check_gap, rotated_name, &r);
     free(r.v);
     globfree(&r.g);
 }
@@ -414,8 +414,8 @@ static int k8s_init(struct lc_input *in)
     f->start_at = c->start_at;
     f->max_age_ms = c->max_age_ms;
     /* a raw CRI line holds one part; a longer one is counted as cut and skipped */
-    f->max_line_bytes = c->max_line_bytes + 64 > RAW_LINE_MIN ? c->max_line_bytes + 64
-                                                              : RAW_LINE_MIN;
+    f->max_line_bytes =
+        c->max_line_bytes + 64 > RAW_LINE_MIN ? c->max_line_bytes + 64 : RAW_LINE_MIN;
     f->read_bytes = c->read_bytes;
     f->rescan_ms = c->rescan_ms;
     f->poll_ms = c->poll_ms;

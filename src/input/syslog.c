@@ -31,10 +31,10 @@
  * drop them uncounted).
  */
 
-#define SCFG(f)       offsetof(struct sl_conf, f)
-#define UDP_BUF       65536
-#define COUNT_DIGITS  16 /* room for an octet count and its SP before a message */
-#define STREAM_MARKS  1024
+#define SCFG(f)      offsetof(struct sl_conf, f)
+#define UDP_BUF      65536
+#define COUNT_DIGITS 16 /* room for an octet count and its SP before a message */
+#define STREAM_MARKS 1024
 
 struct sl_conf {
     char *listen_tcp;
@@ -49,9 +49,9 @@ struct sl_in;
 
 /* A label set and the source whose records carry it. */
 struct sl_stream {
-    struct sl_stream *hnext;        /* hash chain */
-    struct sl_stream *prev, *next;  /* LRU list, most recent first */
-    struct sl_stream *tnext;        /* touched since the last checkpoint */
+    struct sl_stream *hnext;       /* hash chain */
+    struct sl_stream *prev, *next; /* LRU list, most recent first */
+    struct sl_stream *tnext;       /* touched since the last checkpoint */
     struct lc_source *src;
     uint64_t hash;
     bool touched;
@@ -698,7 +698,8 @@ static void close_own(struct sl_in *s, uv_handle_t *h)
     uv_close(h, on_own_closed);
 }
 
-/* Closes the listeners and the timer (a failed start: the loop runs their callbacks before free). */
+/* Closes the listeners and the timer (a failed start: the loop runs their callbacks before free).
+ */
 static void close_listeners(struct sl_in *s)
 {
     if (s->tcp_on)

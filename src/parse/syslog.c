@@ -10,11 +10,11 @@
 /* Hand-written: the syslog input's hot path, on untrusted network input. */
 
 static const char *const facilities[24] = {
-    "kern",     "user",    "mail",   "daemon", "auth",     "syslog", "lpr",    "news",
-    "uucp",     "cron",    "authpriv", "ftp",  "ntp",      "security", "console", "solaris-cron",
-    "local0",   "local1",  "local2", "local3", "local4",   "local5", "local6", "local7",
+    "kern",   "user",   "mail",     "daemon", "auth",   "syslog",   "lpr",     "news",
+    "uucp",   "cron",   "authpriv", "ftp",    "ntp",    "security", "console", "solaris-cron",
+    "local0", "local1", "local2",   "local3", "local4", "local5",   "local6",  "local7",
 };
-static const char *const severities[8] = {"emerg",  "alert", "crit", "err",
+static const char *const severities[8] = {"emerg",   "alert",  "crit", "err",
                                           "warning", "notice", "info", "debug"};
 
 const char *lc_syslog_facility_name(int facility)
@@ -155,9 +155,9 @@ int lc_syslog_parse_5424(const char *s, size_t len, struct lc_syslog_msg *m)
         p = sp;
     }
     if (!space(&p, end) || !field(&p, end, 255, &m->hostname) || !space(&p, end) ||
-        !field(&p, end, 48, &m->app_name) || !space(&p, end) ||
-        !field(&p, end, 128, &m->procid) || !space(&p, end) || !field(&p, end, 32, &m->msgid) ||
-        !space(&p, end) || !structured_data(&p, end, &m->sd))
+        !field(&p, end, 48, &m->app_name) || !space(&p, end) || !field(&p, end, 128, &m->procid) ||
+        !space(&p, end) || !field(&p, end, 32, &m->msgid) || !space(&p, end) ||
+        !structured_data(&p, end, &m->sd))
         return -EINVAL;
     if (p < end && !space(&p, end))
         return -EINVAL;
@@ -170,8 +170,7 @@ static void tag_and_msg(struct lc_syslog_msg *m, const char *p, const char *end)
 {
     const char *t = p;
 
-    while (t < end && *t != ' ' && *t != '[' && *t != ':' && (unsigned char)*t > 32 &&
-           t - p < 48)
+    while (t < end && *t != ' ' && *t != '[' && *t != ':' && (unsigned char)*t > 32 && t - p < 48)
         t++;
     if (t == p || t >= end || (*t != '[' && *t != ':')) {
         set_msg(m, p, end); /* no tag: all of it is the message */

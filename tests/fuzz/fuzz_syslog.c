@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* fuzz_syslog.c: libFuzzer target for both syslog parsers (RFC 5424, RFC 3164) and RFC 6587 framing. */
+/* fuzz_syslog.c: libFuzzer target for both syslog parsers (RFC 5424, RFC 3164) and RFC 6587
+ * framing. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -41,11 +41,11 @@ static void test_valid(void **state)
         {TS_STR " stdout F hello world", 1, false, "hello world", TS_NS},
         {TS_STR " stderr F err", 2, false, "err", TS_NS},
         {TS_STR " stdout P first part ", 1, true, "first part ", TS_NS},
-        {TS_STR " stdout F ", 1, false, "", TS_NS},                    /* an empty line */
+        {TS_STR " stdout F ", 1, false, "", TS_NS},                           /* an empty line */
         {TS_STR " stdout F  two  spaces ", 1, false, " two  spaces ", TS_NS}, /* kept as is */
-        {TS_STR " stdout F:x:y tagged", 1, false, "tagged", TS_NS},    /* later tags ignored */
+        {TS_STR " stdout F:x:y tagged", 1, false, "tagged", TS_NS}, /* later tags ignored */
         {TS_STR " stdout P:more p", 1, true, "p", TS_NS},
-        {TS_STR " stdout F cr\r", 1, false, "cr\r", TS_NS},            /* content is raw */
+        {TS_STR " stdout F cr\r", 1, false, "cr\r", TS_NS}, /* content is raw */
         {"2025-11-07T15:48:05Z stdout F s", 1, false, "s", 1762530485000000000LL},
         {"2025-11-07T16:48:05.5+01:00 stdout F z", 1, false, "z", 1762530485500000000LL},
         {TS_STR " stdout F {\"json\": \"as is\\n\"}", 1, false, "{\"json\": \"as is\\n\"}", TS_NS},
@@ -76,11 +76,11 @@ static void test_malformed(void **state)
         TS_STR " ",
         TS_STR " stdout",
         TS_STR " stdout ",
-        TS_STR " stdout F",    /* no space after the tag: the kubelet says "log tag is not found" */
-        TS_STR " stdin F x",   /* stdin is not a log stream */
+        TS_STR " stdout F",  /* no space after the tag: the kubelet says "log tag is not found" */
+        TS_STR " stdin F x", /* stdin is not a log stream */
         TS_STR " stdoutx F x",
         TS_STR " STDOUT F x",
-        TS_STR " stdout X x",  /* tags other than P or F */
+        TS_STR " stdout X x", /* tags other than P or F */
         TS_STR " stdout PF x",
         TS_STR " stdout  F x", /* an empty tag */
         "2025-13-07T15:48:05Z stdout F x",

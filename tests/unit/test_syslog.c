@@ -42,7 +42,8 @@ static void test_5424_valid(void **state)
 {
     static const struct case5424 cases[] = {
         /* RFC 5424 6.5, examples 1 to 4 */
-        {"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \xEF\xBB\xBF" "'su root' "
+        {"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \xEF\xBB\xBF"
+         "'su root' "
          "failed for lonvick on /dev/pts/8",
          4, 2, 1065910455003000000LL, "mymachine.example.com", "su", "", "ID47", "",
          "'su root' failed for lonvick on /dev/pts/8"},
@@ -51,7 +52,8 @@ static void test_5424_valid(void **state)
          20, 5, 1061727255000003000LL, "192.0.2.1", "myproc", "8710", "", "",
          "%% It's time to make the do-nuts."},
         {"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 "
-         "iut=\"3\" eventSource=\"Application\" eventID=\"1011\"] \xEF\xBB\xBF" "An application "
+         "iut=\"3\" eventSource=\"Application\" eventID=\"1011\"] \xEF\xBB\xBF"
+         "An application "
          "event log entry...",
          20, 5, 1065910455003000000LL, "mymachine.example.com", "evntslog", "", "ID47",
          "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"]",
@@ -71,8 +73,8 @@ static void test_5424_valid(void **state)
         /* what util-linux logger --rfc5424 sends */
         {"<158>1 2025-11-07T15:48:05.123456+00:00 vm myapp 42 - [timeQuality tzKnown=\"1\" "
          "isSynced=\"0\"] hello",
-         19, 6, NOW_NS + 123456000, "vm", "myapp", "42", "", "[timeQuality tzKnown=\"1\" isSynced=\"0\"]",
-         "hello"},
+         19, 6, NOW_NS + 123456000, "vm", "myapp", "42", "",
+         "[timeQuality tzKnown=\"1\" isSynced=\"0\"]", "hello"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -106,18 +108,18 @@ static void test_5424_malformed(void **state)
         "<34>",
         "<34>1",
         "<34>1 ",
-        "<192>1 - - - - - -",                      /* PRI over 191 */
-        "<034>1 - - - - - -",                      /* leading zero */
-        "<34>0 - - - - - -",                       /* version 0 */
-        "<34>1 - - - - -",                         /* no SD */
-        "<34>1 2003-10-11 h a p m - x",            /* a date alone */
-        "<34>1 - h a p m [x@1 k=\"v] msg",         /* an unterminated value */
-        "<34>1 - h a p m [x@1 k=\"v\" msg",        /* an unterminated element */
-        "<34>1 - h a p m [] msg",                  /* no SD-ID */
-        "<34>1 - h a p m x msg",                   /* SD neither - nor [ */
-        "<34>1 - h\x01 a p m - msg",               /* a control byte in HOSTNAME */
+        "<192>1 - - - - - -",               /* PRI over 191 */
+        "<034>1 - - - - - -",               /* leading zero */
+        "<34>0 - - - - - -",                /* version 0 */
+        "<34>1 - - - - -",                  /* no SD */
+        "<34>1 2003-10-11 h a p m - x",     /* a date alone */
+        "<34>1 - h a p m [x@1 k=\"v] msg",  /* an unterminated value */
+        "<34>1 - h a p m [x@1 k=\"v\" msg", /* an unterminated element */
+        "<34>1 - h a p m [] msg",           /* no SD-ID */
+        "<34>1 - h a p m x msg",            /* SD neither - nor [ */
+        "<34>1 - h\x01 a p m - msg",        /* a control byte in HOSTNAME */
         "<34>1 - h aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa p m - x", /* APP-NAME 49 */
-        "<34>1 - h a p m -msg",                    /* no SP before MSG */
+        "<34>1 - h a p m -msg", /* no SP before MSG */
     };
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -141,7 +143,8 @@ static void test_3164(void **state)
     static const struct case3164 cases[] = {
         /* RFC 3164 5.4 examples */
         {"<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8", 4, 2,
-         1760220855000000000LL, "mymachine", "su", "", "'su root' failed for lonvick on /dev/pts/8"},
+         1760220855000000000LL, "mymachine", "su", "",
+         "'su root' failed for lonvick on /dev/pts/8"},
         {"<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!", 1, 5, 1738776738000000000LL, "10.0.0.99", "",
          "", "Use the BFG!"},
         /* no timestamp: no host either, all of it is the content (4.3.3) */
@@ -227,8 +230,7 @@ static void test_framing(void **state)
     assert_int_equal(lc_syslog_frame("<13>no end", 10, 100, &start, &mlen, &used),
                      LC_SYSLOG_FRAME_MORE);
     /* digits without SP: a line */
-    assert_int_equal(lc_syslog_frame("123abc\n", 7, 100, &start, &mlen, &used),
-                     LC_SYSLOG_FRAME_OK);
+    assert_int_equal(lc_syslog_frame("123abc\n", 7, 100, &start, &mlen, &used), LC_SYSLOG_FRAME_OK);
     assert_int_equal(mlen, 6);
     /* over max: octet counted, the first max bytes and the frame's length */
     assert_int_equal(lc_syslog_frame("20 aaaaaaaaaa", 13, 8, &start, &mlen, &used),
@@ -243,16 +245,15 @@ static void test_framing(void **state)
     assert_int_equal(mlen, 8);
     assert_int_equal(used, 0);
     /* exactly max, with its LF */
-    assert_int_equal(lc_syslog_frame("aaaaaaaa\n", 9, 8, &start, &mlen, &used),
-                     LC_SYSLOG_FRAME_OK);
+    assert_int_equal(lc_syslog_frame("aaaaaaaa\n", 9, 8, &start, &mlen, &used), LC_SYSLOG_FRAME_OK);
     assert_int_equal(mlen, 8);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_5424_valid),   cmocka_unit_test(test_5424_malformed),
-        cmocka_unit_test(test_3164),         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_5424_valid), cmocka_unit_test(test_5424_malformed),
+        cmocka_unit_test(test_3164),       cmocka_unit_test(test_names),
         cmocka_unit_test(test_framing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
