@@ -177,14 +177,14 @@ static uint64_t fnv(uint64_t h, const char *p, size_t n)
 
 static void lru_unlink(struct sl_in *s, struct sl_stream *st)
 {
-    if (st->prev)
-        st->prev->next = st->next;
-    else
+    if (s->lru_head == st)
         s->lru_head = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
-    else
+    else if (st->prev)
+        st->prev->next = st->next;
+    if (s->lru_tail == st)
         s->lru_tail = st->prev;
+    else if (st->next)
+        st->next->prev = st->prev;
     st->prev = st->next = NULL;
 }
 
@@ -301,9 +301,13 @@ static struct sl_stream *stream_new(struct sl_in *s, int pri, const struct lc_sy
     return st;
 }
 
-static struct sl_stream *stream_get(struct sl_in *s, int pri, const struct lc_syslog_field *host,
-                                    const struct lc_syslog_field *app)
+static struct sl_stream *stream_get(struct sl_in *s, int pri, const struct lc_syslog_field *hf,
+                                    const struct lc_syslog_field *af)
 {
+    /* an absent field has no pointer: never hand NULL to memcpy/memcmp, even for 0 bytes */
+    const struct lc_syslog_field h0 = {hf->len ? hf->p : "", hf->len};
+    const struct lc_syslog_field a0 = {af->len ? af->p : "", af->len};
+    const struct lc_syslog_field *host = &h0, *app = &a0;
     uint64_t h = fnv(14695981039346656037ULL, (const char *)&pri, sizeof(pri));
     struct sl_stream *st;
 
@@ -632,7 +636,7 @@ static int sl_init(struct lc_input *in)
     s->nbuckets = 16;
     while (s->nbuckets < (size_t)c->max_streams * 2)
         s->nbuckets *= 2;
-    s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+    s->buckets = calloc(s->nbuckets, sizeof(struct sl_stream *));
     s->udp_buf = malloc(UDP_BUF);
     if (!s->buckets || !s->udp_buf)
         return -ENOMEM;
