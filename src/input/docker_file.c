@@ -161,17 +161,11 @@ static int attach(struct lc_tail *t, struct dfile *p, const struct lc_docker_met
     if (rc == 0)
         rc = lc_docker_labels(p->d, e, "stderr", &err);
     mode_switch_resume(t, p);
-    if (rc == 0)
-        rc = lc_tail_attach(t, out);
-    if (rc == 0) {
-        t->src->extra_labels[0] = err; /* the source owns it from here */
-        err = NULL;
-        p->labels[0] = out;
-        p->labels[1] = t->src->extra_labels[0];
+    if (rc) {
+        lc_labels_release(out);
+        return rc;
     }
-    lc_labels_release(out);
-    lc_labels_release(err);
-    return rc;
+    return lc_split_join_attach(t, out, err, p->labels);
 }
 
 static void on_meta(void *arg, int err, const struct lc_docker_meta_entry *e)

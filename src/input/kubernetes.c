@@ -322,17 +322,11 @@ static int k_open(struct lc_tail *t)
     rc = k_labels(k, &kp, "stdout", &out);
     if (rc == 0)
         rc = k_labels(k, &kp, "stderr", &err);
-    if (rc == 0)
-        rc = lc_tail_attach(t, out);
-    if (rc == 0) {
-        t->src->extra_labels[0] = err; /* the source owns it from here */
-        err = NULL;
-        p->labels[0] = out;
-        p->labels[1] = t->src->extra_labels[0];
+    if (rc) {
+        lc_labels_release(out);
+        return rc;
     }
-    lc_labels_release(out);
-    lc_labels_release(err);
-    return rc;
+    return lc_split_join_attach(t, out, err, p->labels);
 }
 
 static bool k_line(struct lc_tail *t, const char *line, size_t len, int64_t now)

@@ -2,6 +2,8 @@
 /* split_join.c: a container's split lines, joined per stream across rotations (split_join.h). */
 #include "input/split_join.h"
 
+#include "core/labels.h"
+
 #include <stdlib.h>
 
 struct lc_split_join *lc_split_join_new(size_t max_line_bytes)
@@ -85,4 +87,20 @@ void lc_split_join_idle(struct lc_split_join *j, struct lc_tail *t,
     pos.ts_ns = t->last_ts;
     pos.ts_seq = t->last_ts_seq;
     lc_source_checkpoint(t->src, &pos);
+}
+
+int lc_split_join_attach(struct lc_tail *t, struct lc_labels *out, struct lc_labels *err,
+                         struct lc_labels *labels[2])
+{
+    int rc = lc_tail_attach(t, out);
+
+    if (rc == 0) {
+        t->src->extra_labels[0] = err; /* the source owns it from here */
+        err = NULL;
+        labels[0] = out;
+        labels[1] = t->src->extra_labels[0];
+    }
+    lc_labels_release(out);
+    lc_labels_release(err);
+    return rc;
 }

@@ -51,4 +51,12 @@ bool lc_split_join_feed(struct lc_split_join *j, struct lc_tail *t,
 void lc_split_join_idle(struct lc_split_join *j, struct lc_tail *t,
                         struct lc_labels *const labels[2], int64_t wait_ns);
 
+/*
+ * Attaches t (lc_tail_attach) with `out` as its source's labels (stdout) and
+ * `err` as its extra labels (stderr); labels[] gets both, borrowed from the
+ * source. Takes over both references, also on failure. 0 or -errno.
+ */
+int lc_split_join_attach(struct lc_tail *t, struct lc_labels *out, struct lc_labels *err,
+                         struct lc_labels *labels[2]);
+
 #endif

@@ -714,59 +714,56 @@ static void close_listeners(struct sl_in *s)
     s->tcp_on = s->udp_on = false;
 }
 
-static int sl_start(struct lc_input *in)
+/* Binds and starts one listener (tcp or udp) on addr; "" or NULL: off. 0 or a libuv error. */
+static int listen_on(struct sl_in *s, const char *addr, bool tcp)
 {
-    struct sl_in *s = in->ctx;
-    uv_loop_t *loop = in->agent->loop;
+    uv_loop_t *loop = s->in->agent->loop;
     struct sockaddr_storage ss;
     int rc;
 
-    uv_timer_init(loop, &s->idle);
-    s->idle.data = s;
-    s->started = true;
-    if (s->c->idle_ms > 0) {
-        uint64_t every = (uint64_t)(s->c->idle_ms / 4 > 1000 ? 1000 : s->c->idle_ms / 4 + 1);
-        uv_timer_start(&s->idle, on_idle_sweep, every, every);
-    }
-    if (s->c->listen_tcp && s->c->listen_tcp[0]) {
-        if (parse_addr(s->c->listen_tcp, &ss) != 0) {
-            close_listeners(s);
-            return -EINVAL;
-        }
+    if (!addr || !addr[0])
+        return 0;
+    if (parse_addr(addr, &ss) != 0)
+        return UV_EINVAL;
+    if (tcp) {
         uv_tcp_init(loop, &s->tcp);
         s->tcp.data = s;
         s->tcp_on = true;
         rc = uv_tcp_bind(&s->tcp, (const struct sockaddr *)&ss, 0);
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)&s->tcp, 128, on_connection);
-        if (rc) {
-            lc_logf(LC_LOG_ERROR, in->conf->name, NULL, "cannot listen on tcp %s: %s",
-                    s->c->listen_tcp, uv_strerror(rc));
-            close_listeners(s);
-            return rc;
-        }
-        lc_logf(LC_LOG_INFO, in->conf->name, NULL, "listening on tcp %s", s->c->listen_tcp);
-    }
-    if (s->c->listen_udp && s->c->listen_udp[0]) {
-        if (parse_addr(s->c->listen_udp, &ss) != 0) {
-            close_listeners(s);
-            return -EINVAL;
-        }
+    } else {
         uv_udp_init(loop, &s->udp);
         s->udp.data = s;
         s->udp_on = true;
         rc = uv_udp_bind(&s->udp, (const struct sockaddr *)&ss, 0);
         if (rc == 0)
             rc = uv_udp_recv_start(&s->udp, on_udp_alloc, on_udp);
-        if (rc) {
-            lc_logf(LC_LOG_ERROR, in->conf->name, NULL, "cannot listen on udp %s: %s",
-                    s->c->listen_udp, uv_strerror(rc));
-            close_listeners(s);
-            return rc;
-        }
-        lc_logf(LC_LOG_INFO, in->conf->name, NULL, "listening on udp %s", s->c->listen_udp);
     }
-    return 0;
+    lc_logf(rc ? LC_LOG_ERROR : LC_LOG_INFO, s->in->conf->name, NULL, "%s on %s %s%s%s",
+            rc ? "cannot listen" : "listening", tcp ? "tcp" : "udp", addr, rc ? ": " : "",
+            rc ? uv_strerror(rc) : "");
+    return rc;
+}
+
+static int sl_start(struct lc_input *in)
+{
+    struct sl_in *s = in->ctx;
+    int rc;
+
+    uv_timer_init(in->agent->loop, &s->idle);
+    s->idle.data = s;
+    s->started = true;
+    if (s->c->idle_ms > 0) {
+        uint64_t every = (uint64_t)(s->c->idle_ms / 4 > 1000 ? 1000 : s->c->idle_ms / 4 + 1);
+        uv_timer_start(&s->idle, on_idle_sweep, every, every);
+    }
+    rc = listen_on(s, s->c->listen_tcp, true);
+    if (rc == 0)
+        rc = listen_on(s, s->c->listen_udp, false);
+    if (rc)
+        close_listeners(s); /* their close callbacks run before free */
+    return rc;
 }
 
 static void sl_pause(struct lc_input *in)

@@ -38,6 +38,7 @@ import pytest
 
 import agent as ag
 from fake_loki import FakeLoki
+from test_files import make_agent  # noqa: F401 (a fixture)
 
 if not ag.have_binary():
     if os.environ.get("LC_REQUIRE_BIN"):
@@ -201,20 +202,6 @@ def node(tmp_path):
     k.close()
 
 
-@pytest.fixture
-def make_agent(tmp_path):
-    made = []
-
-    def make(inputs, outputs):
-        a = ag.Agent(tmp_path, inputs, outputs=outputs, name=f"agent{len(made)}")
-        made.append(a)
-        return a
-
-    yield make
-    for a in made:
-        a.cleanup()
-
-
 def judge(entries, lines):
     """(missing, duplicated, wrong labels, unexpected) of what the fake received."""
     got = collections.Counter(e["line"] for e in entries)
@@ -240,7 +227,7 @@ def test_kubelet_layout_rotation_restart_deletion(fake, node, make_agent):
                            ("shop", "api-7d9f8b-x2x4q", "api"), ("kube-system", "coredns-5d78", "coredns"))
     for key in (web, side, api, dns):
         node.start(*key)
-    a = make_agent([k8s_input(node.root, exclude={"namespaces": ["kube-*"]})], [loki_output(fake)])
+    a = make_agent([k8s_input(node.root, exclude={"namespaces": ["kube-*"]})], outputs=[loki_output(fake)])
     a.start()
     for key in (web, side, api):
         lines.write(node, key, 200, long_every=50)
@@ -288,7 +275,9 @@ def test_kubelet_layout_rotation_restart_deletion(fake, node, make_agent):
     assert dups == 0 and not unexpected, (dups, [u[:80] for u in unexpected[:3]])
     assert not wrong, wrong[:3]
     assert malformed == 1
-    assert rotations >= 5
+    # the first three renames were seen with their predecessor open (the split lines prove it);
+    # the later ones may find it already closed (read to its end, quiet for rotate_wait)
+    assert rotations >= 3
     assert cut == 0
     joined = [e["line"] for e in fake.entries() if " yyyy" in e["line"]]
     assert len(joined) == 3 and all(len(t) > PART for t in joined)
@@ -302,7 +291,7 @@ def test_kubernetes_kill9_loses_nothing(fake, node, make_agent):
     keys = [("default", "worker-0", "main"), ("default", "worker-0", "logs")]
     for key in keys:
         node.start(*key)
-    a = make_agent([k8s_input(node.root)], [loki_output(fake)])
+    a = make_agent([k8s_input(node.root)], outputs=[loki_output(fake)])
     stop = threading.Event()
     written = threading.Event()
     rotate_now = threading.Event()

@@ -19,6 +19,7 @@ import pytest
 
 import agent as ag
 from fake_loki import FakeLoki
+from test_files import make_agent  # noqa: F401 (a fixture)
 
 if not ag.have_binary():
     if os.environ.get("LC_REQUIRE_BIN"):
@@ -26,20 +27,6 @@ if not ag.have_binary():
     pytest.skip("log_capturer binary not built", allow_module_level=True)
 
 LOGGER = shutil.which("logger")
-
-
-@pytest.fixture
-def make_agent(tmp_path):
-    made = []
-
-    def make(inputs, **kw):
-        a = ag.Agent(tmp_path, inputs, name=f"agent{len(made)}", **kw)
-        made.append(a)
-        return a
-
-    yield make
-    for a in made:
-        a.cleanup()
 
 
 def syslog_input(port, **kw):
