@@ -21,8 +21,10 @@
  * (facility, severity, hostname, app_name) is one source: at most
  * max_streams are held, the least recently used let go first. Sources here
  * have no position: a network input has nothing to resume from (see README,
- * "Syslog"); their marks only keep a source alive while batches hold its
- * records.
+ * "Syslog"). A source's one mark stays open (never sealed: no position to
+ * commit, and a mark per read would cost the batches a reference each); it
+ * only keeps the source alive while batches hold its records, and is sealed
+ * (as failed: nothing to commit) when the stream is let go.
  *
  * Backpressure: when the pipeline pauses, every connection stops reading
  * (uv_read_stop), so TCP senders block in their kernel send buffers instead
@@ -32,9 +34,9 @@
  */
 
 #define SCFG(f)      offsetof(struct sl_conf, f)
-#define UDP_BUF      65536
-#define COUNT_DIGITS 16 /* room for an octet count and its SP before a message */
-#define STREAM_MARKS 1024
+#define UDP_BUF      (20 * 65536) /* recvmmsg: up to 20 datagrams of up to 64 KiB per call */
+#define COUNT_DIGITS 16           /* room for an octet count and its SP before a message */
+#define STREAM_MARKS 2            /* one open mark for ever: nothing to commit */
 
 struct sl_conf {
     char *listen_tcp;
@@ -51,10 +53,8 @@ struct sl_in;
 struct sl_stream {
     struct sl_stream *hnext;       /* hash chain */
     struct sl_stream *prev, *next; /* LRU list, most recent first */
-    struct sl_stream *tnext;       /* touched since the last checkpoint */
     struct lc_source *src;
     uint64_t hash;
-    bool touched;
     int pri; /* -1: malformed messages */
     size_t hlen, alen;
     char key[]; /* hostname then app_name */
@@ -90,7 +90,6 @@ struct sl_in {
     size_t nbuckets;
     struct sl_stream *lru_head, *lru_tail;
     size_t nstreams;
-    struct sl_stream *touched;
     uint64_t stream_seq;
     struct lc_metric_series *m_fmt[3]; /* rfc5424, rfc3164, malformed */
     struct lc_metric_series *m_cut;
@@ -198,20 +197,6 @@ static void lru_front(struct sl_in *s, struct sl_stream *st)
         s->lru_tail = st;
 }
 
-/* Seals what each touched stream emitted as one mark (no position: nothing to commit). */
-static void seal_touched(struct sl_in *s)
-{
-    static const struct lc_pos none = {0};
-
-    while (s->touched) {
-        struct sl_stream *st = s->touched;
-        s->touched = st->tnext;
-        st->touched = false;
-        st->tnext = NULL;
-        lc_source_checkpoint(st->src, &none);
-    }
-}
-
 static void stream_free(struct sl_in *s, struct sl_stream *st)
 {
     struct sl_stream **pp = &s->buckets[st->hash & (s->nbuckets - 1)];
@@ -248,8 +233,6 @@ static struct sl_stream *stream_new(struct sl_in *s, int pri, const struct lc_sy
     size_t n = 0;
 
     while (s->nstreams >= (size_t)s->c->max_streams && s->lru_tail) {
-        if (s->lru_tail->touched)
-            seal_touched(s);
         stream_free(s, s->lru_tail);
         lc_counter_inc(s->m_evicted);
     }
@@ -379,11 +362,6 @@ static void handle(struct sl_in *s, const char *p, size_t n, bool cut)
         return;
     }
     lc_counter_inc(s->in->m_lines);
-    if (!st->touched) {
-        st->touched = true;
-        st->tnext = s->touched;
-        s->touched = st;
-    }
 }
 
 /* TCP ------------------------------------------------------------------------ */
@@ -478,7 +456,6 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
             if (c->buf[n - 1] == '\r')
                 n--;
             handle(s, c->buf, n, false);
-            seal_touched(s);
         }
         conn_close(c, nread == UV_EOF ? CLOSE_PEER : CLOSE_ERROR);
         return;
@@ -487,7 +464,6 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     c->last_ns = lc_mono_ns();
     lc_counter_add(s->in->m_bytes, (uint64_t)nread);
     frames(c);
-    seal_touched(s);
 }
 
 static void conn_read(struct sl_conn *c, bool on)
@@ -593,7 +569,7 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
     bool cut = (flags & UV_UDP_PARTIAL) != 0;
 
     if (nread <= 0 || !addr)
-        return;
+        return; /* nothing, or (UV_UDP_MMSG_FREE) the end of a batch: the buffer is ours for good */
     lc_counter_add(s->in->m_bytes, (uint64_t)nread);
     if (s->paused || lc_pipeline_paused(s->in->agent)) {
         lc_counter_inc(s->m_drop_paused);
@@ -609,7 +585,6 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
         cut = true;
     }
     handle(s, buf->base, n, cut);
-    seal_touched(s);
 }
 
 /* Plugin ---------------------------------------------------------------------- */
@@ -733,7 +708,7 @@ static int listen_on(struct sl_in *s, const char *addr, bool tcp)
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)&s->tcp, 128, on_connection);
     } else {
-        uv_udp_init(loop, &s->udp);
+        uv_udp_init_ex(loop, &s->udp, UV_UDP_RECVMMSG); /* one syscall for many datagrams */
         s->udp.data = s;
         s->udp_on = true;
         rc = uv_udp_bind(&s->udp, (const struct sockaddr *)&ss, 0);
@@ -800,7 +775,6 @@ static void sl_stop(struct lc_input *in)
         conn_close(s->conns, CLOSE_PEER);
     if (s->started)
         close_listeners(s);
-    seal_touched(s);
     while (s->lru_head)
         stream_free(s, s->lru_head);
     if (--s->closing == 0)
