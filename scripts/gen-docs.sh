@@ -31,6 +31,8 @@ inputs:
   - {type: docker, name: containers, mode: file, root: $tmp/docker, socket: $tmp/none.sock}
   - {type: docker, name: containers_api, mode: api, socket: $tmp/none.sock}
   - {type: journal, name: journal, path: $tmp/logs}
+  - {type: kubernetes, name: pods, root: $tmp/pods}
+  - {type: syslog, name: syslog, listen_tcp: "127.0.0.1:$((port + 1))", listen_udp: ""}
 outputs:
   - {type: loki, name: loki, url: "http://127.0.0.1:9"}
   - {type: file, name: archive, path: $tmp/out.ndjson}

@@ -327,8 +327,8 @@ static const struct series_row input_series[] = {
     {LC_COUNTER, "log_capturer_input_bytes_total", "Bytes read by the input.",
      offsetof(struct lc_input, m_bytes)},
     {LC_COUNTER, "log_capturer_input_emit_failures_total",
-     "Lines the pipeline could not queue (out of memory, mark ring full): read again later, "
-     "never skipped.",
+     "Lines the pipeline could not queue (out of memory, mark ring full): read again later "
+     "(a syslog message, which cannot be read again, is dropped and logged).",
      offsetof(struct lc_input, m_emit_failed)},
     {LC_GAUGE, "log_capturer_input_sources",
      "Sources (files, container streams) the input reads, counted every checkpoint_interval.",

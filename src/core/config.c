@@ -797,6 +797,9 @@ static int apply_option(struct lc_cfg_load *L, const struct lc_option *o, void *
     if (rc < 0) {
         set_error(o, text, rc, msg, sizeof(msg));
         rc = fail_key(L, val, rc, path, msg);
+    } else if (o->check && o->check(NULL, text)) {
+        snprintf(msg, sizeof(msg), "invalid value '%.64s': %s", text, o->check(NULL, text));
+        rc = fail_key(L, val, -EINVAL, path, msg);
     }
     free(text);
     return rc;

@@ -54,9 +54,10 @@ struct lc_option {
     unsigned flags;
     const char *help;
     /*
-     * Optional, for STRLIST and MAP: checks each item after parsing (key NULL
-     * for a list item); NULL when it is valid, else why not, reported at the
-     * item's file:line:column.
+     * Optional: checks a value after parsing; NULL when it is valid, else why
+     * not, reported at its file:line:column (check-config says it). For STR
+     * the value (key NULL); for STRLIST each item (key NULL); for MAP each
+     * key and value.
      */
     const char *(*check)(const char *key, const char *value);
 };

@@ -7,16 +7,20 @@
 extern const struct lc_input_plugin lc_input_file;
 extern const struct lc_input_plugin lc_input_docker;
 extern const struct lc_input_plugin lc_input_journal;
+extern const struct lc_input_plugin lc_input_kubernetes;
+extern const struct lc_input_plugin lc_input_syslog;
 extern const struct lc_output_plugin lc_output_stdout;
 extern const struct lc_output_plugin lc_output_file;
 extern const struct lc_output_plugin lc_output_null;
 extern const struct lc_output_plugin lc_output_loki;
 
 const struct lc_input_plugin *const lc_input_plugins[] = {
-    &lc_input_file,    /* tails files by glob */
-    &lc_input_docker,  /* container logs: Engine API or json-file */
-    &lc_input_journal, /* the systemd journal (sd-journal) */
-    NULL,              /* end of list */
+    &lc_input_file,       /* tails files by glob */
+    &lc_input_docker,     /* container logs: Engine API or json-file */
+    &lc_input_journal,    /* the systemd journal (sd-journal) */
+    &lc_input_kubernetes, /* pod logs under /var/log/pods (CRI) */
+    &lc_input_syslog,     /* syslog receiver: TCP and UDP */
+    NULL,                 /* end of list */
 };
 
 const struct lc_output_plugin *const lc_output_plugins[] = {

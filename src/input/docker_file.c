@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* docker_file.c: the docker input's file mode: Docker's json-file logs through the file tailer. */
 #include "input/docker.h"
+#include "input/split_join.h"
 
 #include "core/labels.h"
 #include "core/log.h"
@@ -33,19 +34,6 @@
 #define SEEK_WINDOW  (64 * 1024)
 
 /*
- * A split line may straddle a rotation: its first parts end the rotated file,
- * the rest starts the new one. So the joiners belong to the container, shared
- * by its current file and the rotated one it replaced (the file tailer reads
- * that one to its end before the new one: t->after).
- */
-struct djoin {
-    unsigned refs;
-    struct lc_docker_joiner join[2]; /* stdout, stderr; buffers allocated on first split */
-    char *buf[2];
-    int64_t fed_ns; /* when a part was last joined */
-};
-
-/*
  * Docker writes the parts of a split line back to back, and a line without
  * its newline otherwise only when the container's output ends: a part held
  * this long with the log read to its end is that last line.
@@ -55,7 +43,7 @@ struct djoin {
 struct dfile {
     struct lc_docker_in *d;
     char id[LC_DOCKER_ID_MAX + 1];
-    struct djoin *j;             /* shared with the file this one replaced, if any */
+    struct lc_split_join *j;     /* shared with the file this one replaced, if any */
     struct lc_labels *labels[2]; /* borrowed from the source once attached */
     int64_t since_ns;            /* resuming from an api-mode checkpoint: skip up to here */
     uint32_t since_seq;
@@ -173,17 +161,11 @@ static int attach(struct lc_tail *t, struct dfile *p, const struct lc_docker_met
     if (rc == 0)
         rc = lc_docker_labels(p->d, e, "stderr", &err);
     mode_switch_resume(t, p);
-    if (rc == 0)
-        rc = lc_tail_attach(t, out);
-    if (rc == 0) {
-        t->src->extra_labels[0] = err; /* the source owns it from here */
-        err = NULL;
-        p->labels[0] = out;
-        p->labels[1] = t->src->extra_labels[0];
+    if (rc) {
+        lc_labels_release(out);
+        return rc;
     }
-    lc_labels_release(out);
-    lc_labels_release(err);
-    return rc;
+    return lc_split_join_attach(t, out, err, p->labels);
 }
 
 static void on_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
@@ -224,13 +206,14 @@ static int df_open(struct lc_tail *t)
         /* rotated since we last looked (a burst, or while the agent was down); on the very
          * first scan, the rotated logs are history, under the first-sight rule */
         t->after = lc_file_in_open_missed(fi, t->path, t->after, &t->check_gap);
-    if (t->after && t->after->priv && strcmp(((struct dfile *)t->after->priv)->id, p->id) == 0)
+    if (t->after && t->after->priv && strcmp(((struct dfile *)t->after->priv)->id, p->id) == 0) {
         p->j = ((struct dfile *)t->after->priv)->j;
-    else
-        p->j = calloc(1, sizeof(*p->j));
+        p->j->refs++;
+    } else {
+        p->j = lc_split_join_new((size_t)d->c->max_line_bytes);
+    }
     if (!p->j)
         return -ENOMEM;
-    p->j->refs++;
     rc = d->api_up ? lc_docker_meta_get(d->meta, p->id, on_meta, t, &e) : -ENOTCONN;
     if (rc == LC_DOCKER_META_PENDING)
         return LC_TAIL_WAIT;
@@ -241,7 +224,7 @@ static int df_open(struct lc_tail *t)
 
 static bool pending(const struct dfile *p)
 {
-    return p->j->join[0].pending || p->j->join[1].pending;
+    return lc_split_join_pending(p->j);
 }
 
 static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now)
@@ -249,11 +232,7 @@ static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now
     struct dfile *p = t->priv;
     struct lc_docker_in *d = p->d;
     struct lc_docker_line dl;
-    struct djoin *j;
-    const char *out;
-    size_t olen;
-    int64_t ts;
-    int rc, s;
+    int rc;
 
     rc = lc_docker_json_decode(line, len, decode_buf, RAW_LINE_MAX, &dl);
     if (rc == -EINVAL) {
@@ -275,32 +254,7 @@ static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now
         }
         p->since_ns = 0;
     }
-    s = dl.stream == LC_STREAM_STDERR ? 1 : 0;
-    j = p->j;
-    if (!j->buf[s] && dl.partial) {
-        j->buf[s] = malloc((size_t)d->c->max_line_bytes);
-        if (!j->buf[s])
-            return !pending(p);
-        lc_docker_joiner_init(&j->join[s], j->buf[s], (size_t)d->c->max_line_bytes);
-    }
-    if (j->buf[s]) {
-        j->fed_ns = now;
-        if (lc_docker_join(&j->join[s], &dl, &out, &olen, &ts) != 1)
-            return false; /* a split line is being joined: no position yet */
-        if (j->join[s].dropped)
-            lc_counter_inc(t->fi->m_cut);
-    } else {
-        out = dl.log;
-        olen = dl.log_len;
-        ts = dl.ts_ns;
-        if (olen > (size_t)d->c->max_line_bytes) {
-            olen = (size_t)d->c->max_line_bytes;
-            lc_counter_inc(t->fi->m_cut);
-        }
-    }
-    if (lc_tail_emit(t, p->labels[s], ts, out, olen) != 0)
-        return false; /* t->emit_failed: the tailer goes back before this line */
-    return !pending(p);
+    return lc_split_join_feed(p->j, t, p->labels, &dl, now);
 }
 
 /* The tailer goes back to a position with nothing half joined: forget what is. */
@@ -308,10 +262,8 @@ static void df_rewind(struct lc_tail *t)
 {
     struct dfile *p = t->priv;
 
-    if (!p || !p->j)
-        return;
-    lc_docker_joiner_reset(&p->j->join[0]);
-    lc_docker_joiner_reset(&p->j->join[1]);
+    if (p)
+        lc_split_join_rewind(p->j);
 }
 
 /* The time of the first complete line at or after off; false if none in the window. */
@@ -387,28 +339,9 @@ static void df_seek_time(struct lc_tail *t, int64_t cutoff, int64_t size)
 static void df_idle(struct lc_tail *t)
 {
     struct dfile *p = t->priv;
-    struct lc_pos pos;
-    const char *line;
-    size_t len;
-    int64_t ts;
 
-    if (!p || !p->j || t->rotated || !pending(p) || t->partial.len > 0 ||
-        lc_now_ns() - p->j->fed_ns < FRAGMENT_WAIT_NS || !lc_source_writable(t->src))
-        return;
-    for (int s = 0; s < 2; s++) {
-        if (lc_docker_joiner_flush(&p->j->join[s], &line, &len, &ts) != 1)
-            continue;
-        if (p->j->join[s].dropped)
-            lc_counter_inc(t->fi->m_cut);
-        if (lc_tail_emit(t, p->labels[s], ts, line, len) != 0) {
-            lc_tail_retry(t); /* the joined line is read again, from its first part */
-            return;
-        }
-    }
-    pos.offset = t->offset;
-    pos.ts_ns = t->last_ts;
-    pos.ts_seq = t->last_ts_seq;
-    lc_source_checkpoint(t->src, &pos);
+    if (p)
+        lc_split_join_idle(p->j, t, p->labels, FRAGMENT_WAIT_NS);
 }
 
 static int64_t df_line_time(struct lc_tail *t, int64_t off)
@@ -428,11 +361,7 @@ static void df_close(struct lc_tail *t)
     if (!p)
         return;
     lc_docker_meta_cancel(p->d->meta, t);
-    if (p->j && --p->j->refs == 0) {
-        free(p->j->buf[0]);
-        free(p->j->buf[1]);
-        free(p->j);
-    }
+    lc_split_join_unref(p->j);
     free(p);
     t->priv = NULL;
 }

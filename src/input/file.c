@@ -361,7 +361,8 @@ static void consider(struct lc_file_in *fi, const char *path)
     struct stat st;
     struct lc_tail *t, *after = NULL;
 
-    if (excluded(fi->c, path) || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    if (excluded(fi->c, path) || (fi->ops && fi->ops->wanted && !fi->ops->wanted(fi, path)) ||
+        stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return;
     t = find_inode(fi, st.st_dev, st.st_ino);
     if (t) {
@@ -1145,8 +1146,23 @@ static bool known(struct lc_file_in *fi, const char *path, const struct stat *st
 
 #define LC_MISSED_MAX 64 /* rotated generations looked at */
 
+/* Docker's and logrotate's names: path.1 is the newest rotated file, path.2 the one before. */
+static bool numbered_name(void *arg, const char *path, int i, char *buf, size_t len)
+{
+    (void)arg;
+    snprintf(buf, len, "%s.%d", path, i);
+    return true;
+}
+
 struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
                                        struct lc_tail *after, bool *check)
+{
+    return lc_file_in_open_missed_names(fi, path, after, check, numbered_name, NULL);
+}
+
+struct lc_tail *lc_file_in_open_missed_names(struct lc_file_in *fi, const char *path,
+                                             struct lc_tail *after, bool *check,
+                                             lc_rotated_name_fn name, void *arg)
 {
     struct lc_tail *pred = after, *oldest = NULL;
     char p[4096 + 16];
@@ -1157,8 +1173,7 @@ struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
     bool end = false; /* no file before the last one: the chain back to `after` is broken */
 
     while (n < LC_MISSED_MAX) {
-        snprintf(p, sizeof(p), "%s.%d", path, n + 1);
-        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (!name(arg, path, n + 1, p, sizeof(p)) || stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
             end = true;
             break;
         }
@@ -1168,12 +1183,12 @@ struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
     }
     if (n > room) {
         skip = n - (int)(room > 0 ? room : 0); /* the oldest ones */
-        snprintf(p, sizeof(p), "%s.%d", path, n);
+        name(arg, path, n, p, sizeof(p));
         lc_file_in_gap(fi, p, "older rotated files not opened (max_rotated_files)", 0, 0, NULL);
         n -= skip;
     }
     for (int i = n; i >= 1 && !fi->stopping; i--) {
-        snprintf(p, sizeof(p), "%s.%d", path, i);
+        name(arg, path, i, p, sizeof(p));
         if (open_tail(fi, p, p, false, after) != 0)
             continue;
         after = fi->tails;     /* open_tail puts the new one first */

@@ -41,6 +41,7 @@ struct lc_file_conf {
 #define LC_POS_DONE 0x80000000u
 
 struct lc_tail;
+struct lc_file_in;
 struct lc_dir_watch;
 
 /*
@@ -84,6 +85,12 @@ struct lc_tail_ops {
      * a line end): forget what the decoder holds, it is read again.
      */
     void (*rewind)(struct lc_tail *t);
+    /*
+     * Optional: whether a path the globs found is read at all (e.g. the
+     * kubernetes input's namespace/pod/container filters); asked before it is
+     * opened, at every scan, so a file left out costs no descriptor.
+     */
+    bool (*wanted)(struct lc_file_in *fi, const char *path);
 };
 #define LC_TAIL_WAIT 1
 
@@ -201,6 +208,15 @@ void lc_file_in_close_under(struct lc_file_in *fi, const char *dir);
  */
 struct lc_tail *lc_file_in_open_missed(struct lc_file_in *fi, const char *path,
                                        struct lc_tail *after, bool *check);
+/*
+ * The same for other rotated names: name(arg, path, i, buf, len) writes the
+ * i-th newest rotated file of path (i >= 1) into buf, or returns false when
+ * there is none.
+ */
+typedef bool (*lc_rotated_name_fn)(void *arg, const char *path, int i, char *buf, size_t len);
+struct lc_tail *lc_file_in_open_missed_names(struct lc_file_in *fi, const char *path,
+                                             struct lc_tail *after, bool *check,
+                                             lc_rotated_name_fn name, void *arg);
 /*
  * Counts and logs data lost to rotation: `what` (e.g. "one or more
  * generations") of `path`, read up to byte `offset` and line time `last_ts`

@@ -177,8 +177,11 @@ static struct lc_labels *entry_labels(struct lc_journal *jr)
     return l;
 }
 
-/* Reads the entry the journal stands on. */
-static void read_entry(struct lc_journal *jr, int64_t cutoff_ns)
+/*
+ * Reads the entry the journal stands on: 0 when it was queued or skipped,
+ * -errno when the pipeline could not queue it (read again later).
+ */
+static int read_entry(struct lc_journal *jr, int64_t cutoff_ns)
 {
     const struct lc_journal_conf *c = jr->c;
     uint64_t usec = 0;
@@ -193,14 +196,14 @@ static void read_entry(struct lc_journal *jr, int64_t cutoff_ns)
     if (jr->skip_old) {
         if (ts < cutoff_ns) {
             lc_counter_inc(jr->m_skip_old);
-            return;
+            return 0;
         }
         jr->skip_old = false; /* the journal is in time order: the rest is recent */
     }
     if (get_field("MESSAGE", &msg, &len, jr) < 0) {
         lc_counter_inc(jr->m_skip_nomsg);
         lc_log(LC_LOG_WARN, jr->in->conf->name, "an entry without MESSAGE was skipped (counted)");
-        return;
+        return 0;
     }
     while (len > 0 && msg[len - 1] == '\n')
         len--;
@@ -220,11 +223,11 @@ static void read_entry(struct lc_journal *jr, int64_t cutoff_ns)
     }
     int rc = lc_pipeline_emit_labels(jr->in, jr->src, entry_labels(jr), ts, msg, len);
     if (rc < 0) {
-        lc_counter_inc(jr->m_errors);
-        lc_log(LC_LOG_ERROR, jr->in->conf->name, "cannot queue an entry: %s", strerror(-rc));
-        return;
+        jr->seq--; /* the pipeline counted and logged it; the entry is read again */
+        return rc;
     }
     lc_counter_inc(jr->in->m_lines);
+    return 0;
 }
 
 /* Seals what this turn read as one mark, positioned at the current entry's cursor. */
@@ -267,7 +270,17 @@ static void on_work(uv_idle_t *h)
         }
         jr->pending = false;
         jr->at_end = false;
-        read_entry(jr, cutoff);
+        if (read_entry(jr, cutoff) < 0) {
+            /*
+             * Not queued (out of memory, marks all in flight): stand on the entry
+             * before it, so the checkpoint stays short of it and the next turn
+             * reads it again; the timer retries.
+             */
+            if (sd_journal_previous(jr->j) <= 0)
+                jr->pending = true; /* it is the first entry: read it again as is */
+            jr->at_end = true;
+            break;
+        }
         n++;
     }
     if (n > 0)
