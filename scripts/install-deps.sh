@@ -7,7 +7,8 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config git
     libuv1-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev
     libmicrohttpd-dev zlib1g-dev libsnappy-dev libprotobuf-c-dev protobuf-c-compiler
-    libjansson-dev)
+    libjansson-dev
+    libpcre2-dev)
 test_pkgs=(libcmocka-dev python3 python3-pytest clang libclang-rt-14-dev
     docker.io busybox-static procps prometheus hyperfine clang-format clang-tidy valgrind)
 

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/source.h"
 #include "core/worker.h"
+#include "process/stage.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -269,6 +270,7 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
 {
     static const char *const l_in[] = {"input", NULL};
     struct lc_metric_family *f;
+    int rc;
 
     in->plugin = c->plugin;
     in->conf = c;
@@ -289,6 +291,9 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
     f = lc_metric_family(LC_COUNTER, "log_capturer_input_bytes_total", "Bytes read by the input.",
                          l_in);
     in->m_bytes = lc_metric_series(f, c->name);
+    rc = lc_chain_new(c->process, in, c->name, &in->chain);
+    if (rc < 0)
+        return rc;
     return in->plugin->init(in);
 }
 
@@ -298,6 +303,7 @@ static void free_plugins(struct lc_agent *a)
         if (a->inputs[i].ctx && a->inputs[i].plugin->free)
             a->inputs[i].plugin->free(&a->inputs[i]);
         free(a->inputs[i].outs);
+        lc_chain_free(a->inputs[i].chain); /* label sets it made: every batch is done */
     }
     for (size_t i = 0; i < a->noutputs; i++)
         if (a->outputs[i].ctx && a->outputs[i].plugin->free)

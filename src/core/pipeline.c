@@ -4,6 +4,7 @@
 #include "core/batch.h"
 #include "core/log.h"
 #include "core/source.h"
+#include "process/stage.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -150,6 +151,16 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
                             const struct lc_labels *labels, int64_t ts_ns, const char *line,
                             size_t len)
 {
+    if (in->chain) {
+        /* the input's stages; a record they drop is done (its mark commits without it) */
+        struct lc_prec *r = lc_chain_run(in->chain, src, labels, ts_ns, line, len);
+        if (!r)
+            return 0;
+        labels = r->labels;
+        ts_ns = r->ts_ns;
+        line = r->line;
+        len = r->len;
+    }
     for (size_t i = 0; i < in->nouts; i++) {
         struct lc_output *out = in->outs[i];
         struct lc_batch *b = open_batch(out);

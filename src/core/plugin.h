@@ -12,6 +12,7 @@
 
 struct lc_agent;
 struct lc_batch;
+struct lc_chain;
 struct lc_output;
 
 /*
@@ -27,6 +28,7 @@ struct lc_input {
     size_t nouts;
     struct lc_metric_series *m_lines; /* log_capturer_input_lines_total{input} */
     struct lc_metric_series *m_bytes; /* log_capturer_input_bytes_total{input} */
+    struct lc_chain *chain;           /* its `process:` stages (process/stage.h), or NULL */
 };
 
 /*
