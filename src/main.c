@@ -185,6 +185,19 @@ static void print_prec(const struct lc_prec *r)
     fputs("}}\n", stdout);
 }
 
+/* test-process's emit_fn: a record a stage held (multiline) goes on and is printed. */
+static int print_held(struct lc_chain *c, struct lc_source *src, const struct lc_labels *labels,
+                      int64_t ts_ns, const char *line, size_t len)
+{
+    struct lc_prec *r = lc_chain_run(c, src, labels, ts_ns, line, len);
+
+    if (r)
+        print_prec(r);
+    else if (c->rec.drop_reason)
+        printf("{\"dropped\":\"%s\"}\n", c->rec.drop_reason);
+    return 0;
+}
+
 /*
  * test-process: each line of stdin through the stages of one input, as its
  * records would go; prints one JSON object per record out, or the drop.
@@ -248,9 +261,13 @@ static int cmd_test_process(int argc, char **argv)
         }
         if (r)
             print_prec(r);
-        else
+        else if (chain->rec.drop_reason)
             printf("{\"dropped\":\"%s\"}\n", chain->rec.drop_reason);
         fflush(stdout);
+    }
+    if (chain) {
+        chain->emit_fn = print_held;
+        lc_chain_stop(chain, true); /* end of input: what multiline holds */
     }
     free(line);
     lc_chain_free(chain);

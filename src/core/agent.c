@@ -162,6 +162,8 @@ void lc_input_stopped(struct lc_input *in)
 {
     struct lc_agent *a = in->agent;
 
+    /* held multiline records: sent with --once, else read again after the restart */
+    lc_chain_stop(in->chain, a->once);
     if (--a->inputs_running > 0)
         return;
     lc_pipeline_flush(a);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* chain.c: an input's list of stages run on each record; fields; the stage registry. */
+#include "core/agent.h"
 #include "core/config.h"
+#include "core/source.h"
 #include "core/log.h"
 #include "core/plugin.h"
 #include "process/stage.h"
@@ -14,10 +16,12 @@ extern const struct lc_stage_plugin lc_stage_decolorize;
 extern const struct lc_stage_plugin lc_stage_drop;
 extern const struct lc_stage_plugin lc_stage_keep;
 extern const struct lc_stage_plugin lc_stage_labels;
+extern const struct lc_stage_plugin lc_stage_multiline;
 extern const struct lc_stage_plugin lc_stage_regex;
 extern const struct lc_stage_plugin lc_stage_replace;
 
 const struct lc_stage_plugin *const lc_stage_plugins[] = {
+    &lc_stage_multiline,  /* merges the lines of a stack trace into one record */
     &lc_stage_regex,      /* named groups of a regex into fields */
     &lc_stage_labels,     /* fields into Loki labels, with a cardinality guard */
     &lc_stage_replace,    /* regex replace on the line or a field; secret presets */
@@ -119,6 +123,38 @@ void lc_chain_free(struct lc_chain *c)
     free(c);
 }
 
+/* The default emit_fn: into the outputs' batches, with the source's marks kept right. */
+static int emit_pipeline(struct lc_chain *c, struct lc_source *src, const struct lc_labels *labels,
+                         int64_t ts_ns, const char *line, size_t len)
+{
+    int token = lc_source_late_begin(src);
+    int rc = lc_pipeline_emit_labels(c->in, src, labels, ts_ns, line, len);
+
+    lc_source_late_end(src, token);
+    return rc;
+}
+
+int lc_chain_emit_held(struct lc_stage *st, struct lc_source *src, const struct lc_labels *labels,
+                       int64_t ts_ns, const char *line, size_t len)
+{
+    struct lc_chain *c = st->chain;
+    int rc;
+
+    c->skip = (size_t)(st - c->stages) + 1;
+    rc = c->emit_fn(c, src, labels, ts_ns, line, len);
+    c->skip = 0;
+    return rc;
+}
+
+void lc_chain_stop(struct lc_chain *c, bool deliver)
+{
+    if (!c)
+        return;
+    for (size_t k = 0; k < c->n; k++)
+        if (c->stages[k].plugin->stop)
+            c->stages[k].plugin->stop(&c->stages[k], deliver);
+}
+
 int lc_chain_new(const struct lc_process_conf *pc, struct lc_input *in, const char *input_name,
                  struct lc_chain **out)
 {
@@ -138,6 +174,7 @@ int lc_chain_new(const struct lc_process_conf *pc, struct lc_input *in, const ch
         return -ENOMEM;
     c->in = in;
     c->input_name = input_name;
+    c->emit_fn = emit_pipeline;
     c->stages = calloc(pc->n, sizeof(*c->stages));
     c->rec.arena = malloc(LC_PREC_ARENA);
     c->rec.linebuf[0] = malloc(LC_PREC_LINE_MAX);
@@ -200,7 +237,7 @@ struct lc_prec *lc_chain_run(struct lc_chain *c, struct lc_source *src,
     r->cur = -1;
     r->drop_reason = NULL;
     lc_counter_inc(c->m_in);
-    for (size_t k = 0; k < c->n; k++) {
+    for (size_t k = c->skip; k < c->n; k++) {
         struct lc_stage *st = &c->stages[k];
         switch (st->plugin->run(st, r)) {
         case LC_STAGE_PASS:
@@ -210,6 +247,8 @@ struct lc_prec *lc_chain_run(struct lc_chain *c, struct lc_source *src,
             break;
         case LC_STAGE_DROP:
             lc_counter_inc(c->m_dropped);
+            return NULL;
+        case LC_STAGE_HOLD:
             return NULL;
         }
     }

@@ -51,6 +51,7 @@ enum lc_stage_result {
     LC_STAGE_PASS = 0, /* go on to the next stage (possibly changed) */
     LC_STAGE_FAIL,     /* could not process it (e.g. bad JSON): passed on unchanged, counted */
     LC_STAGE_DROP,     /* dropped; drop_reason says why; counted; done for acks */
+    LC_STAGE_HOLD,     /* kept by the stage (multiline) to be emitted later, merged */
 };
 
 /*
@@ -77,6 +78,13 @@ struct lc_stage_plugin {
     int (*init)(struct lc_stage *st);
     enum lc_stage_result (*run)(struct lc_stage *st, struct lc_prec *r);
     void (*free)(struct lc_stage *st);
+    /*
+     * stop (optional, stages that hold records): the input stops. With
+     * `deliver` (--once, test-process) emit everything held now with
+     * lc_chain_emit_held(); otherwise give it up so that its lines are read
+     * again after the restart (their marks are released as failed).
+     */
+    void (*stop)(struct lc_stage *st, bool deliver);
 };
 
 /* A stage instance in a chain. */
@@ -145,6 +153,11 @@ struct lc_chain {
     struct lc_metric_series *m_out;        /* ...{result=out} */
     struct lc_metric_series *m_dropped;    /* ...{result=dropped} */
     struct lc_metric_series *m_fields_cut; /* log_capturer_process_fields_cut_total{input} */
+    size_t skip; /* lc_chain_emit_held: stages before this one already ran */
+    /* Where lc_chain_emit_held sends a record: the pipeline (default), or test-process's printer. */
+    int (*emit_fn)(struct lc_chain *c, struct lc_source *src, const struct lc_labels *labels,
+                   int64_t ts_ns, const char *line, size_t len);
+    void *emit_arg;
 };
 
 /* 0 and *out (NULL when pc is NULL or empty), or -errno. `in` may be NULL (test-process). */
@@ -152,8 +165,19 @@ int lc_chain_new(const struct lc_process_conf *pc, struct lc_input *in, const ch
                  struct lc_chain **out);
 void lc_chain_free(struct lc_chain *c);
 /*
+ * For a stage that holds records (stage `st` of c): runs a record it held
+ * through the stages after it and emits it, outside any input read (the
+ * source's mark is handled with lc_source_late_begin/end). 0 or -errno
+ * (nothing emitted).
+ */
+int lc_chain_emit_held(struct lc_stage *st, struct lc_source *src, const struct lc_labels *labels,
+                       int64_t ts_ns, const char *line, size_t len);
+/* The input stops: every stage's stop(deliver). NULL is a no-op. */
+void lc_chain_stop(struct lc_chain *c, bool deliver);
+/*
  * Runs one record through the chain. Returns the record to emit (valid until
- * the next call), or NULL when it was dropped (rec.drop_reason says why).
+ * the next call), or NULL when it was dropped (rec.drop_reason says why) or
+ * held (drop_reason NULL).
  */
 struct lc_prec *lc_chain_run(struct lc_chain *c, struct lc_source *src,
                              const struct lc_labels *labels, int64_t ts_ns, const char *line,
