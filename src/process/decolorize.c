@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-/* ESC [ params final (CSI, e.g. "\x1b[1;31m") and ESC + one character; the rest is kept. */
+/* ESC [ params final (CSI, e.g. "\x1b[1;31m") and ESC intermediates final; the rest is kept. */
 static enum lc_stage_result decolorize_run(struct lc_stage *st, struct lc_prec *r)
 {
     const char *s = r->line;
@@ -29,8 +29,12 @@ static enum lc_stage_result decolorize_run(struct lc_stage *st, struct lc_prec *
                 i++;
             if (i < n)
                 i++; /* the final byte */
-        } else if (i < n) {
-            i++;
+        } else {
+            /* ESC, intermediate bytes (e.g. '(' of "ESC ( B"), one final byte */
+            while (i < n && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] <= 0x2f)
+                i++;
+            if (i < n)
+                i++;
         }
     }
     lc_prec_set_line(r, o);

@@ -211,7 +211,8 @@ static void release_pending(struct ml_ctx *x)
 
 static void on_tick(uv_timer_t *t);
 
-static void arm_timer(struct lc_stage *st)
+/* Ticks every flush_after/4 (at most 1 s), the first in `first` ms (-1: one period). */
+static void arm_timer_in(struct lc_stage *st, int64_t first)
 {
     struct ml_ctx *x = st->ctx;
     const struct lc_multiline_conf *c = st->conf;
@@ -221,8 +222,13 @@ static void arm_timer(struct lc_stage *st)
         return;
     if (every > 1000)
         every = 1000;
-    uv_timer_start(&x->timer, on_tick, every, every);
+    uv_timer_start(&x->timer, on_tick, first < 0 ? every : (uint64_t)first, every);
     x->timer_on = true;
+}
+
+static void arm_timer(struct lc_stage *st)
+{
+    arm_timer_in(st, -1);
 }
 
 /* Appends a line to the stream's held record (cut at max_bytes, counted). */
@@ -294,6 +300,11 @@ static void take(struct lc_stage *st, struct ml_stream *s, struct lc_prec *r)
     if (s->src) {
         x->pending_src = s->src;
         x->pending_seq = s->seq;
+        /* released on the next loop turn (or the next line), once the copy is done */
+        if (x->timer_init) {
+            x->timer_on = false;
+            arm_timer_in(st, 0);
+        }
     }
 }
 
