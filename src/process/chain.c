@@ -14,19 +14,31 @@
 
 extern const struct lc_stage_plugin lc_stage_decolorize;
 extern const struct lc_stage_plugin lc_stage_drop;
+extern const struct lc_stage_plugin lc_stage_json;
 extern const struct lc_stage_plugin lc_stage_keep;
 extern const struct lc_stage_plugin lc_stage_labels;
+extern const struct lc_stage_plugin lc_stage_limit;
+extern const struct lc_stage_plugin lc_stage_logfmt;
 extern const struct lc_stage_plugin lc_stage_multiline;
+extern const struct lc_stage_plugin lc_stage_output;
 extern const struct lc_stage_plugin lc_stage_regex;
 extern const struct lc_stage_plugin lc_stage_replace;
+extern const struct lc_stage_plugin lc_stage_template;
+extern const struct lc_stage_plugin lc_stage_timestamp;
 
 const struct lc_stage_plugin *const lc_stage_plugins[] = {
     &lc_stage_multiline,  /* merges the lines of a stack trace into one record */
+    &lc_stage_json,       /* keys and dotted paths of a JSON object into fields */
+    &lc_stage_logfmt,     /* logfmt pairs into fields */
     &lc_stage_regex,      /* named groups of a regex into fields */
+    &lc_stage_timestamp,  /* the record's time from a field */
     &lc_stage_labels,     /* fields into Loki labels, with a cardinality guard */
     &lc_stage_replace,    /* regex replace on the line or a field; secret presets */
     &lc_stage_drop,       /* drop records that match */
     &lc_stage_keep,       /* keep only records that match */
+    &lc_stage_limit,      /* per-stream rate limit */
+    &lc_stage_output,     /* the line from a field */
+    &lc_stage_template,   /* the line (or a field) from a template */
     &lc_stage_decolorize, /* strip ANSI colour sequences */
     NULL,                 /* end of list */
 };

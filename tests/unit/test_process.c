@@ -283,6 +283,79 @@ static void test_multiline_presets(void **state)
     chain_done(&t);
 }
 
+static void test_json_logfmt(void **state)
+{
+    struct tchain t = chain_of("      - json: {expressions: {level: '', user: ctx.user, ctx: ''}}\n");
+    struct lc_prec *r;
+    uint64_t fail0 = t.c->stages[0].m_fail->u;
+
+    (void)state;
+    r = run(&t, "{\"level\":\"warn\",\"ctx\":{\"user\":\"bob\",\"n\":2}}");
+    assert_field(r, "level", "warn");
+    assert_field(r, "user", "bob");
+    assert_field(r, "ctx", "{\"user\":\"bob\",\"n\":2}");
+    /* bad JSON: passed on unchanged, counted */
+    r = run(&t, "{\"level\":");
+    assert_line(r, "{\"level\":");
+    assert_int_equal(r->nfields, 0);
+    assert_int_equal(t.c->stages[0].m_fail->u - fail0, 1);
+    chain_done(&t);
+
+    t = chain_of("      - json: {}\n");
+    r = run(&t, "{\"a\":1.5,\"b\":true,\"c\":null,\"d\":[1]}");
+    assert_field(r, "a", "1.5");
+    assert_field(r, "b", "true");
+    assert_field(r, "c", "null");
+    assert_field(r, "d", "[1]");
+    chain_done(&t);
+
+    t = chain_of("      - logfmt: {}\n");
+    r = run(&t, "ts=1 level=info msg=\"hello \\\"you\\\"\" flag  empty=");
+    assert_field(r, "level", "info");
+    assert_field(r, "msg", "hello \"you\"");
+    assert_field(r, "flag", "");
+    assert_field(r, "empty", "");
+    chain_done(&t);
+
+    t = chain_of("      - logfmt: {mapping: {lvl: level}}\n");
+    r = run(&t, "level=debug other=x");
+    assert_field(r, "lvl", "debug");
+    assert_int_equal(r->nfields, 1);
+    chain_done(&t);
+}
+
+static void test_timestamp_output_template_limit(void **state)
+{
+    struct tchain t =
+        chain_of("      - logfmt: {}\n"
+                 "      - timestamp: {source: ts, format: UnixMs, fallback_formats: [RFC3339, "
+                 "'%Y-%m-%d %H:%M:%S', Unix]}\n"
+                 "      - template: {template: '{{ .level }} {{msg}}|{{ .absent }}|', source: t}\n"
+                 "      - output: {source: t}\n");
+    struct lc_prec *r;
+
+    (void)state;
+    r = run(&t, "ts=1700000000123 level=info msg=hi");
+    assert_int_equal(r->ts_ns, 1700000000123000000LL);
+    assert_line(r, "info hi||");
+    r = run(&t, "ts=2023-11-14T22:13:20.5Z level=a msg=b");
+    assert_int_equal(r->ts_ns, 1700000000500000000LL);
+    r = run(&t, "ts=\"2023-11-14 22:13:20\" level=a msg=b");
+    assert_int_equal(r->ts_ns, 1700000000000000000LL);
+    r = run(&t, "ts=1700000000.25 level=a msg=b");
+    assert_int_equal(r->ts_ns, 1700000000250000000LL);
+    r = run(&t, "ts=garbage level=a msg=b"); /* unparsable: time kept, counted */
+    assert_int_equal(r->ts_ns, 1);
+    chain_done(&t);
+
+    t = chain_of("      - limit: {rate: 1, burst: 3}\n");
+    for (int i = 0; i < 3; i++)
+        assert_non_null(run(&t, "x"));
+    assert_null(run(&t, "x"));
+    assert_string_equal(t.c->rec.drop_reason, "rate_limit");
+    chain_done(&t);
+}
+
 /* Multiline with the pipeline: acks ------------------------------------------ */
 
 static struct lc_batch *held[64];
@@ -497,6 +570,8 @@ int main(void)
         cmocka_unit_test(test_decolorize),
         cmocka_unit_test(test_labels_cardinality_guard),
         cmocka_unit_test(test_multiline_presets),
+        cmocka_unit_test(test_json_logfmt),
+        cmocka_unit_test(test_timestamp_output_template_limit),
         cmocka_unit_test(test_multiline_acks_next_record),
         cmocka_unit_test(test_multiline_flush_after_commits),
         cmocka_unit_test(test_multiline_ring_full_flush),
