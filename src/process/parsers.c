@@ -166,8 +166,13 @@ static enum lc_stage_result logfmt_run(struct lc_stage *st, struct lc_prec *r)
     if (len > LC_PREC_LINE_MAX)
         return LC_STAGE_FAIL;
     scratch = lc_prec_spare(r); /* not the line's buffer; unused until the next stage */
-    while (lc_logfmt_next(s, len, &pos, &kv, scratch, &used, &bad)) {
+    /* a first pass decides: a line that is not logfmt (JSON, prose) sets no field */
+    while (lc_logfmt_next(s, len, &pos, &kv, scratch, &used, &bad))
         pairs++;
+    if (!pairs || bad)
+        return LC_STAGE_FAIL;
+    pos = used = 0;
+    while (lc_logfmt_next(s, len, &pos, &kv, scratch, &used, &bad)) {
         if (c->keys.n == 0) {
             if (lc_prec_set_field(r, kv.key, kv.key_len, kv.val, kv.val_len) < 0)
                 cut(st);
@@ -181,7 +186,7 @@ static enum lc_stage_result logfmt_run(struct lc_stage *st, struct lc_prec *r)
                 cut(st);
         }
     }
-    return pairs && !bad ? LC_STAGE_PASS : LC_STAGE_FAIL;
+    return LC_STAGE_PASS;
 }
 
 const struct lc_stage_plugin lc_stage_json = {
