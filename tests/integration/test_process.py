@@ -212,6 +212,38 @@ def test_multiline_flush_after_and_rotation(tmp_path):
         a.cleanup()
 
 
+def test_reload_rereads_held_trace_and_applies_stages(tmp_path):
+    """SIGHUP with a changed stage list while half a trace is held: the trace is given up
+    and read again by the new pipeline (once, whole), and the new stage applies."""
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    log = logdir / "app.log"
+    with open(log, "w") as f:
+        f.write("INFO token=abc\n" + "\n".join(JAVA[:2]) + "\n")
+    a = file_agent(tmp_path, logdir, [{"multiline": {"preset": "java", "flush_after": "1h"}}])
+    try:
+        a.start()
+        assert ag.wait_until(lambda: "INFO token=abc" in lines_of(a), 10)
+        a.config["inputs"][0]["process"].append(
+            {"replace": {"expression": "token=\\w+", "replace": "token=***"}})
+        a.write_config()
+        reloads = a.stderr().count("reloading the configuration")
+        os.kill(a.pid, signal.SIGHUP)
+        assert ag.wait_until(
+            lambda: a.stderr().count("reloading the configuration") > reloads, 10)
+        time.sleep(1.0)
+        with open(log, "a") as f:
+            f.write("\n".join(JAVA[2:]) + "\nINFO token=xyz\nINFO last\n")
+        # the first line is read again too (at-least-once), now through the new stage
+        assert ag.wait_until(lambda: lines_of(a).count("INFO token=***") == 2, 10), lines_of(a)
+        got = lines_of(a)
+        assert [x for x in got if x.startswith("Exception")] == ["\n".join(JAVA)], got
+        assert not any(x.startswith("\tat") for x in got), got
+    finally:
+        a.stop()
+        a.cleanup()
+
+
 def test_cardinality_guard_at_limit(tmp_path):
     """A label fed 10 distinct values with max_values 3: 3 pass, the rest are __overflow__,
     counted."""
