@@ -26,7 +26,8 @@ cat >"$tmp/c.yaml" <<YAML
 state_dir: $tmp/state
 listen: 127.0.0.1:$port
 inputs:
-  - {type: file, name: files, paths: ["$tmp/logs/*.log"]}
+  - {type: file, name: files, paths: ["$tmp/logs/*.log"],
+     process: [{multiline: {preset: java}}, {labels: {fields: {level: ""}}}, {drop: {expression: x}}]}
   - {type: docker, name: containers, mode: file, root: $tmp/docker, socket: $tmp/none.sock}
   - {type: docker, name: containers_api, mode: api, socket: $tmp/none.sock}
 outputs:

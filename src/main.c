@@ -255,8 +255,8 @@ static int cmd_test_process(int argc, char **argv)
         if (chain) {
             r = lc_chain_run(chain, NULL, labels, lc_now_ns(), line, len);
         } else {
-            pass = (struct lc_prec){.labels = labels, .ts_ns = lc_now_ns(), .line = line,
-                                    .len = len};
+            pass =
+                (struct lc_prec){.labels = labels, .ts_ns = lc_now_ns(), .line = line, .len = len};
             r = &pass;
         }
         if (r)

@@ -873,8 +873,7 @@ static int load_process(struct lc_cfg_load *L, yaml_node_t *seq, const char *who
     for (size_t k = 0; k < n; k++) {
         int rc;
         pc->n++;
-        rc = load_stage(L, node_at(L, seq->data.sequence.items.start[k]), k, whose,
-                        &pc->stages[k]);
+        rc = load_stage(L, node_at(L, seq->data.sequence.items.start[k]), k, whose, &pc->stages[k]);
         if (rc < 0)
             return rc;
     }
@@ -891,8 +890,10 @@ static int load_processes(struct lc_cfg_load *L, yaml_node_t *map)
     if (!map)
         return 0;
     if (map->type != YAML_MAPPING_NODE)
-        return fail(L, map, -EINVAL, "expected a mapping of names to lists of stages, got %s "
-                    "(key 'processes')", kind(map));
+        return fail(L, map, -EINVAL,
+                    "expected a mapping of names to lists of stages, got %s "
+                    "(key 'processes')",
+                    kind(map));
     n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
     if (n > LC_CONFIG_MAX_ENTRIES)
         return fail(L, map, -E2BIG, "too many entries (key 'processes')");
@@ -912,8 +913,7 @@ static int load_processes(struct lc_cfg_load *L, yaml_node_t *map)
             return rc;
         for (size_t j = 0; j < k; j++)
             if (strcmp(L->cfg->processes[j].name, scalar(kn)) == 0)
-                return fail(L, kn, -EINVAL, "duplicate key '%.64s' (key 'processes')",
-                            scalar(kn));
+                return fail(L, kn, -EINVAL, "duplicate key '%.64s' (key 'processes')", scalar(kn));
         L->cfg->nprocesses++;
         pc->name = strdup(scalar(kn));
         if (!pc->name)

@@ -31,7 +31,7 @@ struct lc_input_conf {
     struct lc_kvlist labels;
     const struct lc_input_plugin *plugin;
     void *conf;
-    struct lc_process_conf own_process;   /* `process:` written as a list */
+    struct lc_process_conf own_process;    /* `process:` written as a list */
     const struct lc_process_conf *process; /* what runs: &own_process, a named list, or NULL */
 };
 

@@ -13,8 +13,8 @@ static bool is_key_char(char c)
 }
 
 /* A quoted value starting after the opening '"'; unescaped into scratch when needed. */
-static void quoted(const char *s, size_t len, size_t *pos, struct lc_logfmt_pair *kv,
-                   char *scratch, size_t *used, unsigned *bad)
+static void quoted(const char *s, size_t len, size_t *pos, struct lc_logfmt_pair *kv, char *scratch,
+                   size_t *used, unsigned *bad)
 {
     size_t i = *pos, start = i;
     bool esc = false;

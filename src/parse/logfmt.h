@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* logfmt.h: a logfmt decoder (key=value key2="quoted \"value\"" flag), hand-written for the hot path. */
+/* logfmt.h: a logfmt decoder (key=value key2="quoted \"value\"" flag), hand-written for the hot
+ * path. */
 #ifndef LC_LOGFMT_H
 #define LC_LOGFMT_H
 

@@ -117,8 +117,16 @@ enum lc_stage_result lc_prec_drop(struct lc_stage *st, struct lc_prec *r, const 
     struct lc_chain *c = st->chain;
 
     r->drop_reason = reason;
-    lc_counter_inc(lc_metric_series(st->f_drop, c->input_name, st->id, reason));
+    if (st->m_drop)
+        lc_counter_inc(st->m_drop);
+    else
+        lc_counter_inc(lc_metric_series(st->f_drop, c->input_name, st->id, reason));
     return LC_STAGE_DROP;
+}
+
+void lc_stage_drop_series(struct lc_stage *st, const char *reason)
+{
+    st->m_drop = lc_metric_series(st->f_drop, st->chain->input_name, st->id, reason);
 }
 
 void lc_chain_free(struct lc_chain *c)

@@ -61,8 +61,7 @@ static int filter_prepare(void *conf, const char **bad_key, char *err, size_t er
     }
     if (!c->expression && !c->value && !c->longer_than && !c->older_than_ms) {
         *bad_key = NULL;
-        snprintf(err, errlen,
-                 "no condition: give expression, value, longer_than or older_than");
+        snprintf(err, errlen, "no condition: give expression, value, longer_than or older_than");
         return -EINVAL;
     }
     *bad_key = "expression";
@@ -107,6 +106,12 @@ static enum lc_stage_result keep_run(struct lc_stage *st, struct lc_prec *r)
     return filter_matches(c, r) ? LC_STAGE_PASS : lc_prec_drop(st, r, c->reason);
 }
 
+static int filter_init(struct lc_stage *st)
+{
+    lc_stage_drop_series(st, ((const struct lc_filter_conf *)st->conf)->reason);
+    return 0;
+}
+
 const struct lc_stage_plugin lc_stage_drop = {
     .name = "drop",
     .description = "drops the records that match every condition given",
@@ -114,6 +119,7 @@ const struct lc_stage_plugin lc_stage_drop = {
     .conf_size = sizeof(struct lc_filter_conf),
     .prepare = filter_prepare,
     .conf_free = filter_conf_free,
+    .init = filter_init,
     .run = drop_run,
 };
 
@@ -124,5 +130,6 @@ const struct lc_stage_plugin lc_stage_keep = {
     .conf_size = sizeof(struct lc_filter_conf),
     .prepare = filter_prepare,
     .conf_free = filter_conf_free,
+    .init = filter_init,
     .run = keep_run,
 };

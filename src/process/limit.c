@@ -66,6 +66,7 @@ static int limit_init(struct lc_stage *st)
     if (!x)
         return -ENOMEM;
     st->ctx = x;
+    lc_stage_drop_series(st, "rate_limit");
     x->n = (size_t)c->max_streams;
     x->b = calloc(x->n, sizeof(*x->b));
     return x->b ? 0 : -ENOMEM;

@@ -136,7 +136,15 @@ static void multiline_conf_free(void *conf)
     lc_rx_free(&((struct lc_multiline_conf *)conf)->rx);
 }
 
-enum ml_event { EV_FLUSH_AFTER, EV_MAX_LINES, EV_MAX_BYTES, EV_CUT, EV_STREAMS_FULL, EV_RESTART, EV_N };
+enum ml_event {
+    EV_FLUSH_AFTER,
+    EV_MAX_LINES,
+    EV_MAX_BYTES,
+    EV_CUT,
+    EV_STREAMS_FULL,
+    EV_RESTART,
+    EV_N
+};
 static const char *const ev_names[] = {"flush_after", "max_lines",    "max_bytes",
                                        "line_cut",    "streams_full", "given_up_for_restart"};
 

@@ -100,12 +100,12 @@ static enum lc_stage_result template_run(struct lc_stage *st, struct lc_prec *r)
     char *out = lc_prec_spare(r);
     size_t o = 0, n;
 
-#define PUT(src, len)                                                                             \
-    do {                                                                                          \
-        if (o + (len) > LC_PREC_LINE_MAX)                                                         \
-            return LC_STAGE_FAIL;                                                                 \
-        memcpy(out + o, (src), (len));                                                            \
-        o += (len);                                                                               \
+#define PUT(src, len)                                                                              \
+    do {                                                                                           \
+        if (o + (len) > LC_PREC_LINE_MAX)                                                          \
+            return LC_STAGE_FAIL;                                                                  \
+        memcpy(out + o, (src), (len));                                                             \
+        o += (len);                                                                                \
     } while (0)
     while ((p = next_ref(t, &name, &n, &end))) {
         size_t vlen = 0;

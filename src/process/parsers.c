@@ -32,7 +32,9 @@ static const struct lc_option json_options[] = {
      .offset = PC(keys),
      .help = "Field name: dotted path into the JSON object (\"\": the key of that name); "
              "none: every top-level key."},
-    {.type = LC_OPT_STR, .key = "source", .offset = PC(source),
+    {.type = LC_OPT_STR,
+     .key = "source",
+     .offset = PC(source),
      .help = "Field to parse instead of the line."},
     LC_OPT_END,
 };
@@ -42,7 +44,9 @@ static const struct lc_option logfmt_options[] = {
      .key = "mapping",
      .offset = PC(keys),
      .help = "Field name: logfmt key (\"\": the key of that name); none: every key."},
-    {.type = LC_OPT_STR, .key = "source", .offset = PC(source),
+    {.type = LC_OPT_STR,
+     .key = "source",
+     .offset = PC(source),
      .help = "Field to parse instead of the line."},
     LC_OPT_END,
 };

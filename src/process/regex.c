@@ -64,8 +64,7 @@ static enum lc_stage_result regex_run(struct lc_stage *st, struct lc_prec *r)
         const char *name = (const char *)table + 2;
         if (ov[2 * g] == PCRE2_UNSET)
             continue;
-        if (lc_prec_set_field(r, name, strlen(name), s + ov[2 * g], ov[2 * g + 1] - ov[2 * g]) <
-            0)
+        if (lc_prec_set_field(r, name, strlen(name), s + ov[2 * g], ov[2 * g + 1] - ov[2 * g]) < 0)
             lc_counter_inc(st->chain->m_fields_cut);
     }
     return LC_STAGE_PASS;

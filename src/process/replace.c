@@ -41,7 +41,9 @@ static const struct lc_option replace_options[] = {
      .key = "expression",
      .offset = PC(expression),
      .help = "PCRE2 regex; every match is replaced (required unless preset)."},
-    {.type = LC_OPT_STR, .key = "source", .offset = PC(source),
+    {.type = LC_OPT_STR,
+     .key = "source",
+     .offset = PC(source),
      .help = "Field to rewrite instead of the line."},
     {.type = LC_OPT_STR,
      .key = "replace",
@@ -101,9 +103,9 @@ static enum lc_stage_result replace_run(struct lc_stage *st, struct lc_prec *r)
     if (!lc_rx_match(&c->rx, s, len))
         return LC_STAGE_PASS;
     out = lc_prec_spare(r);
-    rc = pcre2_substitute(c->rx.code, (PCRE2_SPTR)s, len, 0, PCRE2_SUBSTITUTE_GLOBAL, c->rx.md,
-                          NULL, (PCRE2_SPTR)repl, PCRE2_ZERO_TERMINATED, (PCRE2_UCHAR *)out,
-                          &outlen);
+    rc =
+        pcre2_substitute(c->rx.code, (PCRE2_SPTR)s, len, 0, PCRE2_SUBSTITUTE_GLOBAL, c->rx.md, NULL,
+                         (PCRE2_SPTR)repl, PCRE2_ZERO_TERMINATED, (PCRE2_UCHAR *)out, &outlen);
     if (rc < 0)
         return LC_STAGE_FAIL;
     if (c->source && *c->source) {

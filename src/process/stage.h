@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* stage.h: processing stages (`process:`): the stage plugin interface, records in flight, chains. */
+/* stage.h: processing stages (`process:`): the stage plugin interface, records in flight, chains.
+ */
 #ifndef LC_STAGE_H
 #define LC_STAGE_H
 
@@ -15,8 +16,8 @@ struct lc_labels;
 struct lc_source;
 struct lc_stage;
 
-#define LC_PREC_MAX_FIELDS 32          /* extracted fields a record carries */
-#define LC_PREC_ARENA      (64 * 1024) /* bytes of field names and values of one record */
+#define LC_PREC_MAX_FIELDS 32            /* extracted fields a record carries */
+#define LC_PREC_ARENA      (64 * 1024)   /* bytes of field names and values of one record */
 #define LC_PREC_LINE_MAX   (1024 * 1024) /* a line a stage rewrites (replace, template) */
 
 /* One extracted field: name and value live in the record's arena (not NUL-terminated). */
@@ -93,9 +94,10 @@ struct lc_stage {
     const void *conf;
     struct lc_chain *chain;
     void *ctx;
-    char id[48];                      /* "2:regex": position and type, the metrics' `stage` */
-    struct lc_metric_series *m_fail;  /* log_capturer_process_failed_total{input,stage} */
-    struct lc_metric_family *f_drop;  /* log_capturer_process_dropped_total{input,stage,reason} */
+    char id[48];                     /* "2:regex": position and type, the metrics' `stage` */
+    struct lc_metric_series *m_fail; /* log_capturer_process_failed_total{input,stage} */
+    struct lc_metric_family *f_drop; /* log_capturer_process_dropped_total{input,stage,reason} */
+    struct lc_metric_series *m_drop; /* its series for the stage's own reason (init sets it) */
 };
 
 /* Registry (process/registry.c). NULL if unknown. */
@@ -105,8 +107,7 @@ extern const struct lc_stage_plugin *const lc_stage_plugins[];
 /* Fields ------------------------------------------------------------------ */
 
 /* The value of field `name`, or NULL (and *len untouched). */
-const char *lc_prec_field(const struct lc_prec *r, const char *name, size_t name_len,
-                          size_t *len);
+const char *lc_prec_field(const struct lc_prec *r, const char *name, size_t name_len, size_t *len);
 /*
  * Sets field name=value (replacing an earlier value of that name). -ENOSPC when
  * the record holds LC_PREC_MAX_FIELDS fields or its arena is full: the field
@@ -131,7 +132,12 @@ const char *lc_prec_subject(const struct lc_prec *r, const char *source, size_t 
 char *lc_prec_spare(struct lc_prec *r);
 /* Makes the spare buffer (len bytes written) the record's line. */
 void lc_prec_set_line(struct lc_prec *r, size_t len);
-/* Counts a drop by this stage with `reason` and sets r->drop_reason. Returns LC_STAGE_DROP. */
+/*
+ * Counts a drop by this stage with `reason` and sets r->drop_reason. Returns
+ * LC_STAGE_DROP. A stage that always drops for one reason registers its
+ * series in init (lc_stage_drop_series), so the count costs no lookup.
+ */
+void lc_stage_drop_series(struct lc_stage *st, const char *reason);
 enum lc_stage_result lc_prec_drop(struct lc_stage *st, struct lc_prec *r, const char *reason);
 
 /* Chains ------------------------------------------------------------------- */
@@ -154,7 +160,8 @@ struct lc_chain {
     struct lc_metric_series *m_dropped;    /* ...{result=dropped} */
     struct lc_metric_series *m_fields_cut; /* log_capturer_process_fields_cut_total{input} */
     size_t skip; /* lc_chain_emit_held: stages before this one already ran */
-    /* Where lc_chain_emit_held sends a record: the pipeline (default), or test-process's printer. */
+    /* Where lc_chain_emit_held sends a record: the pipeline (default), or test-process's printer.
+     */
     int (*emit_fn)(struct lc_chain *c, struct lc_source *src, const struct lc_labels *labels,
                    int64_t ts_ns, const char *line, size_t len);
     void *emit_arg;

@@ -48,7 +48,7 @@ static void expect_error(const char *yaml, const char *want)
 static void test_config_errors(void **state)
 {
     (void)state;
-#define IN "inputs:\n  - type: file\n    name: i\n    paths: [/x]\n"
+#define IN  "inputs:\n  - type: file\n    name: i\n    paths: [/x]\n"
 #define OUT "outputs: [{type: null, name: o}]\n"
     expect_error(IN "    process: [{regex: {expression: 'a(b'}}]\n" OUT,
                  "t.yaml:5:36: invalid regex at offset 3");
@@ -72,14 +72,15 @@ static void test_named_process(void **state)
     struct lc_config *cfg = NULL;
 
     (void)state;
-    assert_int_equal(lc_config_load_string("processes:\n"
-                                           "  common: [{decolorize: }]\n"
-                                           "inputs:\n"
-                                           "  - {type: file, name: a, paths: [/x], process: common}\n"
-                                           "  - {type: file, name: b, paths: [/y], process: common}\n"
-                                           "outputs: [{type: null, name: o}]\n",
-                                           "t.yaml", &cfg, err, sizeof(err)),
-                     0);
+    assert_int_equal(
+        lc_config_load_string("processes:\n"
+                              "  common: [{decolorize: }]\n"
+                              "inputs:\n"
+                              "  - {type: file, name: a, paths: [/x], process: common}\n"
+                              "  - {type: file, name: b, paths: [/y], process: common}\n"
+                              "outputs: [{type: null, name: o}]\n",
+                              "t.yaml", &cfg, err, sizeof(err)),
+        0);
     assert_ptr_equal(cfg->inputs[0].process, &cfg->processes[0]);
     assert_ptr_equal(cfg->inputs[1].process, &cfg->processes[0]);
     assert_int_equal(cfg->processes[0].n, 1);
@@ -153,10 +154,11 @@ static void test_regex_fields_and_failure(void **state)
 
 static void test_replace_presets(void **state)
 {
-    struct tchain t = chain_of("      - replace: {expression: '(?i)password=\\S+', replace: 'password=***'}\n"
-                               "      - replace: {preset: bearer_token}\n"
-                               "      - replace: {preset: aws_key}\n"
-                               "      - replace: {preset: email}\n");
+    struct tchain t =
+        chain_of("      - replace: {expression: '(?i)password=\\S+', replace: 'password=***'}\n"
+                 "      - replace: {preset: bearer_token}\n"
+                 "      - replace: {preset: aws_key}\n"
+                 "      - replace: {preset: email}\n");
 
     (void)state;
     assert_line(run(&t, "login PASSWORD=hunter2 ok"), "login password=*** ok");
@@ -285,7 +287,8 @@ static void test_multiline_presets(void **state)
 
 static void test_json_logfmt(void **state)
 {
-    struct tchain t = chain_of("      - json: {expressions: {level: '', user: ctx.user, ctx: ''}}\n");
+    struct tchain t =
+        chain_of("      - json: {expressions: {level: '', user: ctx.user, ctx: ''}}\n");
     struct lc_prec *r;
     uint64_t fail0 = t.c->stages[0].m_fail->u;
 
