@@ -1504,7 +1504,10 @@ static void print_values(const struct lc_option *table, const void *conf, int in
         }
         switch (o->type) {
         case LC_OPT_STR:
-            print_redacted(*(char *const *)at, f);
+            if (o->flags & LC_OPT_VERBATIM)
+                print_quoted(*(char *const *)at, f);
+            else
+                print_redacted(*(char *const *)at, f);
             break;
         case LC_OPT_INT:
             fprintf(f, "%" PRId64, *(const int64_t *)at);

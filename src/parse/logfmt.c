@@ -38,7 +38,12 @@ static void quoted(const char *s, size_t len, size_t *pos, struct lc_logfmt_pair
             char c = s[k];
             if (c == '\\' && k + 1 < end) {
                 c = s[++k];
-                c = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c;
+                if (c == 'n')
+                    c = '\n';
+                else if (c == 't')
+                    c = '\t';
+                else if (c == 'r')
+                    c = '\r';
             }
             o[n++] = c;
         }

@@ -35,6 +35,7 @@ struct lc_filter_conf {
     {.type = LC_OPT_STR, .key = "source", .offset = FC(source),                                    \
      .help = "Field the conditions look at instead of the line."},                                 \
     {.type = LC_OPT_STR, .key = "expression", .offset = FC(expression),                            \
+     .flags = LC_OPT_VERBATIM,                                                                     \
      .help = "PCRE2 regex the line (or source field) must match."},                                \
     {.type = LC_OPT_STR, .key = "value", .offset = FC(value),                                      \
      .help = "Exact value the source field must have (needs source)."},                            \
@@ -42,7 +43,7 @@ struct lc_filter_conf {
      .help = "Matches lines longer than this many bytes (0: not a condition)."},                   \
     {.type = LC_OPT_DURATION, .key = "older_than", .def = "0", .offset = FC(older_than_ms),        \
      .help = "Matches records whose timestamp is older than this (0: not a condition)."},         \
-    {.type = LC_OPT_STR, .key = "reason", .def = def_reason, .offset = FC(reason),                 \
+    {.type = LC_OPT_STR, .key = "reason", .def = (def_reason), .offset = FC(reason),                 \
      .help = "The `reason` label of log_capturer_process_dropped_total."},                         \
     LC_OPT_END
 /* clang-format on */

@@ -199,8 +199,8 @@ static int labels_prepare(void *conf, const char **bad_key, char *err, size_t er
 /* The interned set of base + the record's values, made on first sight. NULL: max_sets, ENOMEM. */
 static struct lc_labels *set_for(struct labels_ctx *x, const struct lc_labels *base, size_t klen)
 {
-    uint32_t h =
-        hash_bytes(hash_bytes(2166136261u, (const char *)&base, sizeof(base)), x->key, klen);
+    uintptr_t b = (uintptr_t)base; /* the set is identified by its address */
+    uint32_t h = hash_bytes(hash_bytes(2166136261u, (const char *)&b, sizeof(b)), x->key, klen);
     size_t i = h & (x->sets_cap - 1);
     struct lc_kv pairs[LC_LABELS_MAX * 2];
     char vbuf[KEY_MAX + LC_LABELS_MAX];

@@ -27,7 +27,7 @@ static const struct lc_option template_options[] = {
     {.type = LC_OPT_STR,
      .key = "template",
      .offset = OC(template),
-     .flags = LC_OPT_REQUIRED,
+     .flags = LC_OPT_REQUIRED | LC_OPT_VERBATIM,
      .help = "Text with `{{ .name }}` (or `{{name}}`) replaced by field values (\"\" when "
              "absent) and `{{ .Line }}` by the line."},
     {.type = LC_OPT_STR,
@@ -80,11 +80,9 @@ static const char *next_ref(const char *t, const char **name, size_t *name_len, 
 static int template_prepare(void *conf, const char **bad_key, char *err, size_t errlen)
 {
     const struct lc_output_stage_conf *c = conf;
-    const char *name, *end, *p = c->template;
+    const char *name, *end;
     size_t n;
 
-    while ((p = next_ref(p, &name, &n, &end)))
-        p = end;
     *bad_key = "template";
     if (strstr(c->template, "{{") && !next_ref(c->template, &name, &n, &end)) {
         snprintf(err, errlen, "'{{' without a field name and '}}'");
