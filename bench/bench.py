@@ -115,12 +115,9 @@ def start_sink(args, sink, stats):
 
 
 # issue 9's stages profile: the Java preset, a JSON parse, two labels, one replace
-STAGES = """
-    process:
-      - multiline: {preset: java}
-      - json: {expressions: {level: "", svc: ""}}
-      - labels: {fields: {level: "", svc: ""}}
-      - replace: {preset: email}"""
+STAGES = (""",
+     process: [{multiline: {preset: java}}, {json: {expressions: {level: "", svc: ""}}},
+               {labels: {fields: {level: "", svc: ""}}}, {replace: {preset: email}}]""")
 
 
 def config(name, root, output, extra="", process=""):
@@ -132,7 +129,7 @@ listen: "off"
 log_level: warn
 {extra}inputs:
   - {{type: docker, name: d, mode: file, root: {root}, socket: {DATA}/no.sock,
-     start_at: beginning, max_age: 0}}{process}
+     start_at: beginning, max_age: 0{process}}}
 outputs:
   - {output}
 """)

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* parsers.c: the `json` and `logfmt` stages: a line's (or field's) keys become fields. */
+#include "parse/docker_json.h"
 #include "parse/logfmt.h"
 #include "process/stage.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +14,8 @@
  * Both take `expressions` (json) / `mapping` (logfmt): field name -> key ("" or
  * absent: the key of that name; json takes dotted paths `a.b.c` into nested
  * objects). With none given, every top-level key becomes a field. A json
- * string is the field's text; a number, true, false or null its JSON text; an
- * object or array its compact JSON. A line that is not JSON (or, for logfmt,
+ * string is the field's text (unescaped); a number, true, false, null, an
+ * object or an array its JSON text as written. A line that is not JSON (or, for logfmt,
  * has no pair) passes on unchanged and counts as failed.
  */
 struct lc_parser_conf {
@@ -56,103 +55,97 @@ static void cut(struct lc_stage *st)
     lc_counter_inc(st->chain->m_fields_cut);
 }
 
-/* Sets field `name` from a JSON value. */
+/*
+ * Sets field `name` from a JSON value as written: a string unescaped (into the
+ * spare line buffer, then the arena), anything else as its JSON text.
+ */
 static void set_json(struct lc_stage *st, struct lc_prec *r, const char *name, size_t name_len,
-                     json_t *v)
+                     const char *val, size_t val_len)
 {
-    char num[64];
-    const char *text = num;
-    size_t len;
-    char *dump = NULL;
-
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        text = json_string_value(v);
-        len = json_string_length(v);
-        break;
-    case JSON_INTEGER:
-        len = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        break;
-    case JSON_REAL:
-        len = (size_t)snprintf(num, sizeof(num), "%.17g", json_real_value(v));
-        break;
-    case JSON_TRUE:
-        text = "true";
-        len = 4;
-        break;
-    case JSON_FALSE:
-        text = "false";
-        len = 5;
-        break;
-    case JSON_NULL:
-        text = "null";
-        len = 4;
-        break;
-    default:
-        dump = json_dumps(v, JSON_COMPACT);
-        if (!dump) {
+    if (val_len && val[0] == '"') {
+        char *tmp = lc_prec_spare(r);
+        long n = lc_json_string_decode(val, val_len, tmp, LC_PREC_LINE_MAX);
+        if (n < 0) {
             cut(st);
             return;
         }
-        text = dump;
-        len = strlen(dump);
-        break;
+        val = tmp;
+        val_len = (size_t)n;
     }
-    if (lc_prec_set_field(r, name, name_len, text, len) < 0)
+    if (lc_prec_set_field(r, name, name_len, val, val_len) < 0)
         cut(st);
-    free(dump);
 }
 
-/* The value at a dotted path ("a.b.c") in obj, or NULL. */
-static json_t *at_path(json_t *obj, const char *path)
+/* The value at a dotted path ("a.b.c") in the object [p, end); false if absent or malformed. */
+static bool at_path(const char *p, const char *end, const char *path, const char **val,
+                    size_t *val_len)
 {
-    char key[256];
+    struct lc_json_member m;
 
-    while (obj && *path) {
+    for (;;) {
         const char *dot = strchr(path, '.');
         size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (!json_is_object(obj) || n >= sizeof(key))
-            return NULL;
-        memcpy(key, path, n);
-        key[n] = '\0';
-        obj = json_object_get(obj, key);
-        path += n + (dot ? 1 : 0);
+        bool found = false;
+
+        p = lc_json_object_open(p, end);
+        if (!p)
+            return false;
+        while (lc_json_object_next(&p, end, &m) == 1) {
+            if (m.key_len == n && memcmp(m.key, path, n) == 0) {
+                found = true;
+                break;
+            }
+        }
+        if (!found)
+            return false;
+        if (!dot) {
+            *val = m.val;
+            *val_len = m.val_len;
+            return true;
+        }
+        p = m.val;
+        end = m.val + m.val_len;
+        path = dot + 1;
     }
-    return obj;
 }
 
+/*
+ * A hand-written walk (parse/docker_json.c's scanner), not jansson: measured on
+ * the stages benchmark, jansson's tree and its allocations were a third of the
+ * agent's CPU.
+ */
 static enum lc_stage_result json_run(struct lc_stage *st, struct lc_prec *r)
 {
     const struct lc_parser_conf *c = st->conf;
-    const char *s;
+    struct lc_json_member m;
+    const char *s, *p, *end;
     size_t len;
-    json_t *root;
+    int rc;
 
     s = lc_prec_subject(r, c->source, &len);
     if (!s)
         return LC_STAGE_PASS;
-    /* cheap reject before the decoder: a JSON object starts with '{' */
-    while (len && (*s == ' ' || *s == '\t'))
-        s++, len--;
-    if (!len || *s != '{')
+    end = s + len;
+    p = lc_json_object_open(s, end);
+    if (!p)
         return LC_STAGE_FAIL;
-    root = json_loadb(s, len, JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL, NULL);
-    if (!root || !json_is_object(root)) {
-        json_decref(root);
-        return LC_STAGE_FAIL;
+    /* validate the whole object first: a line that is not JSON sets no field */
+    while ((rc = lc_json_object_next(&p, end, &m)) == 1) {
     }
-    if (c->keys.n == 0) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(root, k, v) set_json(st, r, k, strlen(k), v);
+    if (rc < 0)
+        return LC_STAGE_FAIL;
+    for (p = lc_json_object_open(s, end);
+         c->keys.n == 0 && lc_json_object_next(&p, end, &m) == 1;) {
+        /* keys with escapes are taken as written */
+        set_json(st, r, m.key, m.key_len, m.val, m.val_len);
     }
     for (size_t i = 0; i < c->keys.n; i++) {
         const struct lc_kv *kv = &c->keys.v[i];
-        json_t *v = at_path(root, kv->value && *kv->value ? kv->value : kv->key);
-        if (v)
-            set_json(st, r, kv->key, strlen(kv->key), v);
+        const char *v;
+        size_t vlen;
+        if (at_path(s, end, kv->value && *kv->value ? kv->value : kv->key, &v, &vlen))
+            set_json(st, r, kv->key, strlen(kv->key), v, vlen);
     }
-    json_decref(root);
     return LC_STAGE_PASS;
 }
 
