@@ -302,6 +302,18 @@ static void test_json_logfmt(void **state)
     assert_line(r, "{\"level\":");
     assert_int_equal(r->nfields, 0);
     assert_int_equal(t.c->stages[0].m_fail->u - fail0, 1);
+
+    r = run(&t,
+            "{\"level\":\"a\\\"b\\u00e9\", \"ctx\": {\"x\": [1, {\"y\": 2}], \"user\": \"z\"}}");
+    assert_field(r, "level", "a\"b\xc3\xa9");
+    assert_field(r, "user", "z");
+    assert_field(r, "ctx", "{\"x\": [1, {\"y\": 2}], \"user\": \"z\"}");
+    for (size_t k = 0; k < 4; k++) {
+        static const char *const bad[] = {"{\"a\":1,}", "{\"a\" 1}", "{\"a\":[1}", "[1]"};
+        r = run(&t, bad[k]);
+        assert_line(r, bad[k]);
+        assert_int_equal(r->nfields, 0);
+    }
     chain_done(&t);
 
     t = chain_of("      - json: {}\n");
