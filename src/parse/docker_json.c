@@ -707,6 +707,7 @@ int lc_json_object_next(const char **pp, const char *end, struct lc_json_member 
     return 1;
 }
 
+// NOLINTNEXTLINE(readability-non-const-parameter): written through the sink
 long lc_json_string_decode(const char *val, size_t len, char *out, size_t cap)
 {
     struct sink k = {.out = out, .cap = cap};
