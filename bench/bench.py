@@ -12,8 +12,10 @@ Each scenario runs N times; printed are the median and [min-max] of MiB/s, lines
 Every run must end with the checkpoint at the file's end: a position advances only after
 delivery, so that proves every record was accepted by the sink.
 
-Optional profiles: --idle (8 files x 100 lines/s, CPU %, RSS, threads, FDs) and
---latency (10k lines/s, line written -> accepted by a JSON sink: p50/p99).
+Optional profiles: --idle (8 files x 100 lines/s, CPU %, RSS, threads, FDs),
+--latency (10k lines/s, line written -> accepted by a JSON sink: p50/p99) and --stages
+(into null, without stages and through multiline(java) + json + labels(2) + replace;
+the ratio of throughputs is issue 9's target, >= 60 %).
 """
 import argparse
 import http.server
@@ -112,7 +114,13 @@ def start_sink(args, sink, stats):
     return p
 
 
-def config(name, root, output, extra=""):
+# issue 9's stages profile: the Java preset, a JSON parse, two labels, one replace
+STAGES = (""",
+     process: [{multiline: {preset: java}}, {json: {expressions: {level: "", svc: ""}}},
+               {labels: {fields: {level: "", svc: ""}}}, {replace: {preset: email}}]""")
+
+
+def config(name, root, output, extra="", process=""):
     state = os.path.join(DATA, f"state-{name}")
     path = os.path.join(DATA, f"bench-{name}.yaml")
     with open(path, "w") as f:
@@ -121,7 +129,7 @@ listen: "off"
 log_level: warn
 {extra}inputs:
   - {{type: docker, name: d, mode: file, root: {root}, socket: {DATA}/no.sock,
-     start_at: beginning, max_age: 0}}
+     start_at: beginning, max_age: 0{process}}}
 outputs:
   - {output}
 """)
@@ -200,7 +208,12 @@ def throughput(args, binary):
     url = f"http://127.0.0.1:{port}"
     ts = "timestamps: {max_age: 0}"  # the data's times are fixed; Loki's age limit off
     scen = [("null", '{type: "null", name: out}')]
+    if args.stages:
+        scen = [("null", '{type: "null", name: out}'),
+                ("null-stages", '{type: "null", name: out}')]
     for enc, extra in (("protobuf", ""), ("json", ", encoding: json, compression: gzip")):
+        if args.stages:
+            break
         for mi in args.inflight:
             scen.append((f"loki-{enc}-if{mi}",
                          f'{{type: loki, name: out, url: "{url}", max_inflight: {mi}, {ts}{extra}}}'))
@@ -214,7 +227,7 @@ def throughput(args, binary):
     for name, out in scen:
         if args.only and not any(o in name for o in args.only):
             continue
-        cfg, state = config(name, root, out, extra)
+        cfg, state = config(name, root, out, extra, STAGES if name.endswith("-stages") else "")
         runs, reqs = [], 0
         for _ in range(args.runs):
             sp = None
@@ -244,6 +257,12 @@ def throughput(args, binary):
         print(f"| {name} | {fmt(mib)} | {fmt(lps, '{:.2f}')} | {fmt(cpg, '{:.2f}')} | "
               f"{fmt(rss, '{:.1f}')} | {fmt(prv, '{:.1f}')} | {fmt(shr, '{:.1f}')} | "
               f"{reqs if name != 'null' and args.sink == 'c' else '-'} |", flush=True)
+        if name == "null-stages" and "null" in results:
+            base = statistics.median(size / 2**20 / r["wall"] for r in results["null"])
+            print(f"| stages / no stages | {statistics.median(mib) / base * 100:.0f} % of "
+                  f"throughput | | {statistics.median(cpg):.2f} vs "
+                  f"{statistics.median(r['cpu'] / (size / 2**30) for r in results['null']):.2f}"
+                  " | | | | |")
     return results
 
 
@@ -411,6 +430,8 @@ def main():
     ap.add_argument("--latency-rate", type=int, default=10000)
     ap.add_argument("--latency-seconds", type=int, default=20)
     ap.add_argument("--no-throughput", action="store_true")
+    ap.add_argument("--stages", action="store_true",
+                    help="only the processing-stages profile: null without and with stages")
     args = ap.parse_args()
     if args.quick:
         args.size_mib, args.runs = 256, 3

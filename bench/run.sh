@@ -5,7 +5,7 @@
 # with the shared generator (fixed seed), runs the agent --once into null and into
 # a local 204 sink (protobuf+snappy and JSON+gzip, max_inflight 1/4/16), 5 runs
 # each, and prints medians and [min-max].
-#   bench/run.sh [--quick] [--runs N] [--size-mib N] [--sink c|nginx] [--idle] [--latency] [--help]
+#   bench/run.sh [--quick] [--runs N] [--size-mib N] [--sink c|nginx] [--idle] [--latency] [--stages] [--help]
 # Not part of tests/run-all.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."

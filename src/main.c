@@ -3,9 +3,11 @@
 #include "core/agent.h"
 #include "core/config.h"
 #include "core/http.h"
+#include "core/labels.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "output/dlq.h"
+#include "process/stage.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -26,6 +28,7 @@ static const char usage[] =
     "usage: log_capturer [run] [-c FILE] [--once]\n"
     "       log_capturer check-config [--print] FILE\n"
     "       log_capturer dlq list|replay [-c FILE] [--output NAME]\n"
+    "       log_capturer test-process -c FILE --input NAME   (lines on stdin)\n"
     "       log_capturer options          (reference of every option, as Markdown)\n"
     "       log_capturer version | --version | --help\n"
     "\n"
@@ -34,7 +37,9 @@ static const char usage[] =
     "              /var/log/syslog and /var/log/*.log, print JSON lines on stdout\n"
     "  --once      read every input to its current end, deliver, save positions, exit\n"
     "check-config  validate FILE; exit 0 if valid, 2 with FILE:LINE:COLUMN: message if not\n"
-    "dlq           list or re-send the dead-letter queue of the Loki outputs\n";
+    "dlq           list or re-send the dead-letter queue of the Loki outputs\n"
+    "test-process  run the lines of stdin through the input's `process:` stages and print\n"
+    "              each result (line, labels, fields) or why it was dropped\n";
 
 /*
  * The embedded configuration keeps its state in ${LC_STATE_DIR}; when that is
@@ -159,6 +164,141 @@ static void print_options(void)
                lc_output_plugins[i]->description);
         lc_options_print(lc_output_plugins[i]->options, "", stdout, true);
     }
+    for (size_t i = 0; lc_stage_plugins[i]; i++) {
+        printf("\n## Stage `%s`: %s\n\n", lc_stage_plugins[i]->name,
+               lc_stage_plugins[i]->description);
+        if (lc_stage_plugins[i]->options && lc_stage_plugins[i]->options[0].key)
+            lc_options_print(lc_stage_plugins[i]->options, "", stdout, true);
+        else
+            printf("No options.\n");
+    }
+}
+
+/* Writes s as a JSON string. */
+static void print_json_str(const char *s, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\t')
+            fputs("\\t", stdout);
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_prec(const struct lc_prec *r)
+{
+    fputs("{\"line\":", stdout);
+    print_json_str(r->line, r->len);
+    printf(",\"ts_ns\":%lld,\"labels\":%s,\"fields\":{", (long long)r->ts_ns,
+           r->labels ? r->labels->json : "{}");
+    for (uint32_t k = 0; k < r->nfields; k++) {
+        if (k)
+            putchar(',');
+        print_json_str(lc_prec_fname(r, &r->fields[k]), r->fields[k].name_len);
+        putchar(':');
+        print_json_str(lc_prec_fval(r, &r->fields[k]), r->fields[k].val_len);
+    }
+    fputs("}}\n", stdout);
+}
+
+/* test-process's emit_fn: a record a stage held (multiline) goes on and is printed. */
+static int print_held(struct lc_chain *c, struct lc_source *src, const struct lc_labels *labels,
+                      int64_t ts_ns, const char *line, size_t len)
+{
+    struct lc_prec *r = lc_chain_run(c, src, labels, ts_ns, line, len);
+
+    if (r)
+        print_prec(r);
+    else if (c->rec.drop_reason)
+        printf("{\"dropped\":\"%s\"}\n", c->rec.drop_reason);
+    return 0;
+}
+
+/*
+ * test-process: each line of stdin through the stages of one input, as its
+ * records would go; prints one JSON object per record out, or the drop.
+ */
+static int cmd_test_process(int argc, char **argv)
+{
+    const char *path = NULL, *name = NULL;
+    struct lc_config *cfg = NULL;
+    const struct lc_input_conf *ic = NULL;
+    struct lc_labels *labels = NULL;
+    struct lc_chain *chain = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strcmp(argv[i], "--input") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else {
+            fprintf(stderr, "log_capturer: unknown argument '%s'\n%s", argv[i], usage);
+            return EXIT_CONFIG;
+        }
+    }
+    if (!path || !name) {
+        fputs(usage, stderr);
+        return EXIT_CONFIG;
+    }
+    rc = load(path, &cfg);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < cfg->ninputs && !ic; k++)
+        if (strcmp(cfg->inputs[k].name, name) == 0)
+            ic = &cfg->inputs[k];
+    if (!ic) {
+        fprintf(stderr, "log_capturer: %s: no input named '%s'\n", path, name);
+        lc_config_free(cfg);
+        return EXIT_CONFIG;
+    }
+    if (ic->labels.n)
+        lc_labels_intern(ic->labels.v, ic->labels.n, &labels);
+    rc = lc_chain_new(ic->process, NULL, ic->name, &chain);
+    if (rc < 0) {
+        fprintf(stderr, "log_capturer: %s\n", strerror(-rc));
+        lc_config_free(cfg);
+        return 1;
+    }
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        struct lc_prec *r, pass = {0};
+        size_t len = (size_t)n;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        if (chain) {
+            r = lc_chain_run(chain, NULL, labels, lc_now_ns(), line, len);
+        } else {
+            pass =
+                (struct lc_prec){.labels = labels, .ts_ns = lc_now_ns(), .line = line, .len = len};
+            r = &pass;
+        }
+        if (r)
+            print_prec(r);
+        else if (chain->rec.drop_reason)
+            printf("{\"dropped\":\"%s\"}\n", chain->rec.drop_reason);
+        fflush(stdout);
+    }
+    if (chain) {
+        chain->emit_fn = print_held;
+        lc_chain_stop(chain, true); /* end of input: what multiline holds */
+    }
+    free(line);
+    lc_chain_free(chain);
+    lc_labels_release(labels);
+    lc_config_free(cfg);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -184,6 +324,8 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (argc > 1 && strcmp(argv[1], "check-config") == 0)
         rc = cmd_check(argc - 2, argv + 2);
+    else if (argc > 1 && strcmp(argv[1], "test-process") == 0)
+        rc = cmd_test_process(argc - 2, argv + 2);
     else if (argc > 1 && strcmp(argv[1], "dlq") == 0)
         rc = lc_dlq_cli(argc - 1, argv + 1);
     else if (argc > 1 && strcmp(argv[1], "options") == 0) {

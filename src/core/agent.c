@@ -12,6 +12,7 @@
 #include "core/source.h"
 #include "core/watchdog.h"
 #include "core/worker.h"
+#include "process/stage.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -219,6 +220,8 @@ void lc_input_stopped(struct lc_input *in)
 {
     struct lc_agent *a = in->agent;
 
+    /* held multiline records: sent with --once, else read again after the restart */
+    lc_chain_stop(in->chain, a->once);
     if (--a->inputs_running > 0)
         return;
     lc_pipeline_flush(a);
@@ -375,6 +378,8 @@ static int init_output(struct lc_agent *a, struct lc_output *out, const struct l
 
 static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_input_conf *c)
 {
+    int rc;
+
     in->plugin = c->plugin;
     in->conf = c;
     in->agent = a;
@@ -396,6 +401,9 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
     lc_health_set(comp, LC_HEALTH_OK, "started");
     lc_health_field(comp, "sources", in->m_sources);
     lc_health_field(comp, "lines", in->m_lines);
+    rc = lc_chain_new(c->process, in, c->name, &in->chain);
+    if (rc < 0)
+        return rc;
     return in->plugin->init(in);
 }
 
@@ -415,6 +423,7 @@ static void free_plugins(struct lc_agent *a)
         if (a->inputs[i].ctx && a->inputs[i].plugin->free)
             a->inputs[i].plugin->free(&a->inputs[i]);
         free(a->inputs[i].outs);
+        lc_chain_free(a->inputs[i].chain); /* label sets it made: every batch is done */
     }
     for (size_t i = 0; i < a->noutputs; i++) {
         if (a->outputs[i].ctx && a->outputs[i].plugin->free)

@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/plugin.h"
 #include "core/redact.h"
+#include "process/stage.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +19,7 @@
 #define LC_CONFIG_MAX_SCALAR  (64 * 1024)       /* one value after ${} substitution */
 #define LC_CONFIG_MAX_ENTRIES 1024              /* inputs, outputs, entries of a map */
 #define LC_CONFIG_MAX_LIST    4096              /* items of a list */
+#define LC_CONFIG_MAX_STAGES  64                /* stages of one process list */
 #define LC_CONFIG_MAX_NAME    128               /* an input/output name, a variable name */
 /*
  * All values of one load, each counted as its length + 32: aliases make a
@@ -239,9 +241,9 @@ const struct lc_option lc_config_options[] = {
 };
 
 /* Keys of an entry that the core handles before the plugin's table sees the rest. */
-static const char *const lc_input_common[] = {"type", "name", "outputs", "labels", NULL};
+static const char *const lc_input_common[] = {"type", "name", "outputs", "labels", "process", NULL};
 static const char *const lc_output_common[] = {"type", "name", "labels", NULL};
-static const char *const lc_root_special[] = {"inputs", "outputs", NULL};
+static const char *const lc_root_special[] = {"inputs", "outputs", "processes", NULL};
 
 const char lc_config_embedded[] = "# The configuration used when log_capturer runs without -c.\n"
                                   "state_dir: ${LC_STATE_DIR:-/var/lib/log_capturer}\n"
@@ -956,10 +958,181 @@ static void set_owner(struct lc_cfg_load *L, const char *what, const char *name,
     snprintf(L->whose, sizeof(L->whose), "%s '%s'", what, name);
 }
 
+/* The value node of `key` in mapping `map`, or map itself when absent. */
+static yaml_node_t *value_of(struct lc_cfg_load *L, yaml_node_t *map, const char *key)
+{
+    if (!key || map->type != YAML_MAPPING_NODE)
+        return map;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = node_at(L, p->key);
+        if (kn->type == YAML_SCALAR_NODE && strcmp(scalar(kn), key) == 0)
+            return node_at(L, p->value);
+    }
+    return map;
+}
+
+/* One stage: a mapping of one key, the stage's type, to its options (a mapping, or nothing). */
+static int load_stage(struct lc_cfg_load *L, yaml_node_t *item, size_t k, const char *whose,
+                      struct lc_stage_conf *sc)
+{
+    yaml_node_t empty = {.type = YAML_MAPPING_NODE};
+    yaml_node_t *kn, *vn;
+    const char *bad_key = NULL;
+    char path[LC_CONFIG_MAX_NAME + 64], err[256];
+    int rc;
+
+    if (item->type != YAML_MAPPING_NODE ||
+        item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
+        return fail(L, item, -EINVAL,
+                    "expected a stage, a mapping of one key (the stage type) to its options, "
+                    "got %s (stage #%zu of %s)",
+                    kind(item), k + 1, whose);
+    kn = node_at(L, item->data.mapping.pairs.start[0].key);
+    vn = node_at(L, item->data.mapping.pairs.start[0].value);
+    rc = check_key(L, kn);
+    if (rc < 0)
+        return rc;
+    sc->type = strdup(scalar(kn));
+    if (!sc->type)
+        return fail(L, kn, -ENOMEM, "out of memory");
+    sc->plugin = lc_stage_plugin_find(sc->type);
+    if (!sc->plugin)
+        return fail(L, kn, -EINVAL, "unknown stage type '%.64s' (stage #%zu of %s)", sc->type,
+                    k + 1, whose);
+    empty.start_mark = kn->start_mark;
+    if (is_null(vn))
+        vn = &empty;
+    else if (vn->type != YAML_MAPPING_NODE)
+        return fail(L, vn, -EINVAL, "expected the options of stage '%s' as a mapping, got %s",
+                    sc->type, kind(vn));
+    snprintf(L->owner, sizeof(L->owner), "stage #%zu (%.32s) of %.*s", k + 1, sc->type,
+             LC_CONFIG_MAX_NAME + 16, whose);
+    snprintf(path, sizeof(path), "process[%zu].%s", k, sc->type);
+    if (sc->plugin->conf_size) {
+        sc->conf = calloc(1, sc->plugin->conf_size);
+        if (!sc->conf)
+            return fail(L, kn, -ENOMEM, "out of memory");
+        rc = lc_options_defaults(sc->plugin->options, sc->conf);
+        if (rc < 0)
+            return fail(L, kn, rc, "%s of stage '%s'", default_error(rc), sc->type);
+    }
+    rc = apply_mapping(L, sc->plugin->options, sc->conf, vn, path, NULL);
+    if (rc < 0)
+        return rc;
+    if (!sc->plugin->prepare)
+        return 0;
+    err[0] = '\0';
+    rc = sc->plugin->prepare(sc->conf, &bad_key, err, sizeof(err));
+    if (rc < 0) {
+        yaml_node_t *at = value_of(L, vn, bad_key);
+        if (at == &empty)
+            at = kn;
+        return fail(L, at, rc, "%s (key '%s%s%s' in %s)", err, path, bad_key ? "." : "",
+                    bad_key ? bad_key : "", L->owner);
+    }
+    return 0;
+}
+
+/* A sequence of stages into pc. */
+static int load_process(struct lc_cfg_load *L, yaml_node_t *seq, const char *whose,
+                        struct lc_process_conf *pc)
+{
+    size_t n;
+
+    if (seq->type != YAML_SEQUENCE_NODE)
+        return fail(L, seq, -EINVAL, "expected a sequence of stages, got %s (key 'process' of %s)",
+                    kind(seq), whose);
+    n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (n > LC_CONFIG_MAX_STAGES)
+        return fail(L, seq, -E2BIG, "more than %d stages in %s", LC_CONFIG_MAX_STAGES, whose);
+    if (n == 0)
+        return 0;
+    pc->stages = calloc(n, sizeof(*pc->stages));
+    if (!pc->stages)
+        return fail(L, seq, -ENOMEM, "out of memory");
+    for (size_t k = 0; k < n; k++) {
+        int rc;
+        pc->n++;
+        rc = load_stage(L, node_at(L, seq->data.sequence.items.start[k]), k, whose, &pc->stages[k]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Top-level `processes:`: a mapping of names to lists of stages. */
+static int load_processes(struct lc_cfg_load *L, yaml_node_t *map)
+{
+    size_t n;
+
+    L->owner[0] = '\0';
+    L->whose[0] = '\0';
+    if (!map)
+        return 0;
+    if (map->type != YAML_MAPPING_NODE)
+        return fail(L, map, -EINVAL,
+                    "expected a mapping of names to lists of stages, got %s "
+                    "(key 'processes')",
+                    kind(map));
+    n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (n > LC_CONFIG_MAX_ENTRIES)
+        return fail(L, map, -E2BIG, "too many entries (key 'processes')");
+    if (n == 0)
+        return 0;
+    L->cfg->processes = calloc(n, sizeof(*L->cfg->processes));
+    if (!L->cfg->processes)
+        return fail(L, map, -ENOMEM, "out of memory");
+    for (size_t k = 0; k < n; k++) {
+        yaml_node_pair_t *p = &map->data.mapping.pairs.start[k];
+        yaml_node_t *kn = node_at(L, p->key);
+        struct lc_process_conf *pc = &L->cfg->processes[k];
+        char whose[LC_CONFIG_MAX_NAME + 32];
+        int rc = check_key(L, kn);
+
+        if (rc < 0)
+            return rc;
+        for (size_t j = 0; j < k; j++)
+            if (strcmp(L->cfg->processes[j].name, scalar(kn)) == 0)
+                return fail(L, kn, -EINVAL, "duplicate key '%.64s' (key 'processes')", scalar(kn));
+        L->cfg->nprocesses++;
+        pc->name = strdup(scalar(kn));
+        if (!pc->name)
+            return fail(L, kn, -ENOMEM, "out of memory");
+        snprintf(whose, sizeof(whose), "processes.%.*s", LC_CONFIG_MAX_NAME, pc->name);
+        rc = load_process(L, node_at(L, p->value), whose, pc);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* An input's `process:`: a list of stages, or the name of one under `processes:`. */
+static int input_process(struct lc_cfg_load *L, struct lc_input_conf *ic, yaml_node_t *v)
+{
+    char whose[LC_CONFIG_MAX_NAME + 32];
+
+    if (v->type == YAML_SCALAR_NODE && !is_null(v)) {
+        for (size_t k = 0; k < L->cfg->nprocesses; k++) {
+            if (strcmp(L->cfg->processes[k].name, scalar(v)) == 0) {
+                ic->process = &L->cfg->processes[k];
+                return 0;
+            }
+        }
+        return fail(L, v, -EINVAL,
+                    "unknown process list '%.64s' (key 'process' in input '%s'; define it "
+                    "under the top-level 'processes:')",
+                    scalar(v), ic->name);
+    }
+    snprintf(whose, sizeof(whose), "input '%.*s'", LC_CONFIG_MAX_NAME, ic->name);
+    ic->process = &ic->own_process;
+    return load_process(L, v, whose, &ic->own_process);
+}
+
 static int load_input(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
 {
     struct lc_input_conf *ic = &L->cfg->inputs[idx];
-    yaml_node_t *v[5];
+    yaml_node_t *v[6];
     int rc;
 
     snprintf(L->owner, sizeof(L->owner), "input #%zu", idx + 1);
@@ -997,6 +1170,12 @@ static int load_input(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
         rc = parse_map(L, v[3], "labels", true, false, &ic->labels);
         if (rc < 0)
             return rc;
+    }
+    if (v[4]) {
+        rc = input_process(L, ic, v[4]);
+        if (rc < 0)
+            return rc;
+        set_owner(L, "input", ic->name, ic->type);
     }
     if (ic->plugin->options && ic->plugin->options[0].key && ic->plugin->conf_size == 0)
         return fail(L, entry, -EINVAL, "input type '%s' has options but no conf_size", ic->type);
@@ -1226,7 +1405,7 @@ out_delete_parser:
 static int load(struct lc_cfg_load *L)
 {
     static const yaml_mark_t start = {0};
-    yaml_node_t *root, *lists[2];
+    yaml_node_t *root, *lists[3];
     int rc;
 
     rc = parse_document(L);
@@ -1247,6 +1426,9 @@ static int load(struct lc_cfg_load *L)
     if (rc < 0)
         return rc;
     rc = check_top(L, root);
+    if (rc < 0)
+        return rc;
+    rc = load_processes(L, lists[2]); /* before the inputs, which name them */
     if (rc < 0)
         return rc;
     /* in file order, so that the first error reported is the first in the file */
@@ -1356,6 +1538,25 @@ out_close:
     return rc;
 }
 
+void lc_process_conf_free(struct lc_process_conf *pc)
+{
+    for (size_t k = 0; k < pc->n; k++) {
+        struct lc_stage_conf *sc = &pc->stages[k];
+        if (sc->plugin && sc->conf) {
+            if (sc->plugin->conf_free)
+                sc->plugin->conf_free(sc->conf);
+            lc_options_free(sc->plugin->options, sc->conf);
+        }
+        free(sc->conf);
+        free(sc->type);
+    }
+    free(pc->stages);
+    free(pc->name);
+    pc->stages = NULL;
+    pc->name = NULL;
+    pc->n = 0;
+}
+
 void lc_config_free(struct lc_config *cfg)
 {
     if (!cfg)
@@ -1369,8 +1570,12 @@ void lc_config_free(struct lc_config *cfg)
         free(ic->name);
         lc_strlist_free(&ic->outputs);
         lc_kvlist_free(&ic->labels);
+        lc_process_conf_free(&ic->own_process);
     }
     free(cfg->inputs);
+    for (size_t k = 0; k < cfg->nprocesses; k++)
+        lc_process_conf_free(&cfg->processes[k]);
+    free(cfg->processes);
     for (size_t k = 0; k < cfg->noutputs; k++) {
         struct lc_output_conf *oc = &cfg->outputs[k];
         if (oc->plugin)
@@ -1480,7 +1685,10 @@ static void print_values(const struct lc_option *table, const void *conf, int in
         }
         switch (o->type) {
         case LC_OPT_STR:
-            print_redacted(*(char *const *)at, f);
+            if (o->flags & LC_OPT_VERBATIM)
+                print_quoted(*(char *const *)at, f);
+            else
+                print_redacted(*(char *const *)at, f);
             break;
         case LC_OPT_INT:
             fprintf(f, "%" PRId64, *(const int64_t *)at);
@@ -1514,12 +1722,35 @@ static void print_values(const struct lc_option *table, const void *conf, int in
     }
 }
 
+/* A list of stages, each `- TYPE:` and its options, at `indent`. */
+static void print_process(const struct lc_process_conf *pc, int indent, FILE *f)
+{
+    for (size_t k = 0; k < pc->n; k++) {
+        const struct lc_stage_conf *sc = &pc->stages[k];
+        fprintf(f, "%*s- %s:", indent, "", sc->type);
+        if (!sc->plugin->options || !sc->plugin->options[0].key) {
+            fputs(" {}\n", f);
+            continue;
+        }
+        fputc('\n', f);
+        print_values(sc->plugin->options, sc->conf, indent + 4, f);
+    }
+}
+
 void lc_config_print(const struct lc_config *cfg, FILE *f)
 {
     fputs("# effective configuration of ", f);
     fputs(cfg->source ? cfg->source : "?", f);
     fputc('\n', f);
     print_values(lc_config_options, cfg, 0, f);
+    if (cfg->nprocesses)
+        fputs("processes:\n", f);
+    for (size_t k = 0; k < cfg->nprocesses; k++) {
+        fputs("  ", f);
+        print_quoted(cfg->processes[k].name, f);
+        fputs(":\n", f);
+        print_process(&cfg->processes[k], 4, f);
+    }
     fputs("inputs:\n", f);
     for (size_t k = 0; k < cfg->ninputs; k++) {
         const struct lc_input_conf *ic = &cfg->inputs[k];
@@ -1540,6 +1771,14 @@ void lc_config_print(const struct lc_config *cfg, FILE *f)
         }
         if (ic->plugin)
             print_values(ic->plugin->options, ic->conf, 4, f);
+        if (ic->process && ic->process->name) {
+            fputs("    process: ", f);
+            print_quoted(ic->process->name, f);
+            fputc('\n', f);
+        } else if (ic->process && ic->process->n) {
+            fputs("    process:\n", f);
+            print_process(ic->process, 6, f);
+        }
     }
     fputs("outputs:\n", f);
     for (size_t k = 0; k < cfg->noutputs; k++) {

@@ -9,6 +9,21 @@
 
 struct lc_input_plugin;
 struct lc_output_plugin;
+struct lc_stage_plugin;
+
+/* One stage of a `process:` list: `- TYPE: {options}`; conf is the stage's struct. */
+struct lc_stage_conf {
+    char *type;
+    const struct lc_stage_plugin *plugin;
+    void *conf;
+};
+
+/* A list of stages: an input's own `process:`, or a named one under top-level `processes:`. */
+struct lc_process_conf {
+    char *name; /* NULL for an input's own list */
+    struct lc_stage_conf *stages;
+    size_t n;
+};
 
 /* One `inputs:` entry. `conf` is the plugin's own struct, filled from plugin->options. */
 struct lc_input_conf {
@@ -18,6 +33,8 @@ struct lc_input_conf {
     struct lc_kvlist labels;
     const struct lc_input_plugin *plugin;
     void *conf;
+    struct lc_process_conf own_process;    /* `process:` written as a list */
+    const struct lc_process_conf *process; /* what runs: &own_process, a named list, or NULL */
 };
 
 /* One `outputs:` entry. */
@@ -48,6 +65,8 @@ struct lc_config {
     size_t ninputs;
     struct lc_output_conf *outputs;
     size_t noutputs;
+    struct lc_process_conf *processes; /* top-level `processes:`, by name */
+    size_t nprocesses;
 };
 
 /* The configuration used when no -c is given. */
@@ -74,6 +93,9 @@ void lc_config_free(struct lc_config *cfg);
  */
 extern const struct lc_input_plugin *(*lc_config_input_lookup)(const char *name);
 extern const struct lc_output_plugin *(*lc_config_output_lookup)(const char *name);
+
+/* Frees a list of stages (their confs, and what their prepare() made); not pc itself. */
+void lc_process_conf_free(struct lc_process_conf *pc);
 
 /* check-config --print: the effective configuration, secrets masked. */
 void lc_config_print(const struct lc_config *cfg, FILE *f);

@@ -41,6 +41,8 @@ enum lc_opt_type {
  * (lc_redact_header_is_secret) and entries marked secret are printed masked.
  */
 #define LC_OPT_HEADERS 0x4u
+/* STR only: printed as written, not through the redaction rule (regexes, templates). */
+#define LC_OPT_VERBATIM 0x8u
 
 struct lc_option {
     enum lc_opt_type type;

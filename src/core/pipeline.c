@@ -5,6 +5,7 @@
 #include "core/batch.h"
 #include "core/log.h"
 #include "core/source.h"
+#include "process/stage.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -187,24 +188,60 @@ static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t 
 static int commit_all(struct lc_input *in, struct lc_source *src, const struct lc_labels *labels,
                       int64_t ts_ns, const char *line, size_t len);
 
+/* Counts and logs a line the pipeline could not queue; returns rc for the input. */
+static int emit_failed(struct lc_input *in, int rc)
+{
+    lc_counter_inc(in->m_emit_failed);
+    lc_logf(LC_LOG_WARN, "pipeline", NULL,
+            "input %s: a line could not be queued (%s): it is read again later", in->conf->name,
+            strerror(-rc));
+    return rc;
+}
+
 int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
                             const struct lc_labels *labels, int64_t ts_ns, const char *line,
                             size_t len)
 {
-    int rc = reserve_all(in, src, len);
+    bool staged = false;
+    int rc;
 
+    if (in->chain) {
+        /*
+         * Room first, for the line as read: a line the stages took in (a
+         * multiline stage holds it) must not be refused after, or reading it
+         * again would feed it twice. The record they give back may be longer
+         * (a merged one): its own reservation below can then fail only for
+         * memory, and that loss is counted and logged.
+         */
+        rc = reserve_all(in, src, len);
+        if (rc)
+            return emit_failed(in, rc);
+        /* a record the stages drop or hold is done here (its mark commits without it) */
+        struct lc_prec *r = lc_chain_run(in->chain, src, labels, ts_ns, line, len);
+        if (!r)
+            return 0;
+        labels = r->labels;
+        ts_ns = r->ts_ns;
+        line = r->line;
+        len = r->len;
+        src = r->src;
+        staged = true;
+    }
+    rc = reserve_all(in, src, len);
     if (rc == 0)
         rc = commit_all(in, src, labels, ts_ns, line, len);
     /* after the commit: a line read again after a failure is counted once */
     if (rc == 0)
         lc_anomaly_record(in->agent->anomaly, in, (struct lc_labels *)labels, line, len);
-    if (rc) {
+    if (rc && staged) {
+        /* the stages consumed the line: reading it again would feed it twice */
         lc_counter_inc(in->m_emit_failed);
-        lc_logf(LC_LOG_WARN, "pipeline", NULL,
-                "input %s: a line could not be queued (%s): it is read again later", in->conf->name,
-                strerror(-rc));
+        lc_logf(LC_LOG_ERROR, "pipeline", NULL,
+                "input %s: a processed record was lost (%s): out of memory after its stages",
+                in->conf->name, strerror(-rc));
+        return 0;
     }
-    return rc;
+    return rc ? emit_failed(in, rc) : 0;
 }
 
 /* The config keeps max_line_bytes below batch_bytes; this only guards it. */

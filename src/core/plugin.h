@@ -12,6 +12,7 @@
 
 struct lc_agent;
 struct lc_batch;
+struct lc_chain;
 struct lc_output;
 
 /*
@@ -31,6 +32,7 @@ struct lc_input {
     /* log_capturer_input_sources{input}: the agent counts them every checkpoint tick */
     struct lc_metric_series *m_sources;
     int64_t nsources;
+    struct lc_chain *chain; /* its `process:` stages (process/stage.h), or NULL */
 };
 
 /*

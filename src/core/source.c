@@ -225,3 +225,29 @@ void lc_source_release(struct lc_source *s)
     if (s->head == s->tail)
         lc_source_free(s);
 }
+
+/* token: 0 nothing to do (the input's mark is open), 1 a mark may open, 2 the newest reopened. */
+int lc_source_late_begin(struct lc_source *s)
+{
+    if (s->open)
+        return 0;
+    if (s->tail - s->head < s->max_marks || s->head == s->tail)
+        return 1;
+    s->open = true; /* the newest mark, sealed at its position, takes the records too */
+    return 2;
+}
+
+void lc_source_late_end(struct lc_source *s, int token)
+{
+    struct lc_mark *m;
+
+    if (token == 0 || !s->open)
+        return;
+    m = mark_at(s, s->tail - 1);
+    if (token == 1) {
+        m->pos = s->tail - 1 > s->head ? mark_at(s, s->tail - 2)->pos : s->ck.pos;
+        m->sealed = true;
+    }
+    s->open = false;
+    advance(s);
+}

@@ -112,6 +112,16 @@ bool lc_source_try_seal(struct lc_source *s, const struct lc_pos *pos);
 int lc_source_mark_ref(struct lc_source *s, uint64_t *seq);
 /* For the pipeline: drops one reference; ok=false marks it failed. May free s. */
 void lc_source_mark_unref(struct lc_source *s, uint64_t seq, bool ok);
+/*
+ * For records emitted outside an input's read (a held multiline record sent
+ * by a timer): lc_source_late_begin() before the emit makes sure it can land
+ * in a mark even when the ring is full (the newest mark, already sealed, takes
+ * it); lc_source_late_end(s, token) afterwards seals a mark the emit opened at
+ * the newest position read, so it commits without the input reading again.
+ * When the input has a mark open, both do nothing (the input seals it).
+ */
+int lc_source_late_begin(struct lc_source *s);
+void lc_source_late_end(struct lc_source *s, int token);
 /* Writes the committed position to the checkpoint store if it moved. */
 void lc_source_persist(struct lc_source *s);
 /* Frees s at once whatever its marks (shutdown only); persists first. */

@@ -663,3 +663,57 @@ int lc_docker_joiner_flush(struct lc_docker_joiner *j, const char **line, size_t
         return 0;
     return joiner_emit(j, line, len, ts);
 }
+
+const char *lc_json_object_open(const char *p, const char *end)
+{
+    p = skip_ws(p, end);
+    return p < end && *p == '{' ? p + 1 : NULL;
+}
+
+int lc_json_object_next(const char **pp, const char *end, struct lc_json_member *m)
+{
+    const char *p = skip_ws(*pp, end), *k, *v;
+
+    if (p < end && *p == '}') {
+        *pp = p + 1;
+        return 0;
+    }
+    if (p >= end || *p != '"')
+        return -EINVAL;
+    k = p + 1;
+    p = skip_string(k, end);
+    if (!p)
+        return -EINVAL;
+    m->key = k;
+    m->key_len = (size_t)(p - 1 - k);
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':')
+        return -EINVAL;
+    v = skip_ws(p + 1, end);
+    p = skip_value(v, end);
+    if (!p)
+        return -EINVAL;
+    m->val = v;
+    m->val_len = (size_t)(p - v);
+    p = skip_ws(p, end);
+    if (p < end && *p == ',') {
+        p = skip_ws(p + 1, end);
+        if (p >= end || *p != '"')
+            return -EINVAL; /* a ',' before '}' */
+    } else if (p >= end || *p != '}') {
+        return -EINVAL;
+    }
+    *pp = p;
+    return 1;
+}
+
+// NOLINTNEXTLINE(readability-non-const-parameter): written through the sink
+long lc_json_string_decode(const char *val, size_t len, char *out, size_t cap)
+{
+    struct sink k = {.out = out, .cap = cap};
+    bool nl;
+
+    if (len < 2 || val[0] != '"' || !decode_string(val + 1, val + len, &k, &nl))
+        return -EINVAL;
+    return k.dropped ? -E2BIG : (long)k.len;
+}

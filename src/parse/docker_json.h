@@ -103,4 +103,25 @@ int lc_docker_joiner_flush(struct lc_docker_joiner *j, const char **line, size_t
 /* Forgets any pending split line (e.g. after a copytruncate). */
 void lc_docker_joiner_reset(struct lc_docker_joiner *j);
 
+/*
+ * A generic walk over one JSON object's members, for the json stage (the same
+ * scanner as above: validates what it skips, no allocation, no recursion).
+ * lc_json_object_open: p at the object (leading whitespace allowed); returns
+ * the position after '{', or NULL when it is not an object.
+ * lc_json_object_next: 1 with *m set and *pp after the member (and its ','),
+ * 0 at the closing '}', -EINVAL when malformed. m->val spans the value as
+ * written (a string with its quotes).
+ * lc_json_string_decode: unescapes the string value [val, val + len) (with its
+ * quotes) into out (cap bytes); the decoded length, or -EINVAL / -E2BIG.
+ */
+struct lc_json_member {
+    const char *key; /* inside the quotes, as written (escapes not decoded) */
+    size_t key_len;
+    const char *val;
+    size_t val_len;
+};
+const char *lc_json_object_open(const char *p, const char *end);
+int lc_json_object_next(const char **pp, const char *end, struct lc_json_member *m);
+long lc_json_string_decode(const char *val, size_t len, char *out, size_t cap);
+
 #endif

@@ -1,0 +1,299 @@
+# SPDX-License-Identifier: MIT
+"""test_process.py: processing stages (issue 9) with the real binary.
+
+Containers on the harness's private engine print a Java stack trace, a Python
+traceback, a Go panic, JSON and logfmt lines on stdout and stderr interleaved;
+the fake Loki must receive exactly the expected entries: one per trace, labels
+as configured, secrets masked, dropped lines absent and counted. Then, with the
+file input (no Docker): multiline across kill -9 and across a rotation, the
+cardinality guard at its limit, test-process and check-config --print.
+"""
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+import agent as ag
+from fake_loki import FakeLoki
+
+pytestmark = pytest.mark.skipif(not ag.have_binary(), reason="build/log_capturer not built")
+
+JAVA = ["Exception in thread \"main\" java.lang.IllegalStateException: boom",
+        "\tat com.example.App.run(App.java:42)",
+        "\tat com.example.App.main(App.java:7)",
+        "Caused by: java.io.IOException: disk full",
+        "\t... 2 more"]
+PYTHON = ["Traceback (most recent call last):",
+          "  File \"/app/main.py\", line 3, in <module>",
+          "    main()",
+          "ValueError: bad value"]
+GO = ["panic: runtime error: index out of range [3] with length 3",
+      "",
+      "goroutine 1 [running]:",
+      "main.main()",
+      "\t/app/main.go:8 +0x1d",
+      "exit status 2"]
+
+
+@pytest.fixture
+def fake():
+    f = FakeLoki()
+    f.start(0)
+    yield f
+    f.stop()
+
+
+def sh_print(lines, fd):
+    """busybox sh commands printing lines (as they are) on fd 1 or 2."""
+    out = []
+    for line in lines:
+        q = line.replace("\\", "\\\\").replace("'", "'\"'\"'").replace("%", "%%")
+        out.append(f"printf '{q}\\n'" + (" >&2" if fd == 2 else ""))
+    return out
+
+
+def loki_output(fake):
+    return {"type": "loki", "name": "loki", "url": fake.url, "encoding": "protobuf",
+            "timeout": "3s", "retry": {"initial": "200ms", "max": "2s"}}
+
+
+def docker_in(eng, name, container, process):
+    return {"type": "docker", "name": name, "mode": "api", "socket": eng.sock,
+            "start_at": "beginning", "max_age": "0", "include": {"names": [container]},
+            "process": process}
+
+
+@pytest.mark.docker
+def test_containers_traces_json_logfmt(tmp_path, docker, fake):
+    """Three containers (one per trace kind), stdout and stderr interleaved: one entry per
+    trace, JSON and logfmt levels as labels, secrets masked, health checks dropped."""
+    eng = docker
+    common = [
+        {"json": {"expressions": {"level": "", "msg": ""}}},
+        {"logfmt": {"mapping": {"level": ""}}},
+        {"labels": {"fields": {"level": ""}}},
+        {"replace": {"expression": "(?i)password=[^\\s\"]+", "replace": "password=***"}},
+        {"replace": {"preset": "email"}},
+        {"drop": {"expression": "GET /healthz", "reason": "health"}},
+    ]
+    # lines each container prints: (stream fd, line), interleaved
+    java_out = ([(1, '{"level":"info","msg":"starting","user":"a@b.example"}')] +
+                [(1, x) for x in JAVA] + [(2, 'GET /healthz 200'),
+                                          (1, '{"level":"warn","msg":"password=hunter2"}'),
+                                          (2, '{"level":"error","msg":"on stderr"}'),
+                                          (1, "not json {")])
+    py_out = ([(1, "level=info msg=start")] + [(2, x) for x in PYTHON] +
+              [(1, 'level=debug msg="two words"'), (2, "level=error msg=after")])
+    go_out = [(1, "level=info msg=go")] + [(2, x) for x in GO] + [(1, "GET /healthz 200")]
+    ins = []
+    names = {"jv": ("java", java_out), "py": ("python", py_out), "go": ("go", go_out)}
+    for cname, (preset, _) in names.items():
+        ins.append(docker_in(eng, f"in_{cname}", cname,
+                             [{"multiline": {"preset": preset, "flush_after": "500ms"}}] + common))
+    a = ag.Agent(tmp_path, ins, outputs=[loki_output(fake)])
+    try:
+        a.start()
+        for cname, (_, lines) in names.items():
+            cmds = []
+            for fd, line in lines:
+                cmds += sh_print([line], fd)
+            eng.run_container(cname, "; ".join(cmds) + "; sleep 30")
+
+        def want():
+            w = []
+            jv = [("stdout", "info", '{"level":"info","msg":"starting","user":"***@***"}'),
+                  ("stdout", None, "\n".join(JAVA)),
+                  ("stdout", "warn", '{"level":"warn","msg":"password=***"}'),
+                  ("stderr", "error", '{"level":"error","msg":"on stderr"}'),
+                  ("stdout", None, "not json {")]
+            py = [("stdout", "info", "level=info msg=start"),
+                  ("stderr", None, "\n".join(PYTHON)),
+                  ("stdout", "debug", 'level=debug msg="two words"'),
+                  ("stderr", "error", "level=error msg=after")]
+            go = [("stdout", "info", "level=info msg=go"),
+                  ("stderr", None, "\n".join(GO))]
+            for c, lst in (("jv", jv), ("py", py), ("go", go)):
+                w += [(c, s, lv, line) for s, lv, line in lst]
+            return sorted(w, key=repr)
+
+        expected = want()
+        ag.wait_until(lambda: len(fake.entries()) >= len(expected), 30, interval=0.2)
+        time.sleep(1.0)  # nothing more may come (dropped lines stay absent)
+        got = sorted(((e["labels"].get("container_name"), e["labels"].get("stream"),
+                       e["labels"].get("level"), e["line"]) for e in fake.entries()), key=repr)
+        assert got == expected
+        m = a.metrics()
+        assert ag.metric_sum(m, "log_capturer_process_dropped_total", reason="health") == 2
+        assert ag.metric_sum(m, "log_capturer_process_multiline_records_total") >= 3
+        # "not json {" and the traces fail json; counted, never dropped
+        assert ag.metric_sum(m, "log_capturer_process_failed_total") >= 2
+    finally:
+        a.stop()
+        a.cleanup()
+
+
+def file_agent(tmp_path, logdir, process, name="agent", outputs=None):
+    inp = {"type": "file", "name": "logs", "paths": [str(logdir / "*.log")],
+           "start_at": "beginning", "poll_interval": "50ms", "rescan_interval": "100ms",
+           "rotate_wait": "300ms", "process": process}
+    return ag.Agent(tmp_path, [inp], outputs=outputs, name=name)
+
+
+def lines_of(a):
+    return [r["line"] for r in a.output().records]
+
+
+def test_multiline_kill9_rereads_whole_trace(tmp_path):
+    """kill -9 while half a Java trace is held: after the restart the trace arrives once,
+    whole; nothing before it is lost."""
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    log = logdir / "app.log"
+    proc = [{"multiline": {"preset": "java", "flush_after": "1h"}}]
+    with open(log, "w") as f:
+        f.write("INFO before\n" + "\n".join(JAVA[:3]) + "\n")
+    a = file_agent(tmp_path, logdir, proc)
+    try:
+        a.start()
+        assert ag.wait_until(lambda: "INFO before" in lines_of(a), 10)
+        # the half trace is held, its position uncommitted
+        with open(log, "a") as f:
+            f.write(JAVA[3] + "\n")
+        time.sleep(0.5)
+        a.kill9()
+        with open(log, "a") as f:
+            f.write(JAVA[4] + "\nINFO after\n")
+        a.start()
+        assert ag.wait_until(lambda: "\n".join(JAVA) in lines_of(a), 10), lines_of(a)
+        got = lines_of(a)
+        traces = [x for x in got if x.startswith("Exception in thread")]
+        assert traces == ["\n".join(JAVA)], got
+        assert not any(x.startswith("\tat") or x.startswith("Caused") for x in got), got
+        assert got.count("INFO before") >= 1
+    finally:
+        a.stop()
+        a.cleanup()
+
+
+def test_multiline_flush_after_and_rotation(tmp_path):
+    """A trace at the end of a file that is then rotated: flushed after flush_after, once,
+    whole; the next file's lines are their own records; the old file's position commits."""
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    log = logdir / "app.log"
+    proc = [{"multiline": {"preset": "java", "flush_after": "300ms"}}]
+    with open(log, "w") as f:
+        f.write("INFO one\n" + "\n".join(JAVA) + "\n")
+    a = file_agent(tmp_path, logdir, proc)
+    try:
+        a.start()
+        assert ag.wait_until(lambda: "\n".join(JAVA) in lines_of(a), 10), lines_of(a)
+        os.rename(log, logdir / "app.log.1")
+        with open(log, "w") as f:
+            f.write("\tat continues.in.new.File(F.java:1)\nINFO two\n")
+        assert ag.wait_until(lambda: "INFO two" in lines_of(a), 10), lines_of(a)
+        got = lines_of(a)
+        assert got.count("\n".join(JAVA)) == 1
+        assert "\tat continues.in.new.File(F.java:1)" in got
+        m = a.metrics()
+        assert ag.metric_sum(m, "log_capturer_process_multiline_total", event="flush_after") >= 2
+        a.stop()
+        # restart: everything was committed, nothing is sent again
+        n = len(got)
+        a.start()
+        time.sleep(1.0)
+        assert len(lines_of(a)) == n
+    finally:
+        a.stop()
+        a.cleanup()
+
+
+def test_reload_rereads_held_trace_and_applies_stages(tmp_path):
+    """SIGHUP with a changed stage list while half a trace is held: the trace is given up
+    and read again by the new pipeline (once, whole), and the new stage applies."""
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    log = logdir / "app.log"
+    with open(log, "w") as f:
+        f.write("INFO token=abc\n" + "\n".join(JAVA[:2]) + "\n")
+    a = file_agent(tmp_path, logdir, [{"multiline": {"preset": "java", "flush_after": "1h"}}])
+    try:
+        a.start()
+        assert ag.wait_until(lambda: "INFO token=abc" in lines_of(a), 10)
+        a.config["inputs"][0]["process"].append(
+            {"replace": {"expression": "token=\\w+", "replace": "token=***"}})
+        a.write_config()
+        reloads = a.stderr().count("reloading the configuration")
+        os.kill(a.pid, signal.SIGHUP)
+        assert ag.wait_until(
+            lambda: a.stderr().count("reloading the configuration") > reloads, 10)
+        time.sleep(1.0)
+        with open(log, "a") as f:
+            f.write("\n".join(JAVA[2:]) + "\nINFO token=xyz\nINFO last\n")
+        # the first line is read again too (at-least-once), now through the new stage
+        assert ag.wait_until(lambda: lines_of(a).count("INFO token=***") == 2, 10), lines_of(a)
+        got = lines_of(a)
+        assert [x for x in got if x.startswith("Exception")] == ["\n".join(JAVA)], got
+        assert not any(x.startswith("\tat") for x in got), got
+    finally:
+        a.stop()
+        a.cleanup()
+
+
+def test_cardinality_guard_at_limit(tmp_path):
+    """A label fed 10 distinct values with max_values 3: 3 pass, the rest are __overflow__,
+    counted."""
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    with open(logdir / "a.log", "w") as f:
+        for i in range(10):
+            f.write(f"user=u{i} msg=x\n")
+    proc = [{"logfmt": {}}, {"labels": {"fields": {"user": ""}, "max_values": 3}}]
+    a = file_agent(tmp_path, logdir, proc)
+    try:
+        a.start()
+        assert ag.wait_until(lambda: len(a.output().records) >= 10, 10)
+        users = [r["labels"].get("user") for r in a.output().records]
+        assert users == ["u0", "u1", "u2"] + ["__overflow__"] * 7
+        assert ag.metric_sum(a.metrics(), "log_capturer_process_label_overflow_total",
+                             label="user") == 7
+    finally:
+        a.stop()
+        a.cleanup()
+
+
+def test_test_process_and_print(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(ag.to_yaml({
+        "state_dir": str(tmp_path / "state"),
+        "processes": {"p": [{"multiline": {"preset": "python"}},
+                            {"regex": {"expression": "^(?P<level>[A-Z]+) "}},
+                            {"drop": {"source": "level", "value": "DEBUG", "reason": "debug"}},
+                            {"labels": {"fields": {"level": ""}}}]},
+        "inputs": [{"type": "file", "name": "f", "paths": ["/nonexistent/*.log"],
+                    "process": "p"}],
+        "outputs": [{"type": "null", "name": "o"}],
+    }))
+    stdin = "INFO a\nDEBUG b\n" + "\n".join(PYTHON) + "\nWARN c\n"
+    p = ag.subprocess.run([ag.LC_BIN, "test-process", "-c", str(cfg), "--input", "f"],
+                          input=stdin, capture_output=True, text=True, timeout=ag.scaled(20))
+    assert p.returncode == 0, p.stderr
+    out = [json.loads(x) for x in p.stdout.splitlines()]
+    assert out[0]["line"] == "INFO a" and out[0]["labels"] == {"level": "INFO"}
+    assert out[1] == {"dropped": "debug"}
+    assert out[2]["line"] == "\n".join(PYTHON) and out[2]["fields"] == {}
+    assert out[3]["line"] == "WARN c" and out[3]["fields"] == {"level": "WARN"}
+    p = ag.run_cli("check-config", "--print", str(cfg))
+    assert p.returncode == 0, p.stderr
+    assert "processes:\n  \"p\":\n    - multiline:\n" in p.stdout
+    assert "    process: \"p\"" in p.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(cfg.read_text().replace("^(?P<level>[A-Z]+) ", "^(?P<level>[A-Z+ "))
+    p = ag.run_cli("check-config", str(bad))
+    assert p.returncode == 2
+    lineno = next(i for i, x in enumerate(bad.read_text().splitlines(), 1) if "[A-Z+ " in x)
+    assert f"{bad}:{lineno}:" in p.stderr and "invalid regex" in p.stderr, p.stderr
