@@ -520,7 +520,7 @@ static void test_multiline_flush_after_commits(void **state)
     read_block(f, b2, 48);
     assert_int_equal(f->src->ck.pos.offset, 0);
     /* the input is idle: the timer sends the trace; its mark must get sealed */
-    for (int i = 0; i < 200 && !f->out.open; i++)
+    for (int i = 0; i < 200 && (!f->out.open || f->out.open->n == 0); i++)
         uv_run(&f->loop, UV_RUN_ONCE);
     assert_non_null(f->out.open);
     assert_int_equal(f->out.open->n, 1);
@@ -544,7 +544,7 @@ static void test_multiline_ring_full_flush(void **state)
     for (int k = 1; k < 4; k++)
         read_block(f, bn, 13 + 18 * k);
     assert_false(lc_source_writable(f->src));
-    for (int i = 0; i < 200 && !f->out.open; i++)
+    for (int i = 0; i < 200 && (!f->out.open || f->out.open->n == 0); i++)
         uv_run(&f->loop, UV_RUN_ONCE);
     assert_non_null(f->out.open);
     lc_pipeline_flush(&f->a);
