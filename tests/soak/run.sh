@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # run.sh: runs the resource-stability soak (tests/soak/soak.py) against build/log_capturer.
-# Usage: tests/soak/run.sh [--minutes N] [--output file|loki] [--smoke] [soak.py options]
-# LC_BIN=path overrides the binary. Not part of tests/run-all.sh (except, optionally, the
-# 60-second smoke mode: tests/soak/run.sh --minutes 1 --smoke).
+# Usage: tests/soak/run.sh [--profile ci|long] [--minutes N] [--output file|loki] [--smoke]
+#        [soak.py options]
+# LC_BIN=path overrides the binary. tests/run-all.sh runs --profile ci (3 minutes); --profile
+# long (60 minutes) is a separate command.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export LC_BIN=${LC_BIN:-$PWD/build/log_capturer}
