@@ -143,12 +143,17 @@ if step "build" configure_build "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
     # hour-long one is a separate command (tests/soak/run.sh --profile long).
     step "soak-ci" env LC_BIN="$ROOT/$B/log_capturer" bash "$ROOT/tests/soak/run.sh" \
         --profile ci
+    # kill -9 five times while files, docker api and docker file mode are read (100,000
+    # lines, about a minute); the 1,000,000-line run is tests/soak/chaos.sh.
+    step "chaos-ci" env LC_BIN="$ROOT/$B/log_capturer" bash "$ROOT/tests/soak/chaos.sh" \
+        --lines 100000 --kills 5
 else
     skip unit "build failed"
     skip icount "build failed"
     skip lint "build failed"
     skip integration "build failed"
     skip soak-ci "build failed"
+    skip chaos-ci "build failed"
 fi
 
 # --- 3. the same under AddressSanitizer + UndefinedBehaviorSanitizer -------------

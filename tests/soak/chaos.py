@@ -197,6 +197,7 @@ class Chaos:
             if p.returncode != 0:
                 self.failures.append(f"dlq replay exited {p.returncode}")
             self.collector.poll()
+            self.fake_final = self.fake_stats()
         except (RuntimeError, AssertionError, OSError, subprocess.SubprocessError) as e:
             self.failures.append(f"harness error: {e!r}"[:2000])
         finally:
@@ -232,11 +233,16 @@ class Chaos:
             if dup > bound:
                 self.failures.append(f"{g}: {dup} duplicates > bound {bound}")
         m = getattr(self, "m_last", {})
-        out(f"agent (last run): dlq batches={ag.metric_sum(m, 'log_capturer_dlq_batches_total')}"
+        out(f"agent (last run): dead-lettered batches="
+            f"{ag.metric_sum(m, 'log_capturer_loki_dead_lettered_batches_total')}"
             f" missed_containers={ag.metric_sum(m, 'log_capturer_docker_missed_containers_total')}"
             f" lost_generations="
             f"{ag.metric_sum(m, 'log_capturer_docker_lost_generations_total')}; "
             f"dlq replay: {getattr(self, 'replay', None)}")
+        fs = getattr(self, "fake_final", None)
+        if fs:
+            out(f"fake loki: requests={fs.get('requests')} by_status="
+                f"{fs.get('requests_by_status')}")
         if total_lost:
             self.failures.append(f"{total_lost} lines lost")
         for f in self.failures:
