@@ -144,9 +144,9 @@ if step "build" configure_build "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
     step "soak-ci" env LC_BIN="$ROOT/$B/log_capturer" bash "$ROOT/tests/soak/run.sh" \
         --profile ci
     # kill -9 five times while files, docker api and docker file mode are read (100,000
-    # lines, about a minute); the 1,000,000-line run is tests/soak/chaos.sh.
-    step "chaos-ci" env LC_BIN="$ROOT/$B/log_capturer" bash "$ROOT/tests/soak/chaos.sh" \
-        --lines 100000 --kills 5
+    # lines, about a minute); the 1,000,000-line run is tests/soak/run.sh chaos.
+    step "chaos-ci" env LC_BIN="$ROOT/$B/log_capturer" bash "$ROOT/tests/soak/run.sh" \
+        chaos --lines 100000 --kills 5
 else
     skip unit "build failed"
     skip icount "build failed"

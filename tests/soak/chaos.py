@@ -14,7 +14,7 @@ last restart everything is drained, the agent stopped, the DLQ replayed (`log_ca
 replay`) and every line checked: written, delivered, lost (must be 0), duplicated (printed,
 bounded by what can be in flight: kills x max_pending_bytes / line size, per input).
 
-Run: tests/soak/chaos.sh [--lines N] [--kills K]  (default 1,000,000 lines, 10 kills);
+Run: tests/soak/run.sh chaos [--lines N] [--kills K]  (default 1,000,000 lines, 10 kills);
 CI: --lines 100000 --kills 5. Exit 0 pass, 1 fail, 2 could not run.
 """
 
