@@ -147,6 +147,10 @@ if step "build" configure_build "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
     LC_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
         step "valgrind" run_pytest "$ROOT/$B/log_capturer" 5 \
         -k "sigterm_restart_gives_no_duplicates or shutdown_drains_pending_batch or 429_storm"
+    # kill -9 five times while files, docker api and docker file mode are read (100,000
+    # lines, about a minute); the 1,000,000-line run is tests/soak/run.sh chaos.
+    step "chaos-ci" env LC_BIN="$ROOT/$B/log_capturer" bash "$ROOT/tests/soak/run.sh" \
+        chaos --lines 100000 --kills 5
     # The Debian package: dpkg-buildpackage and lintian (about a minute).
     step "deb" bash "$ROOT/scripts/build-deb.sh" "$ROOT/$B-deb"
     # The .deb in a clean root and the container image on the private Docker engine; they
@@ -165,6 +169,7 @@ else
     skip integration "build failed"
     skip soak-smoke "build failed"
     skip valgrind "build failed"
+    skip chaos-ci "build failed"
     skip deb "build failed"
     skip deploy-image "build failed"
 fi

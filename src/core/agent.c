@@ -458,6 +458,20 @@ static int setup(struct lc_agent *a)
     int rc;
 
     rc = lc_ckpt_open(&a->ckpt, a->cfg->state_dir, err, sizeof(err));
+    if (rc == -EUCLEAN && a->cfg->on_corrupt_state == LC_CORRUPT_RESET) {
+        char moved[4200];
+        rc = lc_ckpt_move_aside(a->cfg->state_dir, moved, sizeof(moved));
+        if (rc == 0) {
+            lc_log(LC_LOG_ERROR, "agent",
+                   "checkpoint store: %s; moved to %s, starting afresh (on_corrupt_state: "
+                   "reset): every input starts per its start_at",
+                   err, moved);
+            rc = lc_ckpt_open(&a->ckpt, a->cfg->state_dir, err, sizeof(err));
+        } else {
+            lc_log(LC_LOG_ERROR, "agent", "checkpoint store: %s; moving it aside failed: %s", err,
+                   strerror(-rc));
+        }
+    }
     if (rc) {
         lc_log(LC_LOG_ERROR, "agent", "checkpoint store: %s", err);
         return rc;

@@ -66,7 +66,7 @@
 #define CK_BUSY_MS   1000
 #define CK_MAP_INIT  64
 #define CK_COMPONENT "ckpt"
-#define CK_HINT      " (corrupt or not SQLite; move it away to start over)"
+#define CK_HINT      " (corrupt or not SQLite; on_corrupt_state: reset moves it aside and starts over)"
 
 /* One buffered change. key == NULL marks a free slot. */
 struct ck_slot {
@@ -463,9 +463,10 @@ static int ck_open_fail(struct lc_ckpt *c, int rc, char *err, size_t errlen)
         return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
     }
     int code = sqlite3_errcode(c->db) & 0xff;
+    bool corrupt = code == SQLITE_NOTADB || code == SQLITE_CORRUPT;
     snprintf(err, errlen, "checkpoint database %s: %s%s", c->path, sqlite3_errmsg(c->db),
-             code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? CK_HINT : "");
-    return ck_errno(c->db, rc);
+             corrupt ? CK_HINT : "");
+    return corrupt ? -EUCLEAN : ck_errno(c->db, rc);
 }
 
 /* The message and errno for an SQLite failure of the writer connection while opening. */
@@ -585,7 +586,7 @@ static int ck_check(struct lc_ckpt *c, char *err, size_t errlen)
     } else if (!ok) {
         if (!detail)
             snprintf(err, errlen, "checkpoint database %s is corrupt" CK_HINT, c->path);
-        rc = -EIO;
+        rc = -EUCLEAN;
     } else {
         rc = 0;
     }
@@ -631,6 +632,22 @@ static int ck_lock_dir(struct lc_ckpt *c, const char *dir, char *err, size_t err
         snprintf(err, errlen, "state directory %s is in use by another log_capturer (%s)", dir,
                  e == EWOULDBLOCK ? "lock held" : strerror(e));
         return e == EWOULDBLOCK ? -EBUSY : -e;
+    }
+    return 0;
+}
+
+int lc_ckpt_move_aside(const char *dir, char *moved, size_t len)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    char from[4096], to[4200];
+    long long now = (long long)time(NULL);
+
+    snprintf(moved, len, "%s/" CK_DB_NAME ".corrupt-%lld", dir, now);
+    for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+        snprintf(from, sizeof(from), "%s/" CK_DB_NAME "%s", dir, sfx[i]);
+        snprintf(to, sizeof(to), "%s%s", moved, sfx[i]);
+        if (rename(from, to) != 0 && (i == 0 || errno != ENOENT))
+            return -errno;
     }
     return 0;
 }

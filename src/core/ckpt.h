@@ -43,8 +43,16 @@ struct lc_ckpt_entry {
     int64_t updated_ns;
 };
 
-/* 0, or negative errno with a message in err. Creates dir (0700) if needed. */
+/*
+ * 0, or negative errno with a message in err. Creates dir (0700) if needed.
+ * -EUCLEAN: the database is corrupt or not SQLite (see lc_ckpt_move_aside).
+ */
 int lc_ckpt_open(struct lc_ckpt **out, const char *dir, char *err, size_t errlen);
+/*
+ * Renames dir/checkpoints.db (and its -wal, -shm) to checkpoints.db.corrupt-<unix time>
+ * (never deletes it); that name goes to moved. 0 or negative errno.
+ */
+int lc_ckpt_move_aside(const char *dir, char *moved, size_t len);
 /* Flushes, then closes. NULL is a no-op. */
 void lc_ckpt_free(struct lc_ckpt *c);
 

@@ -31,6 +31,7 @@ const struct lc_input_plugin *(*lc_config_input_lookup)(const char *name) = lc_i
 const struct lc_output_plugin *(*lc_config_output_lookup)(const char *name) = lc_output_plugin_find;
 
 static const char *const lc_log_level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const lc_corrupt_names[] = {"fail", "reset", NULL};
 
 #define CFG(field) offsetof(struct lc_config, field)
 #define WD(field)  offsetof(struct lc_watchdog_conf, field)
@@ -214,6 +215,14 @@ const struct lc_option lc_config_options[] = {
      .help = "Disk jobs (checkpoint flushes, DLQ appends, fsyncs) queued for the disk worker "
              "thread at once; more wait in order, their batches still counting in "
              "max_pending_bytes."},
+    {.type = LC_OPT_ENUM,
+     .key = "on_corrupt_state",
+     .def = "fail",
+     .offset = CFG(on_corrupt_state),
+     .choices = lc_corrupt_names,
+     .help = "A corrupt or truncated checkpoints.db at start: fail (exit with the error; the "
+             "file stays) or reset (move it aside as checkpoints.db.corrupt-<time>, never "
+             "deleted, and start afresh: every input per its start_at)."},
     {.type = LC_OPT_SIZE,
      .key = "batch_bytes",
      .def = "1MiB",

@@ -21,8 +21,9 @@
  *    bisecting the file by time (seek_time), then persistent offsets;
  * 2./3. retry storms on old timestamps: old lines never leave this file; the
  *    Loki output validates timestamps before sending;
- * 4. FD leaks: a file is closed when its container is destroyed (event) or its
- *    inode is gone (poll), and every fd has one owner (the tail);
+ * 4. FD leaks: a file is closed once read to its end after its container is destroyed
+ *    (event; the held descriptor still reads) or its inode is gone (poll), and
+ *    every fd has one owner (the tail);
  * 5. metadata per line: one lookup per file open, from the shared cache.
  *
  * Docker splits lines over 16 KiB into entries whose "log" does not end in a
@@ -452,7 +453,7 @@ void lc_docker_file_event(struct lc_docker_in *d, const struct lc_docker_event *
     if (strcmp(ev->action, "start") == 0) {
         lc_file_in_rescan(d->files);
     } else if (strcmp(ev->action, "destroy") == 0) {
-        /* its files are gone: close them now, not at the next poll */
+        /* its files are gone: read what is left through the held descriptors, then close */
         snprintf(dir, sizeof(dir), "%s/containers/%s", d->c->root, ev->id);
         lc_file_in_close_under(d->files, dir);
     }

@@ -1237,15 +1237,23 @@ void lc_file_in_close_under(struct lc_file_in *fi, const char *dir)
 {
     size_t n = strlen(dir);
     struct lc_tail *t = fi->tails, *next;
+    struct stat st;
 
     for (; t; t = next) {
         next = t->next;
-        if (strncmp(t->path, dir, n) == 0 && t->path[n] == '/') {
-            t->deleted = true; /* its checkpoint goes with it once acked */
-            close_tail(fi, t);
+        if (strncmp(t->path, dir, n) != 0 || t->path[n] != '/')
+            continue;
+        t->deleted = true; /* its checkpoint goes with it once acked */
+        if (!t->src || fstat(t->fd, &st) != 0 || st.st_size <= t->offset) {
+            close_tail(fi, t); /* read to its end */
+            continue;
         }
+        /* unread data: the held descriptor still reads it; on_poll closes it at its end */
+        t->rotated = true;
+        t->hot = true;
     }
     dw_prune(fi, dir);
+    kick(fi);
 }
 
 void lc_file_in_pause(struct lc_file_in *fi)

@@ -194,7 +194,8 @@ void lc_file_in_stop(struct lc_file_in *fi, void (*stopped)(void *arg), void *ar
 void lc_file_in_free(struct lc_file_in *fi);
 /* Looks for new and rotated files now (e.g. a container started). */
 void lc_file_in_rescan(struct lc_file_in *fi);
-/* Closes every file below dir at once (e.g. a removed container). */
+/* Every file below dir is gone (a removed container): read to its end through the held
+ * descriptor, then closed (after rotate_wait of quiet). */
 void lc_file_in_close_under(struct lc_file_in *fi, const char *dir);
 /*
  * For ops->open of a file that replaced `after` at `path`: when several

@@ -469,6 +469,7 @@ struct lc_loki_req {
     /* encoding on the worker: the result, and the queue of slots waiting for it */
     int enc_rc;
     size_t raw_len;
+    uint32_t utf8_repaired; /* records of this encode with invalid UTF-8 replaced */
     struct lc_loki_req *enc_next;
 };
 
@@ -487,6 +488,7 @@ struct lc_loki_metrics {
     struct lc_metric_series *retry_batches;
     struct lc_metric_series *retry_bytes;
     struct lc_metric_series *ts_old_dropped, *ts_old_clamped, *ts_old_sent, *ts_future_clamped;
+    struct lc_metric_series *utf8_repaired;
     struct lc_metric_series *breaker_state;
     struct lc_metric_series *breaker_opens;
     struct lc_metric_series *conn_new;
@@ -891,6 +893,12 @@ static void send_encoded(struct lc_loki *lk, struct lc_loki_req *rq)
     struct lc_batch *b = rq->b;
     int rc = rq->enc_rc;
 
+    if (rq->utf8_repaired && b->attempts == 0) { /* once per batch, not per retry */
+        lc_counter_add(lk->m.utf8_repaired, rq->utf8_repaired);
+        lc_logf(LC_LOG_WARN, lk->name, NULL,
+                "%u records with invalid UTF-8: each invalid byte is sent as '?'",
+                rq->utf8_repaired);
+    }
     if (rc == -E2BIG) {
         unsend(lk, rq);
         lc_logf(LC_LOG_ERROR, lk->name, NULL, "batch of %u records does not fit a request body",
@@ -929,6 +937,7 @@ static void encode_work(uv_work_t *w)
 
     rq->raw_len = 0;
     rq->enc_rc = lc_loki_encode(lk->wenc, rq->b, &rq->body, &rq->raw_len);
+    rq->utf8_repaired = lc_loki_enc_utf8_repaired(lk->wenc);
 }
 
 static void encode_done(uv_work_t *w, int status)
@@ -1219,6 +1228,11 @@ static void register_metrics(struct lc_loki *lk)
     m->ts_old_clamped = lc_metric_series(f, n, "too_old", "clamped");
     m->ts_old_sent = lc_metric_series(f, n, "too_old", "sent");
     m->ts_future_clamped = lc_metric_series(f, n, "too_new", "clamped");
+    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_utf8_repaired_records_total",
+                         "Records whose line was not valid UTF-8 (Loki takes UTF-8 only): each "
+                         "invalid byte was sent as '?'.",
+                         l_out);
+    m->utf8_repaired = lc_metric_series(f, n);
     f = lc_metric_family(LC_GAUGE, "log_capturer_loki_breaker_state",
                          "Circuit breaker: 0 closed, 1 open, 2 half-open.", l_out);
     m->breaker_state = lc_metric_series(f, n);

@@ -43,9 +43,74 @@ struct lc_loki_enc {
     struct lc_buf raw; /* the body before compression */
     z_stream zs;
     bool zs_inited;
+    uint32_t utf8_repaired; /* records of the last encode with invalid UTF-8 replaced */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
+
+/*
+ * Loki takes UTF-8 only (a validating server answers 400 to the whole batch):
+ * every byte of p[0..n) that is not part of a well-formed sequence (RFC 3629:
+ * no overlong forms, no surrogates, nothing above U+10FFFF, none cut short)
+ * becomes '?', in place, so lengths computed before stay right. Returns how
+ * many bytes were replaced.
+ */
+static size_t utf8_repair(char *p, size_t n)
+{
+    unsigned char *s = (unsigned char *)p;
+    size_t i = 0, bad = 0;
+
+    while (i < n) {
+        uint64_t w, x[4];
+        if (i + 32 <= n) { /* 32 bytes of ASCII at once */
+            memcpy(x, s + i, 32);
+            if (((x[0] | x[1] | x[2] | x[3]) & 0x8080808080808080ULL) == 0) {
+                i += 32;
+                continue;
+            }
+        }
+        if (i + 8 <= n) { /* ASCII, 8 bytes at a time: the common case */
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ULL) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xc2 && c <= 0xdf   ? 2
+                     : c >= 0xe0 && c <= 0xef ? 3
+                     : c >= 0xf0 && c <= 0xf4 ? 4
+                                              : 0;
+        unsigned lo = 0x80, hi = 0xbf; /* the second byte's range */
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+        else if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+        bool ok = len && i + len <= n && s[i + 1] >= lo && s[i + 1] <= hi;
+        for (size_t k = 2; ok && k < len; k++)
+            ok = s[i + k] >= 0x80 && s[i + k] <= 0xbf;
+        if (ok) {
+            i += len;
+        } else {
+            s[i++] = '?';
+            bad++;
+        }
+    }
+    return bad;
+}
+
+uint32_t lc_loki_enc_utf8_repaired(const struct lc_loki_enc *e)
+{
+    return e->utf8_repaired;
+}
 
 static inline size_t varint_len(uint64_t v)
 {
@@ -532,6 +597,7 @@ static int encode_protobuf(struct lc_loki_enc *e, const struct lc_batch *b)
             *p++ = 0x12; /* EntryAdapter.line */
             p = put_varint(p, r->line_len);
             memcpy(p, lc_batch_line(b, r), r->line_len);
+            e->utf8_repaired += utf8_repair(p, r->line_len) > 0;
             p += r->line_len;
         }
     }
@@ -593,7 +659,10 @@ static int json_streams(struct lc_loki_enc *e, const struct lc_batch *b, struct 
             num[nl++] = ',';
             num[nl++] = '"';
             rc = lc_buf_append(out, num, nl);
+            size_t at = out->len;
             rc = first_err(rc, lc_buf_json_str(out, lc_batch_line(b, r), r->line_len));
+            if (rc == 0) /* escapes are ASCII: only the line's own bytes can be invalid */
+                e->utf8_repaired += utf8_repair(out->data + at, out->len - at) > 0;
             rc = first_err(rc, lc_buf_append(out, "\"]", 2));
         }
         rc = first_err(rc, lc_buf_append(out, "]}", 2));
@@ -632,6 +701,7 @@ int lc_loki_encode(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out
 
     if (b->n == 0)
         return -EINVAL;
+    e->utf8_repaired = 0;
     rc = lc_loki_sort(e, b);
     if (rc < 0)
         return rc;
@@ -662,5 +732,6 @@ int lc_loki_streams_json(struct lc_loki_enc *e, struct lc_batch *b, struct lc_bu
     int rc = lc_loki_sort(e, b);
     if (rc < 0)
         return rc;
+    e->utf8_repaired = 0;
     return json_streams(e, b, out, "labels", "entries");
 }

@@ -89,6 +89,12 @@ int lc_loki_sort(struct lc_loki_enc *e, struct lc_batch *b);
 int lc_loki_encode(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out, size_t *raw_len);
 
 /*
+ * Records of the last lc_loki_encode/lc_loki_streams_json whose line was not
+ * valid UTF-8: each byte outside a well-formed sequence was sent as '?'.
+ */
+uint32_t lc_loki_enc_utf8_repaired(const struct lc_loki_enc *e);
+
+/*
  * Sorts b and appends its streams as one JSON array (the DLQ's form):
  * [{"labels":{..},"entries":[["<ns>","<line>"],..]},..]. 0 or -E2BIG/-ENOMEM.
  */

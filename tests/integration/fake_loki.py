@@ -27,7 +27,8 @@ Fault modes, set from Python (FakeLoki.set_mode) or over HTTP on the same port
 down() stops listening (connections are refused) and closes open connections; up() listens
 again on the same port.
 
-Control API: POST /fake/mode, POST /fake/config {"delay": s, "reject_old_seconds": s|null},
+Control API: POST /fake/mode, POST /fake/outage {"seconds": s} (down, then up again),
+POST /fake/config {"delay": s, "reject_old_seconds": s|null},
 GET /fake/entries[?offset=N&limit=M], GET /fake/requests, GET /fake/stats, POST /fake/reset,
 GET /ready.  CLI: /usr/bin/python3 fake_loki.py --port N
 """
@@ -433,6 +434,13 @@ class FakeLoki:
     def stop(self):
         self.down()
 
+    def outage(self, seconds):
+        """down() for `seconds`, then up() on the same port (the soak's outage phase)."""
+        time.sleep(0.2)  # the control request's answer leaves first
+        self.down()
+        time.sleep(seconds)
+        self.up()
+
     @property
     def listening(self):
         return self._server is not None
@@ -711,6 +719,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     kw["reject_old_seconds"] = arg["reject_old_seconds"]
                 self.fake.configure(**kw)
                 return self._json({"ok": True})
+            if u.path == "/fake/outage":
+                # Answers, then refuses connections for `seconds` (down(), then up()).
+                secs = float(arg.get("seconds", 10))
+                self.close_connection = True
+                self._json({"ok": True, "seconds": secs})
+                threading.Thread(target=self.fake.outage, args=(secs,), daemon=True).start()
+                return None
             if u.path == "/fake/reset":
                 self.fake.reset()
                 return self._json({"ok": True})

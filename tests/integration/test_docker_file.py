@@ -475,3 +475,35 @@ def test_socket_unreachable_uses_config_v2(docker, make_agent, tmp_path):
     assert early_labels.get("compose_project") == "proj", early_labels
     assert early_labels.get("compose_service") == "web", early_labels
     assert "docker daemon" in a.stderr()
+
+
+def test_removed_container_unread_tail_still_read(docker, make_agent):
+    """A container removed while the agent has not read its last lines yet (here: the agent
+    is stopped with SIGSTOP while the container writes, exits and is removed): the held
+    descriptor still reads them (soak finding: they were dropped at the destroy event,
+    uncounted), and the file is closed once read."""
+    import signal
+
+    # Growth is found by the poll (20 s here): the destroy event comes first, as when the
+    # agent is behind (paused by back-pressure); rotate_wait 0: closed at the poll after.
+    a = make_agent([docker_input(docker, poll_interval="20s", rotate_wait="0s")])
+    a.start()
+    cid = docker.run_container("df-late", ["sh", "-c", "echo first; sleep 3; " + logger_cmd(
+        3000, tag="late")[2]])  # no rotation: the one file holds every line
+    d = container_dir(docker, cid)
+    # its first line delivered: the file is open and its labels known
+    assert wait_lines(a, 1, 15), "the agent never read the first line"
+    os.kill(a.pid, signal.SIGSTOP)
+    try:
+        assert docker.wait(cid, timeout=60) == 0
+        docker.rm(cid)
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    assert wait_lines(a, 6001, 15), f"{count_lines(a.out_path)} of 6001 lines"
+    got = by_stream(a.output().records)
+    for s in ("stdout", "stderr"):
+        want = (["first"] if s == "stdout" else []) + expected_lines(3000, s, "late")
+        missing, dups, unexpected = judge(got[("df-late", s)], want)
+        assert not missing and not unexpected, (s, len(missing), missing[:3], unexpected[:3])
+    assert wait_until(lambda: not fds_under(a.pid, d), 30), fds_under(a.pid, d)
+    stop_clean(a)

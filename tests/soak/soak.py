@@ -68,13 +68,14 @@ class Tracker:
         with self.lock:
             return self.written.get(key, 0)
 
-    def delivered(self, line):
+    def delivered(self, line, group="file"):
+        """One delivered line of input group `group` (keys are "<group>/<src>")."""
         m = LINE_RE.search(line)
         with self.lock:
             if not m:
                 self.unknown += 1
                 return
-            key, seq = m.group(1), int(m.group(2))
+            key, seq = f"{group}/{m.group(1)}", int(m.group(2))
             b = self.seen.get(key)
             if b is None:
                 b = self.seen[key] = bytearray()
@@ -93,13 +94,18 @@ class Tracker:
                 return False
             return 0 not in b[:n]
 
-    def totals(self):
-        """(written, delivered unique, lost, duplicates, per-key lost ranges)."""
+    def totals(self, group=None):
+        """(written, delivered unique, lost, duplicates, per-key lost ranges) of every key, or
+        of the keys of one input group."""
+        def mine(key):
+            return group is None or key.startswith(group + "/")
         with self.lock:
-            written = sum(self.written.values())
+            written = sum(v for k, v in self.written.items() if mine(k))
             uniq = lost = dup = 0
             ranges = {}
             for key, n in self.written.items():
+                if not mine(key):
+                    continue
                 b = self.seen.get(key, bytearray())
                 got = b[:n]
                 u = n - got.count(0) - max(0, n - len(got))
@@ -109,9 +115,16 @@ class Tracker:
                 if u < n:
                     ranges[key] = _missing_ranges(b, n)
             for key, b in self.seen.items():
-                if key not in self.written:  # lines of a source we never wrote
+                if mine(key) and key not in self.written:  # a source we never wrote
                     dup += sum(c for c in b if c)
             return written, uniq, lost, dup, ranges
+
+    def totals_key(self, key):
+        """(written, delivered unique) of one key."""
+        with self.lock:
+            n = self.written.get(key, 0)
+            b = self.seen.get(key, bytearray())[:n]
+            return n, len(b) - b.count(0)
 
     def quick(self):
         with self.lock:
@@ -203,7 +216,7 @@ class SoakWriter(threading.Thread):
             f.write("".join(make_line(self.key, self.seq + i) + "\n" for i in range(k)))
             f.flush()
             self.seq += k
-            self.h.tracker.wrote(self.key, k)
+            self.h.tracker.wrote("file/" + self.key, k)
             n -= k
 
     def _run(self):
@@ -332,6 +345,12 @@ class Churn(threading.Thread):
 # --------------------------------------------------------------------------- collectors
 
 
+def group_of(labels):
+    """The input group of a delivered record: its job label (soak: the file inputs)."""
+    job = (labels or {}).get("job", "soak")
+    return "file" if job == "soak" else job
+
+
 class FileCollector:
     """Reads the file output's new JSON lines into the tracker."""
 
@@ -355,7 +374,8 @@ class FileCollector:
         self.rest = lines.pop()
         for raw in lines:
             try:
-                self.tracker.delivered(json.loads(raw)["line"])
+                rec = json.loads(raw)
+                self.tracker.delivered(rec["line"], group_of(rec.get("labels")))
             except (ValueError, KeyError, TypeError):
                 self.bad += 1
         return len(lines)
@@ -379,7 +399,7 @@ class LokiCollector:
                 raise OSError(f"fake loki /fake/entries answered {st}")
             ents = json.loads(body)
             for e in ents:
-                self.tracker.delivered(e.get("line", ""))
+                self.tracker.delivered(e.get("line", ""), group_of(e.get("labels")))
             self.off += len(ents)
             n += len(ents)
             if len(ents) < 20000:
@@ -396,8 +416,26 @@ def http_post_json(port, path, obj, timeout=5):
 # --------------------------------------------------------------------------- /proc sampling
 
 
-def proc_sample(pid, loki_port=None):
-    """fds, threads, VmRSS (KiB) and FDs that are TCP connections to loki_port."""
+def fd_kind(link, tailed_roots):
+    """tailed (a log file under one of tailed_roots), file, socket, pipe or anon (epoll,
+    eventfd, inotify, timerfd...)."""
+    if link.startswith("socket:"):
+        return "socket"
+    if link.startswith("pipe:"):
+        return "pipe"
+    if link.startswith("anon_inode:"):
+        return "anon"
+    if any(link.startswith(r) for r in tailed_roots):
+        return "tailed"
+    return "file"
+
+
+FD_KINDS = ("tailed", "file", "socket", "pipe", "anon")
+
+
+def proc_sample(pid, loki_port=None, tailed_roots=(), kinds=None):
+    """fds, threads, VmRSS (KiB) and FDs that are TCP connections to loki_port; `kinds`, a
+    dict, receives the FD count per fd_kind."""
     fd_dir = f"/proc/{pid}/fd"
     links = []
     for name in os.listdir(fd_dir):
@@ -425,6 +463,11 @@ def proc_sample(pid, loki_port=None):
             except OSError:
                 pass
         loki = sum(1 for l in links if l.startswith("socket:[") and l[8:-1] in inodes)
+    if kinds is not None:
+        for k in FD_KINDS:
+            kinds[k] = 0
+        for l in links:
+            kinds[fd_kind(l, tailed_roots)] += 1
     return len(links), threads, rss, loki
 
 
@@ -473,7 +516,12 @@ class Harness:
         self.writers = []
         self.churn = None
         self.collector = None
-        s = self.smoke
+        self.docker = args.docker
+        self.engine = None
+        self.containers = None
+        self.groups = ["file"] + (["dapi", "dfile"] if self.docker else [])
+        self.dlq_replay = None
+        s = self.smoke or args.compressed
         # Schedules (seconds): smoke mode compresses them into one minute.
         self.rename_first, self.rename_every = (3.0, 20.0) if s else (5.0, 60.0)
         self.ct_first, self.ct_every = (22.0, 25.0) if s else (70.0, 150.0)
@@ -482,8 +530,15 @@ class Harness:
             (20.0, 40.0, 15.0)
         # Fault cycle (loki): (start, end, mode, extra) within each cycle of fault_period s.
         self.fault_period = 60.0
-        self.faults = [(10, 30, "500", {}), (35, 43, "429", {"retry_after": 2}),
-                       (48, 55, "stall", {"stall_seconds": 60})]
+        if args.all_faults:
+            # outage: connections refused; 400: batches go to the dead-letter queue (replayed
+            # after the run, `log_capturer dlq replay`); reset: RST without an answer.
+            self.faults = [(3, 13, "outage", {}), (16, 24, "500", {}),
+                           (27, 33, "429", {"retry_after": 1}), (36, 38, "400_too_old", {}),
+                           (41, 48, "stall", {"stall_seconds": 60}), (51, 54, "reset", {})]
+        else:
+            self.faults = [(10, 30, "500", {}), (35, 43, "429", {"retry_after": 2}),
+                           (48, 55, "stall", {"stall_seconds": 60})]
         if args.warmup is not None:
             self.warmup = args.warmup
         else:
@@ -491,6 +546,7 @@ class Harness:
             if args.output == "loki" and not s:
                 self.warmup = max(self.warmup, self.fault_period)  # the first fault cycle
         self.interval = args.interval or (5.0 if s else 10.0)
+        self.tailed_roots = (str(self.logdir) + "/",)
         self.asan = binary_has_asan(ag.LC_BIN)
 
     # ---- helpers
@@ -535,6 +591,13 @@ class Harness:
             inputs.append({"type": "file", "name": f"ct{k}", "start_at": "beginning",
                            "paths": [str(self.logdir / f"ct{k}.log")],
                            "labels": {"job": "soak"}})
+        if self.docker:
+            common = {"start_at": "beginning", "max_age": "0", "socket": self.engine.sock}
+            inputs.append({"type": "docker", "name": "dapi", "mode": "api", **common,
+                           "labels": {"job": "dapi"}})
+            inputs.append({"type": "docker", "name": "dfile", "mode": "file",
+                           "root": self.engine.data_root, **common,
+                           "labels": {"job": "dfile"}})
         if self.args.output == "loki":
             out = {
                 "type": "loki", "name": "loki", "url": f"http://127.0.0.1:{self.fake_port}",
@@ -547,6 +610,8 @@ class Harness:
         # Production defaults otherwise (agent.py's are tuned for fast tests).
         extra = {"checkpoint_interval": "1s", "batch_wait": "1s", "log_level": "info",
                  "shutdown_timeout": "30s"}
+        if self.args.max_pending:
+            extra["max_pending_bytes"] = self.args.max_pending
         return inputs, [out], extra
 
     # ---- threads
@@ -562,13 +627,15 @@ class Harness:
         if not self.agent.running():
             return
         pid = self.agent.pid
+        kinds = {}
         try:
-            fds, threads, rss, loki = proc_sample(pid, self.fake_port)
+            fds, threads, rss, loki = proc_sample(pid, self.fake_port, self.tailed_roots, kinds)
             m = self.metrics()
         except (OSError, AssertionError, ValueError) as e:
             self.events.add("sample-error", repr(e), True)
             return
         open_files = ag.metric_sum(m, "log_capturer_file_open_files") or 0
+        api_streams = int(ag.metric_sum(m, "log_capturer_docker_api_streams_open") or 0)
         written, delivered = self.tracker.quick()
         row = {
             "t_s": round(self.elapsed(), 1),
@@ -576,7 +643,18 @@ class Harness:
             "fault": self.phase,
             "fds": fds, "threads": threads, "rss_kib": rss,
             "open_files": int(open_files), "loki_conns": loki,
-            "fds_core": fds - int(open_files) - loki,
+            # what must stay flat while files, containers and connections come and go
+            "fds_core": fds - kinds["tailed"] - loki - api_streams,
+            **{f"fd_{k}": kinds[k] for k in FD_KINDS},
+            "docker_streams": api_streams,
+            "docker_missed": int(ag.metric_sum(m, "log_capturer_docker_missed_containers_total",
+                                               input="dapi") or 0),
+            "docker_lost_gens": int(ag.metric_sum(m, "log_capturer_docker_lost_generations_total")
+                                    or 0),
+            "ckpt_entries": int(ag.metric_sum(m, "log_capturer_checkpoint_entries") or 0),
+            "meta_entries": int(ag.metric_sum(m, "log_capturer_docker_meta_entries") or 0),
+            "dlq_batches": int(ag.metric_sum(m, "log_capturer_loki_dead_lettered_batches_total")
+                               or 0),
             "m_open_fds": int(ag.metric_sum(m, "process_open_fds") or 0),
             "m_rss_kib": int((ag.metric_sum(m, "process_resident_memory_bytes") or 0) // 1024),
             "m_threads": int(ag.metric_sum(m, "log_capturer_threads") or 0),
@@ -598,7 +676,10 @@ class Harness:
             try:
                 self.collector.poll()
             except (OSError, ValueError) as e:
-                self.events.add("collect-error", repr(e), True)
+                if self.phase == "outage":  # the fake is down on purpose
+                    self.events.add("collect-retry", repr(e))
+                else:
+                    self.events.add("collect-error", repr(e), True)
             self.abort.wait(1.0)
 
     def fault_loop(self):
@@ -611,15 +692,28 @@ class Harness:
                     want = (mode, extra)
             if want[0] != self.phase:
                 try:
-                    http_post_json(self.fake_port, "/fake/mode", {"mode": want[0], **want[1]})
+                    if want[0] == "outage":
+                        a, b = next((a, b) for a, b, m, _ in self.faults if m == "outage")
+                        http_post_json(self.fake_port, "/fake/mode", {"mode": "ok"})
+                        http_post_json(self.fake_port, "/fake/outage", {"seconds": b - a})
+                    else:
+                        http_post_json(self.fake_port, "/fake/mode",
+                                       {"mode": want[0], **want[1]})
                     self.phase = want[0]
                     self.events.add(f"fault-{want[0]}", "", self.args.verbose)
                 except OSError as e:
-                    self.events.add("fault-error", repr(e), True)
+                    if self.phase == "outage":  # still down: again in 0.25 s
+                        self.events.add("fault-retry", repr(e))
+                    else:
+                        self.events.add("fault-error", repr(e), True)
             self.stop_writing.wait(0.25)
-        if self.phase != "ok":
-            http_post_json(self.fake_port, "/fake/mode", {"mode": "ok"})
-            self.phase = "ok"
+        deadline = now() + 60
+        while self.phase != "ok" and now() < deadline:
+            try:
+                http_post_json(self.fake_port, "/fake/mode", {"mode": "ok"})
+                self.phase = "ok"
+            except OSError:  # an outage still running
+                time.sleep(0.5)
 
     # ---- run
 
@@ -647,6 +741,15 @@ class Harness:
                 self.collector = LokiCollector(self.fake_port, self.tracker)
             else:
                 self.collector = FileCollector(self.work / "out.ndjson", self.tracker)
+            if self.docker:
+                sys.path.insert(0, str(REPO / "tests" / "integration"))
+                import docker_harness as dh
+                dh.sweep_stale()
+                self.engine = dh.DockerEngine()
+                secs = self.engine.start()
+                print(f"soak: private docker engine up in {secs:.1f} s ({self.engine.root})",
+                      flush=True)
+                self.tailed_roots += (self.engine.data_root + "/",)
             inputs, outputs, extra = self.config()
             self.agent = ag.Agent(self.work, inputs, outputs, extra=extra, name="agent")
             self.agent.start(timeout=20)
@@ -671,7 +774,9 @@ class Harness:
                                self.churn_keep)
             csv_f = open(self.work / "samples.csv", "w", newline="")
             fields = ["t_s", "phase", "fault", "fds", "threads", "rss_kib", "open_files",
-                      "loki_conns", "fds_core", "m_open_fds", "m_rss_kib", "m_threads",
+                      "loki_conns", "fds_core"] + [f"fd_{k}" for k in FD_KINDS] + [
+                      "docker_streams", "docker_missed", "docker_lost_gens", "ckpt_entries",
+                      "meta_entries", "dlq_batches", "m_open_fds", "m_rss_kib", "m_threads",
                       "input_lines", "output_records", "pending_bytes", "written", "delivered"]
             cw = csv.DictWriter(csv_f, fieldnames=fields)
             cw.writeheader()
@@ -684,6 +789,11 @@ class Harness:
             for w in self.writers:
                 w.start()
             self.churn.start()
+            if self.docker:
+                from containers import ContainerChurn
+                self.containers = ContainerChurn(self, self.engine, a.slots, a.container_lines,
+                                                 a.container_rate, ["dapi", "dfile"])
+                self.containers.start()
 
             # Write phase.
             end = self.t0[0] + self.dur
@@ -697,7 +807,13 @@ class Harness:
             for w in self.writers:
                 w.join(150)
             self.churn.join(30)
-            for w in self.writers + self.churn.writers:
+            extra_w = []
+            if self.containers:
+                self.containers.join(180)
+                if self.containers.is_alive():
+                    self.failures.append("container churn did not finish within 180 s")
+                extra_w = [self.containers]
+            for w in self.writers + self.churn.writers + extra_w:
                 if w.error:
                     self.failures.append(f"writer {w.key} failed: {w.error!r}")
 
@@ -705,11 +821,25 @@ class Harness:
             drain_s = a.drain if a.drain is not None else (120.0 if a.output == "loki" else 60.0)
             t_drain = now()
             keys = list(self.tracker.written)
+            quiet = None  # (since, output_records) while nothing is pending
             while now() - t_drain < drain_s and self.agent.running():
                 self.collector.poll()
                 if all(self.tracker.delivered_through(k, self.tracker.written_of(k))
                        for k in keys):
                     break
+                # Lines in the dead-letter queue arrive only with the replay after the run:
+                # done when nothing is pending and no record went out for 10 s.
+                try:
+                    m = self.metrics()
+                    pend = ag.metric_sum(m, "log_capturer_output_pending_bytes") or 0
+                    recs = ag.metric_sum(m, "log_capturer_output_records_total") or 0
+                    if pend or quiet is None or quiet[1] != recs:
+                        quiet = (now(), recs)
+                    elif now() - quiet[0] >= 10 and now() - t_drain >= 20:
+                        self.events.add("drain-quiet", "nothing pending for 10 s")
+                        break
+                except (OSError, AssertionError, ValueError):
+                    pass
                 time.sleep(0.5)
             self.drain_s = now() - t_drain
             self.take_sample(cw, csv_f, tag="final")
@@ -742,6 +872,8 @@ class Harness:
                     self.collector.poll()  # what a clean shutdown flushed
                 except OSError:
                     pass
+            if self.fake_proc and self.agent and not self.agent.running():
+                self.replay_dlq()
             self.fake_stats = None
             if self.fake_proc:
                 try:
@@ -757,7 +889,28 @@ class Harness:
                     self.fake_proc.wait(10)
             if csv_f:
                 csv_f.close()
+            if self.engine:
+                self.engine.close()
         return self.report()
+
+    def replay_dlq(self):
+        """Re-sends the dead-letter queue (the batches Loki answered 400) to the fake, now
+        answering 204, and collects them: a line in the DLQ is stored, not lost."""
+        try:
+            http_post_json(self.fake_port, "/fake/mode", {"mode": "ok"})
+            st, body, _ = ag.http_get(self.fake_port, "/fake/requests", timeout=30)
+            (self.work / "fake_requests.json").write_bytes(body)  # for a post-mortem
+            dlq = self.agent.state_dir / "dlq"
+            if dlq.exists():
+                import shutil
+                shutil.copytree(dlq, self.work / "dlq-before-replay")
+            p = ag.run_cli("dlq", "replay", "-c", str(self.agent.cfg_path), timeout=120)
+            self.dlq_replay = (p.returncode, (p.stdout + p.stderr).strip().splitlines()[-3:])
+            if p.returncode != 0:
+                self.failures.append(f"dlq replay exited {p.returncode}: {p.stderr[-500:]}")
+            self.collector.poll()
+        except (OSError, AssertionError, ValueError) as e:
+            self.failures.append(f"dlq replay: {e!r}")
 
     # ---- verdict
 
@@ -797,6 +950,8 @@ class Harness:
 
         check("threads", "threads", a.max_slope, 2)
         check("fds_core", "fds_core", a.max_slope, 4)
+        for k in FD_KINDS:  # by kind: printed, gated through fds_core and fds_total
+            check(f"fd_{k}", f"fd_{k}", a.max_slope, None, gate_slope=False)
         check("fds_total", "fds", None, 16)
         check("open_files", "open_files", None, 12)
         rss_gate = not a.no_rss_gate and not self.asan
@@ -804,6 +959,9 @@ class Harness:
               scale=1 / 1024, unit="MiB", gate_slope=rss_gate)
 
         written, uniq, lost, dup, ranges = self.tracker.totals()
+        last = self.samples[-1] if self.samples else {}
+        missed = last.get("docker_missed", 0)
+        excused = self.excuse_missed(ranges, missed)
         out("")
         out(f"=== soak summary: output={a.output} minutes={a.minutes:g}"
             f"{' smoke' if self.smoke else ''} samples={len(self.samples)} "
@@ -818,10 +976,24 @@ class Harness:
         out(f"delivery: written={written} delivered_unique={uniq} lost={lost} duplicates={dup}"
             f" unparsed={self.tracker.unknown + getattr(self.collector, 'bad', 0)}"
             f" drain={getattr(self, 'drain_s', 0):.1f}s")
+        out(f"{'input':<8} {'written':>10} {'delivered':>10} {'lost':>8} {'duplicated':>10}")
+        for g in self.groups:
+            gw, gu, gl, gd, _ = self.tracker.totals(g)
+            out(f"{g:<8} {gw:>10} {gu:>10} {gl:>8} {gd:>10}")
+        if self.docker:
+            out(f"docker: containers {self.containers.summary() if self.containers else '-'}; "
+                f"api missed_containers_total={missed} (lines of "
+                f"{len(excused)} wholly unread containers excused: {sorted(excused)[:5]}); "
+                f"lost_generations_total={last.get('docker_lost_gens', 0)}")
+        if self.dlq_replay is not None or last.get("dlq_batches"):
+            out(f"dlq: dead_lettered_batches={last.get('dlq_batches', 0)} replay="
+                f"{self.dlq_replay}")
         if not rss_gate:
             out("rss: not gated (" + ("sanitizer build: ASan's quarantine holds freed memory"
                                      if self.asan else "--no-rss-gate") + ")")
         for key, r in sorted(ranges.items()):
+            if key in excused:
+                continue
             out(f"  lost in {key} (of {self.tracker.written.get(key)}): {', '.join(r)}")
         ev = ", ".join(f"{k}={v}" for k, v in sorted(self.events.counts.items()))
         out(f"events: {ev}")
@@ -837,6 +1009,7 @@ class Harness:
                 f"{last['output_records']} exit={self.rc_agent}")
         fails = list(self.failures)
         fails += [f"{c[0]} grew: {c[6]}" for c in checks if c[6]]
+        lost -= sum(self.tracker.written.get(k, 0) for k in excused)
         if lost:
             fails.append(f"{lost} lines lost")
         if self.events.counts.get("copytruncate-unread"):
@@ -848,6 +1021,25 @@ class Harness:
         print(text, end="")
         (self.work / "summary.txt").write_text(text)
         return 0 if not fails else 1
+
+
+def _excuse_missed(self, ranges, missed):
+    """Api mode: keys of containers of which not one line arrived, when the agent counted at
+    least that many containers as missed (removed before their log could be read)."""
+    if not missed:
+        return set()
+    by_name = {}
+    for key in self.tracker.written:
+        if key.startswith("dapi/"):
+            by_name.setdefault(key[5:].split(".r")[0], []).append(key)
+    wholly = [keys for keys in by_name.values()
+              if all(k in ranges and self.tracker.totals_key(k)[1] == 0 for k in keys)]
+    if len(wholly) > missed:
+        return set()
+    return {k for keys in wholly for k in keys}
+
+
+Harness.excuse_missed = _excuse_missed
 
 
 def main(argv=None):
@@ -867,8 +1059,44 @@ def main(argv=None):
     ap.add_argument("--rss-growth", type=float, default=32.0, help="MiB, final over baseline")
     ap.add_argument("--no-rss-gate", action="store_true",
                     help="report RSS but do not fail on it (automatic for ASan builds)")
+    ap.add_argument("--profile", choices=("ci", "long"),
+                    help="everything at once (files, docker api+file modes with container "
+                         "churn, every Loki fault): ci = 3 minutes, long = 60 minutes")
+    ap.add_argument("--docker", action="store_true",
+                    help="add container churn on a private engine, read by two docker inputs")
+    ap.add_argument("--all-faults", action="store_true",
+                    help="Loki fault cycle with outage, 500, 429, 400 (DLQ), stall, reset")
+    ap.add_argument("--slots", type=int, default=8, help="containers alive at once")
+    ap.add_argument("--container-lines", type=int, default=200, help="lines per stream per run")
+    ap.add_argument("--container-rate", type=int, default=40, help="lines/s per stream")
+    ap.add_argument("--max-pending", help="the agent's max_pending_bytes (default: its own)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
+    args.compressed = False
+    if args.profile:
+        args.docker = args.all_faults = True
+        args.output = "loki"
+        if args.profile == "ci":
+            args.minutes = 3.0
+            args.compressed = True  # the smoke schedules, slopes gated
+            if args.warmup is None:
+                args.warmup = 90.0
+            # 90 s of samples after 1.5 fault cycles: with 4 MiB pending the allocator is near
+            # its high-water mark by then (16 MiB takes three cycles), and one FD more or less
+            # (a pooled connection) reads as 0.7/min.
+            if args.max_pending is None:
+                args.max_pending = "4MiB"
+            if args.max_slope == 0.1:
+                args.max_slope = 0.8
+            # Measured 1.1-1.9 MiB/min in the last 90 s of 3 minutes, still slowing down
+            # (the allocator's warm-up under the fault cycle): 3 minutes cannot tell that from
+            # a small leak, so ci catches gross ones; long gates 1 MiB/min.
+            if args.rss_slope == 1.0:
+                args.rss_slope = 4.0
+        else:
+            args.minutes = 60.0
+    if args.docker and args.output != "loki":
+        ap.error("--docker needs --output loki")
     if args.writers < 3 or args.minutes <= 0:
         ap.error("--writers must be >= 3 and --minutes > 0")
     return Harness(args).run()

@@ -771,6 +771,20 @@ static void test_corrupt(void **state)
         int rc = lc_ckpt_open(&c, f->dir, f->err, sizeof(f->err));
         if (rc >= 0 || c != NULL || !strstr(f->err, f->db) || !strstr(f->err, cases[i].hint))
             fail_msg("case %zu: rc %d, err \"%s\"", i, rc, f->err);
+        /* damaged SQLite is -EUCLEAN (on_corrupt_state applies); a foreign file is not */
+        bool damaged = cases[i].kind <= BAD_PAGES;
+        if ((rc == -EUCLEAN) != damaged)
+            fail_msg("case %zu: rc %d", i, rc);
+        if (damaged) { /* moved aside, never deleted; a fresh store opens */
+            char moved[PATH_MAX + 64];
+            struct stat st;
+            assert_int_equal(lc_ckpt_move_aside(f->dir, moved, sizeof(moved)), 0);
+            assert_int_equal(stat(moved, &st), 0);
+            assert_true(st.st_size > 0);
+            assert_int_equal(lc_ckpt_open(&c, f->dir, f->err, sizeof(f->err)), 0);
+            lc_ckpt_free(c);
+            assert_int_equal(stat(moved, &st), 0);
+        }
         nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     }
 }
