@@ -37,10 +37,10 @@ struct lc_agent {
     size_t inputs_running;
     size_t outputs_running;
     uv_signal_t sig_int, sig_term, sig_hup;
-    uv_timer_t ckpt_timer;     /* debounced checkpoint flush */
-    uv_timer_t once_timer;     /* --once: polls for caught up and drained */
-    uv_timer_t stop_timer;     /* shutdown deadline */
-    uv_timer_t defer_timer;    /* runs deferred batch fates and input resumes */
+    uv_timer_t ckpt_timer;        /* debounced checkpoint flush */
+    uv_timer_t once_timer;        /* --once: polls for caught up and drained */
+    uv_timer_t stop_timer;        /* shutdown deadline */
+    uv_timer_t defer_timer;       /* runs deferred batch fates and input resumes */
     uv_timer_t sd_watchdog_timer; /* systemd's WATCHDOG=1, every half of WATCHDOG_USEC */
     struct lc_batch *deferred;
     bool in_send; /* inside a plugin's send(): fates are deferred */
@@ -48,8 +48,8 @@ struct lc_agent {
     uint64_t next_batch_id;
     struct lc_metric_series *m_paused;
     struct lc_watchdog *watchdog; /* NULL when watchdog.enabled is false */
-    uv_timer_t watchdog_timer; /* the leak watchdog's samples */
-    struct lc_anomaly *anomaly; /* NULL unless anomaly.enabled */
+    uv_timer_t watchdog_timer;    /* the leak watchdog's samples */
+    struct lc_anomaly *anomaly;   /* NULL unless anomaly.enabled */
     uv_timer_t anomaly_timer;
 };
 

@@ -63,7 +63,7 @@ struct lc_config {
     int64_t disk_queue_jobs; /* disk worker: jobs admitted at once (core/worker.h) */
     struct lc_watchdog_conf watchdog;
     struct lc_anomaly_conf anomaly;
-    int on_corrupt_state;    /* LC_CORRUPT_FAIL | LC_CORRUPT_RESET: a corrupt checkpoints.db */
+    int on_corrupt_state; /* LC_CORRUPT_FAIL | LC_CORRUPT_RESET: a corrupt checkpoints.db */
     struct lc_input_conf *inputs;
     size_t ninputs;
     struct lc_output_conf *outputs;
