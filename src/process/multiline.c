@@ -355,12 +355,26 @@ static bool continues(struct lc_multiline_conf *c, const struct lc_prec *r)
     return c->rx_is_first ? !m : m;
 }
 
+/* r becomes the stream's held record; the stream starts again, holding r's line. */
+static enum lc_stage_result restart_with(struct lc_stage *st, struct ml_stream *s,
+                                         struct lc_prec *r)
+{
+    struct lc_prec line = *r;
+
+    take(st, s, r);
+    s->seq = line.src ? ref_mark(line.src) : 0;
+    s->len = 0;
+    s->lines = 0;
+    s->ts_ns = line.ts_ns;
+    append(st, s, line.line, line.len);
+    return LC_STAGE_PASS;
+}
+
 static enum lc_stage_result multiline_run(struct lc_stage *st, struct lc_prec *r)
 {
     struct lc_multiline_conf *c = (struct lc_multiline_conf *)st->conf;
     struct ml_ctx *x = st->ctx;
     struct ml_stream *s;
-    struct lc_prec line;
 
     release_pending(x); /* the previous call's merged record is in the batches now */
     s = find(x, r->src, r->labels);
@@ -368,14 +382,7 @@ static enum lc_stage_result multiline_run(struct lc_stage *st, struct lc_prec *r
         if (s->len + 1 + r->len > (size_t)c->max_bytes && s->lines) {
             /* send what is held, start again with this line */
             lc_counter_inc(x->m_ev[EV_MAX_BYTES]);
-            line = *r;
-            take(st, s, r);
-            s->seq = line.src ? ref_mark(line.src) : 0;
-            s->len = 0;
-            s->lines = 0;
-            s->ts_ns = line.ts_ns;
-            append(st, s, line.line, line.len);
-            return LC_STAGE_PASS;
+            return restart_with(st, s, r);
         }
         append(st, s, r->line, r->len);
         if (s->lines >= (uint32_t)c->max_lines) {
@@ -388,14 +395,7 @@ static enum lc_stage_result multiline_run(struct lc_stage *st, struct lc_prec *r
     }
     if (s) {
         /* a new record starts: send the held one, hold this line */
-        line = *r;
-        take(st, s, r);
-        s->seq = line.src ? ref_mark(line.src) : 0;
-        s->len = 0;
-        s->lines = 0;
-        s->ts_ns = line.ts_ns;
-        append(st, s, line.line, line.len);
-        return LC_STAGE_PASS;
+        return restart_with(st, s, r);
     }
     if (!hold(st, r)) {
         lc_counter_inc(x->m_ev[EV_STREAMS_FULL]);

@@ -12,7 +12,6 @@ too) would go to the dead-letter queue.
 import pytest
 
 import agent as ag
-from fake_loki import FakeLoki
 
 pytestmark = pytest.mark.skipif(not ag.have_binary(), reason="build/log_capturer not built")
 
@@ -26,13 +25,6 @@ RAW = (b"good line 1\n"
 WANT = ["good line 1", "bad ?? line 2", "nul \x00 byte 3", "ansi \x1b[31mred\x1b[0m 4",
         "cut ?? 5", "overlong ?? surrogate ??? 6", "fine caf\u00e9 \U0001F600 7"]
 
-
-@pytest.fixture
-def fake():
-    f = FakeLoki()
-    f.start()
-    yield f
-    f.stop()
 
 
 @pytest.mark.parametrize("enc", ["protobuf", "json"])

@@ -37,7 +37,6 @@ from pathlib import Path
 import pytest
 
 import agent as ag
-from fake_loki import FakeLoki
 from test_files import make_agent  # noqa: F401 (a fixture)
 
 if not ag.have_binary():
@@ -186,13 +185,6 @@ def loki_output(fake):
     return {"type": "loki", "name": "loki", "url": fake.url, "max_inflight": 4, "timeout": "3s",
             "retry": {"initial": "100ms", "max": "1s"}}
 
-
-@pytest.fixture
-def fake():
-    f = FakeLoki()
-    f.start()
-    yield f
-    f.stop()
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import agent as ag  # noqa: E402
-from fake_loki import FakeLoki  # noqa: E402
 
 RSS_LIMIT_MB = float(os.environ.get("LC_RSS_LIMIT_MB", "64"))
 NUMBERS_PATH = ag.REPO / "build" / "loki-numbers.txt"
@@ -262,13 +261,6 @@ class Sampler(threading.Thread):
 
 # ----------------------------------------------------------------------------- fixtures
 
-
-@pytest.fixture
-def fake():
-    f = FakeLoki()
-    f.start(0)
-    yield f
-    f.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 import agent as ag
-from fake_loki import FakeLoki
 
 pytestmark = pytest.mark.skipif(not ag.have_binary(), reason="build/log_capturer not built")
 
@@ -38,13 +37,6 @@ GO = ["panic: runtime error: index out of range [3] with length 3",
       "\t/app/main.go:8 +0x1d",
       "exit status 2"]
 
-
-@pytest.fixture
-def fake():
-    f = FakeLoki()
-    f.start(0)
-    yield f
-    f.stop()
 
 
 def sh_print(lines, fd):
