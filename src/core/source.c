@@ -182,6 +182,15 @@ bool lc_source_try_seal(struct lc_source *s, const struct lc_pos *pos)
     return true;
 }
 
+void lc_source_fold_newest(struct lc_source *s)
+{
+    if (lc_source_writable(s))
+        return;
+    /* full: tail > head, and the newest mark is sealed (s->open is false) */
+    mark_at(s, s->tail - 1)->sealed = false;
+    s->open = true;
+}
+
 int lc_source_mark_ref(struct lc_source *s, uint64_t *seq)
 {
     if (!lc_source_writable(s))

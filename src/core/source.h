@@ -102,6 +102,15 @@ bool lc_source_drained(const struct lc_source *s);
  * sealed.
  */
 bool lc_source_try_seal(struct lc_source *s, const struct lc_pos *pos);
+/*
+ * For an input about to read while every mark slot is in flight: reopens the
+ * newest mark, so the read's records join it and its next checkpoint moves
+ * that mark's position on (committed once all of its batches are done). The
+ * input keeps reading instead of waiting for an ack, which would hold its
+ * lines for up to a batch_wait; what is in flight stays bounded by the
+ * outputs' max_pending_bytes. Afterwards s is writable.
+ */
+void lc_source_fold_newest(struct lc_source *s);
 
 /*
  * For the pipeline: takes a reference on the open mark (opening one when a

@@ -75,7 +75,8 @@ static const struct lc_option file_options[] = {
     OPT(LC_OPT_INT, "max_rotated_files", "8", max_rotated, 1, 1024,
         "Most rotated files of one path held open until read; a newer one waits (counted)."),
     OPT(LC_OPT_INT, "max_unacked_reads", "64", max_unacked, 2, 65536,
-        "Reads per file waiting for delivery before reading that file pauses."),
+        "Reads per file waiting for delivery, each committed on its own; when all are in "
+        "flight, further reads join the newest (committed with it)."),
     {LC_OPT_ENUM, "timestamp", "read", offsetof(struct lc_file_conf, timestamp),
      .choices = ts_choices,
      .help = "A record's time: when it was read, or parsed from an RFC 3339 or syslog prefix "
@@ -767,9 +768,10 @@ static void on_work(uv_idle_t *h)
             continue; /* lines in order across a rotation (and split lines joined) */
         if (t->check_gap)
             check_gap(t);
-        if (t->hot && lc_source_writable(t->src))
+        /* a full mark ring does not stop it: the read joins the newest mark */
+        if (t->hot)
             lc_tail_read(t, 4 * fi->c->read_bytes);
-        hot |= t->hot && lc_source_writable(t->src);
+        hot |= t->hot;
     }
     if (!hot)
         uv_idle_stop(h);

@@ -238,16 +238,18 @@ def test_max_rotated_files_defers_the_successor(make_agent, tmp_path):
     loki.configure(delay=1.0)
     inp = {"type": "file", "name": "mr", "paths": [str(p)], "start_at": "beginning",
            "max_rotated_files": 1, "rotate_wait": "200ms", "rescan_interval": "100ms",
-           "poll_interval": "50ms", "read_bytes": "4KiB", "max_unacked_reads": 2,
-           "max_line_bytes": "1KiB"}
+           "poll_interval": "50ms", "read_bytes": "4KiB", "max_line_bytes": "1KiB"}
     out = {"type": "loki", "name": "loki", "url": loki.url, "max_inflight": 1}
-    a = make_agent([inp], outputs=[out], extra={"batch_bytes": "8KiB", "batch_wait": "50ms"})
+    # the slow Loki holds the reader back once 1 MiB is pending: lines of 900 bytes fill it
+    a = make_agent([inp], outputs=[out], extra={"batch_bytes": "8KiB", "batch_wait": "50ms",
+                                                "max_pending_bytes": "1MiB"})
     total = 6000
     try:
         a.start()
         # the second rotation waits for the deferred file to be opened: a file rotated away
         # before it was opened is a counted gap, not what this test is about
-        w = Writer(p, total, "mr", rate=4000, chunk=100, rotate="rename", rotate_every=2000,
+        w = Writer(p, total, "mr " + "x" * 900, rate=4000, chunk=100, rotate="rename",
+                   rotate_every=2000,
                    before_rotate=lambda k: k < 2 or wait_until(
                        lambda: a.stderr().count("tailing ") >= 2, 30))
         w.start()

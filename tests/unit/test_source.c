@@ -256,6 +256,41 @@ static void test_full_ring_refuses_a_mark(void **state)
     lc_labels_release(l);
 }
 
+/*
+ * A tailed file keeps reading with every mark in flight: the read joins the
+ * newest mark, whose position then commits only once every batch holding it
+ * (the old records and the new) is done.
+ */
+static void test_fold_newest_when_full(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels();
+    struct lc_source *s = lc_source_new(NULL, "k", "/p", l, NULL, 2);
+    struct lc_batch *b[3] = {lc_batch_new(1024, 64), lc_batch_new(1024, 64),
+                             lc_batch_new(1024, 64)};
+
+    chunk(s, b[0], 1, 10);
+    chunk(s, b[1], 1, 20);
+    assert_false(lc_source_writable(s));
+    lc_source_fold_newest(s);
+    assert_true(lc_source_writable(s));
+    chunk(s, b[2], 2, 30); /* into the second mark: no third slot was taken */
+    assert_int_equal(s->tail - s->head, 2);
+    lc_batch_release_marks(b[0], true);
+    assert_int_equal(s->ck.pos.offset, 10);
+    lc_batch_release_marks(b[1], true);
+    assert_int_equal(s->ck.pos.offset, 10); /* the folded records are still in flight */
+    lc_batch_release_marks(b[2], true);
+    assert_int_equal(s->ck.pos.offset, 30);
+    assert_true(lc_source_drained(s));
+    lc_source_fold_newest(s); /* a free slot: nothing to fold */
+    assert_true(lc_source_drained(s));
+    for (int i = 0; i < 3; i++)
+        lc_batch_free(b[i]);
+    lc_source_free(s);
+    lc_labels_release(l);
+}
+
 /* try_seal seals only while a slot stays free after it, so a record can always follow. */
 static void test_try_seal_keeps_a_slot(void **state)
 {
@@ -390,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_release_frees_when_drained),
         cmocka_unit_test(test_batch_limits),
         cmocka_unit_test(test_full_ring_refuses_a_mark),
+        cmocka_unit_test(test_fold_newest_when_full),
         cmocka_unit_test(test_try_seal_keeps_a_slot),
         cmocka_unit_test(test_batch_trim_and_cost),
         cmocka_unit_test(test_alloc_failures_source_and_batch),
