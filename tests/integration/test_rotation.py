@@ -226,8 +226,8 @@ def test_docker_rotated_while_down_keeps_its_tail(docker, make_agent, tmp_path):
 
 
 def test_max_rotated_files_defers_the_successor(make_agent, tmp_path):
-    """max_rotated_files: 1, and a slow Loki (1 s per push) so the renamed file still has
-    unread data when its successor appears: the successor is not opened (counted, logged)
+    """max_rotated_files: 1, and a slow Loki (1 s per push) that fills max_pending_bytes so
+    the renamed file still has unread data when its successor appears: the successor is not opened (counted, logged)
     until the renamed one was read to its end; nothing is lost or reordered."""
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -258,8 +258,8 @@ def test_max_rotated_files_defers_the_successor(make_agent, tmp_path):
         held = a.metric("log_capturer_file_rotated_open_files", input="mr")
         assert wait_until(lambda: a.metric("log_capturer_file_rotated_open_files",
                                            input="mr") == 1, 5), held
+        loki.configure(delay=0)  # the renamed file drains, then its successor is opened
         w.join_checked()
-        loki.configure(delay=0)
         assert loki.wait_entries(total, 60) >= total
         assert a.stop(30) == 0
         lines = [e["line"] for e in loki.entries()]
