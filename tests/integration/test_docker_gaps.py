@@ -161,10 +161,15 @@ def test_api_rotation_replays_skipped(docker, tmp_path):
 def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
     """200 `docker run --rm` containers each printing one line (6 at a time), agent in api
     mode: 200 of 200 lines arrive, nothing counted as missed, FDs and threads back to their
-    baseline, no stream left open (issue 15, part 3)."""
+    baseline, no stream left open (issue 15, part 3), and the leak watchdog, sampling every
+    second, flags nothing (issue 10)."""
     from concurrent.futures import ThreadPoolExecutor
     n = 200
-    a = ag.Agent(tmp_path, [docker_input(docker, "api", include={"names": ["rm-*"]})])
+    # the leak watchdog samples every second over the churn (issue 10: a churn of 200
+    # containers is not flagged); RSS growth while the allocator warms up is not its subject
+    wd = {"interval": "1s", "window": "60s", "max_rss_per_min": "64MiB"}
+    a = ag.Agent(tmp_path, [docker_input(docker, "api", include={"names": ["rm-*"]})],
+                 extra={"watchdog": wd})
     a.start()
     try:
         assert ag.wait_until(lambda: (a.metric("log_capturer_docker_api_streams_open",
@@ -179,13 +184,25 @@ def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
         base_fds, base_threads = a.fds(), a.threads()
         t0 = time.monotonic()
 
+        engine_rm_races = []
+
         def run(i):
-            docker.cli("run", "--rm", "--network", "none", "--name", f"rm-{i}", IMAGE,
-                       "sh", "-c", f"echo churn {i}", timeout=60)
+            try:
+                docker.cli("run", "--rm", "--network", "none", "--name", f"rm-{i}", IMAGE,
+                           "sh", "-c", f"echo churn {i}", timeout=60)
+            except RuntimeError as e:
+                # dockerd (vfs) sometimes fails the --rm removal while a log reader still
+                # has the directory ("unable to remove filesystem ... directory not empty"):
+                # the container ran and printed; only its removal failed (removed below)
+                if "unable to remove filesystem" not in str(e):
+                    raise
+                engine_rm_races.append(i)
 
         with ThreadPoolExecutor(6) as ex:
             list(ex.map(run, range(n)))
         run_s = time.monotonic() - t0
+        for i in engine_rm_races:
+            docker.cli("rm", "-f", f"rm-{i}", check=False)
         ag.wait_until(lambda: len(a.output().records) >= n + 3, ag.scaled(30), interval=0.2)
         assert ag.wait_until(lambda: a.metric("log_capturer_docker_streams", input="c") == 0, 20)
         ag.wait_until(lambda: a.fds() <= base_fds and a.threads() <= base_threads, 10,
@@ -193,8 +210,15 @@ def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
         fds, threads = a.fds(), a.threads()
         missed = a.metric("log_capturer_docker_missed_containers_total", input="c")
         recs = a.output().records
+        samples = a.metric("log_capturer_watchdog_samples_total")
+        growth = {dict(lb)["resource"]: v for (name, lb), v in a.metrics().items()
+                  if name == "log_capturer_watchdog_growth"}
+        wd_status = a.health()[1]["components"]["watchdog"]["status"]
     finally:
         a.stop()
+    wd_warns = [r["msg"] for r in a.log_records() if r.get("component") == "watchdog"]
+    assert samples >= 20 and set(growth.values()) == {0} and wd_status == "ok" and not wd_warns, (
+        samples, growth, wd_status, wd_warns)
     got = collections.Counter(r["line"] for r in recs if r["line"].startswith("churn "))
     arrived = sum(1 for i in range(n) if got.get(f"churn {i}"))
     print(f"\n--rm churn (api): {arrived} of {n} containers' lines in {run_s:.1f} s, "
@@ -240,8 +264,15 @@ def test_api_containers_ended_while_agent_down(docker, tmp_path):
         time.sleep(1)
         missed = a.metric("log_capturer_docker_missed_containers_total", input="c")
         recs = a.output().records
+        samples = a.metric("log_capturer_watchdog_samples_total")
+        growth = {dict(lb)["resource"]: v for (name, lb), v in a.metrics().items()
+                  if name == "log_capturer_watchdog_growth"}
+        wd_status = a.health()[1]["components"]["watchdog"]["status"]
     finally:
         a.stop()
+    wd_warns = [r["msg"] for r in a.log_records() if r.get("component") == "watchdog"]
+    assert samples >= 20 and set(growth.values()) == {0} and wd_status == "ok" and not wd_warns, (
+        samples, growth, wd_status, wd_warns)
     got = collections.Counter(r["line"] for r in recs if r["line"].startswith("k "))
     want = expected_lines(60, "stdout", tag="k")
     print(f"\nended while down: {before} lines before the stop; kept container "
