@@ -222,7 +222,8 @@ def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
     got = collections.Counter(r["line"] for r in recs if r["line"].startswith("churn "))
     arrived = sum(1 for i in range(n) if got.get(f"churn {i}"))
     print(f"\n--rm churn (api): {arrived} of {n} containers' lines in {run_s:.1f} s, "
-          f"duplicates {sum(v - 1 for v in got.values())}, missed counted {missed}; "
+          f"duplicates {sum(v - 1 for v in got.values())}, missed counted {missed}, "
+          f"removals the engine failed {len(engine_rm_races)}; "
           f"FDs {base_fds} -> {fds}, threads {base_threads} -> {threads}")
     if arrived != n:
         print("\n".join(str(r) for r in a.log_records() if r.get("level") != "info"))
