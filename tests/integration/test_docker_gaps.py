@@ -265,15 +265,8 @@ def test_api_containers_ended_while_agent_down(docker, tmp_path):
         time.sleep(1)
         missed = a.metric("log_capturer_docker_missed_containers_total", input="c")
         recs = a.output().records
-        samples = a.metric("log_capturer_watchdog_samples_total")
-        growth = {dict(lb)["resource"]: v for (name, lb), v in a.metrics().items()
-                  if name == "log_capturer_watchdog_growth"}
-        wd_status = a.health()[1]["components"]["watchdog"]["status"]
     finally:
         a.stop()
-    wd_warns = [r["msg"] for r in a.log_records() if r.get("component") == "watchdog"]
-    assert samples >= 20 and set(growth.values()) == {0} and wd_status == "ok" and not wd_warns, (
-        samples, growth, wd_status, wd_warns)
     got = collections.Counter(r["line"] for r in recs if r["line"].startswith("k "))
     want = expected_lines(60, "stdout", tag="k")
     print(f"\nended while down: {before} lines before the stop; kept container "
