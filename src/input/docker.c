@@ -84,7 +84,8 @@ static const struct lc_option docker_options[] = {
      .help = "File mode: most rotated logs of one container held open until read; a newer "
              "one waits (counted)."},
     {LC_OPT_INT, "max_unacked_reads", "64", DCFG(max_unacked), 2, 65536,
-     .help = "Reads per container waiting for delivery before reading it pauses."},
+     .help = "Reads per container waiting for delivery: in api mode its stream then pauses; in "
+             "file mode further reads join the newest (committed with it)."},
     LC_OPT_END,
 };
 

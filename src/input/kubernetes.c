@@ -123,7 +123,8 @@ static const struct lc_option k8s_options[] = {
      .help = "Most rotated logs of one container held open until read; a newer one waits "
              "(counted)."},
     {LC_OPT_INT, "max_unacked_reads", "64", KCFG(max_unacked), 2, 65536,
-     .help = "Reads per log waiting for delivery before reading that log pauses."},
+     .help = "Reads per log waiting for delivery, each committed on its own; when all are in "
+             "flight, further reads join the newest (committed with it)."},
     LC_OPT_END,
 };
 
