@@ -6,6 +6,7 @@
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/promtail.h"
 #include "output/dlq.h"
 #include "process/stage.h"
 
@@ -26,6 +27,8 @@
 
 static const char usage[] =
     "usage: log_capturer [run] [-c FILE] [--once]\n"
+    "       log_capturer [run] --promtail-config FILE [--promtail-lenient] [--promtail-expand-env]\n"
+    "       log_capturer convert [--promtail-lenient] [--promtail-expand-env] PROMTAIL_FILE\n"
     "       log_capturer check-config [--print] FILE\n"
     "       log_capturer dlq list|replay [-c FILE] [--output NAME]\n"
     "       log_capturer test-process -c FILE --input NAME   (lines on stdin)\n"
@@ -36,6 +39,11 @@ static const char usage[] =
     "  -c FILE     configuration (YAML); without it the embedded default: tail\n"
     "              /var/log/syslog and /var/log/*.log, print JSON lines on stdout\n"
     "  --once      read every input to its current end, deliver, save positions, exit\n"
+    "  --promtail-config FILE  run on a Promtail configuration (converted as by `convert`);\n"
+    "              its positions file is imported at the first start (docs/promtail.md)\n"
+    "  --promtail-lenient      keys without an equivalent: a warning, ignored (else an error)\n"
+    "  --promtail-expand-env   expand ${VAR} (Promtail's -config.expand-env=true)\n"
+    "convert       print the native configuration equivalent to a Promtail one\n"
     "check-config  validate FILE; exit 0 if valid, 2 with FILE:LINE:COLUMN: message if not\n"
     "dlq           list or re-send the dead-letter queue of the Loki outputs\n"
     "test-process  run the lines of stdin through the input's `process:` stages and print\n"
@@ -81,22 +89,82 @@ static int load(const char *path, struct lc_config **cfg)
     return 0;
 }
 
+/* --promtail-lenient, --promtail-expand-env: true (and *flags set) if argv[i] is one. */
+static bool promtail_flag(const char *arg, unsigned *flags)
+{
+    if (strcmp(arg, "--promtail-lenient") == 0)
+        *flags |= LC_PT_LENIENT;
+    else if (strcmp(arg, "--promtail-expand-env") == 0)
+        *flags |= LC_PT_EXPAND_ENV;
+    else
+        return false;
+    return true;
+}
+
+static int cmd_convert(int argc, char **argv)
+{
+    struct lc_promtail_result res = {0};
+    const char *path = NULL;
+    unsigned flags = 0;
+    char err[1024];
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        if (promtail_flag(argv[i], &flags))
+            continue;
+        if (path || argv[i][0] == '-') {
+            fprintf(stderr, "log_capturer: unknown argument '%s'\n%s", argv[i], usage);
+            return EXIT_CONFIG;
+        }
+        path = argv[i];
+    }
+    if (!path) {
+        fputs(usage, stderr);
+        return EXIT_CONFIG;
+    }
+    rc = lc_promtail_convert_file(path, flags, stderr, &res, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "log_capturer: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    fputs(res.yaml, stdout);
+    lc_promtail_result_free(&res);
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *promtail = NULL;
     struct lc_config *cfg = NULL;
+    unsigned flags = 0;
     bool once = false;
     int rc;
 
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             path = argv[++i];
+        } else if (strcmp(argv[i], "--promtail-config") == 0 && i + 1 < argc) {
+            promtail = argv[++i];
+        } else if (promtail_flag(argv[i], &flags)) {
+            continue;
         } else if (strcmp(argv[i], "--once") == 0) {
             once = true;
         } else {
             fprintf(stderr, "log_capturer: unknown argument '%s'\n%s", argv[i], usage);
             return EXIT_CONFIG;
         }
+    }
+    if (promtail && path) {
+        fprintf(stderr, "log_capturer: -c and --promtail-config exclude each other\n");
+        return EXIT_CONFIG;
+    }
+    if (promtail) {
+        char err[1024];
+        if (lc_promtail_load(promtail, flags, &cfg, NULL, err, sizeof(err))) {
+            fprintf(stderr, "log_capturer: %s\n", err);
+            return EXIT_CONFIG;
+        }
+        return lc_agent_run(cfg, once);
     }
     rc = load(path, &cfg);
     if (rc)
@@ -324,6 +392,8 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (argc > 1 && strcmp(argv[1], "check-config") == 0)
         rc = cmd_check(argc - 2, argv + 2);
+    else if (argc > 1 && strcmp(argv[1], "convert") == 0)
+        rc = cmd_convert(argc - 2, argv + 2);
     else if (argc > 1 && strcmp(argv[1], "test-process") == 0)
         rc = cmd_test_process(argc - 2, argv + 2);
     else if (argc > 1 && strcmp(argv[1], "dlq") == 0)

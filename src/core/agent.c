@@ -9,6 +9,7 @@
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/notify.h"
+#include "core/promtail.h"
 #include "core/source.h"
 #include "core/watchdog.h"
 #include "core/worker.h"
@@ -259,7 +260,10 @@ static void reload(struct lc_agent *a)
 
     if (a->stopping)
         return;
-    if (strcmp(a->cfg->source, "<embedded>") == 0)
+    if (a->cfg->promtail_flags)
+        rc = lc_promtail_load(a->cfg->source, a->cfg->promtail_flags & ~LC_PT_LOADED, &next, NULL,
+                              err, sizeof(err));
+    else if (strcmp(a->cfg->source, "<embedded>") == 0)
         rc = lc_config_load_string(lc_config_embedded, "<embedded>", &next, err, sizeof(err));
     else
         rc = lc_config_load_file(a->cfg->source, &next, err, sizeof(err));
@@ -475,6 +479,15 @@ static int setup(struct lc_agent *a)
     if (rc) {
         lc_log(LC_LOG_ERROR, "agent", "checkpoint store: %s", err);
         return rc;
+    }
+    if (a->cfg->promtail_positions) {
+        size_t imp, reset, skipped;
+        rc = lc_promtail_import_positions(a->ckpt, a->cfg, a->cfg->promtail_positions, &imp,
+                                          &reset, &skipped, err, sizeof(err));
+        if (rc) {
+            lc_log(LC_LOG_ERROR, "agent", "Promtail positions: %s", err);
+            return rc;
+        }
     }
     lc_health_set("checkpoints", LC_HEALTH_OK, "ok");
     lc_health_field("checkpoints", "entries",

@@ -1570,6 +1570,7 @@ void lc_config_free(struct lc_config *cfg)
 {
     if (!cfg)
         return;
+    free(cfg->promtail_positions);
     for (size_t k = 0; k < cfg->ninputs; k++) {
         struct lc_input_conf *ic = &cfg->inputs[k];
         if (ic->plugin)
