@@ -122,7 +122,19 @@ static void putf(struct pt_buf *b, const char *fmt, ...)
  * A double-quoted YAML scalar. Without LC_PT_EXPAND_ENV, "${" is written
  * "$${" so that the native loader keeps it literally, as Promtail does.
  */
+static void putq_env(struct pt_buf *b, const char *s, bool expand);
 static void putq(struct pt *P, struct pt_buf *b, const char *s)
+{
+    putq_env(b, s, P->flags & LC_PT_EXPAND_ENV);
+}
+
+/* A scalar the loader must keep literally (a regex replacement's ${1}). */
+static void putq_lit(struct pt_buf *b, const char *s)
+{
+    putq_env(b, s, false);
+}
+
+static void putq_env(struct pt_buf *b, const char *s, bool expand)
 {
     putstr(b, "\"");
     for (; *s; s++) {
@@ -136,7 +148,7 @@ static void putq(struct pt *P, struct pt_buf *b, const char *s)
             putstr(b, "\\t");
         } else if (c < 0x20 || c == 0x7f) {
             putf(b, "\\x%02x", c);
-        } else if (c == '$' && s[1] == '{' && !(P->flags & LC_PT_EXPAND_ENV)) {
+        } else if (c == '$' && s[1] == '{' && !expand) {
             putstr(b, "$$");
         } else {
             put(b, s, 1);
@@ -1142,7 +1154,7 @@ static int st_replace(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
     putstr(b, "      - replace: {expression: ");
     putq(P, b, rc == 1 ? ex : rx.p);
     putstr(b, ", replace: ");
-    putq(P, b, rc == 1 ? r : rep.p);
+    putq_lit(b, rc == 1 ? r : rep.p);
     put_source(P, b, src);
     putstr(b, "}");
     if (rc == 1)
