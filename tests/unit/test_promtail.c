@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT */
+/* test_promtail.c: the Promtail converter (mapping, error paths, lenient mode) and positions import. */
+#include "core/ckpt.h"
+#include "core/config.h"
+#include "core/promtail.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define HEAD                                                                                       \
+    "server:\n"                                                                                    \
+    "  http_listen_port: 9080\n"                                                                   \
+    "clients:\n"                                                                                   \
+    "  - url: http://127.0.0.1:3100/loki/api/v1/push\n"                                            \
+    "scrape_configs:\n"                                                                            \
+    "  - job_name: app\n"                                                                          \
+    "    static_configs:\n"                                                                        \
+    "      - labels: {job: app, __path__: /var/log/app/*.log}\n"
+
+#define assert_has(hay, needle)                                                                   \
+    do {                                                                                           \
+        if (!strstr((hay), (needle)))                                                              \
+            fail_msg("'%s' not in:\n%s", (needle), (hay));                                         \
+    } while (0)
+#define assert_lacks(hay, needle)                                                                 \
+    do {                                                                                           \
+        if (strstr((hay), (needle)))                                                               \
+            fail_msg("'%s' in:\n%s", (needle), (hay));                                             \
+    } while (0)
+
+/* Converts text; returns rc, the YAML in *yaml (caller frees), the message in err. */
+static int conv(const char *text, unsigned flags, char **yaml, char *err, size_t errlen,
+                size_t *warnings)
+{
+    struct lc_promtail_result r = {0};
+    FILE *warn = tmpfile();
+    int rc = lc_promtail_convert(text, strlen(text), "p.yaml", flags, warn, &r, err, errlen);
+
+    *yaml = r.yaml;
+    if (warnings)
+        *warnings = r.warnings;
+    if (rc == 0 && (flags & LC_PT_LENIENT)) {
+        /* the warning names the line too */
+        char w[1024] = "";
+        rewind(warn);
+        assert_non_null(fgets(w, sizeof(w), warn));
+        snprintf(err, errlen, "%s", w);
+    }
+    fclose(warn);
+    free(r.positions);
+    return rc;
+}
+
+/* The converted text loads through the native loader. */
+static void assert_loads(const char *yaml)
+{
+    struct lc_config *cfg = NULL;
+    char err[1024];
+    int rc = lc_config_load_string(yaml, "converted", &cfg, err, sizeof(err));
+    if (rc)
+        fail_msg("%s\n---\n%s", err, yaml);
+    lc_config_free(cfg);
+}
+
+static void test_minimal(void **state)
+{
+    char *y, err[1024];
+    (void)state;
+    assert_int_equal(conv(HEAD, 0, &y, err, sizeof(err), NULL), 0);
+    assert_has(y, "url: \"http://127.0.0.1:3100\"");  /* push path stripped */
+    assert_has(y, "listen: \"127.0.0.1:9080\"");       /* loopback */
+    assert_has(y, "batch_wait: 1000ms");              /* Promtail's defaults */
+    assert_has(y, "batch_bytes: 1048576");
+    assert_has(y, "retry: {initial: 500ms, max: 300000ms}");
+    assert_has(y, "paths: [\"/var/log/app/*.log\"]");
+    assert_has(y, "labels: {\"job\": \"app\"}");
+    assert_has(y, "start_at: beginning");
+    assert_loads(y);
+    free(y);
+}
+
+/* An unknown key is an error naming it and its line; lenient: a warning, the key ignored. */
+static void test_unknown_key(void **state)
+{
+    static const char text[] = HEAD "limits_config:\n  readline_rate: 10\n";
+    char *y = NULL, err[1024];
+    size_t w = 0;
+    (void)state;
+    assert_int_equal(conv(text, 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_null(y);
+    assert_has(err, "p.yaml:9:1: top-level key 'limits_config' is not supported");
+    assert_int_equal(conv(text, LC_PT_LENIENT, &y, err, sizeof(err), &w), 0);
+    assert_int_equal(w, 1);
+    assert_has(err, "p.yaml:9:1: warning: top-level key 'limits_config'");
+    assert_lacks(y, "readline_rate");
+    assert_loads(y);
+    free(y);
+}
+
+static void test_unknown_stage(void **state)
+{
+    static const char text[] = HEAD "    pipeline_stages:\n"
+                                    "      - json: {expressions: {level: \"\"}}\n"
+                                    "      - geoip: {source: ip}\n";
+    char *y = NULL, err[1024];
+    (void)state;
+    assert_int_equal(conv(text, 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "p.yaml:11:9: pipeline stage 'geoip' is not supported");
+    assert_int_equal(conv(text, LC_PT_LENIENT, &y, err, sizeof(err), NULL), 0);
+    assert_has(y, "- json:");
+    assert_lacks(y, "geoip");
+    assert_loads(y);
+    free(y);
+}
+
+static void test_json_expressions(void **state)
+{
+    char *y = NULL, err[1024];
+    (void)state;
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - json: {expressions: {lvl: level, u: ctx.user, "
+                               "k: '\"x-y\".z', level: level, m: ''}}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     0);
+    assert_has(y, "- json: {expressions: {\"lvl\": \"level\", \"u\": \"ctx.user\", \"k\": \"x-y.z\", "
+           "\"level\": \"\", \"m\": \"\"}}");
+    assert_loads(y);
+    free(y);
+    y = NULL;
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - json: {expressions: {first: 'items[0]'}}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "p.yaml:10:37: json expression 'items[0]' is not supported");
+}
+
+static void test_timestamp_layouts(void **state)
+{
+    char *y = NULL, err[1024];
+    (void)state;
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - timestamp: {source: t, format: '2006-01-02 15:04:05', "
+                               "fallback_formats: [RFC1123Z, UnixMs, '02/Jan/2006:15:04:05 "
+                               "-0700']}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     0);
+    assert_has(y, "format: \"%Y-%m-%d %H:%M:%S\", fallback_formats: [\"%a, %d %b %Y "
+                              "%H:%M:%S %z\", \"UnixMs\", \"%d/%b/%Y:%H:%M:%S %z\"]");
+    assert_loads(y);
+    free(y);
+    y = NULL;
+    /* fractional seconds and zone names have no strptime form */
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - timestamp: {source: t, format: '2006-01-02 15:04:05.000'}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "p.yaml:10:40: timestamp format");
+    assert_has(err, "fractional seconds");
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - timestamp: {source: t, format: RFC1123}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "zone name");
+}
+
+/* Promtail replaces each capture group: rewritten so the text around the groups is kept. */
+static void test_replace_groups(void **state)
+{
+    char *y = NULL, err[1024];
+    (void)state;
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - replace: {expression: 'pw=(\\S+) id=(?P<id>\\d+)', "
+                               "replace: '***'}\n",
+                          LC_PT_EXPAND_ENV, &y, err, sizeof(err), NULL),
+                     0);
+    /* ${n} stays literal for the loader even with ${VAR} expansion on */
+    assert_has(y, "- replace: {expression: \"(pw=)(\\\\S+)( id=)(?P<id>\\\\d+)()\", "
+                              "replace: \"$${1}***$${3}***$${5}\"}");
+    assert_loads(y);
+    free(y);
+    y = NULL;
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - replace: {expression: '(a|b)+', replace: x}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "p.yaml:10:31: replace expression '(a|b)+' is not supported");
+}
+
+static void test_template_and_clients(void **state)
+{
+    static const char text[] =
+        "clients:\n"
+        "  - url: https://l.example/loki/api/v1/push\n"
+        "    tenant_id: t1\n"
+        "    basic_auth: {username: u, password_file: /etc/pw}\n"
+        "    tls_config: {ca_file: /etc/ca.pem, insecure_skip_verify: true}\n"
+        "    external_labels: {cluster: c1}\n"
+        "    backoff_config: {min_period: 1s, max_period: 1m, max_retries: 3}\n"
+        "    batchwait: 2s\n"
+        "    batchsize: 524288\n"
+        "scrape_configs:\n"
+        "  - job_name: app\n"
+        "    static_configs:\n"
+        "      - labels: {__path__: /var/log/a.log}\n"
+        "    pipeline_stages:\n"
+        "      - template: {source: lvl, template: '{{ .Value }}-{{ .app }}'}\n"
+        "      - template: {source: x, template: '{{ ToUpper .Value }}'}\n";
+    char *y = NULL, err[1024];
+    (void)state;
+    assert_int_equal(conv(text, 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "p.yaml:16:41: template '{{ ToUpper .Value }}' is not supported");
+    assert_int_equal(conv(text, LC_PT_LENIENT, &y, err, sizeof(err), NULL), 0);
+    assert_has(y, "- template: {source: \"lvl\", template: \"{{ .lvl }}-{{ .app }}\"}");
+    assert_has(y, "tenant: \"t1\"");
+    assert_has(y, "    basic_auth:\n      username: \"u\"\n      password_file: "
+                              "\"/etc/pw\"\n");
+    assert_has(y, "      insecure_skip_verify: true\n");
+    assert_has(y, "labels: {\"cluster\": \"c1\"}");
+    assert_has(y, "retry: {initial: 1000ms, max: 60000ms}");
+    assert_has(y, "batch_wait: 2000ms");
+    assert_has(y, "batch_bytes: 524288");
+    assert_loads(y);
+    free(y);
+}
+
+static void test_bad_documents(void **state)
+{
+    char *y = NULL, err[1024];
+    (void)state;
+    assert_int_equal(conv("clients: [\n", 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "p.yaml:2:1:");
+    assert_int_equal(conv("", 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_int_equal(conv("scrape_configs: []\n", 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "no clients");
+    assert_int_equal(conv(HEAD "    docker_sd_configs: [{host: unix:///var/run/docker.sock}]\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "p.yaml:9:5: scrape_configs.docker_sd_configs is not supported");
+    assert_int_equal(conv("clients: [{url: http://x}]\nscrape_configs:\n  - job_name: a\n"
+                          "    static_configs: [{labels: {__path__: '/var/log/**/*.log'}}]\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "'**' (any depth) is not supported");
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n      - timestamp: {source: t}\n", 0, &y,
+                          err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "p.yaml:10:20: timestamp needs 'source' and 'format'");
+}
+
+/* Positions import ------------------------------------------------------------------------- */
+
+static char root[512];
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_positions_import(void **state)
+{
+    const char *base = getenv("LC_TEST_TMP");
+    char a[600], b[600], gone[600], pos[600], pt[2400], cfgtext[2048], err[512], key[700];
+    struct lc_promtail_result r = {0};
+    struct lc_config *cfg = NULL;
+    struct lc_ckpt *ck = NULL;
+    struct lc_ckpt_entry e;
+    struct stat st;
+    size_t imp, reset, skipped;
+    (void)state;
+
+    snprintf(root, sizeof(root), "%s/test_promtail.XXXXXX", base ? base : "/tmp");
+    if (base)
+        mkdir(base, 0700);
+    assert_non_null(mkdtemp(root));
+    snprintf(a, sizeof(a), "%s/a.log", root);
+    snprintf(b, sizeof(b), "%s/b.log", root);
+    snprintf(gone, sizeof(gone), "%s/gone.log", root);
+    snprintf(pos, sizeof(pos), "%s/positions.yaml", root);
+    write_file(a, "0123456789\n0123456789\n"); /* 22 bytes */
+    write_file(b, "short\n");                  /* 6 bytes, Promtail was at 100 */
+    snprintf(pt, sizeof(pt),
+             "positions:\n  \"%s\": \"11\"\n  \"%s\": \"100\"\n  \"%s\": \"5\"\n"
+             "  /elsewhere/x.log: \"7\"\n  journal-journal: \"s=abc;i=1\"\n",
+             a, b, gone);
+    write_file(pos, pt);
+    snprintf(cfgtext, sizeof(cfgtext),
+             "positions: {filename: %s}\n"
+             "clients: [{url: http://127.0.0.1:3100/loki/api/v1/push}]\n"
+             "scrape_configs:\n"
+             "  - job_name: app\n"
+             "    static_configs: [{labels: {__path__: '%s/*.log'}}]\n"
+             "  - job_name: journal\n"
+             "    journal: {labels: {job: j}}\n",
+             pos, root);
+    assert_int_equal(lc_promtail_convert(cfgtext, strlen(cfgtext), "p.yaml", 0, NULL, &r, err,
+                                         sizeof(err)),
+                     0);
+    assert_string_equal(r.positions, pos);
+    assert_int_equal(lc_config_load_string(r.yaml, "converted", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(lc_ckpt_open(&ck, root, err, sizeof(err)), 0);
+
+    /* a row that exists is never overwritten */
+    assert_int_equal(stat(b, &st), 0);
+    snprintf(key, sizeof(key), "file:app:%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    e = (struct lc_ckpt_entry){.key = key, .path = b, .pos = {.offset = 3}};
+    assert_int_equal(lc_ckpt_put(ck, &e), 0);
+    assert_int_equal(lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err,
+                                                  sizeof(err)),
+                     0);
+    /* a.log and the journal cursor; b has a row; gone.log and /elsewhere are skipped */
+    assert_int_equal(imp, 2);
+    assert_int_equal(reset, 0);
+    assert_int_equal(skipped, 3);
+    assert_int_equal(lc_ckpt_get(ck, key, &e), 0);
+    assert_int_equal(e.pos.offset, 3);
+    assert_int_equal(stat(a, &st), 0);
+    snprintf(key, sizeof(key), "file:app:%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    assert_int_equal(lc_ckpt_get(ck, key, &e), 0);
+    assert_int_equal(e.pos.offset, 11);
+    assert_int_equal(e.fp_len, 0);
+    assert_int_equal(lc_ckpt_get(ck, "journal:journal", &e), 0);
+    assert_string_equal(e.cursor, "s=abc;i=1");
+
+    /* once per store: a second import does nothing */
+    assert_int_equal(lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err,
+                                                  sizeof(err)),
+                     0);
+    assert_int_equal(imp + reset + skipped, 0);
+    lc_ckpt_free(ck);
+    ck = NULL;
+
+    /* a fresh store: the shorter file starts from 0 (counted) */
+    snprintf(pt, sizeof(pt), "%s/fresh", root);
+    assert_int_equal(lc_ckpt_open(&ck, pt, err, sizeof(err)), 0);
+    assert_int_equal(lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err,
+                                                  sizeof(err)),
+                     0);
+    assert_int_equal(imp, 3);
+    assert_int_equal(reset, 1);
+    assert_int_equal(stat(b, &st), 0);
+    snprintf(key, sizeof(key), "file:app:%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    assert_int_equal(lc_ckpt_get(ck, key, &e), 0);
+    assert_int_equal(e.pos.offset, 0);
+    lc_ckpt_free(ck);
+    ck = NULL;
+
+    /* not a positions file: an error naming it; a missing one: nothing to import */
+    write_file(pos, "- a\n- b\n");
+    snprintf(pt, sizeof(pt), "%s/third", root);
+    assert_int_equal(lc_ckpt_open(&ck, pt, err, sizeof(err)), 0);
+    assert_int_equal(lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err,
+                                                  sizeof(err)),
+                     -EINVAL);
+    assert_has(err, "not a Promtail positions file");
+    unlink(pos);
+    assert_int_equal(lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err,
+                                                  sizeof(err)),
+                     0);
+    assert_int_equal(imp, 0);
+    lc_ckpt_free(ck);
+    lc_config_free(cfg);
+    lc_promtail_result_free(&r);
+    {
+        char cmd[700];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_minimal),
+        cmocka_unit_test(test_unknown_key),
+        cmocka_unit_test(test_unknown_stage),
+        cmocka_unit_test(test_json_expressions),
+        cmocka_unit_test(test_timestamp_layouts),
+        cmocka_unit_test(test_replace_groups),
+        cmocka_unit_test(test_template_and_clients),
+        cmocka_unit_test(test_bad_documents),
+        cmocka_unit_test(test_positions_import),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
