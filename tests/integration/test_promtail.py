@@ -1,0 +1,401 @@
+# SPDX-License-Identifier: MIT
+"""test_promtail.py: the Promtail drop-in (issue 17) with the real binary.
+
+* Every configuration of tests/promtail/corpus (shaped like Promtail's documentation examples
+  and common deployments, written for this test) converts, passes check-config, and runs on
+  its Promtail form (`run --promtail-config`) against the fake Loki: its file targets' lines
+  arrive, labelled with `filename` and the config's labels.
+* Equivalence: a Promtail config with a multi-stage pipeline and the native config it converts
+  to send the same entries (labels, timestamps, lines).
+* Promtail's documented stage examples (docker, cri, regex, json, logfmt, replace, template,
+  timestamp, drop, output, static_labels) give the documented results (test-process on the
+  converted config).
+* Switch-over: Promtail's positions file at offsets in the middle of three growing files; the
+  agent started on the Promtail config sends every line after the offsets once and none before.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import agent as ag
+
+pytestmark = pytest.mark.skipif(not ag.have_binary(), reason="build/log_capturer not built")
+
+CORPUS = sorted((ag.REPO / "tests" / "promtail" / "corpus").glob("*.yaml"))
+PUSH = "/loki/api/v1/push"
+
+
+class PromtailAgent:
+    """The binary on a Promtail config (run --promtail-config), stderr to a file."""
+
+    def __init__(self, workdir, cfg_path, state_dir, args=()):
+        self.cfg_path = cfg_path
+        self.env = dict(os.environ, LC_STATE_DIR=str(state_dir))
+        self.stderr_path = Path(workdir) / (Path(cfg_path).stem + ".stderr")
+        self.args = list(args)
+        self.proc = None
+
+    def start(self, once=False):
+        argv = [*ag.WRAPPER, ag.LC_BIN, "run", "--promtail-config", str(self.cfg_path), *self.args]
+        if once:
+            argv.append("--once")
+        self._err = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self._err,
+                                     stdin=subprocess.DEVNULL, env=self.env)
+        return self
+
+    def stderr(self):
+        return self.stderr_path.read_text(errors="replace")
+
+    def wait(self, timeout=30):
+        try:
+            rc = self.proc.wait(timeout=ag.scaled(timeout))
+        finally:
+            self._err.close()
+        ag.assert_no_sanitizer_report(self.stderr())
+        return rc
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait_ready(self, port, timeout=15):
+        def ready():
+            assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.stderr()[-3000:]}"
+            try:
+                return ag.http_get(port, "/ready", timeout=1)[0] == 200
+            except OSError:
+                return False
+        assert ag.wait_until(ready, timeout), self.stderr()[-3000:]
+
+
+def glob_example(pattern):
+    """A concrete relative path the glob matches: each '*' becomes 'x'."""
+    return pattern.lstrip("/").replace("*", "x")
+
+
+def localize(src, tmp, fake, sample_lines):
+    """The corpus config made runnable here: clients to the fake Loki, paths under tmp, the
+    listener and syslog on free loopback ports, the journal on an empty directory. Writes a
+    file per file target (sample_lines in it); returns (config path, listen port, files)."""
+    cfg = yaml.safe_load(Path(src).read_text())
+    port = ag.free_port()
+    cfg.setdefault("server", {})
+    cfg["server"]["http_listen_address"] = "127.0.0.1"
+    cfg["server"]["http_listen_port"] = port
+    cfg["positions"] = {"filename": str(tmp / "positions.yaml")}
+    for c in cfg["clients"]:
+        c["url"] = fake.url + PUSH
+        for k in ("tls_config", "basic_auth", "bearer_token_file"):
+            c.pop(k, None)
+    files = []
+    for sc in cfg["scrape_configs"]:
+        for st in sc.get("static_configs", []):
+            lab = st["labels"]
+            rel = glob_example(lab["__path__"])
+            lab["__path__"] = str(tmp / lab["__path__"].lstrip("/"))
+            if "__path_exclude__" in lab:
+                lab["__path_exclude__"] = str(tmp / lab["__path_exclude__"].lstrip("/"))
+            f = tmp / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text("".join(line + "\n" for line in sample_lines))
+            files.append(f)
+        if "syslog" in sc:
+            sc["syslog"]["listen_address"] = f"127.0.0.1:{ag.free_port()}"
+        if "journal" in sc:
+            (tmp / "journal").mkdir(exist_ok=True)
+            sc["journal"]["path"] = str(tmp / "journal")
+    out = tmp / ("promtail-" + Path(src).name)
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out, port, files
+
+
+@pytest.mark.parametrize("src", CORPUS, ids=[p.stem for p in CORPUS])
+def test_corpus_converts_checks_and_runs(src, tmp_path, fake):
+    assert len(CORPUS) >= 10
+    # the configuration as written converts and the result is valid
+    conv = ag.run_cli("convert", str(src))
+    assert conv.returncode == 0, conv.stderr
+    native = tmp_path / "native.yaml"
+    native.write_text(conv.stdout)
+    chk = ag.run_cli("check-config", str(native), env={"LC_STATE_DIR": str(tmp_path / "s0")})
+    assert chk.returncode == 0 and chk.stdout.strip() == "ok", chk.stderr
+
+    # and runs: made local (fake Loki, files under tmp_path), its files' lines arrive
+    line = "level=info msg=\"hello from the corpus\" status=500"
+    cfg, port, files = localize(src, tmp_path, fake, [line])
+    pt = PromtailAgent(tmp_path, cfg, tmp_path / "state")
+    if files:
+        assert pt.start(once=True).wait() == 0, pt.stderr()[-3000:]
+        got = fake.entries()
+        sent = {e["labels"]["filename"] for e in got}
+        assert sent == {str(f) for f in files}, (sent, got[:3])
+        want = yaml.safe_load(Path(cfg).read_text())
+        for sc in want["scrape_configs"]:
+            for st in sc.get("static_configs", []):
+                lab = {k: v for k, v in st["labels"].items() if not k.startswith("__")}
+                mine = [e for e in got if e["labels"]["filename"].startswith(
+                    str(tmp_path / glob_example(st["labels"]["__path__"][len(str(tmp_path)):])))]
+                assert mine and all(lab.items() <= e["labels"].items() for e in mine), (lab, mine)
+    else:  # network and journal targets: starts, is ready, stops cleanly
+        pt.start()
+        pt.wait_ready(port)
+        assert pt.stop() == 0, pt.stderr()[-3000:]
+
+
+PIPELINE = """
+server: {http_listen_address: 127.0.0.1, http_listen_port: %(port)d}
+positions: {filename: %(dir)s/positions.yaml}
+clients:
+  - url: %(url)s/loki/api/v1/push
+    external_labels: {cluster: test}
+scrape_configs:
+  - job_name: app
+    static_configs:
+      - labels: {job: app, __path__: '%(dir)s/logs/*.log'}
+    pipeline_stages:
+      - regex:
+          expression: '^(?P<time>\\S+) (?P<level>\\w+) (?P<rest>.*)$'
+      - timestamp: {source: time, format: RFC3339Nano}
+      - json:
+          expressions: {user: ctx.user, msg: msg}
+          source: rest
+      - replace:
+          expression: 'token=(\\w+)'
+          replace: '***'
+          source: msg
+      - template:
+          source: line
+          template: '[{{ .level }}] {{ .msg }} user={{ .user }}'
+      - labels: {level: ''}
+      - static_labels: {team: core}
+      - drop: {source: level, value: debug}
+      - output: {source: line}
+"""
+
+# Times an hour ago (older ones would be outside Loki's window), as Promtail's RFC3339Nano parses them.
+BASE_S = (int(time.time()) - 3600) // 60 * 60
+STAMP = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(BASE_S))
+LINES = [
+    f'{STAMP}.123456789Z info {{"msg":"started token=abc","ctx":{{"user":"ann"}}}}',
+    f'{STAMP[:-2]}01Z warn {{"msg":"slow","ctx":{{"user":"bob"}}}}',
+    f'{STAMP[:-2]}02Z debug {{"msg":"noise","ctx":{{"user":"cy"}}}}',
+    f'{STAMP[:-2]}03.5Z error {{"msg":"failed token=xyz","ctx":{{"user":"dee"}}}}',
+]
+
+
+def entry_set(entries):
+    return sorted((json.dumps(e["labels"], sort_keys=True), e["ts"], e["line"]) for e in entries)
+
+
+def test_equivalent_to_converted_native(tmp_path, fake):
+    """The Promtail config and the native config it converts to send the same entries, and
+    those are the ones Promtail documents for this pipeline."""
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "app.log"
+    log.write_text("".join(line + "\n" for line in LINES))
+    cfg = tmp_path / "promtail.yaml"
+    cfg.write_text(PIPELINE % {"port": ag.free_port(), "dir": tmp_path, "url": fake.url})
+
+    pt = PromtailAgent(tmp_path, cfg, tmp_path / "state-promtail")
+    assert pt.start(once=True).wait() == 0, pt.stderr()[-3000:]
+    from_promtail = entry_set(fake.entries())
+    fake.reset()
+
+    conv = ag.run_cli("convert", str(cfg))
+    assert conv.returncode == 0, conv.stderr
+    native = tmp_path / "native.yaml"
+    native.write_text(conv.stdout)
+    env = dict(os.environ, LC_STATE_DIR=str(tmp_path / "state-native"))
+    p = subprocess.run([*ag.WRAPPER, ag.LC_BIN, "run", "-c", str(native), "--once"],
+                       capture_output=True, text=True, env=env, timeout=ag.scaled(30))
+    assert p.returncode == 0, p.stderr[-3000:]
+    ag.assert_no_sanitizer_report(p.stderr)
+    from_native = entry_set(fake.entries())
+    assert from_promtail == from_native and len(from_promtail) == 3
+
+    # Promtail's documented behaviour for this pipeline
+    base = {"job": "app", "team": "core", "cluster": "test", "filename": str(log)}
+    want = [
+        (dict(base, level="info"), BASE_S * 10**9 + 123456789, "[info] started token=*** user=ann"),
+        (dict(base, level="warn"), (BASE_S + 1) * 10**9, "[warn] slow user=bob"),
+        (dict(base, level="error"), (BASE_S + 3) * 10**9 + 500000000,
+         "[error] failed token=*** user=dee"),
+    ]
+    assert from_promtail == entry_set([{"labels": l, "ts": t, "line": s} for l, t, s in want])
+
+
+def test_process(tmp_path, promtail_yaml, lines):
+    """Converts a Promtail config, runs lines through its input's stages (test-process)."""
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(promtail_yaml)
+    conv = ag.run_cli("convert", str(cfg))
+    assert conv.returncode == 0, conv.stderr
+    native = tmp_path / "n.yaml"
+    native.write_text(conv.stdout)
+    p = subprocess.run([ag.LC_BIN, "test-process", "-c", str(native), "--input", "s"],
+                       input="".join(line + "\n" for line in lines), capture_output=True,
+                       text=True, timeout=ag.scaled(20), env=dict(os.environ, LC_STATE_DIR=str(tmp_path)))
+    assert p.returncode == 0, p.stderr
+    ag.assert_no_sanitizer_report(p.stderr)
+    return [json.loads(x) for x in p.stdout.splitlines()]
+
+
+test_process.__test__ = False  # a helper, not a test
+
+
+def stages_config(stages):
+    return ("clients: [{url: 'http://127.0.0.1:1/loki/api/v1/push'}]\n"
+            "scrape_configs:\n  - job_name: s\n"
+            "    static_configs: [{labels: {__path__: /nonexistent/*.log}}]\n"
+            "    pipeline_stages:\n" + stages)
+
+
+# (stages, input lines, expected [(line, labels subset, ts_ns or None, fields subset)]):
+# the examples of Promtail's stage documentation.
+DOC_EXAMPLES = {
+    "docker": (
+        "      - docker: {}\n",
+        ['{"log":"log message\\n","stream":"stderr","time":"2019-04-30T02:12:41.8443515Z"}'],
+        [("log message\n", {"stream": "stderr"}, 1556590361844351500, {})]),
+    "cri": (
+        "      - cri: {}\n",
+        ["2019-01-01T01:00:00.000000001Z stderr F test"],
+        [("test", {"stream": "stderr"}, 1546304400000000001, {"flags": "F"})]),
+    "regex": (
+        "      - regex:\n"
+        "          expression: '^(?s)(?P<time>\\S+?) (?P<stream>stdout|stderr) (?P<flags>\\S+?) "
+        "(?P<content>.*)$'\n",
+        ["2019-01-01T01:00:00.000000001Z stderr P i'm a log message!"],
+        [(None, {}, None, {"time": "2019-01-01T01:00:00.000000001Z", "stream": "stderr",
+                           "flags": "P", "content": "i'm a log message!"})]),
+    "json": (
+        "      - json:\n          expressions:\n            output: log\n"
+        "            stream: stream\n            timestamp: time\n"
+        "            extra:\n      - json:\n          expressions:\n"
+        "            user:\n          source: extra\n",
+        ['{"log":"log message\\n","stream":"stderr","time":"2019-04-30T02:12:41.8443515Z",'
+         '"extra":"{\\"user\\":\\"marco\\"}"}'],
+        [(None, {}, None, {"output": "log message\n", "stream": "stderr",
+                           "timestamp": "2019-04-30T02:12:41.8443515Z", "user": "marco"})]),
+    "logfmt": (
+        "      - logfmt:\n          mapping:\n            timestamp: time\n            app:\n"
+        "            duration:\n            unknown:\n",
+        ["time=2012-11-01T22:08:41+00:00 app=loki level=WARN duration=125 message=\"this is a "
+         "log line\" extra=\"user=foo\""],
+        [(None, {}, None, {"timestamp": "2012-11-01T22:08:41+00:00", "app": "loki",
+                           "duration": "125"})]),
+    "replace": (
+        "      - replace:\n          expression: 'password (\\S+)'\n          replace: '****'\n",
+        ["2019-01-01T01:00:00.000000001Z stderr P i'm a log message who has sensitive "
+         "information with password xyz!"],
+        [("2019-01-01T01:00:00.000000001Z stderr P i'm a log message who has sensitive "
+          "information with password ****", {}, None, {})]),
+    "template": (
+        "      - regex: {expression: '^(?P<app>\\w+)'}\n"
+        "      - template:\n          source: app\n          template: '{{ .Value }}_some_suffix'\n",
+        ["loki is here"],
+        [(None, {}, None, {"app": "loki_some_suffix"})]),
+    "timestamp-unixms": (
+        "      - regex: {expression: '^(?P<ts>\\d+) '}\n"
+        "      - timestamp: {source: ts, format: UnixMs}\n",
+        ["1562708916414 a line"],
+        [("1562708916414 a line", {}, 1562708916414000000, {})]),
+    "drop-and-static-labels": (
+        "      - regex: {expression: '^(?P<level>\\w+) '}\n"
+        "      - drop: {source: level, value: debug, drop_counter_reason: noise}\n"
+        "      - labels: {level: ''}\n"
+        "      - static_labels: {custom_key: custom_value}\n"
+        "      - output: {source: level}\n",
+        ["debug dropped", "info kept"],
+        [({"dropped": "noise"}), ("info", {"level": "info"}, None, {})]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOC_EXAMPLES))
+def test_documented_stage_examples(name, tmp_path):
+    stages, lines, want = DOC_EXAMPLES[name]
+    got = test_process(tmp_path, stages_config(stages), lines)
+    assert len(got) == len(want), got
+    for g, w in zip(got, want):
+        if isinstance(w, dict):
+            assert g == w
+            continue
+        line, labels, ts, fields = w
+        if line is not None:
+            assert g["line"] == line
+        assert labels.items() <= g["labels"].items(), g
+        if ts is not None:
+            assert g["ts_ns"] == ts
+        assert fields.items() <= g["fields"].items(), g
+    if name == "drop-and-static-labels":
+        conv = ag.run_cli("convert", str(tmp_path / "p.yaml"))
+        assert 'labels: {"custom_key": "custom_value"}' in conv.stdout
+
+
+def test_switch_over_from_promtail_positions(tmp_path, fake):
+    """Three growing files, Promtail's positions in the middle of each: every line after the
+    offsets arrives once, none before them."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    files = [logs / f"f{i}.log" for i in range(3)]
+    offsets, before = {}, {}
+    for i, f in enumerate(files):
+        first = [f"f{i} line {n:05d}" for n in range(200)]
+        f.write_text("".join(x + "\n" for x in first))
+        cut = 80 + 20 * i  # Promtail had read this many lines
+        before[f] = set(first[:cut])
+        offsets[str(f)] = str(sum(len(x) + 1 for x in first[:cut]))
+    (tmp_path / "positions.yaml").write_text(yaml.safe_dump({"positions": offsets}))
+    port = ag.free_port()
+    cfg = tmp_path / "promtail.yaml"
+    cfg.write_text(
+        f"server: {{http_listen_address: 127.0.0.1, http_listen_port: {port}}}\n"
+        f"positions: {{filename: {tmp_path}/positions.yaml}}\n"
+        f"clients: [{{url: '{fake.url}{PUSH}', batchwait: 100ms}}]\n"
+        "scrape_configs:\n  - job_name: app\n"
+        f"    static_configs: [{{labels: {{job: app, __path__: '{logs}/*.log'}}}}]\n")
+
+    stop = threading.Event()
+    written = {f: 200 for f in files}
+
+    def grow():
+        n = 200
+        while not stop.is_set() and n < 600:
+            for i, f in enumerate(files):
+                with open(f, "a") as fh:
+                    fh.write(f"f{i} line {n:05d}\n")
+                written[f] = n + 1
+            n += 1
+            time.sleep(0.002)
+
+    w = threading.Thread(target=grow)
+    w.start()
+    pt = PromtailAgent(tmp_path, cfg, tmp_path / "state")
+    try:
+        pt.start()
+        pt.wait_ready(port)
+        w.join(ag.scaled(20))
+    finally:
+        stop.set()
+        w.join(5)
+    expect = sum(written[f] - (80 + 20 * i) for i, f in enumerate(files))
+    fake.wait_entries(expect, ag.scaled(15))
+    assert pt.stop() == 0, pt.stderr()[-3000:]
+    got = [e["line"] for e in fake.entries()]
+    dups = len(got) - len(set(got))
+    early = [x for x in got for f in files if x in before[f]]
+    missing = [f"f{i} line {n:05d}" for i, f in enumerate(files)
+               for n in range(80 + 20 * i, written[f]) if f"f{i} line {n:05d}" not in set(got)]
+    assert (dups, len(early), len(missing)) == (0, 0, 0), (dups, early[:3], missing[:3])
+    assert len(got) == expect
+    assert "positions: imported 3 entries" in pt.stderr()
