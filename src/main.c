@@ -27,7 +27,8 @@
 
 static const char usage[] =
     "usage: log_capturer [run] [-c FILE] [--once]\n"
-    "       log_capturer [run] --promtail-config FILE [--promtail-lenient] [--promtail-expand-env]\n"
+    "       log_capturer [run] --promtail-config FILE [--promtail-lenient] "
+    "[--promtail-expand-env]\n"
     "       log_capturer convert [--promtail-lenient] [--promtail-expand-env] PROMTAIL_FILE\n"
     "       log_capturer check-config [--print] FILE\n"
     "       log_capturer dlq list|replay [-c FILE] [--output NAME]\n"

@@ -482,8 +482,8 @@ static int setup(struct lc_agent *a)
     }
     if (a->cfg->promtail_positions) {
         size_t imp, reset, skipped;
-        rc = lc_promtail_import_positions(a->ckpt, a->cfg, a->cfg->promtail_positions, &imp,
-                                          &reset, &skipped, err, sizeof(err));
+        rc = lc_promtail_import_positions(a->ckpt, a->cfg, a->cfg->promtail_positions, &imp, &reset,
+                                          &skipped, err, sizeof(err));
         if (rc) {
             lc_log(LC_LOG_ERROR, "agent", "Promtail positions: %s", err);
             return rc;

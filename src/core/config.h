@@ -51,7 +51,7 @@ struct lc_output_conf {
 enum { LC_CORRUPT_FAIL = 0, LC_CORRUPT_RESET = 1 };
 
 struct lc_config {
-    char *source; /* file path, or "<embedded>" */
+    char *source;             /* file path, or "<embedded>" */
     unsigned promtail_flags;  /* LC_PT_* (core/promtail.h): source is a Promtail configuration */
     char *promtail_positions; /* its positions file, imported at the first start */
     char *state_dir;

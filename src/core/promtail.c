@@ -220,10 +220,10 @@ static bool is_null(const yaml_node_t *n)
                   (!*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0));
 }
 
-#define FOR_PAIRS(map, pr)                                                                        \
-    for (yaml_node_pair_t *pr = (map)->data.mapping.pairs.start; pr < (map)->data.mapping.pairs.top; \
-         pr++)
-#define FOR_ITEMS(seq, it)                                                                        \
+#define FOR_PAIRS(map, pr)                                                                         \
+    for (yaml_node_pair_t *pr = (map)->data.mapping.pairs.start;                                   \
+         pr < (map)->data.mapping.pairs.top; pr++)
+#define FOR_ITEMS(seq, it)                                                                         \
     for (yaml_node_item_t *it = (seq)->data.sequence.items.start;                                  \
          it < (seq)->data.sequence.items.top; it++)
 
@@ -352,8 +352,9 @@ static int conv_server(struct pt *P, const yaml_node_t *n)
         else if (strcmp(key, "disable") == 0)
             rc = want_bool(P, v, key, &disable);
         else if (one_of(key, ignored))
-            putf(&P->top, "# approximated: server.%s has no equivalent (no gRPC server; the HTTP "
-                          "endpoint has fixed timeouts): left out\n",
+            putf(&P->top,
+                 "# approximated: server.%s has no equivalent (no gRPC server; the HTTP "
+                 "endpoint has fixed timeouts): left out\n",
                  key);
         else
             rc = unsupported(P, k, "server.%s is not supported", key);
@@ -365,9 +366,10 @@ static int conv_server(struct pt *P, const yaml_node_t *n)
         putstr(&P->top, "listen: \"off\"\n");
     } else {
         if (!addr || !*addr) {
-            putstr(&P->top, "# approximated: Promtail listens on every interface by default; this agent on "
-                "loopback only\n#   (set server.http_listen_address: 0.0.0.0 to listen beyond "
-                "the host)\n");
+            putstr(&P->top,
+                   "# approximated: Promtail listens on every interface by default; this agent on "
+                   "loopback only\n#   (set server.http_listen_address: 0.0.0.0 to listen beyond "
+                   "the host)\n");
             addr = "127.0.0.1";
         }
         putstr(&P->top, "listen: ");
@@ -408,11 +410,10 @@ static int conv_positions(struct pt *P, const yaml_node_t *n)
         } else if (strcmp(key, "sync_period") == 0) {
             rc = want_dur(P, v, "positions.sync_period", &ms);
             if (rc == 0)
-                putf(&P->top, "checkpoint_interval: %" PRId64 "ms   # positions.sync_period\n",
-                     ms);
+                putf(&P->top, "checkpoint_interval: %" PRId64 "ms   # positions.sync_period\n", ms);
         } else if (strcmp(key, "ignore_invalid_yaml") == 0) {
             putstr(&P->top, "# approximated: positions.ignore_invalid_yaml: the positions file is "
-                         "read once, at the first start; an invalid one stops it\n");
+                            "read once, at the first start; an invalid one stops it\n");
         } else {
             rc = unsupported(P, k, "positions.%s is not supported", key);
         }
@@ -562,8 +563,9 @@ static int conv_client(struct pt *P, const yaml_node_t *n, size_t idx)
         } else if (strcmp(key, "timeout") == 0) {
             rc = want_dur(P, v, key, &timeout);
         } else if (one_of(key, ignored)) {
-            putf(o, "    # approximated: clients.%s: a rate-limited (429) batch is retried, "
-                    "then dead-lettered, never dropped\n",
+            putf(o,
+                 "    # approximated: clients.%s: a rate-limited (429) batch is retried, "
+                 "then dead-lettered, never dropped\n",
                  key);
         } else {
             rc = unsupported(P, k, "clients.%s is not supported", key);
@@ -585,11 +587,11 @@ static int conv_client(struct pt *P, const yaml_node_t *n, size_t idx)
             return -ENOMEM;
         if (bl >= pl && memcmp(url + bl - pl, push, pl) == 0) {
             memcpy(base, url, bl - pl);
-            strcpy(base + bl - pl, url + bl);
+            memcpy(base + bl - pl, url + bl, ul - bl + 1); /* the query string and the NUL */
         } else {
-            strcpy(base, url);
+            memcpy(base, url, ul + 1);
             putstr(o, "    # approximated: the url did not end in /loki/api/v1/push; that path is "
-                   "appended to it\n");
+                      "appended to it\n");
         }
         putstr(o, "    url: ");
         putq(P, o, base);
@@ -754,8 +756,9 @@ static int st_json(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
         bool d;
         if ((rc = want_bool(P, dm, "drop_malformed", &d)))
             return rc;
-        if (d && (rc = unsupported(P, dm, "json.drop_malformed: true is not supported (a line "
-                                          "that is not JSON is passed on, counted)")))
+        if (d && (rc = unsupported(P, dm,
+                                   "json.drop_malformed: true is not supported (a line "
+                                   "that is not JSON is passed on, counted)")))
             return rc;
     }
     putstr(b, "      - json: {expressions: {");
@@ -878,10 +881,10 @@ static int go_layout(const char *go, char *out, size_t len, const char **why)
     static const struct {
         const char *go, *c;
     } tok[] = {
-        {"January", "%B"}, {"Monday", "%A"}, {"Jan", "%b"},   {"Mon", "%a"},     {"2006", "%Y"},
-        {"Z07:00", "%z"},  {"-07:00", "%z"}, {"-0700", "%z"}, {"Z0700", "%z"},   {"01", "%m"},
-        {"02", "%d"},      {"_2", "%e"},     {"15", "%H"},    {"03", "%I"},      {"04", "%M"},
-        {"05", "%S"},      {"06", "%y"},     {"PM", "%p"},    {"pm", "%p"},      {"1", "%m"},
+        {"January", "%B"}, {"Monday", "%A"}, {"Jan", "%b"},   {"Mon", "%a"},   {"2006", "%Y"},
+        {"Z07:00", "%z"},  {"-07:00", "%z"}, {"-0700", "%z"}, {"Z0700", "%z"}, {"01", "%m"},
+        {"02", "%d"},      {"_2", "%e"},     {"15", "%H"},    {"03", "%I"},    {"04", "%M"},
+        {"05", "%S"},      {"06", "%y"},     {"PM", "%p"},    {"pm", "%p"},    {"1", "%m"},
         {"2", "%d"},       {"3", "%I"},      {"4", "%M"},     {"5", "%S"},
     };
     size_t o = 0;
@@ -970,8 +973,8 @@ static int ts_format(struct pt *P, const yaml_node_t *v, const char *f, char *ou
 
 static int st_timestamp(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
 {
-    static const char *const known[] = {"source",           "format",   "fallback_formats",
-                                        "action_on_failure", "location", NULL};
+    static const char *const known[] = {
+        "source", "format", "fallback_formats", "action_on_failure", "location", NULL};
     yaml_node_t *fmtn = get(P, c, "format"), *fb = get(P, c, "fallback_formats"),
                 *loc = get(P, c, "location"), *aof = get(P, c, "action_on_failure");
     const char *src, *fmt;
@@ -983,8 +986,9 @@ static int st_timestamp(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
     if (!src || !fmt)
         return invalid(P, c, "timestamp needs 'source' and 'format'");
     if (loc && !is_null(loc) && strcmp(scalar(loc) ? scalar(loc) : "", "UTC") != 0 &&
-        (rc = unsupported(P, loc, "timestamp.location is not supported (times without a zone "
-                                  "are read as UTC)")))
+        (rc = unsupported(P, loc,
+                          "timestamp.location is not supported (times without a zone "
+                          "are read as UTC)")))
         return rc;
     if ((rc = ts_format(P, fmtn, fmt, f, sizeof(f))))
         return rc;
@@ -1014,7 +1018,7 @@ static int st_timestamp(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
     putstr(b, "}");
     if (!aof || strcmp(scalar(aof) ? scalar(aof) : "", "skip") != 0)
         putstr(b, "   # approximated: action_on_failure fudge: an unparsable time keeps the read "
-               "time");
+                  "time");
     putstr(b, "\n");
     return 0;
 }
@@ -1070,9 +1074,9 @@ static int replace_rewrite(struct pt *P, const yaml_node_t *v, const char *ex, c
         if (ch == '|' && depth == 0)
             goto bad;
         if (ch == '(') {
-            bool capturing = ex[i + 1] != '?' || strncmp(ex + i + 1, "?P<", 3) == 0 ||
-                             (strncmp(ex + i + 1, "?<", 2) == 0 && ex[i + 3] != '=' &&
-                              ex[i + 3] != '!');
+            bool capturing =
+                ex[i + 1] != '?' || strncmp(ex + i + 1, "?P<", 3) == 0 ||
+                (strncmp(ex + i + 1, "?<", 2) == 0 && ex[i + 3] != '=' && ex[i + 3] != '!');
             if (capturing && cap_depth >= 0)
                 goto bad; /* nested capture group */
             if (capturing && depth > 0)
@@ -1167,9 +1171,8 @@ static int st_replace(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
 
 static int st_drop(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
 {
-    static const char *const known[] = {"source",      "expression", "value",
-                                        "older_than",  "longer_than", "drop_counter_reason",
-                                        NULL};
+    static const char *const known[] = {"source",      "expression",          "value", "older_than",
+                                        "longer_than", "drop_counter_reason", NULL};
     const char *src = NULL, *ex, *val, *reason;
     yaml_node_t *sn = get(P, c, "source"), *ot = get(P, c, "older_than"),
                 *lt = get(P, c, "longer_than");
@@ -1186,8 +1189,9 @@ static int st_drop(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
     if (val && !src)
         return invalid(P, c, "drop.value needs a source");
     if (src && !ex && !val)
-        return unsupported(P, c, "drop with only a source (drop when the field exists) is not "
-                                 "supported");
+        return unsupported(P, c,
+                           "drop with only a source (drop when the field exists) is not "
+                           "supported");
     putstr(b, "      - drop: {reason: ");
     putq(P, b, reason ? reason : "drop_stage");
     put_source(P, b, src);
@@ -1217,8 +1221,8 @@ static int st_drop(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
 
 static int st_limit(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
 {
-    static const char *const known[] = {"rate", "burst", "drop", "by_label_name",
-                                        "max_distinct_labels", NULL};
+    static const char *const known[] = {
+        "rate", "burst", "drop", "by_label_name", "max_distinct_labels", NULL};
     const char *rate, *burst, *by;
     yaml_node_t *dn = get(P, c, "drop");
     bool drop = false;
@@ -1232,15 +1236,16 @@ static int st_limit(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
     if (!rate)
         return invalid(P, c, "limit needs a 'rate'");
     if (strchr(rate, '.'))
-        return unsupported(P, get(P, c, "rate"), "limit.rate must be a whole number of lines a "
-                                                 "second");
+        return unsupported(P, get(P, c, "rate"),
+                           "limit.rate must be a whole number of lines a "
+                           "second");
     putf(b, "      - limit: {rate: %s", rate);
     if (burst)
         putf(b, ", burst: %s", burst);
     putstr(b, "}");
     if (!drop)
         putstr(b, "   # approximated: Promtail (drop: false) waits; this agent drops the excess, "
-               "counted");
+                  "counted");
     if (by)
         putstr(b, "   # approximated: by_label_name: the limit is per stream (label set)");
     putstr(b, "\n");
@@ -1339,10 +1344,10 @@ static int st_docker(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
     if (rc)
         return rc;
     putstr(&pp->stages, "      # docker: {} (Promtail's definition)\n"
-        "      - json: {expressions: {output: log, stream: stream, time: time}}\n"
-        "      - labels: {fields: {stream: \"\"}}\n"
-        "      - timestamp: {source: time, format: RFC3339Nano}\n"
-        "      - output: {source: output}\n");
+                        "      - json: {expressions: {output: log, stream: stream, time: time}}\n"
+                        "      - labels: {fields: {stream: \"\"}}\n"
+                        "      - timestamp: {source: time, format: RFC3339Nano}\n"
+                        "      - output: {source: output}\n");
     return 0;
 }
 
@@ -1355,16 +1360,19 @@ static int st_cri(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
     if (rc)
         return rc;
     if (pp->in_kubernetes) {
-        putstr(&pp->stages, "      # cri: {} left out: the kubernetes input decodes CRI lines and joins P parts\n");
+        putstr(
+            &pp->stages,
+            "      # cri: {} left out: the kubernetes input decodes CRI lines and joins P parts\n");
         return 0;
     }
-    putstr(&pp->stages, "      # cri: {} (Promtail's definition)   # approximated: partial (P) lines are not "
-        "joined; use type: kubernetes for that\n"
-        "      - regex: {expression: '^(?s)(?P<time>\\S+?) (?P<stream>stdout|stderr) "
-        "(?P<flags>\\S+?) (?P<content>.*)$'}\n"
-        "      - labels: {fields: {stream: \"\"}}\n"
-        "      - timestamp: {source: time, format: RFC3339Nano}\n"
-        "      - output: {source: content}\n");
+    putstr(&pp->stages,
+           "      # cri: {} (Promtail's definition)   # approximated: partial (P) lines are not "
+           "joined; use type: kubernetes for that\n"
+           "      - regex: {expression: '^(?s)(?P<time>\\S+?) (?P<stream>stdout|stderr) "
+           "(?P<flags>\\S+?) (?P<content>.*)$'}\n"
+           "      - labels: {fields: {stream: \"\"}}\n"
+           "      - timestamp: {source: time, format: RFC3339Nano}\n"
+           "      - output: {source: content}\n");
     return 0;
 }
 
@@ -1473,12 +1481,14 @@ static void input_tail(struct pt *P, const struct pt_pipe *pp)
 static int check_glob(struct pt *P, const yaml_node_t *v, const char *g)
 {
     if (strstr(g, "**"))
-        return unsupported(P, v, "__path__ '%s': '**' (any depth) is not supported by the file "
-                                 "input's globs; list the levels (e.g. /var/log/*/*.log)",
+        return unsupported(P, v,
+                           "__path__ '%s': '**' (any depth) is not supported by the file "
+                           "input's globs; list the levels (e.g. /var/log/*/*.log)",
                            g);
     if (strchr(g, '{'))
-        return unsupported(P, v, "__path__ '%s': '{a,b}' alternatives are not supported; use a "
-                                 "static_config per alternative",
+        return unsupported(P, v,
+                           "__path__ '%s': '{a,b}' alternatives are not supported; use a "
+                           "static_config per alternative",
                            g);
     return 0;
 }
@@ -1528,7 +1538,7 @@ static int conv_static(struct pt *P, const char *job, const yaml_node_t *sc, str
         putstr(&P->ins, "]\n");
     }
     putstr(&P->ins, "    start_at: beginning   # Promtail reads a file without a position from its "
-                 "start\n");
+                    "start\n");
     input_tail(P, pp);
     return 0;
 }
@@ -1555,8 +1565,9 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, str
         bool js;
         if ((rc = want_bool(P, jn, "json", &js)))
             return rc;
-        if (js && (rc = unsupported(P, jn, "journal.json: true (the entry as JSON) is not "
-                                           "supported; the line is MESSAGE")))
+        if (js && (rc = unsupported(P, jn,
+                                    "journal.json: true (the entry as JSON) is not "
+                                    "supported; the line is MESSAGE")))
             return rc;
     }
     input_head(P, "journal", job, lab, n, pp);
@@ -1598,17 +1609,19 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, str
     putstr(&P->ins, "    fields: ");
     put_kv_flow(P, &P->ins, fields, nfields);
     putstr(&P->ins, "   # from relabel_configs on __journal_* labels\n");
-    putf(&P->ins, "    start_at: beginning\n    max_age: %" PRId64 "ms   # max_age (Promtail's "
-                  "default 7h)\n",
+    putf(&P->ins,
+         "    start_at: beginning\n    max_age: %" PRId64 "ms   # max_age (Promtail's "
+         "default 7h)\n",
          age);
     input_tail(P, pp);
     return 0;
 }
 
-/* syslog: { listen_address, idle_timeout, label_structured_data, labels, use_incoming_timestamp } */
+/* syslog: { listen_address, idle_timeout, label_structured_data, labels, use_incoming_timestamp }
+ */
 static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, struct pt_pipe *pp)
 {
-    static const char *const known[] = {"listen_address", "idle_timeout", "labels",
+    static const char *const known[] = {"listen_address",         "idle_timeout",    "labels",
                                         "use_incoming_timestamp", "listen_protocol", NULL};
     yaml_node_t *ln = get(P, s, "labels"), *it = get(P, s, "idle_timeout"),
                 *ut = get(P, s, "use_incoming_timestamp");
@@ -1632,15 +1645,16 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, stru
         return rc;
     input_head(P, "syslog", job, lab, n, pp);
     putstr(&P->ins, proto && strcmp(proto, "udp") == 0 ? "    listen_tcp: \"\"\n    listen_udp: "
-                                                        : "    listen_udp: \"\"\n    listen_tcp: ");
+                                                       : "    listen_udp: \"\"\n    listen_tcp: ");
     putq(P, &P->ins, addr);
     putstr(&P->ins, "\n");
     putf(&P->ins, "    idle_timeout: %" PRId64 "ms\n", idle);
-    putstr(&P->ins, "    # approximated: labels facility, severity, hostname, app_name are set from the "
-        "message (Promtail: __syslog_* labels, kept only by relabel_configs)\n");
+    putstr(&P->ins,
+           "    # approximated: labels facility, severity, hostname, app_name are set from the "
+           "message (Promtail: __syslog_* labels, kept only by relabel_configs)\n");
     if (!use_ts)
         putstr(&P->ins, "    # approximated: use_incoming_timestamp false: the message's time is "
-                     "used when it has one\n");
+                        "used when it has one\n");
     input_tail(P, pp);
     return 0;
 }
@@ -1658,8 +1672,8 @@ static int conv_relabel(struct pt *P, const yaml_node_t *rl, bool journal, struc
         return rc;
     FOR_ITEMS(rl, itp)
     {
-        static const char *const known[] = {"source_labels", "target_label", "action", "regex",
-                                            "replacement", NULL};
+        static const char *const known[] = {"source_labels", "target_label", "action",
+                                            "regex",         "replacement",  NULL};
         yaml_node_t *r = node(P, *itp), *sl = get(P, r, "source_labels");
         const char *target, *action, *regex, *repl, *src;
         if ((rc = want_map(P, r, "relabel_configs")) ||
@@ -1683,8 +1697,9 @@ static int conv_relabel(struct pt *P, const yaml_node_t *rl, bool journal, struc
         }
         src = scalar(node(P, *sl->data.sequence.items.start));
         if (!src || strncmp(src, "__journal_", 10) != 0 || !src[10]) {
-            if ((rc = unsupported(P, r, "relabel_configs: source label '%s' is not a "
-                                        "__journal_<field> label",
+            if ((rc = unsupported(P, r,
+                                  "relabel_configs: source label '%s' is not a "
+                                  "__journal_<field> label",
                                   src ? src : "")))
                 return rc;
             continue;
@@ -1697,8 +1712,7 @@ static int conv_relabel(struct pt *P, const yaml_node_t *rl, bool journal, struc
             if (strcmp(f, "priority_keyword") == 0)
                 f = "priority";
             for (; f[i] && i < 127; i++)
-                store[*nfields][i] =
-                    (char)(f[i] >= 'a' && f[i] <= 'z' ? f[i] - 'a' + 'A' : f[i]);
+                store[*nfields][i] = (char)(f[i] >= 'a' && f[i] <= 'z' ? f[i] - 'a' + 'A' : f[i]);
             store[*nfields][i] = '\0';
         }
         fields[*nfields].k = target;
@@ -1809,7 +1823,7 @@ static int conv_root(struct pt *P, const yaml_node_t *root)
             }
         } else if (strcmp(key, "target_config") == 0) {
             putstr(&P->top, "# approximated: target_config.sync_period: files are looked for every "
-                         "second (rescan_interval)\n");
+                            "second (rescan_interval)\n");
             rc = 0;
         } else {
             rc = unsupported(P, k,
@@ -1841,8 +1855,7 @@ int lc_promtail_convert(const char *text, size_t len, const char *name, unsigned
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &P.doc)) {
         snprintf(err, errlen, "%s:%zu:%zu: %s", name, parser.problem_mark.line + 1,
-                 parser.problem_mark.column + 1,
-                 parser.problem ? parser.problem : "invalid YAML");
+                 parser.problem_mark.column + 1, parser.problem ? parser.problem : "invalid YAML");
         yaml_parser_delete(&parser);
         return -EINVAL;
     }

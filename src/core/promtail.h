@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* promtail.h: a Promtail configuration converted to the native one; Promtail's positions imported. */
+/* promtail.h: a Promtail configuration converted to the native one; Promtail's positions imported.
+ */
 #ifndef LC_PROMTAIL_H
 #define LC_PROMTAIL_H
 
@@ -11,9 +12,11 @@ struct lc_ckpt;
 struct lc_config;
 
 /* lc_promtail_convert flags. */
-#define LC_PT_LENIENT    1u /* a key without an equivalent is a warning and ignored, not an error */
-#define LC_PT_EXPAND_ENV 2u /* ${VAR} in values is expanded (Promtail's -config.expand-env=true) */
-#define LC_PT_LOADED     4u /* lc_config.promtail_flags: the config came from lc_promtail_load */
+#define LC_PT_LENIENT 1u /* a key without an equivalent is a warning and ignored, not an error */
+#define LC_PT_EXPAND_ENV                                                                           \
+    2u                  /* ${VAR} in values is expanded (Promtail's -config.expand-env=true)       \
+                         */
+#define LC_PT_LOADED 4u /* lc_config.promtail_flags: the config came from lc_promtail_load */
 
 /* What a conversion produced. Owned by the caller (lc_promtail_result_free). */
 struct lc_promtail_result {

@@ -98,8 +98,8 @@ static void one(struct imp *I, const char *key, const char *val)
         }
         I->imported++;
         lc_counter_inc(I->m_imported);
-        lc_log(LC_LOG_INFO, "promtail", "positions: journal input %s continues at Promtail's cursor",
-               ic->name);
+        lc_log(LC_LOG_INFO, "promtail",
+               "positions: journal input %s continues at Promtail's cursor", ic->name);
         return;
     }
     {
@@ -146,8 +146,8 @@ static void one(struct imp *I, const char *key, const char *val)
         }
         I->imported++;
         lc_counter_inc(I->m_imported);
-        lc_log(LC_LOG_INFO, "promtail", "positions: %s continues at byte %lld (input %s)", key,
-               off, ic->name);
+        lc_log(LC_LOG_INFO, "promtail", "positions: %s continues at byte %lld (input %s)", key, off,
+               ic->name);
     }
 }
 
@@ -201,10 +201,11 @@ int lc_promtail_import_positions(struct lc_ckpt *ck, const struct lc_config *cfg
     fclose(fp);
     root = yaml_document_get_root_node(&doc);
     if (root && root->type == YAML_MAPPING_NODE) {
-        for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
-             p < root->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+             p++) {
             yaml_node_t *k = yaml_document_get_node(&doc, p->key);
-            if (k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, "positions") == 0)
+            if (k->type == YAML_SCALAR_NODE &&
+                strcmp((char *)k->data.scalar.value, "positions") == 0)
                 pos = yaml_document_get_node(&doc, p->value);
         }
     }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_promtail.c: the Promtail converter (mapping, error paths, lenient mode) and positions import. */
+/* test_promtail.c: the Promtail converter (mapping, error paths, lenient mode) and positions
+ * import. */
 #include "core/ckpt.h"
 #include "core/config.h"
 #include "core/promtail.h"
@@ -27,12 +28,12 @@
     "    static_configs:\n"                                                                        \
     "      - labels: {job: app, __path__: /var/log/app/*.log}\n"
 
-#define assert_has(hay, needle)                                                                   \
+#define assert_has(hay, needle)                                                                    \
     do {                                                                                           \
         if (!strstr((hay), (needle)))                                                              \
             fail_msg("'%s' not in:\n%s", (needle), (hay));                                         \
     } while (0)
-#define assert_lacks(hay, needle)                                                                 \
+#define assert_lacks(hay, needle)                                                                  \
     do {                                                                                           \
         if (strstr((hay), (needle)))                                                               \
             fail_msg("'%s' in:\n%s", (needle), (hay));                                             \
@@ -77,9 +78,9 @@ static void test_minimal(void **state)
     char *y, err[1024];
     (void)state;
     assert_int_equal(conv(HEAD, 0, &y, err, sizeof(err), NULL), 0);
-    assert_has(y, "url: \"http://127.0.0.1:3100\"");  /* push path stripped */
-    assert_has(y, "listen: \"127.0.0.1:9080\"");       /* loopback */
-    assert_has(y, "batch_wait: 1000ms");              /* Promtail's defaults */
+    assert_has(y, "url: \"http://127.0.0.1:3100\""); /* push path stripped */
+    assert_has(y, "listen: \"127.0.0.1:9080\"");     /* loopback */
+    assert_has(y, "batch_wait: 1000ms");             /* Promtail's defaults */
     assert_has(y, "batch_bytes: 1048576");
     assert_has(y, "retry: {initial: 500ms, max: 300000ms}");
     assert_has(y, "paths: [\"/var/log/app/*.log\"]");
@@ -132,8 +133,9 @@ static void test_json_expressions(void **state)
                                "k: '\"x-y\".z', level: level, m: ''}}\n",
                           0, &y, err, sizeof(err), NULL),
                      0);
-    assert_has(y, "- json: {expressions: {\"lvl\": \"level\", \"u\": \"ctx.user\", \"k\": \"x-y.z\", "
-           "\"level\": \"\", \"m\": \"\"}}");
+    assert_has(y,
+               "- json: {expressions: {\"lvl\": \"level\", \"u\": \"ctx.user\", \"k\": \"x-y.z\", "
+               "\"level\": \"\", \"m\": \"\"}}");
     assert_loads(y);
     free(y);
     y = NULL;
@@ -155,13 +157,14 @@ static void test_timestamp_layouts(void **state)
                           0, &y, err, sizeof(err), NULL),
                      0);
     assert_has(y, "format: \"%Y-%m-%d %H:%M:%S\", fallback_formats: [\"%a, %d %b %Y "
-                              "%H:%M:%S %z\", \"UnixMs\", \"%d/%b/%Y:%H:%M:%S %z\"]");
+                  "%H:%M:%S %z\", \"UnixMs\", \"%d/%b/%Y:%H:%M:%S %z\"]");
     assert_loads(y);
     free(y);
     y = NULL;
     /* fractional seconds and zone names have no strptime form */
-    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
-                               "      - timestamp: {source: t, format: '2006-01-02 15:04:05.000'}\n",
+    assert_int_equal(conv(HEAD
+                          "    pipeline_stages:\n"
+                          "      - timestamp: {source: t, format: '2006-01-02 15:04:05.000'}\n",
                           0, &y, err, sizeof(err), NULL),
                      -EINVAL);
     assert_has(err, "p.yaml:10:40: timestamp format");
@@ -185,7 +188,7 @@ static void test_replace_groups(void **state)
                      0);
     /* ${n} stays literal for the loader even with ${VAR} expansion on */
     assert_has(y, "- replace: {expression: \"(pw=)(\\\\S+)( id=)(?P<id>\\\\d+)()\", "
-                              "replace: \"$${1}***$${3}***$${5}\"}");
+                  "replace: \"$${1}***$${3}***$${5}\"}");
     assert_loads(y);
     free(y);
     y = NULL;
@@ -223,7 +226,7 @@ static void test_template_and_clients(void **state)
     assert_has(y, "- template: {source: \"lvl\", template: \"{{ .lvl }}-{{ .app }}\"}");
     assert_has(y, "tenant: \"t1\"");
     assert_has(y, "    basic_auth:\n      username: \"u\"\n      password_file: "
-                              "\"/etc/pw\"\n");
+                  "\"/etc/pw\"\n");
     assert_has(y, "      insecure_skip_verify: true\n");
     assert_has(y, "labels: {\"cluster\": \"c1\"}");
     assert_has(y, "retry: {initial: 1000ms, max: 60000ms}");
@@ -242,8 +245,8 @@ static void test_bad_documents(void **state)
     assert_int_equal(conv("", 0, &y, err, sizeof(err), NULL), -EINVAL);
     assert_int_equal(conv("scrape_configs: []\n", 0, &y, err, sizeof(err), NULL), -EINVAL);
     assert_has(err, "no clients");
-    assert_int_equal(conv(HEAD "    docker_sd_configs: [{host: unix:///var/run/docker.sock}]\n",
-                          0, &y, err, sizeof(err), NULL),
+    assert_int_equal(conv(HEAD "    docker_sd_configs: [{host: unix:///var/run/docker.sock}]\n", 0,
+                          &y, err, sizeof(err), NULL),
                      -EINVAL);
     assert_has(err, "p.yaml:9:5: scrape_configs.docker_sd_configs is not supported");
     assert_int_equal(conv("clients: [{url: http://x}]\nscrape_configs:\n  - job_name: a\n"
@@ -251,8 +254,8 @@ static void test_bad_documents(void **state)
                           0, &y, err, sizeof(err), NULL),
                      -EINVAL);
     assert_has(err, "'**' (any depth) is not supported");
-    assert_int_equal(conv(HEAD "    pipeline_stages:\n      - timestamp: {source: t}\n", 0, &y,
-                          err, sizeof(err), NULL),
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n      - timestamp: {source: t}\n", 0, &y, err,
+                          sizeof(err), NULL),
                      -EINVAL);
     assert_has(err, "p.yaml:10:20: timestamp needs 'source' and 'format'");
 }
@@ -305,9 +308,8 @@ static void test_positions_import(void **state)
              "  - job_name: journal\n"
              "    journal: {labels: {job: j}}\n",
              pos, root);
-    assert_int_equal(lc_promtail_convert(cfgtext, strlen(cfgtext), "p.yaml", 0, NULL, &r, err,
-                                         sizeof(err)),
-                     0);
+    assert_int_equal(
+        lc_promtail_convert(cfgtext, strlen(cfgtext), "p.yaml", 0, NULL, &r, err, sizeof(err)), 0);
     assert_string_equal(r.positions, pos);
     assert_int_equal(lc_config_load_string(r.yaml, "converted", &cfg, err, sizeof(err)), 0);
     assert_int_equal(lc_ckpt_open(&ck, root, err, sizeof(err)), 0);
@@ -318,9 +320,8 @@ static void test_positions_import(void **state)
              (unsigned long long)st.st_ino);
     e = (struct lc_ckpt_entry){.key = key, .path = b, .pos = {.offset = 3}};
     assert_int_equal(lc_ckpt_put(ck, &e), 0);
-    assert_int_equal(lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err,
-                                                  sizeof(err)),
-                     0);
+    assert_int_equal(
+        lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err, sizeof(err)), 0);
     /* a.log and the journal cursor; b has a row; gone.log and /elsewhere are skipped */
     assert_int_equal(imp, 2);
     assert_int_equal(reset, 0);
@@ -337,9 +338,8 @@ static void test_positions_import(void **state)
     assert_string_equal(e.cursor, "s=abc;i=1");
 
     /* once per store: a second import does nothing */
-    assert_int_equal(lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err,
-                                                  sizeof(err)),
-                     0);
+    assert_int_equal(
+        lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err, sizeof(err)), 0);
     assert_int_equal(imp + reset + skipped, 0);
     lc_ckpt_free(ck);
     ck = NULL;
@@ -347,9 +347,8 @@ static void test_positions_import(void **state)
     /* a fresh store: the shorter file starts from 0 (counted) */
     snprintf(pt, sizeof(pt), "%s/fresh", root);
     assert_int_equal(lc_ckpt_open(&ck, pt, err, sizeof(err)), 0);
-    assert_int_equal(lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err,
-                                                  sizeof(err)),
-                     0);
+    assert_int_equal(
+        lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err, sizeof(err)), 0);
     assert_int_equal(imp, 3);
     assert_int_equal(reset, 1);
     assert_int_equal(stat(b, &st), 0);
@@ -364,14 +363,13 @@ static void test_positions_import(void **state)
     write_file(pos, "- a\n- b\n");
     snprintf(pt, sizeof(pt), "%s/third", root);
     assert_int_equal(lc_ckpt_open(&ck, pt, err, sizeof(err)), 0);
-    assert_int_equal(lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err,
-                                                  sizeof(err)),
-                     -EINVAL);
+    assert_int_equal(
+        lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err, sizeof(err)),
+        -EINVAL);
     assert_has(err, "not a Promtail positions file");
     unlink(pos);
-    assert_int_equal(lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err,
-                                                  sizeof(err)),
-                     0);
+    assert_int_equal(
+        lc_promtail_import_positions(ck, cfg, pos, &imp, &reset, &skipped, err, sizeof(err)), 0);
     assert_int_equal(imp, 0);
     lc_ckpt_free(ck);
     lc_config_free(cfg);
