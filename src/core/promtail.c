@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/options.h"
+#include "process/rx.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +58,12 @@ struct pt_pipe {
     struct pt_kv statics[PT_MAX_LABELS]; /* static_labels, merged into the input's labels */
     size_t nstatics;
     bool in_kubernetes; /* the input decodes CRI itself: `cri` is a no-op */
+    /* For `match`: the labels every record of the input has (values known), ... */
+    struct pt_kv known[2 * PT_MAX_LABELS];
+    size_t nknown;
+    /* ... and those a record may get per line (from the input or a stage): unknown values */
+    const char *dyn[2 * PT_MAX_LABELS];
+    size_t ndyn;
 };
 
 /* Text output ----------------------------------------------------------------------------- */
@@ -827,8 +834,32 @@ static int st_logfmt(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
     return 0;
 }
 
-static int st_labels(struct pt *P, struct pt_buf *b, const yaml_node_t *c, const char *stage)
+/* Label names a record may get per line: their values are unknown when converting. */
+static void pipe_dyn(struct pt_pipe *pp, const char *name)
 {
+    for (size_t i = 0; i < pp->nknown; i++)
+        if (strcmp(pp->known[i].k, name) == 0)
+            pp->known[i].k = ""; /* no longer a known value */
+    if (pp->ndyn < sizeof(pp->dyn) / sizeof(pp->dyn[0]))
+        pp->dyn[pp->ndyn++] = name;
+}
+
+/* Text for a `#` comment: no line breaks. */
+static void put_comment(struct pt_buf *b, const char *s)
+{
+    for (; *s; s++)
+        put(b, *s == '\n' || *s == '\r' ? " " : s, 1);
+}
+
+static void pipe_known(struct pt_pipe *pp, const struct pt_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n && pp->nknown < sizeof(pp->known) / sizeof(pp->known[0]); i++)
+        pp->known[pp->nknown++] = kv[i];
+}
+
+static int st_labels(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c, const char *stage)
+{
+    struct pt_buf *b = &pp->stages;
     struct pt_kv kv[PT_MAX_LABELS];
     size_t n = 0;
     int rc;
@@ -837,6 +868,8 @@ static int st_labels(struct pt *P, struct pt_buf *b, const yaml_node_t *c, const
         return invalid(P, c, "%s needs a mapping of label names", stage);
     if ((rc = str_map(P, c, stage, kv, &n, PT_MAX_LABELS)))
         return rc;
+    for (size_t i = 0; i < n; i++)
+        pipe_dyn(pp, kv[i].k);
     putstr(b, "      - labels: {fields: ");
     put_kv_flow(P, b, kv, n);
     putstr(b, ", max_values: 100000}   # approximated: Promtail has no per-label value cap\n");
@@ -872,6 +905,7 @@ static int st_static_labels(struct pt *P, struct pt_pipe *pp, const yaml_node_t 
         if (!*pp->statics[i].v)
             return unsupported(P, c, "static_labels.%s: an empty value is not supported",
                                pp->statics[i].k);
+    pipe_known(pp, pp->statics + n, pp->nstatics - n);
     return 0;
 }
 
@@ -1337,12 +1371,50 @@ bad:
                        tpl);
 }
 
+/* labeldrop / labelallow: a list of names -> the native stages of the same names. */
+static int st_labellist(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c, const char *type)
+{
+    bool first = true;
+    int rc;
+
+    if (is_null(c) || (rc = want_seq(P, c, type)))
+        return is_null(c) ? invalid(P, c, "%s needs a list of label names", type) : rc;
+    putf(&pp->stages, "      - %s: {names: [", type);
+    FOR_ITEMS(c, it)
+    {
+        yaml_node_t *v = node(P, *it);
+        if (!scalar(v))
+            return invalid(P, v, "%s must be a list of label names", type);
+        if (!first)
+            putstr(&pp->stages, ", ");
+        first = false;
+        putq(P, &pp->stages, scalar(v));
+        if (strcmp(type, "labeldrop") == 0) /* gone: a match on it is decided as "" */
+            for (size_t i = 0; i < pp->nknown; i++)
+                if (strcmp(pp->known[i].k, scalar(v)) == 0)
+                    pp->known[i].v = "";
+    }
+    putstr(&pp->stages, "]}\n");
+    if (strcmp(type, "labelallow") == 0) /* the others are gone */
+        for (size_t i = 0; i < pp->nknown; i++) {
+            bool kept = false;
+            FOR_ITEMS(c, it)
+            {
+                kept = kept || strcmp(scalar(node(P, *it)), pp->known[i].k) == 0;
+            }
+            if (!kept)
+                pp->known[i].v = "";
+        }
+    return 0;
+}
+
 /* docker: Promtail's own definition (json, labels stream, timestamp, output), written out. */
 static int st_docker(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
 {
     int rc = stage_keys(P, c, "docker", (const char *const[]){NULL});
     if (rc)
         return rc;
+    pipe_dyn(pp, "stream");
     putstr(&pp->stages, "      # docker: {} (Promtail's definition)\n"
                         "      - json: {expressions: {output: log, stream: stream, time: time}}\n"
                         "      - labels: {fields: {stream: \"\"}}\n"
@@ -1359,6 +1431,7 @@ static int st_cri(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
     int rc = stage_keys(P, c, "cri", known);
     if (rc)
         return rc;
+    pipe_dyn(pp, "stream");
     if (pp->in_kubernetes) {
         putstr(
             &pp->stages,
@@ -1374,6 +1447,170 @@ static int st_cri(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
            "      - timestamp: {source: time, format: RFC3339Nano}\n"
            "      - output: {source: content}\n");
     return 0;
+}
+
+/*
+ * One matcher of a stream selector `{name="v", name=~"re", ...}` at *pp:
+ * 0 (parsed into name, op, value), or -EINVAL. Values are Go strings ("..." with
+ * backslash escapes, or `...`).
+ */
+static int selector_next(const char **pp, char *name, size_t nl, char *op, char *val, size_t vl)
+{
+    const char *p = *pp;
+    size_t n = 0;
+
+    while (*p == ' ' || *p == '\t')
+        p++;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
+           (n && *p >= '0' && *p <= '9'))
+        if (n + 1 < nl)
+            name[n++] = *p++;
+        else
+            return -EINVAL;
+    name[n] = '\0';
+    while (*p == ' ')
+        p++;
+    if (!n || !(p[0] == '=' || (p[0] == '!' && (p[1] == '=' || p[1] == '~'))))
+        return -EINVAL;
+    op[0] = p[0];
+    op[1] = p[0] == '!' || p[1] == '~' ? p[1] : '\0';
+    op[2] = '\0';
+    p += op[1] ? 2 : 1;
+    while (*p == ' ')
+        p++;
+    n = 0;
+    if (*p == '`') {
+        for (p++; *p && *p != '`'; p++)
+            if (n + 1 < vl)
+                val[n++] = *p;
+            else
+                return -EINVAL;
+    } else if (*p == '"') {
+        for (p++; *p && *p != '"'; p++) {
+            if (*p == '\\' && p[1])
+                p++;
+            if (n + 1 < vl)
+                val[n++] = *p;
+            else
+                return -EINVAL;
+        }
+    } else {
+        return -EINVAL;
+    }
+    if (!*p)
+        return -EINVAL;
+    val[n] = '\0';
+    p++;
+    while (*p == ' ')
+        p++;
+    *pp = p;
+    return 0;
+}
+
+/* Does value match the matcher (name op want)? -EINVAL: a bad regex. */
+static int matcher_eval(const char *op, const char *want, const char *value)
+{
+    struct lc_rx rx = {0};
+    char err[128], pat[600];
+    bool hit;
+
+    if (op[1] != '~')
+        return (strcmp(value, want) == 0) == (op[0] == '=');
+    snprintf(pat, sizeof(pat), "^(?:%s)$", want);
+    if (lc_rx_compile(&rx, pat, err, sizeof(err)) < 0)
+        return -EINVAL;
+    hit = lc_rx_match(&rx, value, strlen(value));
+    lc_rx_free(&rx);
+    return hit == (op[0] == '=');
+}
+
+/*
+ * match: the selector is decided for the input when converting, from the labels
+ * every record of it has (its static labels); a selector on a label a record
+ * gets per line (filename, a `labels` stage, the journal's fields) cannot be
+ * decided so and is unsupported. Nested stages of a matching selector are
+ * written in place; a selector that never matches leaves them out.
+ */
+static int st_match(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
+{
+    static const char *const known[] = {"selector",      "stages", "action", "drop_counter_reason",
+                                        "pipeline_name", NULL};
+    yaml_node_t *sn = get(P, c, "selector"), *stn = get(P, c, "stages");
+    const char *sel, *action, *reason, *p;
+    bool all = true;
+    int rc = stage_keys(P, c, "match", known);
+
+    if (rc || (rc = get_str(P, c, "selector", &sel)) || (rc = get_str(P, c, "action", &action)) ||
+        (rc = get_str(P, c, "drop_counter_reason", &reason)))
+        return rc;
+    if (!sel)
+        return invalid(P, c, "match needs a 'selector'");
+    if (action && strcmp(action, "keep") != 0 && strcmp(action, "drop") != 0)
+        return invalid(P, c, "match.action must be keep or drop");
+    p = sel;
+    while (*p == ' ')
+        p++;
+    if (*p++ != '{')
+        goto bad;
+    while (*p != '}') {
+        char name[128], op[3], val[512];
+        const char *have = "";
+        bool found = false;
+        if (selector_next(&p, name, sizeof(name), op, val, sizeof(val)) < 0)
+            goto bad;
+        for (size_t i = 0; i < pp->ndyn; i++)
+            if (strcmp(pp->dyn[i], name) == 0)
+                return unsupported(P, sn,
+                                   "match selector '%s': label '%s' is set per line (by the input "
+                                   "or a stage); only labels every line of the input has (its "
+                                   "static labels) can be matched",
+                                   sel, name);
+        for (size_t i = 0; i < pp->nknown && !found; i++)
+            if (strcmp(pp->known[i].k, name) == 0) {
+                have = pp->known[i].v;
+                found = true;
+            }
+        rc = matcher_eval(op, val, have);
+        if (rc < 0)
+            return invalid(P, sn, "match selector '%s': bad regex '%s'", sel, val);
+        all = all && rc;
+        if (*p == ',')
+            p++;
+        else if (*p != '}')
+            goto bad;
+    }
+    for (p++; *p == ' '; p++)
+        ;
+    if (*p)
+        return unsupported(P, sn, "match selector '%s': line filters are not supported", sel);
+    if (action && strcmp(action, "drop") == 0) {
+        if (all) {
+            putstr(&pp->stages, "      # match ");
+            put_comment(&pp->stages, sel);
+            putstr(&pp->stages, " (action: drop): every line of this input\n      - drop: "
+                                "{expression: \"\", reason: ");
+            putq(P, &pp->stages, reason ? reason : "match_stage");
+            putstr(&pp->stages, "}\n");
+        }
+        return 0;
+    }
+    if (!stn || is_null(stn))
+        return invalid(P, c, "match needs 'stages' (or action: drop)");
+    if (!all) {
+        putstr(&pp->stages, "      # match ");
+        put_comment(&pp->stages, sel);
+        putstr(&pp->stages, ": never true for this input: its stages left out\n");
+        return 0;
+    }
+    putstr(&pp->stages, "      # match ");
+    put_comment(&pp->stages, sel);
+    putstr(&pp->stages, ": true for every line of this input\n");
+    return stage_list(P, pp, stn, "match.stages");
+bad:
+    return unsupported(P, sn,
+                       "match selector '%s' is not supported: only {name=\"v\", name!=\"v\", "
+                       "name=~\"re\", name!~\"re\"}",
+                       sel);
 }
 
 static int one_stage(struct pt *P, struct pt_pipe *pp, const yaml_node_t *item)
@@ -1395,7 +1632,7 @@ static int one_stage(struct pt *P, struct pt_pipe *pp, const yaml_node_t *item)
     if (strcmp(type, "logfmt") == 0)
         return st_logfmt(P, b, c);
     if (strcmp(type, "labels") == 0)
-        return st_labels(P, b, c, "labels");
+        return st_labels(P, pp, c, "labels");
     if (strcmp(type, "structured_metadata") == 0)
         return st_structured_metadata(P, b, c);
     if (strcmp(type, "static_labels") == 0)
@@ -1418,6 +1655,10 @@ static int one_stage(struct pt *P, struct pt_pipe *pp, const yaml_node_t *item)
         return st_docker(P, pp, c);
     if (strcmp(type, "cri") == 0)
         return st_cri(P, pp, c);
+    if (strcmp(type, "match") == 0)
+        return st_match(P, pp, c);
+    if (strcmp(type, "labeldrop") == 0 || strcmp(type, "labelallow") == 0)
+        return st_labellist(P, pp, c, type);
     if (strcmp(type, "decolorize") == 0) {
         putstr(b, "      - decolorize: {}\n");
         return 0;
@@ -1425,7 +1666,8 @@ static int one_stage(struct pt *P, struct pt_pipe *pp, const yaml_node_t *item)
     return unsupported(P, k,
                        "pipeline stage '%s' is not supported (supported: docker, cri, multiline, "
                        "regex, json, logfmt, labels, structured_metadata, static_labels, "
-                       "timestamp, output, replace, drop, limit, template, decolorize)",
+                       "timestamp, output, replace, drop, limit, template, decolorize, match, "
+                       "labeldrop, labelallow)",
                        type);
 }
 
@@ -1443,6 +1685,25 @@ static int stage_list(struct pt *P, struct pt_pipe *pp, const yaml_node_t *seq, 
 }
 
 /* scrape_configs ------------------------------------------------------------------------------ */
+
+/*
+ * Converts pipeline_stages (ps, may be NULL) for one input whose records all
+ * have the labels lab and may get the labels dyn per line.
+ */
+static int pipe_build(struct pt *P, struct pt_pipe *pp, const yaml_node_t *ps,
+                      const struct pt_kv *lab, size_t nlab, const char *const *dyn, size_t ndyn)
+{
+    int rc = 0;
+
+    pipe_known(pp, lab, nlab);
+    for (size_t i = 0; i < ndyn; i++)
+        pipe_dyn(pp, dyn[i]);
+    if (ps && !is_null(ps))
+        rc = stage_list(P, pp, ps, "pipeline_stages");
+    if (rc == 0 && pp->stages.oom)
+        rc = -ENOMEM;
+    return rc;
+}
 
 /* Writes one input's head: type, name, labels (own + static_labels). */
 static void input_head(struct pt *P, const char *type, const char *job, const struct pt_kv *lab,
@@ -1493,9 +1754,11 @@ static int check_glob(struct pt *P, const yaml_node_t *v, const char *g)
     return 0;
 }
 
-static int conv_static(struct pt *P, const char *job, const yaml_node_t *sc, struct pt_pipe *pp,
+static int conv_static(struct pt *P, const char *job, const yaml_node_t *sc, const yaml_node_t *ps,
                        size_t idx)
 {
+    static const char *const dyn[] = {"filename"};
+    struct pt_pipe pipe = {0}, *pp = &pipe;
     static const char *const known[] = {"targets", "labels", NULL};
     yaml_node_t *ln = get(P, sc, "labels");
     struct pt_kv lab[PT_MAX_LABELS], keep[PT_MAX_LABELS];
@@ -1524,6 +1787,10 @@ static int conv_static(struct pt *P, const char *job, const yaml_node_t *sc, str
         return invalid(P, sc, "a static_config of job '%s' needs labels.__path__", job);
     if ((rc = check_glob(P, pathn, path)) || (excl && (rc = check_glob(P, excln, excl))))
         return rc;
+    if ((rc = pipe_build(P, pp, ps, keep, nk, dyn, 1))) {
+        free(pipe.stages.p);
+        return rc;
+    }
     if (idx == 0)
         snprintf(name, sizeof(name), "%s", job);
     else
@@ -1540,13 +1807,16 @@ static int conv_static(struct pt *P, const char *job, const yaml_node_t *sc, str
     putstr(&P->ins, "    start_at: beginning   # Promtail reads a file without a position from its "
                     "start\n");
     input_tail(P, pp);
+    free(pipe.stages.p);
     return 0;
 }
 
 /* journal: { json, max_age, labels, path, matches }. */
-static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, struct pt_pipe *pp,
+static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, const yaml_node_t *ps,
                         const struct pt_kv *fields, size_t nfields)
 {
+    struct pt_pipe pipe = {0}, *pp = &pipe;
+    const char *dyn[PT_MAX_LABELS];
     static const char *const known[] = {"json", "max_age", "labels", "path", "matches", NULL};
     yaml_node_t *ln = get(P, j, "labels"), *jn = get(P, j, "json"), *ma = get(P, j, "max_age");
     struct pt_kv lab[PT_MAX_LABELS];
@@ -1570,6 +1840,12 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, str
                                     "supported; the line is MESSAGE")))
             return rc;
     }
+    for (size_t i = 0; i < nfields; i++)
+        dyn[i] = fields[i].k;
+    if ((rc = pipe_build(P, pp, ps, lab, n, dyn, nfields))) {
+        free(pipe.stages.p);
+        return rc;
+    }
     input_head(P, "journal", job, lab, n, pp);
     if (path) {
         putstr(&P->ins, "    path: ");
@@ -1590,6 +1866,7 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, str
             if (!to || strchr(t, '+')) {
                 free(units.p);
                 free(ids.p);
+                free(pipe.stages.p);
                 return unsupported(P, get(P, j, "matches"),
                                    "journal.matches '%s': only _SYSTEMD_UNIT= and "
                                    "SYSLOG_IDENTIFIER= matches are supported",
@@ -1614,13 +1891,16 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, str
          "default 7h)\n",
          age);
     input_tail(P, pp);
+    free(pipe.stages.p);
     return 0;
 }
 
 /* syslog: { listen_address, idle_timeout, label_structured_data, labels, use_incoming_timestamp }
  */
-static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, struct pt_pipe *pp)
+static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, const yaml_node_t *ps)
 {
+    static const char *const dyn[] = {"facility", "severity", "hostname", "app_name", "malformed"};
+    struct pt_pipe pipe = {0}, *pp = &pipe;
     static const char *const known[] = {"listen_address",         "idle_timeout",    "labels",
                                         "use_incoming_timestamp", "listen_protocol", NULL};
     yaml_node_t *ln = get(P, s, "labels"), *it = get(P, s, "idle_timeout"),
@@ -1643,6 +1923,10 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, stru
         return rc;
     if (ut && (rc = want_bool(P, ut, "use_incoming_timestamp", &use_ts)))
         return rc;
+    if ((rc = pipe_build(P, pp, ps, lab, n, dyn, sizeof(dyn) / sizeof(dyn[0])))) {
+        free(pipe.stages.p);
+        return rc;
+    }
     input_head(P, "syslog", job, lab, n, pp);
     putstr(&P->ins, proto && strcmp(proto, "udp") == 0 ? "    listen_tcp: \"\"\n    listen_udp: "
                                                        : "    listen_udp: \"\"\n    listen_tcp: ");
@@ -1656,6 +1940,7 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, stru
         putstr(&P->ins, "    # approximated: use_incoming_timestamp false: the message's time is "
                         "used when it has one\n");
     input_tail(P, pp);
+    free(pipe.stages.p);
     return 0;
 }
 
@@ -1730,7 +2015,6 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
     yaml_node_t *stn = get(P, sc, "static_configs"), *ps = get(P, sc, "pipeline_stages"),
                 *jn = get(P, sc, "journal"), *sy = get(P, sc, "syslog"),
                 *rl = get(P, sc, "relabel_configs");
-    struct pt_pipe pp = {0};
     struct pt_kv fields[PT_MAX_LABELS];
     char store[PT_MAX_LABELS][128];
     size_t nfields = 0, kinds;
@@ -1761,30 +2045,26 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
                            job);
     if (rl && (rc = conv_relabel(P, rl, jn != NULL, fields, store, &nfields)))
         return rc;
-    if (ps && !is_null(ps) && (rc = stage_list(P, &pp, ps, "pipeline_stages")))
-        goto out;
-    rc = ENOMEM;
-    if (pp.stages.oom)
-        goto out;
+    if (ps && !is_null(ps) && (rc = want_seq(P, ps, "pipeline_stages")))
+        return rc;
     if (stn) {
         size_t i = 0;
         if ((rc = want_seq(P, stn, "static_configs")))
-            goto out;
+            return rc;
         FOR_ITEMS(stn, it)
         {
-            if ((rc = conv_static(P, job, node(P, *it), &pp, i++)))
-                goto out;
+            if ((rc = conv_static(P, job, node(P, *it), ps, i++)))
+                return rc;
         }
-    } else if (jn) {
-        rc = conv_journal(P, job, jn, &pp, fields, nfields);
-    } else if (sy) {
-        rc = conv_syslog(P, job, sy, &pp);
-    } else {
-        rc = unsupported(P, sc, "job '%s' has no static_configs, journal or syslog", job);
+        if (i == 0)
+            return invalid(P, stn, "job '%s': static_configs is empty", job);
+        return 0;
     }
-out:
-    free(pp.stages.p);
-    return rc;
+    if (jn)
+        return conv_journal(P, job, jn, ps, fields, nfields);
+    if (sy)
+        return conv_syslog(P, job, sy, ps);
+    return unsupported(P, sc, "job '%s' has no static_configs, journal or syslog", job);
 }
 
 /* The document ----------------------------------------------------------------------------- */

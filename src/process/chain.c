@@ -16,6 +16,8 @@ extern const struct lc_stage_plugin lc_stage_decolorize;
 extern const struct lc_stage_plugin lc_stage_drop;
 extern const struct lc_stage_plugin lc_stage_json;
 extern const struct lc_stage_plugin lc_stage_keep;
+extern const struct lc_stage_plugin lc_stage_labelallow;
+extern const struct lc_stage_plugin lc_stage_labeldrop;
 extern const struct lc_stage_plugin lc_stage_labels;
 extern const struct lc_stage_plugin lc_stage_limit;
 extern const struct lc_stage_plugin lc_stage_logfmt;
@@ -33,6 +35,8 @@ const struct lc_stage_plugin *const lc_stage_plugins[] = {
     &lc_stage_regex,      /* named groups of a regex into fields */
     &lc_stage_timestamp,  /* the record's time from a field */
     &lc_stage_labels,     /* fields into Loki labels, with a cardinality guard */
+    &lc_stage_labeldrop,  /* labels taken off the label set */
+    &lc_stage_labelallow, /* only the named labels kept */
     &lc_stage_replace,    /* regex replace on the line or a field; secret presets */
     &lc_stage_drop,       /* drop records that match */
     &lc_stage_keep,       /* keep only records that match */

@@ -3,7 +3,9 @@
  * import. */
 #include "core/ckpt.h"
 #include "core/config.h"
+#include "core/labels.h"
 #include "core/promtail.h"
+#include "process/stage.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -260,6 +262,102 @@ static void test_bad_documents(void **state)
     assert_has(err, "p.yaml:10:20: timestamp needs 'source' and 'format'");
 }
 
+/* match: decided per input from its static labels; per-line labels are unsupported. */
+static void test_match_static(void **state)
+{
+    static const char text[] =
+        "clients: [{url: http://127.0.0.1:3100/loki/api/v1/push}]\n"
+        "scrape_configs:\n"
+        "  - job_name: a\n"
+        "    static_configs:\n"
+        "      - labels: {app: loki, __path__: /l/*.log}\n"
+        "      - labels: {app: pokey, __path__: /p/*.log}\n"
+        "    pipeline_stages:\n"
+        "      - match: {selector: '{app=\"loki\"}', stages: [{output: {source: msg}}]}\n"
+        "      - match: {selector: '{app=~\"pok.*\", x!~\".+\"}', action: drop}\n"
+        "      - labeldrop: [app]\n"
+        "      - match: {selector: '{app=\"loki\"}', stages: [{output: {source: never}}]}\n";
+    char *y = NULL, err[1024];
+    const char *second;
+    (void)state;
+    assert_int_equal(conv(text, 0, &y, err, sizeof(err), NULL), 0);
+    second = strstr(y, "name: \"a-2\"");
+    assert_non_null(second);
+    /* input a (app=loki): the first match's stages, no drop; input a-2: the drop only */
+    assert_has(y, "- output: {source: \"msg\"}");
+    assert_true(strstr(y, "- output: {source: \"msg\"}") < second);
+    assert_lacks(second, "- output: {source: \"msg\"}");
+    assert_has(second, "- drop: {expression: \"\", reason: \"match_stage\"}");
+    assert_true(strstr(y, "- drop:") > second);
+    assert_has(y, "- labeldrop: {names: [\"app\"]}");
+    assert_lacks(y, "source: \"never\""); /* app was dropped: {app="loki"} is false for both */
+    assert_loads(y);
+    free(y);
+    y = NULL;
+    /* a label a stage sets per line cannot be decided when converting */
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - labels: {level: ''}\n"
+                               "      - match: {selector: '{level=\"error\"}', action: drop}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "p.yaml:11:27: match selector '{level=\"error\"}': label 'level' is set per "
+                    "line");
+    assert_int_equal(conv(HEAD
+                          "    pipeline_stages:\n"
+                          "      - match: {selector: '{job=\"app\"} |= \"x\"', action: drop}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "line filters are not supported");
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - match: {selector: 'job=\"app\"', action: drop}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "is not supported: only {name=");
+}
+
+/* labeldrop: one label set made per input set, at most max_sets; beyond, labels unchanged. */
+static void test_labeldrop_stage(void **state)
+{
+    static const char yaml[] = "inputs:\n"
+                               "  - type: file\n"
+                               "    name: f\n"
+                               "    paths: [/nonexistent]\n"
+                               "    process:\n"
+                               "      - labeldrop: {names: [filename, pod], max_sets: 2}\n"
+                               "      - labelallow: {names: [job, pod]}\n"
+                               "outputs: [{type: null, name: n}]\n";
+    struct lc_config *cfg = NULL;
+    struct lc_chain *ch = NULL;
+    struct lc_labels *sets[3] = {0};
+    struct lc_prec *r;
+    char err[512];
+    (void)state;
+    assert_int_equal(lc_config_load_string(yaml, "t", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(lc_chain_new(cfg->inputs[0].process, NULL, "f", &ch), 0);
+    for (int i = 0; i < 3; i++) {
+        char pod[16];
+        struct lc_kv kv[3] = {{.key = "job", .value = "j"},
+                              {.key = "filename", .value = "/x"},
+                              {.key = "pod", .value = pod}};
+        snprintf(pod, sizeof(pod), "p%d", i);
+        assert_int_equal(lc_labels_intern(kv, 3, &sets[i]), 0);
+    }
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 3; i++) {
+            r = lc_chain_run(ch, NULL, sets[i], 1, "x", 1);
+            assert_non_null(r);
+            if (i < 2) {
+                assert_string_equal(r->labels->json, "{\"job\":\"j\"}");
+            } else { /* past max_sets: labeldrop fails (counted) and keeps them */
+                assert_string_equal(r->labels->json, "{\"job\":\"j\",\"pod\":\"p2\"}");
+            }
+        }
+    lc_chain_free(ch);
+    for (int i = 0; i < 3; i++)
+        lc_labels_release(sets[i]);
+    lc_config_free(cfg);
+}
+
 /* Positions import ------------------------------------------------------------------------- */
 
 static char root[512];
@@ -392,6 +490,8 @@ int main(void)
         cmocka_unit_test(test_replace_groups),
         cmocka_unit_test(test_template_and_clients),
         cmocka_unit_test(test_bad_documents),
+        cmocka_unit_test(test_match_static),
+        cmocka_unit_test(test_labeldrop_stage),
         cmocka_unit_test(test_positions_import),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
