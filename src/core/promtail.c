@@ -227,12 +227,15 @@ static bool is_null(const yaml_node_t *n)
                   (!*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0));
 }
 
+/* pr, it: the loop variable's name (a declarator: it cannot be parenthesised) */
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define FOR_PAIRS(map, pr)                                                                         \
     for (yaml_node_pair_t *pr = (map)->data.mapping.pairs.start;                                   \
          pr < (map)->data.mapping.pairs.top; pr++)
 #define FOR_ITEMS(seq, it)                                                                         \
     for (yaml_node_item_t *it = (seq)->data.sequence.items.start;                                  \
          it < (seq)->data.sequence.items.top; it++)
+// NOLINTEND(bugprone-macro-parentheses)
 
 static int want_map(struct pt *P, const yaml_node_t *n, const char *what)
 {
@@ -388,8 +391,8 @@ static int conv_server(struct pt *P, const yaml_node_t *n)
         putstr(&P->top, "\n");
     }
     if (level) {
-        if (strcmp(level, "debug") && strcmp(level, "info") && strcmp(level, "warn") &&
-            strcmp(level, "error"))
+        static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+        if (!one_of(level, levels))
             return invalid(P, n, "server.log_level must be debug, info, warn or error");
         putf(&P->top, "log_level: %s\n", level);
     }
@@ -443,7 +446,7 @@ static int conv_tls(struct pt *P, struct pt_buf *o, const yaml_node_t *n)
     {
         yaml_node_t *k = node(P, pr->key), *v = node(P, pr->value);
         const char *key = scalar(k) ? scalar(k) : "", *s = NULL;
-        bool b;
+        bool b = false;
         if (one_of(key, keys)) {
             rc = want_str(P, v, key, &s);
             if (rc == 0) {
@@ -760,7 +763,7 @@ static int st_json(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
     if ((rc = want_map(P, ex, "expressions")))
         return rc;
     if (dm) {
-        bool d;
+        bool d = false;
         if ((rc = want_bool(P, dm, "drop_malformed", &d)))
             return rc;
         if (d && (rc = unsupported(P, dm,
@@ -931,7 +934,7 @@ static int go_layout(const char *go, char *out, size_t len, const char **why)
             return -EINVAL;
         }
         if (strncmp(p, "MST", 3) == 0 || strncmp(p, "-07", 3) == 0) {
-            if (strncmp(p, "-07:00", 6) && strncmp(p, "-0700", 5)) {
+            if (strncmp(p, "-07:00", 6) != 0 && strncmp(p, "-0700", 5) != 0) {
                 *why = "a zone name or hour-only offset";
                 return -EINVAL;
             }
@@ -1238,7 +1241,7 @@ static int st_drop(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
         putq(P, b, val);
     }
     if (ot && !is_null(ot)) {
-        int64_t ms;
+        int64_t ms = 0;
         if ((rc = want_dur(P, ot, "older_than", &ms)))
             return rc;
         putf(b, ", older_than: %" PRId64 "ms", ms);
@@ -1473,7 +1476,9 @@ static int selector_next(const char **pp, char *name, size_t nl, char *op, char 
     if (!n || !(p[0] == '=' || (p[0] == '!' && (p[1] == '=' || p[1] == '~'))))
         return -EINVAL;
     op[0] = p[0];
-    op[1] = p[0] == '!' || p[1] == '~' ? p[1] : '\0';
+    op[1] = '\0';
+    if (p[0] == '!' || p[1] == '~')
+        op[1] = p[1];
     op[2] = '\0';
     p += op[1] ? 2 : 1;
     while (*p == ' ')
@@ -1507,19 +1512,19 @@ static int selector_next(const char **pp, char *name, size_t nl, char *op, char 
     return 0;
 }
 
-/* Does value match the matcher (name op want)? -EINVAL: a bad regex. */
-static int matcher_eval(const char *op, const char *want, const char *value)
+/* Does the label's value `have` match the matcher (op val)? -EINVAL: a bad regex. */
+static int matcher_eval(const char *op, const char *val, const char *have)
 {
     struct lc_rx rx = {0};
     char err[128], pat[600];
     bool hit;
 
     if (op[1] != '~')
-        return (strcmp(value, want) == 0) == (op[0] == '=');
-    snprintf(pat, sizeof(pat), "^(?:%s)$", want);
+        return (strcmp(have, val) == 0) == (op[0] == '=');
+    snprintf(pat, sizeof(pat), "^(?:%s)$", val);
     if (lc_rx_compile(&rx, pat, err, sizeof(err)) < 0)
         return -EINVAL;
-    hit = lc_rx_match(&rx, value, strlen(value));
+    hit = lc_rx_match(&rx, have, strlen(have));
     lc_rx_free(&rx);
     return hit == (op[0] == '=');
 }
@@ -1832,7 +1837,7 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, con
     if (ma && (rc = want_dur(P, ma, "max_age", &age)))
         return rc;
     if (jn) {
-        bool js;
+        bool js = false;
         if ((rc = want_bool(P, jn, "json", &js)))
             return rc;
         if (js && (rc = unsupported(P, jn,
@@ -2240,7 +2245,8 @@ int lc_promtail_load(const char *path, unsigned flags, struct lc_config **out, c
         (*out)->promtail_flags = flags | LC_PT_LOADED;
         (*out)->promtail_positions = r.positions;
         r.positions = NULL;
-        if (positions && !(*positions = strdup((*out)->promtail_positions))) {
+        if (positions &&
+            (!(*out)->promtail_positions || !(*positions = strdup((*out)->promtail_positions)))) {
             lc_config_free(*out);
             *out = NULL;
             lc_promtail_result_free(&r);
