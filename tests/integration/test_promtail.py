@@ -29,6 +29,11 @@ import agent as ag
 
 pytestmark = pytest.mark.skipif(not ag.have_binary(), reason="build/log_capturer not built")
 
+try:  # the journal writer of test_journal.py (skips itself without systemd-journal-remote)
+    from test_journal import Journal
+except BaseException:  # pytest's module-level skip is a BaseException
+    Journal = None
+
 CORPUS = sorted((ag.REPO / "tests" / "promtail" / "corpus").glob("*.yaml"))
 PUSH = "/loki/api/v1/push"
 
@@ -334,6 +339,18 @@ DOC_EXAMPLES = {
 }
 
 
+def test_structured_metadata_stage(tmp_path):
+    """Promtail's structured_metadata stage maps to the native stage of the same shape (built
+    in parallel: skipped when this binary does not have it)."""
+    if "Stage `structured_metadata`" not in ag.run_cli("options").stdout:
+        pytest.skip("this build has no native structured_metadata stage yet")
+    got = test_process(tmp_path, stages_config(
+        "      - regex: {expression: 'trace=(?P<trace_id>\\w+)'}\n"
+        "      - structured_metadata: {trace_id: ''}\n"), ["GET / trace=abc123"])
+    assert len(got) == 1 and got[0]["line"] == "GET / trace=abc123", got
+    assert "trace_id" not in got[0]["labels"]
+
+
 @pytest.mark.parametrize("name", sorted(DOC_EXAMPLES))
 def test_documented_stage_examples(name, tmp_path):
     stages, lines, want = DOC_EXAMPLES[name]
@@ -411,3 +428,54 @@ def test_switch_over_from_promtail_positions(tmp_path, fake):
     assert (dups, len(early), len(missing)) == (0, 0, 0), (dups, early[:3], missing[:3])
     assert len(got) == expect
     assert "positions: imported 3 entries" in pt.stderr()
+
+
+JOURNAL_PROMTAIL = """
+server: {http_listen_address: 127.0.0.1, http_listen_port: %(port)d}
+positions: {filename: %(dir)s/positions.yaml}
+clients: [{url: '%(url)s/loki/api/v1/push'}]
+scrape_configs:
+  - job_name: journal
+    journal:
+      path: %(dir)s/journal
+      max_age: 1h
+      labels: {job: systemd-journal}
+    relabel_configs:
+      - {source_labels: [__journal__systemd_unit], target_label: unit}
+      - {source_labels: [__journal_priority_keyword], target_label: level}
+      - {source_labels: [__journal__hostname], target_label: host}
+    pipeline_stages:
+      - regex: {expression: 'seq=(?P<seq>\\d+)'}
+      - drop: {source: seq, value: "3"}
+      - static_labels: {source: journal}
+"""
+
+
+@pytest.mark.skipif(Journal is None, reason="systemd-journal-remote not installed")
+def test_journal_equivalent_to_converted_native(tmp_path, fake):
+    """A journal scrape config with relabelled fields and a pipeline: the Promtail config and
+    its native conversion send the same entries, with the labels Promtail's relabelling makes."""
+    j = Journal(tmp_path / "journal")
+    stamps = j.write([{"MESSAGE": f"pt-journal seq={i}", "_SYSTEMD_UNIT": "app.service",
+                       "PRIORITY": 4, "_HOSTNAME": "h1", "SYSLOG_IDENTIFIER": "app"}
+                      for i in range(6)])
+    cfg = tmp_path / "promtail.yaml"
+    cfg.write_text(JOURNAL_PROMTAIL % {"port": ag.free_port(), "dir": tmp_path, "url": fake.url})
+    pt = PromtailAgent(tmp_path, cfg, tmp_path / "state-promtail")
+    assert pt.start(once=True).wait() == 0, pt.stderr()[-3000:]
+    from_promtail = entry_set(fake.entries())
+    fake.reset()
+    conv = ag.run_cli("convert", str(cfg))
+    assert conv.returncode == 0, conv.stderr
+    native = tmp_path / "native.yaml"
+    native.write_text(conv.stdout)
+    env = dict(os.environ, LC_STATE_DIR=str(tmp_path / "state-native"))
+    p = subprocess.run([*ag.WRAPPER, ag.LC_BIN, "run", "-c", str(native), "--once"],
+                       capture_output=True, text=True, env=env, timeout=ag.scaled(30))
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert from_promtail == entry_set(fake.entries())
+    labels = {"job": "systemd-journal", "unit": "app.service", "level": "warning", "host": "h1",
+              "source": "journal"}
+    want = [{"labels": labels, "ts": stamps[i] * 1000, "line": f"pt-journal seq={i}"}
+            for i in range(6) if i != 3]
+    assert from_promtail == entry_set(want)
