@@ -14,6 +14,7 @@
   agent started on the Promtail config sends every line after the offsets once and none before.
 """
 
+import calendar
 import json
 import os
 import signal
@@ -479,3 +480,61 @@ def test_journal_equivalent_to_converted_native(tmp_path, fake):
     want = [{"labels": labels, "ts": stamps[i] * 1000, "line": f"pt-journal seq={i}"}
             for i in range(6) if i != 3]
     assert from_promtail == entry_set(want)
+
+
+DOCKER_PROMTAIL = """
+server: {http_listen_address: 127.0.0.1, http_listen_port: %(port)d}
+positions: {filename: %(dir)s/positions.yaml}
+clients: [{url: '%(url)s/loki/api/v1/push'}]
+scrape_configs:
+  - job_name: containers
+    static_configs:
+      - labels: {job: docker, __path__: '%(root)s/containers/*/*-json.log'}
+    pipeline_stages:
+      - docker: {}
+      - regex: {expression: '^(?P<level>[A-Z]+) '}
+      - labels: {level: ''}
+      - drop: {source: level, value: DEBUG}
+"""
+
+
+@pytest.mark.docker
+def test_docker_logs_equivalent_to_converted_native(tmp_path, fake, docker):
+    """Docker's json-file logs through the docker stage: the Promtail config and its native
+    conversion send the same entries; stream and level labels and Docker's times as Promtail's
+    docker stage documents them."""
+    cid = docker.run_container(
+        "pt-docker", "echo 'INFO started'; echo 'DEBUG noise'; echo 'ERROR failed' >&2")
+    docker.wait(cid, timeout=30)
+    cfg = tmp_path / "promtail.yaml"
+    cfg.write_text(DOCKER_PROMTAIL % {"port": ag.free_port(), "dir": tmp_path, "url": fake.url,
+                                      "root": docker.data_root})
+    pt = PromtailAgent(tmp_path, cfg, tmp_path / "state-promtail")
+    assert pt.start(once=True).wait() == 0, pt.stderr()[-3000:]
+    got = [e for e in fake.entries() if cid in e["labels"]["filename"]]
+    from_promtail = entry_set(got)
+    fake.reset()
+    conv = ag.run_cli("convert", str(cfg))
+    assert conv.returncode == 0, conv.stderr
+    native = tmp_path / "native.yaml"
+    native.write_text(conv.stdout)
+    env = dict(os.environ, LC_STATE_DIR=str(tmp_path / "state-native"))
+    p = subprocess.run([*ag.WRAPPER, ag.LC_BIN, "run", "-c", str(native), "--once"],
+                       capture_output=True, text=True, env=env, timeout=ag.scaled(30))
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert from_promtail == entry_set(
+        [e for e in fake.entries() if cid in e["labels"]["filename"]])
+    # Docker's own times for the lines (docker logs --timestamps), RFC3339Nano
+    stamps = {}
+    out, err = docker.logs(cid, timestamps=True)
+    for row in out + err:
+        ts, _, text = row.partition(" ")
+        stamps[text.strip()] = ts
+    want = {("stdout", "INFO", "INFO started\n"), ("stderr", "ERROR", "ERROR failed\n")}
+    assert {(e["labels"]["stream"], e["labels"]["level"], e["line"]) for e in got} == want
+    for e in got:
+        assert e["labels"]["job"] == "docker"
+        ts = stamps[e["line"].strip()]
+        secs = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S"))
+        frac = ts[20:-1] if "." in ts else ""
+        assert e["ts"] == secs * 10**9 + int((frac + "000000000")[:9]), (e, ts)
