@@ -12,6 +12,7 @@
  */
 #include "core/promtail.h"
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/options.h"
 #include "process/rx.h"
@@ -26,10 +27,11 @@
 
 #define PT_DEFAULT_POSITIONS "/var/log/positions.yaml" /* Promtail's default */
 #define PT_MAX_LABELS        64
+#define PT_TEXT_MAX          (64u << 20) /* the converted text, at most */
 
+/* Text being written: an lc_buf; a failed append (no memory, past the cap) sticks in oom. */
 struct pt_buf {
-    char *p;
-    size_t len, cap;
+    struct lc_buf b;
     bool oom;
 };
 
@@ -70,24 +72,10 @@ struct pt_pipe {
 
 static void put(struct pt_buf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (b->b.cap == 0)
+        lc_buf_init(&b->b, PT_TEXT_MAX);
+    if (!b->oom && lc_buf_append(&b->b, s, n) < 0)
+        b->oom = true;
 }
 
 static void putstr(struct pt_buf *b, const char *s)
@@ -98,31 +86,14 @@ static void putstr(struct pt_buf *b, const char *s)
 static void putf(struct pt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(struct pt_buf *b, const char *fmt, ...)
 {
-    char tmp[512];
     va_list ap;
-    int n;
 
+    if (b->b.cap == 0)
+        lc_buf_init(&b->b, PT_TEXT_MAX);
     va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    if (!b->oom && lc_buf_vprintf(&b->b, fmt, ap) < 0)
+        b->oom = true;
     va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof(tmp)) {
-        put(b, tmp, (size_t)n);
-        return;
-    }
-    {
-        char *big = malloc((size_t)n + 1);
-        if (!big) {
-            b->oom = true;
-            return;
-        }
-        va_start(ap, fmt);
-        vsnprintf(big, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        put(b, big, (size_t)n);
-        free(big);
-    }
 }
 
 /*
@@ -435,58 +406,35 @@ static int conv_positions(struct pt *P, const yaml_node_t *n)
 
 /* clients ------------------------------------------------------------------------------------ */
 
-static int conv_tls(struct pt *P, struct pt_buf *o, const yaml_node_t *n)
+/*
+ * A client's sub-mapping whose keys keep their names: `what` (Promtail's) as
+ * `native` (ours), string keys strs, boolean keys bools (may be NULL).
+ */
+static int conv_section(struct pt *P, struct pt_buf *o, const yaml_node_t *n, const char *what,
+                        const char *native, const char *const *strs, const char *const *bools)
 {
-    static const char *const keys[] = {"ca_file", "cert_file", "key_file", NULL};
-    int rc = want_map(P, n, "tls_config");
+    int rc = want_map(P, n, what);
     if (rc)
         return rc;
-    putstr(o, "    tls:\n");
+    putf(o, "    %s:\n", native);
     FOR_PAIRS(n, pr)
     {
         yaml_node_t *k = node(P, pr->key), *v = node(P, pr->value);
         const char *key = scalar(k) ? scalar(k) : "", *s = NULL;
         bool b = false;
-        if (one_of(key, keys)) {
+        if (one_of(key, strs)) {
             rc = want_str(P, v, key, &s);
             if (rc == 0) {
                 putf(o, "      %s: ", key);
                 putq(P, o, s);
                 putstr(o, "\n");
             }
-        } else if (strcmp(key, "insecure_skip_verify") == 0) {
+        } else if (bools && one_of(key, bools)) {
             rc = want_bool(P, v, key, &b);
             if (rc == 0)
-                putf(o, "      insecure_skip_verify: %s\n", b ? "true" : "false");
+                putf(o, "      %s: %s\n", key, b ? "true" : "false");
         } else {
-            rc = unsupported(P, k, "tls_config.%s is not supported", key);
-        }
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int conv_basic_auth(struct pt *P, struct pt_buf *o, const yaml_node_t *n)
-{
-    static const char *const keys[] = {"username", "password", "password_file", NULL};
-    int rc = want_map(P, n, "basic_auth");
-    if (rc)
-        return rc;
-    putstr(o, "    basic_auth:\n");
-    FOR_PAIRS(n, pr)
-    {
-        yaml_node_t *k = node(P, pr->key), *v = node(P, pr->value);
-        const char *key = scalar(k) ? scalar(k) : "", *s = NULL;
-        if (one_of(key, keys)) {
-            rc = want_str(P, v, key, &s);
-            if (rc == 0) {
-                putf(o, "      %s: ", key);
-                putq(P, o, s);
-                putstr(o, "\n");
-            }
-        } else {
-            rc = unsupported(P, k, "basic_auth.%s is not supported", key);
+            rc = unsupported(P, k, "%s.%s is not supported", what, key);
         }
         if (rc)
             return rc;
@@ -557,9 +505,12 @@ static int conv_client(struct pt *P, const yaml_node_t *n, size_t idx)
                 putstr(o, "\n");
             }
         } else if (strcmp(key, "basic_auth") == 0) {
-            rc = conv_basic_auth(P, o, v);
+            static const char *const keys[] = {"username", "password", "password_file", NULL};
+            rc = conv_section(P, o, v, "basic_auth", "basic_auth", keys, NULL);
         } else if (strcmp(key, "tls_config") == 0) {
-            rc = conv_tls(P, o, v);
+            static const char *const keys[] = {"ca_file", "cert_file", "key_file", NULL};
+            static const char *const bools[] = {"insecure_skip_verify", NULL};
+            rc = conv_section(P, o, v, "tls_config", "tls", keys, bools);
         } else if (strcmp(key, "external_labels") == 0) {
             rc = str_map(P, v, key, ext, &next, PT_MAX_LABELS);
         } else if (strcmp(key, "batchwait") == 0) {
@@ -1188,21 +1139,21 @@ static int st_replace(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
         return unsupported(P, get(P, c, "replace"), "replace: '$' in 'replace' is not supported");
     rc = replace_rewrite(P, get(P, c, "expression"), ex, r, &rx, &rep);
     if (rc < 0 || rc == 2) {
-        free(rx.p);
-        free(rep.p);
+        lc_buf_free(&rx.b);
+        lc_buf_free(&rep.b);
         return rc < 0 ? rc : 0;
     }
     putstr(b, "      - replace: {expression: ");
-    putq(P, b, rc == 1 ? ex : rx.p);
+    putq(P, b, rc == 1 ? ex : rx.b.data);
     putstr(b, ", replace: ");
-    putq_lit(b, rc == 1 ? r : rep.p);
+    putq_lit(b, rc == 1 ? r : rep.b.data);
     put_source(P, b, src);
     putstr(b, "}");
     if (rc == 1)
         putstr(b, "   # approximated: no capture group: the whole match is replaced");
     putstr(b, "\n");
-    free(rx.p);
-    free(rep.p);
+    lc_buf_free(&rx.b);
+    lc_buf_free(&rep.b);
     return 0;
 }
 
@@ -1362,12 +1313,12 @@ static int st_template(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
     putstr(b, "      - template: {source: ");
     putq(P, b, src);
     putstr(b, ", template: ");
-    putq(P, b, t.p ? t.p : "");
+    putq(P, b, t.b.data ? t.b.data : "");
     putstr(b, "}\n");
-    free(t.p);
+    lc_buf_free(&t.b);
     return 0;
 bad:
-    free(t.p);
+    lc_buf_free(&t.b);
     return unsupported(P, tn,
                        "template '%s' is not supported: only {{ .name }}, {{ .Value }} and "
                        "{{ .Entry }} (no functions, pipelines or conditions)",
@@ -1737,9 +1688,9 @@ static void input_head(struct pt *P, const char *type, const char *job, const st
 
 static void input_tail(struct pt *P, const struct pt_pipe *pp)
 {
-    if (pp->stages.len) {
+    if (pp->stages.b.len) {
         putstr(&P->ins, "    process:\n");
-        put(&P->ins, pp->stages.p, pp->stages.len);
+        put(&P->ins, pp->stages.b.data, pp->stages.b.len);
     }
 }
 
@@ -1793,7 +1744,7 @@ static int conv_static(struct pt *P, const char *job, const yaml_node_t *sc, con
     if ((rc = check_glob(P, pathn, path)) || (excl && (rc = check_glob(P, excln, excl))))
         return rc;
     if ((rc = pipe_build(P, pp, ps, keep, nk, dyn, 1))) {
-        free(pipe.stages.p);
+        lc_buf_free(&pipe.stages.b);
         return rc;
     }
     if (idx == 0)
@@ -1812,7 +1763,7 @@ static int conv_static(struct pt *P, const char *job, const yaml_node_t *sc, con
     putstr(&P->ins, "    start_at: beginning   # Promtail reads a file without a position from its "
                     "start\n");
     input_tail(P, pp);
-    free(pipe.stages.p);
+    lc_buf_free(&pipe.stages.b);
     return 0;
 }
 
@@ -1848,7 +1799,7 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, con
     for (size_t i = 0; i < nfields; i++)
         dyn[i] = fields[i].k;
     if ((rc = pipe_build(P, pp, ps, lab, n, dyn, nfields))) {
-        free(pipe.stages.p);
+        lc_buf_free(&pipe.stages.b);
         return rc;
     }
     input_head(P, "journal", job, lab, n, pp);
@@ -1869,24 +1820,24 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, con
             else if (strncmp(t, "SYSLOG_IDENTIFIER=", 18) == 0)
                 to = &ids;
             if (!to || strchr(t, '+')) {
-                free(units.p);
-                free(ids.p);
-                free(pipe.stages.p);
+                lc_buf_free(&units.b);
+                lc_buf_free(&ids.b);
+                lc_buf_free(&pipe.stages.b);
                 return unsupported(P, get(P, j, "matches"),
                                    "journal.matches '%s': only _SYSTEMD_UNIT= and "
                                    "SYSLOG_IDENTIFIER= matches are supported",
                                    t);
             }
-            if (to->len)
+            if (to->b.len)
                 putstr(to, ", ");
             putq(P, to, strchr(t, '=') + 1);
         }
-        if (units.len)
-            putf(&P->ins, "    units: [%s]\n", units.p);
-        if (ids.len)
-            putf(&P->ins, "    identifiers: [%s]\n", ids.p);
-        free(units.p);
-        free(ids.p);
+        if (units.b.len)
+            putf(&P->ins, "    units: [%s]\n", units.b.data);
+        if (ids.b.len)
+            putf(&P->ins, "    identifiers: [%s]\n", ids.b.data);
+        lc_buf_free(&units.b);
+        lc_buf_free(&ids.b);
     }
     putstr(&P->ins, "    fields: ");
     put_kv_flow(P, &P->ins, fields, nfields);
@@ -1896,7 +1847,7 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, con
          "default 7h)\n",
          age);
     input_tail(P, pp);
-    free(pipe.stages.p);
+    lc_buf_free(&pipe.stages.b);
     return 0;
 }
 
@@ -1929,7 +1880,7 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, cons
     if (ut && (rc = want_bool(P, ut, "use_incoming_timestamp", &use_ts)))
         return rc;
     if ((rc = pipe_build(P, pp, ps, lab, n, dyn, sizeof(dyn) / sizeof(dyn[0])))) {
-        free(pipe.stages.p);
+        lc_buf_free(&pipe.stages.b);
         return rc;
     }
     input_head(P, "syslog", job, lab, n, pp);
@@ -1945,7 +1896,7 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, cons
         putstr(&P->ins, "    # approximated: use_incoming_timestamp false: the message's time is "
                         "used when it has one\n");
     input_tail(P, pp);
-    free(pipe.stages.p);
+    lc_buf_free(&pipe.stages.b);
     return 0;
 }
 
@@ -2154,32 +2105,32 @@ int lc_promtail_convert(const char *text, size_t len, const char *name, unsigned
     if (rc == 0) {
         putf(&all, "# Converted from the Promtail configuration %s by log_capturer.\n", name);
         putstr(&all, "state_dir: \"${LC_STATE_DIR:-/var/lib/log_capturer}\"\n");
-        if (P.top.len)
-            put(&all, P.top.p, P.top.len);
+        if (P.top.b.len)
+            put(&all, P.top.b.data, P.top.b.len);
         if (!P.have_listen)
             putstr(&all, "listen: \"127.0.0.1:9080\"   # Promtail's port; loopback\n");
         putstr(&all, "outputs:\n");
-        put(&all, P.outs.p, P.outs.len);
+        put(&all, P.outs.b.data, P.outs.b.len);
         putstr(&all, "inputs:\n");
-        put(&all, P.ins.p, P.ins.len);
+        put(&all, P.ins.b.data, P.ins.b.len);
         if (all.oom || P.top.oom || P.outs.oom || P.ins.oom)
             rc = -ENOMEM;
     }
     if (rc == 0 && !P.positions && !(P.positions = strdup(PT_DEFAULT_POSITIONS)))
         rc = -ENOMEM;
     if (rc == 0) {
-        res->yaml = all.p;
+        res->yaml = all.b.data;
         res->positions = P.positions;
         res->warnings = P.warnings;
-        all.p = NULL;
+        all.b.data = NULL;
         P.positions = NULL;
     } else if (rc == -ENOMEM && !err[0]) {
         snprintf(err, errlen, "%s: out of memory", name);
     }
-    free(all.p);
-    free(P.top.p);
-    free(P.outs.p);
-    free(P.ins.p);
+    lc_buf_free(&all.b);
+    lc_buf_free(&P.top.b);
+    lc_buf_free(&P.outs.b);
+    lc_buf_free(&P.ins.b);
     free(P.positions);
     yaml_document_delete(&P.doc);
     return rc;
@@ -2203,12 +2154,13 @@ int lc_promtail_convert_file(const char *path, unsigned flags, FILE *warn,
         put(&b, chunk, n);
     fclose(f);
     if (b.oom) {
-        free(b.p);
+        lc_buf_free(&b.b);
         snprintf(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
-    rc = lc_promtail_convert(b.p ? b.p : "", b.len, path, flags, warn, res, err, errlen);
-    free(b.p);
+    rc =
+        lc_promtail_convert(b.b.data ? b.b.data : "", b.b.len, path, flags, warn, res, err, errlen);
+    lc_buf_free(&b.b);
     return rc;
 }
 

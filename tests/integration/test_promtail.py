@@ -162,10 +162,13 @@ def test_corpus_converts_checks_and_runs(src, tmp_path, fake):
         assert pt.stop() == 0, pt.stderr()[-3000:]
 
 
-PIPELINE = """
+# server and positions of the configs below (% port, dir)
+HEAD = """
 server: {http_listen_address: 127.0.0.1, http_listen_port: %(port)d}
 positions: {filename: %(dir)s/positions.yaml}
-clients:
+"""
+
+PIPELINE = HEAD + """clients:
   - url: %(url)s/loki/api/v1/push
     external_labels: {cluster: test}
 scrape_configs:
@@ -207,20 +210,13 @@ def entry_set(entries):
     return sorted((json.dumps(e["labels"], sort_keys=True), e["ts"], e["line"]) for e in entries)
 
 
-def test_equivalent_to_converted_native(tmp_path, fake):
-    """The Promtail config and the native config it converts to send the same entries, and
-    those are the ones Promtail documents for this pipeline."""
-    (tmp_path / "logs").mkdir()
-    log = tmp_path / "logs" / "app.log"
-    log.write_text("".join(line + "\n" for line in LINES))
-    cfg = tmp_path / "promtail.yaml"
-    cfg.write_text(PIPELINE % {"port": ag.free_port(), "dir": tmp_path, "url": fake.url})
-
+def run_both(tmp_path, cfg, fake, keep=lambda e: True):
+    """Runs the Promtail config (--promtail-config) and the native config `convert` makes of it,
+    each with --once on its own state, against the fake Loki; returns both entry sets."""
     pt = PromtailAgent(tmp_path, cfg, tmp_path / "state-promtail")
     assert pt.start(once=True).wait() == 0, pt.stderr()[-3000:]
-    from_promtail = entry_set(fake.entries())
+    from_promtail = [e for e in fake.entries() if keep(e)]
     fake.reset()
-
     conv = ag.run_cli("convert", str(cfg))
     assert conv.returncode == 0, conv.stderr
     native = tmp_path / "native.yaml"
@@ -230,7 +226,20 @@ def test_equivalent_to_converted_native(tmp_path, fake):
                        capture_output=True, text=True, env=env, timeout=ag.scaled(30))
     assert p.returncode == 0, p.stderr[-3000:]
     ag.assert_no_sanitizer_report(p.stderr)
-    from_native = entry_set(fake.entries())
+    return entry_set(from_promtail), entry_set([e for e in fake.entries() if keep(e)]), \
+        from_promtail
+
+
+def test_equivalent_to_converted_native(tmp_path, fake):
+    """The Promtail config and the native config it converts to send the same entries, and
+    those are the ones Promtail documents for this pipeline."""
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "app.log"
+    log.write_text("".join(line + "\n" for line in LINES))
+    cfg = tmp_path / "promtail.yaml"
+    cfg.write_text(PIPELINE % {"port": ag.free_port(), "dir": tmp_path, "url": fake.url})
+
+    from_promtail, from_native, _ = run_both(tmp_path, cfg, fake)
     assert from_promtail == from_native and len(from_promtail) == 3
 
     # Promtail's documented behaviour for this pipeline
@@ -431,10 +440,7 @@ def test_switch_over_from_promtail_positions(tmp_path, fake):
     assert "positions: imported 3 entries" in pt.stderr()
 
 
-JOURNAL_PROMTAIL = """
-server: {http_listen_address: 127.0.0.1, http_listen_port: %(port)d}
-positions: {filename: %(dir)s/positions.yaml}
-clients: [{url: '%(url)s/loki/api/v1/push'}]
+JOURNAL_PROMTAIL = HEAD + """clients: [{url: '%(url)s/loki/api/v1/push'}]
 scrape_configs:
   - job_name: journal
     journal:
@@ -462,19 +468,8 @@ def test_journal_equivalent_to_converted_native(tmp_path, fake):
                       for i in range(6)])
     cfg = tmp_path / "promtail.yaml"
     cfg.write_text(JOURNAL_PROMTAIL % {"port": ag.free_port(), "dir": tmp_path, "url": fake.url})
-    pt = PromtailAgent(tmp_path, cfg, tmp_path / "state-promtail")
-    assert pt.start(once=True).wait() == 0, pt.stderr()[-3000:]
-    from_promtail = entry_set(fake.entries())
-    fake.reset()
-    conv = ag.run_cli("convert", str(cfg))
-    assert conv.returncode == 0, conv.stderr
-    native = tmp_path / "native.yaml"
-    native.write_text(conv.stdout)
-    env = dict(os.environ, LC_STATE_DIR=str(tmp_path / "state-native"))
-    p = subprocess.run([*ag.WRAPPER, ag.LC_BIN, "run", "-c", str(native), "--once"],
-                       capture_output=True, text=True, env=env, timeout=ag.scaled(30))
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert from_promtail == entry_set(fake.entries())
+    from_promtail, from_native, _ = run_both(tmp_path, cfg, fake)
+    assert from_promtail == from_native
     labels = {"job": "systemd-journal", "unit": "app.service", "level": "warning", "host": "h1",
               "source": "journal"}
     want = [{"labels": labels, "ts": stamps[i] * 1000, "line": f"pt-journal seq={i}"}
@@ -482,10 +477,7 @@ def test_journal_equivalent_to_converted_native(tmp_path, fake):
     assert from_promtail == entry_set(want)
 
 
-DOCKER_PROMTAIL = """
-server: {http_listen_address: 127.0.0.1, http_listen_port: %(port)d}
-positions: {filename: %(dir)s/positions.yaml}
-clients: [{url: '%(url)s/loki/api/v1/push'}]
+DOCKER_PROMTAIL = HEAD + """clients: [{url: '%(url)s/loki/api/v1/push'}]
 scrape_configs:
   - job_name: containers
     static_configs:
@@ -509,21 +501,9 @@ def test_docker_logs_equivalent_to_converted_native(tmp_path, fake, docker):
     cfg = tmp_path / "promtail.yaml"
     cfg.write_text(DOCKER_PROMTAIL % {"port": ag.free_port(), "dir": tmp_path, "url": fake.url,
                                       "root": docker.data_root})
-    pt = PromtailAgent(tmp_path, cfg, tmp_path / "state-promtail")
-    assert pt.start(once=True).wait() == 0, pt.stderr()[-3000:]
-    got = [e for e in fake.entries() if cid in e["labels"]["filename"]]
-    from_promtail = entry_set(got)
-    fake.reset()
-    conv = ag.run_cli("convert", str(cfg))
-    assert conv.returncode == 0, conv.stderr
-    native = tmp_path / "native.yaml"
-    native.write_text(conv.stdout)
-    env = dict(os.environ, LC_STATE_DIR=str(tmp_path / "state-native"))
-    p = subprocess.run([*ag.WRAPPER, ag.LC_BIN, "run", "-c", str(native), "--once"],
-                       capture_output=True, text=True, env=env, timeout=ag.scaled(30))
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert from_promtail == entry_set(
-        [e for e in fake.entries() if cid in e["labels"]["filename"]])
+    from_promtail, from_native, got = run_both(
+        tmp_path, cfg, fake, keep=lambda e: cid in e["labels"]["filename"])
+    assert from_promtail == from_native
     # Docker's own times for the lines (docker logs --timestamps), RFC3339Nano
     stamps = {}
     out, err = docker.logs(cid, timestamps=True)
