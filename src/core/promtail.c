@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/log.h"
 #include "core/options.h"
 #include "process/rx.h"
 
@@ -2177,9 +2178,18 @@ int lc_promtail_load(const char *path, unsigned flags, struct lc_config **out, c
                      char *err, size_t errlen)
 {
     struct lc_promtail_result r = {0};
-    char name[512];
-    int rc = lc_promtail_convert_file(path, flags, stderr, &r, err, errlen);
+    char name[512], *wtext = NULL;
+    size_t wlen = 0;
+    FILE *warn = open_memstream(&wtext, &wlen); /* warnings go to the agent's log */
+    int rc = lc_promtail_convert_file(path, flags, warn, &r, err, errlen);
 
+    if (warn) {
+        fclose(warn);
+        for (char *save = NULL, *line = wtext ? strtok_r(wtext, "\n", &save) : NULL; line;
+             line = strtok_r(NULL, "\n", &save))
+            lc_log(LC_LOG_WARN, "promtail", "%s", line);
+        free(wtext);
+    }
     if (rc)
         return rc;
     snprintf(name, sizeof(name), "%s (converted; see `log_capturer convert`)", path);

@@ -518,3 +518,38 @@ def test_docker_logs_equivalent_to_converted_native(tmp_path, fake, docker):
         secs = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S"))
         frac = ts[20:-1] if "." in ts else ""
         assert e["ts"] == secs * 10**9 + int((frac + "000000000")[:9]), (e, ts)
+
+
+def test_sighup_converts_and_reloads(tmp_path, fake):
+    """SIGHUP re-converts the Promtail file: a new label applies; a key without an equivalent
+    is refused with its line and the running configuration stays."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    port = ag.free_port()
+    cfg = tmp_path / "promtail.yaml"
+    text = (f"server: {{http_listen_address: 127.0.0.1, http_listen_port: {port}}}\n"
+            f"positions: {{filename: {tmp_path}/positions.yaml}}\n"
+            f"clients: [{{url: '{fake.url}{PUSH}', batchwait: 100ms}}]\n"
+            "scrape_configs:\n  - job_name: app\n"
+            f"    static_configs: [{{labels: {{job: v1, __path__: '{logs}/*.log'}}}}]\n")
+    cfg.write_text(text)
+    pt = PromtailAgent(tmp_path, cfg, tmp_path / "state")
+    pt.start()
+    try:
+        pt.wait_ready(port)
+        ag.append_lines(logs / "a.log", ["one"])
+        assert fake.wait_entries(1, ag.scaled(10)) == 1
+        cfg.write_text(text.replace("job: v1", "job: v2"))
+        pt.proc.send_signal(signal.SIGHUP)
+        assert ag.wait_until(lambda: "configuration reloaded" in pt.stderr(), 10)
+        pt.wait_ready(port)
+        ag.append_lines(logs / "a.log", ["two"])
+        assert fake.wait_entries(2, ag.scaled(10)) == 2
+        cfg.write_text(text + "limits_config: {readline_rate: 1}\n")
+        pt.proc.send_signal(signal.SIGHUP)
+        assert ag.wait_until(lambda: "not reloaded" in pt.stderr(), 10)
+        assert "promtail.yaml:7:1: top-level key 'limits_config' is not supported" in pt.stderr()
+    finally:
+        assert pt.stop() == 0
+    assert [(e["labels"]["job"], e["line"]) for e in fake.entries()] == [("v1", "one"),
+                                                                        ("v2", "two")]
