@@ -253,7 +253,7 @@ def test_equivalent_to_converted_native(tmp_path, fake):
     assert from_promtail == entry_set([{"labels": l, "ts": t, "line": s} for l, t, s in want])
 
 
-def test_process(tmp_path, promtail_yaml, lines):
+def run_stages(tmp_path, promtail_yaml, lines):
     """Converts a Promtail config, runs lines through its input's stages (test-process)."""
     cfg = tmp_path / "p.yaml"
     cfg.write_text(promtail_yaml)
@@ -269,7 +269,6 @@ def test_process(tmp_path, promtail_yaml, lines):
     return [json.loads(x) for x in p.stdout.splitlines()]
 
 
-test_process.__test__ = False  # a helper, not a test
 
 
 def stages_config(stages):
@@ -354,7 +353,7 @@ def test_structured_metadata_stage(tmp_path):
     in parallel: skipped when this binary does not have it)."""
     if "Stage `structured_metadata`" not in ag.run_cli("options").stdout:
         pytest.skip("this build has no native structured_metadata stage yet")
-    got = test_process(tmp_path, stages_config(
+    got = run_stages(tmp_path, stages_config(
         "      - regex: {expression: 'trace=(?P<trace_id>\\w+)'}\n"
         "      - structured_metadata: {trace_id: ''}\n"), ["GET / trace=abc123"])
     assert len(got) == 1 and got[0]["line"] == "GET / trace=abc123", got
@@ -364,7 +363,7 @@ def test_structured_metadata_stage(tmp_path):
 @pytest.mark.parametrize("name", sorted(DOC_EXAMPLES))
 def test_documented_stage_examples(name, tmp_path):
     stages, lines, want = DOC_EXAMPLES[name]
-    got = test_process(tmp_path, stages_config(stages), lines)
+    got = run_stages(tmp_path, stages_config(stages), lines)
     assert len(got) == len(want), got
     for g, w in zip(got, want):
         if isinstance(w, dict):
