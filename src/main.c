@@ -3,6 +3,7 @@
 #include "core/agent.h"
 #include "core/config.h"
 #include "core/http.h"
+#include "core/meta.h"
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -207,7 +208,22 @@ static void print_prec(const struct lc_prec *r)
         putchar(':');
         print_json_str(lc_prec_fval(r, &r->fields[k]), r->fields[k].val_len);
     }
-    fputs("}}\n", stdout);
+    putchar('}');
+    if (r->meta_len) {
+        struct lc_meta_it it = {r->meta, r->meta + r->meta_len};
+        const char *n, *v;
+        size_t nl, vl;
+        fputs(",\"metadata\":{", stdout);
+        for (bool first = true; lc_meta_next(&it, &n, &nl, &v, &vl); first = false) {
+            if (!first)
+                putchar(',');
+            print_json_str(n, nl);
+            putchar(':');
+            print_json_str(v, vl);
+        }
+        putchar('}');
+    }
+    fputs("}\n", stdout);
 }
 
 /* test-process's emit_fn: a record a stage held (multiline) goes on and is printed. */

@@ -9,6 +9,8 @@
 #include "core/batch.h"
 #include "core/config.h"
 #include "core/labels.h"
+#include "core/meta.h"
+#include "core/metrics.h"
 #include "core/source.h"
 #include "process/stage.h"
 
@@ -226,6 +228,64 @@ static void test_labels_cardinality_guard(void **state)
     assert_ptr_equal(run(&t, "u=bob l=info")->labels, b); /* known values still pass */
     /* no field: the record keeps its labels */
     assert_null(run(&t, "nothing")->labels);
+    chain_done(&t);
+}
+
+/* The record's metadata block as "name=value;..". */
+static const char *meta_str(const char *meta, size_t mlen)
+{
+    static char out[1024];
+    struct lc_meta_it it = {meta, meta + mlen};
+    const char *n, *v;
+    size_t nl, vl, o = 0;
+
+    out[0] = '\0';
+    while (lc_meta_next(&it, &n, &nl, &v, &vl))
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "%.*s=%.*s;", (int)nl, n, (int)vl, v);
+    assert_true(it.p == meta + mlen); /* the whole block is pairs */
+    return out;
+}
+
+/*
+ * structured_metadata: fields by name (empty or null: the same name), names
+ * sanitised, absent fields skipped, a later stage replaces a name; past
+ * max_pairs or max_bytes a pair is cut and counted, the record still passes.
+ */
+static void test_structured_metadata(void **state)
+{
+    struct tchain t = chain_of("      - logfmt: {}\n"
+                               "      - structured_metadata:\n"
+                               "          values: {trace_id: '', user-name: user, pod: ~, gone: ''}\n"
+                               "      - structured_metadata: {values: {pod: user}, max_pairs: 3}\n");
+    struct lc_prec *r;
+    int64_t cut0 = lc_metric_family_total("log_capturer_process_metadata_cut_total");
+
+    (void)state;
+    r = run(&t, "trace_id=abc user=ann pod=p1 msg=hi");
+    assert_line(r, "trace_id=abc user=ann pod=p1 msg=hi"); /* the line is unchanged */
+    assert_int_equal(r->nmeta, 3);
+    assert_string_equal(meta_str(r->meta, r->meta_len), "trace_id=abc;user_name=ann;pod=ann;");
+    r = run(&t, "msg=none");
+    assert_int_equal(r->meta_len, 0); /* nothing left from the record before */
+    assert_int_equal(lc_metric_family_total("log_capturer_process_metadata_cut_total"), cut0);
+    chain_done(&t);
+
+    /* at the limits */
+    t = chain_of("      - logfmt: {}\n"
+                 "      - structured_metadata: {values: {a: '', b: '', c: ''}, max_pairs: 2}\n");
+    r = run(&t, "a=1 b=2 c=3");
+    assert_non_null(r);
+    assert_string_equal(meta_str(r->meta, r->meta_len), "a=1;b=2;");
+    assert_int_equal(lc_metric_family_total("log_capturer_process_metadata_cut_total"), cut0 + 1);
+    chain_done(&t);
+    t = chain_of("      - logfmt: {}\n"
+                 "      - structured_metadata: {values: {a: '', b: ''}, max_bytes: 64}\n");
+    char line[128];
+    snprintf(line, sizeof(line), "a=%059d b=x", 0); /* a: 4 + 1 + 59 = 64 bytes: fits exactly */
+    r = run(&t, line);
+    assert_int_equal(r->nmeta, 1);
+    assert_int_equal(r->meta_len, 64);
+    assert_int_equal(lc_metric_family_total("log_capturer_process_metadata_cut_total"), cut0 + 2);
     chain_done(&t);
 }
 
@@ -509,6 +569,26 @@ static void test_multiline_acks_next_record(void **state)
     teardown(f);
 }
 
+/* A record's metadata goes into the batch with it, next to its line. */
+static void test_metadata_into_batch(void **state)
+{
+    struct fixture *f =
+        setup("      - logfmt: {}\n      - structured_metadata: {values: {trace: ''}}\n");
+    static const char *const b1[] = {"trace=t1 msg=a", "msg=b", NULL};
+
+    (void)state;
+    read_block(f, b1, 30);
+    lc_pipeline_flush(&f->a);
+    assert_int_equal(nheld, 1);
+    assert_int_equal(held[0]->n, 2);
+    const struct lc_record *r = &held[0]->recs[0];
+    assert_memory_equal(lc_batch_line(held[0], r), "trace=t1 msg=a", r->line_len);
+    assert_string_equal(meta_str(lc_batch_meta(held[0], r), r->meta_len), "trace=t1;");
+    assert_int_equal(held[0]->recs[1].meta_len, 0);
+    deliver_all(f);
+    teardown(f);
+}
+
 static void test_multiline_flush_after_commits(void **state)
 {
     struct fixture *f = setup("      - multiline: {preset: java, flush_after: 20ms}\n");
@@ -584,10 +664,12 @@ int main(void)
         cmocka_unit_test(test_drop_keep),
         cmocka_unit_test(test_decolorize),
         cmocka_unit_test(test_labels_cardinality_guard),
+        cmocka_unit_test(test_structured_metadata),
         cmocka_unit_test(test_multiline_presets),
         cmocka_unit_test(test_json_logfmt),
         cmocka_unit_test(test_timestamp_output_template_limit),
         cmocka_unit_test(test_multiline_acks_next_record),
+        cmocka_unit_test(test_metadata_into_batch),
         cmocka_unit_test(test_multiline_flush_after_commits),
         cmocka_unit_test(test_multiline_ring_full_flush),
         cmocka_unit_test(test_multiline_stop_rereads),
