@@ -187,8 +187,7 @@ int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, 
 
 static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t len);
 static int commit_all(struct lc_input *in, struct lc_source *src, const struct lc_labels *labels,
-                      int64_t ts_ns, const char *line, size_t len, const char *meta,
-                      size_t mlen);
+                      int64_t ts_ns, const char *line, size_t len, const char *meta, size_t mlen);
 
 /* Counts and logs a line the pipeline could not queue; returns rc for the input. */
 static int emit_failed(struct lc_input *in, int rc)

@@ -84,8 +84,8 @@ int lc_loki_sort(struct lc_loki_enc *e, struct lc_batch *b);
  * logproto.PushRequest compressed with snappy, or JSON
  * {"streams":[{"stream":{..},"values":[["<ns>","<line>"(,{metadata})],..]}]}
  * (gzip if configured). Structured metadata is EntryAdapter field 3 in
- * protobuf, the entry's third element in JSON. *raw_len (may be NULL) gets the size before compression.
- * 0, -E2BIG (a cap), -ENOMEM, -EIO (compressor failure). b must have n > 0.
+ * protobuf, the entry's third element in JSON. *raw_len (may be NULL) gets the size before
+ * compression. 0, -E2BIG (a cap), -ENOMEM, -EIO (compressor failure). b must have n > 0.
  */
 int lc_loki_encode(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out, size_t *raw_len);
 

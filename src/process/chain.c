@@ -29,21 +29,21 @@ extern const struct lc_stage_plugin lc_stage_template;
 extern const struct lc_stage_plugin lc_stage_timestamp;
 
 const struct lc_stage_plugin *const lc_stage_plugins[] = {
-    &lc_stage_multiline,  /* merges the lines of a stack trace into one record */
-    &lc_stage_json,       /* keys and dotted paths of a JSON object into fields */
-    &lc_stage_logfmt,     /* logfmt pairs into fields */
-    &lc_stage_regex,      /* named groups of a regex into fields */
-    &lc_stage_timestamp,  /* the record's time from a field */
-    &lc_stage_labels,     /* fields into Loki labels, with a cardinality guard */
+    &lc_stage_multiline,           /* merges the lines of a stack trace into one record */
+    &lc_stage_json,                /* keys and dotted paths of a JSON object into fields */
+    &lc_stage_logfmt,              /* logfmt pairs into fields */
+    &lc_stage_regex,               /* named groups of a regex into fields */
+    &lc_stage_timestamp,           /* the record's time from a field */
+    &lc_stage_labels,              /* fields into Loki labels, with a cardinality guard */
     &lc_stage_structured_metadata, /* fields into Loki structured metadata */
-    &lc_stage_replace,    /* regex replace on the line or a field; secret presets */
-    &lc_stage_drop,       /* drop records that match */
-    &lc_stage_keep,       /* keep only records that match */
-    &lc_stage_limit,      /* per-stream rate limit */
-    &lc_stage_output,     /* the line from a field */
-    &lc_stage_template,   /* the line (or a field) from a template */
-    &lc_stage_decolorize, /* strip ANSI colour sequences */
-    NULL,                 /* end of list */
+    &lc_stage_replace,             /* regex replace on the line or a field; secret presets */
+    &lc_stage_drop,                /* drop records that match */
+    &lc_stage_keep,                /* keep only records that match */
+    &lc_stage_limit,               /* per-stream rate limit */
+    &lc_stage_output,              /* the line from a field */
+    &lc_stage_template,            /* the line (or a field) from a template */
+    &lc_stage_decolorize,          /* strip ANSI colour sequences */
+    NULL,                          /* end of list */
 };
 
 const struct lc_stage_plugin *lc_stage_plugin_find(const char *name)
@@ -234,8 +234,7 @@ int lc_chain_new(const struct lc_process_conf *pc, struct lc_input *in, const ch
     c->rec.linebuf[0] = malloc(LC_PREC_LINE_MAX);
     c->rec.linebuf[1] = malloc(LC_PREC_LINE_MAX);
     c->rec.meta = malloc(LC_META_MAX_BYTES);
-    if (!c->stages || !c->rec.arena || !c->rec.linebuf[0] || !c->rec.linebuf[1] ||
-        !c->rec.meta) {
+    if (!c->stages || !c->rec.arena || !c->rec.linebuf[0] || !c->rec.linebuf[1] || !c->rec.meta) {
         rc = -ENOMEM;
         goto out_free;
     }

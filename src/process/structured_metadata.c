@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* structured_metadata.c: the `structured_metadata` stage: fields become Loki structured metadata. */
+/* structured_metadata.c: the `structured_metadata` stage: fields become Loki structured metadata.
+ */
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/meta.h"

@@ -253,10 +253,11 @@ static const char *meta_str(const char *meta, size_t mlen)
  */
 static void test_structured_metadata(void **state)
 {
-    struct tchain t = chain_of("      - logfmt: {}\n"
-                               "      - structured_metadata:\n"
-                               "          values: {trace_id: '', user-name: user, pod: ~, gone: ''}\n"
-                               "      - structured_metadata: {values: {pod: user}, max_pairs: 3}\n");
+    struct tchain t =
+        chain_of("      - logfmt: {}\n"
+                 "      - structured_metadata:\n"
+                 "          values: {trace_id: '', user-name: user, pod: ~, gone: ''}\n"
+                 "      - structured_metadata: {values: {pod: user}, max_pairs: 3}\n");
     struct lc_prec *r;
     int64_t cut0 = lc_metric_family_total("log_capturer_process_metadata_cut_total");
 
