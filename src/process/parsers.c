@@ -120,6 +120,7 @@ static enum lc_stage_result json_run(struct lc_stage *st, struct lc_prec *r)
     struct lc_json_member m;
     const char *s, *p, *end;
     const char *top[LC_PREC_MAX_FIELDS]; /* the first top-level member each expression names */
+    const char *path[LC_PREC_MAX_FIELDS];
     size_t top_len[LC_PREC_MAX_FIELDS], seg[LC_PREC_MAX_FIELDS];
     size_t len, nk = c->keys.n < LC_PREC_MAX_FIELDS ? c->keys.n : LC_PREC_MAX_FIELDS;
     int rc;
@@ -132,10 +133,10 @@ static enum lc_stage_result json_run(struct lc_stage *st, struct lc_prec *r)
     if (!p)
         return LC_STAGE_FAIL;
     for (size_t i = 0; i < nk; i++) {
-        const char *path = c->keys.v[i].value && *c->keys.v[i].value ? c->keys.v[i].value
-                                                                      : c->keys.v[i].key;
-        const char *dot = strchr(path, '.');
-        seg[i] = dot ? (size_t)(dot - path) : strlen(path);
+        const char *dot;
+        path[i] = c->keys.v[i].value && *c->keys.v[i].value ? c->keys.v[i].value : c->keys.v[i].key;
+        dot = strchr(path[i], '.');
+        seg[i] = dot ? (size_t)(dot - path[i]) : strlen(path[i]);
         top[i] = NULL;
     }
     /*
@@ -144,9 +145,7 @@ static enum lc_stage_result json_run(struct lc_stage *st, struct lc_prec *r)
      */
     while ((rc = lc_json_object_next(&p, end, &m)) == 1) {
         for (size_t i = 0; i < nk; i++) {
-            const char *path = c->keys.v[i].value && *c->keys.v[i].value ? c->keys.v[i].value
-                                                                          : c->keys.v[i].key;
-            if (!top[i] && m.key_len == seg[i] && memcmp(m.key, path, seg[i]) == 0) {
+            if (!top[i] && m.key_len == seg[i] && memcmp(m.key, path[i], seg[i]) == 0) {
                 top[i] = m.val;
                 top_len[i] = m.val_len;
             }
@@ -161,14 +160,13 @@ static enum lc_stage_result json_run(struct lc_stage *st, struct lc_prec *r)
     }
     for (size_t i = 0; i < c->keys.n; i++) {
         const struct lc_kv *kv = &c->keys.v[i];
-        const char *path = kv->value && *kv->value ? kv->value : kv->key;
         const char *v = NULL;
         size_t vlen = 0;
         if (i >= nk) {
-            if (!at_path(s, end, path, &v, &vlen))
+            if (!at_path(s, end, kv->value && *kv->value ? kv->value : kv->key, &v, &vlen))
                 v = NULL;
-        } else if (top[i] && path[seg[i]] == '.') {
-            if (!at_path(top[i], top[i] + top_len[i], path + seg[i] + 1, &v, &vlen))
+        } else if (top[i] && path[i][seg[i]] == '.') {
+            if (!at_path(top[i], top[i] + top_len[i], path[i] + seg[i] + 1, &v, &vlen))
                 v = NULL;
         } else if (top[i]) {
             v = top[i];

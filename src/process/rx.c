@@ -19,8 +19,7 @@ static void find_required(struct lc_rx *rx)
         return;
     /* caselessness is not reported: a letter is looked for in both cases */
     rx->req[0] = (int)unit;
-    rx->req[1] = isalpha((int)unit) ? (islower((int)unit) ? toupper((int)unit)
-                                                          : tolower((int)unit))
+    rx->req[1] = isalpha((int)unit) ? (islower((int)unit) ? toupper((int)unit) : tolower((int)unit))
                                     : (int)unit;
 }
 
@@ -31,8 +30,7 @@ static void find_first_bytes(struct lc_rx *rx)
     char one;
 
     rx->anchored = false;
-    if (pcre2_pattern_info(rx->code, PCRE2_INFO_ALLOPTIONS, &opts) != 0 ||
-        !(opts & PCRE2_ANCHORED))
+    if (pcre2_pattern_info(rx->code, PCRE2_INFO_ALLOPTIONS, &opts) != 0 || !(opts & PCRE2_ANCHORED))
         return;
     rx->empty_ok = pcre2_match(rx->code, (PCRE2_SPTR) "", 0, 0, 0, rx->md, NULL) >= 0;
     for (int b = 0; b < 256; b++) {

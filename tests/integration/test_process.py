@@ -279,6 +279,15 @@ def test_test_process_and_print(tmp_path):
     assert out[1] == {"dropped": "debug"}
     assert out[2]["line"] == "\n".join(PYTHON) and out[2]["fields"] == {}
     assert out[3]["line"] == "WARN c" and out[3]["fields"] == {"level": "WARN"}
+    # --profile: CPU time per record of each stage, a row per stage in order
+    p = ag.subprocess.run([ag.LC_BIN, "test-process", "-c", str(cfg), "--input", "f",
+                           "--profile"], input=stdin * 50, capture_output=True, text=True,
+                          timeout=ag.scaled(20))
+    assert p.returncode == 0, p.stderr
+    rows = [r.split("|")[1].strip() for r in p.stdout.splitlines() if r.startswith("| ")]
+    assert rows == ["stage", "(chain only)", "1:multiline", "2:regex", "3:drop", "4:labels"], \
+        p.stdout
+    assert p.stdout.startswith(f"{stdin.count(chr(10)) * 50} records"), p.stdout
     p = ag.run_cli("check-config", "--print", str(cfg))
     assert p.returncode == 0, p.stderr
     assert "processes:\n  \"p\":\n    - multiline:\n" in p.stdout

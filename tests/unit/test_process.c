@@ -12,6 +12,7 @@
 #include "core/meta.h"
 #include "core/metrics.h"
 #include "core/source.h"
+#include "process/rx.h"
 #include "process/stage.h"
 
 #include <errno.h>
@@ -288,6 +289,60 @@ static void test_structured_metadata(void **state)
     assert_int_equal(r->meta_len, 64);
     assert_int_equal(lc_metric_family_total("log_capturer_process_metadata_cut_total"), cut0 + 2);
     chain_done(&t);
+}
+
+/*
+ * The prefilters of lc_rx_match give the answers PCRE2 gives: an anchored
+ * pattern's first-byte table (empty subject, alternatives, caseless, a class),
+ * the required byte (both cases of a letter).
+ */
+static void test_rx_prefilters(void **state)
+{
+    static const struct {
+        const char *rx, *subject;
+        bool want;
+    } cases[] = {
+        {"^(?:$|\\t|goroutine \\d+ \\[)", "", true},
+        {"^(?:$|\\t|goroutine \\d+ \\[)", "\tat x", true},
+        {"^(?:$|\\t|goroutine \\d+ \\[)", "goroutine 1 [running]:", true},
+        {"^(?:$|\\t|goroutine \\d+ \\[)", "x goroutine 1 [", false},
+        {"^(?:[ \\t]+\\S|Caused by: )", "Caused by: x", true},
+        {"^(?:[ \\t]+\\S|Caused by: )", "{\"level\":1}", false},
+        {"^(?:[ \\t]+\\S|Caused by: )", "", false},
+        {"(?i)^caused", "CAUSED by", true},
+        {"^\\d", "7", true},
+        {"^\\d", "x7", false},
+        {"(?i)token=\\w+", "TOKEN=abc", true},
+        {"(?i)token=\\w+", "nothing here", false},
+        {"[a-z]+@[a-z]+\\.com", "mail bob@example.com now", true},
+        {"[a-z]+@[a-z]+\\.com", "no at sign.com", false},
+        {"x*", "", true},
+    };
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct lc_rx rx = {0};
+        assert_int_equal(lc_rx_compile(&rx, cases[i].rx, err, sizeof(err)), 0);
+        bool got = lc_rx_match(&rx, cases[i].subject, strlen(cases[i].subject));
+        bool pcre = pcre2_match(rx.code, (PCRE2_SPTR)cases[i].subject, strlen(cases[i].subject), 0,
+                                0, rx.md, NULL) > 0;
+        if (got != cases[i].want || pcre != cases[i].want)
+            fail_msg("'%s' on '%s': %d (pcre2 %d), want %d", cases[i].rx, cases[i].subject, got,
+                     pcre, cases[i].want);
+        lc_rx_free(&rx);
+    }
+    /* the tables are really there for the presets' shapes */
+    struct lc_rx rx = {0};
+    assert_int_equal(lc_rx_compile(&rx, "^(?:[ \\t]+\\S|Caused by: )", err, sizeof(err)), 0);
+    assert_true(rx.anchored);
+    assert_true(rx.first[' '] && rx.first['\t'] && rx.first['C']);
+    assert_false(rx.first['{'] || rx.first['c'] || rx.first['2']);
+    lc_rx_free(&rx);
+    assert_int_equal(lc_rx_compile(&rx, "[a-z]+@[a-z]+", err, sizeof(err)), 0);
+    assert_false(rx.anchored);
+    assert_int_equal(rx.req[0], '@');
+    lc_rx_free(&rx);
 }
 
 static void test_multiline_presets(void **state)
@@ -666,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_decolorize),
         cmocka_unit_test(test_labels_cardinality_guard),
         cmocka_unit_test(test_structured_metadata),
+        cmocka_unit_test(test_rx_prefilters),
         cmocka_unit_test(test_multiline_presets),
         cmocka_unit_test(test_json_logfmt),
         cmocka_unit_test(test_timestamp_output_template_limit),
