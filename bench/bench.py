@@ -224,10 +224,13 @@ def throughput(args, binary):
     print("|---|---|---|---|---|---|---|---|")
     extra = f"batch_bytes: {args.batch_bytes}\n" if args.batch_bytes else ""
     results = {}
+    stage_cfg = None
     for name, out in scen:
         if args.only and not any(o in name for o in args.only):
             continue
         cfg, state = config(name, root, out, extra, STAGES if name.endswith("-stages") else "")
+        if name.endswith("-stages"):
+            stage_cfg = cfg
         runs, reqs = [], 0
         for _ in range(args.runs):
             sp = None
@@ -263,7 +266,33 @@ def throughput(args, binary):
                   f"throughput | | {statistics.median(cpg):.2f} vs "
                   f"{statistics.median(r['cpu'] / (size / 2**30) for r in results['null']):.2f}"
                   " | | | | |")
+    if args.stages:
+        stage_profile(binary, stage_cfg, log, size / lines)
     return results
+
+
+def stage_profile(binary, cfg, log, avg_bytes):
+    """CPU per stage: test-process --profile on the first 50k records of the data."""
+    if not cfg:
+        return
+    lines = []
+    with open(log) as f:
+        for raw in f:
+            lines.append(json.loads(raw)["log"])
+            if len(lines) >= 50000:
+                break
+    p = subprocess.run([binary, "test-process", "-c", cfg, "--input", "d", "--profile"],
+                       input="".join(lines), capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        print(f"stage profile failed: {p.stderr}")
+        return
+    print(f"\nper stage ({p.stdout.splitlines()[0]}); CPU s/GiB at {avg_bytes:.0f} bytes "
+          "per record of the data")
+    print("| stage | ns/record | CPU s/GiB |\n|---|---|---|")
+    for row in p.stdout.splitlines()[3:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        own = float(cells[2])
+        print(f"| {cells[0]} | {own:.0f} | {own * 1e-9 * 2**30 / avg_bytes:.2f} |")
 
 
 def proc_cpu(pid):

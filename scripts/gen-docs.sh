@@ -28,7 +28,8 @@ listen: 127.0.0.1:$port
 anomaly: {enabled: true}
 inputs:
   - {type: file, name: files, paths: ["$tmp/logs/*.log"],
-     process: [{multiline: {preset: java}}, {labels: {fields: {level: ""}}}, {drop: {expression: x}}]}
+     process: [{multiline: {preset: java}}, {labels: {fields: {level: ""}}}, {drop: {expression: x}},
+               {structured_metadata: {values: {trace_id: ""}}}]}
   - {type: docker, name: containers, mode: file, root: $tmp/docker, socket: $tmp/none.sock}
   - {type: docker, name: containers_api, mode: api, socket: $tmp/none.sock}
   - {type: journal, name: journal, path: $tmp/logs}

@@ -3,6 +3,7 @@
 #include "core/agent.h"
 #include "core/config.h"
 #include "core/http.h"
+#include "core/meta.h"
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -16,8 +17,10 @@
 #include <protobuf-c/protobuf-c.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 #include <yaml.h>
@@ -32,7 +35,7 @@ static const char usage[] =
     "       log_capturer convert [--promtail-lenient] [--promtail-expand-env] PROMTAIL_FILE\n"
     "       log_capturer check-config [--print] FILE\n"
     "       log_capturer dlq list|replay [-c FILE] [--output NAME]\n"
-    "       log_capturer test-process -c FILE --input NAME   (lines on stdin)\n"
+    "       log_capturer test-process -c FILE --input NAME [--profile]   (lines on stdin)\n"
     "       log_capturer options          (reference of every option, as Markdown)\n"
     "       log_capturer version | --version | --help\n"
     "\n"
@@ -48,7 +51,8 @@ static const char usage[] =
     "check-config  validate FILE; exit 0 if valid, 2 with FILE:LINE:COLUMN: message if not\n"
     "dlq           list or re-send the dead-letter queue of the Loki outputs\n"
     "test-process  run the lines of stdin through the input's `process:` stages and print\n"
-    "              each result (line, labels, fields) or why it was dropped\n";
+    "              each result (line, labels, fields) or why it was dropped; --profile\n"
+    "              prints the CPU time per record of each stage instead\n";
 
 /*
  * The embedded configuration keeps its state in ${LC_STATE_DIR}; when that is
@@ -276,7 +280,22 @@ static void print_prec(const struct lc_prec *r)
         putchar(':');
         print_json_str(lc_prec_fval(r, &r->fields[k]), r->fields[k].val_len);
     }
-    fputs("}}\n", stdout);
+    putchar('}');
+    if (r->meta_len) {
+        struct lc_meta_it it = {r->meta, r->meta + r->meta_len};
+        const char *n, *v;
+        size_t nl, vl;
+        fputs(",\"metadata\":{", stdout);
+        for (bool first = true; lc_meta_next(&it, &n, &nl, &v, &vl); first = false) {
+            if (!first)
+                putchar(',');
+            print_json_str(n, nl);
+            putchar(':');
+            print_json_str(v, vl);
+        }
+        putchar('}');
+    }
+    fputs("}\n", stdout);
 }
 
 /* test-process's emit_fn: a record a stage held (multiline) goes on and is printed. */
@@ -292,6 +311,89 @@ static int print_held(struct lc_chain *c, struct lc_source *src, const struct lc
     return 0;
 }
 
+/* --profile: a held record the stages give back is only counted. */
+static int count_held(struct lc_chain *c, struct lc_source *src, const struct lc_labels *labels,
+                      int64_t ts_ns, const char *line, size_t len)
+{
+    (void)lc_chain_run(c, src, labels, ts_ns, line, len);
+    return 0;
+}
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+#define PROFILE_MAX_BYTES (256 << 20) /* stdin kept in memory for --profile */
+#define PROFILE_ROUNDS    5
+
+/*
+ * test-process --profile: the lines of stdin (at most 256 MiB) go through the
+ * first k stages of the chain, for k = 0..n, 5 times each; the thread CPU time
+ * of the fastest round over the lines gives ns per record up to stage k, and
+ * the difference with k - 1 the stage's own cost. Outside the agent's hot
+ * path: the chain runs as always, only cut short (c->n) between rounds.
+ */
+static int profile_chain(struct lc_chain *chain, const struct lc_labels *labels)
+{
+    size_t cap = 1 << 20, used = 0, nlines = 0, nstages = chain->n;
+    char *buf = malloc(cap);
+    int64_t prev = 0;
+    ssize_t n;
+
+    if (!buf)
+        return 1;
+    while ((n = read(STDIN_FILENO, buf + used, cap - used)) > 0) {
+        used += (size_t)n;
+        if (used == cap && cap < PROFILE_MAX_BYTES) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb)
+                break;
+            buf = nb;
+            cap *= 2;
+        } else if (used == cap) {
+            fprintf(stderr, "log_capturer: --profile keeps the first 256 MiB of stdin\n");
+            break;
+        }
+    }
+    for (size_t i = 0; i < used; i++)
+        nlines += buf[i] == '\n';
+    if (nlines == 0) {
+        free(buf);
+        fprintf(stderr, "log_capturer: --profile: no lines on stdin\n");
+        return 1;
+    }
+    chain->emit_fn = count_held;
+    printf("%zu records; thread CPU ns per record, fastest of %d rounds\n", nlines, PROFILE_ROUNDS);
+    printf("| stage | up to it | its own |\n|---|---|---|\n");
+    for (size_t k = 0; k <= nstages; k++) {
+        int64_t best = INT64_MAX;
+        chain->n = k;
+        for (int round = 0; round < PROFILE_ROUNDS; round++) {
+            int64_t t0 = thread_cpu_ns();
+            for (const char *p = buf, *end = buf + used; p < end;) {
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                if (!nl)
+                    break;
+                (void)lc_chain_run(chain, NULL, labels, 1, p, (size_t)(nl - p));
+                p = nl + 1;
+            }
+            int64_t t = thread_cpu_ns() - t0;
+            best = t < best ? t : best;
+        }
+        double per = (double)best / (double)nlines;
+        printf("| %s | %.0f | %.0f |\n", k ? chain->stages[k - 1].id : "(chain only)", per,
+               k ? per - (double)prev / (double)nlines : per);
+        prev = best;
+    }
+    chain->n = nstages;
+    free(buf);
+    return 0;
+}
+
 /*
  * test-process: each line of stdin through the stages of one input, as its
  * records would go; prints one JSON object per record out, or the drop.
@@ -299,6 +401,7 @@ static int print_held(struct lc_chain *c, struct lc_source *src, const struct lc
 static int cmd_test_process(int argc, char **argv)
 {
     const char *path = NULL, *name = NULL;
+    bool profile = false;
     struct lc_config *cfg = NULL;
     const struct lc_input_conf *ic = NULL;
     struct lc_labels *labels = NULL;
@@ -313,6 +416,8 @@ static int cmd_test_process(int argc, char **argv)
             path = argv[++i];
         else if (strcmp(argv[i], "--input") == 0 && i + 1 < argc)
             name = argv[++i];
+        else if (strcmp(argv[i], "--profile") == 0)
+            profile = true;
         else {
             fprintf(stderr, "log_capturer: unknown argument '%s'\n%s", argv[i], usage);
             return EXIT_CONFIG;
@@ -340,6 +445,14 @@ static int cmd_test_process(int argc, char **argv)
         fprintf(stderr, "log_capturer: %s\n", strerror(-rc));
         lc_config_free(cfg);
         return 1;
+    }
+    if (profile && chain) {
+        rc = profile_chain(chain, labels);
+        lc_chain_stop(chain, true);
+        lc_chain_free(chain);
+        lc_labels_release(labels);
+        lc_config_free(cfg);
+        return rc;
     }
     while ((n = getline(&line, &cap, stdin)) >= 0) {
         struct lc_prec *r, pass = {0};

@@ -15,7 +15,8 @@ struct lc_batch *lc_batch_new(uint32_t arena_cap, uint32_t recs_cap)
     if (!b)
         return NULL;
     b->arena = malloc(arena_cap ? arena_cap : 1);
-    b->recs = malloc((size_t)(recs_cap ? recs_cap : 1) * sizeof(*b->recs));
+    /* zeroed: a record filled field by field (tests, replay) has no metadata */
+    b->recs = calloc(recs_cap ? recs_cap : 1, sizeof(*b->recs));
     b->marks_cap = 8;
     b->marks = malloc(b->marks_cap * sizeof(*b->marks));
     if (!b->arena || !b->recs || !b->marks) {
@@ -87,8 +88,15 @@ int lc_batch_reserve(struct lc_batch *b, const struct lc_source *src, size_t len
 int lc_batch_add(struct lc_batch *b, struct lc_source *src, int64_t ts_ns,
                  const struct lc_labels *labels, const char *line, size_t len)
 {
+    return lc_batch_add_meta(b, src, ts_ns, labels, line, len, NULL, 0);
+}
+
+int lc_batch_add_meta(struct lc_batch *b, struct lc_source *src, int64_t ts_ns,
+                      const struct lc_labels *labels, const char *line, size_t len,
+                      const char *meta, size_t mlen)
+{
     struct lc_record *r;
-    int rc = lc_batch_reserve(b, src, len);
+    int rc = lc_batch_reserve(b, src, len + mlen);
 
     if (rc)
         return rc;
@@ -109,6 +117,12 @@ int lc_batch_add(struct lc_batch *b, struct lc_source *src, int64_t ts_ns,
     r->line_len = (uint32_t)len;
     memcpy(b->arena + b->used, line, len);
     b->used += (uint32_t)len;
+    r->meta_off = b->used;
+    r->meta_len = (uint32_t)mlen;
+    if (mlen) {
+        memcpy(b->arena + b->used, meta, mlen);
+        b->used += (uint32_t)mlen;
+    }
     return 0;
 }
 

@@ -69,6 +69,13 @@ int lc_batch_reserve(struct lc_batch *b, const struct lc_source *src, size_t len
 int lc_batch_add(struct lc_batch *b, struct lc_source *src, int64_t ts_ns,
                  const struct lc_labels *labels, const char *line, size_t len);
 /*
+ * lc_batch_add with a structured metadata block (core/meta.h, mlen bytes,
+ * copied after the line): reserve len + mlen for it.
+ */
+int lc_batch_add_meta(struct lc_batch *b, struct lc_source *src, int64_t ts_ns,
+                      const struct lc_labels *labels, const char *line, size_t len,
+                      const char *meta, size_t mlen);
+/*
  * Sealing: a batch sealed early (by age, by a flush: less than half of its
  * arena and of its record slots used) gives back what it does not use, so what
  * it holds is what it carries; a fuller one stays whole, to be reused. A failed
@@ -86,6 +93,10 @@ int64_t lc_batch_cost(const struct lc_batch *b);
 static inline const char *lc_batch_line(const struct lc_batch *b, const struct lc_record *r)
 {
     return b->arena + r->line_off;
+}
+static inline const char *lc_batch_meta(const struct lc_batch *b, const struct lc_record *r)
+{
+    return b->arena + r->meta_off;
 }
 /* Releases the batch's mark references (ok: delivered, dead-lettered or dropped by policy). */
 void lc_batch_release_marks(struct lc_batch *b, bool ok);

@@ -679,7 +679,7 @@ static const struct lc_option header_entry_options[] = {
  * written. With `headers`, a value may also be a header_entry_options mapping.
  */
 static int parse_map(struct lc_cfg_load *L, yaml_node_t *val, const char *path, bool labels,
-                     bool headers, struct lc_kvlist *out)
+                     unsigned flags, struct lc_kvlist *out)
 {
     struct lc_kvlist l = {0};
     char msg[LC_CONFIG_MAX_NAME + 96];
@@ -726,10 +726,13 @@ static int parse_map(struct lc_cfg_load *L, yaml_node_t *val, const char *path, 
             goto out_free_map;
         }
         l.n++;
-        if (headers && vn->type == YAML_MAPPING_NODE) {
+        if ((flags & LC_OPT_HEADERS) && vn->type == YAML_MAPPING_NODE) {
             char sub[LC_CONFIG_MAX_NAME + 64];
             snprintf(sub, sizeof(sub), "%s.%.64s", path, scalar(kn));
             rc = apply_mapping(L, header_entry_options, &l.v[k], vn, sub, NULL);
+        } else if ((flags & LC_OPT_NULL_EMPTY) && is_null(vn)) {
+            l.v[k].value = strdup("");
+            rc = l.v[k].value ? 0 : fail_key(L, vn, -ENOMEM, path, "out of memory");
         } else {
             rc = scalar_value(L, vn, path, "a string", &l.v[k].value);
         }
@@ -789,7 +792,7 @@ static int apply_option(struct lc_cfg_load *L, const struct lc_option *o, void *
         rc = parse_strlist(L, val, path, (struct lc_strlist *)((char *)conf + o->offset));
         return rc < 0 || !o->check ? rc : check_items(L, o, conf, val, path);
     case LC_OPT_MAP:
-        rc = parse_map(L, val, path, false, (o->flags & LC_OPT_HEADERS) != 0,
+        rc = parse_map(L, val, path, false, o->flags,
                        (struct lc_kvlist *)((char *)conf + o->offset));
         return rc < 0 || !o->check ? rc : check_items(L, o, conf, val, path);
     case LC_OPT_SECTION:
@@ -1176,7 +1179,7 @@ static int load_input(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
         L->in_outputs_node[idx] = p_index(L, v[2]);
     }
     if (v[3]) {
-        rc = parse_map(L, v[3], "labels", true, false, &ic->labels);
+        rc = parse_map(L, v[3], "labels", true, 0, &ic->labels);
         if (rc < 0)
             return rc;
     }
@@ -1231,7 +1234,7 @@ static int load_output(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
     }
     set_owner(L, "output", oc->name, oc->type);
     if (v[2]) {
-        rc = parse_map(L, v[2], "labels", true, false, &oc->labels);
+        rc = parse_map(L, v[2], "labels", true, 0, &oc->labels);
         if (rc < 0)
             return rc;
     }

@@ -43,6 +43,8 @@ enum lc_opt_type {
 #define LC_OPT_HEADERS 0x4u
 /* STR only: printed as written, not through the redaction rule (regexes, templates). */
 #define LC_OPT_VERBATIM 0x8u
+/* MAP only: a value left empty (`name:`, `name: ~`) reads as "" (Promtail's stage maps). */
+#define LC_OPT_NULL_EMPTY 0x10u
 
 struct lc_option {
     enum lc_opt_type type;

@@ -8,6 +8,7 @@
 #include "process/stage.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,7 +187,7 @@ int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, 
 
 static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t len);
 static int commit_all(struct lc_input *in, struct lc_source *src, const struct lc_labels *labels,
-                      int64_t ts_ns, const char *line, size_t len);
+                      int64_t ts_ns, const char *line, size_t len, const char *meta, size_t mlen);
 
 /* Counts and logs a line the pipeline could not queue; returns rc for the input. */
 static int emit_failed(struct lc_input *in, int rc)
@@ -203,6 +204,8 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
                             size_t len)
 {
     bool staged = false;
+    const char *meta = NULL;
+    size_t mlen = 0;
     int rc;
 
     if (in->chain) {
@@ -225,11 +228,13 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
         line = r->line;
         len = r->len;
         src = r->src;
+        meta = r->meta;
+        mlen = r->meta_len;
         staged = true;
     }
-    rc = reserve_all(in, src, len);
+    rc = reserve_all(in, src, len + mlen);
     if (rc == 0)
-        rc = commit_all(in, src, labels, ts_ns, line, len);
+        rc = commit_all(in, src, labels, ts_ns, line, len, meta, mlen);
     /* after the commit: a line read again after a failure is counted once */
     if (rc == 0)
         lc_anomaly_record(in->agent->anomaly, in, (struct lc_labels *)labels, line, len);
@@ -285,22 +290,28 @@ static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t 
     return 0;
 }
 
-/* After reserve_all nothing here allocates or can fail. */
+/*
+ * After reserve_all nothing here allocates or can fail. A record's metadata
+ * block (mlen bytes) travels whole or not at all: it takes its room first
+ * (it is bounded far below batch_bytes), unless it is more than half of it.
+ */
 static int commit_all(struct lc_input *in, struct lc_source *src, const struct lc_labels *labels,
-                      int64_t ts_ns, const char *line, size_t len)
+                      int64_t ts_ns, const char *line, size_t len, const char *meta, size_t mlen)
 {
     for (size_t i = 0; i < in->nouts; i++) {
         struct lc_output *out = in->outs[i];
-        size_t n = fitting_len(out, len);
+        size_t m = mlen > fitting_len(out, SIZE_MAX) / 2 ? 0 : mlen;
+        size_t n = fitting_len(out, len + m) - m;
         int rc;
 
-        if (n < len) {
+        if (n < len || m < mlen) {
             lc_counter_inc(out->m_cut);
             lc_logf(LC_LOG_WARN, "pipeline", NULL,
-                    "output %s: a line of %zu bytes cut at batch_bytes (%zu)", out->conf->name, len,
-                    n);
+                    "output %s: a line of %zu bytes (%zu of structured metadata) cut at "
+                    "batch_bytes (%zu)",
+                    out->conf->name, len, mlen, n);
         }
-        rc = lc_batch_add(out->open, src, ts_ns, labels, line, n);
+        rc = lc_batch_add_meta(out->open, src, ts_ns, labels, line, n, m ? meta : NULL, m);
         if (rc) {
             /* a broken reservation: outputs before this one hold the line (read again: a
              * duplicate there, never a loss) */

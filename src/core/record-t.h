@@ -28,13 +28,17 @@ struct lc_source; /* a readable stream with acks, source.h */
 
 /*
  * One log line inside a batch. The line bytes live in the batch arena at
- * [line_off, line_off + line_len); they are not NUL-terminated.
+ * [line_off, line_off + line_len); they are not NUL-terminated. Its structured
+ * metadata (core/meta.h), if any, is the block at [meta_off, meta_off +
+ * meta_len) of the same arena; meta_len 0: none.
  */
 struct lc_record {
     int64_t ts_ns;
     const struct lc_labels *labels; /* kept alive by the record's source */
     uint32_t line_off;
     uint32_t line_len;
+    uint32_t meta_off;
+    uint32_t meta_len;
 };
 
 #endif

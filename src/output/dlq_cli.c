@@ -3,6 +3,7 @@
 #include "core/agent.h"
 #include "core/config.h"
 #include "core/labels.h"
+#include "core/meta.h"
 #include "core/rand.h"
 #include "core/redact.h"
 #include "output/dlq.h"
@@ -311,6 +312,38 @@ static bool parse_labels(struct replay *r, struct jp *j, uint32_t set)
     return jlit(j, '}');
 }
 
+/*
+ * An entry's structured metadata object {"name":"value",..}, turned in place
+ * into a metadata block (core/meta.h) that starts where the object did: a
+ * pair's block form (4 bytes + name + value) is never longer than its JSON
+ * (at least 6 bytes + name + value), so the writes stay behind the reads.
+ */
+static bool parse_meta(struct jp *j, const char *base, struct lc_record *rec)
+{
+    char *w, *start;
+
+    jws(j);
+    start = w = j->p;
+    if (!jlit(j, '{'))
+        return false;
+    if (!jlit(j, '}')) {
+        do {
+            char *k, *v;
+            size_t kn, vn;
+            if (!jstr(j, &k, &kn) || !jlit(j, ':') || !jstr(j, &v, &vn) || kn > 0xffff ||
+                vn > 0xffff)
+                return false;
+            memmove(w + LC_META_HDR, k, kn); /* k is at w + 2 or later, v after it */
+            w += lc_meta_put(w, w + LC_META_HDR, kn, v, vn);
+        } while (jlit(j, ','));
+        if (!jlit(j, '}'))
+            return false;
+    }
+    rec->meta_off = (uint32_t)(start - base);
+    rec->meta_len = (uint32_t)(w - start);
+    return true;
+}
+
 static bool parse_entries(struct replay *r, struct jp *j, uint32_t set, const char *base)
 {
     if (!jlit(j, '['))
@@ -320,8 +353,12 @@ static bool parse_entries(struct replay *r, struct jp *j, uint32_t set, const ch
     do {
         char *ts, *line, *e;
         size_t tn, ln;
-        if (!jlit(j, '[') || !jstr(j, &ts, &tn) || !jlit(j, ',') || !jstr(j, &line, &ln) ||
-            !jlit(j, ']'))
+        struct lc_record meta = {0};
+        if (!jlit(j, '[') || !jstr(j, &ts, &tn) || !jlit(j, ',') || !jstr(j, &line, &ln))
+            return false;
+        if (jlit(j, ',') && !parse_meta(j, base, &meta))
+            return false;
+        if (!jlit(j, ']'))
             return false;
         errno = 0;
         long long ns = strtoll(ts, &e, 10);
@@ -334,6 +371,8 @@ static bool parse_entries(struct replay *r, struct jp *j, uint32_t set, const ch
         rec->labels = NULL;
         rec->line_off = (uint32_t)(line - base);
         rec->line_len = (uint32_t)ln;
+        rec->meta_off = meta.meta_off;
+        rec->meta_len = meta.meta_len;
         r->gids[r->nrecs++] = set;
     } while (jlit(j, ','));
     return jlit(j, ']');

@@ -3,6 +3,7 @@
 #include "output/loki_encode.h"
 
 #include "core/labels.h"
+#include "core/meta.h"
 
 #include <errno.h>
 #include <snappy-c.h>
@@ -535,13 +536,61 @@ static inline size_t ts_msg_len(int64_t sec, int32_t nsec)
     return (sec ? 1 + varint_len((uint64_t)sec) : 0) + (nsec ? 1 + varint_len((uint32_t)nsec) : 0);
 }
 
-static inline size_t entry_len(const struct lc_record *r)
+/* One LabelPairAdapter{name=1, value=2} without its tag and length. */
+static inline size_t pair_msg_len(size_t nl, size_t vl)
+{
+    return 1 + varint_len(nl) + nl + 1 + varint_len(vl) + vl;
+}
+
+/* The bytes of EntryAdapter.structuredMetadata (field 3, each pair one LabelPairAdapter). */
+static size_t meta_pb_len(const struct lc_batch *b, const struct lc_record *r)
+{
+    const char *meta = lc_batch_meta(b, r);
+    struct lc_meta_it it = {meta, meta + r->meta_len};
+    const char *n, *v;
+    size_t nl, vl, s = 0;
+
+    while (lc_meta_next(&it, &n, &nl, &v, &vl)) {
+        size_t pl = pair_msg_len(nl, vl);
+        s += 1 + varint_len(pl) + pl;
+    }
+    return s;
+}
+
+static char *put_meta_pb(char *p, const struct lc_batch *b, const struct lc_record *r,
+                         uint32_t *repaired)
+{
+    const char *meta = lc_batch_meta(b, r);
+    struct lc_meta_it it = {meta, meta + r->meta_len};
+    const char *n, *v;
+    size_t nl, vl;
+    bool bad = false;
+
+    while (lc_meta_next(&it, &n, &nl, &v, &vl)) {
+        *p++ = 0x1a; /* EntryAdapter.structuredMetadata */
+        p = put_varint(p, pair_msg_len(nl, vl));
+        *p++ = 0x0a; /* LabelPairAdapter.name */
+        p = put_varint(p, nl);
+        memcpy(p, n, nl);
+        p += nl;
+        *p++ = 0x12; /* LabelPairAdapter.value */
+        p = put_varint(p, vl);
+        memcpy(p, v, vl);
+        bad |= utf8_repair(p, vl) > 0;
+        p += vl;
+    }
+    *repaired += bad;
+    return p;
+}
+
+static inline size_t entry_len(const struct lc_batch *b, const struct lc_record *r)
 {
     int64_t sec;
     int32_t nsec;
     split_ts(r->ts_ns, &sec, &nsec);
     size_t t = ts_msg_len(sec, nsec);
-    return 2 + t + 1 + varint_len(r->line_len) + r->line_len;
+    return 2 + t + 1 + varint_len(r->line_len) + r->line_len +
+           (r->meta_len ? meta_pb_len(b, r) : 0);
 }
 
 static int encode_protobuf(struct lc_loki_enc *e, const struct lc_batch *b)
@@ -556,7 +605,7 @@ static int encode_protobuf(struct lc_loki_enc *e, const struct lc_batch *b)
         struct lc_loki_group *gr = &e->groups[g];
         size_t s = 1 + varint_len(gr->lab_len) + gr->lab_len;
         for (uint32_t i = gr->start; i < gr->start + gr->count; i++) {
-            size_t el = entry_len(&b->recs[i]);
+            size_t el = entry_len(b, &b->recs[i]);
             s += 1 + varint_len(el) + el;
         }
         gr->size = s;
@@ -581,7 +630,8 @@ static int encode_protobuf(struct lc_loki_enc *e, const struct lc_batch *b)
             int32_t nsec;
             split_ts(r->ts_ns, &sec, &nsec);
             size_t tl = ts_msg_len(sec, nsec);
-            size_t el = 2 + tl + 1 + varint_len(r->line_len) + r->line_len;
+            size_t ml = r->meta_len ? meta_pb_len(b, r) : 0;
+            size_t el = 2 + tl + 1 + varint_len(r->line_len) + r->line_len + ml;
             *p++ = 0x12; /* StreamAdapter.entries */
             p = put_varint(p, el);
             *p++ = 0x0a; /* EntryAdapter.timestamp */
@@ -599,6 +649,8 @@ static int encode_protobuf(struct lc_loki_enc *e, const struct lc_batch *b)
             memcpy(p, lc_batch_line(b, r), r->line_len);
             e->utf8_repaired += utf8_repair(p, r->line_len) > 0;
             p += r->line_len;
+            if (ml)
+                p = put_meta_pb(p, b, r, &e->utf8_repaired);
         }
     }
     e->raw.len = (size_t)(p - e->raw.data);
@@ -624,6 +676,24 @@ static int compress_snappy(const struct lc_buf *in, struct lc_buf *out)
 }
 
 /* ---- JSON --------------------------------------------------------------- */
+
+int lc_loki_meta_json(struct lc_buf *out, const char *meta, size_t mlen)
+{
+    struct lc_meta_it it = {meta, meta + mlen};
+    const char *n, *v;
+    size_t nl, vl;
+    int rc = lc_buf_putc(out, '{');
+
+    for (bool first = true; lc_meta_next(&it, &n, &nl, &v, &vl); first = false) {
+        rc |= lc_buf_append(out, first ? "\"" : ",\"", first ? 1 : 2);
+        rc |= lc_buf_json_str(out, n, nl);
+        rc |= lc_buf_append(out, "\":\"", 3);
+        rc |= lc_buf_json_str(out, v, vl);
+        rc |= lc_buf_putc(out, '"');
+    }
+    rc |= lc_buf_putc(out, '}');
+    return rc ? -ENOMEM : 0;
+}
 
 /* Keeps the first error of a run of appends. */
 static inline int first_err(int acc, int r)
@@ -663,7 +733,15 @@ static int json_streams(struct lc_loki_enc *e, const struct lc_batch *b, struct 
             rc = first_err(rc, lc_buf_json_str(out, lc_batch_line(b, r), r->line_len));
             if (rc == 0) /* escapes are ASCII: only the line's own bytes can be invalid */
                 e->utf8_repaired += utf8_repair(out->data + at, out->len - at) > 0;
-            rc = first_err(rc, lc_buf_append(out, "\"]", 2));
+            rc = first_err(rc, lc_buf_putc(out, '"'));
+            if (r->meta_len && rc == 0) {
+                at = out->len;
+                rc = lc_buf_putc(out, ',');
+                rc = first_err(rc, lc_loki_meta_json(out, lc_batch_meta(b, r), r->meta_len));
+                if (rc == 0)
+                    e->utf8_repaired += utf8_repair(out->data + at, out->len - at) > 0;
+            }
+            rc = first_err(rc, lc_buf_putc(out, ']'));
         }
         rc = first_err(rc, lc_buf_append(out, "]}", 2));
     }

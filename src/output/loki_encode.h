@@ -82,9 +82,10 @@ int lc_loki_sort(struct lc_loki_enc *e, struct lc_batch *b);
 /*
  * Sorts b and writes the whole push body into `out` (reset first): protobuf
  * logproto.PushRequest compressed with snappy, or JSON
- * {"streams":[{"stream":{..},"values":[["<ns>","<line>"],..]}]} (gzip if
- * configured). *raw_len (may be NULL) gets the size before compression.
- * 0, -E2BIG (a cap), -ENOMEM, -EIO (compressor failure). b must have n > 0.
+ * {"streams":[{"stream":{..},"values":[["<ns>","<line>"(,{metadata})],..]}]}
+ * (gzip if configured). Structured metadata is EntryAdapter field 3 in
+ * protobuf, the entry's third element in JSON. *raw_len (may be NULL) gets the size before
+ * compression. 0, -E2BIG (a cap), -ENOMEM, -EIO (compressor failure). b must have n > 0.
  */
 int lc_loki_encode(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out, size_t *raw_len);
 
@@ -96,9 +97,17 @@ uint32_t lc_loki_enc_utf8_repaired(const struct lc_loki_enc *e);
 
 /*
  * Sorts b and appends its streams as one JSON array (the DLQ's form):
- * [{"labels":{..},"entries":[["<ns>","<line>"],..]},..]. 0 or -E2BIG/-ENOMEM.
+ * [{"labels":{..},"entries":[["<ns>","<line>"(,{metadata})],..]},..].
+ * 0 or -E2BIG/-ENOMEM.
  */
 int lc_loki_streams_json(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out);
+
+/*
+ * Appends a structured metadata block (core/meta.h) as a JSON object
+ * {"name":"value",..}: the third element of a Loki JSON entry, the
+ * "metadata" of the file and stdout outputs. 0 or -ENOMEM.
+ */
+int lc_loki_meta_json(struct lc_buf *out, const char *meta, size_t mlen);
 
 /* Writes v in decimal at p (room for 20 chars); returns the length. */
 size_t lc_loki_i64toa(int64_t v, char *p);

@@ -7,6 +7,7 @@
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "output/loki_encode.h"
 #include "parse/timestamp.h"
 
 #include <errno.h>
@@ -113,7 +114,12 @@ static int format_batch(struct lc_output *out, struct lc_buf *o, const struct lc
         rc |= put_labels(o, r->labels, &out->conf->labels);
         rc |= lc_buf_append(o, ",\"line\":\"", 9);
         rc |= lc_buf_json_str(o, lc_batch_line(b, r), r->line_len);
-        rc |= lc_buf_append(o, "\"}\n", 3);
+        rc |= lc_buf_putc(o, '"');
+        if (r->meta_len) {
+            rc |= lc_buf_append(o, ",\"metadata\":", 12);
+            rc |= lc_loki_meta_json(o, lc_batch_meta(b, r), r->meta_len);
+        }
+        rc |= lc_buf_append(o, "}\n", 2);
     }
     return rc;
 }

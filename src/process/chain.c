@@ -4,6 +4,7 @@
 #include "core/config.h"
 #include "core/source.h"
 #include "core/log.h"
+#include "core/meta.h"
 #include "core/plugin.h"
 #include "process/stage.h"
 
@@ -25,26 +26,28 @@ extern const struct lc_stage_plugin lc_stage_multiline;
 extern const struct lc_stage_plugin lc_stage_output;
 extern const struct lc_stage_plugin lc_stage_regex;
 extern const struct lc_stage_plugin lc_stage_replace;
+extern const struct lc_stage_plugin lc_stage_structured_metadata;
 extern const struct lc_stage_plugin lc_stage_template;
 extern const struct lc_stage_plugin lc_stage_timestamp;
 
 const struct lc_stage_plugin *const lc_stage_plugins[] = {
-    &lc_stage_multiline,  /* merges the lines of a stack trace into one record */
-    &lc_stage_json,       /* keys and dotted paths of a JSON object into fields */
-    &lc_stage_logfmt,     /* logfmt pairs into fields */
-    &lc_stage_regex,      /* named groups of a regex into fields */
-    &lc_stage_timestamp,  /* the record's time from a field */
-    &lc_stage_labels,     /* fields into Loki labels, with a cardinality guard */
-    &lc_stage_labeldrop,  /* labels taken off the label set */
-    &lc_stage_labelallow, /* only the named labels kept */
-    &lc_stage_replace,    /* regex replace on the line or a field; secret presets */
-    &lc_stage_drop,       /* drop records that match */
-    &lc_stage_keep,       /* keep only records that match */
-    &lc_stage_limit,      /* per-stream rate limit */
-    &lc_stage_output,     /* the line from a field */
-    &lc_stage_template,   /* the line (or a field) from a template */
-    &lc_stage_decolorize, /* strip ANSI colour sequences */
-    NULL,                 /* end of list */
+    &lc_stage_multiline,           /* merges the lines of a stack trace into one record */
+    &lc_stage_json,                /* keys and dotted paths of a JSON object into fields */
+    &lc_stage_logfmt,              /* logfmt pairs into fields */
+    &lc_stage_regex,               /* named groups of a regex into fields */
+    &lc_stage_timestamp,           /* the record's time from a field */
+    &lc_stage_labels,              /* fields into Loki labels, with a cardinality guard */
+    &lc_stage_structured_metadata, /* fields into Loki structured metadata */
+    &lc_stage_labeldrop,           /* labels taken off the label set */
+    &lc_stage_labelallow,          /* only the named labels kept */
+    &lc_stage_replace,             /* regex replace on the line or a field; secret presets */
+    &lc_stage_drop,                /* drop records that match */
+    &lc_stage_keep,                /* keep only records that match */
+    &lc_stage_limit,               /* per-stream rate limit */
+    &lc_stage_output,              /* the line from a field */
+    &lc_stage_template,            /* the line (or a field) from a template */
+    &lc_stage_decolorize,          /* strip ANSI colour sequences */
+    NULL,                          /* end of list */
 };
 
 const struct lc_stage_plugin *lc_stage_plugin_find(const char *name)
@@ -92,6 +95,36 @@ int lc_prec_set_field(struct lc_prec *r, const char *name, size_t name_len, cons
     f->val_off = r->used;
     f->val_len = (uint32_t)val_len;
     r->used += (uint32_t)val_len;
+    return 0;
+}
+
+int lc_prec_set_meta(struct lc_prec *r, const char *name, size_t name_len, const char *val,
+                     size_t val_len, uint32_t max_pairs, uint32_t max_bytes)
+{
+    struct lc_meta_it it = {r->meta, r->meta + r->meta_len};
+    const char *n, *v, *at = NULL;
+    size_t nl, vl, old = 0;
+
+    if (max_pairs > LC_META_MAX_PAIRS)
+        max_pairs = LC_META_MAX_PAIRS;
+    if (max_bytes > LC_META_MAX_BYTES)
+        max_bytes = LC_META_MAX_BYTES;
+    while (!at && lc_meta_next(&it, &n, &nl, &v, &vl))
+        if (nl == name_len && memcmp(n, name, nl) == 0) {
+            at = n - LC_META_HDR;
+            old = lc_meta_pair_size(nl, vl);
+        }
+    if ((!at && r->nmeta >= max_pairs) ||
+        (size_t)r->meta_len - old + lc_meta_pair_size(name_len, val_len) > max_bytes)
+        return -ENOSPC;
+    if (at) { /* the old pair goes; the new one is appended */
+        size_t off = (size_t)(at - r->meta);
+        memmove(r->meta + off, r->meta + off + old, r->meta_len - off - old);
+        r->meta_len -= (uint32_t)old;
+        r->nmeta--;
+    }
+    r->meta_len += (uint32_t)lc_meta_put(r->meta + r->meta_len, name, name_len, val, val_len);
+    r->nmeta++;
     return 0;
 }
 
@@ -144,6 +177,7 @@ void lc_chain_free(struct lc_chain *c)
     free(c->rec.arena);
     free(c->rec.linebuf[0]);
     free(c->rec.linebuf[1]);
+    free(c->rec.meta);
     free(c);
 }
 
@@ -203,7 +237,8 @@ int lc_chain_new(const struct lc_process_conf *pc, struct lc_input *in, const ch
     c->rec.arena = malloc(LC_PREC_ARENA);
     c->rec.linebuf[0] = malloc(LC_PREC_LINE_MAX);
     c->rec.linebuf[1] = malloc(LC_PREC_LINE_MAX);
-    if (!c->stages || !c->rec.arena || !c->rec.linebuf[0] || !c->rec.linebuf[1]) {
+    c->rec.meta = malloc(LC_META_MAX_BYTES);
+    if (!c->stages || !c->rec.arena || !c->rec.linebuf[0] || !c->rec.linebuf[1] || !c->rec.meta) {
         rc = -ENOMEM;
         goto out_free;
     }
@@ -260,6 +295,8 @@ struct lc_prec *lc_chain_run(struct lc_chain *c, struct lc_source *src,
     r->used = 0;
     r->cur = -1;
     r->drop_reason = NULL;
+    r->meta_len = 0;
+    r->nmeta = 0;
     lc_counter_inc(c->m_in);
     for (size_t k = c->skip; k < c->n; k++) {
         struct lc_stage *st = &c->stages[k];

@@ -174,6 +174,7 @@ struct ml_ctx {
     uint64_t pending_seq;
     uv_timer_t timer;
     bool timer_on, timer_init;
+    bool tick_soon; /* a 0 ms tick is due (take()): one timer restart per loop turn, not per line */
     struct lc_metric_series *m_ev[EV_N];
     struct lc_metric_series *m_merged;
 };
@@ -329,9 +330,10 @@ static void take(struct lc_stage *st, struct ml_stream *s, struct lc_prec *r)
         x->pending_src = s->src;
         x->pending_seq = s->seq;
         /* released on the next loop turn (or the next line), once the copy is done */
-        if (x->timer_init) {
+        if (x->timer_init && !x->tick_soon) {
             x->timer_on = false;
             arm_timer_in(st, 0);
+            x->tick_soon = true;
         }
     }
 }
@@ -411,6 +413,7 @@ static void on_tick(uv_timer_t *t)
     struct ml_ctx *x = st->ctx;
     int64_t now = lc_mono_ns();
 
+    x->tick_soon = false;
     release_pending(x);
     for (size_t i = 0; i < x->nstreams && x->held; i++) {
         struct ml_stream *s = &x->streams[i];
@@ -454,6 +457,7 @@ static void multiline_stop(struct lc_stage *st, bool deliver)
         uv_close((uv_handle_t *)&x->timer, NULL); /* ctx outlives the loop run */
         x->timer_init = false;
         x->timer_on = false;
+        x->tick_soon = false;
     }
 }
 

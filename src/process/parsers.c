@@ -119,7 +119,10 @@ static enum lc_stage_result json_run(struct lc_stage *st, struct lc_prec *r)
     const struct lc_parser_conf *c = st->conf;
     struct lc_json_member m;
     const char *s, *p, *end;
-    size_t len;
+    const char *top[LC_PREC_MAX_FIELDS]; /* the first top-level member each expression names */
+    const char *path[LC_PREC_MAX_FIELDS];
+    size_t top_len[LC_PREC_MAX_FIELDS], seg[LC_PREC_MAX_FIELDS];
+    size_t len, nk = c->keys.n < LC_PREC_MAX_FIELDS ? c->keys.n : LC_PREC_MAX_FIELDS;
     int rc;
 
     s = lc_prec_subject(r, c->source, &len);
@@ -129,8 +132,24 @@ static enum lc_stage_result json_run(struct lc_stage *st, struct lc_prec *r)
     p = lc_json_object_open(s, end);
     if (!p)
         return LC_STAGE_FAIL;
-    /* validate the whole object first: a line that is not JSON sets no field */
+    for (size_t i = 0; i < nk; i++) {
+        const char *dot;
+        path[i] = c->keys.v[i].value && *c->keys.v[i].value ? c->keys.v[i].value : c->keys.v[i].key;
+        dot = strchr(path[i], '.');
+        seg[i] = dot ? (size_t)(dot - path[i]) : strlen(path[i]);
+        top[i] = NULL;
+    }
+    /*
+     * One walk validates the whole object (a line that is not JSON sets no
+     * field) and notes the first member each expression's first segment names.
+     */
     while ((rc = lc_json_object_next(&p, end, &m)) == 1) {
+        for (size_t i = 0; i < nk; i++) {
+            if (!top[i] && m.key_len == seg[i] && memcmp(m.key, path[i], seg[i]) == 0) {
+                top[i] = m.val;
+                top_len[i] = m.val_len;
+            }
+        }
     }
     if (rc < 0)
         return LC_STAGE_FAIL;
@@ -141,9 +160,19 @@ static enum lc_stage_result json_run(struct lc_stage *st, struct lc_prec *r)
     }
     for (size_t i = 0; i < c->keys.n; i++) {
         const struct lc_kv *kv = &c->keys.v[i];
-        const char *v;
-        size_t vlen;
-        if (at_path(s, end, kv->value && *kv->value ? kv->value : kv->key, &v, &vlen))
+        const char *v = NULL;
+        size_t vlen = 0;
+        if (i >= nk) {
+            if (!at_path(s, end, kv->value && *kv->value ? kv->value : kv->key, &v, &vlen))
+                v = NULL;
+        } else if (top[i] && path[i][seg[i]] == '.') {
+            if (!at_path(top[i], top[i] + top_len[i], path[i] + seg[i] + 1, &v, &vlen))
+                v = NULL;
+        } else if (top[i]) {
+            v = top[i];
+            vlen = top_len[i];
+        }
+        if (v)
             set_json(st, r, kv->key, strlen(kv->key), v, vlen);
     }
     return LC_STAGE_PASS;

@@ -16,6 +16,23 @@
 struct lc_rx {
     pcre2_code *code;
     pcre2_match_data *md;
+    /*
+     * A code unit every match contains (PCRE2's "last code unit"), both cases
+     * of it for a letter, or -1: a subject without it can not match, so
+     * lc_rx_match answers with one memchr instead of a JIT scan from every
+     * start position (the email preset on lines without '@').
+     */
+    int req[2];
+    /*
+     * For an anchored pattern (PCRE2_ANCHORED, also as PCRE2 detects it: `^`
+     * starting every branch): first[b] is false when no subject starting with
+     * byte b can match, and empty_ok whether "" matches. Found once at compile
+     * time with partial matching; lc_rx_match then skips PCRE2 for most lines
+     * (a multiline preset's continuation test on ordinary lines).
+     */
+    bool anchored;
+    bool empty_ok;
+    bool first[256];
 };
 
 /* 0, or -EINVAL with "regex error at offset N: message" in err, -ENOMEM. */

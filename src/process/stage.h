@@ -45,6 +45,9 @@ struct lc_prec {
     char *linebuf[2]; /* LC_PREC_LINE_MAX bytes each: a stage writes the new line into the other */
     int cur;          /* which linebuf `line` points into, -1: neither */
     const char *drop_reason; /* set by a stage that drops */
+    char *meta;              /* structured metadata block (core/meta.h), LC_META_MAX_BYTES */
+    uint32_t meta_len;       /* bytes used; sent with the record */
+    uint32_t nmeta;          /* pairs in it */
 };
 
 /* What a stage did with a record. */
@@ -128,6 +131,15 @@ static inline const char *lc_prec_fval(const struct lc_prec *r, const struct lc_
  * line when source is NULL or "". NULL when the field is absent.
  */
 const char *lc_prec_subject(const struct lc_prec *r, const char *source, size_t *len);
+/*
+ * Sets structured metadata name=value (replacing an earlier value of that
+ * name; the pair moves to the end). -ENOSPC when it would make the record's
+ * block more than max_pairs pairs or max_bytes bytes (at most
+ * LC_META_MAX_PAIRS / LC_META_MAX_BYTES): nothing changes, the caller counts
+ * the cut.
+ */
+int lc_prec_set_meta(struct lc_prec *r, const char *name, size_t name_len, const char *val,
+                     size_t val_len, uint32_t max_pairs, uint32_t max_bytes);
 /* The line buffer a stage writes a new line into (the one `line` is not in). */
 char *lc_prec_spare(struct lc_prec *r);
 /* Makes the spare buffer (len bytes written) the record's line. */

@@ -279,6 +279,15 @@ def test_test_process_and_print(tmp_path):
     assert out[1] == {"dropped": "debug"}
     assert out[2]["line"] == "\n".join(PYTHON) and out[2]["fields"] == {}
     assert out[3]["line"] == "WARN c" and out[3]["fields"] == {"level": "WARN"}
+    # --profile: CPU time per record of each stage, a row per stage in order
+    p = ag.subprocess.run([ag.LC_BIN, "test-process", "-c", str(cfg), "--input", "f",
+                           "--profile"], input=stdin * 50, capture_output=True, text=True,
+                          timeout=ag.scaled(20))
+    assert p.returncode == 0, p.stderr
+    rows = [r.split("|")[1].strip() for r in p.stdout.splitlines() if r.startswith("| ")]
+    assert rows == ["stage", "(chain only)", "1:multiline", "2:regex", "3:drop", "4:labels"], \
+        p.stdout
+    assert p.stdout.startswith(f"{stdin.count(chr(10)) * 50} records"), p.stdout
     p = ag.run_cli("check-config", "--print", str(cfg))
     assert p.returncode == 0, p.stderr
     assert "processes:\n  \"p\":\n    - multiline:\n" in p.stdout
@@ -289,3 +298,48 @@ def test_test_process_and_print(tmp_path):
     assert p.returncode == 2
     lineno = next(i for i, x in enumerate(bad.read_text().splitlines(), 1) if "[A-Z+ " in x)
     assert f"{bad}:{lineno}:" in p.stderr and "invalid regex" in p.stderr, p.stderr
+
+
+def test_structured_metadata_to_loki_both_encodings(tmp_path, fake):
+    """structured_metadata: the fake Loki receives each entry's pairs, as protobuf field 3
+    and as the JSON value's third element; an entry without fields has none; a pair past
+    max_pairs is cut and counted; the file output shows the same pairs."""
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    lines = ["trace_id=t1 user=ann msg=a", "msg=b", "trace_id=t3 msg=c",
+             "trace_id=t4 user=bob pod=p1 msg=d"]
+    (logdir / "a.log").write_text("".join(x + "\n" for x in lines))
+    proc = [{"logfmt": {}},
+            {"structured_metadata": {"values": {"trace_id": "", "user": None, "pod": ""},
+                                     "max_pairs": 2}}]
+    outs = [{"type": "file", "name": "out", "path": str(tmp_path / "agent-out.ndjson")}]
+    for enc in ("protobuf", "json"):
+        o = loki_output(fake)
+        o.update({"name": enc, "encoding": enc, "labels": {"enc": enc}})
+        outs.append(o)
+    a = file_agent(tmp_path, logdir, proc, outputs=outs)
+    want = [{"trace_id": "t1", "user": "ann"}, {}, {"trace_id": "t3"},
+            {"trace_id": "t4", "user": "bob"}]
+    try:
+        a.start()
+        assert fake.wait_entries(8, ag.scaled(10)) >= 8, fake.entries()
+        for enc in ("protobuf", "json"):
+            got = [e for e in fake.entries() if e["labels"].get("enc") == enc]
+            got.sort(key=lambda e: e["ts"])
+            assert [e["line"] for e in got] == lines, (enc, got)
+            assert [e["metadata"] for e in got] == want, (enc, got)
+        recs = a.output().records
+        assert [r["line"] for r in recs] == lines
+        assert [r.get("metadata", {}) for r in recs] == want
+        assert "metadata" not in recs[1]
+        assert ag.metric_sum(a.metrics(), "log_capturer_process_metadata_cut_total") == 1
+        p = ag.subprocess.run([ag.LC_BIN, "test-process", "-c", str(a.cfg_path), "--input",
+                               "logs"], input="trace_id=x user=u msg=y\nmsg=z\n",
+                              capture_output=True, text=True, timeout=ag.scaled(20))
+        assert p.returncode == 0, p.stderr
+        out = [json.loads(x) for x in p.stdout.splitlines()]
+        assert out[0]["metadata"] == {"trace_id": "x", "user": "u"}
+        assert "metadata" not in out[1]
+    finally:
+        a.stop()
+        a.cleanup()

@@ -3,6 +3,7 @@
 #include "core/agent.h"
 #include "core/batch.h"
 #include "core/labels.h"
+#include "core/meta.h"
 #include "core/worker.h"
 #include "loki_push.pb-c.h"
 #include "output/dlq.h"
@@ -445,6 +446,12 @@ static void write_batch(struct lc_dlq *d, struct lc_loki_enc *e, const struct lc
         r->line_len = (uint32_t)k;
         memcpy(b->arena + b->used, text, (size_t)k);
         b->used += (uint32_t)k;
+        if (i == 1) { /* structured metadata, with escapes, survives the DLQ */
+            r->meta_off = b->used;
+            b->used += (uint32_t)lc_meta_put(b->arena + b->used, "trace_id", 8, "t\"1\\", 5);
+            b->used += (uint32_t)lc_meta_put(b->arena + b->used, "user", 4, "", 0);
+            r->meta_len = b->used - r->meta_off;
+        }
     }
     lc_buf_init(&line, 1 << 20);
     assert_int_equal(lc_dlq_line_begin(&line, lc_now_ns(), "loki", "rejected", 400,
@@ -513,6 +520,13 @@ static void test_loki_replay(void **state)
     assert_string_equal(p->streams[0]->labels, "{host=\"h1\", job=\"replay\"}");
     assert_int_equal(p->streams[0]->n_entries, 3);
     assert_string_equal(p->streams[0]->entries[2]->line, "first line 2 \"q\" \\ \t");
+    assert_int_equal(p->streams[0]->entries[0]->n_structuredmetadata, 0);
+    assert_int_equal(p->streams[0]->entries[2]->n_structuredmetadata, 0);
+    assert_int_equal(p->streams[0]->entries[1]->n_structuredmetadata, 2);
+    assert_string_equal(p->streams[0]->entries[1]->structuredmetadata[0]->name, "trace_id");
+    assert_string_equal(p->streams[0]->entries[1]->structuredmetadata[0]->value, "t\"1\\");
+    assert_string_equal(p->streams[0]->entries[1]->structuredmetadata[1]->name, "user");
+    assert_string_equal(p->streams[0]->entries[1]->structuredmetadata[1]->value, "");
     assert_int_equal(p->streams[0]->entries[2]->timestamp->seconds * NS +
                          p->streams[0]->entries[2]->timestamp->nanos,
                      now - 10 * NS + 2);

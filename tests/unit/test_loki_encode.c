@@ -2,6 +2,7 @@
 /* test_loki_encode.c: Loki bodies decoded back (protobuf-c + snappy, a JSON parser, zlib). */
 #include "core/batch.h"
 #include "core/labels.h"
+#include "core/meta.h"
 #include "loki_push.pb-c.h"
 #include "output/loki_encode.h"
 #include "lc_alloc_fail.h"
@@ -525,6 +526,96 @@ static void test_streams_json_for_dlq(void **state)
     lc_loki_enc_free(e);
 }
 
+/* Adds a record with metadata pairs name0, value0, name1, value1, .. (NULL-terminated). */
+static void add_meta(struct lc_batch *b, const struct lc_labels *l, int64_t ts, const char *line,
+                     ...)
+{
+    va_list ap;
+    add(b, l, ts, line);
+    struct lc_record *r = &b->recs[b->n - 1];
+    r->meta_off = b->used;
+    va_start(ap, line);
+    for (const char *n = va_arg(ap, const char *); n; n = va_arg(ap, const char *)) {
+        const char *v = va_arg(ap, const char *);
+        b->used += (uint32_t)lc_meta_put(b->arena + b->used, n, strlen(n), v, strlen(v));
+    }
+    va_end(ap);
+    r->meta_len = b->used - r->meta_off;
+    assert_true(b->used <= b->arena_cap);
+}
+
+/*
+ * Structured metadata: EntryAdapter field 3 in protobuf, the entry's third
+ * element in JSON (and in the DLQ form); records without it have none; the
+ * pairs follow their record through the sort; invalid UTF-8 in a value is
+ * repaired like a line's.
+ */
+static void test_structured_metadata(void **state)
+{
+    struct lc_labels *a = mk_labels("job", "app", NULL, NULL);
+    struct lc_batch *b = lc_batch_new(1 << 16, 64);
+    struct lc_loki_enc *e;
+    struct lc_buf out;
+    size_t raw = 0;
+
+    (void)state;
+    add_meta(b, a, 3 * NS, "third", "trace_id", "abc", "user", "q\"uo\\te\n", NULL);
+    add(b, a, 2 * NS, "second");
+    add_meta(b, a, 1 * NS, "first", "bad", "x\xffy", NULL);
+    lc_buf_init(&out, 1 << 20);
+
+    assert_int_equal(lc_loki_enc_new(&e, LC_LOKI_PROTOBUF, false, NULL, 0, 1 << 20), 0);
+    assert_int_equal(lc_loki_encode(e, b, &out, &raw), 0);
+    assert_int_equal(lc_loki_enc_utf8_repaired(e), 1);
+    Logproto__PushRequest *req = decode_pb(&out, raw);
+    assert_int_equal(req->n_streams, 1);
+    Logproto__EntryAdapter **en = req->streams[0]->entries;
+    assert_int_equal(req->streams[0]->n_entries, 3);
+    assert_string_equal(en[0]->line, "first");
+    assert_int_equal(en[0]->n_structuredmetadata, 1);
+    assert_string_equal(en[0]->structuredmetadata[0]->name, "bad");
+    assert_string_equal(en[0]->structuredmetadata[0]->value, "x?y");
+    assert_string_equal(en[1]->line, "second");
+    assert_int_equal(en[1]->n_structuredmetadata, 0);
+    assert_string_equal(en[2]->line, "third");
+    assert_int_equal(pb_ts(en[2]), 3 * NS);
+    assert_int_equal(en[2]->n_structuredmetadata, 2);
+    assert_string_equal(en[2]->structuredmetadata[0]->name, "trace_id");
+    assert_string_equal(en[2]->structuredmetadata[0]->value, "abc");
+    assert_string_equal(en[2]->structuredmetadata[1]->name, "user");
+    assert_string_equal(en[2]->structuredmetadata[1]->value, "q\"uo\\te\n");
+    logproto__push_request__free_unpacked(req, NULL);
+    lc_loki_enc_free(e);
+
+    for (int dlq = 0; dlq < 2; dlq++) {
+        struct jv doc;
+        assert_int_equal(lc_loki_enc_new(&e, LC_LOKI_JSON, false, NULL, 0, 1 << 20), 0);
+        if (dlq) {
+            lc_buf_reset(&out);
+            assert_int_equal(lc_buf_append(&out, "{\"streams\":", 11), 0);
+            assert_int_equal(lc_loki_streams_json(e, b, &out), 0);
+            assert_int_equal(lc_buf_putc(&out, '}'), 0);
+        } else {
+            assert_int_equal(lc_loki_encode(e, b, &out, &raw), 0);
+        }
+        json_doc(out.data, out.len, &doc);
+        struct jv *v = jget(&jget(&doc, "streams")->kids[0], dlq ? "entries" : "values");
+        assert_int_equal(v->n, 3);
+        assert_int_equal(v->kids[0].n, 3);
+        assert_string_equal(jget(&v->kids[0].kids[2], "bad")->s, "x?y");
+        assert_int_equal(v->kids[1].n, 2); /* no metadata: no third element */
+        assert_int_equal(v->kids[2].n, 3);
+        assert_int_equal(v->kids[2].kids[2].n, 2);
+        assert_string_equal(jget(&v->kids[2].kids[2], "trace_id")->s, "abc");
+        assert_string_equal(jget(&v->kids[2].kids[2], "user")->s, "q\"uo\\te\n");
+        jfree(&doc);
+        lc_loki_enc_free(e);
+    }
+    lc_buf_free(&out);
+    lc_batch_free(b);
+    lc_labels_release(a);
+}
+
 static void test_caps_and_errors(void **state)
 {
     struct fx *f = *state;
@@ -799,6 +890,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streams_json_for_dlq, setup, teardown),
+        cmocka_unit_test(test_structured_metadata),
         cmocka_unit_test_setup_teardown(test_caps_and_errors, setup, teardown),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_sort_large),

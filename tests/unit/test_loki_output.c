@@ -206,7 +206,7 @@ static struct lc_batch *mk_batch(struct fx *f, int n, int64_t ts0)
 /* What the pipeline does around send(). */
 static void send_batch(struct fx *f, struct lc_batch *b)
 {
-    f->out.pending_bytes += (int64_t)b->arena_cap + (int64_t)b->recs_cap * 24;
+    f->out.pending_bytes += lc_batch_cost(b);
     f->out.pending_batches++;
     f->agent.in_send = true;
     f->out.plugin->send(&f->out, b);

@@ -9,7 +9,10 @@
 #include "core/batch.h"
 #include "core/config.h"
 #include "core/labels.h"
+#include "core/meta.h"
+#include "core/metrics.h"
 #include "core/source.h"
+#include "process/rx.h"
 #include "process/stage.h"
 
 #include <errno.h>
@@ -227,6 +230,119 @@ static void test_labels_cardinality_guard(void **state)
     /* no field: the record keeps its labels */
     assert_null(run(&t, "nothing")->labels);
     chain_done(&t);
+}
+
+/* The record's metadata block as "name=value;..". */
+static const char *meta_str(const char *meta, size_t mlen)
+{
+    static char out[1024];
+    struct lc_meta_it it = {meta, meta + mlen};
+    const char *n, *v;
+    size_t nl, vl, o = 0;
+
+    out[0] = '\0';
+    while (lc_meta_next(&it, &n, &nl, &v, &vl))
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "%.*s=%.*s;", (int)nl, n, (int)vl, v);
+    assert_true(it.p == meta + mlen); /* the whole block is pairs */
+    return out;
+}
+
+/*
+ * structured_metadata: fields by name (empty or null: the same name), names
+ * sanitised, absent fields skipped, a later stage replaces a name; past
+ * max_pairs or max_bytes a pair is cut and counted, the record still passes.
+ */
+static void test_structured_metadata(void **state)
+{
+    struct tchain t =
+        chain_of("      - logfmt: {}\n"
+                 "      - structured_metadata:\n"
+                 "          values: {trace_id: '', user-name: user, pod: ~, gone: ''}\n"
+                 "      - structured_metadata: {values: {pod: user}, max_pairs: 3}\n");
+    struct lc_prec *r;
+    int64_t cut0 = lc_metric_family_total("log_capturer_process_metadata_cut_total");
+
+    (void)state;
+    r = run(&t, "trace_id=abc user=ann pod=p1 msg=hi");
+    assert_line(r, "trace_id=abc user=ann pod=p1 msg=hi"); /* the line is unchanged */
+    assert_int_equal(r->nmeta, 3);
+    assert_string_equal(meta_str(r->meta, r->meta_len), "trace_id=abc;user_name=ann;pod=ann;");
+    r = run(&t, "msg=none");
+    assert_int_equal(r->meta_len, 0); /* nothing left from the record before */
+    assert_int_equal(lc_metric_family_total("log_capturer_process_metadata_cut_total"), cut0);
+    chain_done(&t);
+
+    /* at the limits */
+    t = chain_of("      - logfmt: {}\n"
+                 "      - structured_metadata: {values: {a: '', b: '', c: ''}, max_pairs: 2}\n");
+    r = run(&t, "a=1 b=2 c=3");
+    assert_non_null(r);
+    assert_string_equal(meta_str(r->meta, r->meta_len), "a=1;b=2;");
+    assert_int_equal(lc_metric_family_total("log_capturer_process_metadata_cut_total"), cut0 + 1);
+    chain_done(&t);
+    t = chain_of("      - logfmt: {}\n"
+                 "      - structured_metadata: {values: {a: '', b: ''}, max_bytes: 64}\n");
+    char line[128];
+    snprintf(line, sizeof(line), "a=%059d b=x", 0); /* a: 4 + 1 + 59 = 64 bytes: fits exactly */
+    r = run(&t, line);
+    assert_int_equal(r->nmeta, 1);
+    assert_int_equal(r->meta_len, 64);
+    assert_int_equal(lc_metric_family_total("log_capturer_process_metadata_cut_total"), cut0 + 2);
+    chain_done(&t);
+}
+
+/*
+ * The prefilters of lc_rx_match give the answers PCRE2 gives: an anchored
+ * pattern's first-byte table (empty subject, alternatives, caseless, a class),
+ * the required byte (both cases of a letter).
+ */
+static void test_rx_prefilters(void **state)
+{
+    static const struct {
+        const char *rx, *subject;
+        bool want;
+    } cases[] = {
+        {"^(?:$|\\t|goroutine \\d+ \\[)", "", true},
+        {"^(?:$|\\t|goroutine \\d+ \\[)", "\tat x", true},
+        {"^(?:$|\\t|goroutine \\d+ \\[)", "goroutine 1 [running]:", true},
+        {"^(?:$|\\t|goroutine \\d+ \\[)", "x goroutine 1 [", false},
+        {"^(?:[ \\t]+\\S|Caused by: )", "Caused by: x", true},
+        {"^(?:[ \\t]+\\S|Caused by: )", "{\"level\":1}", false},
+        {"^(?:[ \\t]+\\S|Caused by: )", "", false},
+        {"(?i)^caused", "CAUSED by", true},
+        {"^\\d", "7", true},
+        {"^\\d", "x7", false},
+        {"(?i)token=\\w+", "TOKEN=abc", true},
+        {"(?i)token=\\w+", "nothing here", false},
+        {"[a-z]+@[a-z]+\\.com", "mail bob@example.com now", true},
+        {"[a-z]+@[a-z]+\\.com", "no at sign.com", false},
+        {"x*", "", true},
+    };
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct lc_rx rx = {0};
+        assert_int_equal(lc_rx_compile(&rx, cases[i].rx, err, sizeof(err)), 0);
+        bool got = lc_rx_match(&rx, cases[i].subject, strlen(cases[i].subject));
+        bool pcre = pcre2_match(rx.code, (PCRE2_SPTR)cases[i].subject, strlen(cases[i].subject), 0,
+                                0, rx.md, NULL) > 0;
+        if (got != cases[i].want || pcre != cases[i].want)
+            fail_msg("'%s' on '%s': %d (pcre2 %d), want %d", cases[i].rx, cases[i].subject, got,
+                     pcre, cases[i].want);
+        lc_rx_free(&rx);
+    }
+    /* the tables are really there for the presets' shapes */
+    struct lc_rx rx = {0};
+    assert_int_equal(lc_rx_compile(&rx, "^(?:[ \\t]+\\S|Caused by: )", err, sizeof(err)), 0);
+    assert_true(rx.anchored);
+    assert_true(rx.first[' '] && rx.first['\t'] && rx.first['C']);
+    assert_false(rx.first['{'] || rx.first['c'] || rx.first['2']);
+    lc_rx_free(&rx);
+    assert_int_equal(lc_rx_compile(&rx, "[a-z]+@[a-z]+", err, sizeof(err)), 0);
+    assert_false(rx.anchored);
+    assert_int_equal(rx.req[0], '@');
+    lc_rx_free(&rx);
 }
 
 static void test_multiline_presets(void **state)
@@ -509,6 +625,26 @@ static void test_multiline_acks_next_record(void **state)
     teardown(f);
 }
 
+/* A record's metadata goes into the batch with it, next to its line. */
+static void test_metadata_into_batch(void **state)
+{
+    struct fixture *f =
+        setup("      - logfmt: {}\n      - structured_metadata: {values: {trace: ''}}\n");
+    static const char *const b1[] = {"trace=t1 msg=a", "msg=b", NULL};
+
+    (void)state;
+    read_block(f, b1, 30);
+    lc_pipeline_flush(&f->a);
+    assert_int_equal(nheld, 1);
+    assert_int_equal(held[0]->n, 2);
+    const struct lc_record *r = &held[0]->recs[0];
+    assert_memory_equal(lc_batch_line(held[0], r), "trace=t1 msg=a", r->line_len);
+    assert_string_equal(meta_str(lc_batch_meta(held[0], r), r->meta_len), "trace=t1;");
+    assert_int_equal(held[0]->recs[1].meta_len, 0);
+    deliver_all(f);
+    teardown(f);
+}
+
 static void test_multiline_flush_after_commits(void **state)
 {
     struct fixture *f = setup("      - multiline: {preset: java, flush_after: 20ms}\n");
@@ -584,10 +720,13 @@ int main(void)
         cmocka_unit_test(test_drop_keep),
         cmocka_unit_test(test_decolorize),
         cmocka_unit_test(test_labels_cardinality_guard),
+        cmocka_unit_test(test_structured_metadata),
+        cmocka_unit_test(test_rx_prefilters),
         cmocka_unit_test(test_multiline_presets),
         cmocka_unit_test(test_json_logfmt),
         cmocka_unit_test(test_timestamp_output_template_limit),
         cmocka_unit_test(test_multiline_acks_next_record),
+        cmocka_unit_test(test_metadata_into_batch),
         cmocka_unit_test(test_multiline_flush_after_commits),
         cmocka_unit_test(test_multiline_ring_full_flush),
         cmocka_unit_test(test_multiline_stop_rereads),
