@@ -223,6 +223,7 @@ def throughput(args, binary):
           f"| requests |")
     print("|---|---|---|---|---|---|---|---|")
     extra = f"batch_bytes: {args.batch_bytes}\n" if args.batch_bytes else ""
+    extra += "".join(f"{k}: {v}\n" for k, _, v in (s.partition("=") for s in args.set))
     results = {}
     for name, out in scen:
         if args.only and not any(o in name for o in args.only):
@@ -418,6 +419,8 @@ def main():
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--inflight", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--batch-bytes", default="")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a top-level option for every scenario, e.g. max_pending_bytes=8MiB")
     ap.add_argument("--only", nargs="*", help="scenarios whose name contains one of these")
     ap.add_argument("--port", type=int, default=18931)
     ap.add_argument("--sink", choices=["c", "nginx"], default="c",
