@@ -201,11 +201,13 @@ const struct lc_option lc_config_options[] = {
      .help = "How often acknowledged positions are written to the checkpoint store."},
     {.type = LC_OPT_SIZE,
      .key = "max_pending_bytes",
-     .def = "16MiB",
+     .def = "8MiB",
      .offset = CFG(max_pending_bytes),
      .min = 1024 * 1024,
      .help = "Per output: bytes handed to it and not yet done; inputs pause above it (the logs "
-             "themselves are the buffer)."},
+             "themselves are the buffer). A batch counts its whole allocation (batch_bytes and "
+             "record slots, 1.5 MiB at the defaults), so 8 MiB keeps a Loki output's 4 "
+             "requests busy with one batch being filled; more only held memory."},
     {.type = LC_OPT_INT,
      .key = "disk_queue_jobs",
      .def = "64",

@@ -536,7 +536,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->log_level, 1); /* info */
     assert_int_equal(cfg->shutdown_timeout_ms, 10000);
     assert_int_equal(cfg->checkpoint_interval_ms, 1000);
-    assert_int_equal(cfg->max_pending_bytes, 16 << 20);
+    assert_int_equal(cfg->max_pending_bytes, 8 << 20);
     assert_int_equal(cfg->batch_bytes, 1 << 20);
     assert_int_equal(cfg->batch_wait_ms, 1000);
     assert_int_equal(fi->exclude.n, 1);
@@ -650,7 +650,7 @@ static void test_print_masks_secrets(void **state)
     assert_non_null(strstr(out, "    token: \"***\"\n"));
     assert_non_null(strstr(out, "    url: \"http://u\"\n"));
     assert_non_null(strstr(out, "    breaker:\n      failures: 2\n      cooldown: 30s\n"));
-    assert_non_null(strstr(out, "max_pending_bytes: 16MiB\n"));
+    assert_non_null(strstr(out, "max_pending_bytes: 8MiB\n"));
     assert_non_null(strstr(out, "log_level: info\n"));
     free(out);
     lc_config_free(cfg);
