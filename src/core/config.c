@@ -207,7 +207,7 @@ const struct lc_option lc_config_options[] = {
      .flags = LC_OPT_ZERO,
      .help = "Per output: bytes handed to it and not yet done; inputs pause above it (the logs "
              "themselves are the buffer). A batch counts its whole allocation (batch_bytes plus "
-             "record slots: 1.5 MiB at the defaults). 0: room for 5 of the output's batches, at "
+             "record slots: 1.5 MiB at the defaults). 0: room for 3 of the output's batches, at "
              "least 8 MiB (8 MiB at the defaults: a Loki output's 4 requests busy and one batch "
              "being filled)."},
     {.type = LC_OPT_INT,

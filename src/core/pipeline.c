@@ -39,19 +39,20 @@ bool lc_pipeline_paused(const struct lc_agent *a)
 }
 
 /*
- * An output's max_pending_bytes: as set, or by default (0) room for 5 of its
- * batches, at least 8 MiB. Five keep a Loki output's 4 default requests busy
- * while one batch fills; a fixed figure would hold one 8 MiB batch at a time.
+ * An output's max_pending_bytes: as set, or by default (0) room for 3 of its
+ * batches (one filling, one encoding, one on the wire), at least 8 MiB (5
+ * batches at the defaults: a Loki output's 4 requests busy and one filling);
+ * a fixed 8 MiB would hold one 4 MiB batch at a time.
  */
 static int64_t pending_limit(const struct lc_output *out)
 {
     int64_t set = out->agent->cfg->max_pending_bytes;
     int64_t bytes = batch_bytes(out);
-    int64_t five = 5 * (bytes + (int64_t)recs_for(bytes) * (int64_t)sizeof(struct lc_record));
+    int64_t three = 3 * (bytes + (int64_t)recs_for(bytes) * (int64_t)sizeof(struct lc_record));
 
     if (set)
         return set;
-    return five > ((int64_t)8 << 20) ? five : (int64_t)8 << 20;
+    return three > ((int64_t)8 << 20) ? three : (int64_t)8 << 20;
 }
 
 /* True if some output holds its limit (half of it: the resume threshold). */
