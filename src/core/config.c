@@ -201,11 +201,15 @@ const struct lc_option lc_config_options[] = {
      .help = "How often acknowledged positions are written to the checkpoint store."},
     {.type = LC_OPT_SIZE,
      .key = "max_pending_bytes",
-     .def = "16MiB",
+     .def = "0",
      .offset = CFG(max_pending_bytes),
      .min = 1024 * 1024,
+     .flags = LC_OPT_ZERO,
      .help = "Per output: bytes handed to it and not yet done; inputs pause above it (the logs "
-             "themselves are the buffer)."},
+             "themselves are the buffer). A batch counts its whole allocation (batch_bytes plus "
+             "record slots: 1.5 MiB at the defaults). 0: room for 3 of the output's batches, at "
+             "least 8 MiB (8 MiB at the defaults: a Loki output's 4 requests busy and one batch "
+             "being filled)."},
     {.type = LC_OPT_INT,
      .key = "disk_queue_jobs",
      .def = "64",
@@ -565,11 +569,13 @@ static void set_error(const struct lc_option *o, const char *value, int rc, char
     if (rc == -ERANGE && (o->min != 0 || o->max != 0)) {
         format_limit(o, o->min, lo, sizeof(lo));
         format_limit(o, o->max, hi, sizeof(hi));
+        const char *zero = (o->flags & LC_OPT_ZERO) ? "0 or " : "";
         if (o->max == 0)
-            snprintf(msg, len, "value '%.64s' out of range: must be at least %s", value, lo);
+            snprintf(msg, len, "value '%.64s' out of range: must be %sat least %s", value, zero,
+                     lo);
         else
-            snprintf(msg, len, "value '%.64s' out of range: must be between %s and %s", value, lo,
-                     hi);
+            snprintf(msg, len, "value '%.64s' out of range: must be %sbetween %s and %s", value,
+                     zero, lo, hi);
         return;
     }
     if (rc == -ERANGE) {

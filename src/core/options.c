@@ -216,7 +216,7 @@ static int parse_int(const char *s, int64_t *out)
 /* min/max apply unless both are 0; a max of 0 means no upper bound. */
 static bool in_range(const struct lc_option *o, int64_t v)
 {
-    if (o->min == 0 && o->max == 0)
+    if ((o->min == 0 && o->max == 0) || (v == 0 && (o->flags & LC_OPT_ZERO)))
         return true;
     if (v < o->min)
         return false;
@@ -541,9 +541,9 @@ static void format_range(const struct lc_option *o, char *buf, size_t len)
     format_bound(o, o->min, lo, sizeof(lo));
     format_bound(o, o->max, hi, sizeof(hi));
     if (o->max == 0)
-        snprintf(buf, len, ">= %s", lo);
+        snprintf(buf, len, "%s>= %s", (o->flags & LC_OPT_ZERO) ? "0 or " : "", lo);
     else
-        snprintf(buf, len, "%s..%s", lo, hi);
+        snprintf(buf, len, "%s%s..%s", (o->flags & LC_OPT_ZERO) ? "0 or " : "", lo, hi);
 }
 
 /* Writes s, escaping '|' when it goes into a markdown table cell. */

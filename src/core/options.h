@@ -35,6 +35,7 @@ enum lc_opt_type {
 
 #define LC_OPT_REQUIRED 0x1u /* must be present */
 #define LC_OPT_SECRET   0x2u /* never printed or logged */
+#define LC_OPT_ZERO     0x4u /* 0 (automatic) is valid besides min..max */
 /*
  * MAP only: the keys are HTTP header names. An entry may be written
  * `Name: {value: v, secret: true}`; credential headers

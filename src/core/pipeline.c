@@ -39,11 +39,31 @@ bool lc_pipeline_paused(const struct lc_agent *a)
     return a->paused;
 }
 
-static bool over_limit(const struct lc_agent *a, int64_t limit)
+/*
+ * An output's max_pending_bytes: as set, or by default (0) room for 3 of its
+ * batches (one filling, one encoding, one on the wire), at least 8 MiB (5
+ * batches at the defaults: a Loki output's 4 requests busy and one filling);
+ * a fixed 8 MiB would hold one 4 MiB batch at a time.
+ */
+static int64_t pending_limit(const struct lc_output *out)
 {
-    for (size_t i = 0; i < a->noutputs; i++)
-        if (a->outputs[i].pending_bytes >= limit)
+    int64_t set = out->agent->cfg->max_pending_bytes;
+    int64_t bytes = batch_bytes(out);
+    int64_t three = 3 * (bytes + (int64_t)recs_for(bytes) * (int64_t)sizeof(struct lc_record));
+
+    if (set)
+        return set;
+    return three > ((int64_t)8 << 20) ? three : (int64_t)8 << 20;
+}
+
+/* True if some output holds its limit (half of it: the resume threshold). */
+static bool over_limit(const struct lc_agent *a, bool half)
+{
+    for (size_t i = 0; i < a->noutputs; i++) {
+        int64_t limit = pending_limit(&a->outputs[i]);
+        if (a->outputs[i].pending_bytes >= (half ? limit / 2 : limit))
             return true;
+    }
     return false;
 }
 
@@ -53,16 +73,14 @@ static bool over_limit(const struct lc_agent *a, int64_t limit)
  */
 static void update_pause(struct lc_agent *a)
 {
-    int64_t limit = a->cfg->max_pending_bytes;
-
-    if (!a->paused && over_limit(a, limit)) {
+    if (!a->paused && over_limit(a, false)) {
         a->paused = true;
         lc_gauge_set(a->m_paused, 1);
         lc_log(LC_LOG_DEBUG, "pipeline", "outputs full: inputs paused");
         for (size_t i = 0; i < a->ninputs; i++)
             if (a->inputs[i].plugin->pause && a->inputs[i].ctx)
                 a->inputs[i].plugin->pause(&a->inputs[i]);
-    } else if (a->paused && !over_limit(a, limit / 2)) {
+    } else if (a->paused && !over_limit(a, true)) {
         a->paused = false;
         lc_gauge_set(a->m_paused, 0);
         lc_log(LC_LOG_DEBUG, "pipeline", "outputs drained: inputs resumed");

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* One stream of the batch being encoded: a label set and its run of records. */
 struct lc_loki_group {
@@ -593,9 +596,107 @@ static inline size_t entry_len(const struct lc_batch *b, const struct lc_record 
            (r->meta_len ? meta_pb_len(b, r) : 0);
 }
 
-static int encode_protobuf(struct lc_loki_enc *e, const struct lc_batch *b)
+/*
+ * Snappy compresses in independent 64 KiB fragments (its kBlockSize): a body
+ * is varint(raw length) and then each fragment's elements. So the protobuf is
+ * written into a window of a little more than one fragment (e->raw) and each
+ * full fragment is compressed straight into the body: the raw body never
+ * exists whole (1 MiB less per encoder) and what snappy reads is still in the
+ * cache. Compressing a fragment alone writes its own length first; it is
+ * written over the bytes before it, which are put back afterwards.
+ */
+#define LC_SNAPPY_FRAGMENT 65536
+
+static int snappy_fragment(const char *in, size_t len, struct lc_buf *out)
+{
+    size_t hl = varint_len(len);
+    size_t olen = snappy_max_compressed_length(len);
+    char save[10];
+
+    if (out->len < hl) /* the body's own length comes first and is never shorter */
+        return -EIO;
+    int rc = lc_buf_reserve(out, olen);
+    if (rc < 0)
+        return rc;
+    char *at = out->data + out->len - hl;
+    memcpy(save, at, hl);
+    if (snappy_compress(in, len, at, &olen) != SNAPPY_OK || olen < hl)
+        return -EIO;
+    memcpy(at, save, hl);
+    out->len += olen - hl;
+    return 0;
+}
+
+/* Compresses the window's whole fragments (all of it when last) and keeps the rest. */
+static int snappy_window(struct lc_loki_enc *e, struct lc_buf *out, bool last)
+{
+    size_t off = 0;
+    int rc = 0;
+
+    while (rc == 0 && (e->raw.len - off >= LC_SNAPPY_FRAGMENT || (last && off < e->raw.len))) {
+        size_t n = e->raw.len - off < LC_SNAPPY_FRAGMENT ? e->raw.len - off : LC_SNAPPY_FRAGMENT;
+        rc = snappy_fragment(e->raw.data + off, n, out);
+        off += n;
+    }
+    memmove(e->raw.data, e->raw.data + off, e->raw.len - off);
+    e->raw.len -= off;
+    return rc;
+}
+
+/* Room for n more bytes in the window, compressing its whole fragments first. */
+static inline char *window_room(struct lc_loki_enc *e, struct lc_buf *out, size_t n)
+{
+    if (e->raw.len >= LC_SNAPPY_FRAGMENT && snappy_window(e, out, false) < 0)
+        return NULL;
+    if (e->raw.alloc - e->raw.len <= n && lc_buf_reserve(&e->raw, n) < 0)
+        return NULL;
+    return e->raw.data + e->raw.len;
+}
+
+/*
+ * Copies a line and replaces invalid UTF-8 in the copy (utf8_repair), in one
+ * pass while the line is ASCII. True if something was replaced.
+ */
+static bool copy_line(char *dst, const char *src, size_t n)
+{
+    size_t i = 0;
+
+#if defined(__SSE2__)
+    for (; i + 32 <= n; i += 32) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(src + i));
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src + i + 16));
+        _mm_storeu_si128((__m128i *)(void *)(dst + i), a);
+        _mm_storeu_si128((__m128i *)(void *)(dst + i + 16), c);
+        if (_mm_movemask_epi8(_mm_or_si128(a, c)))
+            break;
+    }
+    if (i + 32 > n && n >= 32) { /* the last 32 bytes, over some copied already */
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(src + n - 32));
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src + n - 16));
+        _mm_storeu_si128((__m128i *)(void *)(dst + n - 32), a);
+        _mm_storeu_si128((__m128i *)(void *)(dst + n - 16), c);
+        if (!_mm_movemask_epi8(_mm_or_si128(a, c)))
+            return false;
+    }
+#else
+    for (; i + 32 <= n; i += 32) {
+        uint64_t x[4];
+        memcpy(x, src + i, 32);
+        memcpy(dst + i, x, 32);
+        if ((x[0] | x[1] | x[2] | x[3]) & 0x8080808080808080ULL)
+            break;
+    }
+#endif
+    memcpy(dst + i, src + i, n - i);
+    return utf8_repair(dst + i, n - i) > 0; /* no sequence starts before i: all ASCII */
+}
+
+/* The protobuf body, snappy-compressed into out; *raw_len: its size before. */
+static int encode_protobuf(struct lc_loki_enc *e, const struct lc_batch *b, struct lc_buf *out,
+                           size_t *raw_len)
 {
     size_t total = 0;
+    char *p;
     int rc;
 
     rc = render_labels(e, false);
@@ -611,19 +712,26 @@ static int encode_protobuf(struct lc_loki_enc *e, const struct lc_batch *b)
         gr->size = s;
         total += 1 + varint_len(s) + s;
     }
-    lc_buf_reset(&e->raw);
-    rc = lc_buf_reserve(&e->raw, total);
+    *raw_len = total;
+    if (total > e->raw.cap)
+        return -E2BIG;
+    lc_buf_reset(out);
+    rc = lc_buf_reserve(out, varint_len(total));
     if (rc < 0)
         return rc;
-    char *p = e->raw.data;
+    out->len = (size_t)(put_varint(out->data, total) - out->data);
+    lc_buf_reset(&e->raw);
     for (uint32_t g = 0; g < e->ngroups; g++) {
         const struct lc_loki_group *gr = &e->groups[g];
+        p = window_room(e, out, 22 + gr->lab_len);
+        if (!p)
+            return -ENOMEM;
         *p++ = 0x0a; /* PushRequest.streams */
         p = put_varint(p, gr->size);
         *p++ = 0x0a; /* StreamAdapter.labels */
         p = put_varint(p, gr->lab_len);
         memcpy(p, label_str(e, gr, false), gr->lab_len);
-        p += gr->lab_len;
+        e->raw.len = (size_t)(p + gr->lab_len - e->raw.data);
         for (uint32_t i = gr->start; i < gr->start + gr->count; i++) {
             const struct lc_record *r = &b->recs[i];
             int64_t sec;
@@ -632,6 +740,9 @@ static int encode_protobuf(struct lc_loki_enc *e, const struct lc_batch *b)
             size_t tl = ts_msg_len(sec, nsec);
             size_t ml = r->meta_len ? meta_pb_len(b, r) : 0;
             size_t el = 2 + tl + 1 + varint_len(r->line_len) + r->line_len + ml;
+            p = window_room(e, out, 11 + el);
+            if (!p)
+                return -ENOMEM;
             *p++ = 0x12; /* StreamAdapter.entries */
             p = put_varint(p, el);
             *p++ = 0x0a; /* EntryAdapter.timestamp */
@@ -646,32 +757,17 @@ static int encode_protobuf(struct lc_loki_enc *e, const struct lc_batch *b)
             }
             *p++ = 0x12; /* EntryAdapter.line */
             p = put_varint(p, r->line_len);
-            memcpy(p, lc_batch_line(b, r), r->line_len);
-            e->utf8_repaired += utf8_repair(p, r->line_len) > 0;
+            e->utf8_repaired += copy_line(p, lc_batch_line(b, r), r->line_len);
             p += r->line_len;
             if (ml)
                 p = put_meta_pb(p, b, r, &e->utf8_repaired);
+            e->raw.len = (size_t)(p - e->raw.data);
         }
     }
-    e->raw.len = (size_t)(p - e->raw.data);
-    e->raw.data[e->raw.len] = '\0';
-    return e->raw.len == total ? 0 : -EIO;
-}
-
-static int compress_snappy(const struct lc_buf *in, struct lc_buf *out)
-{
-    size_t max = snappy_max_compressed_length(in->len);
-    size_t olen = max;
-    int rc;
-
-    lc_buf_reset(out);
-    rc = lc_buf_reserve(out, max);
+    rc = snappy_window(e, out, true);
     if (rc < 0)
         return rc;
-    if (snappy_compress(in->data, in->len, out->data, &olen) != SNAPPY_OK)
-        return -EIO;
-    out->len = olen;
-    out->data[olen] = '\0';
+    out->data[out->len] = '\0';
     return 0;
 }
 
@@ -784,11 +880,10 @@ int lc_loki_encode(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out
     if (rc < 0)
         return rc;
     if (e->encoding == LC_LOKI_PROTOBUF) {
-        rc = encode_protobuf(e, b);
-        if (rc == 0)
-            rc = compress_snappy(&e->raw, out);
+        size_t raw = 0;
+        rc = encode_protobuf(e, b, out, &raw);
         if (raw_len)
-            *raw_len = e->raw.len;
+            *raw_len = raw;
         return rc;
     }
     struct lc_buf *dst = e->gzip ? &e->raw : out;

@@ -283,7 +283,8 @@ static const struct err_case err_cases[] = {
      "t.yaml:5:28: value '0' out of range: must be between 1 and 1000 (key 'multiline.max_lines' "
      "in input 'system')"},
     {"max_pending_bytes: 1KiB\n" IN_SYSTEM OUT_STDOUT,
-     "t.yaml:1:20: value '1KiB' out of range: must be at least 1MiB (key 'max_pending_bytes')"},
+     "t.yaml:1:20: value '1KiB' out of range: must be 0 or at least 1MiB (key "
+     "'max_pending_bytes')"},
     {"batch_bytes: 128MiB\n" IN_SYSTEM OUT_STDOUT,
      "t.yaml:1:14: value '128MiB' out of range: must be between 4KiB and 64MiB (key "
      "'batch_bytes')"},
@@ -536,7 +537,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->log_level, 1); /* info */
     assert_int_equal(cfg->shutdown_timeout_ms, 10000);
     assert_int_equal(cfg->checkpoint_interval_ms, 1000);
-    assert_int_equal(cfg->max_pending_bytes, 16 << 20);
+    assert_int_equal(cfg->max_pending_bytes, 0);
     assert_int_equal(cfg->batch_bytes, 1 << 20);
     assert_int_equal(cfg->batch_wait_ms, 1000);
     assert_int_equal(fi->exclude.n, 1);
@@ -650,7 +651,7 @@ static void test_print_masks_secrets(void **state)
     assert_non_null(strstr(out, "    token: \"***\"\n"));
     assert_non_null(strstr(out, "    url: \"http://u\"\n"));
     assert_non_null(strstr(out, "    breaker:\n      failures: 2\n      cooldown: 30s\n"));
-    assert_non_null(strstr(out, "max_pending_bytes: 16MiB\n"));
+    assert_non_null(strstr(out, "max_pending_bytes: 0\n"));
     assert_non_null(strstr(out, "log_level: info\n"));
     free(out);
     lc_config_free(cfg);

@@ -320,6 +320,59 @@ static void test_protobuf_roundtrip(void **state)
     lc_loki_enc_free(e);
 }
 
+/*
+ * A body of many snappy fragments (64 KiB each, compressed one by one into
+ * the body): lines across fragment ends, one line longer than a fragment,
+ * invalid UTF-8 before and after a line's first 32 bytes.
+ */
+static void test_protobuf_fragments(void **state)
+{
+    struct lc_labels *l = mk_labels("job", "frag", NULL, NULL);
+    struct lc_batch *b = lc_batch_new(1 << 20, 4096);
+    struct lc_loki_enc *e;
+    struct lc_buf out;
+    static char line[100001];
+    size_t raw = 0;
+    uint32_t n = 0;
+
+    (void)state;
+    assert_non_null(b);
+    for (; b->used < 600000; n++) {
+        size_t len = n == 7 ? 100000 : 50 + n * 37 % 400;
+        for (size_t i = 0; i < len; i++)
+            line[i] = (char)('a' + (n + i) % 26);
+        line[len] = '\0';
+        if (n % 5 == 1)
+            line[len / 2] = (char)0xff; /* invalid: becomes '?' */
+        if (n % 5 == 2)
+            memcpy(line + len - 3, "\xc3\xa9", 2); /* valid: kept */
+        add(b, l, 1700000000 * NS + n, line);
+    }
+    assert_int_equal(lc_loki_enc_new(&e, LC_LOKI_PROTOBUF, false, NULL, 0, 1 << 22), 0);
+    lc_buf_init(&out, 1 << 22);
+    assert_int_equal(lc_loki_encode(e, b, &out, &raw), 0);
+    assert_true(raw > 600000);
+    assert_int_equal(lc_loki_enc_utf8_repaired(e), (n + 3) / 5);
+    Logproto__PushRequest *req = decode_pb(&out, raw);
+    assert_int_equal(req->n_streams, 1);
+    assert_int_equal(req->streams[0]->n_entries, n);
+    for (uint32_t k = 0; k < n; k++) {
+        const struct lc_record *r = &b->recs[k];
+        const char *got = req->streams[0]->entries[k]->line;
+        assert_int_equal(strlen(got), r->line_len);
+        for (uint32_t i = 0; i < r->line_len; i++) {
+            char want = lc_batch_line(b, r)[i];
+            assert_int_equal(got[i], want == (char)0xff ? '?' : want);
+        }
+        assert_int_equal(pb_ts(req->streams[0]->entries[k]), 1700000000 * NS + k);
+    }
+    logproto__push_request__free_unpacked(req, NULL);
+    lc_buf_free(&out);
+    lc_loki_enc_free(e);
+    lc_batch_free(b);
+    lc_labels_release(l);
+}
+
 static void test_protobuf_timestamps(void **state)
 {
     struct lc_labels *l = mk_labels("job", "t", NULL, NULL);
@@ -886,6 +939,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_protobuf_roundtrip, setup, teardown),
         cmocka_unit_test(test_protobuf_timestamps),
+        cmocka_unit_test(test_protobuf_fragments),
         cmocka_unit_test_setup_teardown(test_static_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_gzip, setup, teardown),

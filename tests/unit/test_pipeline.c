@@ -242,6 +242,35 @@ static void test_backpressure_at_limit(void **state)
     teardown(f);
 }
 
+/* max_pending_bytes 0 (the default): room for 3 of the output's batches, at least 8 MiB. */
+static void test_backpressure_auto_limit(void **state)
+{
+    static const int64_t big = 4 << 20;
+    const struct {
+        int64_t batch, limit;
+    } cases[] = {
+        {256 * 1024, 8 << 20},
+        {big, 3 * (big + (big / 48 + 64) * (int64_t)sizeof(struct lc_record))},
+    };
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        struct fixture *f = setup(cases[k].batch, 0, 60000);
+        int64_t off = 0, before = 0;
+
+        for (int i = 0; i < 1000 && !lc_pipeline_paused(&f->a); i++) {
+            before = f->out[0].pending_bytes;
+            emit_n(f, 16, 8000, off += 16 * 8000);
+        }
+        assert_true(lc_pipeline_paused(&f->a));
+        assert_int_equal(npause, 1);
+        assert_true(before < cases[k].limit);
+        assert_true(f->out[0].pending_bytes >= cases[k].limit);
+        ack_all(LC_FATE_DELIVERED);
+        teardown(f);
+    }
+}
+
 static void test_ack_commits_position(void **state)
 {
     (void)state;
@@ -642,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_batch_sealed_at_size),
         cmocka_unit_test(test_batch_sealed_at_age),
         cmocka_unit_test(test_backpressure_at_limit),
+        cmocka_unit_test(test_backpressure_auto_limit),
         cmocka_unit_test(test_ack_commits_position),
         cmocka_unit_test(test_failed_batch_not_committed),
         cmocka_unit_test(test_done_inside_send_is_deferred),
