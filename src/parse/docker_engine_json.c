@@ -78,6 +78,13 @@ void lc_engine_json_release(struct lc_engine_json_doc *doc)
     memset(doc, 0, sizeof(*doc));
 }
 
+/* Releases doc (a failed decode holds nothing) and returns rc. */
+static int lc_engine_json_fail(struct lc_engine_json_doc *doc, int rc)
+{
+    lc_engine_json_release(doc);
+    return rc;
+}
+
 /* Parses the bytes into doc->root (released first). */
 static json_t *lc_engine_json_load(const char *body, size_t len, struct lc_engine_json_doc *doc)
 {
@@ -92,10 +99,8 @@ int lc_engine_json_version(const char *body, size_t len, struct lc_docker_versio
     json_t *j = lc_engine_json_load(body, len, doc);
 
     v->api_version = v->min_api_version = v->engine_version = v->negotiated = "";
-    if (!json_is_object(j)) {
-        lc_engine_json_release(doc);
-        return -EPROTO;
-    }
+    if (!json_is_object(j))
+        return lc_engine_json_fail(doc, -EPROTO);
     v->api_version = lc_engine_json_str(j, "ApiVersion");
     v->min_api_version = lc_engine_json_str(j, "MinAPIVersion");
     v->engine_version = lc_engine_json_str(j, "Version");
@@ -111,17 +116,13 @@ int lc_engine_json_list(const char *body, size_t len, const struct lc_docker_sum
 
     *out = NULL;
     *n = 0;
-    if (!json_is_array(j)) {
-        lc_engine_json_release(doc);
-        return -EPROTO;
-    }
+    if (!json_is_array(j))
+        return lc_engine_json_fail(doc, -EPROTO);
     if (count == 0)
         return 0;
     sum = calloc(count, sizeof(*sum));
-    if (!sum) {
-        lc_engine_json_release(doc);
-        return -ENOMEM;
-    }
+    if (!sum)
+        return lc_engine_json_fail(doc, -ENOMEM);
     doc->sum = sum;
     for (size_t i = 0; i < count; i++) {
         json_t *c = json_array_get(j, i);
@@ -138,10 +139,8 @@ int lc_engine_json_list(const char *body, size_t len, const struct lc_docker_sum
         s->name = name[0] == '/' ? name + 1 : name;
         s->image = lc_engine_json_str(c, "Image");
         s->state = lc_engine_json_str(c, "State");
-        if (lc_engine_json_labels(json_object_get(c, "Labels"), &labels, &s->nlabels) < 0) {
-            lc_engine_json_release(doc);
-            return -ENOMEM;
-        }
+        if (lc_engine_json_labels(json_object_get(c, "Labels"), &labels, &s->nlabels) < 0)
+            return lc_engine_json_fail(doc, -ENOMEM);
         s->labels = labels;
         doc->nsum++;
     }
@@ -158,14 +157,11 @@ int lc_engine_json_inspect(const char *body, size_t len, struct lc_docker_inspec
     json_t *state = json_object_get(j, "State");
 
     memset(c, 0, sizeof(*c));
-    if (!json_is_object(j) || !*lc_engine_json_str(j, "Id")) {
-        lc_engine_json_release(doc);
-        return -EPROTO;
-    }
+    if (!json_is_object(j) || !*lc_engine_json_str(j, "Id"))
+        return lc_engine_json_fail(doc, -EPROTO);
     if (lc_engine_json_labels(json_object_get(config, "Labels"), &doc->labels, &c->nlabels) < 0) {
-        lc_engine_json_release(doc);
         c->nlabels = 0;
-        return -ENOMEM;
+        return lc_engine_json_fail(doc, -ENOMEM);
     }
     c->labels = doc->labels;
     c->id = lc_engine_json_str(j, "Id");
@@ -214,17 +210,15 @@ int lc_engine_json_event(const char *line, size_t len, struct lc_docker_event *e
              json_integer_value(t) <= LC_ENGINE_JSON_MAX_S)
         ev->time_ns = (int64_t)json_integer_value(t) * 1000000000LL;
     if (lc_engine_json_labels(attrs, &doc->labels, &ev->nattributes) < 0) {
-        lc_engine_json_release(doc);
         memset(ev, 0, sizeof(*ev));
-        return -ENOMEM;
+        return lc_engine_json_fail(doc, -ENOMEM);
     }
     ev->attributes = doc->labels;
     return 0;
 
 out_proto:
-    lc_engine_json_release(doc);
     memset(ev, 0, sizeof(*ev));
-    return -EPROTO;
+    return lc_engine_json_fail(doc, -EPROTO);
 }
 
 void lc_engine_json_message(const char *body, size_t len, char *msg, size_t msglen)

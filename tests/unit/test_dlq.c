@@ -573,27 +573,28 @@ static void test_loki_replay_bytes(void **state)
     static const char weird[] =
         "nul\0after \x01\x1f \"q\" \\ / caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
     struct fx *f = *state;
-    struct lc_test_http srv;
-    struct lc_loki_conf c;
-    struct lc_loki_enc *e;
-    struct lc_dlq *d;
+    struct {
+        struct lc_test_http srv;
+        struct lc_loki_conf c;
+        struct lc_loki_enc *e;
+        struct lc_dlq *d;
+        struct lc_labels *l;
+    } x;
     struct lc_loki_replay_result res;
-    char err[256];
+    char err[256], body[40];
     struct lc_kv kv[2] = {{"job", "caf\xc3\xa9 \"x\""}, {"host", "h\\1"}};
-    struct lc_labels *l;
     struct lc_batch *b = lc_batch_new(4096, 64);
     struct lc_buf line;
-    char body[40];
 
-    assert_int_equal(lc_test_http_start(&srv), 0);
-    make_loki_conf(&c, srv.port);
-    assert_int_equal(lc_labels_intern(kv, 2, &l), 0);
-    assert_int_equal(lc_loki_enc_new(&e, LC_LOKI_PROTOBUF, false, NULL, 0, 1 << 20), 0);
-    assert_int_equal(lc_dlq_open(&d, f->dir, 1 << 20, 1 << 20, NULL, err, sizeof(err)), 0);
+    assert_int_equal(lc_test_http_start(&x.srv), 0);
+    make_loki_conf(&x.c, x.srv.port);
+    assert_int_equal(lc_labels_intern(kv, 2, &x.l), 0);
+    assert_int_equal(lc_loki_enc_new(&x.e, LC_LOKI_PROTOBUF, false, NULL, 0, 1 << 20), 0);
+    assert_int_equal(lc_dlq_open(&x.d, f->dir, 1 << 20, 1 << 20, NULL, err, sizeof(err)), 0);
     for (int i = 0; i < 2; i++) {
         struct lc_record *r = &b->recs[b->n++];
         r->ts_ns = lc_now_ns() - 5 * NS + i;
-        r->labels = l;
+        r->labels = x.l;
         r->line_off = b->used;
         r->line_len = sizeof(weird) - 1 - (uint32_t)i; /* the second without the emoji's end */
         memcpy(b->arena + b->used, weird, r->line_len);
@@ -604,9 +605,9 @@ static void test_loki_replay_bytes(void **state)
     lc_buf_init(&line, 1 << 20);
     assert_int_equal(
         lc_dlq_line_begin(&line, lc_now_ns(), "loki", "rejected", 400, body, strlen(body)), 0);
-    assert_int_equal(lc_loki_streams_json(e, b, &line), 0);
+    assert_int_equal(lc_loki_streams_json(x.e, b, &line), 0);
     assert_int_equal(lc_dlq_line_end(&line), 0);
-    assert_int_equal(lc_dlq_append(d, line.data, line.len), 0);
+    assert_int_equal(lc_dlq_append(x.d, line.data, line.len), 0);
     /* well-formed JSON, but not a batch: kept */
     static const char *const bad[] = {
         "{\"streams\":[{\"labels\":{\"a\":1},\"entries\":[]}]}\n",
@@ -616,19 +617,19 @@ static void test_loki_replay_bytes(void **state)
         "{\"labels\":{\"a\":\"b\"}}\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(lc_dlq_append(d, bad[i], strlen(bad[i])), 0);
-    lc_dlq_free(d);
+        assert_int_equal(lc_dlq_append(x.d, bad[i], strlen(bad[i])), 0);
+    lc_dlq_free(x.d);
 
     const int ok[] = {204};
-    lc_test_http_script(&srv, ok, 1);
-    assert_int_equal(lc_loki_replay_dir(&c, NULL, "loki", f->dir, &res), 0);
+    lc_test_http_script(&x.srv, ok, 1);
+    assert_int_equal(lc_loki_replay_dir(&x.c, NULL, "loki", f->dir, &res), 0);
     assert_int_equal(res.sent, 1);
     assert_int_equal(res.entries, 2);
     assert_int_equal(res.bad, 5);
     assert_int_equal(res.kept, 5);
-    assert_int_equal(atomic_load(&srv.nreq), 1);
+    assert_int_equal(atomic_load(&x.srv.nreq), 1);
 
-    Logproto__PushRequest *p = decode_req(&srv.reqs[0]);
+    Logproto__PushRequest *p = decode_req(&x.srv.reqs[0]);
     assert_int_equal(p->n_streams, 1);
     assert_string_equal(p->streams[0]->labels, "{host=\"h\\\\1\", job=\"caf\xc3\xa9 \\\"x\\\"\"}");
     assert_int_equal(p->streams[0]->n_entries, 2);
@@ -637,7 +638,7 @@ static void test_loki_replay_bytes(void **state)
     logproto__push_request__free_unpacked(p, NULL);
     /* the lines' bytes after the NUL, from the raw protobuf body */
     size_t ulen;
-    const struct lc_th_req *rq = &srv.reqs[0];
+    const struct lc_th_req *rq = &x.srv.reqs[0];
     assert_int_equal(snappy_uncompressed_length(rq->body, rq->body_len, &ulen), SNAPPY_OK);
     char *raw = malloc(ulen);
     assert_int_equal(snappy_uncompress(rq->body, rq->body_len, raw, &ulen), SNAPPY_OK);
@@ -648,10 +649,10 @@ static void test_loki_replay_bytes(void **state)
 
     lc_buf_free(&line);
     lc_batch_free(b);
-    lc_loki_enc_free(e);
-    lc_labels_release(l);
-    lc_options_free(lc_loki_options, &c);
-    lc_test_http_stop(&srv);
+    lc_loki_enc_free(x.e);
+    lc_labels_release(x.l);
+    lc_options_free(lc_loki_options, &x.c);
+    lc_test_http_stop(&x.srv);
 }
 
 int main(void)
