@@ -3,29 +3,19 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/plugin.h"
-#include "core/redact.h"
+#include "core/yaml_opts.h"
 #include "process/stage.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
-#define LC_CONFIG_MAX_BYTES   (4 * 1024 * 1024) /* a configuration file */
-#define LC_CONFIG_MAX_SCALAR  (64 * 1024)       /* one value after ${} substitution */
-#define LC_CONFIG_MAX_ENTRIES 1024              /* inputs, outputs, entries of a map */
-#define LC_CONFIG_MAX_LIST    4096              /* items of a list */
-#define LC_CONFIG_MAX_STAGES  64                /* stages of one process list */
-#define LC_CONFIG_MAX_NAME    128               /* an input/output name, a variable name */
-/*
- * All values of one load, each counted as its length + 32: aliases make a
- * small file name a value many times over ("billion laughs"); this bounds it.
- */
-#define LC_CONFIG_MAX_EXPANDED (16 * 1024 * 1024)
+#define LC_CONFIG_MAX_BYTES   (4 * 1024 * 1024)   /* a configuration file */
+#define LC_CONFIG_MAX_ENTRIES LC_YAML_MAX_ENTRIES /* inputs, outputs, named processes */
+#define LC_CONFIG_MAX_STAGES  64                  /* stages of one process list */
+#define LC_CONFIG_MAX_NAME    LC_YAML_MAX_NAME    /* an input/output/process name */
 
 const struct lc_input_plugin *(*lc_config_input_lookup)(const char *name) = lc_input_plugin_find;
 const struct lc_output_plugin *(*lc_config_output_lookup)(const char *name) = lc_output_plugin_find;
@@ -273,658 +263,14 @@ const char lc_config_embedded[] = "# The configuration used when log_capturer ru
                                   "  - type: stdout\n"
                                   "    name: stdout\n";
 
-/* State of one load: the document, where errors go, and who is being parsed. */
+/* State of one load: the engine's (the document, errors, owner) and the schema's. */
 struct lc_cfg_load {
-    const char *file;
-    const char *text;
-    size_t len;
-    yaml_document_t doc;
-    bool have_doc;
+    struct lc_yaml_opts y;
     struct lc_config *cfg;
-    char *err;
-    size_t errlen;
-    char owner[LC_CONFIG_MAX_NAME + 64]; /* "input 'system' (type file)", "" at top level */
-    char whose[LC_CONFIG_MAX_NAME + 32]; /* "input 'system'", "" at top level */
-    int *in_name_node;                   /* per input: node of its name */
-    int *in_outputs_node;                /* per input: node of its outputs list, 0 if none */
+    int *in_name_node;    /* per input: node of its name */
+    int *in_outputs_node; /* per input: node of its outputs list, 0 if none */
     int *out_name_node;
-    size_t expanded; /* see LC_CONFIG_MAX_EXPANDED */
 };
-
-static int fail_mark(struct lc_cfg_load *L, yaml_mark_t m, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(struct lc_cfg_load *L, const yaml_node_t *n, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void vfail(struct lc_cfg_load *L, yaml_mark_t m, const char *fmt, va_list ap)
-{
-    int used;
-
-    if (!L->err || L->errlen == 0)
-        return;
-    used = snprintf(L->err, L->errlen, "%s:%zu:%zu: ", L->file, m.line + 1, m.column + 1);
-    if (used >= 0 && (size_t)used < L->errlen)
-        vsnprintf(L->err + used, L->errlen - (size_t)used, fmt, ap);
-}
-
-static int fail_mark(struct lc_cfg_load *L, yaml_mark_t m, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vfail(L, m, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-static int fail(struct lc_cfg_load *L, const yaml_node_t *n, int rc, const char *fmt, ...)
-{
-    yaml_mark_t m = n ? n->start_mark : (yaml_mark_t){0};
-    va_list ap;
-
-    va_start(ap, fmt);
-    vfail(L, m, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-static yaml_node_t *node_at(struct lc_cfg_load *L, int idx)
-{
-    return yaml_document_get_node(&L->doc, idx);
-}
-
-/* The document's index of a node (what mapping pairs and sequence items hold). */
-static int p_index(struct lc_cfg_load *L, const yaml_node_t *n)
-{
-    return (int)(n - L->doc.nodes.start) + 1;
-}
-
-static const char *scalar(const yaml_node_t *n)
-{
-    return (const char *)n->data.scalar.value;
-}
-
-/* A plain empty, "~" or "null" scalar: YAML's null, which no option accepts. */
-static bool is_null(const yaml_node_t *n)
-{
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    for (size_t k = 0; k < sizeof(nulls) / sizeof(nulls[0]); k++)
-        if (strcmp(scalar(n), nulls[k]) == 0)
-            return true;
-    return false;
-}
-
-static const char *kind(const yaml_node_t *n)
-{
-    if (is_null(n))
-        return "nothing";
-    switch (n->type) {
-    case YAML_MAPPING_NODE:
-        return "a mapping";
-    case YAML_SEQUENCE_NODE:
-        return "a sequence";
-    default:
-        return "a scalar";
-    }
-}
-
-/* " in input 'system'" for messages about a value, "" at top level. */
-static const char *in_whose(struct lc_cfg_load *L, char *buf, size_t len)
-{
-    if (L->whose[0])
-        snprintf(buf, len, " in %s", L->whose);
-    else
-        buf[0] = '\0';
-    return buf;
-}
-
-/* Fails with "<what> (key 'path' in input 'x')". */
-static int fail_key(struct lc_cfg_load *L, const yaml_node_t *n, int rc, const char *path,
-                    const char *what)
-{
-    char w[sizeof(L->whose) + 8];
-
-    /* rc, not fail()'s result: clang-analyzer does not follow variadic calls */
-    fail(L, n, rc, "%s (key '%s'%s)", what, path, in_whose(L, w, sizeof(w)));
-    return rc;
-}
-
-/* A growable string capped at LC_CONFIG_MAX_SCALAR. */
-struct lc_sbuf {
-    char *p;
-    size_t n;
-    size_t cap;
-};
-
-static int sbuf_put(struct lc_sbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > LC_CONFIG_MAX_SCALAR)
-        return -E2BIG;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *p;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (!p)
-            return -ENOMEM;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return 0;
-}
-
-static bool is_var_char(char c, bool first)
-{
-    return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (!first && c >= '0' && c <= '9');
-}
-
-/*
- * The value of scalar n with ${NAME} and ${NAME:-default} replaced from the
- * environment ("$${" is a literal "${"). *out is owned by the caller.
- */
-static int subst(struct lc_cfg_load *L, const yaml_node_t *n, const char *path, char **out)
-{
-    const char *v = scalar(n);
-    size_t len = n->data.scalar.length;
-    struct lc_sbuf b = {0};
-    char msg[LC_CONFIG_MAX_NAME + 96];
-    int rc = 0;
-
-    *out = NULL;
-    if (memchr(v, '\0', len))
-        return fail_key(L, n, -EINVAL, path, "value contains a NUL character");
-    for (size_t i = 0; i < len && rc == 0;) {
-        const char *close;
-        char name[LC_CONFIG_MAX_NAME + 1];
-        const char *env, *def = NULL;
-        size_t nlen = 0, deflen = 0;
-
-        if (v[i] == '$' && i + 2 < len && v[i + 1] == '$' && v[i + 2] == '{') {
-            rc = sbuf_put(&b, "${", 2);
-            i += 3;
-            continue;
-        }
-        if (v[i] != '$' || i + 1 >= len || v[i + 1] != '{') {
-            rc = sbuf_put(&b, v + i, 1);
-            i++;
-            continue;
-        }
-        close = memchr(v + i + 2, '}', len - i - 2);
-        if (!close) {
-            rc = fail_key(L, n, -EINVAL, path, "unterminated '${' in value");
-            break;
-        }
-        while (v + i + 2 + nlen < close && is_var_char(v[i + 2 + nlen], nlen == 0))
-            nlen++;
-        if (v + i + 2 + nlen < close) {
-            const char *rest = v + i + 2 + nlen;
-            if (close - rest >= 2 && rest[0] == ':' && rest[1] == '-') {
-                def = rest + 2;
-                deflen = (size_t)(close - def);
-            } else {
-                nlen = 0; /* not NAME or NAME:-default */
-            }
-        }
-        if (nlen == 0 || nlen > LC_CONFIG_MAX_NAME) {
-            snprintf(msg, sizeof(msg), "invalid variable reference '%.*s'",
-                     (int)(close - (v + i) + 1 > 64 ? 64 : close - (v + i) + 1), v + i);
-            rc = fail_key(L, n, -EINVAL, path, msg);
-            break;
-        }
-        memcpy(name, v + i + 2, nlen);
-        name[nlen] = '\0';
-        env = getenv(name);
-        if (def && (!env || !*env)) {
-            rc = sbuf_put(&b, def, deflen);
-        } else if (env) {
-            rc = sbuf_put(&b, env, strlen(env));
-        } else {
-            snprintf(msg, sizeof(msg), "environment variable '%s' is not set", name);
-            rc = fail_key(L, n, -EINVAL, path, msg);
-            break;
-        }
-        i = (size_t)(close - v) + 1;
-    }
-    if (rc == -E2BIG)
-        rc = fail_key(L, n, -E2BIG, path, "value too long after substitution");
-    else if (rc == -ENOMEM)
-        rc = fail_key(L, n, -ENOMEM, path, "out of memory");
-    if (rc == 0) {
-        L->expanded += b.n + 32;
-        if (L->expanded > LC_CONFIG_MAX_EXPANDED)
-            rc = fail_key(L, n, -E2BIG, path,
-                          "the configuration expands to too many values (aliases?)");
-    }
-    if (rc == 0 && !b.p)
-        b.p = strdup("");
-    if (rc == 0 && !b.p)
-        rc = fail_key(L, n, -ENOMEM, path, "out of memory");
-    if (rc < 0) {
-        free(b.p);
-        return rc;
-    }
-    *out = b.p;
-    return 0;
-}
-
-/* A non-null scalar, substituted. */
-static int scalar_value(struct lc_cfg_load *L, const yaml_node_t *n, const char *path,
-                        const char *expect, char **out)
-{
-    char msg[96];
-
-    if (n->type != YAML_SCALAR_NODE || is_null(n)) {
-        snprintf(msg, sizeof(msg), "expected %s, got %s", expect, kind(n));
-        return fail_key(L, n, -EINVAL, path, msg);
-    }
-    return subst(L, n, path, out);
-}
-
-static void format_limit(const struct lc_option *o, int64_t v, char *buf, size_t len)
-{
-    if (o->type == LC_OPT_SIZE)
-        lc_format_size(v, buf, len);
-    else if (o->type == LC_OPT_DURATION)
-        lc_format_duration_ms(v, buf, len);
-    else
-        snprintf(buf, len, "%" PRId64, v);
-}
-
-static const char *type_expect(enum lc_opt_type t)
-{
-    switch (t) {
-    case LC_OPT_INT:
-        return "an integer";
-    case LC_OPT_BOOL:
-        return "a boolean";
-    case LC_OPT_SIZE:
-        return "a size";
-    case LC_OPT_DURATION:
-        return "a duration";
-    case LC_OPT_ENUM:
-        return "one of its values";
-    case LC_OPT_STRLIST:
-        return "a sequence of strings";
-    case LC_OPT_MAP:
-    case LC_OPT_SECTION:
-        return "a mapping";
-    default:
-        return "a string";
-    }
-}
-
-/* The message for lc_option_set's answer to `value`. */
-static void set_error(const struct lc_option *o, const char *value, int rc, char *msg, size_t len)
-{
-    char lo[32], hi[32];
-
-    if (rc == -ERANGE && (o->min != 0 || o->max != 0)) {
-        format_limit(o, o->min, lo, sizeof(lo));
-        format_limit(o, o->max, hi, sizeof(hi));
-        const char *zero = (o->flags & LC_OPT_ZERO) ? "0 or " : "";
-        if (o->max == 0)
-            snprintf(msg, len, "value '%.64s' out of range: must be %sat least %s", value, zero,
-                     lo);
-        else
-            snprintf(msg, len, "value '%.64s' out of range: must be %sbetween %s and %s", value,
-                     zero, lo, hi);
-        return;
-    }
-    if (rc == -ERANGE) {
-        snprintf(msg, len, "value '%.64s' is too large", value);
-        return;
-    }
-    switch (o->type) {
-    case LC_OPT_INT:
-        snprintf(msg, len, "invalid integer '%.64s'", value);
-        break;
-    case LC_OPT_BOOL:
-        snprintf(msg, len, "invalid boolean '%.64s': expected true/false, yes/no or on/off", value);
-        break;
-    case LC_OPT_SIZE:
-        snprintf(msg, len,
-                 "invalid size '%.64s': expected a number and a unit B, KiB, MiB, GiB, TiB, KB, "
-                 "MB, GB or TB",
-                 value);
-        break;
-    case LC_OPT_DURATION:
-        snprintf(msg, len,
-                 "invalid duration '%.64s': expected a number and a unit ms, s, m, h or d "
-                 "(e.g. 250ms, 1h30m)",
-                 value);
-        break;
-    case LC_OPT_ENUM: {
-        size_t used = (size_t)snprintf(msg, len, "invalid value '%.64s': expected one of ", value);
-        for (int k = 0; o->choices && o->choices[k] && used < len; k++)
-            used += (size_t)snprintf(msg + used, len - used, "%s%s", k ? ", " : "", o->choices[k]);
-        break;
-    }
-    default:
-        snprintf(msg, len, "%s", rc == -ENOMEM ? "out of memory" : "invalid value");
-        break;
-    }
-}
-
-static bool is_label_name(const char *s)
-{
-    if (!is_var_char(*s, true))
-        return false;
-    for (s++; *s; s++)
-        if (!is_var_char(*s, false))
-            return false;
-    return true;
-}
-
-/* A sequence of scalars, or one scalar, into *out (replacing what it held). */
-static int parse_strlist(struct lc_cfg_load *L, yaml_node_t *val, const char *path,
-                         struct lc_strlist *out)
-{
-    struct lc_strlist l = {0};
-    char msg[96];
-    size_t n;
-    int rc = 0;
-
-    if (val->type == YAML_SCALAR_NODE && !is_null(val)) {
-        l.v = calloc(1, sizeof(*l.v));
-        if (!l.v)
-            return fail_key(L, val, -ENOMEM, path, "out of memory");
-        rc = subst(L, val, path, &l.v[0]);
-        if (rc < 0)
-            goto out_free_list;
-        l.n = 1;
-        goto out_swap;
-    }
-    if (val->type != YAML_SEQUENCE_NODE) {
-        snprintf(msg, sizeof(msg), "expected a string or a sequence of strings, got %s", kind(val));
-        return fail_key(L, val, -EINVAL, path, msg);
-    }
-    n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
-    if (n > LC_CONFIG_MAX_LIST)
-        return fail_key(L, val, -E2BIG, path, "too many items");
-    if (n > 0) {
-        l.v = calloc(n, sizeof(*l.v));
-        if (!l.v)
-            return fail_key(L, val, -ENOMEM, path, "out of memory");
-    }
-    for (size_t k = 0; k < n; k++) {
-        yaml_node_t *item = node_at(L, val->data.sequence.items.start[k]);
-        rc = scalar_value(L, item, path, "a string", &l.v[k]);
-        if (rc < 0)
-            goto out_free_list;
-        l.n++;
-    }
-out_swap:
-    lc_strlist_free(out);
-    *out = l;
-    return 0;
-out_free_list:
-    lc_strlist_free(&l);
-    return rc;
-}
-
-static int apply_mapping(struct lc_cfg_load *L, const struct lc_option *table, void *conf,
-                         yaml_node_t *map, const char *prefix, const char *const *skip);
-
-/* A header written as a mapping: {value: "...", secret: true}. */
-static const struct lc_option header_entry_options[] = {
-    {LC_OPT_STR, "value", NULL, offsetof(struct lc_kv, value), .flags = LC_OPT_REQUIRED},
-    {LC_OPT_BOOL, "secret", "false", offsetof(struct lc_kv, secret)},
-    LC_OPT_END,
-};
-
-/*
- * A mapping of scalars to scalars into *out (replacing it); keys are taken as
- * written. With `headers`, a value may also be a header_entry_options mapping.
- */
-static int parse_map(struct lc_cfg_load *L, yaml_node_t *val, const char *path, bool labels,
-                     unsigned flags, struct lc_kvlist *out)
-{
-    struct lc_kvlist l = {0};
-    char msg[LC_CONFIG_MAX_NAME + 96];
-    size_t n;
-    int rc = 0;
-
-    if (val->type != YAML_MAPPING_NODE) {
-        snprintf(msg, sizeof(msg), "expected a mapping, got %s", kind(val));
-        return fail_key(L, val, -EINVAL, path, msg);
-    }
-    n = (size_t)(val->data.mapping.pairs.top - val->data.mapping.pairs.start);
-    if (n > LC_CONFIG_MAX_ENTRIES)
-        return fail_key(L, val, -E2BIG, path, "too many entries");
-    if (n > 0) {
-        l.v = calloc(n, sizeof(*l.v));
-        if (!l.v)
-            return fail_key(L, val, -ENOMEM, path, "out of memory");
-    }
-    for (size_t k = 0; k < n; k++) {
-        yaml_node_pair_t *p = &val->data.mapping.pairs.start[k];
-        yaml_node_t *kn = node_at(L, p->key), *vn = node_at(L, p->value);
-
-        if (kn->type != YAML_SCALAR_NODE || is_null(kn) ||
-            memchr(scalar(kn), '\0', kn->data.scalar.length)) {
-            rc = fail_key(L, kn, -EINVAL, path, "keys must be non-empty strings");
-            goto out_free_map;
-        }
-        for (size_t j = 0; j < l.n; j++) {
-            if (strcmp(l.v[j].key, scalar(kn)) == 0) {
-                snprintf(msg, sizeof(msg), "duplicate key '%.64s'", scalar(kn));
-                rc = fail_key(L, kn, -EINVAL, path, msg);
-                goto out_free_map;
-            }
-        }
-        if (labels && !is_label_name(scalar(kn))) {
-            snprintf(msg, sizeof(msg), "invalid label name '%.64s': use [a-zA-Z_][a-zA-Z0-9_]*",
-                     scalar(kn));
-            rc = fail_key(L, kn, -EINVAL, path, msg);
-            goto out_free_map;
-        }
-        l.v[k].key = strdup(scalar(kn));
-        if (!l.v[k].key) {
-            rc = fail_key(L, kn, -ENOMEM, path, "out of memory");
-            goto out_free_map;
-        }
-        l.n++;
-        if ((flags & LC_OPT_HEADERS) && vn->type == YAML_MAPPING_NODE) {
-            char sub[LC_CONFIG_MAX_NAME + 64];
-            snprintf(sub, sizeof(sub), "%s.%.64s", path, scalar(kn));
-            rc = apply_mapping(L, header_entry_options, &l.v[k], vn, sub, NULL);
-        } else if ((flags & LC_OPT_NULL_EMPTY) && is_null(vn)) {
-            l.v[k].value = strdup("");
-            rc = l.v[k].value ? 0 : fail_key(L, vn, -ENOMEM, path, "out of memory");
-        } else {
-            rc = scalar_value(L, vn, path, "a string", &l.v[k].value);
-        }
-        if (rc < 0)
-            goto out_free_map;
-    }
-    lc_kvlist_free(out);
-    *out = l;
-    return 0;
-out_free_map:
-    lc_kvlist_free(&l);
-    return rc;
-}
-
-/* Runs o->check on each item just parsed from val; an error points at the item. */
-static int check_items(struct lc_cfg_load *L, const struct lc_option *o, void *conf,
-                       yaml_node_t *val, const char *path)
-{
-    char msg[256];
-
-    if (o->type == LC_OPT_MAP) {
-        const struct lc_kvlist *l = (const struct lc_kvlist *)((char *)conf + o->offset);
-        for (size_t k = 0; k < l->n; k++) {
-            const char *why = o->check(l->v[k].key, l->v[k].value);
-            if (why) {
-                yaml_node_pair_t *p = &val->data.mapping.pairs.start[k];
-                snprintf(msg, sizeof(msg), "'%.64s: %.64s': %s", l->v[k].key,
-                         l->v[k].value ? l->v[k].value : "", why);
-                return fail_key(L, node_at(L, p->key), -EINVAL, path, msg);
-            }
-        }
-        return 0;
-    }
-    const struct lc_strlist *l = (const struct lc_strlist *)((char *)conf + o->offset);
-    for (size_t k = 0; k < l->n; k++) {
-        const char *why = o->check(NULL, l->v[k]);
-        if (why) {
-            yaml_node_t *item = val->type == YAML_SEQUENCE_NODE
-                                    ? node_at(L, val->data.sequence.items.start[k])
-                                    : val;
-            snprintf(msg, sizeof(msg), "'%.64s': %s", l->v[k], why);
-            return fail_key(L, item, -EINVAL, path, msg);
-        }
-    }
-    return 0;
-}
-
-static int apply_option(struct lc_cfg_load *L, const struct lc_option *o, void *conf,
-                        yaml_node_t *val, const char *path)
-{
-    char *text = NULL;
-    char msg[256];
-    int rc;
-
-    switch (o->type) {
-    case LC_OPT_STRLIST:
-        rc = parse_strlist(L, val, path, (struct lc_strlist *)((char *)conf + o->offset));
-        return rc < 0 || !o->check ? rc : check_items(L, o, conf, val, path);
-    case LC_OPT_MAP:
-        rc = parse_map(L, val, path, false, o->flags,
-                       (struct lc_kvlist *)((char *)conf + o->offset));
-        return rc < 0 || !o->check ? rc : check_items(L, o, conf, val, path);
-    case LC_OPT_SECTION:
-        if (val->type != YAML_MAPPING_NODE) {
-            snprintf(msg, sizeof(msg), "expected a mapping, got %s", kind(val));
-            return fail_key(L, val, -EINVAL, path, msg);
-        }
-        return apply_mapping(L, o->sub, (char *)conf + o->offset, val, path, NULL);
-    default:
-        break;
-    }
-    rc = scalar_value(L, val, path, type_expect(o->type), &text);
-    if (rc < 0)
-        return rc;
-    rc = lc_option_set(o, conf, text);
-    if (rc < 0) {
-        set_error(o, text, rc, msg, sizeof(msg));
-        rc = fail_key(L, val, rc, path, msg);
-    } else if (o->check && o->check(NULL, text)) {
-        snprintf(msg, sizeof(msg), "invalid value '%.64s': %s", text, o->check(NULL, text));
-        rc = fail_key(L, val, -EINVAL, path, msg);
-    }
-    free(text);
-    return rc;
-}
-
-static bool in_list(const char *const *list, const char *s)
-{
-    for (; list && *list; list++)
-        if (strcmp(*list, s) == 0)
-            return true;
-    return false;
-}
-
-/* A mapping key must be a plain string; non-scalar keys are errors. */
-static int check_key(struct lc_cfg_load *L, yaml_node_t *kn)
-{
-    if (kn->type != YAML_SCALAR_NODE || is_null(kn))
-        return fail(L, kn, -EINVAL, "expected a key, got %s", kind(kn));
-    return 0;
-}
-
-/*
- * Applies every pair of `map` to `conf` through `table`, except keys in `skip`
- * (which the caller handles). Unknown and repeated keys are errors; then every
- * LC_OPT_REQUIRED row must have been seen.
- */
-static int apply_mapping(struct lc_cfg_load *L, const struct lc_option *table, void *conf,
-                         yaml_node_t *map, const char *prefix, const char *const *skip)
-{
-    size_t nrows = 0;
-    bool *seen;
-    int rc = 0;
-
-    for (const struct lc_option *o = table; o && o->key; o++)
-        nrows++;
-    seen = calloc(nrows + 1, sizeof(*seen));
-    if (!seen)
-        return fail(L, map, -ENOMEM, "out of memory");
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *kn = node_at(L, p->key), *vn = node_at(L, p->value);
-        const char *key;
-        char path[256];
-        size_t row = 0;
-
-        rc = check_key(L, kn);
-        if (rc < 0)
-            goto out_free_seen;
-        key = scalar(kn);
-        if (in_list(skip, key))
-            continue;
-        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
-        while (row < nrows && strcmp(table[row].key, key) != 0)
-            row++;
-        if (row == nrows) {
-            rc = fail(L, kn, -EINVAL, "unknown key '%.64s'%s%s", path, L->owner[0] ? " in " : "",
-                      L->owner);
-            goto out_free_seen;
-        }
-        if (seen[row]) {
-            rc = fail(L, kn, -EINVAL, "duplicate key '%s'%s%s", path, L->owner[0] ? " in " : "",
-                      L->owner);
-            goto out_free_seen;
-        }
-        seen[row] = true;
-        rc = apply_option(L, &table[row], conf, vn, path);
-        if (rc < 0)
-            goto out_free_seen;
-    }
-    for (size_t row = 0; row < nrows; row++) {
-        if (!seen[row] && (table[row].flags & LC_OPT_REQUIRED)) {
-            rc = fail(L, map, -EINVAL, "missing required key '%s%s%s'%s%s", prefix,
-                      *prefix ? "." : "", table[row].key, L->owner[0] ? " in " : "", L->owner);
-            goto out_free_seen;
-        }
-    }
-out_free_seen:
-    free(seen);
-    return rc;
-}
-
-/* The value nodes of `keys` in `map` (0 when absent); a repeated key is an error. */
-static int find_keys(struct lc_cfg_load *L, yaml_node_t *map, const char *const *keys,
-                     yaml_node_t **vals)
-{
-    for (size_t k = 0; keys[k]; k++)
-        vals[k] = NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *kn = node_at(L, p->key);
-        int rc = check_key(L, kn);
-
-        if (rc < 0)
-            return rc;
-        for (size_t k = 0; keys[k]; k++) {
-            if (strcmp(scalar(kn), keys[k]) != 0)
-                continue;
-            if (vals[k])
-                return fail(L, kn, -EINVAL, "duplicate key '%s'%s%s", keys[k],
-                            L->owner[0] ? " in " : "", L->owner);
-            vals[k] = node_at(L, p->value);
-        }
-    }
-    return 0;
-}
 
 /* type and name of an entry; on success *type and *name are owned by the caller. */
 static int entry_type_name(struct lc_cfg_load *L, yaml_node_t *entry, const char *what, size_t idx,
@@ -933,21 +279,21 @@ static int entry_type_name(struct lc_cfg_load *L, yaml_node_t *entry, const char
     char msg[LC_CONFIG_MAX_NAME + 96];
     int rc;
 
-    snprintf(L->owner, sizeof(L->owner), "%s #%zu", what, idx + 1);
-    snprintf(L->whose, sizeof(L->whose), "%s #%zu", what, idx + 1);
+    snprintf(L->y.owner, sizeof(L->y.owner), "%s #%zu", what, idx + 1);
+    snprintf(L->y.whose, sizeof(L->y.whose), "%s #%zu", what, idx + 1);
     if (!type_v)
-        return fail(L, entry, -EINVAL, "missing required key 'type' in %s", L->owner);
+        return lc_yaml_fail(&L->y, entry, -EINVAL, "missing required key 'type' in %s", L->y.owner);
     /* `type: null` means the null output, not YAML's null: nobody writes the quotes. */
-    if (type_v->type == YAML_SCALAR_NODE && strcmp(scalar(type_v), "null") == 0)
+    if (type_v->type == YAML_SCALAR_NODE && strcmp(lc_yaml_scalar(type_v), "null") == 0)
         rc = (*type = strdup("null")) ? 0 : -ENOMEM;
     else
-        rc = scalar_value(L, type_v, "type", "a string", type);
+        rc = lc_yaml_scalar_value(&L->y, type_v, "type", "a string", type);
     if (rc < 0)
         return rc;
-    snprintf(L->owner, sizeof(L->owner), "%s #%zu (type %.64s)", what, idx + 1, *type);
+    snprintf(L->y.owner, sizeof(L->y.owner), "%s #%zu (type %.64s)", what, idx + 1, *type);
     if (!name_v)
-        return fail(L, entry, -EINVAL, "missing required key 'name' in %s", L->owner);
-    rc = scalar_value(L, name_v, "name", "a string", name);
+        return lc_yaml_fail(&L->y, entry, -EINVAL, "missing required key 'name' in %s", L->y.owner);
+    rc = lc_yaml_scalar_value(&L->y, name_v, "name", "a string", name);
     if (rc < 0)
         return rc;
     if (strlen(*name) > LC_CONFIG_MAX_NAME ||
@@ -958,7 +304,7 @@ static int entry_type_name(struct lc_cfg_load *L, yaml_node_t *entry, const char
         snprintf(msg, sizeof(msg),
                  "invalid name '%.64s': use 1 to %d letters, digits, '_', '.' or '-'", *name,
                  LC_CONFIG_MAX_NAME);
-        return fail_key(L, name_v, -EINVAL, "name", msg);
+        return lc_yaml_fail_key(&L->y, name_v, -EINVAL, "name", msg);
     }
     return 0;
 }
@@ -972,8 +318,8 @@ static const char *default_error(int rc)
 
 static void set_owner(struct lc_cfg_load *L, const char *what, const char *name, const char *type)
 {
-    snprintf(L->owner, sizeof(L->owner), "%s '%s' (type %.64s)", what, name, type);
-    snprintf(L->whose, sizeof(L->whose), "%s '%s'", what, name);
+    snprintf(L->y.owner, sizeof(L->y.owner), "%s '%s' (type %.64s)", what, name, type);
+    snprintf(L->y.whose, sizeof(L->y.whose), "%s '%s'", what, name);
 }
 
 /* The value node of `key` in mapping `map`, or map itself when absent. */
@@ -983,9 +329,9 @@ static yaml_node_t *value_of(struct lc_cfg_load *L, yaml_node_t *map, const char
         return map;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *kn = node_at(L, p->key);
-        if (kn->type == YAML_SCALAR_NODE && strcmp(scalar(kn), key) == 0)
-            return node_at(L, p->value);
+        yaml_node_t *kn = lc_yaml_node(&L->y, p->key);
+        if (kn->type == YAML_SCALAR_NODE && strcmp(lc_yaml_scalar(kn), key) == 0)
+            return lc_yaml_node(&L->y, p->value);
     }
     return map;
 }
@@ -1002,40 +348,42 @@ static int load_stage(struct lc_cfg_load *L, yaml_node_t *item, size_t k, const 
 
     if (item->type != YAML_MAPPING_NODE ||
         item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
-        return fail(L, item, -EINVAL,
-                    "expected a stage, a mapping of one key (the stage type) to its options, "
-                    "got %s (stage #%zu of %s)",
-                    kind(item), k + 1, whose);
-    kn = node_at(L, item->data.mapping.pairs.start[0].key);
-    vn = node_at(L, item->data.mapping.pairs.start[0].value);
-    rc = check_key(L, kn);
+        return lc_yaml_fail(
+            &L->y, item, -EINVAL,
+            "expected a stage, a mapping of one key (the stage type) to its options, "
+            "got %s (stage #%zu of %s)",
+            lc_yaml_kind(item), k + 1, whose);
+    kn = lc_yaml_node(&L->y, item->data.mapping.pairs.start[0].key);
+    vn = lc_yaml_node(&L->y, item->data.mapping.pairs.start[0].value);
+    rc = lc_yaml_check_key(&L->y, kn);
     if (rc < 0)
         return rc;
-    sc->type = strdup(scalar(kn));
+    sc->type = strdup(lc_yaml_scalar(kn));
     if (!sc->type)
-        return fail(L, kn, -ENOMEM, "out of memory");
+        return lc_yaml_fail(&L->y, kn, -ENOMEM, "out of memory");
     sc->plugin = lc_stage_plugin_find(sc->type);
     if (!sc->plugin)
-        return fail(L, kn, -EINVAL, "unknown stage type '%.64s' (stage #%zu of %s)", sc->type,
-                    k + 1, whose);
+        return lc_yaml_fail(&L->y, kn, -EINVAL, "unknown stage type '%.64s' (stage #%zu of %s)",
+                            sc->type, k + 1, whose);
     empty.start_mark = kn->start_mark;
-    if (is_null(vn))
+    if (lc_yaml_is_null(vn))
         vn = &empty;
     else if (vn->type != YAML_MAPPING_NODE)
-        return fail(L, vn, -EINVAL, "expected the options of stage '%s' as a mapping, got %s",
-                    sc->type, kind(vn));
-    snprintf(L->owner, sizeof(L->owner), "stage #%zu (%.32s) of %.*s", k + 1, sc->type,
+        return lc_yaml_fail(&L->y, vn, -EINVAL,
+                            "expected the options of stage '%s' as a mapping, got %s", sc->type,
+                            lc_yaml_kind(vn));
+    snprintf(L->y.owner, sizeof(L->y.owner), "stage #%zu (%.32s) of %.*s", k + 1, sc->type,
              LC_CONFIG_MAX_NAME + 16, whose);
     snprintf(path, sizeof(path), "process[%zu].%s", k, sc->type);
     if (sc->plugin->conf_size) {
         sc->conf = calloc(1, sc->plugin->conf_size);
         if (!sc->conf)
-            return fail(L, kn, -ENOMEM, "out of memory");
+            return lc_yaml_fail(&L->y, kn, -ENOMEM, "out of memory");
         rc = lc_options_defaults(sc->plugin->options, sc->conf);
         if (rc < 0)
-            return fail(L, kn, rc, "%s of stage '%s'", default_error(rc), sc->type);
+            return lc_yaml_fail(&L->y, kn, rc, "%s of stage '%s'", default_error(rc), sc->type);
     }
-    rc = apply_mapping(L, sc->plugin->options, sc->conf, vn, path, NULL);
+    rc = lc_yaml_apply(&L->y, sc->plugin->options, sc->conf, vn, path, NULL);
     if (rc < 0)
         return rc;
     if (!sc->plugin->prepare)
@@ -1046,8 +394,8 @@ static int load_stage(struct lc_cfg_load *L, yaml_node_t *item, size_t k, const 
         yaml_node_t *at = value_of(L, vn, bad_key);
         if (at == &empty)
             at = kn;
-        return fail(L, at, rc, "%s (key '%s%s%s' in %s)", err, path, bad_key ? "." : "",
-                    bad_key ? bad_key : "", L->owner);
+        return lc_yaml_fail(&L->y, at, rc, "%s (key '%s%s%s' in %s)", err, path, bad_key ? "." : "",
+                            bad_key ? bad_key : "", L->y.owner);
     }
     return 0;
 }
@@ -1059,20 +407,23 @@ static int load_process(struct lc_cfg_load *L, yaml_node_t *seq, const char *who
     size_t n;
 
     if (seq->type != YAML_SEQUENCE_NODE)
-        return fail(L, seq, -EINVAL, "expected a sequence of stages, got %s (key 'process' of %s)",
-                    kind(seq), whose);
+        return lc_yaml_fail(&L->y, seq, -EINVAL,
+                            "expected a sequence of stages, got %s (key 'process' of %s)",
+                            lc_yaml_kind(seq), whose);
     n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
     if (n > LC_CONFIG_MAX_STAGES)
-        return fail(L, seq, -E2BIG, "more than %d stages in %s", LC_CONFIG_MAX_STAGES, whose);
+        return lc_yaml_fail(&L->y, seq, -E2BIG, "more than %d stages in %s", LC_CONFIG_MAX_STAGES,
+                            whose);
     if (n == 0)
         return 0;
     pc->stages = calloc(n, sizeof(*pc->stages));
     if (!pc->stages)
-        return fail(L, seq, -ENOMEM, "out of memory");
+        return lc_yaml_fail(&L->y, seq, -ENOMEM, "out of memory");
     for (size_t k = 0; k < n; k++) {
         int rc;
         pc->n++;
-        rc = load_stage(L, node_at(L, seq->data.sequence.items.start[k]), k, whose, &pc->stages[k]);
+        rc = load_stage(L, lc_yaml_node(&L->y, seq->data.sequence.items.start[k]), k, whose,
+                        &pc->stages[k]);
         if (rc < 0)
             return rc;
     }
@@ -1084,41 +435,42 @@ static int load_processes(struct lc_cfg_load *L, yaml_node_t *map)
 {
     size_t n;
 
-    L->owner[0] = '\0';
-    L->whose[0] = '\0';
+    L->y.owner[0] = '\0';
+    L->y.whose[0] = '\0';
     if (!map)
         return 0;
     if (map->type != YAML_MAPPING_NODE)
-        return fail(L, map, -EINVAL,
-                    "expected a mapping of names to lists of stages, got %s "
-                    "(key 'processes')",
-                    kind(map));
+        return lc_yaml_fail(&L->y, map, -EINVAL,
+                            "expected a mapping of names to lists of stages, got %s "
+                            "(key 'processes')",
+                            lc_yaml_kind(map));
     n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
     if (n > LC_CONFIG_MAX_ENTRIES)
-        return fail(L, map, -E2BIG, "too many entries (key 'processes')");
+        return lc_yaml_fail(&L->y, map, -E2BIG, "too many entries (key 'processes')");
     if (n == 0)
         return 0;
     L->cfg->processes = calloc(n, sizeof(*L->cfg->processes));
     if (!L->cfg->processes)
-        return fail(L, map, -ENOMEM, "out of memory");
+        return lc_yaml_fail(&L->y, map, -ENOMEM, "out of memory");
     for (size_t k = 0; k < n; k++) {
         yaml_node_pair_t *p = &map->data.mapping.pairs.start[k];
-        yaml_node_t *kn = node_at(L, p->key);
+        yaml_node_t *kn = lc_yaml_node(&L->y, p->key);
         struct lc_process_conf *pc = &L->cfg->processes[k];
         char whose[LC_CONFIG_MAX_NAME + 32];
-        int rc = check_key(L, kn);
+        int rc = lc_yaml_check_key(&L->y, kn);
 
         if (rc < 0)
             return rc;
         for (size_t j = 0; j < k; j++)
-            if (strcmp(L->cfg->processes[j].name, scalar(kn)) == 0)
-                return fail(L, kn, -EINVAL, "duplicate key '%.64s' (key 'processes')", scalar(kn));
+            if (strcmp(L->cfg->processes[j].name, lc_yaml_scalar(kn)) == 0)
+                return lc_yaml_fail(&L->y, kn, -EINVAL, "duplicate key '%.64s' (key 'processes')",
+                                    lc_yaml_scalar(kn));
         L->cfg->nprocesses++;
-        pc->name = strdup(scalar(kn));
+        pc->name = strdup(lc_yaml_scalar(kn));
         if (!pc->name)
-            return fail(L, kn, -ENOMEM, "out of memory");
+            return lc_yaml_fail(&L->y, kn, -ENOMEM, "out of memory");
         snprintf(whose, sizeof(whose), "processes.%.*s", LC_CONFIG_MAX_NAME, pc->name);
-        rc = load_process(L, node_at(L, p->value), whose, pc);
+        rc = load_process(L, lc_yaml_node(&L->y, p->value), whose, pc);
         if (rc < 0)
             return rc;
     }
@@ -1130,17 +482,17 @@ static int input_process(struct lc_cfg_load *L, struct lc_input_conf *ic, yaml_n
 {
     char whose[LC_CONFIG_MAX_NAME + 32];
 
-    if (v->type == YAML_SCALAR_NODE && !is_null(v)) {
+    if (v->type == YAML_SCALAR_NODE && !lc_yaml_is_null(v)) {
         for (size_t k = 0; k < L->cfg->nprocesses; k++) {
-            if (strcmp(L->cfg->processes[k].name, scalar(v)) == 0) {
+            if (strcmp(L->cfg->processes[k].name, lc_yaml_scalar(v)) == 0) {
                 ic->process = &L->cfg->processes[k];
                 return 0;
             }
         }
-        return fail(L, v, -EINVAL,
-                    "unknown process list '%.64s' (key 'process' in input '%s'; define it "
-                    "under the top-level 'processes:')",
-                    scalar(v), ic->name);
+        return lc_yaml_fail(&L->y, v, -EINVAL,
+                            "unknown process list '%.64s' (key 'process' in input '%s'; define it "
+                            "under the top-level 'processes:')",
+                            lc_yaml_scalar(v), ic->name);
     }
     snprintf(whose, sizeof(whose), "input '%.*s'", LC_CONFIG_MAX_NAME, ic->name);
     ic->process = &ic->own_process;
@@ -1153,12 +505,12 @@ static int load_input(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
     yaml_node_t *v[6];
     int rc;
 
-    snprintf(L->owner, sizeof(L->owner), "input #%zu", idx + 1);
-    L->whose[0] = '\0';
+    snprintf(L->y.owner, sizeof(L->y.owner), "input #%zu", idx + 1);
+    L->y.whose[0] = '\0';
     if (entry->type != YAML_MAPPING_NODE)
-        return fail(L, entry, -EINVAL, "expected a mapping for input #%zu, got %s", idx + 1,
-                    kind(entry));
-    rc = find_keys(L, entry, lc_input_common, v);
+        return lc_yaml_fail(&L->y, entry, -EINVAL, "expected a mapping for input #%zu, got %s",
+                            idx + 1, lc_yaml_kind(entry));
+    rc = lc_yaml_find_keys(&L->y, entry, lc_input_common, v);
     if (rc < 0)
         return rc;
     rc = entry_type_name(L, entry, "input", idx, v[0], v[1], &ic->type, &ic->name);
@@ -1166,26 +518,27 @@ static int load_input(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
         return rc;
     ic->plugin = lc_config_input_lookup(ic->type);
     if (!ic->plugin)
-        return fail(L, v[0], -EINVAL, "unknown input type '%.64s' (key 'type' in input #%zu)",
-                    ic->type, idx + 1);
-    L->in_name_node[idx] = p_index(L, v[1]);
+        return lc_yaml_fail(&L->y, v[0], -EINVAL,
+                            "unknown input type '%.64s' (key 'type' in input #%zu)", ic->type,
+                            idx + 1);
+    L->in_name_node[idx] = lc_yaml_index(&L->y, v[1]);
     for (size_t k = 0; k < idx; k++) {
         if (strcmp(L->cfg->inputs[k].name, ic->name) == 0) {
-            yaml_node_t *first = node_at(L, L->in_name_node[k]);
-            return fail(L, v[1], -EINVAL,
-                        "duplicate input name '%s', first used at line %zu (key 'name')", ic->name,
-                        first->start_mark.line + 1);
+            yaml_node_t *first = lc_yaml_node(&L->y, L->in_name_node[k]);
+            return lc_yaml_fail(&L->y, v[1], -EINVAL,
+                                "duplicate input name '%s', first used at line %zu (key 'name')",
+                                ic->name, first->start_mark.line + 1);
         }
     }
     set_owner(L, "input", ic->name, ic->type);
     if (v[2]) {
-        rc = parse_strlist(L, v[2], "outputs", &ic->outputs);
+        rc = lc_yaml_strlist(&L->y, v[2], "outputs", &ic->outputs);
         if (rc < 0)
             return rc;
-        L->in_outputs_node[idx] = p_index(L, v[2]);
+        L->in_outputs_node[idx] = lc_yaml_index(&L->y, v[2]);
     }
     if (v[3]) {
-        rc = parse_map(L, v[3], "labels", true, 0, &ic->labels);
+        rc = lc_yaml_map(&L->y, v[3], "labels", true, 0, &ic->labels);
         if (rc < 0)
             return rc;
     }
@@ -1196,16 +549,18 @@ static int load_input(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
         set_owner(L, "input", ic->name, ic->type);
     }
     if (ic->plugin->options && ic->plugin->options[0].key && ic->plugin->conf_size == 0)
-        return fail(L, entry, -EINVAL, "input type '%s' has options but no conf_size", ic->type);
+        return lc_yaml_fail(&L->y, entry, -EINVAL, "input type '%s' has options but no conf_size",
+                            ic->type);
     if (ic->plugin->conf_size > 0) {
         ic->conf = calloc(1, ic->plugin->conf_size);
         if (!ic->conf)
-            return fail(L, entry, -ENOMEM, "out of memory");
+            return lc_yaml_fail(&L->y, entry, -ENOMEM, "out of memory");
         rc = lc_options_defaults(ic->plugin->options, ic->conf);
         if (rc < 0)
-            return fail(L, entry, rc, "%s of input type '%s'", default_error(rc), ic->type);
+            return lc_yaml_fail(&L->y, entry, rc, "%s of input type '%s'", default_error(rc),
+                                ic->type);
     }
-    return apply_mapping(L, ic->plugin->options, ic->conf, entry, "", lc_input_common);
+    return lc_yaml_apply(&L->y, ic->plugin->options, ic->conf, entry, "", lc_input_common);
 }
 
 static int load_output(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
@@ -1214,12 +569,12 @@ static int load_output(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
     yaml_node_t *v[4];
     int rc;
 
-    snprintf(L->owner, sizeof(L->owner), "output #%zu", idx + 1);
-    L->whose[0] = '\0';
+    snprintf(L->y.owner, sizeof(L->y.owner), "output #%zu", idx + 1);
+    L->y.whose[0] = '\0';
     if (entry->type != YAML_MAPPING_NODE)
-        return fail(L, entry, -EINVAL, "expected a mapping for output #%zu, got %s", idx + 1,
-                    kind(entry));
-    rc = find_keys(L, entry, lc_output_common, v);
+        return lc_yaml_fail(&L->y, entry, -EINVAL, "expected a mapping for output #%zu, got %s",
+                            idx + 1, lc_yaml_kind(entry));
+    rc = lc_yaml_find_keys(&L->y, entry, lc_output_common, v);
     if (rc < 0)
         return rc;
     rc = entry_type_name(L, entry, "output", idx, v[0], v[1], &oc->type, &oc->name);
@@ -1227,34 +582,37 @@ static int load_output(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
         return rc;
     oc->plugin = lc_config_output_lookup(oc->type);
     if (!oc->plugin)
-        return fail(L, v[0], -EINVAL, "unknown output type '%.64s' (key 'type' in output #%zu)",
-                    oc->type, idx + 1);
-    L->out_name_node[idx] = p_index(L, v[1]);
+        return lc_yaml_fail(&L->y, v[0], -EINVAL,
+                            "unknown output type '%.64s' (key 'type' in output #%zu)", oc->type,
+                            idx + 1);
+    L->out_name_node[idx] = lc_yaml_index(&L->y, v[1]);
     for (size_t k = 0; k < idx; k++) {
         if (strcmp(L->cfg->outputs[k].name, oc->name) == 0) {
-            yaml_node_t *first = node_at(L, L->out_name_node[k]);
-            return fail(L, v[1], -EINVAL,
-                        "duplicate output name '%s', first used at line %zu (key 'name')", oc->name,
-                        first->start_mark.line + 1);
+            yaml_node_t *first = lc_yaml_node(&L->y, L->out_name_node[k]);
+            return lc_yaml_fail(&L->y, v[1], -EINVAL,
+                                "duplicate output name '%s', first used at line %zu (key 'name')",
+                                oc->name, first->start_mark.line + 1);
         }
     }
     set_owner(L, "output", oc->name, oc->type);
     if (v[2]) {
-        rc = parse_map(L, v[2], "labels", true, 0, &oc->labels);
+        rc = lc_yaml_map(&L->y, v[2], "labels", true, 0, &oc->labels);
         if (rc < 0)
             return rc;
     }
     if (oc->plugin->options && oc->plugin->options[0].key && oc->plugin->conf_size == 0)
-        return fail(L, entry, -EINVAL, "output type '%s' has options but no conf_size", oc->type);
+        return lc_yaml_fail(&L->y, entry, -EINVAL, "output type '%s' has options but no conf_size",
+                            oc->type);
     if (oc->plugin->conf_size > 0) {
         oc->conf = calloc(1, oc->plugin->conf_size);
         if (!oc->conf)
-            return fail(L, entry, -ENOMEM, "out of memory");
+            return lc_yaml_fail(&L->y, entry, -ENOMEM, "out of memory");
         rc = lc_options_defaults(oc->plugin->options, oc->conf);
         if (rc < 0)
-            return fail(L, entry, rc, "%s of output type '%s'", default_error(rc), oc->type);
+            return lc_yaml_fail(&L->y, entry, rc, "%s of output type '%s'", default_error(rc),
+                                oc->type);
     }
-    return apply_mapping(L, oc->plugin->options, oc->conf, entry, "", lc_output_common);
+    return lc_yaml_apply(&L->y, oc->plugin->options, oc->conf, entry, "", lc_output_common);
 }
 
 /* `inputs:` or `outputs:`: a non-empty sequence of entries. */
@@ -1264,34 +622,36 @@ static int load_entries(struct lc_cfg_load *L, yaml_node_t *root, yaml_node_t *s
     size_t n = 0;
     int rc;
 
-    L->owner[0] = '\0';
-    L->whose[0] = '\0';
+    L->y.owner[0] = '\0';
+    L->y.whose[0] = '\0';
     if (!seq)
-        return fail(L, root, -EINVAL, "no %s configured (key '%s')", key, key);
+        return lc_yaml_fail(&L->y, root, -EINVAL, "no %s configured (key '%s')", key, key);
     if (seq->type == YAML_SEQUENCE_NODE)
         n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-    else if (!is_null(seq))
-        return fail(L, seq, -EINVAL, "expected a sequence, got %s (key '%s')", kind(seq), key);
+    else if (!lc_yaml_is_null(seq))
+        return lc_yaml_fail(&L->y, seq, -EINVAL, "expected a sequence, got %s (key '%s')",
+                            lc_yaml_kind(seq), key);
     if (n == 0)
-        return fail(L, seq, -EINVAL, "no %s configured (key '%s')", key, key);
+        return lc_yaml_fail(&L->y, seq, -EINVAL, "no %s configured (key '%s')", key, key);
     if (n > LC_CONFIG_MAX_ENTRIES)
-        return fail(L, seq, -E2BIG, "more than %d %s (key '%s')", LC_CONFIG_MAX_ENTRIES, key, key);
+        return lc_yaml_fail(&L->y, seq, -E2BIG, "more than %d %s (key '%s')", LC_CONFIG_MAX_ENTRIES,
+                            key, key);
     if (inputs) {
         L->cfg->inputs = calloc(n, sizeof(*L->cfg->inputs));
         L->in_name_node = calloc(n, sizeof(int));
         L->in_outputs_node = calloc(n, sizeof(int));
         if (!L->cfg->inputs || !L->in_name_node || !L->in_outputs_node)
-            return fail(L, seq, -ENOMEM, "out of memory");
+            return lc_yaml_fail(&L->y, seq, -ENOMEM, "out of memory");
         L->cfg->ninputs = n;
     } else {
         L->cfg->outputs = calloc(n, sizeof(*L->cfg->outputs));
         L->out_name_node = calloc(n, sizeof(int));
         if (!L->cfg->outputs || !L->out_name_node)
-            return fail(L, seq, -ENOMEM, "out of memory");
+            return lc_yaml_fail(&L->y, seq, -ENOMEM, "out of memory");
         L->cfg->noutputs = n;
     }
     for (size_t k = 0; k < n; k++) {
-        yaml_node_t *entry = node_at(L, seq->data.sequence.items.start[k]);
+        yaml_node_t *entry = lc_yaml_node(&L->y, seq->data.sequence.items.start[k]);
         rc = inputs ? load_input(L, entry, k) : load_output(L, entry, k);
         if (rc < 0)
             return rc;
@@ -1308,11 +668,11 @@ static int check_routes(struct lc_cfg_load *L)
 
         if (!L->in_outputs_node[i])
             continue;
-        list = node_at(L, L->in_outputs_node[i]);
+        list = lc_yaml_node(&L->y, L->in_outputs_node[i]);
         set_owner(L, "input", ic->name, ic->type);
         for (size_t k = 0; k < ic->outputs.n; k++) {
             yaml_node_t *item = list->type == YAML_SEQUENCE_NODE
-                                    ? node_at(L, list->data.sequence.items.start[k])
+                                    ? lc_yaml_node(&L->y, list->data.sequence.items.start[k])
                                     : list;
             char msg[LC_CONFIG_MAX_NAME + 64];
             size_t o = 0;
@@ -1321,12 +681,12 @@ static int check_routes(struct lc_cfg_load *L)
                 o++;
             if (o == L->cfg->noutputs) {
                 snprintf(msg, sizeof(msg), "unknown output '%.64s'", ic->outputs.v[k]);
-                return fail_key(L, item, -EINVAL, "outputs", msg);
+                return lc_yaml_fail_key(&L->y, item, -EINVAL, "outputs", msg);
             }
             for (size_t j = 0; j < k; j++) {
                 if (strcmp(ic->outputs.v[j], ic->outputs.v[k]) == 0) {
                     snprintf(msg, sizeof(msg), "output '%.64s' listed twice", ic->outputs.v[k]);
-                    return fail_key(L, item, -EINVAL, "outputs", msg);
+                    return lc_yaml_fail_key(&L->y, item, -EINVAL, "outputs", msg);
                 }
             }
         }
@@ -1342,82 +702,24 @@ static int check_top(struct lc_cfg_load *L, yaml_node_t *root)
     yaml_node_t *v[2];
     int rc;
 
-    L->owner[0] = '\0';
-    L->whose[0] = '\0';
-    rc = find_keys(L, root, keys, v);
+    L->y.owner[0] = '\0';
+    L->y.whose[0] = '\0';
+    rc = lc_yaml_find_keys(&L->y, root, keys, v);
     if (rc < 0)
         return rc;
     if (!cfg->state_dir[0])
-        return fail_key(L, v[0] ? v[0] : root, -EINVAL, "state_dir", "must not be empty");
+        return lc_yaml_fail_key(&L->y, v[0] ? v[0] : root, -EINVAL, "state_dir",
+                                "must not be empty");
     if (cfg->listen[0] && strcmp(cfg->listen, "off") != 0) {
         const char *colon = strrchr(cfg->listen, ':');
         char *end = NULL;
         long port = colon ? strtol(colon + 1, &end, 10) : 0;
 
         if (!colon || colon == cfg->listen || !colon[1] || *end || port < 1 || port > 65535)
-            return fail_key(L, v[1] ? v[1] : root, -EINVAL, "listen",
-                            "expected HOST:PORT (port 1-65535), \"off\" or \"\"");
+            return lc_yaml_fail_key(&L->y, v[1] ? v[1] : root, -EINVAL, "listen",
+                                    "expected HOST:PORT (port 1-65535), \"off\" or \"\"");
     }
     return 0;
-}
-
-/* Where the reader (not the scanner) failed: libyaml gives only a byte offset. */
-static yaml_mark_t mark_of_offset(const struct lc_cfg_load *L, size_t off)
-{
-    yaml_mark_t m = {0};
-
-    for (size_t k = 0; k < off && k < L->len; k++) {
-        if (L->text[k] == '\n') {
-            m.line++;
-            m.column = 0;
-        } else {
-            m.column++;
-        }
-    }
-    return m;
-}
-
-static int syntax_error(struct lc_cfg_load *L, yaml_parser_t *parser)
-{
-    yaml_mark_t m = parser->problem_mark;
-
-    /* libyaml's loader fails some allocations without setting an error */
-    if (parser->error == YAML_MEMORY_ERROR || parser->error == YAML_NO_ERROR)
-        return fail_mark(L, m, -ENOMEM, "out of memory");
-    if (parser->error == YAML_READER_ERROR)
-        m = mark_of_offset(L, parser->problem_offset);
-    return fail_mark(L, m, -EINVAL, "YAML syntax error: %s%s%s",
-                     parser->problem ? parser->problem : "unknown", parser->context ? " " : "",
-                     parser->context ? parser->context : "");
-}
-
-/* Parses L->text into L->doc: exactly one document. */
-static int parse_document(struct lc_cfg_load *L)
-{
-    yaml_parser_t parser;
-    yaml_document_t extra;
-    int rc = 0;
-
-    if (!yaml_parser_initialize(&parser))
-        return fail_mark(L, (yaml_mark_t){0}, -ENOMEM, "out of memory");
-    yaml_parser_set_input_string(&parser, (const unsigned char *)L->text, L->len);
-    if (!yaml_parser_load(&parser, &L->doc)) {
-        rc = syntax_error(L, &parser);
-        goto out_delete_parser;
-    }
-    L->have_doc = true;
-    if (!yaml_parser_load(&parser, &extra)) {
-        rc = syntax_error(L, &parser);
-        goto out_delete_parser;
-    }
-    if (yaml_document_get_root_node(&extra)) {
-        rc = fail_mark(L, yaml_document_get_root_node(&extra)->start_mark, -EINVAL,
-                       "only one YAML document is allowed");
-    }
-    yaml_document_delete(&extra);
-out_delete_parser:
-    yaml_parser_delete(&parser);
-    return rc;
 }
 
 static int load(struct lc_cfg_load *L)
@@ -1426,21 +728,22 @@ static int load(struct lc_cfg_load *L)
     yaml_node_t *root, *lists[3];
     int rc;
 
-    rc = parse_document(L);
+    rc = lc_yaml_parse(&L->y);
     if (rc < 0)
         return rc;
-    root = yaml_document_get_root_node(&L->doc);
-    if (!root || is_null(root))
-        return fail_mark(L, start, -EINVAL, "the configuration is empty");
+    root = yaml_document_get_root_node(&L->y.doc);
+    if (!root || lc_yaml_is_null(root))
+        return lc_yaml_fail_mark(&L->y, start, -EINVAL, "the configuration is empty");
     if (root->type != YAML_MAPPING_NODE)
-        return fail(L, root, -EINVAL, "expected a mapping at the top level, got %s", kind(root));
+        return lc_yaml_fail(&L->y, root, -EINVAL, "expected a mapping at the top level, got %s",
+                            lc_yaml_kind(root));
     rc = lc_options_defaults(lc_config_options, L->cfg);
     if (rc < 0)
-        return fail_mark(L, start, rc, "%s of the top level", default_error(rc));
-    rc = find_keys(L, root, lc_root_special, lists);
+        return lc_yaml_fail_mark(&L->y, start, rc, "%s of the top level", default_error(rc));
+    rc = lc_yaml_find_keys(&L->y, root, lc_root_special, lists);
     if (rc < 0)
         return rc;
-    rc = apply_mapping(L, lc_config_options, L->cfg, root, "", lc_root_special);
+    rc = lc_yaml_apply(&L->y, lc_config_options, L->cfg, root, "", lc_root_special);
     if (rc < 0)
         return rc;
     rc = check_top(L, root);
@@ -1468,11 +771,14 @@ int lc_config_load_string(const char *yaml, const char *name, struct lc_config *
                           size_t errlen)
 {
     struct lc_cfg_load L = {
-        .file = name ? name : "<string>",
-        .text = yaml,
-        .len = yaml ? strlen(yaml) : 0,
-        .err = err,
-        .errlen = errlen,
+        .y =
+            {
+                .file = name ? name : "<string>",
+                .text = yaml,
+                .len = yaml ? strlen(yaml) : 0,
+                .err = err,
+                .errlen = errlen,
+            },
     };
     int rc;
 
@@ -1481,20 +787,21 @@ int lc_config_load_string(const char *yaml, const char *name, struct lc_config *
         err[0] = '\0';
     L.cfg = calloc(1, sizeof(*L.cfg));
     if (!L.cfg)
-        return fail_mark(&L, (yaml_mark_t){0}, -ENOMEM, "out of memory");
-    L.cfg->source = strdup(L.file);
+        return lc_yaml_fail_mark(&L.y, (yaml_mark_t){0}, -ENOMEM, "out of memory");
+    L.cfg->source = strdup(L.y.file);
     if (!L.cfg->source) {
-        rc = fail_mark(&L, (yaml_mark_t){0}, -ENOMEM, "out of memory");
+        rc = lc_yaml_fail_mark(&L.y, (yaml_mark_t){0}, -ENOMEM, "out of memory");
         goto out_free;
     }
-    if (L.len > LC_CONFIG_MAX_BYTES) {
-        rc = fail_mark(&L, (yaml_mark_t){0}, -EFBIG, "larger than %d bytes", LC_CONFIG_MAX_BYTES);
+    if (L.y.len > LC_CONFIG_MAX_BYTES) {
+        rc = lc_yaml_fail_mark(&L.y, (yaml_mark_t){0}, -EFBIG, "larger than %d bytes",
+                               LC_CONFIG_MAX_BYTES);
         goto out_free;
     }
     rc = load(&L);
 out_free:
-    if (L.have_doc)
-        yaml_document_delete(&L.doc);
+    if (L.y.have_doc)
+        yaml_document_delete(&L.y.doc);
     free(L.in_name_node);
     free(L.in_outputs_node);
     free(L.out_name_node);
@@ -1610,137 +917,6 @@ void lc_config_free(struct lc_config *cfg)
     free(cfg);
 }
 
-/*
- * Writes s as a YAML double-quoted scalar that loads back to s: escapes, and
- * "${" written as "$${" so that reloading does not substitute it.
- */
-static void print_quoted(const char *s, FILE *f)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c == '\t')
-            fputs("\\t", f);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf(f, "\\x%02x", c);
-        else if (c == '$' && s[1] == '{')
-            fputs("$$", f);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-/* print_quoted after the redaction rule (core/redact.h): URL userinfo, tokens in text. */
-static void print_redacted(const char *s, FILE *f)
-{
-    size_t len = strlen(s);
-    size_t cap = len * 3 + 1; /* a mask of 3 bytes replaces at least 1 */
-    char *r = malloc(cap);
-
-    if (!r) {
-        print_quoted(LC_REDACTED, f);
-        return;
-    }
-    lc_redact_text(s, len, r, cap);
-    print_quoted(r, f);
-    free(r);
-}
-
-static void print_strlist(const struct lc_strlist *l, FILE *f)
-{
-    fputc('[', f);
-    for (size_t k = 0; k < l->n; k++) {
-        if (k)
-            fputs(", ", f);
-        print_redacted(l->v[k], f);
-    }
-    fputc(']', f);
-}
-
-/* headers: the map's keys are header names (LC_OPT_HEADERS); credentials are masked whole. */
-static void print_map(const struct lc_kvlist *l, bool headers, FILE *f)
-{
-    fputc('{', f);
-    for (size_t k = 0; k < l->n; k++) {
-        const struct lc_kv *kv = &l->v[k];
-        if (k)
-            fputs(", ", f);
-        print_quoted(kv->key, f);
-        fputs(": ", f);
-        if (kv->secret || (headers && lc_redact_header_is_secret(kv->key)))
-            print_quoted(LC_REDACTED, f);
-        else
-            print_redacted(kv->value, f);
-    }
-    fputc('}', f);
-}
-
-/* One "key: value" line per option of `table`, sections as nested mappings. */
-static void print_values(const struct lc_option *table, const void *conf, int indent, FILE *f)
-{
-    for (const struct lc_option *o = table; o && o->key; o++) {
-        const char *at = (const char *)conf + o->offset;
-        bool secret = (o->flags & LC_OPT_SECRET) != 0;
-        char buf[64];
-
-        if (o->type == LC_OPT_STR && !*(char *const *)at)
-            continue; /* unset, and no default */
-        fprintf(f, "%*s%s:", indent, "", o->key);
-        if (o->type == LC_OPT_SECTION) {
-            fputc('\n', f);
-            print_values(o->sub, at, indent + 2, f);
-            continue;
-        }
-        fputc(' ', f);
-        if (secret) {
-            print_quoted(LC_REDACTED, f);
-            fputc('\n', f);
-            continue;
-        }
-        switch (o->type) {
-        case LC_OPT_STR:
-            if (o->flags & LC_OPT_VERBATIM)
-                print_quoted(*(char *const *)at, f);
-            else
-                print_redacted(*(char *const *)at, f);
-            break;
-        case LC_OPT_INT:
-            fprintf(f, "%" PRId64, *(const int64_t *)at);
-            break;
-        case LC_OPT_BOOL:
-            fputs(*(const bool *)at ? "true" : "false", f);
-            break;
-        case LC_OPT_SIZE:
-            lc_format_size(*(const int64_t *)at, buf, sizeof(buf));
-            fputs(buf, f);
-            break;
-        case LC_OPT_DURATION:
-            lc_format_duration_ms(*(const int64_t *)at, buf, sizeof(buf));
-            fputs(buf, f);
-            break;
-        case LC_OPT_ENUM: {
-            int idx = *(const int *)at;
-            fputs(o->choices && idx >= 0 ? o->choices[idx] : "?", f);
-            break;
-        }
-        case LC_OPT_STRLIST:
-            print_strlist((const struct lc_strlist *)at, f);
-            break;
-        case LC_OPT_MAP:
-            print_map((const struct lc_kvlist *)at, (o->flags & LC_OPT_HEADERS) != 0, f);
-            break;
-        default:
-            break;
-        }
-        fputc('\n', f);
-    }
-}
-
 /* A list of stages, each `- TYPE:` and its options, at `indent`. */
 static void print_process(const struct lc_process_conf *pc, int indent, FILE *f)
 {
@@ -1752,7 +928,7 @@ static void print_process(const struct lc_process_conf *pc, int indent, FILE *f)
             continue;
         }
         fputc('\n', f);
-        print_values(sc->plugin->options, sc->conf, indent + 4, f);
+        lc_yaml_print_values(sc->plugin->options, sc->conf, indent + 4, f);
     }
 }
 
@@ -1761,12 +937,12 @@ void lc_config_print(const struct lc_config *cfg, FILE *f)
     fputs("# effective configuration of ", f);
     fputs(cfg->source ? cfg->source : "?", f);
     fputc('\n', f);
-    print_values(lc_config_options, cfg, 0, f);
+    lc_yaml_print_values(lc_config_options, cfg, 0, f);
     if (cfg->nprocesses)
         fputs("processes:\n", f);
     for (size_t k = 0; k < cfg->nprocesses; k++) {
         fputs("  ", f);
-        print_quoted(cfg->processes[k].name, f);
+        lc_yaml_print_quoted(cfg->processes[k].name, f);
         fputs(":\n", f);
         print_process(&cfg->processes[k], 4, f);
     }
@@ -1774,25 +950,25 @@ void lc_config_print(const struct lc_config *cfg, FILE *f)
     for (size_t k = 0; k < cfg->ninputs; k++) {
         const struct lc_input_conf *ic = &cfg->inputs[k];
         fprintf(f, "  - type: ");
-        print_quoted(ic->type, f);
+        lc_yaml_print_quoted(ic->type, f);
         fputs("\n    name: ", f);
-        print_quoted(ic->name, f);
+        lc_yaml_print_quoted(ic->name, f);
         fputc('\n', f);
         if (ic->outputs.n) {
             fputs("    outputs: ", f);
-            print_strlist(&ic->outputs, f);
+            lc_yaml_print_strlist(&ic->outputs, f);
             fputc('\n', f);
         }
         if (ic->labels.n) {
             fputs("    labels: ", f);
-            print_map(&ic->labels, false, f);
+            lc_yaml_print_map(&ic->labels, false, f);
             fputc('\n', f);
         }
         if (ic->plugin)
-            print_values(ic->plugin->options, ic->conf, 4, f);
+            lc_yaml_print_values(ic->plugin->options, ic->conf, 4, f);
         if (ic->process && ic->process->name) {
             fputs("    process: ", f);
-            print_quoted(ic->process->name, f);
+            lc_yaml_print_quoted(ic->process->name, f);
             fputc('\n', f);
         } else if (ic->process && ic->process->n) {
             fputs("    process:\n", f);
@@ -1803,16 +979,16 @@ void lc_config_print(const struct lc_config *cfg, FILE *f)
     for (size_t k = 0; k < cfg->noutputs; k++) {
         const struct lc_output_conf *oc = &cfg->outputs[k];
         fprintf(f, "  - type: ");
-        print_quoted(oc->type, f);
+        lc_yaml_print_quoted(oc->type, f);
         fputs("\n    name: ", f);
-        print_quoted(oc->name, f);
+        lc_yaml_print_quoted(oc->name, f);
         fputc('\n', f);
         if (oc->labels.n) {
             fputs("    labels: ", f);
-            print_map(&oc->labels, false, f);
+            lc_yaml_print_map(&oc->labels, false, f);
             fputc('\n', f);
         }
         if (oc->plugin)
-            print_values(oc->plugin->options, oc->conf, 4, f);
+            lc_yaml_print_values(oc->plugin->options, oc->conf, 4, f);
     }
 }

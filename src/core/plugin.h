@@ -122,7 +122,11 @@ struct lc_output_plugin {
     void (*free)(struct lc_output *out);
 };
 
-/* The static plugin registry (core/registry.c). NULL if unknown. */
+/*
+ * The static plugin registry, defined outside the core by the program
+ * (src/plugins.c): the NULL-terminated lists of every plugin built in, and
+ * lookups by name (NULL if unknown).
+ */
 const struct lc_input_plugin *lc_input_plugin_find(const char *name);
 const struct lc_output_plugin *lc_output_plugin_find(const char *name);
 extern const struct lc_input_plugin *const lc_input_plugins[];

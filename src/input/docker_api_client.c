@@ -7,12 +7,11 @@
 #include "core/curl_uv.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "parse/timestamp.h"
+#include "parse/docker_engine_json.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +36,10 @@
  * path checks before calling back.
  */
 
-#define LC_DOCKER_SPARE    16
-#define LC_DOCKER_URL_MAX  512
-#define LC_DOCKER_MSG_MAX  256
-#define LC_DOCKER_ERRBODY  4096 /* error body of a stream whose status is not 200 */
-#define LC_DOCKER_MAXLABEL 4096 /* labels taken from one object */
+#define LC_DOCKER_SPARE   16
+#define LC_DOCKER_URL_MAX 512
+#define LC_DOCKER_MSG_MAX 256
+#define LC_DOCKER_ERRBODY 4096 /* error body of a stream whose status is not 200 */
 
 /* URL-encoded {"type":["container"]} */
 #define LC_DOCKER_EVENTS_FILTER "filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
@@ -203,76 +201,6 @@ static int lc_docker_curl_err(CURLcode rc)
     default:
         return -EIO;
     }
-}
-
-static const char *lc_json_str(json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    return s ? s : "";
-}
-
-/*
- * Collects the string members of a JSON object as labels into a malloc'd
- * array (*out NULL when empty). Non-string values are skipped. 0 or -ENOMEM.
- */
-static int lc_json_labels(json_t *obj, struct lc_docker_label **out, size_t *n)
-{
-    const char *key;
-    json_t *v;
-    size_t cap = json_is_object(obj) ? json_object_size(obj) : 0;
-
-    *out = NULL;
-    *n = 0;
-    if (cap == 0)
-        return 0;
-    if (cap > LC_DOCKER_MAXLABEL)
-        cap = LC_DOCKER_MAXLABEL;
-    *out = calloc(cap, sizeof(**out));
-    if (!*out)
-        return -ENOMEM;
-    json_object_foreach(obj, key, v)
-    {
-        if (*n >= cap)
-            break;
-        if (!json_is_string(v))
-            continue;
-        (*out)[*n].key = key;
-        (*out)[*n].value = json_string_value(v);
-        (*n)++;
-    }
-    return 0;
-}
-
-/* RFC 3339 time of a Docker state field; 0 for Go's zero time or garbage. */
-static int64_t lc_json_time(json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    int64_t ns = 0;
-
-    if (!s || lc_ts_parse_rfc3339(s, strlen(s), &ns, NULL) != 0 || ns < 0)
-        return 0;
-    return ns;
-}
-
-/* The daemon's {"message": "..."} of an error body, else the body's start. */
-static void lc_docker_message(const char *body, size_t len, char *msg, size_t msglen)
-{
-    json_t *j;
-
-    msg[0] = '\0';
-    if (!body || len == 0)
-        return;
-    j = json_loadb(body, len, 0, NULL);
-    if (j && json_is_string(json_object_get(j, "message"))) {
-        snprintf(msg, msglen, "%s", json_string_value(json_object_get(j, "message")));
-    } else {
-        size_t n = len < msglen - 1 ? len : msglen - 1;
-        memcpy(msg, body, n);
-        msg[n] = '\0';
-        while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-            msg[--n] = '\0';
-    }
-    json_decref(j);
 }
 
 static void lc_docker_count_request(struct lc_docker_api *api, enum lc_docker_ep ep, long status,
@@ -477,7 +405,7 @@ static void lc_docker_req_result(struct lc_docker_req *r, CURLcode result,
         res->err = lc_docker_curl_err(result);
         snprintf(msg, msglen, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(result));
     } else if ((res->err = lc_docker_status_err(status)) != 0) {
-        lc_docker_message(r->body.data, r->body.len, msg, msglen);
+        lc_engine_json_message(r->body.data, r->body.len, msg, msglen);
     }
 }
 
@@ -501,22 +429,19 @@ static void lc_docker_deliver_version(struct lc_docker_api *api, struct lc_docke
                                       struct lc_docker_result *res, char *msg, size_t msglen)
 {
     struct lc_docker_version v = {"", "", "", ""};
-    json_t *j = NULL;
+    struct lc_engine_json_doc doc = {0};
     char negotiated[16] = "";
 
     if (res->err == 0) {
-        j = json_loadb(r->body.data, r->body.len, 0, NULL);
-        int have = lc_docker_version_num(lc_json_str(j, "ApiVersion"));
-        int dmin = lc_docker_version_num(lc_json_str(j, "MinAPIVersion"));
+        int rc = lc_engine_json_version(r->body.data, r->body.len, &v, &doc);
+        int have = rc == 0 ? lc_docker_version_num(v.api_version) : -1;
+        int dmin = lc_docker_version_num(v.min_api_version);
         int ours_max = lc_docker_version_num(LC_DOCKER_API_MAX);
         int ours_min = lc_docker_version_num(LC_DOCKER_API_MIN);
-        if (!json_is_object(j) || have < 0) {
+        if (have < 0) {
             lc_docker_res_set(res, -EPROTO, msg, msglen, "/version: no ApiVersion");
         } else {
             int use = have < ours_max ? have : ours_max;
-            v.api_version = lc_json_str(j, "ApiVersion");
-            v.min_api_version = lc_json_str(j, "MinAPIVersion");
-            v.engine_version = lc_json_str(j, "Version");
             if (use < ours_min || (dmin > 0 && use < dmin)) {
                 snprintf(msg, msglen, "daemon API %s (min %s) outside the supported %s..%s",
                          v.api_version, v.min_api_version, LC_DOCKER_API_MIN, LC_DOCKER_API_MAX);
@@ -530,92 +455,45 @@ static void lc_docker_deliver_version(struct lc_docker_api *api, struct lc_docke
         }
     }
     ((lc_docker_version_fn)r->cb)(r->arg, res, res->err == 0 ? &v : NULL);
-    json_decref(j);
+    lc_engine_json_release(&doc);
+}
+
+/* The decoder's error as the callback's result: -EPROTO with what was wrong, or -ENOMEM. */
+static void lc_docker_decode_err(struct lc_docker_result *res, int rc, char *msg, size_t msglen,
+                                 const char *proto)
+{
+    if (rc == -EPROTO)
+        lc_docker_res_set(res, -EPROTO, msg, msglen, proto);
+    else if (rc < 0)
+        lc_docker_res_set(res, rc, msg, msglen, "out of memory");
 }
 
 static void lc_docker_deliver_list(struct lc_docker_req *r, struct lc_docker_result *res, char *msg,
                                    size_t msglen)
 {
-    json_t *j = NULL;
-    struct lc_docker_summary *sum = NULL;
+    struct lc_engine_json_doc doc = {0};
+    const struct lc_docker_summary *sum = NULL;
     size_t n = 0;
 
-    if (res->err == 0) {
-        j = json_loadb(r->body.data, r->body.len, 0, NULL);
-        size_t count = json_array_size(j); /* 0 when j is not an array */
-        if (!json_is_array(j)) {
-            lc_docker_res_set(res, -EPROTO, msg, msglen, "/containers/json: not an array");
-        } else if (count > 0 && !(sum = calloc(count, sizeof(*sum)))) {
-            lc_docker_res_set(res, -ENOMEM, msg, msglen, "out of memory");
-        } else {
-            for (size_t i = 0; i < count; i++) {
-                json_t *c = json_array_get(j, i);
-                const char *id = lc_json_str(c, "Id");
-                const char *name =
-                    json_string_value(json_array_get(json_object_get(c, "Names"), 0));
-                if (!*id)
-                    continue;
-                if (!name)
-                    name = "";
-                sum[n].id = id;
-                sum[n].name = name[0] == '/' ? name + 1 : name;
-                sum[n].image = lc_json_str(c, "Image");
-                sum[n].state = lc_json_str(c, "State");
-                struct lc_docker_label *labels = NULL;
-                int lrc = lc_json_labels(json_object_get(c, "Labels"), &labels, &sum[n].nlabels);
-                sum[n].labels = labels;
-                n++;
-                if (lrc < 0) {
-                    lc_docker_res_set(res, -ENOMEM, msg, msglen, "out of memory");
-                    break;
-                }
-            }
-        }
-    }
+    if (res->err == 0)
+        lc_docker_decode_err(res, lc_engine_json_list(r->body.data, r->body.len, &sum, &n, &doc),
+                             msg, msglen, "/containers/json: not an array");
     ((lc_docker_list_fn)r->cb)(r->arg, res, res->err == 0 ? sum : NULL, res->err == 0 ? n : 0);
-    for (size_t i = 0; i < n; i++)
-        free((void *)sum[i].labels);
-    free(sum);
-    json_decref(j);
+    lc_engine_json_release(&doc);
 }
 
 static void lc_docker_deliver_inspect(struct lc_docker_req *r, struct lc_docker_result *res,
                                       char *msg, size_t msglen)
 {
-    json_t *j = NULL;
+    struct lc_engine_json_doc doc = {0};
     struct lc_docker_inspect c;
-    struct lc_docker_label *labels = NULL;
 
     memset(&c, 0, sizeof(c));
-    if (res->err == 0) {
-        j = json_loadb(r->body.data, r->body.len, 0, NULL);
-        json_t *config = json_object_get(j, "Config");
-        json_t *state = json_object_get(j, "State");
-        if (!json_is_object(j) || !*lc_json_str(j, "Id")) {
-            lc_docker_res_set(res, -EPROTO, msg, msglen, "/containers/{id}/json: no Id");
-        } else {
-            c.id = lc_json_str(j, "Id");
-            c.name = lc_json_str(j, "Name");
-            if (c.name[0] == '/')
-                c.name++;
-            c.image = lc_json_str(config, "Image");
-            c.image_id = lc_json_str(j, "Image");
-            c.log_path = lc_json_str(j, "LogPath");
-            c.log_driver =
-                lc_json_str(json_object_get(json_object_get(j, "HostConfig"), "LogConfig"), "Type");
-            c.state = lc_json_str(state, "Status");
-            c.running = json_is_true(json_object_get(state, "Running"));
-            c.tty = json_is_true(json_object_get(config, "Tty"));
-            c.started_ns = lc_json_time(state, "StartedAt");
-            c.finished_ns = lc_json_time(state, "FinishedAt");
-            if (lc_json_labels(json_object_get(config, "Labels"), &labels, &c.nlabels) < 0)
-                lc_docker_res_set(res, -ENOMEM, msg, msglen, "out of memory");
-            c.labels = labels;
-        }
-    }
+    if (res->err == 0)
+        lc_docker_decode_err(res, lc_engine_json_inspect(r->body.data, r->body.len, &c, &doc), msg,
+                             msglen, "/containers/{id}/json: no Id");
     ((lc_docker_inspect_fn)r->cb)(r->arg, res, res->err == 0 ? &c : NULL);
-    free(labels);
-    json_decref(j);
+    lc_engine_json_release(&doc);
 }
 
 static void lc_docker_req_done(CURL *easy, CURLcode result, void *arg)
@@ -717,53 +595,24 @@ static bool lc_docker_stream_status(struct lc_docker_stream *s)
     return s->status == 200;
 }
 
-static int lc_docker_event_parse(struct lc_docker_stream *s, const char *line, size_t len)
+static void lc_docker_event_parse(struct lc_docker_stream *s, const char *line, size_t len)
 {
     struct lc_docker_api *api = s->api;
-    json_t *j = json_loadb(line, len, 0, NULL);
-    json_t *actor = json_object_get(j, "Actor");
-    json_t *attrs = json_object_get(actor, "Attributes");
-    struct lc_docker_label *attributes = NULL;
+    struct lc_engine_json_doc doc = {0};
     struct lc_docker_event ev;
-    json_t *tn;
 
-    if (!json_is_object(j))
-        goto out_skip;
-    memset(&ev, 0, sizeof(ev));
-    ev.action = lc_json_str(j, "Action");
-    if (!*ev.action)
-        ev.action = lc_json_str(j, "status");
-    ev.id = lc_json_str(actor, "ID");
-    if (!*ev.id)
-        ev.id = lc_json_str(j, "id");
-    if (!*ev.action || !*ev.id)
-        goto out_skip;
-    ev.name = lc_json_str(attrs, "name");
-    ev.image = lc_json_str(attrs, "image");
-    ev.old_name = lc_json_str(attrs, "oldName");
-    tn = json_object_get(j, "timeNano");
-    if (json_is_integer(tn))
-        ev.time_ns = (int64_t)json_integer_value(tn);
-    else if (json_is_integer(json_object_get(j, "time")))
-        ev.time_ns = (int64_t)json_integer_value(json_object_get(j, "time")) * 1000000000LL;
-    if (lc_json_labels(attrs, &attributes, &ev.nattributes) < 0)
-        goto out_skip;
-    ev.attributes = attributes;
+    if (lc_engine_json_event(line, len, &ev, &doc) < 0) {
+        api->st.events_skipped++;
+        lc_counter_inc(api->m_events_skipped);
+        lc_log(LC_LOG_DEBUG, "docker_api", "skipped an /events line of %zu bytes", len);
+        return;
+    }
     api->st.events++;
     lc_counter_inc(api->m_events);
     api->in_user++;
     s->on_event(s->arg, &ev);
     api->in_user--;
-    free(attributes);
-    json_decref(j);
-    return 0;
-
-out_skip:
-    api->st.events_skipped++;
-    lc_counter_inc(api->m_events_skipped);
-    lc_log(LC_LOG_DEBUG, "docker_api", "skipped an /events line of %zu bytes", len);
-    json_decref(j);
-    return 0;
+    lc_engine_json_release(&doc);
 }
 
 /* Splits event bytes into lines; a line over max_event_bytes is skipped whole. */
@@ -868,7 +717,7 @@ static void lc_docker_stream_done(CURL *easy, CURLcode result, void *arg)
         res.err = lc_docker_curl_err(result);
         snprintf(msg, sizeof(msg), "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
     } else if ((res.err = lc_docker_status_err(s->status)) != 0) {
-        lc_docker_message(s->line.data, s->line.len, msg, sizeof(msg));
+        lc_engine_json_message(s->line.data, s->line.len, msg, sizeof(msg));
     } else {
         res.err = 0;
     }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "parse/docker_engine_json.h" /* the version, summary, inspect and event structs */
+
 /*
  * One struct lc_docker_api talks to one daemon socket, on the loop thread only.
  * Two libcurl multis (core/curl_uv.h) carry its requests:
@@ -66,57 +68,6 @@ struct lc_docker_result {
                             -ENOTSUP (API too old, or 501), -ECONNRESET (stream cut), -EIO */
     long status;         /* HTTP status; 0 when there was no response */
     const char *message; /* the daemon's {"message":..} or libcurl's error; never NULL */
-};
-
-struct lc_docker_version {
-    const char *api_version;     /* daemon's ApiVersion, e.g. "1.41" */
-    const char *min_api_version; /* daemon's MinAPIVersion */
-    const char *engine_version;  /* Version, e.g. "20.10.24+dfsg1" */
-    const char *negotiated;      /* what we use: min(daemon, LC_DOCKER_API_MAX) */
-};
-
-struct lc_docker_label {
-    const char *key;
-    const char *value;
-};
-
-/* One entry of GET /containers/json (running containers). */
-struct lc_docker_summary {
-    const char *id;
-    const char *name;  /* first of Names, without the leading '/'; "" if none */
-    const char *image; /* Image */
-    const char *state; /* State: "running", ... */
-    const struct lc_docker_label *labels;
-    size_t nlabels;
-};
-
-/* GET /containers/{id}/json, the fields we use. Strings are "" when absent. */
-struct lc_docker_inspect {
-    const char *id;
-    const char *name;                     /* without the leading '/' */
-    const char *image;                    /* Config.Image, as the user named it */
-    const char *image_id;                 /* Image, "sha256:..." */
-    const char *log_path;                 /* LogPath; "" when the log driver keeps no file */
-    const char *log_driver;               /* HostConfig.LogConfig.Type, e.g. "json-file" */
-    const char *state;                    /* State.Status */
-    bool running;                         /* State.Running */
-    bool tty;                             /* Config.Tty: the log stream is raw, not multiplexed */
-    int64_t started_ns;                   /* State.StartedAt; 0 when never started */
-    int64_t finished_ns;                  /* State.FinishedAt; 0 when not finished */
-    const struct lc_docker_label *labels; /* Config.Labels */
-    size_t nlabels;
-};
-
-/* One line of GET /events (container events only). */
-struct lc_docker_event {
-    const char *action;   /* "start", "die", "destroy", "rename", "exec_start: sh", ... */
-    const char *id;       /* Actor.ID */
-    const char *name;     /* Actor.Attributes.name, "" if absent (after rename: the new name) */
-    const char *image;    /* Actor.Attributes.image, "" if absent */
-    const char *old_name; /* rename: Actor.Attributes.oldName, e.g. "/old"; "" otherwise */
-    int64_t time_ns;      /* timeNano */
-    const struct lc_docker_label *attributes; /* all of Actor.Attributes (labels among them) */
-    size_t nattributes;
 };
 
 typedef void (*lc_docker_ping_fn)(void *arg, const struct lc_docker_result *r);

@@ -8,20 +8,22 @@
 #include "core/redact.h"
 #include "output/dlq.h"
 #include "output/loki.h"
+#include "output/loki_encode.h"
 #include "output/retry.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 /*
- * Replay reads each DLQ line in place: strings are unescaped inside the line
- * buffer (an escape is never shorter than what it stands for), so the lines
- * of a batch become the arena of a struct lc_batch and the label pairs point
- * into the same buffer. The batch then goes through the output's own
+ * Replay parses each DLQ line with jansson and copies the entries' lines back
+ * into the line's own buffer (a decoded string is never longer than its JSON
+ * form), so they become the arena of a struct lc_batch; the label pairs point
+ * into the parsed document. The batch then goes through the output's own
  * timestamp policy and encoder and is POSTed with one blocking easy handle
  * (keep-alive across lines). 2xx removes the line; a 4xx keeps it (still
  * rejected: look at it); 429, 5xx and transport errors are retried a few
@@ -31,7 +33,6 @@
 #define REPLAY_TRIES     5
 #define REPLAY_MAX_PAIRS 64
 #define REPLAY_SHOW_ERRS 5
-#define REPLAY_MAX_DEPTH 32
 
 struct replay {
     const struct lc_loki_conf *conf;
@@ -55,194 +56,8 @@ struct replay {
     char errbuf[CURL_ERROR_SIZE];
     bool tty;
     struct lc_loki_replay_result *res;
+    json_t *doc; /* the DLQ line being replayed: its labels point into it */
 };
-
-/* ---- a JSON reader for our own DLQ lines -------------------------------- */
-
-struct jp {
-    char *p;
-    char *end;
-    int depth;
-};
-
-static void jws(struct jp *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' || *j->p == '\n'))
-        j->p++;
-}
-
-static bool jlit(struct jp *j, char c)
-{
-    jws(j);
-    if (j->p < j->end && *j->p == c) {
-        j->p++;
-        return true;
-    }
-    return false;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static bool hex4(const char *p, const char *end, uint32_t *out)
-{
-    uint32_t v = 0;
-
-    if (end - p < 4)
-        return false;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
-        if (h < 0)
-            return false;
-        v = v << 4 | (uint32_t)h;
-    }
-    *out = v;
-    return true;
-}
-
-static char *put_utf8(char *w, uint32_t cp)
-{
-    if (cp < 0x80) {
-        *w++ = (char)cp;
-    } else if (cp < 0x800) {
-        *w++ = (char)(0xc0 | cp >> 6);
-        *w++ = (char)(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        *w++ = (char)(0xe0 | cp >> 12);
-        *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *w++ = (char)(0x80 | (cp & 0x3f));
-    } else {
-        *w++ = (char)(0xf0 | cp >> 18);
-        *w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-        *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *w++ = (char)(0x80 | (cp & 0x3f));
-    }
-    return w;
-}
-
-/* A string, unescaped in place and NUL-terminated; the result is in *s and *n. */
-static bool jstr(struct jp *j, char **s, size_t *n)
-{
-    char *w;
-
-    jws(j);
-    if (j->p >= j->end || *j->p != '"')
-        return false;
-    w = *s = ++j->p;
-    while (j->p < j->end) {
-        char c = *j->p++;
-        if (c == '"') {
-            *w = '\0'; /* w <= the closing quote, already read */
-            *n = (size_t)(w - *s);
-            return true;
-        }
-        if (c != '\\') {
-            *w++ = c;
-            continue;
-        }
-        if (j->p >= j->end)
-            return false;
-        c = *j->p++;
-        switch (c) {
-        case '"':
-        case '\\':
-        case '/':
-            *w++ = c;
-            break;
-        case 'b':
-            *w++ = '\b';
-            break;
-        case 'f':
-            *w++ = '\f';
-            break;
-        case 'n':
-            *w++ = '\n';
-            break;
-        case 'r':
-            *w++ = '\r';
-            break;
-        case 't':
-            *w++ = '\t';
-            break;
-        case 'u': {
-            uint32_t cp, lo;
-            if (!hex4(j->p, j->end, &cp))
-                return false;
-            j->p += 4;
-            if (cp >= 0xd800 && cp < 0xdc00 && j->end - j->p >= 6 && j->p[0] == '\\' &&
-                j->p[1] == 'u' && hex4(j->p + 2, j->end, &lo) && lo >= 0xdc00 && lo < 0xe000) {
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                j->p += 6;
-            } else if (cp >= 0xd800 && cp < 0xe000) {
-                cp = 0xfffd;
-            }
-            w = put_utf8(w, cp);
-            break;
-        }
-        default:
-            return false;
-        }
-    }
-    return false;
-}
-
-static bool jskip(struct jp *j);
-
-static bool jskip_container(struct jp *j, char close)
-{
-    if (++j->depth > REPLAY_MAX_DEPTH)
-        return false;
-    if (jlit(j, close)) {
-        j->depth--;
-        return true;
-    }
-    do {
-        if (close == '}') {
-            char *k;
-            size_t kn;
-            if (!jstr(j, &k, &kn) || !jlit(j, ':'))
-                return false;
-        }
-        if (!jskip(j))
-            return false;
-    } while (jlit(j, ','));
-    j->depth--;
-    return jlit(j, close);
-}
-
-/* Skips any value. */
-static bool jskip(struct jp *j)
-{
-    char *s;
-    size_t n;
-
-    jws(j);
-    if (j->p >= j->end)
-        return false;
-    switch (*j->p) {
-    case '"':
-        return jstr(j, &s, &n);
-    case '{':
-        j->p++;
-        return jskip_container(j, '}');
-    case '[':
-        j->p++;
-        return jskip_container(j, ']');
-    default:
-        /* numbers, true, false, null */
-        while (j->p < j->end && *j->p != ',' && *j->p != '}' && *j->p != ']' && *j->p != ' ')
-            j->p++;
-        return true;
-    }
-}
 
 /* ---- a DLQ line to a batch ------------------------------------------------ */
 
@@ -280,19 +95,17 @@ static int new_set(struct replay *r)
     return (int)r->nsets++;
 }
 
-static bool parse_labels(struct replay *r, struct jp *j, uint32_t set)
+static bool parse_labels(struct replay *r, json_t *obj, uint32_t set)
 {
-    if (!jlit(j, '{'))
-        return false;
-    if (r->sets[set].n) /* labels given twice */
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(obj) || json_object_size(obj) > REPLAY_MAX_PAIRS)
         return false;
     r->set_pairs[set] = r->npairs;
-    if (jlit(j, '}'))
-        return true;
-    do {
-        char *k, *v;
-        size_t kn, vn;
-        if (r->sets[set].n == REPLAY_MAX_PAIRS)
+    json_object_foreach(obj, key, v)
+    {
+        if (!json_is_string(v))
             return false;
         if (r->npairs == r->pairs_cap) {
             uint32_t cap = r->pairs_cap ? r->pairs_cap * 2 : 64;
@@ -302,80 +115,83 @@ static bool parse_labels(struct replay *r, struct jp *j, uint32_t set)
             r->pairs = np;
             r->pairs_cap = cap;
         }
-        if (!jstr(j, &k, &kn) || !jlit(j, ':') || !jstr(j, &v, &vn))
-            return false;
-        r->pairs[r->npairs].key = k;
-        r->pairs[r->npairs].value = v;
+        /* lc_kv's strings are not const, but the batch only reads them */
+        r->pairs[r->npairs].key = (char *)key;
+        r->pairs[r->npairs].value = (char *)json_string_value(v);
         r->npairs++;
         r->sets[set].n++;
-    } while (jlit(j, ','));
-    return jlit(j, '}');
-}
-
-/*
- * An entry's structured metadata object {"name":"value",..}, turned in place
- * into a metadata block (core/meta.h) that starts where the object did: a
- * pair's block form (4 bytes + name + value) is never longer than its JSON
- * (at least 6 bytes + name + value), so the writes stay behind the reads.
- */
-static bool parse_meta(struct jp *j, const char *base, struct lc_record *rec)
-{
-    char *w, *start;
-
-    jws(j);
-    start = w = j->p;
-    if (!jlit(j, '{'))
-        return false;
-    if (!jlit(j, '}')) {
-        do {
-            char *k, *v;
-            size_t kn, vn;
-            if (!jstr(j, &k, &kn) || !jlit(j, ':') || !jstr(j, &v, &vn) || kn > 0xffff ||
-                vn > 0xffff)
-                return false;
-            memmove(w + LC_META_HDR, k, kn); /* k is at w + 2 or later, v after it */
-            w += lc_meta_put(w, w + LC_META_HDR, kn, v, vn);
-        } while (jlit(j, ','));
-        if (!jlit(j, '}'))
-            return false;
     }
-    rec->meta_off = (uint32_t)(start - base);
-    rec->meta_len = (uint32_t)(w - start);
     return true;
 }
 
-static bool parse_entries(struct replay *r, struct jp *j, uint32_t set, const char *base)
+/*
+ * An entry's structured metadata object {"name":"value",..}, written as a
+ * metadata block (core/meta.h) to arena + *used: a pair's block form (4 bytes
+ * + name + value) is never longer than its JSON (at least 6 bytes + name +
+ * value), so the block fits where the text was too.
+ */
+static bool parse_meta(json_t *obj, struct lc_record *rec, char *arena, size_t *used)
 {
-    if (!jlit(j, '['))
+    const char *k;
+    json_t *v;
+    size_t start = *used;
+
+    if (!json_is_object(obj))
         return false;
-    if (jlit(j, ']'))
-        return true;
-    do {
-        char *ts, *line, *e;
-        size_t tn, ln;
-        struct lc_record meta = {0};
-        if (!jlit(j, '[') || !jstr(j, &ts, &tn) || !jlit(j, ',') || !jstr(j, &line, &ln))
+    json_object_foreach(obj, k, v)
+    {
+        size_t kn = strlen(k), vn = json_string_length(v);
+        if (!json_is_string(v) || kn > 0xffff || vn > 0xffff)
             return false;
-        if (jlit(j, ',') && !parse_meta(j, base, &meta))
-            return false;
-        if (!jlit(j, ']'))
+        *used += lc_meta_put(arena + *used, k, kn, json_string_value(v), vn);
+    }
+    rec->meta_off = (uint32_t)start;
+    rec->meta_len = (uint32_t)(*used - start);
+    return true;
+}
+
+/*
+ * The entries [["<ns>","<line>"(,{metadata})],..] of one stream: each line is
+ * copied to arena + *used (the DLQ line's own buffer: a decoded string is
+ * never longer than its JSON form, so the lines fit where the text was).
+ */
+static bool parse_entries(struct replay *r, json_t *arr, uint32_t set, char *arena, size_t *used)
+{
+    size_t i;
+    json_t *e;
+
+    if (!json_is_array(arr))
+        return false;
+    json_array_foreach(arr, i, e)
+    {
+        json_t *jts = json_array_get(e, 0), *jline = json_array_get(e, 1);
+        const char *ts = json_string_value(jts);
+        size_t ln = json_string_length(jline);
+        size_t ne = json_array_size(e);
+        char *end;
+
+        if ((ne != 2 && ne != 3) || !ts || !json_is_string(jline))
             return false;
         errno = 0;
-        long long ns = strtoll(ts, &e, 10);
-        if (errno || e == ts || *e)
+        long long ns = strtoll(ts, &end, 10);
+        if (errno || end == ts || *end)
             return false;
         if (r->nrecs == r->recs_cap && grow_recs(r) < 0)
             return false;
         struct lc_record *rec = &r->recs[r->nrecs];
         rec->ts_ns = ns;
         rec->labels = NULL;
-        rec->line_off = (uint32_t)(line - base);
+        rec->line_off = (uint32_t)*used;
         rec->line_len = (uint32_t)ln;
-        rec->meta_off = meta.meta_off;
-        rec->meta_len = meta.meta_len;
+        rec->meta_off = 0;
+        rec->meta_len = 0;
+        memcpy(arena + *used, json_string_value(jline), ln);
+        *used += ln;
+        if (ne == 3 && !parse_meta(json_array_get(e, 2), rec, arena, used))
+            return false;
         r->gids[r->nrecs++] = set;
-    } while (jlit(j, ','));
-    return jlit(j, ']');
+    }
+    return true;
 }
 
 static int cmp_kv(const void *a, const void *b)
@@ -383,53 +199,37 @@ static int cmp_kv(const void *a, const void *b)
     return strcmp(((const struct lc_kv *)a)->key, ((const struct lc_kv *)b)->key);
 }
 
-/* Parses a DLQ line into r's records and label sets. */
-static bool parse_line(struct replay *r, char *line, size_t len)
+/*
+ * Parses a DLQ line (jansson) into r's records and label sets: the lines are
+ * copied to the start of `line` (the batch's arena; *arena_len gets their
+ * total), the labels point into r->doc, which lives until the next line.
+ * Invalid UTF-8 (a Loki answer cut in a character, in "body") becomes '?'
+ * first, as the encoder would send it: jansson takes UTF-8 only.
+ */
+static bool parse_line(struct replay *r, char *line, size_t len, size_t *arena_len)
 {
-    struct jp j = {.p = line, .end = line + len};
-    bool streams = false;
+    json_t *streams, *st;
+    size_t i;
 
     r->nrecs = r->nsets = r->npairs = 0;
-    if (!jlit(&j, '{'))
+    *arena_len = 0;
+    json_decref(r->doc);
+    lc_loki_utf8_repair(line, len);
+    r->doc = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+    streams = json_object_get(r->doc, "streams");
+    if (!json_is_array(streams))
         return false;
-    do {
-        char *key;
-        size_t kn;
-        if (!jstr(&j, &key, &kn) || !jlit(&j, ':'))
+    json_array_foreach(streams, i, st)
+    {
+        int set = new_set(r);
+        if (set < 0 || !json_is_object(st))
             return false;
-        if (strcmp(key, "streams") != 0) {
-            if (!jskip(&j))
-                return false;
-            continue;
-        }
-        streams = true;
-        if (!jlit(&j, '['))
+        if (!parse_labels(r, json_object_get(st, "labels"), (uint32_t)set))
             return false;
-        if (jlit(&j, ']'))
-            continue;
-        do {
-            int set = new_set(r);
-            if (set < 0 || !jlit(&j, '{'))
-                return false;
-            do {
-                char *sk;
-                size_t skn;
-                if (!jstr(&j, &sk, &skn) || !jlit(&j, ':'))
-                    return false;
-                bool ok = strcmp(sk, "labels") == 0    ? parse_labels(r, &j, (uint32_t)set)
-                          : strcmp(sk, "entries") == 0 ? parse_entries(r, &j, (uint32_t)set, line)
-                                                       : jskip(&j);
-                if (!ok)
-                    return false;
-            } while (jlit(&j, ','));
-            if (!jlit(&j, '}'))
-                return false;
-        } while (jlit(&j, ','));
-        if (!jlit(&j, ']'))
+        json_t *entries = json_object_get(st, "entries");
+        if (entries && !parse_entries(r, entries, (uint32_t)set, line, arena_len))
             return false;
-    } while (jlit(&j, ','));
-    if (!jlit(&j, '}') || !streams)
-        return false;
+    }
     for (uint32_t s = 0; s < r->nsets; s++) {
         struct lc_labels *l = &r->sets[s];
         if (l->n == 0)
@@ -438,8 +238,8 @@ static bool parse_line(struct replay *r, char *line, size_t len)
         qsort(l->pairs, l->n, sizeof(*l->pairs), cmp_kv);
         l->refs = 1;
     }
-    for (uint32_t i = 0; i < r->nrecs; i++)
-        r->recs[i].labels = &r->sets[r->gids[i]];
+    for (uint32_t k = 0; k < r->nrecs; k++)
+        r->recs[k].labels = &r->sets[r->gids[k]];
     return true;
 }
 
@@ -478,13 +278,15 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
     char *line = (char *)cline; /* lc_dlq_replay hands us a modifiable copy */
     struct lc_loki_ts_counts tc = {0};
     struct lc_batch b = {0};
+    size_t used;
 
-    if (!parse_line(r, line, len)) {
+    if (!parse_line(r, line, len, &used)) {
         res->bad++;
         return LC_DLQ_KEEP;
     }
     b.arena = line;
-    b.used = b.arena_cap = (uint32_t)len;
+    b.used = (uint32_t)used;
+    b.arena_cap = (uint32_t)len;
     b.recs = r->recs;
     b.n = r->nrecs;
     b.recs_cap = r->recs_cap;
@@ -617,6 +419,7 @@ out:
     free(r.sets);
     free(r.set_pairs);
     free(r.pairs);
+    json_decref(r.doc);
     return rc;
 }
 

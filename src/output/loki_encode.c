@@ -116,6 +116,11 @@ uint32_t lc_loki_enc_utf8_repaired(const struct lc_loki_enc *e)
     return e->utf8_repaired;
 }
 
+size_t lc_loki_utf8_repair(char *p, size_t n)
+{
+    return utf8_repair(p, n);
+}
+
 static inline size_t varint_len(uint64_t v)
 {
     size_t n = 1;

@@ -96,6 +96,13 @@ int lc_loki_encode(struct lc_loki_enc *e, struct lc_batch *b, struct lc_buf *out
 uint32_t lc_loki_enc_utf8_repaired(const struct lc_loki_enc *e);
 
 /*
+ * The encoder's UTF-8 rule on p[0..n), in place: each byte outside a
+ * well-formed sequence becomes '?' (lengths do not change). Returns how many
+ * bytes were replaced.
+ */
+size_t lc_loki_utf8_repair(char *p, size_t n);
+
+/*
  * Sorts b and appends its streams as one JSON array (the DLQ's form):
  * [{"labels":{..},"entries":[["<ns>","<line>"(,{metadata})],..]},..].
  * 0 or -E2BIG/-ENOMEM.

@@ -576,6 +576,99 @@ static void test_loki_replay(void **state)
     lc_test_http_stop(&srv);
 }
 
+/*
+ * The replay reader on lines the encoder writes: a NUL, control characters,
+ * escapes and UTF-8 in lines and labels come back byte for byte, and a Loki
+ * answer cut inside a UTF-8 character (the DLQ's "body") does not make the
+ * line unreadable. Hand-written lines that break the form are kept.
+ */
+static void test_loki_replay_bytes(void **state)
+{
+    static const char weird[] =
+        "nul\0after \x01\x1f \"q\" \\ / caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+    struct fx *f = *state;
+    struct {
+        struct lc_test_http srv;
+        struct lc_loki_conf c;
+        struct lc_loki_enc *e;
+        struct lc_dlq *d;
+        struct lc_labels *l;
+    } x;
+    struct lc_loki_replay_result res;
+    char err[256], body[40];
+    struct lc_kv kv[2] = {{"job", "caf\xc3\xa9 \"x\""}, {"host", "h\\1"}};
+    struct lc_batch *b = lc_batch_new(4096, 64);
+    struct lc_buf line;
+
+    assert_int_equal(lc_test_http_start(&x.srv), 0);
+    make_loki_conf(&x.c, x.srv.port);
+    assert_int_equal(lc_labels_intern(kv, 2, &x.l), 0);
+    assert_int_equal(lc_loki_enc_new(&x.e, LC_LOKI_PROTOBUF, false, NULL, 0, 1 << 20), 0);
+    assert_int_equal(lc_dlq_open(&x.d, f->dir, 1 << 20, 1 << 20, NULL, err, sizeof(err)), 0);
+    for (int i = 0; i < 2; i++) {
+        struct lc_record *r = &b->recs[b->n++];
+        r->ts_ns = lc_now_ns() - 5 * NS + i;
+        r->labels = x.l;
+        r->line_off = b->used;
+        r->line_len = sizeof(weird) - 1 - (uint32_t)i; /* the second without the emoji's end */
+        memcpy(b->arena + b->used, weird, r->line_len);
+        b->used += r->line_len;
+    }
+    /* Loki's answer, cut in the middle of a character */
+    snprintf(body, sizeof(body), "line too long: caf\xc3");
+    lc_buf_init(&line, 1 << 20);
+    assert_int_equal(
+        lc_dlq_line_begin(&line, lc_now_ns(), "loki", "rejected", 400, body, strlen(body)), 0);
+    assert_int_equal(lc_loki_streams_json(x.e, b, &line), 0);
+    assert_int_equal(lc_dlq_line_end(&line), 0);
+    assert_int_equal(lc_dlq_append(x.d, line.data, line.len), 0);
+    /* well-formed JSON, but not a batch: kept */
+    static const char *const bad[] = {
+        "{\"streams\":[{\"labels\":{\"a\":1},\"entries\":[]}]}\n",
+        "{\"streams\":[{\"labels\":{\"a\":\"b\"},\"entries\":[[\"x1\",\"l\"]]}]}\n",
+        "{\"streams\":[{\"labels\":{\"a\":\"b\"},\"entries\":[[\"1\",\"l\",\"m\"]]}]}\n",
+        "{\"streams\":{}}\n",
+        "{\"labels\":{\"a\":\"b\"}}\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(lc_dlq_append(x.d, bad[i], strlen(bad[i])), 0);
+    lc_dlq_free(x.d);
+
+    const int ok[] = {204};
+    lc_test_http_script(&x.srv, ok, 1);
+    assert_int_equal(lc_loki_replay_dir(&x.c, NULL, "loki", f->dir, &res), 0);
+    assert_int_equal(res.sent, 1);
+    assert_int_equal(res.entries, 2);
+    assert_int_equal(res.bad, 5);
+    assert_int_equal(res.kept, 5);
+    assert_int_equal(atomic_load(&x.srv.nreq), 1);
+
+    Logproto__PushRequest *p = decode_req(&x.srv.reqs[0]);
+    assert_int_equal(p->n_streams, 1);
+    assert_string_equal(p->streams[0]->labels, "{host=\"h\\\\1\", job=\"caf\xc3\xa9 \\\"x\\\"\"}");
+    assert_int_equal(p->streams[0]->n_entries, 2);
+    /* protobuf-c gives a C string: compare up to the NUL, then check the bytes */
+    assert_string_equal(p->streams[0]->entries[0]->line, "nul");
+    logproto__push_request__free_unpacked(p, NULL);
+    /* the lines' bytes after the NUL, from the raw protobuf body */
+    size_t ulen;
+    const struct lc_th_req *rq = &x.srv.reqs[0];
+    assert_int_equal(snappy_uncompressed_length(rq->body, rq->body_len, &ulen), SNAPPY_OK);
+    char *raw = malloc(ulen);
+    assert_int_equal(snappy_uncompress(rq->body, rq->body_len, raw, &ulen), SNAPPY_OK);
+    assert_non_null(memmem(raw, ulen, weird, sizeof(weird) - 1));
+    /* the cut emoji went out repaired, as the encoder sends any invalid UTF-8 */
+    assert_non_null(memmem(raw, ulen, "\xe2\x82\xac ???", 7));
+    free(raw);
+
+    lc_buf_free(&line);
+    lc_batch_free(b);
+    lc_loki_enc_free(x.e);
+    lc_labels_release(x.l);
+    lc_options_free(lc_loki_options, &x.c);
+    lc_test_http_stop(&x.srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +678,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_yields_to_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_generic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loki_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loki_replay_bytes, setup, teardown),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

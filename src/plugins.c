@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* registry.c: every input and output plugin, listed once. */
+/* plugins.c: every input and output plugin the program is built with, listed once. */
+/*
+ * The one place that knows every plugin: adding an input or an output adds
+ * its extern and its row here (and its files under src/input or src/output),
+ * and touches no core file. The core reaches plugins only through
+ * lc_input_plugin_find / lc_output_plugin_find (core/plugin.h), which this
+ * file defines.
+ */
 #include "core/plugin.h"
 
 #include <string.h>
