@@ -105,6 +105,43 @@ def test_docker_generations_gone_while_down_are_counted(docker, make_agent):
     assert burst[0] > 0
 
 
+
+@pytest.mark.docker
+def test_docker_api_lines_rotated_away_while_down_are_counted(docker, make_agent):
+    """Api mode, the same: the agent is stopped while ~5 generations rotate past its
+    checkpoint. The Engine API cannot return what rotation deleted; the restarted agent
+    counts the gap (log_capturer_docker_api_gaps_total and its span) and says which container
+    and time range; everything the daemon still has arrives, in order, from there on."""
+    a = make_agent([docker_input(docker, mode="api")])
+    a.start()
+    cid = docker.run_container("agap", "i=0; while [ ! -f /tmp/go ]; do echo wait $i; "
+                               "i=$((i+1)); sleep 0.05; done; "
+                               "i=0; while [ $i -lt 8000 ]; do echo burst $i; i=$((i+1)); done;"
+                               " sleep 600", log_opts=ROTATE)
+    assert wait_until(lambda: count_lines(a.out_path) >= 5, 20)
+    assert (a.metric("log_capturer_docker_api_gaps_total", input="c") or 0) == 0
+    assert a.stop(30) == 0
+    docker.cli("exec", cid, "touch", "/tmp/go")  # ~5 rotations of 64k while down
+    wait_until(lambda: False, 2)
+    a.start()
+    assert wait_until(lambda: (a.metric("log_capturer_docker_api_gaps_total",
+                                        input="c") or 0) >= 1, 10)
+    span = a.metric("log_capturer_docker_api_gap_milliseconds_total", input="c")
+    time.sleep(1)
+    assert a.stop(30) == 0
+    lines = [r["line"] for r in a.output().records]
+    burst = [int(x.split()[1]) for x in lines if x.startswith("burst ")]
+    gap = [r for r in problems(a) if "lost in rotation" in r.get("msg", "")]
+    record_numbers("docker_api_gap_while_down", f"8000 lines in ~5 rotations while down: "
+                   f"{len(burst)} still in the log and delivered; gap span {span} ms; "
+                   f"warning: {gap[0]['msg'] if gap else None}")
+    assert gap and cid[:12] in gap[0]["msg"], problems(a)
+    assert len(gap) == 1, gap  # one restart, one gap
+    assert burst == list(range(burst[0], 8000)), "not a contiguous end"
+    assert burst[0] > 0
+    assert span is not None and span >= 0
+
+
 def run_rotated_while_down(make_agent, tmp_path, inputs, write, kills, restart_pause):
     """Runs `write` (a callable that blocks until done, calling hook(k) before rotation k)
     while the agent is killed -9 at rotation k in `kills` and restarted after a random
