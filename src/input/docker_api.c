@@ -79,6 +79,7 @@
 #define FIRST_MARGIN_NS  LC_NS_PER_SEC /* a container's first lines may precede its start event */
 #define RECONNECT_JITTER 2
 #define STALL_BASE_MS    1000 /* a stream quiet this long: note its log file's size */
+#define PAUSE_REOPEN_MS  1000 /* a stream paused this long, its file rotated: reopened */
 
 enum dc_state {
     DC_INSPECT, /* waiting for metadata */
@@ -123,6 +124,8 @@ struct dcont {
     int64_t stall_base_ms;             /* when its size was noted in this quiet spell; 0: not */
     uint64_t stall_ino;
     int64_t stall_size;
+    int64_t pause_ms;   /* when its stream was first seen paused; 0: not paused */
+    uint64_t pause_ino; /* its log file's inode then (0: not visible from here) */
 };
 
 enum {
@@ -133,10 +136,12 @@ enum {
     END_DESTROYED,
     END_SHUTDOWN,
     END_STALLED,
+    END_ROTATED,
     END_N
 };
 static const char *const end_names[END_N] = {"ended",     "error",    "not_found", "died",
-                                             "destroyed", "shutdown", "stalled"};
+                                             "destroyed", "shutdown", "stalled",
+                                             "rotated"};
 enum { START_NEW, START_RESUME, START_RESTART, START_N };
 static const char *const start_names[START_N] = {"new", "resume", "restart"};
 
@@ -461,6 +466,7 @@ static void open_stream(struct dcont *c, int reason)
     c->skip_left = c->pos.ts_seq;
     c->gap_check = c->exact && c->pos.ts_seq > 0;
     c->die_ms = 0;
+    c->pause_ms = 0;
     c->restart = false;
     c->got_data = false;
     c->sys_err = false;
@@ -989,6 +995,44 @@ int lc_docker_api_mode_init(struct lc_docker_in *d)
     return 0;
 }
 
+static uint64_t log_ino(const struct dcont *c)
+{
+    struct stat st;
+
+    return c->log_path && stat(c->log_path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/*
+ * Resumes a paused stream. A follow held paused while json-file rotated
+ * (backpressure, e.g. a Loki outage) is not resumed: the daemon's follower
+ * goes on with the current file and would skip the generations rotated in
+ * between, silently. Reopened from the last line emitted instead, the daemon
+ * reads every generation it still keeps, and what rotation deleted is
+ * counted (gap()). Unknown rotation (LogPath not visible from here): reopened
+ * after any pause that long.
+ */
+static void resume_stream(struct dcont *c, int64_t now)
+{
+    if (c->pause_ms && now - c->pause_ms >= PAUSE_REOPEN_MS &&
+        (!c->pause_ino || log_ino(c) != c->pause_ino)) {
+        close_stream(c, END_ROTATED);
+        stream_done(c, false);
+        open_stream(c, START_RESUME);
+        return;
+    }
+    c->pause_ms = 0;
+    lc_docker_stream_resume(c->stream); /* may deliver data now */
+}
+
+/* Notes when a stream was first seen paused, and its log file then. */
+static void note_pause(struct dcont *c, int64_t now)
+{
+    if (c->pause_ms || !c->stream || !lc_docker_stream_paused(c->stream))
+        return;
+    c->pause_ms = now;
+    c->pause_ino = log_ino(c);
+}
+
 /*
  * The daemon's follow has hung on rotations before (moby#37646, #39235): a
  * stream that stays quiet for stream_stall_timeout while the container's log
@@ -1038,9 +1082,13 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
     }
     if (c->state != DC_STREAM)
         return;
+    note_pause(c, now);
     if (lc_docker_stream_paused(c->stream) && !paused && lc_source_writable(c->src) &&
-        !c->renamed_labels[0])
-        lc_docker_stream_resume(c->stream);
+        !c->renamed_labels[0]) {
+        resume_stream(c, now);
+        if (c->state != DC_STREAM)
+            return;
+    }
     if (c->die_ms && !lc_docker_stream_paused(c->stream) && now - c->die_ms >= DIE_GRACE_MS &&
         now - c->data_ms >= DIE_GRACE_MS) {
         /* the container died and its stream stays open and quiet: close it */
@@ -1090,9 +1138,13 @@ void lc_docker_api_mode_pause(struct lc_docker_in *d)
 {
     struct dapi *a = d->streams;
 
+    int64_t now = mono_ms();
+
     for (struct dcont *c = a->head; c; c = c->next)
-        if (c->stream)
+        if (c->stream) {
             lc_docker_stream_pause(c->stream);
+            note_pause(c, now);
+        }
 }
 
 void lc_docker_api_mode_resume(struct lc_docker_in *d)
@@ -1103,7 +1155,7 @@ void lc_docker_api_mode_resume(struct lc_docker_in *d)
     for (c = a->head; c; c = next) {
         next = c->next;
         if (c->stream && lc_source_writable(c->src) && !c->renamed_labels[0])
-            lc_docker_stream_resume(c->stream); /* may deliver data now */
+            resume_stream(c, mono_ms());
     }
 }
 
