@@ -29,6 +29,8 @@ struct lc_agent {
     struct lc_source *sources; /* every live source, for checkpoint flushes */
     bool once;
     bool paused; /* backpressure: inputs were told to pause */
+    /* sources with records in batches not yet done (lc_source_over_share) */
+    uint32_t busy_sources;
     bool stopping;
     bool disk_cancelled;        /* shutdown deadline: disk jobs not started were cancelled */
     struct lc_config *next_cfg; /* SIGHUP: validated, runs once this one drained */

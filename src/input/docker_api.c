@@ -408,13 +408,19 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
     return 0;
 }
 
+/* Its stream may deliver: mark slot, fair share of the pending budget, no rename waiting. */
+static bool can_read(const struct dcont *c)
+{
+    return lc_source_writable(c->src) && !lc_source_over_share(c->src) && !c->renamed_labels[0];
+}
+
 static int on_data(void *arg, const char *data, size_t len)
 {
     struct dcont *c = arg;
     struct lc_agent *ag = c->a->d->in->agent;
     int rc;
 
-    if (lc_pipeline_paused(ag) || !lc_source_writable(c->src) || c->renamed_labels[0])
+    if (lc_pipeline_paused(ag) || !can_read(c))
         return LC_DOCKER_PAUSE; /* the same bytes come again after resume */
     c->data_ms = mono_ms();
     c->stall_base_ms = 0;
@@ -1083,8 +1089,7 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
     if (c->state != DC_STREAM)
         return;
     note_pause(c, now);
-    if (lc_docker_stream_paused(c->stream) && !paused && lc_source_writable(c->src) &&
-        !c->renamed_labels[0]) {
+    if (lc_docker_stream_paused(c->stream) && !paused && can_read(c)) {
         resume_stream(c, now);
         if (c->state != DC_STREAM)
             return;
@@ -1154,7 +1159,7 @@ void lc_docker_api_mode_resume(struct lc_docker_in *d)
 
     for (c = a->head; c; c = next) {
         next = c->next;
-        if (c->stream && lc_source_writable(c->src) && !c->renamed_labels[0])
+        if (c->stream && can_read(c))
             resume_stream(c, mono_ms());
     }
 }
