@@ -109,17 +109,22 @@ bool lc_source_writable(const struct lc_source *s)
     return s->open || s->tail - s->head < s->max_marks;
 }
 
+/* A share below this many batches would leave an output idle between acks (the default
+ * max_inflight is 4): throughput, not only fairness. */
+#define LC_SHARE_MIN_BATCHES 4
+
 bool lc_source_over_share(const struct lc_source *s)
 {
     const struct lc_agent *a = s->input ? s->input->agent : NULL;
     int64_t share, nout;
 
-    if (!a || !a->cfg || a->busy_sources < 2 || s->pending_bytes <= 0)
+    if (!a || !a->cfg || s->pending_bytes <= 0)
         return false;
     nout = a->noutputs ? (int64_t)a->noutputs : 1;
-    share = a->cfg->max_pending_bytes * nout / (int64_t)a->busy_sources;
-    if (share < 2 * a->cfg->batch_bytes * nout)
-        share = 2 * a->cfg->batch_bytes * nout;
+    /* alone, half: the other half is room for a source that starts, never paused for it */
+    share = a->cfg->max_pending_bytes * nout / (a->busy_sources < 2 ? 2 : (int64_t)a->busy_sources);
+    if (share < LC_SHARE_MIN_BATCHES * a->cfg->batch_bytes * nout)
+        share = LC_SHARE_MIN_BATCHES * a->cfg->batch_bytes * nout;
     return s->pending_bytes >= share;
 }
 

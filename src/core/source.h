@@ -135,12 +135,12 @@ int lc_source_late_begin(struct lc_source *s);
 void lc_source_late_end(struct lc_source *s, int token);
 /*
  * Fairness (issue 13). Each source's records in batches not yet done are
- * counted (lc_source_pending, by the batches); while more than one source has
- * some, a source holding more than its share of the outputs' max_pending_bytes
- * (divided among those sources, at least two batches' worth) is over its
+ * counted (lc_source_pending, by the batches); a source holding more than its
+ * share of the outputs' max_pending_bytes (divided among the sources that
+ * have some, at least two, and at least four batches' worth) is over its
  * share: its input reads other sources first, so one flooding source pauses
- * before the outputs fill and the quiet ones keep moving. Alone, a source may
- * use the whole budget. on_writable is called when acks bring it back under.
+ * before the outputs fill (which would pause every input) and the quiet ones
+ * keep moving. on_writable is called when acks bring it back under.
  */
 bool lc_source_over_share(const struct lc_source *s);
 /* For batches: n bytes of s's records added (n > 0) or done (n < 0). May call on_writable. */

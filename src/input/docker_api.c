@@ -140,8 +140,7 @@ enum {
     END_N
 };
 static const char *const end_names[END_N] = {"ended",     "error",    "not_found", "died",
-                                             "destroyed", "shutdown", "stalled",
-                                             "rotated"};
+                                             "destroyed", "shutdown", "stalled",   "rotated"};
 enum { START_NEW, START_RESUME, START_RESTART, START_N };
 static const char *const start_names[START_N] = {"new", "resume", "restart"};
 
