@@ -34,6 +34,7 @@ fk.start()
 stop = threading.Event()
 seen = {}
 nflood = [0]
+paused = []  # the agent's log_capturer_pipeline_paused, sampled every second
 
 
 def poll():
@@ -49,6 +50,11 @@ def poll():
             else:
                 seen.setdefault(e["line"], (t, e["ts"] / 1e9, name))
         off += len(ents)
+        if int(t * 10) % 10 == 0:
+            try:
+                paused.append(ag.metric_sum(a.metrics(), "log_capturer_pipeline_paused") or 0)
+            except OSError:
+                pass
         time.sleep(0.1)
 
 
@@ -81,6 +87,8 @@ try:
         buckets = {}
         for t, ts, _ in vals:
             buckets.setdefault(int((ts - t_start) // 5) * 5, []).append(t - ts)
+        print(f"  inputs paused (outputs full) in {sum(1 for x in paused if x)} of "
+              f"{len(paused)} one-second samples")
         print("  by write time: " + ", ".join(f"{k}s: p99 {pct(v, 0.99):.2f}s n={len(v)}"
                                               for k, v in sorted(buckets.items())))
     else:
