@@ -118,11 +118,10 @@ bool lc_source_over_share(const struct lc_source *s)
     const struct lc_agent *a = s->input ? s->input->agent : NULL;
     int64_t share, nout;
 
-    if (!a || !a->cfg || s->pending_bytes <= 0)
-        return false;
+    if (!a || !a->cfg || a->busy_sources < 2 || s->pending_bytes <= 0)
+        return false; /* alone: the whole budget (outputs full pause every input) */
     nout = a->noutputs ? (int64_t)a->noutputs : 1;
-    /* alone, half: the other half is room for a source that starts, never paused for it */
-    share = a->cfg->max_pending_bytes * nout / (a->busy_sources < 2 ? 2 : (int64_t)a->busy_sources);
+    share = a->cfg->max_pending_bytes * nout / (int64_t)a->busy_sources;
     if (share < LC_SHARE_MIN_BATCHES * a->cfg->batch_bytes * nout)
         share = LC_SHARE_MIN_BATCHES * a->cfg->batch_bytes * nout;
     return s->pending_bytes >= share;

@@ -137,8 +137,8 @@ void lc_source_late_end(struct lc_source *s, int token);
  * Fairness (issue 13). Each source's records in batches not yet done are
  * counted (lc_source_pending, by the batches); a source holding more than its
  * share of the outputs' max_pending_bytes (divided among the sources that
- * have some, at least two, and at least four batches' worth) is over its
- * share: its input reads other sources first, so one flooding source pauses
+ * have some, when there are two or more; at least four batches' worth) is
+ * over its share: its input reads other sources first, so one flooding source pauses
  * before the outputs fill (which would pause every input) and the quiet ones
  * keep moving. on_writable is called when acks bring it back under.
  */

@@ -250,9 +250,9 @@ class Chaos:
             for key, r in sorted(ranges.items())[:8]:
                 out(f"  lost in {key} (of {self.tracker.written.get(key)}): {', '.join(r)}"
                     f"{' (in a counted gap)' if key in keys else ''}")
-        out(gap_note)
             if dup > bound:
                 self.failures.append(f"{g}: {dup} duplicates > bound {bound}")
+        out(gap_note)
         m = getattr(self, "m_last", {})
         out(f"agent (last run): dead-lettered batches="
             f"{ag.metric_sum(m, 'log_capturer_loki_dead_lettered_batches_total')}"

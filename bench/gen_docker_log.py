@@ -1,0 +1,1 @@
+/work/shared/tools/gen_docker_log.py
