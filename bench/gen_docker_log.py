@@ -1,1 +1,0 @@
-/work/shared/tools/gen_docker_log.py
