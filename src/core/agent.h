@@ -29,6 +29,8 @@ struct lc_agent {
     struct lc_source *sources; /* every live source, for checkpoint flushes */
     bool once;
     bool paused; /* backpressure: inputs were told to pause */
+    /* sources with records in batches not yet done (lc_source_over_share) */
+    uint32_t busy_sources;
     bool stopping;
     bool disk_cancelled;        /* shutdown deadline: disk jobs not started were cancelled */
     struct lc_config *next_cfg; /* SIGHUP: validated, runs once this one drained */
@@ -88,6 +90,9 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
                             size_t len);
 /* True while inputs must not read (some output holds max_pending_bytes). */
 bool lc_pipeline_paused(const struct lc_agent *a);
+/* Bytes an output may hold before inputs pause: max_pending_bytes, or with 0
+ * room for 3 of its batches, at least 8 MiB. */
+int64_t lc_pipeline_pending_limit(const struct lc_output *out);
 /*
  * Done batches each output keeps for reuse (log_capturer_output_spare_batches):
  * a busy output reuses them instead of allocating batch_bytes per batch, an

@@ -106,10 +106,13 @@ int lc_batch_add_meta(struct lc_batch *b, struct lc_source *src, int64_t ts_ns,
         if (rc)
             return rc; /* not after lc_batch_reserve: it checked the ring */
         m->src = src;
+        m->bytes = 0;
         b->last_src = src;
         b->last_seq = m->seq;
         b->nmarks++;
     }
+    b->marks[b->nmarks - 1].bytes += (int64_t)(len + sizeof(*r));
+    lc_source_pending(src, (int64_t)(len + sizeof(*r)));
     r = &b->recs[b->n++];
     r->ts_ns = ts_ns;
     r->labels = labels;
@@ -158,8 +161,10 @@ int64_t lc_batch_cost(const struct lc_batch *b)
 
 void lc_batch_release_marks(struct lc_batch *b, bool ok)
 {
-    for (uint32_t i = 0; i < b->nmarks; i++)
+    for (uint32_t i = 0; i < b->nmarks; i++) {
+        lc_source_pending(b->marks[i].src, -b->marks[i].bytes); /* before: unref may free it */
         lc_source_mark_unref(b->marks[i].src, b->marks[i].seq, ok);
+    }
     b->nmarks = 0;
     b->last_src = NULL;
 }

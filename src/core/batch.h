@@ -13,6 +13,7 @@ struct lc_output;
 struct lc_batch_mark {
     struct lc_source *src;
     uint64_t seq;
+    int64_t bytes; /* of src's records under this entry (lc_source_pending) */
 };
 
 /*

@@ -45,7 +45,7 @@ bool lc_pipeline_paused(const struct lc_agent *a)
  * batches at the defaults: a Loki output's 4 requests busy and one filling);
  * a fixed 8 MiB would hold one 4 MiB batch at a time.
  */
-static int64_t pending_limit(const struct lc_output *out)
+int64_t lc_pipeline_pending_limit(const struct lc_output *out)
 {
     int64_t set = out->agent->cfg->max_pending_bytes;
     int64_t bytes = batch_bytes(out);
@@ -60,7 +60,7 @@ static int64_t pending_limit(const struct lc_output *out)
 static bool over_limit(const struct lc_agent *a, bool half)
 {
     for (size_t i = 0; i < a->noutputs; i++) {
-        int64_t limit = pending_limit(&a->outputs[i]);
+        int64_t limit = lc_pipeline_pending_limit(&a->outputs[i]);
         if (a->outputs[i].pending_bytes >= (half ? limit / 2 : limit))
             return true;
     }

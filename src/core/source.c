@@ -2,6 +2,7 @@
 /* source.c: a source's ring of ack marks and its committed position. */
 #include "core/source.h"
 
+#include "core/agent.h"
 #include "core/labels.h"
 
 #include <errno.h>
@@ -44,6 +45,8 @@ void lc_source_free(struct lc_source *s)
 {
     if (!s)
         return;
+    if (s->pending_bytes > 0 && s->input && s->input->agent)
+        s->input->agent->busy_sources--; /* shutdown: its batches are not coming back */
     if (s->ckpt && s->forget)
         lc_ckpt_del(s->ckpt, s->ck.key);
     else
@@ -104,6 +107,43 @@ int lc_source_use_cursors(struct lc_source *s, const char *start)
 bool lc_source_writable(const struct lc_source *s)
 {
     return s->open || s->tail - s->head < s->max_marks;
+}
+
+/* A share below this many batches would leave an output idle between acks (the default
+ * max_inflight is 4): throughput, not only fairness. */
+#define LC_SHARE_MIN_BATCHES 4
+
+bool lc_source_over_share(const struct lc_source *s)
+{
+    const struct lc_agent *a = s->input ? s->input->agent : NULL;
+    int64_t share = 0, nout;
+
+    if (!a || !a->cfg || a->busy_sources < 2 || s->pending_bytes <= 0)
+        return false; /* alone: the whole budget (outputs full pause every input) */
+    nout = a->noutputs ? (int64_t)a->noutputs : 1;
+    for (size_t i = 0; i < a->noutputs; i++)
+        share += lc_pipeline_pending_limit(&a->outputs[i]);
+    if (!a->noutputs)
+        share = a->cfg->max_pending_bytes;
+    share /= (int64_t)a->busy_sources;
+    if (share < LC_SHARE_MIN_BATCHES * a->cfg->batch_bytes * nout)
+        share = LC_SHARE_MIN_BATCHES * a->cfg->batch_bytes * nout;
+    return s->pending_bytes >= share;
+}
+
+void lc_source_pending(struct lc_source *s, int64_t n)
+{
+    struct lc_agent *a = s->input ? s->input->agent : NULL;
+    bool was_over = n < 0 && lc_source_over_share(s);
+
+    if (a && s->pending_bytes <= 0 && s->pending_bytes + n > 0)
+        a->busy_sources++;
+    else if (a && s->pending_bytes > 0 && s->pending_bytes + n <= 0)
+        a->busy_sources--;
+    s->pending_bytes += n;
+    if (was_over && !s->released && s->on_writable && !lc_source_over_share(s) &&
+        lc_source_writable(s))
+        s->on_writable(s, s->on_writable_arg);
 }
 
 bool lc_source_drained(const struct lc_source *s)

@@ -66,6 +66,8 @@ struct lc_source {
     /* Called when acks free a slot of a full ring (the input may read on); never once released. */
     void (*on_writable)(struct lc_source *s, void *arg);
     void *on_writable_arg;
+    /* bytes (line + record) of its records in batches not yet done, all outputs */
+    int64_t pending_bytes;
     bool forget;          /* on free, delete the checkpoint row instead of writing it */
     struct lc_ckpt *ckpt; /* where commits go (set by lc_agent_add_source) */
     struct lc_source *prev, *next, **list; /* the agent's list of live sources */
@@ -131,6 +133,19 @@ void lc_source_mark_unref(struct lc_source *s, uint64_t seq, bool ok);
  */
 int lc_source_late_begin(struct lc_source *s);
 void lc_source_late_end(struct lc_source *s, int token);
+/*
+ * Fairness (issue 13). Each source's records in batches not yet done are
+ * counted (lc_source_pending, by the batches); a source holding more than its
+ * share of the outputs' max_pending_bytes (divided among the sources that
+ * have some, when there are two or more; at least four batches' worth) is
+ * over its share: its input reads other sources first, so one flooding source pauses
+ * before the outputs fill (which would pause every input) and the quiet ones
+ * keep moving. on_writable is called when acks bring it back under.
+ */
+bool lc_source_over_share(const struct lc_source *s);
+/* For batches: n bytes of s's records added (n > 0) or done (n < 0). May call on_writable. */
+void lc_source_pending(struct lc_source *s, int64_t n);
+
 /* Writes the committed position to the checkpoint store if it moved. */
 void lc_source_persist(struct lc_source *s);
 /* Frees s at once whatever its marks (shutdown only); persists first. */

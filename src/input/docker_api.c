@@ -8,6 +8,7 @@
 #include "core/rand.h"
 #include "core/source.h"
 #include "parse/docker_mux.h"
+#include "parse/timestamp.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -78,6 +79,7 @@
 #define FIRST_MARGIN_NS  LC_NS_PER_SEC /* a container's first lines may precede its start event */
 #define RECONNECT_JITTER 2
 #define STALL_BASE_MS    1000 /* a stream quiet this long: note its log file's size */
+#define PAUSE_REOPEN_MS  1000 /* a stream paused this long, its file rotated: reopened */
 
 enum dc_state {
     DC_INSPECT, /* waiting for metadata */
@@ -115,11 +117,15 @@ struct dcont {
     bool await_start; /* met at `create`: the stream opens at `start` */
     bool streamed;    /* a stream was opened for it */
     bool drain;       /* not running at start-up, but has our checkpoint: read what is left */
+    bool exact;       /* pos is a record read (ours, or our checkpoint): it must come back */
+    bool gap_check;   /* the open stream's first record is compared with pos (gap()) */
     struct lc_docker_replay replay[2]; /* stdout, stderr: what was emitted (issue 18) */
     char *log_path;                    /* the engine's log file (inspect's LogPath), or NULL */
     int64_t stall_base_ms;             /* when its size was noted in this quiet spell; 0: not */
     uint64_t stall_ino;
     int64_t stall_size;
+    int64_t pause_ms;   /* when its stream was first seen paused; 0: not paused */
+    uint64_t pause_ino; /* its log file's inode then (0: not visible from here) */
 };
 
 enum {
@@ -130,10 +136,11 @@ enum {
     END_DESTROYED,
     END_SHUTDOWN,
     END_STALLED,
+    END_ROTATED,
     END_N
 };
 static const char *const end_names[END_N] = {"ended",     "error",    "not_found", "died",
-                                             "destroyed", "shutdown", "stalled"};
+                                             "destroyed", "shutdown", "stalled",   "rotated"};
 enum { START_NEW, START_RESUME, START_RESTART, START_N };
 static const char *const start_names[START_N] = {"new", "resume", "restart"};
 
@@ -158,6 +165,8 @@ struct dapi {
     struct lc_metric_series *m_too_many;
     struct lc_metric_series *m_replayed;
     struct lc_metric_series *m_missed;
+    struct lc_metric_series *m_gaps;
+    struct lc_metric_series *m_gap_ms;
 };
 
 static int64_t mono_ms(void)
@@ -251,6 +260,31 @@ static void missed(struct dcont *c, const char *why)
     lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: %s; its lines are lost", c->id, why);
 }
 
+/*
+ * A stream opened at an exact position (a record read before: our checkpoint
+ * after a restart, or the last line emitted when a broken stream is reopened)
+ * starts with that record, `since` being inclusive, unless the json-file
+ * rotation deleted it meanwhile: then what followed it, up to the first record
+ * the daemon still has, may be gone too, and the Engine API cannot return it.
+ * Counted (gaps and their span) and logged with the time range; at most a
+ * false alarm when the rotation fell right after that record.
+ */
+static void gap(struct dcont *c, int64_t first_ts)
+{
+    struct dapi *a = c->a;
+    char from[LC_TS_RFC3339NANO_MAX], to[LC_TS_RFC3339NANO_MAX];
+
+    lc_ts_format_rfc3339nano(c->skip_ts, from);
+    lc_ts_format_rfc3339nano(first_ts, to);
+    lc_counter_inc(a->m_gaps);
+    lc_counter_add(a->m_gap_ms, (uint64_t)((first_ts - c->skip_ts) / LC_NS_PER_MSEC));
+    lc_logf(LC_LOG_WARN, iname(a), NULL,
+            "container %.12s: lost in rotation: its log no longer holds the last line read "
+            "(%s); lines after it and before %s may be lost (the Engine API cannot return "
+            "rotated-away lines; mode file reads rotated logs)",
+            c->id, from, to);
+}
+
 static void free_cont(struct dcont *c, bool forget, int reason)
 {
     struct dapi *a = c->a;
@@ -318,6 +352,11 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
         c->sys_err = true;
         return 0;
     }
+    if (l->has_ts && c->gap_check) {
+        c->gap_check = false;
+        if (ts > c->skip_ts)
+            gap(c, ts);
+    }
     if (!l->has_ts) {
         /* no usable prefix: keep the line, at the stream's time; the position stays */
         lc_counter_inc(a->d->m_malformed);
@@ -358,6 +397,7 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
         } /* older (stdout and stderr interleave): the newest stays the position */
     }
     c->ever_line = true;
+    c->exact = c->exact || l->has_ts;
     if (l->truncated)
         lc_counter_inc(a->m_cut);
     lc_counter_inc(in->m_lines);
@@ -367,13 +407,19 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
     return 0;
 }
 
+/* Its stream may deliver: mark slot, fair share of the pending budget, no rename waiting. */
+static bool can_read(const struct dcont *c)
+{
+    return lc_source_writable(c->src) && !lc_source_over_share(c->src) && !c->renamed_labels[0];
+}
+
 static int on_data(void *arg, const char *data, size_t len)
 {
     struct dcont *c = arg;
     struct lc_agent *ag = c->a->d->in->agent;
     int rc;
 
-    if (lc_pipeline_paused(ag) || !lc_source_writable(c->src) || c->renamed_labels[0])
+    if (lc_pipeline_paused(ag) || !can_read(c))
         return LC_DOCKER_PAUSE; /* the same bytes come again after resume */
     c->data_ms = mono_ms();
     c->stall_base_ms = 0;
@@ -423,7 +469,9 @@ static void open_stream(struct dcont *c, int reason)
     }
     c->skip_ts = c->pos.ts_ns;
     c->skip_left = c->pos.ts_seq;
+    c->gap_check = c->exact && c->pos.ts_seq > 0;
     c->die_ms = 0;
+    c->pause_ms = 0;
     c->restart = false;
     c->got_data = false;
     c->sys_err = false;
@@ -548,7 +596,7 @@ static void file_row(const struct lc_ckpt_entry *e, void *arg)
 }
 
 /* Where a container's stream starts: its checkpoint, file mode's, or the first-sight rule. */
-static void start_pos(struct dcont *c, const char *key, struct lc_pos *pos)
+static void start_pos(struct dcont *c, const char *key, struct lc_pos *pos, bool *exact)
 {
     struct dapi *a = c->a;
     const struct lc_docker_conf *cf = a->d->c;
@@ -559,9 +607,11 @@ static void start_pos(struct dcont *c, const char *key, struct lc_pos *pos)
     int64_t now = lc_now_ns();
 
     memset(pos, 0, sizeof(*pos));
+    *exact = false;
     if (ck && lc_ckpt_get(ck, key, &e) == 0) {
         pos->ts_ns = e.pos.ts_ns;
         pos->ts_seq = e.pos.ts_seq;
+        *exact = true;
         return;
     }
     /* Mode file read this container before: go on where it stopped. */
@@ -634,7 +684,7 @@ static void attach(struct dcont *c, const struct lc_docker_meta_entry *e)
     free(c->log_path);
     c->log_path = e->log_path && *e->log_path ? strdup(e->log_path) : NULL;
     lc_docker_key(a->d, c->id, key, sizeof(key));
-    start_pos(c, key, &pos);
+    start_pos(c, key, &pos, &c->exact);
     rc = make_source(c, e, &pos, &c->src);
     if (rc) {
         lc_logf(LC_LOG_ERROR, iname(a), NULL, "container %.12s: %s", c->id, strerror(-rc));
@@ -935,8 +985,57 @@ int lc_docker_api_mode_init(struct lc_docker_in *d)
     f = lc_metric_family(LC_COUNTER, "log_capturer_docker_missed_containers_total",
                          "Containers removed before their log could be read (lines lost).", l_in);
     a->m_missed = lc_metric_series(f, name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_api_gaps_total",
+                         "Api mode: a container's log stream reopened (restart, broken stream) "
+                         "after json-file rotation deleted the last line read: the lines "
+                         "between it and the first line the daemon still has may be lost.",
+                         l_in);
+    a->m_gaps = lc_metric_series(f, name);
+    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_api_gap_milliseconds_total",
+                         "Api mode: the time spans of those gaps (last line read to the first "
+                         "line the daemon still had), summed.",
+                         l_in);
+    a->m_gap_ms = lc_metric_series(f, name);
     lc_gauge_set(a->m_streams, 0);
     return 0;
+}
+
+static uint64_t log_ino(const struct dcont *c)
+{
+    struct stat st;
+
+    return c->log_path && stat(c->log_path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/*
+ * Resumes a paused stream. A follow held paused while json-file rotated
+ * (backpressure, e.g. a Loki outage) is not resumed: the daemon's follower
+ * goes on with the current file and would skip the generations rotated in
+ * between, silently. Reopened from the last line emitted instead, the daemon
+ * reads every generation it still keeps, and what rotation deleted is
+ * counted (gap()). Unknown rotation (LogPath not visible from here): reopened
+ * after any pause that long.
+ */
+static void resume_stream(struct dcont *c, int64_t now)
+{
+    if (c->pause_ms && now - c->pause_ms >= PAUSE_REOPEN_MS &&
+        (!c->pause_ino || log_ino(c) != c->pause_ino)) {
+        close_stream(c, END_ROTATED);
+        stream_done(c, false);
+        open_stream(c, START_RESUME);
+        return;
+    }
+    c->pause_ms = 0;
+    lc_docker_stream_resume(c->stream); /* may deliver data now */
+}
+
+/* Notes when a stream was first seen paused, and its log file then. */
+static void note_pause(struct dcont *c, int64_t now)
+{
+    if (c->pause_ms || !c->stream || !lc_docker_stream_paused(c->stream))
+        return;
+    c->pause_ms = now;
+    c->pause_ino = log_ino(c);
 }
 
 /*
@@ -988,9 +1087,12 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
     }
     if (c->state != DC_STREAM)
         return;
-    if (lc_docker_stream_paused(c->stream) && !paused && lc_source_writable(c->src) &&
-        !c->renamed_labels[0])
-        lc_docker_stream_resume(c->stream);
+    note_pause(c, now);
+    if (lc_docker_stream_paused(c->stream) && !paused && can_read(c)) {
+        resume_stream(c, now);
+        if (c->state != DC_STREAM)
+            return;
+    }
     if (c->die_ms && !lc_docker_stream_paused(c->stream) && now - c->die_ms >= DIE_GRACE_MS &&
         now - c->data_ms >= DIE_GRACE_MS) {
         /* the container died and its stream stays open and quiet: close it */
@@ -1040,9 +1142,13 @@ void lc_docker_api_mode_pause(struct lc_docker_in *d)
 {
     struct dapi *a = d->streams;
 
+    int64_t now = mono_ms();
+
     for (struct dcont *c = a->head; c; c = c->next)
-        if (c->stream)
+        if (c->stream) {
             lc_docker_stream_pause(c->stream);
+            note_pause(c, now);
+        }
 }
 
 void lc_docker_api_mode_resume(struct lc_docker_in *d)
@@ -1052,8 +1158,8 @@ void lc_docker_api_mode_resume(struct lc_docker_in *d)
 
     for (c = a->head; c; c = next) {
         next = c->next;
-        if (c->stream && lc_source_writable(c->src) && !c->renamed_labels[0])
-            lc_docker_stream_resume(c->stream); /* may deliver data now */
+        if (c->stream && can_read(c))
+            resume_stream(c, mono_ms());
     }
 }
 

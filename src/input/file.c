@@ -751,7 +751,12 @@ static void check_gap(struct lc_tail *t)
                    t);
 }
 
-/* Reads hot files round-robin, a budget each, so one busy file cannot starve the loop. */
+/*
+ * Reads hot files round-robin, a budget each, so one busy file cannot starve
+ * the loop; one over its share of the pending budget (lc_source_over_share)
+ * waits, so it cannot starve the other files either: its acks kick us again
+ * (on_src_writable).
+ */
 static void on_work(uv_idle_t *h)
 {
     struct lc_file_in *fi = h->data;
@@ -768,6 +773,8 @@ static void on_work(uv_idle_t *h)
             continue; /* lines in order across a rotation (and split lines joined) */
         if (t->check_gap)
             check_gap(t);
+        if (t->hot && lc_source_over_share(t->src))
+            continue; /* stays hot; not spun on */
         /* a full mark ring does not stop it: the read joins the newest mark */
         if (t->hot)
             lc_tail_read(t, 4 * fi->c->read_bytes);

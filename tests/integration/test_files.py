@@ -525,6 +525,37 @@ def test_long_line_is_cut_and_counted(make_agent, logs):
     assert n == 1, f"log_capturer_input_truncated_lines_total{{input=long}} = {n}"
 
 
+
+def test_one_gib_line_without_newline_is_cut_memory_bounded(make_agent, logs):
+    """A 1 GiB line (a sparse file: 1 GiB of NUL bytes, no newline) then a normal line:
+    one piece of max_line_bytes goes out, the rest is skipped to the newline, counted once
+    (log_capturer_input_truncated_lines_total), the next line arrives, and the agent's peak
+    RSS stays far below the line (bounded by max_line_bytes and the pending budget)."""
+    p = logs / "big.log"
+    with open(p, "wb") as f:
+        f.write(b"big=1 ")
+        f.truncate(6 + (1 << 30))  # sparse: no disk, the same bytes to read
+        f.seek(0, os.SEEK_END)
+        f.write(b" END\nafter=1\n")
+    a = make_agent([file_input([p], start_at="beginning", name="big")])
+    a.start()
+    assert wait_until(lambda: "after=1" in a.output_lines(), scaled(60), interval=0.2), \
+        f"the line after 1 GiB did not arrive: {a.metrics().get('log_capturer_input_bytes_total')}"
+    with open(f"/proc/{a.pid}/status") as st:
+        hwm = next(int(l.split()[1]) for l in st if l.startswith("VmHWM:"))
+    m = a.metrics()
+    stop_clean(a)
+    lines = a.output_lines()
+    assert lines.count("after=1") == 1
+    big = [l for l in lines if l.startswith("big=1")]
+    assert len(big) == 1 and len(big[0].encode()) <= 256 * 1024, [len(l) for l in big]
+    assert metric_sum(m, "log_capturer_input_truncated_lines_total", input="big") == 1
+    # the suite's memory bound (LC_RSS_LIMIT_MB: 64 MiB, more under ASan's quarantine)
+    limit = float(os.environ.get("LC_RSS_LIMIT_MB", "64"))
+    print(f"\n1 GiB line: peak RSS {hwm} KiB (limit {limit:g} MiB)")
+    assert hwm < limit * 1024, f"peak RSS {hwm} KiB for a 1 GiB line (limit {limit:g} MiB)"
+
+
 def test_partial_line_held_then_flushed(make_agent, logs):
     p = logs / "app.log"
     p.touch()

@@ -621,3 +621,63 @@ def test_1000_pushes_use_at_most_max_inflight_connections(fake, agents, tmp_path
                                                f"{s['requests']} pushes")
     assert_complete(fake.entries(), 1, range(total))
     assert a.stop() == 0
+
+
+@pytest.fixture
+def full_fs(tmp_path):
+    """A 64 KiB tmpfs filled to the last byte (needs root and mount; skipped otherwise)."""
+    import subprocess
+    d = tmp_path / "fullfs"
+    d.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                                            str(d)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs (needs root)")
+    try:
+        (d / "dlq").mkdir()  # the directory exists; its segments do not fit
+        fd = os.open(d / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 512) > 0:
+                pass
+        except OSError:
+            pass  # ENOSPC: full
+        os.close(fd)
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def test_dlq_disk_full_batch_not_acked_and_read_again(fake, agents, tmp_path, logdir, full_fs):
+    """The dead-letter queue's filesystem is full when a 400 sends a batch there: the write
+    fails, is counted (log_capturer_dlq_write_errors_total) and logged, the agent keeps
+    running and shipping, and the batch's position is not committed: after a restart (space
+    again, Loki accepting) its lines are read again and delivered. No crash, no silent loss."""
+    (logdir / "a.log").touch()
+    dlq_dir = full_fs / "dlq"
+    out = loki_output(fake, retry={"initial": "200ms", "max": "1s"},
+                      dlq={"dir": str(dlq_dir)})
+    a = start_agent(agents, tmp_path, [file_input(logdir)], [out],
+                    extra={"checkpoint_interval": "100ms"})
+    fake.set_mode("400_too_old", count=1)
+    n = 50
+    ag.append_lines(logdir / "a.log", [f"batchA seq={i}" for i in range(n)])
+    assert ag.wait_until(lambda: (a.metric("log_capturer_dlq_write_errors_total") or 0) >= 1,
+                         15), requests_summary(fake)
+    ag.append_lines(logdir / "a.log", [f"batchB seq={i}" for i in range(n)])
+
+    def arrived(tag):
+        return sorted(int(e["line"].split("seq=")[1]) for e in fake.entries()
+                      if e["line"].startswith(tag + " "))
+
+    assert ag.wait_until(lambda: len(arrived("batchB")) >= n, 15), requests_summary(fake)
+    assert a.running(), "the agent died on a full DLQ filesystem"
+    errs = [r for r in a.log_records() if "dead-letter queue" in r.get("msg", "")
+            and r.get("level") == "error"]
+    assert errs, "the failed DLQ write was not logged"
+    assert arrived("batchA") == []
+    assert a.stop() == 0
+    os.unlink(full_fs / "filler")  # space again
+    a.start()
+    assert ag.wait_until(lambda: len(arrived("batchA")) >= n, 15), \
+        f"the batch that could not be dead-lettered was not read again: {requests_summary(fake)}"
+    assert arrived("batchA") == list(range(n)), "read again, delivered once"
+    assert a.stop() == 0

@@ -72,37 +72,61 @@ def test_docker_fast_rotation_loses_no_generation(docker, make_agent):
     assert not problems(a), problems(a)[:3]
 
 
-@pytest.mark.docker
-def test_docker_generations_gone_while_down_are_counted(docker, make_agent):
-    """The agent is stopped while 5 generations rotate (max-file=3 keeps 2 rotated): the
-    ones deleted are gone for any reader; the restarted agent counts the gap and says
-    which container and time range; everything still on disk arrives."""
-    a = make_agent([docker_input(docker)])
+def rotate_past_stopped_agent(docker, make_agent, mode, name, metric):
+    """Starts an agent (docker `mode`) and a container logging slowly, stops the agent, makes
+    the container write 8000 lines (~5 rotations of 64k, max-file=3 keeps 2 rotated) and
+    restarts the agent; returns (agent, container id, burst numbers delivered, warnings about
+    the loss) once `metric` counted the gap and the agent stopped."""
+    a = make_agent([docker_input(docker, mode=mode)])
     a.start()
-    cid = docker.run_container("gap", "i=0; while [ ! -f /tmp/go ]; do echo wait $i; "
+    cid = docker.run_container(name, "i=0; while [ ! -f /tmp/go ]; do echo wait $i; "
                                "i=$((i+1)); sleep 0.05; done; "
                                "i=0; while [ $i -lt 8000 ]; do echo burst $i; i=$((i+1)); done;"
                                " sleep 600", log_opts=ROTATE)
     assert wait_until(lambda: count_lines(a.out_path) >= 5, 20)
+    assert (a.metric(metric, input="c") or 0) == 0
     assert a.stop(30) == 0
     docker.cli("exec", cid, "touch", "/tmp/go")  # ~5 rotations of 64k while down
     wait_until(lambda: False, 2)
     log = docker.inspect(cid)["LogPath"]
     assert os.path.exists(log + ".2")
     a.start()
-    assert wait_until(lambda: (a.metric("log_capturer_docker_lost_generations_total",
-                                        input="c") or 0) >= 1, 10)
+    assert wait_until(lambda: (a.metric(metric, input="c") or 0) >= 1, 10)
+    a.span_ms = a.metric("log_capturer_docker_api_gap_milliseconds_total", input="c")
     time.sleep(1)
     assert a.stop(30) == 0
     lines = [r["line"] for r in a.output().records]
     burst = [int(x.split()[1]) for x in lines if x.startswith("burst ")]
-    gap = [r for r in problems(a) if "lost" in r.get("msg", "")]
-    record_numbers("docker_gap_while_down", f"8000 lines in ~5 rotations while down: "
-                   f"{len(burst)} still on disk and delivered; warning: "
-                   f"{gap[0]['msg'] if gap else None}")
+    gap = [r for r in problems(a) if "lost in rotation" in r.get("msg", "")]
     assert gap and cid[:12] in gap[0]["msg"], problems(a)
     assert burst == list(range(burst[0], 8000)), "not a contiguous end"
     assert burst[0] > 0
+    return a, cid, burst, gap
+
+
+@pytest.mark.docker
+def test_docker_generations_gone_while_down_are_counted(docker, make_agent):
+    """The agent is stopped while 5 generations rotate (max-file=3 keeps 2 rotated): the
+    ones deleted are gone for any reader; the restarted agent counts the gap and says
+    which container and time range; everything still on disk arrives."""
+    a, cid, burst, gap = rotate_past_stopped_agent(
+        docker, make_agent, "file", "gap", "log_capturer_docker_lost_generations_total")
+    record_numbers("docker_gap_while_down", f"8000 lines in ~5 rotations while down: "
+                   f"{len(burst)} still on disk and delivered; warning: {gap[0]['msg']}")
+
+
+@pytest.mark.docker
+def test_docker_api_lines_rotated_away_while_down_are_counted(docker, make_agent):
+    """Api mode, the same: the Engine API cannot return what rotation deleted; the restarted
+    agent counts the gap (log_capturer_docker_api_gaps_total and its span) and says which
+    container and time range; everything the daemon still has arrives, in order."""
+    a, cid, burst, gap = rotate_past_stopped_agent(
+        docker, make_agent, "api", "agap", "log_capturer_docker_api_gaps_total")
+    record_numbers("docker_api_gap_while_down", f"8000 lines in ~5 rotations while down: "
+                   f"{len(burst)} still in the log and delivered; gap span {a.span_ms} ms; "
+                   f"warning: {gap[0]['msg']}")
+    assert len(gap) == 1, gap  # one restart, one gap
+    assert a.span_ms is not None and a.span_ms >= 0
 
 
 def run_rotated_while_down(make_agent, tmp_path, inputs, write, kills, restart_pause):

@@ -59,6 +59,7 @@ class ContainerChurn(threading.Thread):
         self.key = "containers"
         self.lock = threading.Lock()
         self.counts = {"created": 0, "runs": 0, "stopped": 0, "removed": 0, "restarted": 0}
+        self.cids = {}  # container name -> id
         self.threads = []
 
     def count(self, k, n=1):
@@ -135,6 +136,8 @@ class ContainerChurn(threading.Thread):
         cid = eng.run_container(name, container_cmd(name, self.lines, self.per_tick, streams,
                                                     end),
                                 tty=(kind == "tty"), log_opts=opts, extra=extra)
+        with self.lock:
+            self.cids[name] = cid  # the agent's api gap warnings name the id
         self.count("created")
         try:
             if kind == "restart":

@@ -50,6 +50,52 @@ def now():
 
 # --------------------------------------------------------------------------- accounting
 
+TS_GROUPS = ("dapi",)  # groups read by docker api mode: delivered timestamps are kept
+API_GAP_RE = re.compile(r"container ([0-9a-f]{12}): lost in rotation: its log no longer holds "
+                        r"the last line read \((\S+)\); lines after it and before (\S+) may be lost")
+
+
+def rfc3339_ns(s):
+    """2026-12-01T02:48:19.331276862Z -> ns since the epoch (UTC)."""
+    import calendar
+    base, _, frac = s.rstrip("Z").partition(".")
+    t = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    return t * 1_000_000_000 + int((frac + "000000000")[:9])
+
+
+def api_gaps(log_records):
+    """Api mode's gaps the agent logged (its own JSON log records): {cid12: [(from, to)]}
+    in ns, and whether a gap message was suppressed by rate limiting."""
+    gaps, suppressed = {}, False
+    for r in log_records:
+        msg = r.get("msg", "")
+        if "lost in rotation: its log no longer holds" in msg and r.get("suppressed"):
+            suppressed = True
+        m = API_GAP_RE.search(msg)
+        if m:
+            gaps.setdefault(m.group(1), []).append((rfc3339_ns(m.group(2)),
+                                                     rfc3339_ns(m.group(3))))
+    return gaps, suppressed
+
+
+def api_gap_excused(tracker, key, gaps):
+    """True when every run of lost lines of `key` (an api mode key) lies in a gap the agent
+    counted and logged for its container: the run's delivered neighbours (their timestamps)
+    bracket a logged range (last line read, first line the daemon still had). A run with no
+    logged gap around it is a silent loss."""
+    runs = tracker.lost_runs(key)
+    if not runs or not gaps:
+        return not runs
+    ts = tracker.ts.get(key, {})
+    n = tracker.written_of(key)
+    for lo, hi in runs:
+        before = ts.get(lo - 1) if lo > 0 else None
+        after = ts.get(hi + 1) if hi + 1 < n else None
+        if not any((before is None or before < to) and (after is None or after > frm)
+                   for frm, to in gaps):
+            return False
+    return True
+
 
 class Tracker:
     """What was written and what arrived, per source key: a count per sequence number."""
@@ -59,6 +105,7 @@ class Tracker:
         self.written = {}  # key -> lines written (seq 0..n-1)
         self.seen = {}  # key -> bytearray of delivery counts (saturating at 255)
         self.unknown = 0  # delivered lines that do not parse as ours
+        self.ts = {}  # key -> {seq: timestamp (ns) of its first delivery}, api mode keys only
 
     def wrote(self, key, n):
         with self.lock:
@@ -68,8 +115,9 @@ class Tracker:
         with self.lock:
             return self.written.get(key, 0)
 
-    def delivered(self, line, group="file"):
-        """One delivered line of input group `group` (keys are "<group>/<src>")."""
+    def delivered(self, line, group="file", ts=None):
+        """One delivered line of input group `group` (keys are "<group>/<src>"); `ts`, its
+        timestamp (ns), is kept for api mode's groups (api_gap_excused)."""
         m = LINE_RE.search(line)
         with self.lock:
             if not m:
@@ -83,6 +131,8 @@ class Tracker:
                 b.extend(bytes(seq + 1024 - len(b)))
             if b[seq] < 255:
                 b[seq] += 1
+            if ts is not None and group in TS_GROUPS:
+                self.ts.setdefault(key, {}).setdefault(seq, int(ts))
 
     def delivered_through(self, key, n):
         """True when seq 0..n-1 of key all arrived."""
@@ -125,6 +175,23 @@ class Tracker:
             n = self.written.get(key, 0)
             b = self.seen.get(key, bytearray())[:n]
             return n, len(b) - b.count(0)
+
+    def lost_runs(self, key):
+        """Every run of lost sequence numbers of key: [(first, last), ...]."""
+        with self.lock:
+            n = self.written.get(key, 0)
+            b = self.seen.get(key, bytearray())
+            runs, i = [], 0
+            while i < n:
+                if i >= len(b) or b[i] == 0:
+                    j = i
+                    while j + 1 < n and (j + 1 >= len(b) or b[j + 1] == 0):
+                        j += 1
+                    runs.append((i, j))
+                    i = j + 1
+                else:
+                    i += 1
+            return runs
 
     def quick(self):
         with self.lock:
@@ -399,7 +466,7 @@ class LokiCollector:
                 raise OSError(f"fake loki /fake/entries answered {st}")
             ents = json.loads(body)
             for e in ents:
-                self.tracker.delivered(e.get("line", ""), group_of(e.get("labels")))
+                self.tracker.delivered(e.get("line", ""), group_of(e.get("labels")), e.get("ts"))
             self.off += len(ents)
             n += len(ents)
             if len(ents) < 20000:
@@ -649,6 +716,7 @@ class Harness:
             "docker_streams": api_streams,
             "docker_missed": int(ag.metric_sum(m, "log_capturer_docker_missed_containers_total",
                                                input="dapi") or 0),
+            "docker_api_gaps": int(ag.metric_sum(m, "log_capturer_docker_api_gaps_total") or 0),
             "docker_lost_gens": int(ag.metric_sum(m, "log_capturer_docker_lost_generations_total")
                                     or 0),
             "ckpt_entries": int(ag.metric_sum(m, "log_capturer_checkpoint_entries") or 0),
@@ -775,9 +843,9 @@ class Harness:
             csv_f = open(self.work / "samples.csv", "w", newline="")
             fields = ["t_s", "phase", "fault", "fds", "threads", "rss_kib", "open_files",
                       "loki_conns", "fds_core"] + [f"fd_{k}" for k in FD_KINDS] + [
-                      "docker_streams", "docker_missed", "docker_lost_gens", "ckpt_entries",
-                      "meta_entries", "dlq_batches", "m_open_fds", "m_rss_kib", "m_threads",
-                      "input_lines", "output_records", "pending_bytes", "written", "delivered"]
+                      "docker_streams", "docker_missed", "docker_api_gaps", "docker_lost_gens",
+                      "ckpt_entries", "meta_entries", "dlq_batches", "m_open_fds", "m_rss_kib",
+                      "m_threads", "input_lines", "output_records", "pending_bytes", "written", "delivered"]
             cw = csv.DictWriter(csv_f, fieldnames=fields)
             cw.writeheader()
             threads = [threading.Thread(target=self.sampler, args=(csv_f, cw), daemon=True),
@@ -962,6 +1030,10 @@ class Harness:
         last = self.samples[-1] if self.samples else {}
         missed = last.get("docker_missed", 0)
         excused = self.excuse_missed(ranges, missed)
+        gap_keys, gap_lines, gaps_logged, gaps_suppressed = excuse_api_gaps(
+            self.tracker, {k: v for k, v in ranges.items() if k not in excused},
+            self.agent.log_records() if self.agent else [],
+            self.containers.cids if self.containers else {})
         out("")
         out(f"=== soak summary: output={a.output} minutes={a.minutes:g}"
             f"{' smoke' if self.smoke else ''} samples={len(self.samples)} "
@@ -984,7 +1056,10 @@ class Harness:
             out(f"docker: containers {self.containers.summary() if self.containers else '-'}; "
                 f"api missed_containers_total={missed} (lines of "
                 f"{len(excused)} wholly unread containers excused: {sorted(excused)[:5]}); "
-                f"lost_generations_total={last.get('docker_lost_gens', 0)}")
+                f"lost_generations_total={last.get('docker_lost_gens', 0)}; "
+                f"api_gaps_total={last.get('docker_api_gaps', 0)} (logged {gaps_logged}"
+                f"{', some suppressed' if gaps_suppressed else ''}; {gap_lines} lost lines of "
+                f"{len(gap_keys)} streams inside them excused)")
         if self.dlq_replay is not None or last.get("dlq_batches"):
             out(f"dlq: dead_lettered_batches={last.get('dlq_batches', 0)} replay="
                 f"{self.dlq_replay}")
@@ -992,7 +1067,7 @@ class Harness:
             out("rss: not gated (" + ("sanitizer build: ASan's quarantine holds freed memory"
                                      if self.asan else "--no-rss-gate") + ")")
         for key, r in sorted(ranges.items()):
-            if key in excused:
+            if key in excused or key in gap_keys:
                 continue
             out(f"  lost in {key} (of {self.tracker.written.get(key)}): {', '.join(r)}")
         ev = ", ".join(f"{k}={v}" for k, v in sorted(self.events.counts.items()))
@@ -1010,6 +1085,7 @@ class Harness:
         fails = list(self.failures)
         fails += [f"{c[0]} grew: {c[6]}" for c in checks if c[6]]
         lost -= sum(self.tracker.written.get(k, 0) for k in excused)
+        lost -= gap_lines
         if lost:
             fails.append(f"{lost} lines lost")
         if self.events.counts.get("copytruncate-unread"):
@@ -1021,6 +1097,22 @@ class Harness:
         print(text, end="")
         (self.work / "summary.txt").write_text(text)
         return 0 if not fails else 1
+
+
+def excuse_api_gaps(tracker, ranges, log_records, cids, group="dapi"):
+    """Api mode keys (of `group`) whose lost lines all lie in gaps the agent counted and
+    logged (api_gap_excused); cids maps a container name to its id. Returns (excused keys,
+    lines excused, gaps logged, suppressed)."""
+    gaps, suppressed = api_gaps(log_records)
+    keys = set()
+    for key in ranges:
+        if not key.startswith(group + "/"):
+            continue
+        cid = cids.get(key[len(group) + 1:].split(".r")[0], "")
+        if api_gap_excused(tracker, key, gaps.get(cid[:12], [])):
+            keys.add(key)
+    lines = sum(hi - lo + 1 for k in keys for lo, hi in tracker.lost_runs(k))
+    return keys, lines, sum(len(v) for v in gaps.values()), suppressed
 
 
 def _excuse_missed(self, ranges, missed):

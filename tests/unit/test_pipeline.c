@@ -271,6 +271,54 @@ static void test_backpressure_auto_limit(void **state)
     }
 }
 
+static int nwritable;
+
+static void count_writable(struct lc_source *s, void *arg)
+{
+    (void)s;
+    (void)arg;
+    nwritable++;
+}
+
+/*
+ * Fairness (issue 13): alone, a source has the whole budget; with another
+ * source busy, one holding more than half of max_pending_bytes (at least four
+ * batches) is over its share, the quiet one not; acks bring it back under and
+ * call on_writable once.
+ */
+static void test_flooding_source_over_its_share(void **state)
+{
+    (void)state;
+    struct fixture *f = setup(4096, 65536, 60000);
+    char line[1000];
+    struct lc_pos p = {.offset = 1};
+    int64_t off = 0;
+
+    memset(line, 'x', sizeof(line));
+    nwritable = 0;
+    f->src[0]->on_writable = count_writable;
+    /* alone: never over its share */
+    while (f->src[0]->pending_bytes < 40000)
+        emit_n(f, 4, 1000, off += 4000);
+    assert_int_equal(f->a.busy_sources, 1);
+    assert_false(lc_source_over_share(f->src[0]));
+    /* a quiet neighbour: the flooder holds more than half of 64 KiB, the quiet one not */
+    assert_int_equal(lc_pipeline_emit(&f->in, f->src[1], 0, line, 100), 0);
+    lc_source_checkpoint(f->src[1], &p);
+    assert_int_equal(f->a.busy_sources, 2);
+    assert_true(lc_source_over_share(f->src[0]));
+    assert_false(lc_source_over_share(f->src[1]));
+    assert_int_equal(nwritable, 0);
+    lc_pipeline_flush(&f->a);
+    ack_all(LC_FATE_DELIVERED);
+    assert_int_equal(f->src[0]->pending_bytes, 0);
+    assert_int_equal(f->src[1]->pending_bytes, 0);
+    assert_int_equal(f->a.busy_sources, 0);
+    assert_false(lc_source_over_share(f->src[0]));
+    assert_int_equal(nwritable, 1);
+    teardown(f);
+}
+
 static void test_ack_commits_position(void **state)
 {
     (void)state;
@@ -681,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_small_batches_cost_little_and_are_reused),
         cmocka_unit_test(test_alloc_failures_pipeline),
         cmocka_unit_test(test_alloc_failures_file_tail),
+        cmocka_unit_test(test_flooding_source_over_its_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
