@@ -7,6 +7,7 @@
 #include "process/stage.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,7 +246,19 @@ const struct lc_option lc_config_options[] = {
 
 /* Keys of an entry that the core handles before the plugin's table sees the rest. */
 static const char *const lc_input_common[] = {"type", "name", "outputs", "labels", "process", NULL};
-static const char *const lc_output_common[] = {"type", "name", "labels", NULL};
+static const char *const lc_output_common[] = {"type",        "name",       "labels",
+                                               "batch_bytes", "batch_wait", NULL};
+
+/* An output's own batch size and age (lc_output_common; 0: the top-level ones). */
+#define OCF(f) offsetof(struct lc_output_conf, f)
+static const struct lc_option output_batch_options[] = {
+    {.type = LC_OPT_SIZE,
+     .key = "batch_bytes",
+     .offset = OCF(batch_bytes),
+     .min = 4096,
+     .max = 64 * 1024 * 1024},
+    {.type = LC_OPT_DURATION, .key = "batch_wait", .offset = OCF(batch_wait_ms), .min = 1},
+};
 static const char *const lc_root_special[] = {"inputs", "outputs", "processes", NULL};
 
 const char lc_config_embedded[] = "# The configuration used when log_capturer runs without -c.\n"
@@ -566,7 +579,7 @@ static int load_input(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
 static int load_output(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
 {
     struct lc_output_conf *oc = &L->cfg->outputs[idx];
-    yaml_node_t *v[4];
+    yaml_node_t *v[6];
     int rc;
 
     snprintf(L->y.owner, sizeof(L->y.owner), "output #%zu", idx + 1);
@@ -597,6 +610,12 @@ static int load_output(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
     set_owner(L, "output", oc->name, oc->type);
     if (v[2]) {
         rc = lc_yaml_map(&L->y, v[2], "labels", true, 0, &oc->labels);
+        if (rc < 0)
+            return rc;
+    }
+    for (size_t k = 0; k < 2; k++) {
+        const struct lc_option *o = &output_batch_options[k];
+        rc = v[3 + k] ? lc_yaml_apply_option(&L->y, o, oc, v[3 + k], o->key) : 0;
         if (rc < 0)
             return rc;
     }
@@ -988,6 +1007,10 @@ void lc_config_print(const struct lc_config *cfg, FILE *f)
             lc_yaml_print_map(&oc->labels, false, f);
             fputc('\n', f);
         }
+        if (oc->batch_bytes)
+            fprintf(f, "    batch_bytes: %" PRId64 "\n", oc->batch_bytes);
+        if (oc->batch_wait_ms)
+            fprintf(f, "    batch_wait: %" PRId64 "ms\n", oc->batch_wait_ms);
         if (oc->plugin)
             lc_yaml_print_values(oc->plugin->options, oc->conf, 4, f);
     }

@@ -502,8 +502,8 @@ static int check_items(struct lc_yaml_opts *L, const struct lc_option *o, void *
     return 0;
 }
 
-static int apply_option(struct lc_yaml_opts *L, const struct lc_option *o, void *conf,
-                        yaml_node_t *val, const char *path)
+int lc_yaml_apply_option(struct lc_yaml_opts *L, const struct lc_option *o, void *conf,
+                         yaml_node_t *val, const char *path)
 {
     char *text = NULL;
     char msg[256];
@@ -601,7 +601,7 @@ int lc_yaml_apply(struct lc_yaml_opts *L, const struct lc_option *table, void *c
             goto out_free_seen;
         }
         seen[row] = true;
-        rc = apply_option(L, &table[row], conf, vn, path);
+        rc = lc_yaml_apply_option(L, &table[row], conf, vn, path);
         if (rc < 0)
             goto out_free_seen;
     }

@@ -108,6 +108,9 @@ int lc_yaml_check_key(struct lc_yaml_opts *L, yaml_node_t *kn);
 int lc_yaml_apply(struct lc_yaml_opts *L, const struct lc_option *table, void *conf,
                   yaml_node_t *map, const char *prefix, const char *const *skip);
 /* The value nodes of the NULL-terminated `keys` in `map` (NULL when absent); repeats fail. */
+/* One option row from its value node (path names it in messages). */
+int lc_yaml_apply_option(struct lc_yaml_opts *L, const struct lc_option *o, void *conf,
+                         yaml_node_t *val, const char *path);
 int lc_yaml_find_keys(struct lc_yaml_opts *L, yaml_node_t *map, const char *const *keys,
                       yaml_node_t **vals);
 

@@ -122,7 +122,7 @@ static const struct lc_input_plugin fake_file = {
 struct fake_loki_conf {
     char *url;
     char *token;
-    int64_t batch_bytes;
+    int64_t max_body;
     struct lc_kvlist headers;
     struct {
         int64_t initial_ms;
@@ -153,7 +153,7 @@ static const struct lc_option fake_breaker[] = {
 static const struct lc_option fake_loki_options[] = {
     {LC_OPT_STR, "url", NULL, FL(url), .flags = LC_OPT_REQUIRED},
     {LC_OPT_STR, "token", NULL, FL(token), .flags = LC_OPT_SECRET},
-    {LC_OPT_SIZE, "batch_bytes", "1MiB", FL(batch_bytes), 4096, 64 << 20},
+    {LC_OPT_SIZE, "max_body", "1MiB", FL(max_body), 4096, 64 << 20},
     {LC_OPT_MAP, "headers", NULL, FL(headers), .flags = LC_OPT_HEADERS},
     {LC_OPT_SECTION, "retry", NULL, FL(retry), .sub = fake_retry},
     {LC_OPT_SECTION, "breaker", NULL, FL(breaker), .sub = fake_breaker},
@@ -488,7 +488,7 @@ static void test_full_config(void **state)
     fl = cfg->outputs[0].conf;
     assert_string_equal(fl->url, "http://127.0.0.1:3100");
     assert_string_equal(fl->token, "s3cret");
-    assert_int_equal(fl->batch_bytes, 1 << 20);
+    assert_int_equal(fl->max_body, 1 << 20);
     assert_int_equal(fl->headers.n, 2);
     assert_string_equal(lc_kvlist_get(&fl->headers, "X-A"), "1");
     assert_string_equal(lc_kvlist_get(&fl->headers, "X-B"), "two");
@@ -718,6 +718,8 @@ static void test_print_roundtrip(void **state)
                 "    url: http://x\n"
                 "    headers: {\"a b\": c}\n"
                 "    breaker: {failures: 3}\n"
+                "    batch_bytes: 256KiB\n"
+                "    batch_wait: 250ms\n"
                 "  - type: stdout\n"
                 "    name: s\n");
     pa = print_config(a);
@@ -726,6 +728,11 @@ static void test_print_roundtrip(void **state)
     assert_string_equal(a->state_dir, "/tmp/with \"quotes\" and ${NOT_A_VAR} and \ttab");
     assert_string_equal(b->state_dir, a->state_dir);
     assert_string_equal(pa, pb);
+    /* an output's own batch size and age (docs/configuration.md), printed back */
+    assert_int_equal(b->outputs[0].batch_bytes, 256 * 1024);
+    assert_int_equal(b->outputs[0].batch_wait_ms, 250);
+    assert_int_equal(b->outputs[1].batch_bytes, 0);
+    assert_int_equal(b->outputs[1].batch_wait_ms, 0);
     free(pa);
     free(pb);
     lc_config_free(a);
