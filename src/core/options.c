@@ -518,7 +518,7 @@ static const char *type_name(enum lc_opt_type t)
     return "?";
 }
 
-static void format_bound(const struct lc_option *o, int64_t v, char *buf, size_t len)
+void lc_option_format_bound(const struct lc_option *o, int64_t v, char *buf, size_t len)
 {
     if (o->type == LC_OPT_SIZE)
         lc_format_size(v, buf, len);
@@ -538,8 +538,8 @@ static void format_range(const struct lc_option *o, char *buf, size_t len)
         return;
     if (o->min == 0 && o->max == 0)
         return;
-    format_bound(o, o->min, lo, sizeof(lo));
-    format_bound(o, o->max, hi, sizeof(hi));
+    lc_option_format_bound(o, o->min, lo, sizeof(lo));
+    lc_option_format_bound(o, o->max, hi, sizeof(hi));
     if (o->max == 0)
         snprintf(buf, len, "%s>= %s", (o->flags & LC_OPT_ZERO) ? "0 or " : "", lo);
     else

@@ -101,6 +101,8 @@ int lc_format_duration_ms(int64_t ms, char *buf, size_t len);
  * -ENOTSUP (not a scalar type). On error `conf` is unchanged.
  */
 int lc_option_set(const struct lc_option *opt, void *conf, const char *value);
+/* A bound of an option's range as written in a config (sizes, durations, numbers). */
+void lc_option_format_bound(const struct lc_option *o, int64_t v, char *buf, size_t len);
 
 /* Sets every option of `table` in `conf` to its default. 0 or negative errno. */
 int lc_options_defaults(const struct lc_option *table, void *conf);

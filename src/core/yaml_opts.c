@@ -245,16 +245,6 @@ int lc_yaml_scalar_value(struct lc_yaml_opts *L, const yaml_node_t *n, const cha
     return subst(L, n, path, out);
 }
 
-static void format_limit(const struct lc_option *o, int64_t v, char *buf, size_t len)
-{
-    if (o->type == LC_OPT_SIZE)
-        lc_format_size(v, buf, len);
-    else if (o->type == LC_OPT_DURATION)
-        lc_format_duration_ms(v, buf, len);
-    else
-        snprintf(buf, len, "%" PRId64, v);
-}
-
 static const char *type_expect(enum lc_opt_type t)
 {
     switch (t) {
@@ -284,8 +274,8 @@ static void set_error(const struct lc_option *o, const char *value, int rc, char
     char lo[32], hi[32];
 
     if (rc == -ERANGE && (o->min != 0 || o->max != 0)) {
-        format_limit(o, o->min, lo, sizeof(lo));
-        format_limit(o, o->max, hi, sizeof(hi));
+        lc_option_format_bound(o, o->min, lo, sizeof(lo));
+        lc_option_format_bound(o, o->max, hi, sizeof(hi));
         const char *zero = (o->flags & LC_OPT_ZERO) ? "0 or " : "";
         if (o->max == 0)
             snprintf(msg, len, "value '%.64s' out of range: must be %sat least %s", value, zero,
