@@ -559,6 +559,11 @@ def test_docker_sd_relabel_configs(tmp_path, fake, docker):
         ((("container", name), ("logstream", "stdout")), "out line"),
         ((("container", name), ("logstream", "stderr")), "err line"),
     }, got
+    # the other container is left out by the keep rule, said once, and never read
+    other_name = docker.api_json(f"/containers/{other}/json")["Name"].lstrip("/")
+    log = (tmp_path / "promtail.stderr").read_text(errors="replace")
+    assert log.count(f"({other_name}): dropped by the relabel rules") == 1, log[-3000:]
+    assert other[:12] not in log.replace(f"{other[:12]} ({other_name}): dropped", ""), log[-3000:]
 
 
 def test_sighup_converts_and_reloads(tmp_path, fake):
