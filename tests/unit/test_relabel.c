@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* test_relabel.c: relabel_configs semantics (replace, keep, drop, labelmap, labeldrop, labelkeep).
  */
+#include "core/config.h"
+#include "core/plugin.h"
 #include "core/relabel.h"
+#include "input/docker.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -224,6 +227,78 @@ static void test_prepare_errors_and_limit(void **state)
     lc_relabel_set_free(&s);
 }
 
+/* The docker input's `relabel:` list (LC_OPT_SECLIST): parsed, prepared, errors at the item. */
+static void test_docker_relabel_option(void **state)
+{
+    (void)state;
+    static const char head[] = "outputs: [{type: stdout, name: out}]\n"
+                               "inputs:\n  - type: docker\n    name: d\n    relabel:\n"
+                               "      - {source_labels: [__meta_docker_container_name], "
+                               "regex: '/(.*)', target_label: container}\n";
+    struct lc_config *cfg = NULL;
+    const struct lc_docker_conf *c;
+    const struct lc_relabel_rule *r;
+    char yaml[4096], err[512];
+    struct lc_relabel_set s = {0};
+
+    lc_config_input_lookup = lc_input_plugin_find;
+    lc_config_output_lookup = lc_output_plugin_find;
+    snprintf(yaml, sizeof(yaml),
+             "%s      - {action: keep, source_labels: [a, b], separator: '-', "
+             "regex: 'x-.*'}\n",
+             head);
+    assert_int_equal(lc_config_load_string(yaml, "t.yaml", &cfg, err, sizeof(err)), 0);
+    c = cfg->inputs[0].conf;
+    assert_int_equal(c->relabel.n, 2);
+    r = c->relabel.v;
+    assert_int_equal(r[0].action, LC_RELABEL_REPLACE);
+    assert_string_equal(r[0].replacement, "$1");
+    assert_string_equal(r[1].separator, "-");
+    assert_int_equal(r[1].action, LC_RELABEL_KEEP);
+    assert_int_equal(lc_relabel_set_put(&s, "__meta_docker_container_name", "/web"), 0);
+    assert_int_equal(lc_relabel_set_put(&s, "a", "x"), 0);
+    assert_int_equal(lc_relabel_set_put(&s, "b", "y"), 0);
+    assert_int_equal(lc_relabel_apply(c->relabel.v, c->relabel.n, &s), 1); /* prepared at load */
+    assert_string_equal(lc_relabel_set_get(&s, "container"), "web");
+    lc_relabel_set_free(&s);
+    lc_config_free(cfg);
+
+    /* a bad regex: the item's line, and its path */
+    snprintf(yaml, sizeof(yaml), "%s      - {action: drop, source_labels: [a], regex: '(x'}\n",
+             head);
+    assert_int_not_equal(lc_config_load_string(yaml, "t.yaml", &cfg, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "t.yaml:7:"));
+    assert_non_null(strstr(err, "relabel[1]"));
+    assert_non_null(strstr(err, "regex"));
+    /* an unknown key, a missing target_label, not a list */
+    snprintf(yaml, sizeof(yaml), "%s      - {action: replace, source_labels: [a], modulus: 3}\n",
+             head);
+    assert_int_not_equal(lc_config_load_string(yaml, "t.yaml", &cfg, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "modulus"));
+    snprintf(yaml, sizeof(yaml), "%s      - {source_labels: [a]}\n", head);
+    assert_int_not_equal(lc_config_load_string(yaml, "t.yaml", &cfg, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "target_label"));
+    assert_int_not_equal(lc_config_load_string("outputs: [{type: stdout, name: out}]\n"
+                                               "inputs: [{type: docker, name: d, relabel: x}]\n",
+                                               "t.yaml", &cfg, err, sizeof(err)),
+                         0);
+    assert_non_null(strstr(err, "sequence of mappings"));
+    /* at the limit of 64 rules, and one over */
+    {
+        size_t o = (size_t)snprintf(yaml, sizeof(yaml),
+                                    "outputs: [{type: stdout, name: out}]\n"
+                                    "inputs:\n  - type: docker\n    name: "
+                                    "d\n    relabel:\n");
+        for (int i = 0; i < 64; i++)
+            o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, "      - {action: labeldrop}\n");
+        assert_int_equal(lc_config_load_string(yaml, "t.yaml", &cfg, err, sizeof(err)), 0);
+        lc_config_free(cfg);
+        snprintf(yaml + o, sizeof(yaml) - o, "      - {action: labeldrop}\n");
+        assert_int_not_equal(lc_config_load_string(yaml, "t.yaml", &cfg, err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "at most 64"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_keep_drop),
         cmocka_unit_test(test_labelmap_labeldrop_labelkeep),
         cmocka_unit_test(test_prepare_errors_and_limit),
+        cmocka_unit_test(test_docker_relabel_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
