@@ -24,7 +24,8 @@ const struct lc_option lc_relabel_options[] = {
      .help = "PCRE2, anchored at both ends."},
     {LC_OPT_STR, "target_label", NULL, RCFG(target_label), .help = "The label replace sets."},
     {LC_OPT_STR, "replacement", "$1", RCFG(replacement), .flags = LC_OPT_VERBATIM,
-     .help = "With $1, ${1}, $name, ${name} from the regex's groups."},
+     .help = "With $1, $name, ${1}, ${name} from the regex's groups (${..} is written $${..}: "
+             "${..} alone is the environment)."},
     LC_OPT_END,
 };
 
