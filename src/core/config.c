@@ -779,9 +779,6 @@ static int check_items(struct lc_cfg_load *L, const struct lc_option *o, void *c
     return 0;
 }
 
-static int apply_mapping(struct lc_cfg_load *L, const struct lc_option *table, void *conf,
-                         yaml_node_t *map, const char *prefix, const char *const *skip);
-
 /* A sequence of mappings, each an item of o->size bytes filled from o->sub, then prepared. */
 static int apply_seclist(struct lc_cfg_load *L, const struct lc_option *o, struct lc_seclist *l,
                          yaml_node_t *val, const char *path)

@@ -1330,7 +1330,7 @@ bad:
 static int st_labellist(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c, const char *type)
 {
     bool first = true;
-    int rc;
+    int rc = 0;
 
     if (is_null(c) || (rc = want_seq(P, c, type)))
         return is_null(c) ? invalid(P, c, "%s needs a list of label names", type) : rc;
