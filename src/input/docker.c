@@ -291,9 +291,12 @@ static void file_driver_list(void *arg, const struct lc_docker_result *r,
 
 /* Labels ------------------------------------------------------------------- */
 
-/* The input's labels and the discovery labels of e's `stream`, relabelled: 1 kept, 0 dropped. */
+/*
+ * The input's labels and the discovery labels of e's `stream`, relabelled: 1
+ * kept, 0 dropped. *cut is set when the container had more labels than a set holds.
+ */
 static int relabel(struct lc_docker_in *d, const struct lc_docker_meta_entry *e, const char *stream,
-                   struct lc_relabel_set *s)
+                   struct lc_relabel_set *s, bool *cut)
 {
     const struct lc_kvlist *stat = &d->in->conf->labels;
     char k[340], name[300];
@@ -314,8 +317,10 @@ static int relabel(struct lc_docker_in *d, const struct lc_docker_meta_entry *e,
         snprintf(k, sizeof(k), "__meta_docker_container_label_%s", name);
         rc = lc_relabel_set_put(s, k, e->all_labels[i].value);
     }
-    if (rc == -E2BIG)
+    if (rc == -E2BIG) {
         rc = 0; /* the set holds LC_RELABEL_MAX_LABELS; a container with more is cut */
+        *cut = true;
+    }
     if (rc == 0)
         rc = lc_relabel_apply(d->c->relabel.v, d->c->relabel.n, s);
     if (rc == 1 && s->n == 0)
@@ -328,15 +333,20 @@ static int relabel(struct lc_docker_in *d, const struct lc_docker_meta_entry *e,
 bool lc_docker_relabel_kept(struct lc_docker_in *d, const struct lc_docker_meta_entry *e)
 {
     struct lc_relabel_set s;
-    bool kept = false;
+    bool kept = false, cut = false;
 
     if (d->c->relabel.n == 0)
         return true;
     for (int k = 0; k < 2 && !kept; k++) {
-        kept = relabel(d, e, k ? "stderr" : "stdout", &s) == 1;
+        kept = relabel(d, e, k ? "stderr" : "stdout", &s, &cut) == 1;
         if (kept)
             lc_relabel_set_free(&s);
     }
+    if (cut) /* once per container: this runs when it is attached */
+        lc_logf(LC_LOG_WARN, d->in->conf->name, NULL,
+                "container %.12s (%s): more than %d discovery labels, the rest are not "
+                "relabelled",
+                e->id, e->name, LC_RELABEL_MAX_LABELS);
     if (!kept)
         lc_logf(LC_LOG_INFO, d->in->conf->name, NULL,
                 "container %.12s (%s): dropped by the relabel rules, not read", e->id, e->name);
@@ -353,9 +363,10 @@ int lc_docker_labels(struct lc_docker_in *d, const struct lc_docker_meta_entry *
 
     if (d->c->relabel.n) {
         struct lc_relabel_set s;
-        int rc = relabel(d, e, stream, &s);
+        bool cut = false; /* said by lc_docker_relabel_kept */
+        int rc = relabel(d, e, stream, &s, &cut);
         if (rc == 0) /* this stream dropped, the container kept: the other's labels */
-            rc = relabel(d, e, strcmp(stream, "stdout") == 0 ? "stderr" : "stdout", &s);
+            rc = relabel(d, e, strcmp(stream, "stdout") == 0 ? "stderr" : "stdout", &s, &cut);
         if (rc != 1)
             return rc < 0 ? rc : -ENOENT; /* s is freed */
         rc = lc_labels_intern(s.v, s.n, out);
