@@ -420,9 +420,12 @@ int lc_options_defaults(const struct lc_option *table, void *conf)
         case LC_OPT_SECTION:
             rc = lc_options_defaults(o->sub, at);
             break;
+        case LC_OPT_SECLIST:
+            *(struct lc_seclist *)at = (struct lc_seclist){0};
+            break;
         }
         if (rc == 0 && o->def && o->type != LC_OPT_STRLIST && o->type != LC_OPT_MAP &&
-            o->type != LC_OPT_SECTION)
+            o->type != LC_OPT_SECTION && o->type != LC_OPT_SECLIST)
             rc = lc_option_set(o, conf, o->def);
         if (rc < 0)
             return rc;
@@ -466,6 +469,19 @@ const char *lc_kvlist_get(const struct lc_kvlist *l, const char *key)
     return NULL;
 }
 
+void lc_seclist_free(const struct lc_option *o, struct lc_seclist *l)
+{
+    for (size_t k = 0; k < l->n; k++) {
+        void *item = (char *)l->v + k * o->size;
+        if (o->free_item)
+            o->free_item(item);
+        else
+            lc_options_free(o->sub, item);
+    }
+    free(l->v);
+    *l = (struct lc_seclist){0};
+}
+
 void lc_options_free(const struct lc_option *table, void *conf)
 {
     if (!table || !conf)
@@ -486,6 +502,9 @@ void lc_options_free(const struct lc_option *table, void *conf)
             break;
         case LC_OPT_SECTION:
             lc_options_free(o->sub, at);
+            break;
+        case LC_OPT_SECLIST:
+            lc_seclist_free(o, (struct lc_seclist *)at);
             break;
         default:
             break;
@@ -514,6 +533,8 @@ static const char *type_name(enum lc_opt_type t)
         return "map";
     case LC_OPT_SECTION:
         return "section";
+    case LC_OPT_SECLIST:
+        return "list of mappings";
     }
     return "?";
 }
@@ -568,6 +589,21 @@ static void print_rows(const struct lc_option *table, const char *prefix, FILE *
             snprintf(key, sizeof(key), "%s", o->key);
         if (o->type == LC_OPT_SECTION) {
             print_rows(o->sub, key, f, markdown);
+            continue;
+        }
+        if (o->type == LC_OPT_SECLIST) {
+            char item[260];
+            snprintf(item, sizeof(item), "%s[]", key);
+            if (markdown) {
+                fprintf(f, "| `%s` | %s | | at most %" PRId64 " | ", key, type_name(o->type),
+                        o->max);
+                put_cell(o->help ? o->help : "", f, true);
+                fputs(" |\n", f);
+            } else {
+                fprintf(f, "%-32s %-22s %-20s at most %-6" PRId64 " %s\n", key, type_name(o->type),
+                        "-", o->max, o->help ? o->help : "");
+            }
+            print_rows(o->sub, item, f, markdown);
             continue;
         }
         if (o->type == LC_OPT_ENUM && o->choices) {

@@ -19,6 +19,8 @@
  *   LC_OPT_STRLIST   struct lc_strlist (a YAML sequence of scalars, or one scalar)
  *   LC_OPT_MAP       struct lc_kvlist  (a YAML mapping of scalar to scalar)
  *   LC_OPT_SECTION   a nested struct described by `sub`, stored inline at offset
+ *   LC_OPT_SECLIST   struct lc_seclist (a YAML sequence of mappings, each a struct of
+ *                    `size` bytes described by `sub`; at most `max` items)
  * min/max bound INT, SIZE and DURATION (both 0: unbounded).
  */
 enum lc_opt_type {
@@ -31,6 +33,7 @@ enum lc_opt_type {
     LC_OPT_STRLIST,
     LC_OPT_MAP,
     LC_OPT_SECTION,
+    LC_OPT_SECLIST,
 };
 
 #define LC_OPT_REQUIRED 0x1u /* must be present */
@@ -65,6 +68,11 @@ struct lc_option {
      * key and value.
      */
     const char *(*check)(const char *key, const char *value);
+    /* SECLIST: the item size; optional prepare (after parsing an item: 0, or <0 and why in
+     * err, reported at the item) and free_item (replaces lc_options_free(sub, item)). */
+    size_t size;
+    int (*prepare)(void *item, char *err, size_t errlen);
+    void (*free_item)(void *item);
 };
 /* A table ends with a row whose key is NULL. */
 /* clang-format off */
@@ -84,6 +92,11 @@ struct lc_kv {
 
 struct lc_kvlist {
     struct lc_kv *v;
+    size_t n;
+};
+
+struct lc_seclist {
+    void *v; /* n items of the option's `size` bytes */
     size_t n;
 };
 
@@ -116,6 +129,9 @@ void lc_options_print(const struct lc_option *table, const char *prefix, FILE *f
 
 void lc_strlist_free(struct lc_strlist *l);
 void lc_kvlist_free(struct lc_kvlist *l);
+/* Frees the items of a SECLIST option `o` (free_item, else the sub table's options) and the list.
+ */
+void lc_seclist_free(const struct lc_option *o, struct lc_seclist *l);
 const char *lc_kvlist_get(const struct lc_kvlist *l, const char *key);
 
 #endif

@@ -1330,7 +1330,7 @@ bad:
 static int st_labellist(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c, const char *type)
 {
     bool first = true;
-    int rc;
+    int rc = 0;
 
     if (is_null(c) || (rc = want_seq(P, c, type)))
         return is_null(c) ? invalid(P, c, "%s needs a list of label names", type) : rc;
@@ -1964,14 +1964,225 @@ static int conv_relabel(struct pt *P, const yaml_node_t *rl, bool journal, struc
     return 0;
 }
 
+/*
+ * relabel_configs of a docker_sd_configs scrape: written out as the docker
+ * input's `relabel:` list (same semantics, run once per container). The
+ * discovery labels it gets are __meta_docker_container_{id,name,label_*,
+ * log_stream}; rules naming __meta_docker_network_* or __meta_docker_port_*
+ * (not provided) and actions other than replace, keep, drop, labelmap,
+ * labeldrop, labelkeep are unsupported.
+ */
+static int conv_relabel_docker(struct pt *P, const yaml_node_t *rl, struct pt_buf *o,
+                               const char **dyn, size_t *ndyn)
+{
+    static const char *const actions[] = {"replace",   "keep",      "drop", "labelmap",
+                                          "labeldrop", "labelkeep", NULL};
+    static const char *const known[] = {"source_labels", "separator", "regex", "target_label",
+                                        "replacement",   "action",    NULL};
+    int rc = want_seq(P, rl, "relabel_configs");
+    bool any = false;
+
+    if (rc)
+        return rc;
+    FOR_ITEMS(rl, itp)
+    {
+        yaml_node_t *r = node(P, *itp), *sl = get(P, r, "source_labels");
+        const char *action, *sep, *regex, *target, *repl;
+        bool bad = false;
+
+        if ((rc = want_map(P, r, "relabel_configs")) ||
+            (rc = stage_keys(P, r, "relabel_configs", known)) ||
+            (rc = get_str(P, r, "action", &action)) || (rc = get_str(P, r, "separator", &sep)) ||
+            (rc = get_str(P, r, "regex", &regex)) ||
+            (rc = get_str(P, r, "target_label", &target)) ||
+            (rc = get_str(P, r, "replacement", &repl)))
+            return rc;
+        if (action && !one_of(action, actions)) {
+            if ((rc = unsupported(P, r,
+                                  "relabel_configs action '%s' is not supported (supported: "
+                                  "replace, keep, drop, labelmap, labeldrop, labelkeep)",
+                                  action)))
+                return rc;
+            continue;
+        }
+        if (sl && (rc = want_seq(P, sl, "source_labels")))
+            return rc;
+        if (sl)
+            FOR_ITEMS(sl, sp)
+            {
+                const char *v = scalar(node(P, *sp));
+                if (v && (strncmp(v, "__meta_docker_network_", 22) == 0 ||
+                          strncmp(v, "__meta_docker_port_", 19) == 0)) {
+                    if ((rc = unsupported(P, r,
+                                          "relabel_configs: source label '%s' is not provided "
+                                          "(supported: __meta_docker_container_id, _name, "
+                                          "_label_<name>, _log_stream)",
+                                          v)))
+                        return rc;
+                    bad = true;
+                }
+            }
+        if (bad)
+            continue;
+        if (!any)
+            putstr(o, "    relabel:   # relabel_configs, applied once per container\n");
+        any = true;
+        putf(o, "      - action: %s\n", action ? action : "replace");
+        if (sl) {
+            bool first = true;
+            putstr(o, "        source_labels: [");
+            FOR_ITEMS(sl, sp)
+            {
+                const char *v = scalar(node(P, *sp));
+                if (!first)
+                    putstr(o, ", ");
+                first = false;
+                putq_lit(o, v ? v : "");
+            }
+            putstr(o, "]\n");
+        }
+        if (sep) {
+            putstr(o, "        separator: ");
+            putq_lit(o, sep);
+            putstr(o, "\n");
+        }
+        if (regex) {
+            putstr(o, "        regex: ");
+            putq_lit(o, regex);
+            putstr(o, "\n");
+        }
+        if (target) {
+            putstr(o, "        target_label: ");
+            putq_lit(o, target);
+            putstr(o, "\n");
+            if (*ndyn < PT_MAX_LABELS)
+                dyn[(*ndyn)++] = target;
+        }
+        if (repl) {
+            putstr(o, "        replacement: ");
+            putq_lit(o, repl);
+            putstr(o, "\n");
+        }
+    }
+    return 0;
+}
+
+/*
+ * docker_sd_configs: { host, refresh_interval, filters }: the docker input in
+ * api mode (it follows the daemon's events; no polling), one per entry.
+ */
+static int conv_docker_sd(struct pt *P, const char *job, const yaml_node_t *dc, size_t idx,
+                          const yaml_node_t *ps, const yaml_node_t *rl)
+{
+    static const char *const known[] = {"host", "refresh_interval", "filters", "port", NULL};
+    struct pt_pipe pipe = {0}, *pp = &pipe;
+    struct pt_buf rel = {0}, names = {0}, labels = {0}, images = {0};
+    const char *dyn[PT_MAX_LABELS];
+    size_t ndyn = 0;
+    const char *host, *refresh;
+    yaml_node_t *fl = get(P, dc, "filters");
+    char name[300];
+    int rc = stage_keys(P, dc, "docker_sd_configs", known);
+
+    if (rc || (rc = get_str(P, dc, "host", &host)) ||
+        (rc = get_str(P, dc, "refresh_interval", &refresh)))
+        return rc;
+    if (!host || strncmp(host, "unix://", 7) != 0 || !host[7])
+        return unsupported(P, dc,
+                           "docker_sd_configs.host '%s': only a unix:// socket is supported "
+                           "(e.g. unix:///var/run/docker.sock)",
+                           host ? host : "");
+    if (fl && !is_null(fl)) {
+        if ((rc = want_seq(P, fl, "filters")))
+            return rc;
+        FOR_ITEMS(fl, fp)
+        {
+            yaml_node_t *f = node(P, *fp), *vs = get(P, f, "values");
+            const char *fname;
+            struct pt_buf *to = NULL;
+            if ((rc = want_map(P, f, "filters")) ||
+                (rc = stage_keys(P, f, "filters", (const char *const[]){"name", "values", NULL})) ||
+                (rc = get_str(P, f, "name", &fname)))
+                goto out;
+            if (fname && strcmp(fname, "name") == 0)
+                to = &names;
+            else if (fname && strcmp(fname, "label") == 0)
+                to = &labels;
+            else if (fname && strcmp(fname, "ancestor") == 0)
+                to = &images;
+            if (!to || !vs || vs->type != YAML_SEQUENCE_NODE) {
+                rc = unsupported(P, f,
+                                 "docker_sd_configs.filters '%s' is not supported (supported: "
+                                 "name, label, ancestor, each with a list of values)",
+                                 fname ? fname : "");
+                if (rc)
+                    goto out;
+                continue;
+            }
+            FOR_ITEMS(vs, vp)
+            {
+                const char *v = scalar(node(P, *vp));
+                char glob[600];
+                if (!v)
+                    continue;
+                /* Docker matches a name filter anywhere in the name; a glob does so with stars */
+                snprintf(glob, sizeof(glob), to == &names ? "*%s*" : "%s", v);
+                if (to->b.len)
+                    putstr(to, ", ");
+                putq(P, to, glob);
+            }
+        }
+    }
+    if (rl && (rc = conv_relabel_docker(P, rl, &rel, dyn, &ndyn)))
+        goto out;
+    if ((rc = pipe_build(P, pp, ps, NULL, 0, dyn, ndyn)))
+        goto out;
+    if (idx == 0)
+        snprintf(name, sizeof(name), "%s", job);
+    else
+        snprintf(name, sizeof(name), "%s-%zu", job, idx + 1);
+    input_head(P, "docker", name, NULL, 0, pp);
+    putstr(&P->ins, "    mode: api\n    socket: ");
+    putq(P, &P->ins, host + 7);
+    putstr(&P->ins, "\n");
+    if (refresh)
+        putstr(&P->ins, "    # refresh_interval: not needed, the input follows the daemon's "
+                        "events\n");
+    if (names.b.len || labels.b.len || images.b.len) {
+        putstr(&P->ins, "    include:   # from filters\n");
+        if (names.b.len)
+            putf(&P->ins, "      names: [%s]   # approximated: Docker matches a substring\n",
+                 names.b.data);
+        if (labels.b.len)
+            putf(&P->ins, "      labels: [%s]\n", labels.b.data);
+        if (images.b.len)
+            putf(&P->ins,
+                 "      images: [%s]   # approximated: ancestor also matches parent "
+                 "images\n",
+                 images.b.data);
+    }
+    putstr(&P->ins, "    start_at: beginning   # Promtail reads a container without a position "
+                    "from its start\n");
+    if (rel.b.len)
+        put(&P->ins, rel.b.data, rel.b.len);
+    input_tail(P, pp);
+out:
+    lc_buf_free(&pipe.stages.b);
+    lc_buf_free(&rel.b);
+    lc_buf_free(&names.b);
+    lc_buf_free(&labels.b);
+    lc_buf_free(&images.b);
+    return rc;
+}
+
 static int conv_scrape(struct pt *P, const yaml_node_t *sc)
 {
-    static const char *const known[] = {"job_name", "static_configs", "pipeline_stages",
-                                        "journal",  "syslog",         "relabel_configs",
-                                        NULL};
+    static const char *const known[] = {
+        "job_name", "static_configs",  "pipeline_stages",   "journal",
+        "syslog",   "relabel_configs", "docker_sd_configs", NULL};
     yaml_node_t *stn = get(P, sc, "static_configs"), *ps = get(P, sc, "pipeline_stages"),
-                *jn = get(P, sc, "journal"), *sy = get(P, sc, "syslog"),
-                *rl = get(P, sc, "relabel_configs");
+                *dsd = get(P, sc, "docker_sd_configs"), *jn = get(P, sc, "journal"),
+                *sy = get(P, sc, "syslog"), *rl = get(P, sc, "relabel_configs");
     struct pt_kv fields[PT_MAX_LABELS];
     char store[PT_MAX_LABELS][128];
     size_t nfields = 0, kinds;
@@ -1987,8 +2198,9 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
         if (!one_of(key, known) &&
             (rc = unsupported(P, k,
                               "scrape_configs.%s is not supported (supported: job_name, "
-                              "static_configs, journal, syslog, pipeline_stages, and "
-                              "relabel_configs for journal fields)",
+                              "static_configs, docker_sd_configs, journal, syslog, "
+                              "pipeline_stages, and relabel_configs for journal fields and "
+                              "docker discovery labels)",
                               key)))
             return rc;
     }
@@ -1996,10 +2208,24 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
         return rc;
     if (!job || !*job)
         return invalid(P, sc, "a scrape config needs a 'job_name'");
-    kinds = (stn != NULL) + (jn != NULL) + (sy != NULL);
+    kinds = (stn != NULL) + (jn != NULL) + (sy != NULL) + (dsd != NULL);
     if (kinds > 1)
-        return unsupported(P, sc, "job '%s': more than one of static_configs, journal, syslog",
-                           job);
+        return unsupported(
+            P, sc, "job '%s': more than one of static_configs, docker_sd_configs, journal, syslog",
+            job);
+    if (dsd) {
+        size_t i = 0;
+        if ((rc = want_seq(P, dsd, "docker_sd_configs")))
+            return rc;
+        FOR_ITEMS(dsd, it)
+        {
+            if ((rc = conv_docker_sd(P, job, node(P, *it), i++, ps, rl)))
+                return rc;
+        }
+        if (i == 0)
+            return invalid(P, dsd, "job '%s': docker_sd_configs is empty", job);
+        return 0;
+    }
     if (rl && (rc = conv_relabel(P, rl, jn != NULL, fields, store, &nfields)))
         return rc;
     if (ps && !is_null(ps) && (rc = want_seq(P, ps, "pipeline_stages")))
@@ -2021,7 +2247,8 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
         return conv_journal(P, job, jn, ps, fields, nfields);
     if (sy)
         return conv_syslog(P, job, sy, ps);
-    return unsupported(P, sc, "job '%s' has no static_configs, journal or syslog", job);
+    return unsupported(P, sc,
+                       "job '%s' has no static_configs, docker_sd_configs, journal or syslog", job);
 }
 
 /* The document ----------------------------------------------------------------------------- */

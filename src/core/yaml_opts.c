@@ -263,6 +263,8 @@ static const char *type_expect(enum lc_opt_type t)
     case LC_OPT_MAP:
     case LC_OPT_SECTION:
         return "a mapping";
+    case LC_OPT_SECLIST:
+        return "a sequence of mappings";
     default:
         return "a string";
     }
@@ -492,6 +494,47 @@ static int check_items(struct lc_yaml_opts *L, const struct lc_option *o, void *
     return 0;
 }
 
+/* A sequence of mappings, each an item of o->size bytes filled from o->sub, then prepared. */
+static int apply_seclist(struct lc_yaml_opts *L, const struct lc_option *o, struct lc_seclist *l,
+                         yaml_node_t *val, const char *path)
+{
+    char msg[320], ipath[300], err[256];
+    size_t n;
+
+    if (val->type != YAML_SEQUENCE_NODE) {
+        snprintf(msg, sizeof(msg), "expected a sequence of mappings, got %s", lc_yaml_kind(val));
+        return lc_yaml_fail_key(L, val, -EINVAL, path, msg);
+    }
+    n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+    if (o->max > 0 && n > (size_t)o->max) {
+        snprintf(msg, sizeof(msg), "at most %" PRId64 " items, got %zu", o->max, n);
+        return lc_yaml_fail_key(L, val, -ERANGE, path, msg);
+    }
+    lc_seclist_free(o, l); /* a repeated key replaces */
+    l->v = n ? calloc(n, o->size) : NULL;
+    if (n && !l->v)
+        return lc_yaml_fail_key(L, val, -ENOMEM, path, "out of memory");
+    for (size_t k = 0; k < n; k++) {
+        yaml_node_t *item = lc_yaml_node(L, val->data.sequence.items.start[k]);
+        void *at = (char *)l->v + k * o->size;
+        int rc = lc_options_defaults(o->sub, at);
+
+        l->n = k + 1; /* freed with the rest on error */
+        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, k);
+        if (rc < 0)
+            return lc_yaml_fail_key(L, item, rc, ipath, "out of memory");
+        if (item->type != YAML_MAPPING_NODE) {
+            snprintf(msg, sizeof(msg), "expected a mapping, got %s", lc_yaml_kind(item));
+            return lc_yaml_fail_key(L, item, -EINVAL, ipath, msg);
+        }
+        if ((rc = lc_yaml_apply(L, o->sub, at, item, ipath, NULL)) < 0)
+            return rc;
+        if (o->prepare && (rc = o->prepare(at, err, sizeof(err))) < 0)
+            return lc_yaml_fail_key(L, item, rc, ipath, err);
+    }
+    return 0;
+}
+
 int lc_yaml_apply_option(struct lc_yaml_opts *L, const struct lc_option *o, void *conf,
                          yaml_node_t *val, const char *path)
 {
@@ -513,6 +556,8 @@ int lc_yaml_apply_option(struct lc_yaml_opts *L, const struct lc_option *o, void
             return lc_yaml_fail_key(L, val, -EINVAL, path, msg);
         }
         return lc_yaml_apply(L, o->sub, (char *)conf + o->offset, val, path, NULL);
+    case LC_OPT_SECLIST:
+        return apply_seclist(L, o, (struct lc_seclist *)((char *)conf + o->offset), val, path);
     default:
         break;
     }
@@ -772,10 +817,21 @@ void lc_yaml_print_values(const struct lc_option *table, const void *conf, int i
 
         if (o->type == LC_OPT_STR && !*(char *const *)at)
             continue; /* unset, and no default */
+        if (o->type == LC_OPT_SECLIST && ((const struct lc_seclist *)at)->n == 0)
+            continue;
         fprintf(f, "%*s%s:", indent, "", o->key);
         if (o->type == LC_OPT_SECTION) {
             fputc('\n', f);
             lc_yaml_print_values(o->sub, at, indent + 2, f);
+            continue;
+        }
+        if (o->type == LC_OPT_SECLIST) {
+            const struct lc_seclist *l = (const struct lc_seclist *)at;
+            fputc('\n', f);
+            for (size_t k = 0; k < l->n; k++) {
+                fprintf(f, "%*s-\n", indent + 2, "");
+                lc_yaml_print_values(o->sub, (const char *)l->v + k * o->size, indent + 4, f);
+            }
             continue;
         }
         fputc(' ', f);

@@ -39,6 +39,16 @@ static const struct lc_option filter_options[] = {
     LC_OPT_END,
 };
 
+static int relabel_prepare(void *item, char *err, size_t errlen)
+{
+    return lc_relabel_prepare(item, err, errlen);
+}
+
+static void relabel_free(void *item)
+{
+    lc_relabel_rule_free(item);
+}
+
 static const struct lc_option docker_options[] = {
     {LC_OPT_ENUM, "mode", "api", DCFG(mode), .choices = mode_choices,
      .help = "api: follow the Engine API's log streams; file: tail the json-file logs."},
@@ -52,6 +62,10 @@ static const struct lc_option docker_options[] = {
      .help = "Leave out containers matching any entry."},
     {LC_OPT_STRLIST, "labels_allowlist", NULL, DCFG(labels_allowlist),
      .help = "Container labels (globs on keys) to attach as Loki labels, names sanitised."},
+    {LC_OPT_SECLIST, "relabel", NULL, DCFG(relabel), 0, 64, .sub = lc_relabel_options,
+     .size = sizeof(struct lc_relabel_rule), .prepare = relabel_prepare, .free_item = relabel_free,
+     .help = "Prometheus relabel_configs on the discovery labels, once per container; the "
+             "result is the container's label set (docs/promtail.md)."},
     {LC_OPT_DURATION, "metadata_ttl", "60s", DCFG(metadata_ttl_ms), 1000, 86400000,
      .help = "How long container metadata is cached."},
     {LC_OPT_INT, "metadata_max", "1024", DCFG(metadata_max), 16, 1000000,
@@ -277,6 +291,68 @@ static void file_driver_list(void *arg, const struct lc_docker_result *r,
 
 /* Labels ------------------------------------------------------------------- */
 
+/*
+ * The input's labels and the discovery labels of e's `stream`, relabelled: 1
+ * kept, 0 dropped. *cut is set when the container had more labels than a set holds.
+ */
+static int relabel(struct lc_docker_in *d, const struct lc_docker_meta_entry *e, const char *stream,
+                   struct lc_relabel_set *s, bool *cut)
+{
+    const struct lc_kvlist *stat = &d->in->conf->labels;
+    char k[340], name[300];
+    int rc = 0;
+
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < stat->n && rc == 0; i++)
+        rc = lc_relabel_set_put(s, stat->v[i].key, stat->v[i].value);
+    snprintf(name, sizeof(name), "/%s", e->name ? e->name : "");
+    if (rc == 0)
+        rc = lc_relabel_set_put(s, "__meta_docker_container_id", e->id ? e->id : "");
+    if (rc == 0)
+        rc = lc_relabel_set_put(s, "__meta_docker_container_name", name);
+    if (rc == 0)
+        rc = lc_relabel_set_put(s, "__meta_docker_container_log_stream", stream);
+    for (size_t i = 0; i < e->nall_labels && rc == 0; i++) {
+        lc_labels_sanitize_name(e->all_labels[i].key, name, sizeof(name));
+        snprintf(k, sizeof(k), "__meta_docker_container_label_%s", name);
+        rc = lc_relabel_set_put(s, k, e->all_labels[i].value);
+    }
+    if (rc == -E2BIG) {
+        rc = 0; /* the set holds LC_RELABEL_MAX_LABELS; a container with more is cut */
+        *cut = true;
+    }
+    if (rc == 0)
+        rc = lc_relabel_apply(d->c->relabel.v, d->c->relabel.n, s);
+    if (rc == 1 && s->n == 0)
+        rc = 0; /* as Promtail: a target without labels is dropped */
+    if (rc <= 0)
+        lc_relabel_set_free(s);
+    return rc;
+}
+
+bool lc_docker_relabel_kept(struct lc_docker_in *d, const struct lc_docker_meta_entry *e)
+{
+    struct lc_relabel_set s;
+    bool kept = false, cut = false;
+
+    if (d->c->relabel.n == 0)
+        return true;
+    for (int k = 0; k < 2 && !kept; k++) {
+        kept = relabel(d, e, k ? "stderr" : "stdout", &s, &cut) == 1;
+        if (kept)
+            lc_relabel_set_free(&s);
+    }
+    if (cut) /* once per container: this runs when it is attached */
+        lc_logf(LC_LOG_WARN, d->in->conf->name, NULL,
+                "container %.12s (%s): more than %d discovery labels, the rest are not "
+                "relabelled",
+                e->id, e->name, LC_RELABEL_MAX_LABELS);
+    if (!kept)
+        lc_logf(LC_LOG_INFO, d->in->conf->name, NULL,
+                "container %.12s (%s): dropped by the relabel rules, not read", e->id, e->name);
+    return kept;
+}
+
 int lc_docker_labels(struct lc_docker_in *d, const struct lc_docker_meta_entry *e,
                      const char *stream, struct lc_labels **out)
 {
@@ -285,6 +361,18 @@ int lc_docker_labels(struct lc_docker_in *d, const struct lc_docker_meta_entry *
     char names[LC_LABELS_MAX][128];
     size_t n = 0;
 
+    if (d->c->relabel.n) {
+        struct lc_relabel_set s;
+        bool cut = false; /* said by lc_docker_relabel_kept */
+        int rc = relabel(d, e, stream, &s, &cut);
+        if (rc == 0) /* this stream dropped, the container kept: the other's labels */
+            rc = relabel(d, e, strcmp(stream, "stdout") == 0 ? "stderr" : "stdout", &s, &cut);
+        if (rc != 1)
+            return rc < 0 ? rc : -ENOENT; /* s is freed */
+        rc = lc_labels_intern(s.v, s.n, out);
+        lc_relabel_set_free(&s);
+        return rc;
+    }
     for (size_t i = 0; i < stat->n && n < LC_LABELS_MAX; i++)
         kv[n++] = stat->v[i];
     /* allowlisted container labels come before ours, so ours win on a clash */

@@ -4,6 +4,7 @@
 #define LC_INPUT_DOCKER_H
 
 #include "core/agent.h"
+#include "core/relabel.h"
 #include "input/docker_api_client.h"
 #include "input/docker_meta.h"
 #include "input/file.h"
@@ -25,6 +26,7 @@ struct lc_docker_conf {
     struct lc_docker_filter include;
     struct lc_docker_filter exclude;
     struct lc_strlist labels_allowlist;
+    struct lc_seclist relabel; /* struct lc_relabel_rule items, prepared at load */
     int64_t metadata_ttl_ms;
     int64_t metadata_max;
     int64_t max_containers;
@@ -97,10 +99,19 @@ bool lc_docker_selected(const struct lc_docker_conf *c, const struct lc_docker_m
 /*
  * The label set of a container's stream ("stdout"/"stderr"): the input's
  * labels, container_name, compose_project, compose_service (when set), stream,
- * and the allowlisted container labels. 0 and a new reference, or -errno.
+ * and the allowlisted container labels. With `relabel:` rules instead: what
+ * the rules leave of the input's labels and the discovery labels
+ * (__meta_docker_container_id, _name with Docker's leading '/', _label_<name>
+ * sanitised, _log_stream); a stream the rules drop gets the other stream's
+ * labels. 0 and a new reference, or -errno.
  */
 int lc_docker_labels(struct lc_docker_in *d, const struct lc_docker_meta_entry *e,
                      const char *stream, struct lc_labels **out);
+/*
+ * With `relabel:` rules: whether they keep the container (either stream kept,
+ * with at least one label left); a drop is logged at info. True without rules.
+ */
+bool lc_docker_relabel_kept(struct lc_docker_in *d, const struct lc_docker_meta_entry *e);
 /*
  * The checkpoint key of a container in api mode, and where file mode looks for
  * it when it first meets a container (so switching modes neither loses nor

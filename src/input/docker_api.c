@@ -669,7 +669,7 @@ static void attach(struct dcont *c, const struct lc_docker_meta_entry *e)
 
     const char *remedy = NULL;
 
-    if (!lc_docker_selected(a->d->c, e)) {
+    if (!lc_docker_selected(a->d->c, e) || !lc_docker_relabel_kept(a->d, e)) {
         if (!c->await_start) /* counted once, at its start */
             lc_counter_inc(a->d->m_excluded);
         free_cont(c, false, END_SHUTDOWN);

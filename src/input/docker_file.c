@@ -151,7 +151,7 @@ static int attach(struct lc_tail *t, struct dfile *p, const struct lc_docker_met
     struct lc_labels *out = NULL, *err = NULL;
     int rc;
 
-    if (!lc_docker_selected(p->d->c, e)) {
+    if (!lc_docker_selected(p->d->c, e) || !lc_docker_relabel_kept(p->d, e)) {
         p->excluded = true;
         t->waiting = false;
         t->once_target = 0;

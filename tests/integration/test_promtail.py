@@ -115,6 +115,8 @@ def localize(src, tmp, fake, sample_lines):
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text("".join(line + "\n" for line in sample_lines))
             files.append(f)
+        for d in sc.get("docker_sd_configs", []):  # no daemon: starts and waits for one
+            d["host"] = f"unix://{tmp}/no-docker.sock"
         if "syslog" in sc:
             sc["syslog"]["listen_address"] = f"127.0.0.1:{ag.free_port()}"
         if "journal" in sc:
@@ -517,6 +519,51 @@ def test_docker_logs_equivalent_to_converted_native(tmp_path, fake, docker):
         secs = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S"))
         frac = ts[20:-1] if "." in ts else ""
         assert e["ts"] == secs * 10**9 + int((frac + "000000000")[:9]), (e, ts)
+
+
+DOCKER_SD_PROMTAIL = HEAD + """clients: [{url: '%(url)s/loki/api/v1/push'}]
+scrape_configs:
+  - job_name: flog_scrape
+    docker_sd_configs:
+      - host: unix://%(sock)s
+        refresh_interval: 5s
+    relabel_configs:
+      - source_labels: ['__meta_docker_container_name']
+        regex: '/(.*)'
+        target_label: 'container'
+      - source_labels: ['__meta_docker_container_label_logging']
+        regex: 'promtail'
+        action: keep
+      - source_labels: ['__meta_docker_container_log_stream']
+        target_label: 'logstream'
+"""
+
+
+@pytest.mark.docker
+def test_docker_sd_relabel_configs(tmp_path, fake, docker):
+    """docker_sd_configs with relabel_configs on the real engine: the kept container's lines
+    arrive labelled container=<its name> (Docker's '/' cut by the regex) and logstream; the
+    keep rule leaves out the container without the label; the native conversion agrees."""
+    kept = docker.run_container("pt-sd-kept", "echo 'out line'; echo 'err line' >&2; sleep 600",
+                                labels={"logging": "promtail"})
+    other = docker.run_container("pt-sd-other", "echo 'not me'; sleep 600")
+    assert ag.wait_until(lambda: all(docker.logs(kept)) and docker.logs(other)[0], 20,
+                         interval=0.2)
+    name = docker.api_json(f"/containers/{kept}/json")["Name"].lstrip("/")
+    cfg = tmp_path / "promtail.yaml"
+    cfg.write_text(DOCKER_SD_PROMTAIL % {"port": ag.free_port(), "dir": tmp_path,
+                                         "url": fake.url, "sock": docker.sock})
+    from_promtail, from_native, got = run_both(tmp_path, cfg, fake)
+    assert from_promtail == from_native
+    assert {(tuple(sorted(e["labels"].items())), e["line"].rstrip("\n")) for e in got} == {
+        ((("container", name), ("logstream", "stdout")), "out line"),
+        ((("container", name), ("logstream", "stderr")), "err line"),
+    }, got
+    # the other container is left out by the keep rule, said once, and never read
+    other_name = docker.api_json(f"/containers/{other}/json")["Name"].lstrip("/")
+    log = (tmp_path / "promtail.stderr").read_text(errors="replace")
+    assert log.count(f"({other_name}): dropped by the relabel rules") == 1, log[-3000:]
+    assert other[:12] not in log.replace(f"{other[:12]} ({other_name}): dropped", ""), log[-3000:]
 
 
 def test_sighup_converts_and_reloads(tmp_path, fake):

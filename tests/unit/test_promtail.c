@@ -247,10 +247,10 @@ static void test_bad_documents(void **state)
     assert_int_equal(conv("", 0, &y, err, sizeof(err), NULL), -EINVAL);
     assert_int_equal(conv("scrape_configs: []\n", 0, &y, err, sizeof(err), NULL), -EINVAL);
     assert_has(err, "no clients");
-    assert_int_equal(conv(HEAD "    docker_sd_configs: [{host: unix:///var/run/docker.sock}]\n", 0,
-                          &y, err, sizeof(err), NULL),
-                     -EINVAL);
-    assert_has(err, "p.yaml:9:5: scrape_configs.docker_sd_configs is not supported");
+    assert_int_equal(
+        conv(HEAD "    kubernetes_sd_configs: [{role: pod}]\n", 0, &y, err, sizeof(err), NULL),
+        -EINVAL);
+    assert_has(err, "p.yaml:9:5: scrape_configs.kubernetes_sd_configs is not supported");
     assert_int_equal(conv("clients: [{url: http://x}]\nscrape_configs:\n  - job_name: a\n"
                           "    static_configs: [{labels: {__path__: '/var/log/**/*.log'}}]\n",
                           0, &y, err, sizeof(err), NULL),
@@ -260,6 +260,68 @@ static void test_bad_documents(void **state)
                           sizeof(err), NULL),
                      -EINVAL);
     assert_has(err, "p.yaml:10:20: timestamp needs 'source' and 'format'");
+}
+
+/* docker_sd_configs -> the docker input in api mode, relabel_configs -> its relabel: list. */
+static void test_docker_sd(void **state)
+{
+#define DSD                                                                                        \
+    "clients: [{url: http://127.0.0.1:3100/loki/api/v1/push}]\n"                                   \
+    "scrape_configs:\n"                                                                            \
+    "  - job_name: flog\n"                                                                         \
+    "    docker_sd_configs:\n"
+    static const char ok[] = DSD "      - host: unix:///run/d.sock\n"
+                                 "        refresh_interval: 5s\n"
+                                 "        filters: [{name: name, values: [web]}, "
+                                 "{name: label, values: ['a=b']}]\n"
+                                 "    relabel_configs:\n"
+                                 "      - source_labels: ['__meta_docker_container_name']\n"
+                                 "        regex: '/(.*)'\n"
+                                 "        target_label: 'container'\n"
+                                 "      - {action: drop, source_labels: [__meta_docker_container_"
+                                 "label_x, b], separator: '-', regex: 'y-.*'}\n"
+                                 "      - {action: labelmap, regex: 'l_(.+)', replacement: "
+                                 "'${1}_x'}\n";
+    char *y = NULL, err[1024];
+    (void)state;
+    assert_int_equal(conv(ok, 0, &y, err, sizeof(err), NULL), 0);
+    assert_has(y,
+               "  - type: docker\n    name: \"flog\"\n    mode: api\n    socket: \"/run/d.sock\"");
+    assert_has(y, "# refresh_interval");
+    assert_has(y, "names: [\"*web*\"]");
+    assert_has(y, "labels: [\"a=b\"]");
+    assert_has(y, "relabel:");
+    assert_has(y, "- action: replace\n        source_labels: [\"__meta_docker_container_name\"]\n"
+                  "        regex: \"/(.*)\"\n        target_label: \"container\"\n");
+    assert_has(y, "- action: drop\n");
+    assert_has(y, "separator: \"-\"");
+    assert_has(y, "replacement: \"$${1}_x\""); /* kept literally by the native loader */
+    assert_loads(y);
+    free(y);
+    y = NULL;
+    assert_int_equal(
+        conv(DSD "      - host: tcp://127.0.0.1:2375\n", 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "p.yaml:5:9: docker_sd_configs.host 'tcp://127.0.0.1:2375'");
+    assert_int_equal(conv(DSD "      - host: unix:///d.sock\n"
+                              "        filters: [{name: status, values: [running]}]\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "filters 'status' is not supported");
+    assert_int_equal(conv(DSD
+                          "      - host: unix:///d.sock\n"
+                          "    relabel_configs:\n"
+                          "      - {source_labels: [__meta_docker_network_ip], target_label: ip}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "p.yaml:7:9: relabel_configs: source label '__meta_docker_network_ip'");
+    assert_int_equal(conv(DSD "      - host: unix:///d.sock\n"
+                              "    relabel_configs:\n"
+                              "      - {action: hashmod, source_labels: [a], modulus: 2, "
+                              "target_label: h}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "modulus");
+#undef DSD
 }
 
 /* match: decided per input from its static labels; per-line labels are unsupported. */
@@ -490,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_replace_groups),
         cmocka_unit_test(test_template_and_clients),
         cmocka_unit_test(test_bad_documents),
+        cmocka_unit_test(test_docker_sd),
         cmocka_unit_test(test_match_static),
         cmocka_unit_test(test_labeldrop_stage),
         cmocka_unit_test(test_positions_import),
