@@ -52,7 +52,6 @@ struct pt {
     char *positions;
     size_t ninputs;
     bool have_listen;
-    int64_t batchwait, batchsize; /* the first client's */
 };
 
 /* One scrape config's pipeline, converted once and written under each of its inputs. */
@@ -567,16 +566,8 @@ static int conv_client(struct pt *P, const yaml_node_t *n, size_t idx)
     }
     if (batchsize < 262144 || batchsize > 64 * 1048576)
         return unsupported(P, n, "'batchsize' %" PRId64 " is outside 256KiB..64MiB", batchsize);
-    if (idx == 0) {
-        /* batch size and wait are the agent's, for every output */
-        putf(&P->top, "batch_wait: %" PRId64 "ms   # clients[0].batchwait\n", batchwait);
-        putf(&P->top, "batch_bytes: %" PRId64 "   # clients[0].batchsize\n", batchsize);
-        P->batchwait = batchwait;
-        P->batchsize = batchsize;
-    } else if (batchwait != P->batchwait || batchsize != P->batchsize) {
-        putstr(o, "    # approximated: this client's batchwait/batchsize differ from the first "
-                  "client's, which every output uses\n");
-    }
+    putf(o, "    batch_wait: %" PRId64 "ms   # batchwait\n", batchwait);
+    putf(o, "    batch_bytes: %" PRId64 "   # batchsize\n", batchsize);
     putf(o, "    timeout: %" PRId64 "ms\n", timeout);
     putf(o, "    retry: {initial: %" PRId64 "ms, max: %" PRId64 "ms}   # backoff_config\n", min_ms,
          max_ms);
