@@ -283,6 +283,7 @@ struct lc_cfg_load {
     int *in_name_node;    /* per input: node of its name */
     int *in_outputs_node; /* per input: node of its outputs list, 0 if none */
     int *out_name_node;
+    int depth; /* stages nested in a stage being loaded */
 };
 
 /* type and name of an entry; on success *type and *name are owned by the caller. */
@@ -349,6 +350,39 @@ static yaml_node_t *value_of(struct lc_cfg_load *L, yaml_node_t *map, const char
     return map;
 }
 
+static int load_process(struct lc_cfg_load *L, yaml_node_t *seq, const char *whose,
+                        struct lc_process_conf *pc);
+
+/* A nested stage's `stages:` (its conf starts with a struct lc_process_conf). */
+static int load_nested(struct lc_cfg_load *L, struct lc_stage_conf *sc, yaml_node_t *kn,
+                       yaml_node_t *vn, const char *path)
+{
+    static const char *const keys[] = {"stages", NULL};
+    yaml_node_t *seq = NULL;
+    char owner[sizeof(L->y.owner)], whose[sizeof(L->y.owner) + 16];
+    int rc = lc_yaml_find_keys(&L->y, vn, keys, &seq);
+
+    if (rc < 0 || !seq)
+        return rc;
+    if (L->depth >= LC_STAGE_MAX_DEPTH)
+        return lc_yaml_fail(&L->y, kn, -EINVAL, "stages nested more than %d deep (%s)",
+                            LC_STAGE_MAX_DEPTH, path);
+    memcpy(owner, L->y.owner, sizeof(owner));
+    snprintf(whose, sizeof(whose), "%s.stages", path);
+    L->depth++;
+    rc = load_process(L, seq, whose, (struct lc_process_conf *)sc->conf);
+    L->depth--;
+    memcpy(L->y.owner, owner, sizeof(owner));
+    for (size_t k = 0; rc == 0 && k < ((struct lc_process_conf *)sc->conf)->n; k++)
+        if (((struct lc_process_conf *)sc->conf)->stages[k].plugin->stop)
+            rc = lc_yaml_fail(&L->y, lc_yaml_node(&L->y, seq->data.sequence.items.start[k]),
+                              -EINVAL,
+                              "stage '%s' holds records and can not be nested in '%s' (%s)",
+                              ((struct lc_process_conf *)sc->conf)->stages[k].type, sc->type,
+                              whose);
+    return rc;
+}
+
 /* One stage: a mapping of one key, the stage's type, to its options (a mapping, or nothing). */
 static int load_stage(struct lc_cfg_load *L, yaml_node_t *item, size_t k, const char *whose,
                       struct lc_stage_conf *sc)
@@ -396,7 +430,11 @@ static int load_stage(struct lc_cfg_load *L, yaml_node_t *item, size_t k, const 
         if (rc < 0)
             return lc_yaml_fail(&L->y, kn, rc, "%s of stage '%s'", default_error(rc), sc->type);
     }
-    rc = lc_yaml_apply(&L->y, sc->plugin->options, sc->conf, vn, path, NULL);
+    static const char *const nested_keys[] = {"stages", NULL};
+    rc = lc_yaml_apply(&L->y, sc->plugin->options, sc->conf, vn, path,
+                       sc->plugin->nested ? nested_keys : NULL);
+    if (rc == 0 && sc->plugin->nested)
+        rc = load_nested(L, sc, kn, vn, path);
     if (rc < 0)
         return rc;
     if (!sc->plugin->prepare)
@@ -948,6 +986,10 @@ static void print_process(const struct lc_process_conf *pc, int indent, FILE *f)
         }
         fputc('\n', f);
         lc_yaml_print_values(sc->plugin->options, sc->conf, indent + 4, f);
+        if (sc->plugin->nested && ((const struct lc_process_conf *)sc->conf)->n) {
+            fprintf(f, "%*sstages:\n", indent + 4, "");
+            print_process(sc->conf, indent + 4, f);
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/options.h"
 #include "process/rx.h"
+#include "process/selector.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -1395,66 +1396,6 @@ static int st_cri(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
     return 0;
 }
 
-/*
- * One matcher of a stream selector `{name="v", name=~"re", ...}` at *pp:
- * 0 (parsed into name, op, value), or -EINVAL. Values are Go strings ("..." with
- * backslash escapes, or `...`).
- */
-static int selector_next(const char **pp, char *name, size_t nl, char *op, char *val, size_t vl)
-{
-    const char *p = *pp;
-    size_t n = 0;
-
-    while (*p == ' ' || *p == '\t')
-        p++;
-    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
-           (n && *p >= '0' && *p <= '9'))
-        if (n + 1 < nl)
-            name[n++] = *p++;
-        else
-            return -EINVAL;
-    name[n] = '\0';
-    while (*p == ' ')
-        p++;
-    if (!n || !(p[0] == '=' || (p[0] == '!' && (p[1] == '=' || p[1] == '~'))))
-        return -EINVAL;
-    op[0] = p[0];
-    op[1] = '\0';
-    if (p[0] == '!' || p[1] == '~')
-        op[1] = p[1];
-    op[2] = '\0';
-    p += op[1] ? 2 : 1;
-    while (*p == ' ')
-        p++;
-    n = 0;
-    if (*p == '`') {
-        for (p++; *p && *p != '`'; p++)
-            if (n + 1 < vl)
-                val[n++] = *p;
-            else
-                return -EINVAL;
-    } else if (*p == '"') {
-        for (p++; *p && *p != '"'; p++) {
-            if (*p == '\\' && p[1])
-                p++;
-            if (n + 1 < vl)
-                val[n++] = *p;
-            else
-                return -EINVAL;
-        }
-    } else {
-        return -EINVAL;
-    }
-    if (!*p)
-        return -EINVAL;
-    val[n] = '\0';
-    p++;
-    while (*p == ' ')
-        p++;
-    *pp = p;
-    return 0;
-}
-
 /* Does the label's value `have` match the matcher (op val)? -EINVAL: a bad regex. */
 static int matcher_eval(const char *op, const char *val, const char *have)
 {
@@ -1504,7 +1445,7 @@ static int st_match(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
         char name[128], op[3], val[512];
         const char *have = "";
         bool found = false;
-        if (selector_next(&p, name, sizeof(name), op, val, sizeof(val)) < 0)
+        if (lc_selector_next(&p, name, sizeof(name), op, val, sizeof(val)) < 0)
             goto bad;
         for (size_t i = 0; i < pp->ndyn; i++)
             if (strcmp(pp->dyn[i], name) == 0)

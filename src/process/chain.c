@@ -22,6 +22,7 @@ extern const struct lc_stage_plugin lc_stage_labeldrop;
 extern const struct lc_stage_plugin lc_stage_labels;
 extern const struct lc_stage_plugin lc_stage_limit;
 extern const struct lc_stage_plugin lc_stage_logfmt;
+extern const struct lc_stage_plugin lc_stage_match;
 extern const struct lc_stage_plugin lc_stage_multiline;
 extern const struct lc_stage_plugin lc_stage_output;
 extern const struct lc_stage_plugin lc_stage_regex;
@@ -43,6 +44,7 @@ const struct lc_stage_plugin *const lc_stage_plugins[] = {
     &lc_stage_replace,             /* regex replace on the line or a field; secret presets */
     &lc_stage_drop,                /* drop records that match */
     &lc_stage_keep,                /* keep only records that match */
+    &lc_stage_match,               /* nested stages (or a drop) for records a selector matches */
     &lc_stage_limit,               /* per-stream rate limit */
     &lc_stage_output,              /* the line from a field */
     &lc_stage_template,            /* the line (or a field) from a template */
@@ -166,14 +168,71 @@ void lc_stage_drop_series(struct lc_stage *st, const char *reason)
     st->m_drop = lc_metric_series(st->f_drop, st->chain->input_name, st->id, reason);
 }
 
+void lc_stages_free(struct lc_stage *stages, size_t n)
+{
+    for (size_t k = 0; stages && k < n; k++)
+        if (stages[k].plugin && stages[k].plugin->free)
+            stages[k].plugin->free(&stages[k]);
+    free(stages);
+}
+
+int lc_stages_init(struct lc_chain *c, const struct lc_process_conf *pc, const char *parent,
+                   struct lc_stage *stages, size_t *n)
+{
+    static const char *const l_stage[] = {"input", "stage", NULL};
+    static const char *const l_drop[] = {"input", "stage", "reason", NULL};
+    struct lc_metric_family *f_fail, *f_drop;
+
+    f_fail = lc_metric_family(LC_COUNTER, "log_capturer_process_failed_total",
+                              "Records a stage could not process (e.g. bad JSON), passed on "
+                              "unchanged.",
+                              l_stage);
+    f_drop = lc_metric_family(LC_COUNTER, "log_capturer_process_dropped_total",
+                              "Records dropped by a stage, by reason.", l_drop);
+    *n = 0;
+    for (size_t k = 0; k < pc->n; k++) {
+        struct lc_stage *st = &stages[k];
+        (*n)++;
+        st->plugin = pc->stages[k].plugin;
+        st->conf = pc->stages[k].conf;
+        st->chain = c;
+        snprintf(st->id, sizeof(st->id), "%s%s%zu:%s", parent ? parent : "", parent ? "/" : "",
+                 k + 1, st->plugin->name);
+        st->m_fail = lc_metric_series(f_fail, c->input_name, st->id);
+        st->f_drop = f_drop;
+        if (st->plugin->init) {
+            int rc = st->plugin->init(st);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+enum lc_stage_result lc_stages_run(struct lc_stage *stages, size_t n, struct lc_prec *r)
+{
+    for (size_t k = 0; k < n; k++) {
+        struct lc_stage *st = &stages[k];
+        switch (st->plugin->run(st, r)) {
+        case LC_STAGE_PASS:
+            break;
+        case LC_STAGE_FAIL:
+            lc_counter_inc(st->m_fail);
+            break;
+        case LC_STAGE_DROP:
+            return LC_STAGE_DROP;
+        case LC_STAGE_HOLD:
+            return LC_STAGE_HOLD;
+        }
+    }
+    return LC_STAGE_PASS;
+}
+
 void lc_chain_free(struct lc_chain *c)
 {
     if (!c)
         return;
-    for (size_t k = 0; k < c->n; k++)
-        if (c->stages[k].plugin && c->stages[k].plugin->free)
-            c->stages[k].plugin->free(&c->stages[k]);
-    free(c->stages);
+    lc_stages_free(c->stages, c->n);
     free(c->rec.arena);
     free(c->rec.linebuf[0]);
     free(c->rec.linebuf[1]);
@@ -217,10 +276,8 @@ int lc_chain_new(const struct lc_process_conf *pc, struct lc_input *in, const ch
                  struct lc_chain **out)
 {
     static const char *const l_res[] = {"input", "result", NULL};
-    static const char *const l_stage[] = {"input", "stage", NULL};
-    static const char *const l_drop[] = {"input", "stage", "reason", NULL};
     static const char *const l_in[] = {"input", NULL};
-    struct lc_metric_family *f, *f_fail, *f_drop;
+    struct lc_metric_family *f;
     struct lc_chain *c;
     int rc = 0;
 
@@ -252,27 +309,9 @@ int lc_chain_new(const struct lc_process_conf *pc, struct lc_input *in, const ch
                          "Fields not extracted: a record holds 32 fields and 64 KiB of them.",
                          l_in);
     c->m_fields_cut = lc_metric_series(f, input_name);
-    f_fail = lc_metric_family(LC_COUNTER, "log_capturer_process_failed_total",
-                              "Records a stage could not process (e.g. bad JSON), passed on "
-                              "unchanged.",
-                              l_stage);
-    f_drop = lc_metric_family(LC_COUNTER, "log_capturer_process_dropped_total",
-                              "Records dropped by a stage, by reason.", l_drop);
-    for (size_t k = 0; k < pc->n; k++) {
-        struct lc_stage *st = &c->stages[k];
-        c->n++;
-        st->plugin = pc->stages[k].plugin;
-        st->conf = pc->stages[k].conf;
-        st->chain = c;
-        snprintf(st->id, sizeof(st->id), "%zu:%s", k + 1, st->plugin->name);
-        st->m_fail = lc_metric_series(f_fail, input_name, st->id);
-        st->f_drop = f_drop;
-        if (st->plugin->init) {
-            rc = st->plugin->init(st);
-            if (rc < 0)
-                goto out_free;
-        }
-    }
+    rc = lc_stages_init(c, pc, NULL, c->stages, &c->n);
+    if (rc < 0)
+        goto out_free;
     *out = c;
     return 0;
 out_free:
@@ -298,20 +337,15 @@ struct lc_prec *lc_chain_run(struct lc_chain *c, struct lc_source *src,
     r->meta_len = 0;
     r->nmeta = 0;
     lc_counter_inc(c->m_in);
-    for (size_t k = c->skip; k < c->n; k++) {
-        struct lc_stage *st = &c->stages[k];
-        switch (st->plugin->run(st, r)) {
-        case LC_STAGE_PASS:
-            break;
-        case LC_STAGE_FAIL:
-            lc_counter_inc(st->m_fail);
-            break;
-        case LC_STAGE_DROP:
-            lc_counter_inc(c->m_dropped);
-            return NULL;
-        case LC_STAGE_HOLD:
-            return NULL;
-        }
+    switch (lc_stages_run(c->stages + c->skip, c->n - c->skip, r)) {
+    case LC_STAGE_PASS:
+    case LC_STAGE_FAIL:
+        break;
+    case LC_STAGE_DROP:
+        lc_counter_inc(c->m_dropped);
+        return NULL;
+    case LC_STAGE_HOLD:
+        return NULL;
     }
     lc_counter_inc(c->m_out);
     return r;

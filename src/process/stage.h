@@ -89,7 +89,15 @@ struct lc_stage_plugin {
      * again after the restart (their marks are released as failed).
      */
     void (*stop)(struct lc_stage *st, bool deliver);
+    /*
+     * A stage with nested stages (`match`): its conf starts with a struct
+     * lc_process_conf the loader fills from the stage's `stages:` list (at
+     * most LC_STAGE_MAX_DEPTH deep; no stage that holds records in it).
+     */
+    bool nested;
 };
+
+#define LC_STAGE_MAX_DEPTH 4 /* stages nested in stages (match in match) */
 
 /* A stage instance in a chain. */
 struct lc_stage {
@@ -191,6 +199,16 @@ void lc_chain_free(struct lc_chain *c);
  */
 int lc_chain_emit_held(struct lc_stage *st, struct lc_source *src, const struct lc_labels *labels,
                        int64_t ts_ns, const char *line, size_t len);
+/*
+ * Nested stages (of c, for the stage `parent`): the n stages of pc into
+ * stages[] (calloc'd by the caller), inited, ids "PARENT/K:TYPE". 0 or -errno
+ * (*n those to free with lc_stages_free).
+ */
+int lc_stages_init(struct lc_chain *c, const struct lc_process_conf *pc, const char *parent,
+                   struct lc_stage *stages, size_t *n);
+void lc_stages_free(struct lc_stage *stages, size_t n);
+/* Runs r through stages (FAIL counted and passed on): PASS, or the first DROP or HOLD. */
+enum lc_stage_result lc_stages_run(struct lc_stage *stages, size_t n, struct lc_prec *r);
 /* The input stops: every stage's stop(deliver). NULL is a no-op. */
 void lc_chain_stop(struct lc_chain *c, bool deliver);
 /*
