@@ -1400,7 +1400,7 @@ static int st_cri(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
 static int matcher_eval(const char *op, const char *val, const char *have)
 {
     struct lc_rx rx = {0};
-    char err[128], pat[600];
+    char err[128], pat[1100];
     bool hit;
 
     if (op[1] != '~')
@@ -1414,11 +1414,63 @@ static int matcher_eval(const char *op, const char *val, const char *have)
 }
 
 /*
+ * A match whose selector can not be decided when converting (a label set per
+ * line, a line filter): the native `match` stage, evaluated per record. Its
+ * nested stages are converted as the input's are, then indented under it;
+ * labels they set are set per line only for the records it matches.
+ */
+static int match_native(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c, const char *sel,
+                        bool drop, const char *reason)
+{
+    yaml_node_t *stn = get(P, c, "stages");
+    struct pt_buf outer = pp->stages, inner = {0};
+    size_t nknown = pp->nknown, nstatics = pp->nstatics;
+    int rc = 0;
+
+    putstr(&outer, "      - match:\n          selector: ");
+    putq(P, &outer, sel);
+    if (drop) {
+        putstr(&outer, "\n          action: drop\n          drop_counter_reason: ");
+        putq(P, &outer, reason ? reason : "match_stage");
+        putstr(&outer, "\n");
+        pp->stages = outer;
+        return 0;
+    }
+    if (!stn || is_null(stn)) {
+        pp->stages = outer;
+        return invalid(P, c, "match needs 'stages' (or action: drop)");
+    }
+    putstr(&outer, "\n          stages:\n");
+    pp->stages = inner;
+    rc = stage_list(P, pp, stn, "match.stages");
+    inner = pp->stages;
+    pp->stages = outer;
+    if (rc == 0 && pp->nstatics != nstatics)
+        rc = unsupported(P, stn,
+                         "match selector '%s': static_labels in a match decided per line are "
+                         "not supported",
+                         sel);
+    for (size_t i = 0; i < inner.b.len; i++) {
+        if (i == 0 || inner.b.data[i - 1] == '\n')
+            putstr(&pp->stages, "    ");
+        put(&pp->stages, &inner.b.data[i], 1);
+    }
+    if (inner.oom)
+        pp->stages.oom = true;
+    lc_buf_free(&inner.b);
+    /* a label with a known value a nested stage set: known only where the selector matched */
+    for (size_t i = nknown; i < pp->nknown; i++)
+        pipe_dyn(pp, pp->known[i].k);
+    return rc;
+}
+
+/*
  * match: the selector is decided for the input when converting, from the labels
- * every record of it has (its static labels); a selector on a label a record
- * gets per line (filename, a `labels` stage, the journal's fields) cannot be
- * decided so and is unsupported. Nested stages of a matching selector are
- * written in place; a selector that never matches leaves them out.
+ * every record of it has (its static labels): nested stages of a matching
+ * selector are written in place; a selector that never matches leaves them
+ * out. A selector on a label a record gets per line (filename, a `labels`
+ * stage, the journal's fields) or with a line filter becomes the native
+ * `match` stage, decided per record.
  */
 static int st_match(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
 {
@@ -1426,7 +1478,9 @@ static int st_match(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
                                         "pipeline_name", NULL};
     yaml_node_t *sn = get(P, c, "selector"), *stn = get(P, c, "stages");
     const char *sel, *action, *reason, *p;
-    bool all = true;
+    bool all = true, dynamic = false;
+    struct lc_selector check = {0};
+    char err[256];
     int rc = stage_keys(P, c, "match", known);
 
     if (rc || (rc = get_str(P, c, "selector", &sel)) || (rc = get_str(P, c, "action", &action)) ||
@@ -1436,24 +1490,25 @@ static int st_match(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
         return invalid(P, c, "match needs a 'selector'");
     if (action && strcmp(action, "keep") != 0 && strcmp(action, "drop") != 0)
         return invalid(P, c, "match.action must be keep or drop");
+    rc = lc_selector_compile(&check, sel, err, sizeof(err));
+    lc_selector_free(&check);
+    if (rc < 0)
+        return invalid(P, sn, "match selector '%s': %s", sel, err);
     p = sel;
     while (*p == ' ')
         p++;
-    if (*p++ != '{')
-        goto bad;
+    p++;
+    while (*p == ' ')
+        p++;
     while (*p != '}') {
-        char name[128], op[3], val[512];
+        char name[128], op[3], val[1024];
         const char *have = "";
         bool found = false;
         if (lc_selector_next(&p, name, sizeof(name), op, val, sizeof(val)) < 0)
-            goto bad;
+            return invalid(P, sn, "match selector '%s' is not valid", sel);
         for (size_t i = 0; i < pp->ndyn; i++)
             if (strcmp(pp->dyn[i], name) == 0)
-                return unsupported(P, sn,
-                                   "match selector '%s': label '%s' is set per line (by the input "
-                                   "or a stage); only labels every line of the input has (its "
-                                   "static labels) can be matched",
-                                   sel, name);
+                dynamic = true;
         for (size_t i = 0; i < pp->nknown && !found; i++)
             if (strcmp(pp->known[i].k, name) == 0) {
                 have = pp->known[i].v;
@@ -1465,13 +1520,13 @@ static int st_match(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
         all = all && rc;
         if (*p == ',')
             p++;
-        else if (*p != '}')
-            goto bad;
     }
     for (p++; *p == ' '; p++)
         ;
-    if (*p)
-        return unsupported(P, sn, "match selector '%s': line filters are not supported", sel);
+    if (*p) /* a line filter */
+        dynamic = true;
+    if (dynamic)
+        return match_native(P, pp, c, sel, action && strcmp(action, "drop") == 0, reason);
     if (action && strcmp(action, "drop") == 0) {
         if (all) {
             putstr(&pp->stages, "      # match ");
@@ -1495,11 +1550,6 @@ static int st_match(struct pt *P, struct pt_pipe *pp, const yaml_node_t *c)
     put_comment(&pp->stages, sel);
     putstr(&pp->stages, ": true for every line of this input\n");
     return stage_list(P, pp, stn, "match.stages");
-bad:
-    return unsupported(P, sn,
-                       "match selector '%s' is not supported: only {name=\"v\", name!=\"v\", "
-                       "name=~\"re\", name!~\"re\"}",
-                       sel);
 }
 
 static int one_stage(struct pt *P, struct pt_pipe *pp, const yaml_node_t *item)
