@@ -338,6 +338,28 @@ DOC_EXAMPLES = {
         "      - labeldrop: [job]\n",
         ["warn something"],
         [("warn something", {"level": "warn"}, None, {})]),
+    # Promtail's match example: selectors on a label a `labels` stage sets per line, and a line
+    # filter: the native match stage, decided per record
+    "match-per-line": (
+        "      - json:\n          expressions:\n            app:\n"
+        "      - labels:\n          app:\n"
+        "      - match:\n          selector: '{app=\"loki\"}'\n          stages:\n"
+        "            - json:\n                expressions:\n                  msg: message\n"
+        "      - match:\n          pipeline_name: 'app2'\n          selector: '{app=\"pokey\"}'\n"
+        "          action: keep\n          stages:\n"
+        "            - json:\n                expressions:\n                  msg: msg\n"
+        "      - match:\n          selector: '{app=\"promtail\"} |~ \".*noisy error.*\"'\n"
+        "          action: drop\n          drop_counter_reason: promtail_noisy_error\n"
+        "      - output:\n          source: msg\n",
+        ['{ "time":"2012-11-01T22:08:41+00:00", "app":"loki", "component": ["parser","type"], '
+         '"level" : "WARN", "message" : "app1 log line" }',
+         '{ "time":"2012-11-01T22:08:41+00:00", "app":"promtail", "component": ["parser","type"],'
+         ' "level" : "ERROR", "message" : "foo noisy error" }',
+         '{ "app":"pokey", "msg":"pokey line" }',
+         '{ "app":"lokix", "message":"anchored: no match" }'],
+        [("app1 log line", {"app": "loki"}, None, {}), {"dropped": "promtail_noisy_error"},
+         ("pokey line", {"app": "pokey"}, None, {}),
+         ('{ "app":"lokix", "message":"anchored: no match" }', {"app": "lokix"}, None, {})]),
     "drop-and-static-labels": (
         "      - regex: {expression: '^(?P<level>\\w+) '}\n"
         "      - drop: {source: level, value: debug, drop_counter_reason: noise}\n"
