@@ -356,25 +356,39 @@ static void test_match_static(void **state)
     assert_loads(y);
     free(y);
     y = NULL;
-    /* a label a stage sets per line cannot be decided when converting */
+    /* a label a stage sets per line, a line filter: the native match stage, per record */
     assert_int_equal(conv(HEAD "    pipeline_stages:\n"
                                "      - labels: {level: ''}\n"
-                               "      - match: {selector: '{level=\"error\"}', action: drop}\n",
+                               "      - match: {selector: '{level=\"error\"}', action: drop}\n"
+                               "      - match: {selector: '{level=~\"w.*\"}', stages: [{labels: "
+                               "{lvl: ''}}, {match: {selector: '{lvl=\"x\"}', stages: "
+                               "[{output: {source: m}}]}}]}\n"
+                               "      - match: {selector: '{job=\"app\"} |= \"x\"', action: "
+                               "drop}\n",
                           0, &y, err, sizeof(err), NULL),
-                     -EINVAL);
-    assert_has(err, "p.yaml:11:27: match selector '{level=\"error\"}': label 'level' is set per "
-                    "line");
-    assert_int_equal(conv(HEAD
-                          "    pipeline_stages:\n"
-                          "      - match: {selector: '{job=\"app\"} |= \"x\"', action: drop}\n",
-                          0, &y, err, sizeof(err), NULL),
-                     -EINVAL);
-    assert_has(err, "line filters are not supported");
+                     0);
+    assert_has(y, "      - match:\n          selector: \"{level=\\\"error\\\"}\"\n"
+                  "          action: drop\n          drop_counter_reason: \"match_stage\"\n");
+    assert_has(y, "          stages:\n          - labels: {fields: {\"lvl\": \"\"}");
+    assert_has(y, "          - match:\n              selector: \"{lvl=\\\"x\\\"}\"\n"
+                  "              stages:\n              - output: {source: \"m\"}");
+    /* job is a static label: the stream selector is decided, the line filter per record */
+    assert_has(y, "selector: \"{job=\\\"app\\\"} |= \\\"x\\\"\"");
+    assert_loads(y);
+    free(y);
+    y = NULL;
     assert_int_equal(conv(HEAD "    pipeline_stages:\n"
                                "      - match: {selector: 'job=\"app\"', action: drop}\n",
                           0, &y, err, sizeof(err), NULL),
                      -EINVAL);
-    assert_has(err, "is not supported: only {name=");
+    assert_has(err, "match selector 'job=\"app\"': bad selector");
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - labels: {level: ''}\n"
+                               "      - match: {selector: '{level=\"e\"}', stages: "
+                               "[{static_labels: {a: b}}]}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "static_labels in a match decided per line are not supported");
 }
 
 /* labeldrop: one label set made per input set, at most max_sets; beyond, labels unchanged. */
