@@ -197,6 +197,81 @@ static void test_drop_keep(void **state)
     chain_done(&t);
 }
 
+/* match: a selector on the record's current labels (and line), nested stages, drop counted. */
+static void test_match(void **state)
+{
+    struct tchain t = chain_of("      - regex: {expression: '^(?P<level>\\w+) (?P<app>\\w+)'}\n"
+                               "      - labels: {fields: {level: '', app: ''}}\n"
+                               "      - match:\n"
+                               "          selector: '{app=\"x\", level=~\"err.*\"}'\n"
+                               "          stages:\n"
+                               "            - regex: {expression: 'code=(?P<code>\\d+)'}\n"
+                               "            - labels: {fields: {code: ''}}\n"
+                               "      - match: {selector: '{app=\"x\"} |= \"noise\"', action: "
+                               "drop, drop_counter_reason: noisy}\n"
+                               "      - match: {selector: '{app=~\"y\", level!=\"debug\"} !~ "
+                               "\"ke\\\\w+\"', action: drop}\n");
+    struct lc_stage *noisy = &t.c->stages[3], *other = &t.c->stages[4];
+    uint64_t n0 = noisy->m_drop->u, o0 = other->m_drop->u;
+    struct lc_prec *r;
+
+    (void)state;
+    r = run(&t, "error x code=5");
+    assert_non_null(r);
+    assert_string_equal(r->labels->json, "{\"app\":\"x\",\"code\":\"5\",\"level\":\"error\"}");
+    assert_string_equal(t.c->stages[2].id, "3:match");
+    /* label regexes are anchored: "err.*" is not true for "xerr" */
+    r = run(&t, "xerr x code=5");
+    assert_string_equal(r->labels->json, "{\"app\":\"x\",\"level\":\"xerr\"}");
+    /* action drop, counted by drop_counter_reason; a line filter on the line */
+    assert_null(run(&t, "info x noise"));
+    assert_string_equal(t.c->rec.drop_reason, "noisy");
+    assert_int_equal(noisy->m_drop->u - n0, 1);
+    assert_non_null(run(&t, "info y kept"));
+    assert_non_null(run(&t, "debug y other"));
+    assert_null(run(&t, "info y other"));
+    assert_string_equal(t.c->rec.drop_reason, "match_stage");
+    assert_int_equal(other->m_drop->u - o0, 1);
+    assert_int_equal(noisy->m_drop->u - n0, 1);
+    chain_done(&t);
+}
+
+static void test_match_errors(void **state)
+{
+    char yaml[2048], inner[1024] = "[{drop: {expression: x}}]";
+
+    (void)state;
+#define IN  "inputs:\n  - type: file\n    name: i\n    paths: [/x]\n"
+#define OUT "outputs: [{type: null, name: o}]\n"
+    /* 4 levels of nesting load; a 5th is an error */
+    for (int d = 0; d < 5; d++) {
+        char tmp[1024];
+        snprintf(tmp, sizeof(tmp), "[{match: {selector: '{a=\"b\"}', stages: %s}}]", inner);
+        snprintf(inner, sizeof(inner), "%s", tmp);
+        snprintf(yaml, sizeof(yaml), IN "    process: %s\n" OUT, inner);
+        if (d < 4) {
+            struct lc_config *cfg = NULL;
+            char err[512];
+            if (lc_config_load_string(yaml, "t.yaml", &cfg, err, sizeof(err)) != 0)
+                fail_msg("depth %d: %s", d + 1, err);
+            lc_config_free(cfg);
+        } else {
+            expect_error(yaml, "stages nested more than 4 deep");
+        }
+    }
+    expect_error(IN "    process: [{match: {selector: '{a=\"b\"}', stages: [{multiline: "
+                    "{preset: java}}]}}]\n" OUT,
+                 "stage 'multiline' holds records and can not be nested in 'match'");
+    expect_error(IN "    process: [{match: {selector: 'a=\"b\"', action: drop}}]\n" OUT,
+                 "bad selector");
+    expect_error(IN "    process: [{match: {selector: '{a=~\"(\"}', action: drop}}]\n" OUT,
+                 "regex");
+    expect_error(IN "    process: [{match: {selector: '{a=\"b\"}'}}]\n" OUT,
+                 "action keep needs nested 'stages:'");
+#undef IN
+#undef OUT
+}
+
 static void test_decolorize(void **state)
 {
     struct tchain t = chain_of("      - decolorize:\n");
@@ -718,6 +793,8 @@ int main(void)
         cmocka_unit_test(test_regex_fields_and_failure),
         cmocka_unit_test(test_replace_presets),
         cmocka_unit_test(test_drop_keep),
+        cmocka_unit_test(test_match),
+        cmocka_unit_test(test_match_errors),
         cmocka_unit_test(test_decolorize),
         cmocka_unit_test(test_labels_cardinality_guard),
         cmocka_unit_test(test_structured_metadata),
