@@ -358,6 +358,7 @@ static int load_nested(struct lc_cfg_load *L, struct lc_stage_conf *sc, yaml_nod
                        yaml_node_t *vn, const char *path)
 {
     static const char *const keys[] = {"stages", NULL};
+    struct lc_process_conf *pc = sc->conf;
     yaml_node_t *seq = NULL;
     char owner[sizeof(L->y.owner)], whose[sizeof(L->y.owner) + 16];
     int rc = lc_yaml_find_keys(&L->y, vn, keys, &seq);
@@ -370,16 +371,15 @@ static int load_nested(struct lc_cfg_load *L, struct lc_stage_conf *sc, yaml_nod
     memcpy(owner, L->y.owner, sizeof(owner));
     snprintf(whose, sizeof(whose), "%s.stages", path);
     L->depth++;
-    rc = load_process(L, seq, whose, (struct lc_process_conf *)sc->conf);
+    rc = load_process(L, seq, whose, pc);
     L->depth--;
     memcpy(L->y.owner, owner, sizeof(owner));
-    for (size_t k = 0; rc == 0 && k < ((struct lc_process_conf *)sc->conf)->n; k++)
-        if (((struct lc_process_conf *)sc->conf)->stages[k].plugin->stop)
-            rc = lc_yaml_fail(&L->y, lc_yaml_node(&L->y, seq->data.sequence.items.start[k]),
-                              -EINVAL,
-                              "stage '%s' holds records and can not be nested in '%s' (%s)",
-                              ((struct lc_process_conf *)sc->conf)->stages[k].type, sc->type,
-                              whose);
+    for (size_t k = 0; rc == 0 && k < pc->n; k++)
+        if (pc->stages[k].plugin->stop) /* holds records: its acks need the chain's end */
+            rc =
+                lc_yaml_fail(&L->y, lc_yaml_node(&L->y, seq->data.sequence.items.start[k]), -EINVAL,
+                             "stage '%s' holds records and can not be nested in '%s' (%s)",
+                             pc->stages[k].type, sc->type, whose);
     return rc;
 }
 

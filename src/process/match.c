@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* match.c: the `match` stage (Promtail's): nested stages, or a drop, for records a selector matches.
+/* match.c: the `match` stage (Promtail's): nested stages, or a drop, for records a selector
+ * matches.
  */
 #include "core/config.h"
 #include "process/selector.h"
