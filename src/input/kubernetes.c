@@ -78,7 +78,7 @@ struct lc_k8s_in {
     struct lc_metric_series *m_malformed;
     struct lc_metric_series *m_too_old;
     struct lc_metric_series *m_bad_path;
-    struct lc_metric_series *m_relabelled;
+    struct lc_metric_series *m_relabelled; /* reason "excluded" */
     char *node; /* $NODE_NAME, else $HOSTNAME (Promtail's Helm chart sets it to the node), or NULL */
 };
 
@@ -521,13 +521,13 @@ static int k8s_init(struct lc_input *in)
         return rc;
     fam = lc_metric_family(LC_COUNTER, "log_capturer_kubernetes_skipped_total",
                            "Pod log lines or files skipped, by reason (malformed: not CRI; "
-                           "too_old: max_age; path: not a kubelet log path; relabelled: a log "
+                           "too_old: max_age; path: not a kubelet log path; excluded: a log "
                            "dropped by the relabel rules).",
                            l_reason);
     k->m_malformed = lc_metric_series(fam, in->conf->name, "malformed");
     k->m_too_old = lc_metric_series(fam, in->conf->name, "too_old");
     k->m_bad_path = lc_metric_series(fam, in->conf->name, "path");
-    k->m_relabelled = lc_metric_series(fam, in->conf->name, "relabelled");
+    k->m_relabelled = lc_metric_series(fam, in->conf->name, "excluded");
     fam = lc_metric_family(LC_COUNTER, "log_capturer_file_rotation_gaps_total",
                            "Rotated data deleted before it was read (counted, logged).", l_in);
     k->files->m_gaps = lc_metric_series(fam, in->conf->name);
