@@ -1961,9 +1961,9 @@ static int conv_relabel(struct pt *P, const yaml_node_t *rl, bool journal, struc
 
 /* The kubernetes input's discovery labels (from the pod log path and the node name). */
 static const char *const k8s_meta[] = {
-    "__meta_kubernetes_namespace",          "__meta_kubernetes_pod_name",
-    "__meta_kubernetes_pod_uid",            "__meta_kubernetes_pod_container_name",
-    "__meta_kubernetes_pod_node_name",      NULL};
+    "__meta_kubernetes_namespace",     "__meta_kubernetes_pod_name",
+    "__meta_kubernetes_pod_uid",       "__meta_kubernetes_pod_container_name",
+    "__meta_kubernetes_pod_node_name", NULL};
 
 /* A source label the input of a docker (k8s false) or kubernetes discovery does not provide. */
 static bool sd_label_missing(bool k8s, const char *v)
@@ -2281,8 +2281,7 @@ static int conv_k8s_sd(struct pt *P, const char *job, const yaml_node_t *kc, siz
     input_head(P, "kubernetes", name, NULL, 0, pp);
     putstr(&P->ins, "    # root: /var/log/pods (the kubelet's pod logs on this node)\n");
     if (nsb.b.len)
-        putf(&P->ins, "    include: {namespaces: [%s]}   # from namespaces.names\n",
-             nsb.b.data);
+        putf(&P->ins, "    include: {namespaces: [%s]}   # from namespaces.names\n", nsb.b.data);
     putstr(&P->ins, "    start_at: beginning   # Promtail reads a log without a position from "
                     "its start\n");
     if (rel.b.len)
@@ -2298,12 +2297,12 @@ out:
 static int conv_scrape(struct pt *P, const yaml_node_t *sc)
 {
     static const char *const known[] = {
-        "job_name", "static_configs",  "pipeline_stages",   "journal",
-        "syslog",   "relabel_configs", "docker_sd_configs", "kubernetes_sd_configs", NULL};
+        "job_name",        "static_configs",    "pipeline_stages",       "journal", "syslog",
+        "relabel_configs", "docker_sd_configs", "kubernetes_sd_configs", NULL};
     yaml_node_t *stn = get(P, sc, "static_configs"), *ps = get(P, sc, "pipeline_stages"),
                 *dsd = get(P, sc, "docker_sd_configs"), *ksd = get(P, sc, "kubernetes_sd_configs"),
-                *jn = get(P, sc, "journal"),
-                *sy = get(P, sc, "syslog"), *rl = get(P, sc, "relabel_configs");
+                *jn = get(P, sc, "journal"), *sy = get(P, sc, "syslog"),
+                *rl = get(P, sc, "relabel_configs");
     struct pt_kv fields[PT_MAX_LABELS];
     char store[PT_MAX_LABELS][128];
     size_t nfields = 0, kinds;

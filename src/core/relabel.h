@@ -56,12 +56,14 @@ void lc_relabel_item_free(void *item);
  * An input's `relabel:` option row: at most 64 rules into the struct
  * lc_seclist at conf offset `off`; `what` names the source ("container").
  */
-#define LC_RELABEL_OPTION(off, what)                                                           \
-    {LC_OPT_SECLIST, "relabel", NULL, (off), 0, 64, .sub = lc_relabel_options,                 \
-     .size = sizeof(struct lc_relabel_rule), .prepare = lc_relabel_item_prepare,               \
-     .free_item = lc_relabel_item_free,                                                        \
-     .help = "Prometheus relabel_configs on the discovery labels, once per " what "; the "     \
-             "result is the " what "'s label set (docs/promtail.md)."}
+#define LC_RELABEL_OPTION(off, what)                                                               \
+    {                                                                                              \
+        LC_OPT_SECLIST, "relabel", NULL, (off), 0, 64,                                             \
+            .sub = lc_relabel_options, .size = sizeof(struct lc_relabel_rule),                     \
+            .prepare = lc_relabel_item_prepare, .free_item = lc_relabel_item_free,                 \
+            .help = "Prometheus relabel_configs on the discovery labels, once per " what "; the "  \
+                    "result is the " what "'s label set (docs/promtail.md)."                       \
+    }
 
 /*
  * Checks the rule (replace needs target_label; labelmap/labeldrop/labelkeep

@@ -79,7 +79,8 @@ struct lc_k8s_in {
     struct lc_metric_series *m_too_old;
     struct lc_metric_series *m_bad_path;
     struct lc_metric_series *m_relabelled; /* reason "excluded" */
-    char *node; /* $NODE_NAME, else $HOSTNAME (Promtail's Helm chart sets it to the node), or NULL */
+    char
+        *node; /* $NODE_NAME, else $HOSTNAME (Promtail's Helm chart sets it to the node), or NULL */
 };
 
 /* One open log file. */

@@ -361,12 +361,13 @@ static void test_kubernetes_relabel_option(void **state)
                                            "t.yaml", &cfg, err, sizeof(err)),
                      0);
     lc_config_free(cfg);
-    assert_int_not_equal(lc_config_load_string("outputs: [{type: stdout, name: out}]\n"
-                                               "inputs:\n  - type: kubernetes\n    name: k\n"
-                                               "    relabel:\n      - {action: keep, source_labels: [a], "
-                                               "regex: '(x'}\n",
-                                               "t.yaml", &cfg, err, sizeof(err)),
-                         0);
+    assert_int_not_equal(
+        lc_config_load_string("outputs: [{type: stdout, name: out}]\n"
+                              "inputs:\n  - type: kubernetes\n    name: k\n"
+                              "    relabel:\n      - {action: keep, source_labels: [a], "
+                              "regex: '(x'}\n",
+                              "t.yaml", &cfg, err, sizeof(err)),
+        0);
     if (!strstr(err, "regex"))
         fail_msg("%s", err);
 }
