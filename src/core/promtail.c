@@ -2294,6 +2294,28 @@ out:
     return rc;
 }
 
+typedef int (*pt_sd_fn)(struct pt *P, const char *job, const yaml_node_t *entry, size_t idx,
+                        const yaml_node_t *ps, const yaml_node_t *rl);
+
+/* A *_sd_configs list: an input per entry (conv), at least one. */
+static int conv_sd_list(struct pt *P, const char *job, const yaml_node_t *list, const char *what,
+                        pt_sd_fn conv, const yaml_node_t *ps, const yaml_node_t *rl)
+{
+    size_t i = 0;
+    int rc = want_seq(P, list, what);
+
+    if (rc)
+        return rc;
+    FOR_ITEMS(list, it)
+    {
+        if ((rc = conv(P, job, node(P, *it), i++, ps, rl)))
+            return rc;
+    }
+    if (i == 0)
+        return invalid(P, list, "job '%s': %s is empty", job, what);
+    return 0;
+}
+
 static int conv_scrape(struct pt *P, const yaml_node_t *sc)
 {
     static const char *const known[] = {
@@ -2334,32 +2356,10 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
                            "job '%s': more than one of static_configs, docker_sd_configs, "
                            "kubernetes_sd_configs, journal, syslog",
                            job);
-    if (ksd) {
-        size_t i = 0;
-        if ((rc = want_seq(P, ksd, "kubernetes_sd_configs")))
-            return rc;
-        FOR_ITEMS(ksd, it)
-        {
-            if ((rc = conv_k8s_sd(P, job, node(P, *it), i++, ps, rl)))
-                return rc;
-        }
-        if (i == 0)
-            return invalid(P, ksd, "job '%s': kubernetes_sd_configs is empty", job);
-        return 0;
-    }
-    if (dsd) {
-        size_t i = 0;
-        if ((rc = want_seq(P, dsd, "docker_sd_configs")))
-            return rc;
-        FOR_ITEMS(dsd, it)
-        {
-            if ((rc = conv_docker_sd(P, job, node(P, *it), i++, ps, rl)))
-                return rc;
-        }
-        if (i == 0)
-            return invalid(P, dsd, "job '%s': docker_sd_configs is empty", job);
-        return 0;
-    }
+    if (ksd)
+        return conv_sd_list(P, job, ksd, "kubernetes_sd_configs", conv_k8s_sd, ps, rl);
+    if (dsd)
+        return conv_sd_list(P, job, dsd, "docker_sd_configs", conv_docker_sd, ps, rl);
     if (rl && (rc = conv_relabel(P, rl, jn != NULL, fields, store, &nfields)))
         return rc;
     if (ps && !is_null(ps) && (rc = want_seq(P, ps, "pipeline_stages")))
