@@ -2111,6 +2111,31 @@ static int conv_relabel_sd(struct pt *P, const yaml_node_t *rl, bool k8s, struct
 }
 
 /*
+ * The head of a discovery input (docker or kubernetes): its relabel_configs
+ * into rel, its pipeline into pp, `- type:` and its name (<job>, <job>-2, ...).
+ */
+static int sd_head(struct pt *P, const char *type, const char *job, size_t idx,
+                   const yaml_node_t *ps, const yaml_node_t *rl, struct pt_pipe *pp,
+                   struct pt_buf *rel)
+{
+    const char *dyn[PT_MAX_LABELS];
+    size_t ndyn = 0;
+    char name[300];
+    int rc;
+
+    if (rl && (rc = conv_relabel_sd(P, rl, strcmp(type, "kubernetes") == 0, rel, dyn, &ndyn)))
+        return rc;
+    if ((rc = pipe_build(P, pp, ps, NULL, 0, dyn, ndyn)))
+        return rc;
+    if (idx == 0)
+        snprintf(name, sizeof(name), "%s", job);
+    else
+        snprintf(name, sizeof(name), "%s-%zu", job, idx + 1);
+    input_head(P, type, name, NULL, 0, pp);
+    return 0;
+}
+
+/*
  * docker_sd_configs: { host, refresh_interval, filters }: the docker input in
  * api mode (it follows the daemon's events; no polling), one per entry.
  */
@@ -2120,11 +2145,8 @@ static int conv_docker_sd(struct pt *P, const char *job, const yaml_node_t *dc, 
     static const char *const known[] = {"host", "refresh_interval", "filters", "port", NULL};
     struct pt_pipe pipe = {0}, *pp = &pipe;
     struct pt_buf rel = {0}, names = {0}, labels = {0}, images = {0};
-    const char *dyn[PT_MAX_LABELS];
-    size_t ndyn = 0;
     const char *host, *refresh;
     yaml_node_t *fl = get(P, dc, "filters");
-    char name[300];
     int rc = stage_keys(P, dc, "docker_sd_configs", known);
 
     if (rc || (rc = get_str(P, dc, "host", &host)) ||
@@ -2176,15 +2198,8 @@ static int conv_docker_sd(struct pt *P, const char *job, const yaml_node_t *dc, 
             }
         }
     }
-    if (rl && (rc = conv_relabel_sd(P, rl, false, &rel, dyn, &ndyn)))
+    if ((rc = sd_head(P, "docker", job, idx, ps, rl, pp, &rel)))
         goto out;
-    if ((rc = pipe_build(P, pp, ps, NULL, 0, dyn, ndyn)))
-        goto out;
-    if (idx == 0)
-        snprintf(name, sizeof(name), "%s", job);
-    else
-        snprintf(name, sizeof(name), "%s-%zu", job, idx + 1);
-    input_head(P, "docker", name, NULL, 0, pp);
     putstr(&P->ins, "    mode: api\n    socket: ");
     putq(P, &P->ins, host + 7);
     putstr(&P->ins, "\n");
@@ -2230,11 +2245,8 @@ static int conv_k8s_sd(struct pt *P, const char *job, const yaml_node_t *kc, siz
     static const char *const known[] = {"role", "namespaces", "selectors", NULL};
     struct pt_pipe pipe = {.in_kubernetes = true}, *pp = &pipe;
     struct pt_buf rel = {0}, nsb = {0};
-    const char *dyn[PT_MAX_LABELS];
-    size_t ndyn = 0;
     const char *role;
     yaml_node_t *ns = get(P, kc, "namespaces"), *sel = get(P, kc, "selectors");
-    char name[300];
     int rc = stage_keys(P, kc, "kubernetes_sd_configs", known);
 
     if (rc || (rc = get_str(P, kc, "role", &role)))
@@ -2270,15 +2282,8 @@ static int conv_k8s_sd(struct pt *P, const char *job, const yaml_node_t *kc, siz
             }
         }
     }
-    if (rl && (rc = conv_relabel_sd(P, rl, true, &rel, dyn, &ndyn)))
+    if ((rc = sd_head(P, "kubernetes", job, idx, ps, rl, pp, &rel)))
         goto out;
-    if ((rc = pipe_build(P, pp, ps, NULL, 0, dyn, ndyn)))
-        goto out;
-    if (idx == 0)
-        snprintf(name, sizeof(name), "%s", job);
-    else
-        snprintf(name, sizeof(name), "%s-%zu", job, idx + 1);
-    input_head(P, "kubernetes", name, NULL, 0, pp);
     putstr(&P->ins, "    # root: /var/log/pods (the kubelet's pod logs on this node)\n");
     if (nsb.b.len)
         putf(&P->ins, "    include: {namespaces: [%s]}   # from namespaces.names\n", nsb.b.data);
