@@ -2135,6 +2135,19 @@ static int sd_head(struct pt *P, const char *type, const char *job, size_t idx,
     return 0;
 }
 
+/* The end of a discovery input: start_at, the relabel: list, the stages. */
+static void sd_tail(struct pt *P, const struct pt_pipe *pp, const struct pt_buf *rel,
+                    const char *what)
+{
+    putf(&P->ins,
+         "    start_at: beginning   # Promtail reads a %s without a position from its "
+         "start\n",
+         what);
+    if (rel->b.len)
+        put(&P->ins, rel->b.data, rel->b.len);
+    input_tail(P, pp);
+}
+
 /*
  * docker_sd_configs: { host, refresh_interval, filters }: the docker input in
  * api mode (it follows the daemon's events; no polling), one per entry.
@@ -2219,11 +2232,7 @@ static int conv_docker_sd(struct pt *P, const char *job, const yaml_node_t *dc, 
                  "images\n",
                  images.b.data);
     }
-    putstr(&P->ins, "    start_at: beginning   # Promtail reads a container without a position "
-                    "from its start\n");
-    if (rel.b.len)
-        put(&P->ins, rel.b.data, rel.b.len);
-    input_tail(P, pp);
+    sd_tail(P, pp, &rel, "container");
 out:
     lc_buf_free(&pipe.stages.b);
     lc_buf_free(&rel.b);
@@ -2287,11 +2296,7 @@ static int conv_k8s_sd(struct pt *P, const char *job, const yaml_node_t *kc, siz
     putstr(&P->ins, "    # root: /var/log/pods (the kubelet's pod logs on this node)\n");
     if (nsb.b.len)
         putf(&P->ins, "    include: {namespaces: [%s]}   # from namespaces.names\n", nsb.b.data);
-    putstr(&P->ins, "    start_at: beginning   # Promtail reads a log without a position from "
-                    "its start\n");
-    if (rel.b.len)
-        put(&P->ins, rel.b.data, rel.b.len);
-    input_tail(P, pp);
+    sd_tail(P, pp, &rel, "log");
 out:
     lc_buf_free(&pipe.stages.b);
     lc_buf_free(&rel.b);
