@@ -483,6 +483,7 @@ static int k8s_init(struct lc_input *in)
     struct lc_k8s_in *k = calloc(1, sizeof(*k));
     struct lc_file_conf *f;
     struct lc_metric_family *fam;
+    const char *node;
     size_t len;
     int rc;
 
@@ -491,10 +492,11 @@ static int k8s_init(struct lc_input *in)
     in->ctx = k;
     k->in = in;
     k->c = c;
-    if (getenv("NODE_NAME") && *getenv("NODE_NAME"))
-        k->node = strdup(getenv("NODE_NAME"));
-    else if (getenv("HOSTNAME") && *getenv("HOSTNAME"))
-        k->node = strdup(getenv("HOSTNAME"));
+    node = getenv("NODE_NAME");
+    if (!node || !*node)
+        node = getenv("HOSTNAME");
+    if (node && *node && !(k->node = strdup(node)))
+        return -ENOMEM;
     len = strlen(c->root) + 16;
     k->glob = malloc(sizeof(char *) + len);
     if (!k->glob)
