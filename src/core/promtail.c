@@ -1671,10 +1671,14 @@ static void input_head(struct pt *P, const char *type, const char *job, const st
 
 static void input_tail(struct pt *P, const struct pt_pipe *pp)
 {
-    if (pp->stages.b.len) {
+    const char *st = pp->stages.b.data;
+
+    if (!pp->stages.b.len)
+        return;
+    /* only comments (a stage left out, e.g. cri in the kubernetes input): no process key */
+    if (strncmp(st, "      - ", 8) == 0 || strstr(st, "\n      - "))
         putstr(&P->ins, "    process:\n");
-        put(&P->ins, pp->stages.b.data, pp->stages.b.len);
-    }
+    put(&P->ins, st, pp->stages.b.len);
 }
 
 /* Is there a glob the file input's glob(3) cannot expand the way Go's doublestar does? */
@@ -1946,16 +1950,54 @@ static int conv_relabel(struct pt *P, const yaml_node_t *rl, bool journal, struc
     return 0;
 }
 
+/* The kubernetes input's discovery labels (from the pod log path and the node name). */
+static const char *const k8s_meta[] = {
+    "__meta_kubernetes_namespace",     "__meta_kubernetes_pod_name",
+    "__meta_kubernetes_pod_uid",       "__meta_kubernetes_pod_container_name",
+    "__meta_kubernetes_pod_node_name", NULL};
+
+/* A source label the input of a docker (k8s false) or kubernetes discovery does not provide. */
+static bool sd_label_missing(bool k8s, const char *v)
+{
+    if (k8s)
+        return strncmp(v, "__meta_kubernetes_", 18) == 0 && !one_of(v, k8s_meta);
+    return strncmp(v, "__meta_docker_network_", 22) == 0 ||
+           strncmp(v, "__meta_docker_port_", 19) == 0;
+}
+
 /*
- * relabel_configs of a docker_sd_configs scrape: written out as the docker
- * input's `relabel:` list (same semantics, run once per container). The
- * discovery labels it gets are __meta_docker_container_{id,name,label_*,
- * log_stream}; rules naming __meta_docker_network_* or __meta_docker_port_*
- * (not provided) and actions other than replace, keep, drop, labelmap,
- * labeldrop, labelkeep are unsupported.
+ * Promtail's Helm chart's `__path__` rule: a replace into __path__ from the
+ * pod uid and container name. The kubernetes input finds the files itself.
  */
-static int conv_relabel_docker(struct pt *P, const yaml_node_t *rl, struct pt_buf *o,
-                               const char **dyn, size_t *ndyn)
+static bool k8s_path_rule(struct pt *P, const yaml_node_t *sl, const char *action,
+                          const char *target)
+{
+    if (!target || strcmp(target, "__path__") != 0 || (action && strcmp(action, "replace") != 0))
+        return false;
+    if (sl)
+        FOR_ITEMS(sl, sp)
+        {
+            const char *v = scalar(node(P, *sp));
+            if (!v || (strcmp(v, "__meta_kubernetes_pod_uid") != 0 &&
+                       strcmp(v, "__meta_kubernetes_pod_container_name") != 0))
+                return false;
+        }
+    return true;
+}
+
+/*
+ * relabel_configs of a docker_sd_configs (k8s false) or kubernetes_sd_configs
+ * scrape: written out as the input's `relabel:` list (same semantics, run
+ * once per container or pod log). Docker's discovery labels are
+ * __meta_docker_container_{id,name,label_*,log_stream}; rules naming
+ * __meta_docker_network_* or __meta_docker_port_* (not provided) are
+ * unsupported. Kubernetes': k8s_meta; any other __meta_kubernetes_* (pod
+ * labels and annotations need the API server) is unsupported, and the Helm
+ * chart's __path__ rule is left out. Actions other than replace, keep, drop,
+ * labelmap, labeldrop, labelkeep are unsupported.
+ */
+static int conv_relabel_sd(struct pt *P, const yaml_node_t *rl, bool k8s, struct pt_buf *o,
+                           const char **dyn, size_t *ndyn)
 {
     static const char *const actions[] = {"replace",   "keep",      "drop", "labelmap",
                                           "labeldrop", "labelkeep", NULL};
@@ -1993,21 +2035,31 @@ static int conv_relabel_docker(struct pt *P, const yaml_node_t *rl, struct pt_bu
             FOR_ITEMS(sl, sp)
             {
                 const char *v = scalar(node(P, *sp));
-                if (v && (strncmp(v, "__meta_docker_network_", 22) == 0 ||
-                          strncmp(v, "__meta_docker_port_", 19) == 0)) {
-                    if ((rc = unsupported(P, r,
-                                          "relabel_configs: source label '%s' is not provided "
-                                          "(supported: __meta_docker_container_id, _name, "
-                                          "_label_<name>, _log_stream)",
-                                          v)))
+                if (v && sd_label_missing(k8s, v)) {
+                    if ((rc = unsupported(
+                             P, r,
+                             k8s ? "relabel_configs: source label '%s' is not provided (pod "
+                                   "labels and annotations need the API server; supported: "
+                                   "__meta_kubernetes_namespace, _pod_name, _pod_uid, "
+                                   "_pod_container_name, _pod_node_name)"
+                                 : "relabel_configs: source label '%s' is not provided "
+                                   "(supported: __meta_docker_container_id, _name, "
+                                   "_label_<name>, _log_stream)",
+                             v)))
                         return rc;
                     bad = true;
                 }
             }
         if (bad)
             continue;
+        if (k8s && k8s_path_rule(P, sl, action, target)) {
+            putstr(o, "    # approximated: the __path__ rule is left out (the input finds "
+                      "the pod logs itself)\n");
+            continue;
+        }
         if (!any)
-            putstr(o, "    relabel:   # relabel_configs, applied once per container\n");
+            putf(o, "    relabel:   # relabel_configs, applied once per %s\n",
+                 k8s ? "pod log" : "container");
         any = true;
         putf(o, "      - action: %s\n", action ? action : "replace");
         if (sl) {
@@ -2050,6 +2102,44 @@ static int conv_relabel_docker(struct pt *P, const yaml_node_t *rl, struct pt_bu
 }
 
 /*
+ * The head of a discovery input (docker or kubernetes): its relabel_configs
+ * into rel, its pipeline into pp, `- type:` and its name (<job>, <job>-2, ...).
+ */
+static int sd_head(struct pt *P, const char *type, const char *job, size_t idx,
+                   const yaml_node_t *ps, const yaml_node_t *rl, struct pt_pipe *pp,
+                   struct pt_buf *rel)
+{
+    const char *dyn[PT_MAX_LABELS];
+    size_t ndyn = 0;
+    char name[300];
+    int rc;
+
+    if (rl && (rc = conv_relabel_sd(P, rl, strcmp(type, "kubernetes") == 0, rel, dyn, &ndyn)))
+        return rc;
+    if ((rc = pipe_build(P, pp, ps, NULL, 0, dyn, ndyn)))
+        return rc;
+    if (idx == 0)
+        snprintf(name, sizeof(name), "%s", job);
+    else
+        snprintf(name, sizeof(name), "%s-%zu", job, idx + 1);
+    input_head(P, type, name, NULL, 0, pp);
+    return 0;
+}
+
+/* The end of a discovery input: start_at, the relabel: list, the stages. */
+static void sd_tail(struct pt *P, const struct pt_pipe *pp, const struct pt_buf *rel,
+                    const char *what)
+{
+    putf(&P->ins,
+         "    start_at: beginning   # Promtail reads a %s without a position from its "
+         "start\n",
+         what);
+    if (rel->b.len)
+        put(&P->ins, rel->b.data, rel->b.len);
+    input_tail(P, pp);
+}
+
+/*
  * docker_sd_configs: { host, refresh_interval, filters }: the docker input in
  * api mode (it follows the daemon's events; no polling), one per entry.
  */
@@ -2059,11 +2149,8 @@ static int conv_docker_sd(struct pt *P, const char *job, const yaml_node_t *dc, 
     static const char *const known[] = {"host", "refresh_interval", "filters", "port", NULL};
     struct pt_pipe pipe = {0}, *pp = &pipe;
     struct pt_buf rel = {0}, names = {0}, labels = {0}, images = {0};
-    const char *dyn[PT_MAX_LABELS];
-    size_t ndyn = 0;
     const char *host, *refresh;
     yaml_node_t *fl = get(P, dc, "filters");
-    char name[300];
     int rc = stage_keys(P, dc, "docker_sd_configs", known);
 
     if (rc || (rc = get_str(P, dc, "host", &host)) ||
@@ -2115,15 +2202,8 @@ static int conv_docker_sd(struct pt *P, const char *job, const yaml_node_t *dc, 
             }
         }
     }
-    if (rl && (rc = conv_relabel_docker(P, rl, &rel, dyn, &ndyn)))
+    if ((rc = sd_head(P, "docker", job, idx, ps, rl, pp, &rel)))
         goto out;
-    if ((rc = pipe_build(P, pp, ps, NULL, 0, dyn, ndyn)))
-        goto out;
-    if (idx == 0)
-        snprintf(name, sizeof(name), "%s", job);
-    else
-        snprintf(name, sizeof(name), "%s-%zu", job, idx + 1);
-    input_head(P, "docker", name, NULL, 0, pp);
     putstr(&P->ins, "    mode: api\n    socket: ");
     putq(P, &P->ins, host + 7);
     putstr(&P->ins, "\n");
@@ -2143,11 +2223,7 @@ static int conv_docker_sd(struct pt *P, const char *job, const yaml_node_t *dc, 
                  "images\n",
                  images.b.data);
     }
-    putstr(&P->ins, "    start_at: beginning   # Promtail reads a container without a position "
-                    "from its start\n");
-    if (rel.b.len)
-        put(&P->ins, rel.b.data, rel.b.len);
-    input_tail(P, pp);
+    sd_tail(P, pp, &rel, "container");
 out:
     lc_buf_free(&pipe.stages.b);
     lc_buf_free(&rel.b);
@@ -2157,14 +2233,99 @@ out:
     return rc;
 }
 
+/*
+ * kubernetes_sd_configs: { role: pod, namespaces: {names} }: the kubernetes
+ * input, one per entry; it finds the pod logs on this node under
+ * /var/log/pods itself (no API server), so selectors and other roles are
+ * unsupported.
+ */
+static int conv_k8s_sd(struct pt *P, const char *job, const yaml_node_t *kc, size_t idx,
+                       const yaml_node_t *ps, const yaml_node_t *rl)
+{
+    static const char *const known[] = {"role", "namespaces", "selectors", NULL};
+    struct pt_pipe pipe = {.in_kubernetes = true}, *pp = &pipe;
+    struct pt_buf rel = {0}, nsb = {0};
+    const char *role;
+    yaml_node_t *ns = get(P, kc, "namespaces"), *sel = get(P, kc, "selectors");
+    int rc = stage_keys(P, kc, "kubernetes_sd_configs", known);
+
+    if (rc || (rc = get_str(P, kc, "role", &role)))
+        return rc;
+    if (!role || strcmp(role, "pod") != 0)
+        return unsupported(P, kc,
+                           "kubernetes_sd_configs.role '%s': only role: pod is supported (the "
+                           "kubernetes input reads this node's pod logs)",
+                           role ? role : "");
+    if (sel && !is_null(sel) &&
+        (rc = unsupported(P, sel,
+                          "kubernetes_sd_configs.selectors: label and field selectors need the "
+                          "API server (use the input's include/exclude on namespaces, pods, "
+                          "containers)")))
+        return rc;
+    if (ns && !is_null(ns)) {
+        yaml_node_t *names;
+        if ((rc = want_map(P, ns, "namespaces")) ||
+            (rc = stage_keys(P, ns, "namespaces", (const char *const[]){"names", NULL})))
+            return rc;
+        names = get(P, ns, "names");
+        if (names && !is_null(names)) {
+            if ((rc = want_seq(P, names, "names")))
+                return rc;
+            FOR_ITEMS(names, np)
+            {
+                const char *v = scalar(node(P, *np));
+                if (!v)
+                    continue;
+                if (nsb.b.len)
+                    putstr(&nsb, ", ");
+                putq(P, &nsb, v);
+            }
+        }
+    }
+    if ((rc = sd_head(P, "kubernetes", job, idx, ps, rl, pp, &rel)))
+        goto out;
+    putstr(&P->ins, "    # root: /var/log/pods (the kubelet's pod logs on this node)\n");
+    if (nsb.b.len)
+        putf(&P->ins, "    include: {namespaces: [%s]}   # from namespaces.names\n", nsb.b.data);
+    sd_tail(P, pp, &rel, "log");
+out:
+    lc_buf_free(&pipe.stages.b);
+    lc_buf_free(&rel.b);
+    lc_buf_free(&nsb.b);
+    return rc;
+}
+
+typedef int (*pt_sd_fn)(struct pt *P, const char *job, const yaml_node_t *entry, size_t idx,
+                        const yaml_node_t *ps, const yaml_node_t *rl);
+
+/* A *_sd_configs list: an input per entry (conv), at least one. */
+static int conv_sd_list(struct pt *P, const char *job, const yaml_node_t *list, const char *what,
+                        pt_sd_fn conv, const yaml_node_t *ps, const yaml_node_t *rl)
+{
+    size_t i = 0;
+    int rc = want_seq(P, list, what);
+
+    if (rc)
+        return rc;
+    FOR_ITEMS(list, it)
+    {
+        if ((rc = conv(P, job, node(P, *it), i++, ps, rl)))
+            return rc;
+    }
+    if (i == 0)
+        return invalid(P, list, "job '%s': %s is empty", job, what);
+    return 0;
+}
+
 static int conv_scrape(struct pt *P, const yaml_node_t *sc)
 {
     static const char *const known[] = {
-        "job_name", "static_configs",  "pipeline_stages",   "journal",
-        "syslog",   "relabel_configs", "docker_sd_configs", NULL};
+        "job_name",        "static_configs",    "pipeline_stages",       "journal", "syslog",
+        "relabel_configs", "docker_sd_configs", "kubernetes_sd_configs", NULL};
     yaml_node_t *stn = get(P, sc, "static_configs"), *ps = get(P, sc, "pipeline_stages"),
-                *dsd = get(P, sc, "docker_sd_configs"), *jn = get(P, sc, "journal"),
-                *sy = get(P, sc, "syslog"), *rl = get(P, sc, "relabel_configs");
+                *dsd = get(P, sc, "docker_sd_configs"), *ksd = get(P, sc, "kubernetes_sd_configs"),
+                *jn = get(P, sc, "journal"), *sy = get(P, sc, "syslog"),
+                *rl = get(P, sc, "relabel_configs");
     struct pt_kv fields[PT_MAX_LABELS];
     char store[PT_MAX_LABELS][128];
     size_t nfields = 0, kinds;
@@ -2180,9 +2341,9 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
         if (!one_of(key, known) &&
             (rc = unsupported(P, k,
                               "scrape_configs.%s is not supported (supported: job_name, "
-                              "static_configs, docker_sd_configs, journal, syslog, "
-                              "pipeline_stages, and relabel_configs for journal fields and "
-                              "docker discovery labels)",
+                              "static_configs, docker_sd_configs, kubernetes_sd_configs, "
+                              "journal, syslog, pipeline_stages, and relabel_configs for "
+                              "journal fields and docker/kubernetes discovery labels)",
                               key)))
             return rc;
     }
@@ -2190,24 +2351,16 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
         return rc;
     if (!job || !*job)
         return invalid(P, sc, "a scrape config needs a 'job_name'");
-    kinds = (stn != NULL) + (jn != NULL) + (sy != NULL) + (dsd != NULL);
+    kinds = (stn != NULL) + (jn != NULL) + (sy != NULL) + (dsd != NULL) + (ksd != NULL);
     if (kinds > 1)
-        return unsupported(
-            P, sc, "job '%s': more than one of static_configs, docker_sd_configs, journal, syslog",
-            job);
-    if (dsd) {
-        size_t i = 0;
-        if ((rc = want_seq(P, dsd, "docker_sd_configs")))
-            return rc;
-        FOR_ITEMS(dsd, it)
-        {
-            if ((rc = conv_docker_sd(P, job, node(P, *it), i++, ps, rl)))
-                return rc;
-        }
-        if (i == 0)
-            return invalid(P, dsd, "job '%s': docker_sd_configs is empty", job);
-        return 0;
-    }
+        return unsupported(P, sc,
+                           "job '%s': more than one of static_configs, docker_sd_configs, "
+                           "kubernetes_sd_configs, journal, syslog",
+                           job);
+    if (ksd)
+        return conv_sd_list(P, job, ksd, "kubernetes_sd_configs", conv_k8s_sd, ps, rl);
+    if (dsd)
+        return conv_sd_list(P, job, dsd, "docker_sd_configs", conv_docker_sd, ps, rl);
     if (rl && (rc = conv_relabel(P, rl, jn != NULL, fields, store, &nfields)))
         return rc;
     if (ps && !is_null(ps) && (rc = want_seq(P, ps, "pipeline_stages")))
@@ -2230,7 +2383,9 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
     if (sy)
         return conv_syslog(P, job, sy, ps);
     return unsupported(P, sc,
-                       "job '%s' has no static_configs, docker_sd_configs, journal or syslog", job);
+                       "job '%s' has no static_configs, docker_sd_configs, kubernetes_sd_configs, "
+                       "journal or syslog",
+                       job);
 }
 
 /* The document ----------------------------------------------------------------------------- */

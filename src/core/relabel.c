@@ -306,3 +306,39 @@ int lc_relabel_apply(struct lc_relabel_rule *rules, size_t n, struct lc_relabel_
             del_at(s, i);
     return 1;
 }
+
+int lc_relabel_item_prepare(void *item, char *err, size_t errlen)
+{
+    return lc_relabel_prepare(item, err, errlen);
+}
+
+void lc_relabel_item_free(void *item)
+{
+    lc_relabel_rule_free(item);
+}
+
+int lc_relabel_begin(struct lc_relabel_set *s, const struct lc_kvlist *stat)
+{
+    int rc = 0;
+
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < stat->n && rc == 0; i++)
+        rc = lc_relabel_set_put(s, stat->v[i].key, stat->v[i].value);
+    return rc;
+}
+
+int lc_relabel_end(struct lc_relabel_rule *rules, size_t n, struct lc_relabel_set *s, int rc,
+                   bool *cut)
+{
+    if (rc == -E2BIG) {
+        rc = 0; /* the set holds LC_RELABEL_MAX_LABELS; a source with more is cut */
+        *cut = true;
+    }
+    if (rc == 0)
+        rc = lc_relabel_apply(rules, n, s);
+    if (rc == 1 && s->n == 0)
+        rc = 0; /* as Promtail: a target without labels is dropped */
+    if (rc <= 0)
+        lc_relabel_set_free(s);
+    return rc;
+}

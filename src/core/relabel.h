@@ -48,6 +48,23 @@ struct lc_relabel_rule {
 /* The option table of one rule (a `relabel:` list item). */
 extern const struct lc_option lc_relabel_options[];
 
+/* lc_relabel_prepare and lc_relabel_rule_free as a SECLIST's item hooks. */
+int lc_relabel_item_prepare(void *item, char *err, size_t errlen);
+void lc_relabel_item_free(void *item);
+
+/*
+ * An input's `relabel:` option row: at most 64 rules into the struct
+ * lc_seclist at conf offset `off`; `what` names the source ("container").
+ */
+#define LC_RELABEL_OPTION(off, what)                                                               \
+    {                                                                                              \
+        LC_OPT_SECLIST, "relabel", NULL, (off), 0, 64,                                             \
+            .sub = lc_relabel_options, .size = sizeof(struct lc_relabel_rule),                     \
+            .prepare = lc_relabel_item_prepare, .free_item = lc_relabel_item_free,                 \
+            .help = "Prometheus relabel_configs on the discovery labels, once per " what "; the "  \
+                    "result is the " what "'s label set (docs/promtail.md)."                       \
+    }
+
 /*
  * Checks the rule (replace needs target_label; labelmap/labeldrop/labelkeep
  * take no source_labels) and compiles `^(?:regex)\z`. 0, or -EINVAL with why
@@ -78,5 +95,18 @@ void lc_relabel_set_free(struct lc_relabel_set *s);
  * it (s is then unspecified); -ENOMEM/-E2BIG.
  */
 int lc_relabel_apply(struct lc_relabel_rule *rules, size_t n, struct lc_relabel_set *s);
+
+/*
+ * A source's relabelling in two steps: begin empties s and puts the input's
+ * static labels; the caller puts the discovery labels, carrying the first
+ * error in rc; end applies the rules. An -E2BIG rc (more labels than a set
+ * holds) is not an error: *cut is set and the labels put so far are used.
+ * end returns 1 (kept, the labels in s), 0 (dropped by a rule, or no label
+ * left: Promtail drops a target without labels) or a negative errno; s is
+ * freed unless 1.
+ */
+int lc_relabel_begin(struct lc_relabel_set *s, const struct lc_kvlist *stat);
+int lc_relabel_end(struct lc_relabel_rule *rules, size_t n, struct lc_relabel_set *s, int rc,
+                   bool *cut);
 
 #endif

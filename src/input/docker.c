@@ -39,16 +39,6 @@ static const struct lc_option filter_options[] = {
     LC_OPT_END,
 };
 
-static int relabel_prepare(void *item, char *err, size_t errlen)
-{
-    return lc_relabel_prepare(item, err, errlen);
-}
-
-static void relabel_free(void *item)
-{
-    lc_relabel_rule_free(item);
-}
-
 static const struct lc_option docker_options[] = {
     {LC_OPT_ENUM, "mode", "api", DCFG(mode), .choices = mode_choices,
      .help = "api: follow the Engine API's log streams; file: tail the json-file logs."},
@@ -62,10 +52,7 @@ static const struct lc_option docker_options[] = {
      .help = "Leave out containers matching any entry."},
     {LC_OPT_STRLIST, "labels_allowlist", NULL, DCFG(labels_allowlist),
      .help = "Container labels (globs on keys) to attach as Loki labels, names sanitised."},
-    {LC_OPT_SECLIST, "relabel", NULL, DCFG(relabel), 0, 64, .sub = lc_relabel_options,
-     .size = sizeof(struct lc_relabel_rule), .prepare = relabel_prepare, .free_item = relabel_free,
-     .help = "Prometheus relabel_configs on the discovery labels, once per container; the "
-             "result is the container's label set (docs/promtail.md)."},
+    LC_RELABEL_OPTION(DCFG(relabel), "container"),
     {LC_OPT_DURATION, "metadata_ttl", "60s", DCFG(metadata_ttl_ms), 1000, 86400000,
      .help = "How long container metadata is cached."},
     {LC_OPT_INT, "metadata_max", "1024", DCFG(metadata_max), 16, 1000000,
@@ -298,13 +285,9 @@ static void file_driver_list(void *arg, const struct lc_docker_result *r,
 static int relabel(struct lc_docker_in *d, const struct lc_docker_meta_entry *e, const char *stream,
                    struct lc_relabel_set *s, bool *cut)
 {
-    const struct lc_kvlist *stat = &d->in->conf->labels;
     char k[340], name[300];
-    int rc = 0;
+    int rc = lc_relabel_begin(s, &d->in->conf->labels);
 
-    memset(s, 0, sizeof(*s));
-    for (size_t i = 0; i < stat->n && rc == 0; i++)
-        rc = lc_relabel_set_put(s, stat->v[i].key, stat->v[i].value);
     snprintf(name, sizeof(name), "/%s", e->name ? e->name : "");
     if (rc == 0)
         rc = lc_relabel_set_put(s, "__meta_docker_container_id", e->id ? e->id : "");
@@ -317,17 +300,7 @@ static int relabel(struct lc_docker_in *d, const struct lc_docker_meta_entry *e,
         snprintf(k, sizeof(k), "__meta_docker_container_label_%s", name);
         rc = lc_relabel_set_put(s, k, e->all_labels[i].value);
     }
-    if (rc == -E2BIG) {
-        rc = 0; /* the set holds LC_RELABEL_MAX_LABELS; a container with more is cut */
-        *cut = true;
-    }
-    if (rc == 0)
-        rc = lc_relabel_apply(d->c->relabel.v, d->c->relabel.n, s);
-    if (rc == 1 && s->n == 0)
-        rc = 0; /* as Promtail: a target without labels is dropped */
-    if (rc <= 0)
-        lc_relabel_set_free(s);
-    return rc;
+    return lc_relabel_end(d->c->relabel.v, d->c->relabel.n, s, rc, cut);
 }
 
 bool lc_docker_relabel_kept(struct lc_docker_in *d, const struct lc_docker_meta_entry *e)

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* kubernetes.c: the `kubernetes` input: pod logs under /var/log/pods through the file tailer. */
+#include "input/kubernetes.h"
 #include "input/file.h"
 #include "input/split_join.h"
 
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/relabel.h"
 #include "parse/cri.h"
 
 #include <errno.h>
@@ -64,6 +66,7 @@ struct lc_k8s_conf {
     int64_t max_files;
     int64_t max_rotated;
     int64_t max_unacked;
+    struct lc_seclist relabel; /* struct lc_relabel_rule items, prepared at load */
 };
 
 struct lc_k8s_in {
@@ -75,6 +78,9 @@ struct lc_k8s_in {
     struct lc_metric_series *m_malformed;
     struct lc_metric_series *m_too_old;
     struct lc_metric_series *m_bad_path;
+    struct lc_metric_series *m_relabelled; /* reason "excluded" */
+    char
+        *node; /* $NODE_NAME, else $HOSTNAME (Promtail's Helm chart sets it to the node), or NULL */
 };
 
 /* One open log file. */
@@ -100,6 +106,7 @@ static const struct lc_option k8s_options[] = {
      .help = "Only containers matching every non-empty list (empty: all)."},
     {LC_OPT_SECTION, "exclude", NULL, KCFG(exclude), .sub = filter_options,
      .help = "Leave out containers matching any entry."},
+    LC_RELABEL_OPTION(KCFG(relabel), "container log"),
     {LC_OPT_ENUM, "start_at", "end", KCFG(start_at), .choices = start_choices,
      .help = "Logs that exist at the agent's very first start: from their end, or from their "
              "first line (limited by max_age). Logs that appear later are read from their "
@@ -136,6 +143,7 @@ static const struct lc_option k8s_options[] = {
 struct kpath {
     char ns[254];
     char pod[254];
+    char uid[254];
     char container[254];
 };
 
@@ -172,6 +180,7 @@ static bool parse_path(const struct lc_k8s_in *k, const char *path, struct kpath
         return false;
     return copy_part(kp->ns, sizeof(kp->ns), p, (size_t)(u1 - p)) &&
            copy_part(kp->pod, sizeof(kp->pod), u1 + 1, (size_t)(u2 - 1 - (u1 + 1))) &&
+           copy_part(kp->uid, sizeof(kp->uid), u2, (size_t)(slash - u2)) &&
            copy_part(kp->container, sizeof(kp->container), slash + 1,
                      (size_t)(cslash - (slash + 1)));
 }
@@ -204,6 +213,7 @@ static bool k_wanted(struct lc_file_in *fi, const char *path)
     return !parse_path(k, path, &kp) || selected(k->c, &kp); /* a bad path: k_open says so */
 }
 
+/* The static labels, then namespace, pod, container, stream. */
 static int k_labels(struct lc_k8s_in *k, const struct kpath *kp, const char *stream,
                     struct lc_labels **out)
 {
@@ -222,6 +232,56 @@ static int k_labels(struct lc_k8s_in *k, const struct kpath *kp, const char *str
     kv[n].key = "stream";
     kv[n++].value = (char *)stream;
     return lc_labels_intern(kv, n, out);
+}
+
+int lc_k8s_relabel(struct lc_relabel_rule *rules, size_t n, const struct lc_kvlist *stat,
+                   const char *root, const char *node, const char *path, struct lc_relabel_set *s)
+{
+    struct lc_k8s_conf c = {.root = (char *)root};
+    struct lc_k8s_in k = {.c = &c};
+    struct kpath kp;
+    bool cut = false;
+    int rc;
+
+    if (!parse_path(&k, path, &kp))
+        return -EINVAL;
+    rc = lc_relabel_begin(s, stat);
+    if (rc == 0)
+        rc = lc_relabel_set_put(s, "__meta_kubernetes_namespace", kp.ns);
+    if (rc == 0)
+        rc = lc_relabel_set_put(s, "__meta_kubernetes_pod_name", kp.pod);
+    if (rc == 0)
+        rc = lc_relabel_set_put(s, "__meta_kubernetes_pod_uid", kp.uid);
+    if (rc == 0)
+        rc = lc_relabel_set_put(s, "__meta_kubernetes_pod_container_name", kp.container);
+    if (rc == 0 && node)
+        rc = lc_relabel_set_put(s, "__meta_kubernetes_pod_node_name", node);
+    return lc_relabel_end(rules, n, s, rc, &cut); /* cut: only with ~120 static labels */
+}
+
+/*
+ * With `relabel:` rules: the relabelled set plus stream, for each stream; 1
+ * kept, 0 dropped by the rules, or a negative errno.
+ */
+static int k_relabelled(struct lc_k8s_in *k, const char *path, struct lc_labels **out,
+                        struct lc_labels **err)
+{
+    struct lc_relabel_set s;
+    struct lc_kv kv[LC_RELABEL_MAX_LABELS + 1];
+    int rc = lc_k8s_relabel(k->c->relabel.v, k->c->relabel.n, &k->in->conf->labels, k->c->root,
+                            k->node, path, &s);
+
+    if (rc != 1)
+        return rc;
+    memcpy(kv, s.v, s.n * sizeof(*kv));
+    kv[s.n].key = "stream"; /* as Promtail's cri stage */
+    kv[s.n].value = "stdout";
+    rc = lc_labels_intern(kv, s.n + 1, out);
+    kv[s.n].value = "stderr";
+    if (rc == 0)
+        rc = lc_labels_intern(kv, s.n + 1, err);
+    lc_relabel_set_free(&s);
+    return rc ? rc : 1;
 }
 
 /* Same container directory (a rotation's predecessor): the split lines continue there. */
@@ -288,6 +348,14 @@ static void open_missed(struct lc_tail *t)
     globfree(&r.g);
 }
 
+/* A log that is never read: kept open (no source), so rescans neither reopen nor count it again. */
+static int k_unread(struct lc_tail *t)
+{
+    t->waiting = false;
+    t->once_target = 0;
+    return 0;
+}
+
 static int k_open(struct lc_tail *t)
 {
     struct lc_k8s_in *k = t->fi->owner;
@@ -306,10 +374,20 @@ static int k_open(struct lc_tail *t)
                 "%s: not a kubelet pod log path (<namespace>_<pod>_<uid>/<container>/<n>.log): "
                 "not read",
                 t->path);
-        /* kept open, never read (no source), so rescans neither reopen nor count it again */
-        t->waiting = false;
-        t->once_target = 0;
-        return 0;
+        return k_unread(t);
+    }
+    if (k->c->relabel.n) {
+        rc = k_relabelled(k, t->path, &out, &err);
+        if (rc < 0) {
+            lc_labels_release(out);
+            return rc;
+        }
+        if (rc == 0) {
+            lc_counter_inc(k->m_relabelled);
+            lc_logf(LC_LOG_INFO, k->in->conf->name, NULL,
+                    "%s: dropped by the relabel rules, not read", t->path);
+            return k_unread(t);
+        }
     }
     open_missed(t);
     if (t->after && t->after->priv && same_dir(t->after->path, t->path)) {
@@ -318,11 +396,17 @@ static int k_open(struct lc_tail *t)
     } else {
         p->j = lc_split_join_new((size_t)k->c->max_line_bytes);
     }
-    if (!p->j)
+    if (!p->j) {
+        lc_labels_release(out);
+        lc_labels_release(err);
         return -ENOMEM;
-    rc = k_labels(k, &kp, "stdout", &out);
-    if (rc == 0)
-        rc = k_labels(k, &kp, "stderr", &err);
+    }
+    rc = 0;
+    if (!out) {
+        rc = k_labels(k, &kp, "stdout", &out);
+        if (rc == 0)
+            rc = k_labels(k, &kp, "stderr", &err);
+    }
     if (rc) {
         lc_labels_release(out);
         return rc;
@@ -399,6 +483,7 @@ static int k8s_init(struct lc_input *in)
     struct lc_k8s_in *k = calloc(1, sizeof(*k));
     struct lc_file_conf *f;
     struct lc_metric_family *fam;
+    const char *node;
     size_t len;
     int rc;
 
@@ -407,6 +492,11 @@ static int k8s_init(struct lc_input *in)
     in->ctx = k;
     k->in = in;
     k->c = c;
+    node = getenv("NODE_NAME");
+    if (!node || !*node)
+        node = getenv("HOSTNAME");
+    if (node && *node && !(k->node = strdup(node)))
+        return -ENOMEM;
     len = strlen(c->root) + 16;
     k->glob = malloc(sizeof(char *) + len);
     if (!k->glob)
@@ -434,11 +524,13 @@ static int k8s_init(struct lc_input *in)
         return rc;
     fam = lc_metric_family(LC_COUNTER, "log_capturer_kubernetes_skipped_total",
                            "Pod log lines or files skipped, by reason (malformed: not CRI; "
-                           "too_old: max_age; path: not a kubelet log path).",
+                           "too_old: max_age; path: not a kubelet log path; excluded: a log "
+                           "dropped by the relabel rules).",
                            l_reason);
     k->m_malformed = lc_metric_series(fam, in->conf->name, "malformed");
     k->m_too_old = lc_metric_series(fam, in->conf->name, "too_old");
     k->m_bad_path = lc_metric_series(fam, in->conf->name, "path");
+    k->m_relabelled = lc_metric_series(fam, in->conf->name, "excluded");
     fam = lc_metric_family(LC_COUNTER, "log_capturer_file_rotation_gaps_total",
                            "Rotated data deleted before it was read (counted, logged).", l_in);
     k->files->m_gaps = lc_metric_series(fam, in->conf->name);
@@ -485,6 +577,7 @@ static void k8s_free(struct lc_input *in)
         return;
     lc_file_in_free(k->files);
     free(k->glob);
+    free(k->node);
     free(k);
     in->ctx = NULL;
 }

@@ -621,3 +621,62 @@ def test_sighup_converts_and_reloads(tmp_path, fake):
         assert pt.stop() == 0
     assert [(e["labels"]["job"], e["line"]) for e in fake.entries()] == [("v1", "one"),
                                                                         ("v2", "two")]
+
+
+K8S_SD_PROMTAIL = HEAD + """clients:
+  - url: %(url)s/loki/api/v1/push
+scrape_configs:
+  - job_name: kubernetes-pods
+    pipeline_stages:
+      - cri: {}
+    kubernetes_sd_configs:
+      - role: pod
+    relabel_configs:
+      - {action: keep, source_labels: [__meta_kubernetes_namespace], regex: 'shop|default'}
+      - {source_labels: [__meta_kubernetes_pod_node_name], target_label: node_name}
+      - {source_labels: [__meta_kubernetes_namespace], target_label: namespace}
+      - {source_labels: [namespace, __meta_kubernetes_pod_container_name], separator: /,
+         target_label: job}
+      - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}
+      - {source_labels: [__meta_kubernetes_pod_container_name], target_label: container}
+      - {source_labels: [__meta_kubernetes_pod_uid, __meta_kubernetes_pod_container_name],
+         separator: /, replacement: '/var/log/pods/*$1/*.log', target_label: __path__}
+"""
+
+
+def test_kubernetes_sd_relabel_configs(tmp_path, fake):
+    """kubernetes_sd_configs with the Helm chart's relabel rules on a pods tree laid out as the
+    kubelet does (no cluster): the converted kubernetes input (its root pointed at the tree)
+    sends the shop pod's lines with the relabelled labels (node_name from NODE_NAME); the keep
+    rule leaves out the kube-system pod's log, said once, never read."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000001Z", time.gmtime(time.time() - 60))
+    logs = {("shop", "web-7f9c", "0a1b-2c3d", "app"): ["out line", "err line"],
+            ("kube-system", "coredns-1", "9f8e", "coredns"): ["not me"]}
+    for (ns, pod, uid, ctr), lines in logs.items():
+        d = tmp_path / "pods" / f"{ns}_{pod}_{uid}" / ctr
+        d.mkdir(parents=True)
+        (d / "0.log").write_text("".join(
+            f"{stamp} {'stderr' if l.startswith('err') else 'stdout'} F {l}\n" for l in lines))
+    cfg = tmp_path / "promtail.yaml"
+    cfg.write_text(K8S_SD_PROMTAIL % {"port": ag.free_port(), "dir": tmp_path, "url": fake.url})
+    conv = ag.run_cli("convert", str(cfg))
+    assert conv.returncode == 0, conv.stderr
+    assert "__path__ rule is left out" in conv.stdout, conv.stdout
+    native = yaml.safe_load(conv.stdout)
+    (k8s,) = [i for i in native["inputs"] if i["type"] == "kubernetes"]
+    k8s["root"] = str(tmp_path / "pods")  # Promtail has no such key: the tree is /var/log/pods
+    path = tmp_path / "native.yaml"
+    path.write_text(yaml.safe_dump(native, sort_keys=False))
+    env = dict(os.environ, LC_STATE_DIR=str(tmp_path / "state"), NODE_NAME="node-a")
+    p = subprocess.run([*ag.WRAPPER, ag.LC_BIN, "run", "-c", str(path), "--once"],
+                       capture_output=True, text=True, env=env, timeout=ag.scaled(30))
+    assert p.returncode == 0, p.stderr[-3000:]
+    ag.assert_no_sanitizer_report(p.stderr)
+    base = {"namespace": "shop", "pod": "web-7f9c", "container": "app", "job": "shop/app",
+            "node_name": "node-a"}
+    got = {(json.dumps(e["labels"], sort_keys=True), e["line"].rstrip("\n"))
+           for e in fake.entries()}
+    assert got == {(json.dumps(dict(base, stream="stdout"), sort_keys=True), "out line"),
+                   (json.dumps(dict(base, stream="stderr"), sort_keys=True), "err line")}, got
+    assert p.stderr.count("dropped by the relabel rules") == 1, p.stderr[-3000:]
+    assert "kube-system_coredns-1_9f8e/coredns/0.log: dropped" in p.stderr, p.stderr[-3000:]

@@ -250,7 +250,7 @@ static void test_bad_documents(void **state)
     assert_int_equal(
         conv(HEAD "    kubernetes_sd_configs: [{role: pod}]\n", 0, &y, err, sizeof(err), NULL),
         -EINVAL);
-    assert_has(err, "p.yaml:9:5: scrape_configs.kubernetes_sd_configs is not supported");
+    assert_has(err, "more than one of static_configs, docker_sd_configs, kubernetes_sd_configs");
     assert_int_equal(conv("clients: [{url: http://x}]\nscrape_configs:\n  - job_name: a\n"
                           "    static_configs: [{labels: {__path__: '/var/log/**/*.log'}}]\n",
                           0, &y, err, sizeof(err), NULL),
@@ -322,6 +322,71 @@ static void test_docker_sd(void **state)
                      -EINVAL);
     assert_has(err, "modulus");
 #undef DSD
+}
+
+/* kubernetes_sd_configs (role: pod) -> the kubernetes input, relabel_configs -> its relabel:. */
+static void test_kubernetes_sd(void **state)
+{
+#define KSD                                                                                        \
+    "clients: [{url: http://127.0.0.1:3100/loki/api/v1/push}]\n"                                   \
+    "scrape_configs:\n"                                                                            \
+    "  - job_name: pods\n"                                                                         \
+    "    pipeline_stages: [{cri: {}}]\n"                                                           \
+    "    kubernetes_sd_configs:\n"
+    static const char ok[] =
+        KSD "      - role: pod\n"
+            "        namespaces: {names: [shop, 'kube-*']}\n"
+            "    relabel_configs:\n"
+            "      - {source_labels: [__meta_kubernetes_namespace], target_label: namespace}\n"
+            "      - {action: drop, source_labels: [__meta_kubernetes_pod_container_name], "
+            "regex: 'istio-.*'}\n"
+            "      - {source_labels: [__meta_kubernetes_pod_uid, "
+            "__meta_kubernetes_pod_container_name], separator: /, replacement: "
+            "'/var/log/pods/*$1/*.log', target_label: __path__}\n"
+            "      - {source_labels: [__meta_kubernetes_pod_node_name], target_label: node}\n";
+    char *y = NULL, err[1024];
+    (void)state;
+    assert_int_equal(conv(ok, 0, &y, err, sizeof(err), NULL), 0);
+    assert_has(y, "  - type: kubernetes\n    name: \"pods\"\n");
+    assert_has(y, "include: {namespaces: [\"shop\", \"kube-*\"]}");
+    assert_has(y, "relabel:   # relabel_configs, applied once per pod log\n"
+                  "      - action: replace\n"
+                  "        source_labels: [\"__meta_kubernetes_namespace\"]\n");
+    assert_has(y, "- action: drop\n");
+    assert_has(y, "# approximated: the __path__ rule is left out");
+    assert_lacks(y, "__path__\"");
+    assert_has(y, "target_label: \"node\"");
+    assert_has(y, "# cri: {} left out");
+    assert_lacks(y, "process:");
+    assert_loads(y);
+    free(y);
+    y = NULL;
+    assert_int_equal(conv(KSD "      - role: service\n", 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "p.yaml:6:9: kubernetes_sd_configs.role 'service': only role: pod");
+    assert_int_equal(conv(KSD "      - role: pod\n        selectors: [{role: pod, label: a=b}]\n",
+                          0, &y, err, sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "selectors");
+    assert_int_equal(conv(KSD "      - role: pod\n        api_server: https://k8s\n", 0, &y, err,
+                          sizeof(err), NULL),
+                     -EINVAL);
+    assert_has(err, "api_server");
+    /* pod labels need the API server: an error naming the label, a warning when lenient */
+    static const char plabel[] =
+        KSD "      - role: pod\n"
+            "    relabel_configs:\n"
+            "      - {source_labels: [__meta_kubernetes_pod_label_app], target_label: app}\n"
+            "      - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}\n";
+    assert_int_equal(conv(plabel, 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "p.yaml:8:9: relabel_configs: source label '__meta_kubernetes_pod_label_app' "
+                    "is not provided (pod labels and annotations need the API server");
+    assert_int_equal(conv(plabel, LC_PT_LENIENT, &y, err, sizeof(err), NULL), 0);
+    assert_has(err, "__meta_kubernetes_pod_label_app");
+    assert_lacks(y, "__meta_kubernetes_pod_label_app");
+    assert_has(y, "target_label: \"pod\"");
+    assert_loads(y);
+    free(y);
+#undef KSD
 }
 
 /* match: decided per input from its static labels; per-line labels are unsupported. */
@@ -567,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_template_and_clients),
         cmocka_unit_test(test_bad_documents),
         cmocka_unit_test(test_docker_sd),
+        cmocka_unit_test(test_kubernetes_sd),
         cmocka_unit_test(test_match_static),
         cmocka_unit_test(test_labeldrop_stage),
         cmocka_unit_test(test_positions_import),

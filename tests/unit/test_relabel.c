@@ -5,6 +5,7 @@
 #include "core/plugin.h"
 #include "core/relabel.h"
 #include "input/docker.h"
+#include "input/kubernetes.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -299,6 +300,78 @@ static void test_docker_relabel_option(void **state)
     }
 }
 
+/* The kubernetes input's discovery labels from a pod log path, relabelled once per log. */
+static void test_kubernetes_discovery(void **state)
+{
+    (void)state;
+    struct rules R = {0};
+    struct lc_relabel_set s;
+    struct lc_kv kv = {.key = "cluster", .value = "c1"};
+    struct lc_kvlist stat = {.v = &kv, .n = 1};
+    static const char path[] = "/r/pods/shop_web-7f9c_0a1b-2c3d/app/0.log";
+
+    add(&R, "drop", "__meta_kubernetes_namespace", "kube-.*", NULL, NULL);
+    add(&R, NULL, "__meta_kubernetes_namespace", NULL, "namespace", NULL);
+    add(&R, NULL, "__meta_kubernetes_pod_name", NULL, "pod", NULL);
+    add(&R, NULL, "__meta_kubernetes_pod_uid", NULL, "uid", NULL);
+    add(&R, NULL, "__meta_kubernetes_pod_container_name", NULL, "container", NULL);
+    add(&R, NULL, "__meta_kubernetes_pod_node_name", NULL, "node_name", NULL);
+    assert_int_equal(lc_k8s_relabel(R.r, R.n, &stat, "/r/pods/", "node-a", path, &s), 1);
+    assert_int_equal(s.n, 6);
+    assert_string_equal(lc_relabel_set_get(&s, "cluster"), "c1");
+    assert_string_equal(lc_relabel_set_get(&s, "namespace"), "shop");
+    assert_string_equal(lc_relabel_set_get(&s, "pod"), "web-7f9c");
+    assert_string_equal(lc_relabel_set_get(&s, "uid"), "0a1b-2c3d");
+    assert_string_equal(lc_relabel_set_get(&s, "container"), "app");
+    assert_string_equal(lc_relabel_set_get(&s, "node_name"), "node-a");
+    lc_relabel_set_free(&s);
+    /* no node name known: no __meta_kubernetes_pod_node_name, so no node_name */
+    assert_int_equal(lc_k8s_relabel(R.r, R.n, &stat, "/r/pods", NULL, path, &s), 1);
+    assert_null(lc_relabel_set_get(&s, "node_name"));
+    assert_int_equal(s.n, 5);
+    lc_relabel_set_free(&s);
+    /* the drop rule on the namespace; a path that is not a pod log's */
+    assert_int_equal(lc_k8s_relabel(R.r, R.n, &stat, "/r/pods", "n",
+                                    "/r/pods/kube-system_dns_u1/coredns/0.log", &s),
+                     0);
+    assert_int_equal(lc_k8s_relabel(R.r, R.n, &stat, "/r/pods", "n", "/r/pods/x/app/0.log", &s),
+                     -EINVAL);
+    rules_free(&R);
+    /* a keep on the container name; no rule and no static label: nothing left, dropped */
+    add(&R, "keep", "__meta_kubernetes_pod_container_name", "side.*", NULL, NULL);
+    assert_int_equal(lc_k8s_relabel(R.r, R.n, &stat, "/r/pods", NULL, path, &s), 0);
+    stat.n = 0;
+    assert_int_equal(lc_k8s_relabel(R.r, 0, &stat, "/r/pods", NULL, path, &s), 0);
+    rules_free(&R);
+}
+
+/* The kubernetes input takes the same relabel: option as the docker input. */
+static void test_kubernetes_relabel_option(void **state)
+{
+    (void)state;
+    struct lc_config *cfg = NULL;
+    char err[512];
+
+    lc_config_input_lookup = lc_input_plugin_find;
+    lc_config_output_lookup = lc_output_plugin_find;
+    assert_int_equal(lc_config_load_string("outputs: [{type: stdout, name: out}]\n"
+                                           "inputs:\n  - type: kubernetes\n    name: k\n"
+                                           "    relabel:\n      - {action: keep, source_labels: "
+                                           "[__meta_kubernetes_namespace], regex: 'a|b'}\n",
+                                           "t.yaml", &cfg, err, sizeof(err)),
+                     0);
+    lc_config_free(cfg);
+    assert_int_not_equal(
+        lc_config_load_string("outputs: [{type: stdout, name: out}]\n"
+                              "inputs:\n  - type: kubernetes\n    name: k\n"
+                              "    relabel:\n      - {action: keep, source_labels: [a], "
+                              "regex: '(x'}\n",
+                              "t.yaml", &cfg, err, sizeof(err)),
+        0);
+    if (!strstr(err, "regex"))
+        fail_msg("%s", err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +382,8 @@ int main(void)
         cmocka_unit_test(test_labelmap_labeldrop_labelkeep),
         cmocka_unit_test(test_prepare_errors_and_limit),
         cmocka_unit_test(test_docker_relabel_option),
+        cmocka_unit_test(test_kubernetes_discovery),
+        cmocka_unit_test(test_kubernetes_relabel_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
