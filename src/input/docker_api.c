@@ -30,7 +30,9 @@
  * the position *emitted* (what is in the pipeline is not read again), after a
  * restart from the position *committed* (what was acked).
  *
- * Lifetimes. A stream that ends normally (the container stopped) releases its
+ * Lifetimes. A followed stream that ends normally (the container stopped) is
+ * read once more unfollowed from the position emitted (the final pass: the
+ * daemon can end a follow before the file's last lines), then releases its
  * connection and decoder; the container's entry keeps its source (so a
  * restart resumes exactly) until the container is destroyed (the checkpoint
  * row is deleted then) or until too many stopped entries are kept (the row
@@ -117,8 +119,9 @@ struct dcont {
     bool await_start; /* met at `create`: the stream opens at `start` */
     bool streamed;    /* a stream was opened for it */
     bool drain;       /* not running at start-up, but has our checkpoint: read what is left */
-    bool exact;       /* pos is a record read (ours, or our checkpoint): it must come back */
-    bool gap_check;   /* the open stream's first record is compared with pos (gap()) */
+    bool final_pass; /* the open stream is the last, unfollowed read after the followed one ended */
+    bool exact;      /* pos is a record read (ours, or our checkpoint): it must come back */
+    bool gap_check;  /* the open stream's first record is compared with pos (gap()) */
     struct lc_docker_replay replay[2]; /* stdout, stderr: what was emitted (issue 18) */
     char *log_path;                    /* the engine's log file (inspect's LogPath), or NULL */
     int64_t stall_base_ms;             /* when its size was noted in this quiet spell; 0: not */
@@ -141,8 +144,8 @@ enum {
 };
 static const char *const end_names[END_N] = {"ended",     "error",    "not_found", "died",
                                              "destroyed", "shutdown", "stalled",   "rotated"};
-enum { START_NEW, START_RESUME, START_RESTART, START_N };
-static const char *const start_names[START_N] = {"new", "resume", "restart"};
+enum { START_NEW, START_RESUME, START_RESTART, START_FINAL, START_N };
+static const char *const start_names[START_N] = {"new", "resume", "restart", "final"};
 
 struct dapi {
     struct lc_docker_in *d;
@@ -451,7 +454,8 @@ static void schedule_retry(struct dcont *c)
 static void open_stream(struct dcont *c, int reason)
 {
     struct dapi *a = c->a;
-    struct lc_docker_logs_opts o = {.since_ns = c->pos.ts_ns, .follow = !once_mode(a)};
+    struct lc_docker_logs_opts o = {.since_ns = c->pos.ts_ns,
+                                    .follow = !once_mode(a) && reason != START_FINAL};
     int rc;
 
     if (!c->mux) {
@@ -473,6 +477,7 @@ static void open_stream(struct dcont *c, int reason)
     c->die_ms = 0;
     c->pause_ms = 0;
     c->restart = false;
+    c->final_pass = reason == START_FINAL;
     c->got_data = false;
     c->sys_err = false;
     rc = lc_docker_api_logs(a->d->api, c->id, &o, on_data, on_end, c, &c->stream);
@@ -488,6 +493,19 @@ static void open_stream(struct dcont *c, int reason)
     c->streamed = true;
     set_state(c, DC_STREAM);
     lc_counter_inc(a->m_starts[reason]);
+}
+
+/*
+ * A followed stream that ended normally is read once more, unfollowed, from
+ * the position emitted. The daemon (seen with 20.10) may end a follow when
+ * the container stops before it sent the last lines of the file (the tail
+ * written in the container's last second or two); an unfollowed read of a
+ * stopped container returns everything after `since` and ends. Records
+ * already emitted are skipped as for any reopened stream.
+ */
+static bool needs_final_pass(const struct dcont *c)
+{
+    return !c->final_pass && !c->destroyed && !once_mode(c->a) && !c->a->d->stopping;
 }
 
 /* The stream is over (normally, or not): what it held is emitted or dropped. */
@@ -548,6 +566,11 @@ static void on_end(void *arg, const struct lc_docker_result *r)
     c->stream = NULL;
     lc_counter_inc(a->m_ends[reason]);
     stream_done(c, reason != END_ERROR);
+    if (c->final_pass && (reason == END_NOT_FOUND || permanent(r) || c->sys_err || c->destroyed)) {
+        /* removed after its followed stream ended normally: nothing was missed */
+        to_stopped(c);
+        return;
+    }
     if (reason == END_ERROR && permanent(r)) {
         refused(c, r);
         if (!c->ever_line && !lc_docker_is_unreadable(a->d, c->id))
@@ -573,6 +596,10 @@ static void on_end(void *arg, const struct lc_docker_result *r)
     }
     if (reason == END_ENDED && c->restart && !c->destroyed) {
         open_stream(c, START_RESTART);
+        return;
+    }
+    if (reason == END_ENDED && needs_final_pass(c)) {
+        open_stream(c, START_FINAL);
         return;
     }
     to_stopped(c);
@@ -752,7 +779,7 @@ static void follow(struct dapi *a, const char *id, int64_t hint_ns, bool created
     }
     if (c) {
         if (c->state == DC_STREAM) {
-            c->restart = c->die_ms != 0; /* the old stream is about to end */
+            c->restart = c->die_ms != 0 || c->final_pass; /* the old stream is about to end */
         } else if (c->state == DC_RETRY) {
             c->backoff_ms = 0;
             open_stream(c, START_RESUME);
@@ -955,9 +982,11 @@ int lc_docker_api_mode_init(struct lc_docker_in *d)
     f = lc_metric_family(LC_GAUGE, "log_capturer_docker_streams",
                          "Container log streams open (one per followed running container).", l_in);
     a->m_streams = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_stream_starts_total",
-                         "Container log streams opened, by reason (new, resume, restart).",
-                         l_reason);
+    f = lc_metric_family(
+        LC_COUNTER, "log_capturer_docker_stream_starts_total",
+        "Container log streams opened, by reason (new, resume, restart, final: the "
+        "unfollowed read after a followed stream ended).",
+        l_reason);
     for (int i = 0; i < START_N; i++)
         a->m_starts[i] = lc_metric_series(f, name, start_names[i]);
     f = lc_metric_family(LC_COUNTER, "log_capturer_docker_stream_ends_total",
@@ -1100,6 +1129,8 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
         stream_done(c, true);
         if (c->restart && !c->destroyed)
             open_stream(c, START_RESTART);
+        else if (needs_final_pass(c))
+            open_stream(c, START_FINAL);
         else
             to_stopped(c);
         return;
