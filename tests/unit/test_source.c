@@ -33,7 +33,7 @@ static struct lc_pos at(int64_t off)
 static void chunk(struct lc_source *s, struct lc_batch *b, int lines, int64_t off)
 {
     for (int i = 0; i < lines; i++)
-        assert_int_equal(lc_batch_add(b, s, i, s->labels, "x", 1), 0);
+        assert_int_equal(lc_batch_add(b, s, i, lc_source_labels(s), "x", 1), 0);
     struct lc_pos p = at(off);
     lc_source_checkpoint(s, &p);
 }
@@ -48,11 +48,12 @@ static void test_commit_in_order(void **state)
 
     chunk(s, b1, 3, 100);
     chunk(s, b2, 2, 200);
-    assert_int_equal(s->ck.pos.offset, 10); /* nothing acked yet */
+    assert_int_equal(lc_source_committed(s)->offset, 10); /* nothing acked yet */
     lc_batch_release_marks(b2, true);
-    assert_int_equal(s->ck.pos.offset, 10); /* b1 still in flight: no gap may be committed */
+    assert_int_equal(lc_source_committed(s)->offset,
+                     10); /* b1 still in flight: no gap may be committed */
     lc_batch_release_marks(b1, true);
-    assert_int_equal(s->ck.pos.offset, 200);
+    assert_int_equal(lc_source_committed(s)->offset, 200);
     assert_true(lc_source_drained(s));
     lc_batch_free(b1);
     lc_batch_free(b2);
@@ -74,9 +75,9 @@ static void test_one_mark_in_two_batches(void **state)
     struct lc_pos p = at(50);
     lc_source_checkpoint(s, &p);
     lc_batch_release_marks(b1, true);
-    assert_int_equal(s->ck.pos.offset, 0);
+    assert_int_equal(lc_source_committed(s)->offset, 0);
     lc_batch_release_marks(b2, true);
-    assert_int_equal(s->ck.pos.offset, 50);
+    assert_int_equal(lc_source_committed(s)->offset, 50);
     lc_batch_free(b1);
     lc_batch_free(b2);
     lc_source_free(s);
@@ -94,8 +95,9 @@ static void test_failed_mark_stops_commits(void **state)
     chunk(s, b2, 1, 200);
     lc_batch_release_marks(b1, false);
     lc_batch_release_marks(b2, true);
-    assert_int_equal(s->ck.pos.offset, 0); /* never past a batch that was not handled */
-    assert_true(s->stuck);
+    assert_int_equal(lc_source_committed(s)->offset,
+                     0); /* never past a batch that was not handled */
+    assert_true(lc_source_stuck(s));
     lc_batch_free(b1);
     lc_batch_free(b2);
     lc_source_free(s);
@@ -110,8 +112,8 @@ static void test_skip_without_records_commits_at_once(void **state)
     struct lc_pos p = at(4096);
 
     lc_source_checkpoint(s, &p); /* e.g. old lines skipped: nothing to wait for */
-    assert_int_equal(s->ck.pos.offset, 4096);
-    assert_true(s->dirty);
+    assert_int_equal(lc_source_committed(s)->offset, 4096);
+    assert_true(lc_source_unsaved(s));
     lc_source_free(s);
     lc_labels_release(l);
 }
@@ -130,8 +132,7 @@ static void test_ring_limit(void **state)
     struct lc_batch *b[4];
     int woken = 0;
 
-    s->on_writable = count_writable;
-    s->on_writable_arg = &woken;
+    lc_source_on_writable(s, count_writable, &woken);
 
     for (int i = 0; i < 4; i++) {
         assert_true(lc_source_writable(s));
@@ -151,7 +152,7 @@ static void test_ring_limit(void **state)
         assert_int_equal(woken, 1);
     }
     assert_true(lc_source_writable(s));
-    assert_int_equal(s->ck.pos.offset, 45);
+    assert_int_equal(lc_source_committed(s)->offset, 45);
     lc_source_free(s);
     lc_labels_release(l);
 }
@@ -166,20 +167,20 @@ static void test_cursor_commits_with_acks(void **state)
     struct lc_pos p = at(0);
 
     assert_int_equal(lc_source_use_cursors(s, "c0"), 0);
-    assert_string_equal(s->ck.cursor, "c0");
+    assert_string_equal(lc_source_committed_cursor(s), "c0");
     assert_int_equal(lc_batch_add(b1, s, 1, l, "a", 1), 0);
     lc_source_checkpoint_cursor(s, &p, "c1");
     assert_int_equal(lc_batch_add(b2, s, 2, l, "b", 1), 0);
     lc_source_checkpoint_cursor(s, &p, "c2");
     assert_false(lc_source_writable(s));
     lc_source_checkpoint_cursor(s, &p, "c3"); /* skipped entries: folds into c2's mark */
-    assert_string_equal(s->ck.cursor, "c0");  /* nothing acked */
+    assert_string_equal(lc_source_committed_cursor(s), "c0"); /* nothing acked */
     lc_batch_release_marks(b1, true);
-    assert_string_equal(s->ck.cursor, "c1");
+    assert_string_equal(lc_source_committed_cursor(s), "c1");
     lc_batch_release_marks(b2, true);
-    assert_string_equal(s->ck.cursor, "c3");
+    assert_string_equal(lc_source_committed_cursor(s), "c3");
     lc_source_checkpoint_cursor(s, &p, "c4"); /* nothing in flight: at once */
-    assert_string_equal(s->ck.cursor, "c4");
+    assert_string_equal(lc_source_committed_cursor(s), "c4");
     lc_batch_free(b1);
     lc_batch_free(b2);
     lc_source_free(s);
@@ -241,12 +242,12 @@ static void test_full_ring_refuses_a_mark(void **state)
     assert_int_equal(lc_batch_reserve(extra, s, 1), -ENOBUFS);
     assert_int_equal(lc_batch_add(extra, s, 3, l, "y", 1), -ENOBUFS);
     assert_int_equal(extra->n, 0);
-    assert_int_equal(s->tail - s->head, 2);
+    assert_int_equal(lc_source_marks(s), 2);
     /* the oldest mark is still live: acking the newest commits nothing */
     lc_batch_release_marks(b[1], true);
-    assert_int_equal(s->ck.pos.offset, 0);
+    assert_int_equal(lc_source_committed(s)->offset, 0);
     lc_batch_release_marks(b[0], true);
-    assert_int_equal(s->ck.pos.offset, 20);
+    assert_int_equal(lc_source_committed(s)->offset, 20);
     assert_int_equal(lc_source_mark_ref(s, &seq), 0); /* a slot again */
     lc_source_mark_unref(s, seq, true);
     for (int i = 0; i < 2; i++)
@@ -275,13 +276,14 @@ static void test_fold_newest_when_full(void **state)
     lc_source_fold_newest(s);
     assert_true(lc_source_writable(s));
     chunk(s, b[2], 2, 30); /* into the second mark: no third slot was taken */
-    assert_int_equal(s->tail - s->head, 2);
+    assert_int_equal(lc_source_marks(s), 2);
     lc_batch_release_marks(b[0], true);
-    assert_int_equal(s->ck.pos.offset, 10);
+    assert_int_equal(lc_source_committed(s)->offset, 10);
     lc_batch_release_marks(b[1], true);
-    assert_int_equal(s->ck.pos.offset, 10); /* the folded records are still in flight */
+    assert_int_equal(lc_source_committed(s)->offset,
+                     10); /* the folded records are still in flight */
     lc_batch_release_marks(b[2], true);
-    assert_int_equal(s->ck.pos.offset, 30);
+    assert_int_equal(lc_source_committed(s)->offset, 30);
     assert_true(lc_source_drained(s));
     lc_source_fold_newest(s); /* a free slot: nothing to fold */
     assert_true(lc_source_drained(s));
@@ -307,9 +309,9 @@ static void test_try_seal_keeps_a_slot(void **state)
     assert_false(lc_source_try_seal(s, &p));
     assert_true(lc_source_writable(s)); /* the open mark takes more */
     lc_batch_release_marks(b, true);
-    assert_int_equal(s->ck.pos.offset, 10);
+    assert_int_equal(lc_source_committed(s)->offset, 10);
     assert_true(lc_source_try_seal(s, &p));
-    assert_int_equal(s->ck.pos.offset, 20);
+    assert_int_equal(lc_source_committed(s)->offset, 20);
     lc_batch_free(b);
     lc_source_free(s);
     lc_labels_release(l);
@@ -399,7 +401,7 @@ static void test_alloc_failures_source_and_batch(void **state)
         for (int i = 0; i < 10; i++) {
             if (!src[i])
                 continue;
-            assert_int_equal(src[i]->ck.pos.offset, added[i] ? (i + 1) * 10 : 0);
+            assert_int_equal(lc_source_committed(src[i])->offset, added[i] ? (i + 1) * 10 : 0);
             assert_true(lc_source_drained(src[i]));
             lc_source_free(src[i]);
         }
