@@ -443,8 +443,8 @@ static void test_two_sources_two_outputs(void **state)
     assert_int_equal(lc_source_committed(f->src[0])->offset, 0);
     assert_int_equal(lc_source_committed(f->src[1])->offset, 0);
     ack_all(LC_FATE_DELIVERED);
-    assert_int_equal(lc_source_committed(f->src[0])->offset,
-                     1900); /* line 18, source 0's last checkpoint */
+    /* line 18, source 0's last checkpoint */
+    assert_int_equal(lc_source_committed(f->src[0])->offset, 1900);
     assert_int_equal(lc_source_committed(f->src[1])->offset, 2001); /* line 19, source 1's */
     teardown(f);
 }

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* test_source.c: ack marks and the committed position of a source. */
+#include "core/agent.h"
 #include "core/batch.h"
+#include "core/ckpt.h"
 #include "core/labels.h"
 #include "core/source.h"
 #include "lc_alloc_fail.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,8 +55,8 @@ static void test_commit_in_order(void **state)
     chunk(s, b2, 2, 200);
     assert_int_equal(lc_source_committed(s)->offset, 10); /* nothing acked yet */
     lc_batch_release_marks(b2, true);
-    assert_int_equal(lc_source_committed(s)->offset,
-                     10); /* b1 still in flight: no gap may be committed */
+    /* b1 still in flight: no gap may be committed */
+    assert_int_equal(lc_source_committed(s)->offset, 10);
     lc_batch_release_marks(b1, true);
     assert_int_equal(lc_source_committed(s)->offset, 200);
     assert_true(lc_source_drained(s));
@@ -95,8 +100,8 @@ static void test_failed_mark_stops_commits(void **state)
     chunk(s, b2, 1, 200);
     lc_batch_release_marks(b1, false);
     lc_batch_release_marks(b2, true);
-    assert_int_equal(lc_source_committed(s)->offset,
-                     0); /* never past a batch that was not handled */
+    /* never past a batch that was not handled */
+    assert_int_equal(lc_source_committed(s)->offset, 0);
     assert_true(lc_source_stuck(s));
     lc_batch_free(b1);
     lc_batch_free(b2);
@@ -280,8 +285,8 @@ static void test_fold_newest_when_full(void **state)
     lc_batch_release_marks(b[0], true);
     assert_int_equal(lc_source_committed(s)->offset, 10);
     lc_batch_release_marks(b[1], true);
-    assert_int_equal(lc_source_committed(s)->offset,
-                     10); /* the folded records are still in flight */
+    /* the folded records are still in flight */
+    assert_int_equal(lc_source_committed(s)->offset, 10);
     lc_batch_release_marks(b[2], true);
     assert_int_equal(lc_source_committed(s)->offset, 30);
     assert_true(lc_source_drained(s));
@@ -314,6 +319,135 @@ static void test_try_seal_keeps_a_slot(void **state)
     assert_int_equal(lc_source_committed(s)->offset, 20);
     lc_batch_free(b);
     lc_source_free(s);
+    lc_labels_release(l);
+}
+
+/* lc_source_seal seals an open mark, even in the last slot, and does nothing without one. */
+static void test_seal_only_an_open_mark(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels();
+    struct lc_source *s = lc_source_new(NULL, "k", "/p", l, NULL, 2);
+    struct lc_batch *b = lc_batch_new(1024, 64);
+    struct lc_pos p = at(10);
+
+    lc_source_seal(s, &p); /* no open mark: not even an empty one (checkpoint would commit) */
+    assert_int_equal(lc_source_committed(s)->offset, 0);
+    assert_int_equal(lc_source_marks(s), 0);
+    chunk(s, b, 1, 10);                                    /* mark 1 sealed */
+    assert_int_equal(lc_batch_add(b, s, 2, l, "x", 1), 0); /* mark 2 open: the last slot */
+    p = at(20);
+    assert_false(lc_source_try_seal(s, &p));
+    lc_source_seal(s, &p);
+    assert_false(lc_source_writable(s)); /* sealed in the last slot: the ring is full */
+    assert_int_equal(lc_source_marks(s), 2);
+    lc_batch_release_marks(b, true);
+    assert_int_equal(lc_source_committed(s)->offset, 20);
+    lc_batch_free(b);
+    lc_source_free(s);
+    lc_labels_release(l);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/*
+ * lc_source_new_row finds the row an input resumes from (the input never asks
+ * the store), the start position and identity reach the store, and a
+ * forgotten source deletes its row when freed.
+ */
+static void test_row_lookup_start_and_forget(void **state)
+{
+    (void)state;
+    const char *base = getenv("LC_TEST_TMP");
+    char root[1024], dir[1100], err[256];
+    struct lc_ckpt *c = NULL;
+    struct lc_agent a = {0};
+    struct lc_input in = {.agent = &a};
+    struct lc_ckpt_entry row = {
+        .key = "file:t:1", .path = "/p", .dev = 3, .ino = 4, .pos = {.offset = 77}};
+    struct lc_labels *l = labels();
+    struct lc_source *s, *s2;
+    bool found = true;
+
+    if (!base || !*base || (mkdir(base, 0700) != 0 && errno != EEXIST))
+        base = "/tmp";
+    snprintf(root, sizeof(root), "%s/source-XXXXXX", base);
+    assert_non_null(mkdtemp(root));
+    snprintf(dir, sizeof(dir), "%s/state", root);
+    assert_int_equal(lc_ckpt_open(&c, dir, err, sizeof(err)), 0);
+    assert_int_equal(lc_ckpt_put(c, &row), 0);
+    a.ckpt = c;
+
+    assert_int_equal(lc_source_lookup(NULL, "file:t:1", &row), -ENOENT);
+    assert_int_equal(lc_source_lookup(&in, "file:t:2", &row), -ENOENT);
+    memset(&row, 0, sizeof(row));
+    s = lc_source_new_row(&in, "file:t:1", "/p", l, 4, &row, &found);
+    assert_non_null(s);
+    assert_true(found);
+    assert_int_equal(row.pos.offset, 77);
+    assert_int_equal(row.ino, 4);
+    assert_int_equal(lc_source_committed(s)->offset, 0); /* the input decides where to start */
+    assert_false(lc_source_unsaved(s));
+    struct lc_pos p = at(70);
+    lc_source_start(s, &p);
+    assert_true(lc_source_unsaved(s)); /* a start is written even if nothing is read */
+    lc_source_set_identity(s, 5, 6, 99, 16);
+    lc_agent_add_source(&a, s);
+    assert_ptr_equal(a.sources, s);
+    lc_source_persist(s);
+    assert_false(lc_source_unsaved(s));
+    assert_int_equal(lc_ckpt_get(c, "file:t:1", &row), 0);
+    assert_int_equal(row.pos.offset, 70);
+    assert_int_equal(row.dev, 5);
+    assert_int_equal(row.ino, 6);
+    assert_int_equal(row.fp_hash, 99);
+    assert_int_equal(row.fp_len, 16);
+
+    s2 = lc_source_new_row(&in, "file:t:2", "/q", l, 4, &row, &found);
+    assert_non_null(s2);
+    assert_false(found);
+    lc_agent_add_source(&a, s2);
+    assert_ptr_equal(lc_source_next(s2), s);
+    lc_source_release(s2); /* nothing moved: no row written */
+    assert_int_equal(lc_ckpt_get(c, "file:t:2", &row), -ENOENT);
+    lc_source_set_forget(s, true);
+    lc_source_release(s); /* drained: freed now, and its row goes */
+    assert_int_equal(lc_ckpt_get(c, "file:t:1", &row), -ENOENT);
+    assert_null(a.sources);
+
+    lc_ckpt_free(c);
+    nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    lc_labels_release(l);
+}
+
+/* The label setters take over the caller's reference and release the one held. */
+static void test_label_setters(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels(), *l2 = NULL, *l3 = NULL;
+    struct lc_kv kv2 = {"job", "u"}, kv3 = {"job", "v"};
+    size_t live;
+
+    assert_int_equal(lc_labels_intern(&kv2, 1, &l2), 0);
+    assert_int_equal(lc_labels_intern(&kv3, 1, &l3), 0);
+    live = lc_labels_live();
+    struct lc_source *s = lc_source_new(NULL, "k", "/p", l, NULL, 2);
+    assert_ptr_equal(lc_source_labels(s), l);
+    assert_null(lc_source_extra_labels(s));
+    lc_source_set_extra_labels(s, l2); /* s owns l2's only reference now */
+    assert_ptr_equal(lc_source_extra_labels(s), l2);
+    lc_source_set_labels(s, l3);
+    lc_source_set_extra_labels(s, NULL); /* l2 released: gone */
+    assert_int_equal(lc_labels_live(), live - 1);
+    assert_ptr_equal(lc_source_labels(s), l3);
+    lc_source_free(s); /* l3 goes with it; l keeps the test's reference */
+    assert_int_equal(lc_labels_live(), live - 2);
     lc_labels_release(l);
 }
 
@@ -429,6 +563,9 @@ int main(void)
         cmocka_unit_test(test_full_ring_refuses_a_mark),
         cmocka_unit_test(test_fold_newest_when_full),
         cmocka_unit_test(test_try_seal_keeps_a_slot),
+        cmocka_unit_test(test_seal_only_an_open_mark),
+        cmocka_unit_test(test_row_lookup_start_and_forget),
+        cmocka_unit_test(test_label_setters),
         cmocka_unit_test(test_batch_trim_and_cost),
         cmocka_unit_test(test_alloc_failures_source_and_batch),
     };
