@@ -45,7 +45,9 @@ struct lc_source; /* opaque (source.c); every access goes through the functions 
 
 /*
  * Creates a source; `key` and `path` are copied, `labels` gets a new
- * reference. The committed position starts at `start`. NULL on ENOMEM.
+ * reference. The committed position starts at `start` (NULL: zero); the ring
+ * has max_marks slots (0: 64). No checkpoint row is looked up: for a source
+ * with one, lc_source_new_row(). NULL on ENOMEM.
  */
 struct lc_source *lc_source_new(struct lc_input *in, const char *key, const char *path,
                                 struct lc_labels *labels, const struct lc_pos *start,
@@ -54,8 +56,8 @@ struct lc_source *lc_source_new(struct lc_input *in, const char *key, const char
  * The checkpoint row of the source named `key`, in the store of in's agent:
  * 0 and *row filled (its strings belong to the store and stay valid until the
  * next call on it), or -ENOENT (no row, no store, or in NULL). For an input
- * that decides something from the row before its source exists (a file's
- * start offset, once its fingerprint matched the row's).
+ * that decides from the row before its source exists (a file's start offset:
+ * the row counts only if the file's fingerprint matches it).
  */
 int lc_source_lookup(struct lc_input *in, const char *key, struct lc_ckpt_entry *row);
 /*
