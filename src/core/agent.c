@@ -50,13 +50,7 @@ int64_t lc_mono_ns(void)
 
 void lc_agent_add_source(struct lc_agent *a, struct lc_source *s)
 {
-    s->ckpt = a->ckpt;
-    s->list = &a->sources;
-    s->prev = NULL;
-    s->next = a->sources;
-    if (a->sources)
-        a->sources->prev = s;
-    a->sources = s;
+    lc_source_link(s, &a->sources, a->ckpt);
 }
 
 /* A periodic flush ended: the checkpoint store's /health component says how. */
@@ -80,10 +74,11 @@ static void flush_checkpoints(struct lc_agent *a)
         return; /* start-up failed before the store opened */
     for (size_t i = 0; i < a->ninputs; i++)
         a->inputs[i].nsources = 0;
-    for (struct lc_source *s = a->sources; s; s = s->next) {
+    for (struct lc_source *s = a->sources; s; s = lc_source_next(s)) {
+        struct lc_input *in = lc_source_input(s);
         lc_source_persist(s);
-        if (s->input)
-            s->input->nsources++;
+        if (in)
+            in->nsources++;
     }
     for (size_t i = 0; i < a->ninputs; i++)
         lc_gauge_set(a->inputs[i].m_sources, a->inputs[i].nsources);
@@ -112,9 +107,9 @@ static void on_watchdog_timer(uv_timer_t *t)
 
     if (lc_watchdog_probe(a->watchdog, &s) < 0)
         return;
-    for (const struct lc_source *src = a->sources; src; src = src->next) {
+    for (const struct lc_source *src = a->sources; src; src = lc_source_next(src)) {
         s.v[LC_WD_SOURCES]++;
-        s.v[LC_WD_MARKS] += (int64_t)(src->tail - src->head);
+        s.v[LC_WD_MARKS] += (int64_t)lc_source_marks(src);
     }
     lc_watchdog_add(a->watchdog, lc_mono_ns() / LC_NS_PER_MSEC, &s);
 }

@@ -84,7 +84,8 @@ int lc_agent_run(struct lc_config *cfg, bool once);
  */
 int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, const char *line,
                      size_t len);
-/* The same with labels other than the source's own (owned by src: labels or extra_labels). */
+/* The same with labels other than the source's own (owned by src: lc_source_labels or
+ * lc_source_extra_labels). */
 int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
                             const struct lc_labels *labels, int64_t ts_ns, const char *line,
                             size_t len);

@@ -62,7 +62,7 @@ bool lc_batch_fits(const struct lc_batch *b, size_t len)
 /* The source's open mark is the one its records go to; a batch refs it once. */
 static bool needs_mark(const struct lc_batch *b, const struct lc_source *src)
 {
-    return b->last_src != src || !src->open || b->last_seq != src->tail - 1;
+    return b->last_src != src || !lc_source_mark_is_open(src, b->last_seq);
 }
 
 int lc_batch_reserve(struct lc_batch *b, const struct lc_source *src, size_t len)

@@ -200,7 +200,7 @@ static struct lc_batch *open_batch(struct lc_output *out)
 int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, const char *line,
                      size_t len)
 {
-    return lc_pipeline_emit_labels(in, src, src->labels, ts_ns, line, len);
+    return lc_pipeline_emit_labels(in, src, lc_source_labels(src), ts_ns, line, len);
 }
 
 static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t len);

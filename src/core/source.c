@@ -9,6 +9,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct lc_mark {
+    struct lc_pos pos; /* position after the mark's last record, valid once sealed */
+    uint32_t refs;
+    bool sealed;
+    bool failed;
+};
+
+struct lc_source {
+    struct lc_input *input;
+    struct lc_labels *labels;       /* owned reference */
+    struct lc_labels *extra_labels; /* owned: the other label set its records carry (stderr) */
+    struct lc_ckpt_entry ck;        /* key, path (owned), identity, committed position */
+    struct lc_mark *marks;
+    /*
+     * NULL, or (lc_source_use_cursors) max_marks + 1 slots of LC_CKPT_CURSOR_MAX + 1
+     * bytes: each mark's position as text, then the committed one (ck.cursor).
+     */
+    char *cursors;
+    uint32_t max_marks;
+    uint64_t head; /* oldest live mark */
+    uint64_t tail; /* one past the newest mark */
+    bool open;     /* marks[tail - 1] takes records */
+    bool released;
+    bool stuck; /* a failed mark: commit nothing more this run */
+    bool dirty; /* committed moved since the last lc_ckpt_put */
+    /* Called when acks free a slot of a full ring (the input may read on); never once released. */
+    void (*on_writable)(struct lc_source *s, void *arg);
+    void *on_writable_arg;
+    /* bytes (line + record) of its records in batches not yet done, all outputs */
+    int64_t pending_bytes;
+    bool forget;          /* on free, delete the checkpoint row instead of writing it */
+    struct lc_ckpt *ckpt; /* where commits go (set by lc_agent_add_source) */
+    struct lc_source *prev, *next, **list; /* the agent's list of live sources */
+};
+
 struct lc_source *lc_source_new(struct lc_input *in, const char *key, const char *path,
                                 struct lc_labels *labels, const struct lc_pos *start,
                                 uint32_t max_marks)
@@ -30,6 +65,126 @@ struct lc_source *lc_source_new(struct lc_input *in, const char *key, const char
     if (start)
         s->ck.pos = *start;
     return s;
+}
+
+int lc_source_lookup(struct lc_input *in, const char *key, struct lc_ckpt_entry *row)
+{
+    if (!in || !in->agent || !in->agent->ckpt)
+        return -ENOENT;
+    return lc_ckpt_get(in->agent->ckpt, key, row) == 0 ? 0 : -ENOENT;
+}
+
+struct lc_source *lc_source_new_row(struct lc_input *in, const char *key, const char *path,
+                                    struct lc_labels *labels, uint32_t max_marks,
+                                    struct lc_ckpt_entry *row, bool *found)
+{
+    *found = lc_source_lookup(in, key, row) == 0;
+    return lc_source_new(in, key, path, labels, NULL, max_marks);
+}
+
+void lc_source_start(struct lc_source *s, const struct lc_pos *pos)
+{
+    s->ck.pos = *pos;
+    s->dirty = true;
+}
+
+void lc_source_set_identity(struct lc_source *s, uint64_t dev, uint64_t ino, uint64_t fp_hash,
+                            uint32_t fp_len)
+{
+    s->ck.dev = dev;
+    s->ck.ino = ino;
+    lc_source_set_fingerprint(s, fp_hash, fp_len);
+}
+
+void lc_source_set_fingerprint(struct lc_source *s, uint64_t fp_hash, uint32_t fp_len)
+{
+    s->ck.fp_hash = fp_hash;
+    s->ck.fp_len = fp_len;
+}
+
+void lc_source_set_forget(struct lc_source *s, bool forget)
+{
+    s->forget = forget;
+}
+
+void lc_source_on_writable(struct lc_source *s, void (*fn)(struct lc_source *s, void *arg),
+                           void *arg)
+{
+    s->on_writable = fn;
+    s->on_writable_arg = arg;
+}
+
+struct lc_labels *lc_source_labels(const struct lc_source *s)
+{
+    return s->labels;
+}
+
+struct lc_labels *lc_source_extra_labels(const struct lc_source *s)
+{
+    return s->extra_labels;
+}
+
+void lc_source_set_labels(struct lc_source *s, struct lc_labels *labels)
+{
+    lc_labels_release(s->labels);
+    s->labels = labels;
+}
+
+void lc_source_set_extra_labels(struct lc_source *s, struct lc_labels *labels)
+{
+    lc_labels_release(s->extra_labels);
+    s->extra_labels = labels;
+}
+
+const struct lc_pos *lc_source_committed(const struct lc_source *s)
+{
+    return &s->ck.pos;
+}
+
+const char *lc_source_committed_cursor(const struct lc_source *s)
+{
+    return s->ck.cursor;
+}
+
+bool lc_source_stuck(const struct lc_source *s)
+{
+    return s->stuck;
+}
+
+bool lc_source_unsaved(const struct lc_source *s)
+{
+    return s->dirty;
+}
+
+uint32_t lc_source_marks(const struct lc_source *s)
+{
+    return (uint32_t)(s->tail - s->head);
+}
+
+int64_t lc_source_pending_bytes(const struct lc_source *s)
+{
+    return s->pending_bytes;
+}
+
+struct lc_input *lc_source_input(const struct lc_source *s)
+{
+    return s->input;
+}
+
+void lc_source_link(struct lc_source *s, struct lc_source **list, struct lc_ckpt *ckpt)
+{
+    s->ckpt = ckpt;
+    s->list = list;
+    s->prev = NULL;
+    s->next = *list;
+    if (*list)
+        (*list)->prev = s;
+    *list = s;
+}
+
+struct lc_source *lc_source_next(const struct lc_source *s)
+{
+    return s->next;
 }
 
 void lc_source_persist(struct lc_source *s)
@@ -60,8 +215,7 @@ void lc_source_free(struct lc_source *s)
             s->next->prev = s->prev;
     }
     lc_labels_release(s->labels);
-    lc_labels_release(s->extra_labels[0]);
-    lc_labels_release(s->extra_labels[1]);
+    lc_labels_release(s->extra_labels);
     free((char *)s->ck.key);
     free((char *)s->ck.path);
     free(s->marks);
@@ -167,8 +321,6 @@ static void advance(struct lc_source *s)
         }
         s->head++;
     }
-    if (s->head == s->tail && s->on_drained)
-        s->on_drained(s, s->on_drained_arg);
 }
 
 static uint64_t open_mark(struct lc_source *s)
@@ -222,6 +374,12 @@ bool lc_source_try_seal(struct lc_source *s, const struct lc_pos *pos)
     return true;
 }
 
+void lc_source_seal(struct lc_source *s, const struct lc_pos *pos)
+{
+    if (s->open)
+        lc_source_checkpoint(s, pos);
+}
+
 void lc_source_fold_newest(struct lc_source *s)
 {
     if (lc_source_writable(s))
@@ -253,6 +411,11 @@ void lc_source_mark_unref(struct lc_source *s, uint64_t seq, bool ok)
         s->on_writable(s, s->on_writable_arg);
     if (s->released && s->head == s->tail)
         lc_source_free(s);
+}
+
+bool lc_source_mark_is_open(const struct lc_source *s, uint64_t seq)
+{
+    return s->open && seq == s->tail - 1;
 }
 
 void lc_source_release(struct lc_source *s)

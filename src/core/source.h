@@ -33,53 +33,85 @@ struct lc_labels;
  *
  * Ownership: the input creates a source and gives it up with
  * lc_source_release(); the source is freed when it is both released and has
- * no marks in flight, so batches never point at freed sources. Event loop only.
+ * no marks in flight, so batches never point at freed sources. A source holds
+ * one reference on each of its label sets. Event loop only.
+ *
+ * Checkpoint rows: a source an input registers with lc_agent_add_source()
+ * writes its committed position to the agent's checkpoint store under its key
+ * (lc_source_persist, on the agent's timer); an input reads its row through
+ * lc_source_new_row() (or lc_source_lookup()), never from the store itself.
  */
-struct lc_mark {
-    struct lc_pos pos; /* position after the mark's last record, valid once sealed */
-    uint32_t refs;
-    bool sealed;
-    bool failed;
-};
-
-struct lc_source {
-    struct lc_input *input;
-    struct lc_labels *labels;          /* owned reference */
-    struct lc_labels *extra_labels[2]; /* owned: other label sets its records carry (stderr) */
-    struct lc_ckpt_entry ck;           /* key, path (owned), identity, committed position */
-    struct lc_mark *marks;
-    /*
-     * NULL, or (lc_source_use_cursors) max_marks + 1 slots of LC_CKPT_CURSOR_MAX + 1
-     * bytes: each mark's position as text, then the committed one (ck.cursor).
-     */
-    char *cursors;
-    uint32_t max_marks;
-    uint64_t head; /* oldest live mark */
-    uint64_t tail; /* one past the newest mark */
-    bool open;     /* marks[tail - 1] takes records */
-    bool released;
-    bool stuck; /* a failed mark: commit nothing more this run */
-    bool dirty; /* committed moved since the last lc_ckpt_put */
-    /* Called when everything emitted is committed (e.g. a rotated file is done). */
-    void (*on_drained)(struct lc_source *s, void *arg);
-    void *on_drained_arg;
-    /* Called when acks free a slot of a full ring (the input may read on); never once released. */
-    void (*on_writable)(struct lc_source *s, void *arg);
-    void *on_writable_arg;
-    /* bytes (line + record) of its records in batches not yet done, all outputs */
-    int64_t pending_bytes;
-    bool forget;          /* on free, delete the checkpoint row instead of writing it */
-    struct lc_ckpt *ckpt; /* where commits go (set by lc_agent_add_source) */
-    struct lc_source *prev, *next, **list; /* the agent's list of live sources */
-};
+struct lc_source; /* opaque (source.c); every access goes through the functions below */
 
 /*
  * Creates a source; `key` and `path` are copied, `labels` gets a new
- * reference. The committed position starts at `start`. NULL on ENOMEM.
+ * reference. The committed position starts at `start` (NULL: zero); the ring
+ * has max_marks slots (0: 64). No checkpoint row is looked up: for a source
+ * with one, lc_source_new_row(). NULL on ENOMEM.
  */
 struct lc_source *lc_source_new(struct lc_input *in, const char *key, const char *path,
                                 struct lc_labels *labels, const struct lc_pos *start,
                                 uint32_t max_marks);
+/*
+ * The checkpoint row of the source named `key`, in the store of in's agent:
+ * 0 and *row filled (its strings belong to the store and stay valid until the
+ * next call on it), or -ENOENT (no row, no store, or in NULL). For an input
+ * that decides from the row before its source exists (a file's start offset:
+ * the row counts only if the file's fingerprint matches it).
+ */
+int lc_source_lookup(struct lc_input *in, const char *key, struct lc_ckpt_entry *row);
+/*
+ * lc_source_new for a source with a checkpoint row: looks `key` up first
+ * (lc_source_lookup). *found says whether it has a row; if so *row holds it,
+ * valid as above (nothing here calls the store after the lookup). The
+ * committed position starts at zero: the input decides where to start from
+ * the row and says so with lc_source_start(). NULL on ENOMEM (*found and *row
+ * are filled all the same).
+ */
+struct lc_source *lc_source_new_row(struct lc_input *in, const char *key, const char *path,
+                                    struct lc_labels *labels, uint32_t max_marks,
+                                    struct lc_ckpt_entry *row, bool *found);
+/*
+ * Before the first record: the committed position becomes pos, and is written
+ * at the next checkpoint flush even if nothing is ever read (where to start is
+ * a decision, e.g. start_at: end, that a restart must find). The text part
+ * (lc_source_use_cursors) is left as it is.
+ */
+void lc_source_start(struct lc_source *s, const struct lc_pos *pos);
+/*
+ * The identity written with the committed position: device, inode and the
+ * fingerprint (hash of the first fp_len bytes, 0: none yet) of a file. Not a
+ * position move: written with the next one (or the start, lc_source_start).
+ */
+void lc_source_set_identity(struct lc_source *s, uint64_t dev, uint64_t ino, uint64_t fp_hash,
+                            uint32_t fp_len);
+/* Only the fingerprint part of the identity (it grows as a new file does). */
+void lc_source_set_fingerprint(struct lc_source *s, uint64_t fp_hash, uint32_t fp_len);
+/*
+ * forget: when s is freed, its checkpoint row is deleted instead of written
+ * (the stream is gone for good: a deleted file, a destroyed container). Set
+ * before lc_source_release(); false by default.
+ */
+void lc_source_set_forget(struct lc_source *s, bool forget);
+/*
+ * fn(s, arg) is called when acks make s writable again after its ring was full
+ * or it was over its share (lc_source_over_share); never once s is released.
+ * fn NULL: no call. arg must outlive s.
+ */
+void lc_source_on_writable(struct lc_source *s, void (*fn)(struct lc_source *s, void *arg),
+                           void *arg);
+/* The label set s's records carry by default (owned by s: valid while s lives). */
+struct lc_labels *lc_source_labels(const struct lc_source *s);
+/* The second label set of s's records (a container's stderr), or NULL; owned by s. */
+struct lc_labels *lc_source_extra_labels(const struct lc_source *s);
+/*
+ * Replace a label set: s takes over the caller's reference (labels may be
+ * NULL for the extra one) and releases the one it held. Records already
+ * emitted point at the old set: replace only before the first record, or when
+ * s is drained (lc_source_drained).
+ */
+void lc_source_set_labels(struct lc_source *s, struct lc_labels *labels);
+void lc_source_set_extra_labels(struct lc_source *s, struct lc_labels *labels);
 /*
  * Gives s positions with a text part (a journal cursor): allocates one slot per
  * mark, and the committed text starts as `start` (NULL: none). 0 or -ENOMEM.
@@ -92,6 +124,13 @@ void lc_source_checkpoint_cursor(struct lc_source *s, const struct lc_pos *pos, 
 bool lc_source_writable(const struct lc_source *s);
 /* Seals the open mark at pos; with no open mark, records a mark with no records. */
 void lc_source_checkpoint(struct lc_source *s, const struct lc_pos *pos);
+/*
+ * Seals the open mark at pos, even when it takes the last free slot (no
+ * record follows, e.g. the input lets the stream go); with no open mark,
+ * nothing (unlike lc_source_checkpoint, which would record an empty mark or
+ * fold pos into the newest one).
+ */
+void lc_source_seal(struct lc_source *s, const struct lc_pos *pos);
 /* The input is done with s; freed once its marks are done. */
 void lc_source_release(struct lc_source *s);
 /* True when nothing emitted is waiting for an ack. */
@@ -124,6 +163,11 @@ int lc_source_mark_ref(struct lc_source *s, uint64_t *seq);
 /* For the pipeline: drops one reference; ok=false marks it failed. May free s. */
 void lc_source_mark_unref(struct lc_source *s, uint64_t seq, bool ok);
 /*
+ * For batches: true when seq (from lc_source_mark_ref) is the open mark, so a
+ * record of s added now joins it without a new reference.
+ */
+bool lc_source_mark_is_open(const struct lc_source *s, uint64_t seq);
+/*
  * For records emitted outside an input's read (a held multiline record sent
  * by a timer): lc_source_late_begin() before the emit makes sure it can land
  * in a mark even when the ring is full (the newest mark, already sealed, takes
@@ -145,6 +189,29 @@ void lc_source_late_end(struct lc_source *s, int token);
 bool lc_source_over_share(const struct lc_source *s);
 /* For batches: n bytes of s's records added (n > 0) or done (n < 0). May call on_writable. */
 void lc_source_pending(struct lc_source *s, int64_t n);
+
+/* The committed position (what reaches the checkpoint store). */
+const struct lc_pos *lc_source_committed(const struct lc_source *s);
+/* Its text part (lc_source_use_cursors), or NULL without one. */
+const char *lc_source_committed_cursor(const struct lc_source *s);
+/* True once a failed mark stopped commits for this run. */
+bool lc_source_stuck(const struct lc_source *s);
+/* True when the committed position moved since it was last written (lc_source_persist). */
+bool lc_source_unsaved(const struct lc_source *s);
+/* Marks in flight (emitted, not yet committed): at most max_marks. */
+uint32_t lc_source_marks(const struct lc_source *s);
+/* Bytes of its records in batches not yet done (lc_source_pending). */
+int64_t lc_source_pending_bytes(const struct lc_source *s);
+/* The input that created s (NULL in tests). */
+struct lc_input *lc_source_input(const struct lc_source *s);
+
+/*
+ * For the agent (lc_agent_add_source): s joins the list *list (s is unlinked
+ * when freed) and its commits go to ckpt (NULL: nowhere).
+ */
+void lc_source_link(struct lc_source *s, struct lc_source **list, struct lc_ckpt *ckpt);
+/* The next source of the agent's list, or NULL. */
+struct lc_source *lc_source_next(const struct lc_source *s);
 
 /* Writes the committed position to the checkpoint store if it moved. */
 void lc_source_persist(struct lc_source *s);

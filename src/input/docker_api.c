@@ -18,7 +18,7 @@
 
 /*
  * Per running, selected container one struct dcont: its source (checkpoint
- * key "docker:<input>:<id>", labels stdout / extra_labels[0] stderr), one
+ * key "docker:<input>:<id>", labels stdout / extra labels stderr), one
  * followed GET /containers/{id}/logs stream and its decoder. Discovery comes
  * from docker.c: a (re)connection calls us with ev == NULL (we list the running
  * containers), then each container event.
@@ -224,9 +224,8 @@ static void drop_source(struct dcont *c, bool forget)
 {
     if (!c->src)
         return;
-    if (c->src->open) /* no record follows: seal even the last slot */
-        lc_source_checkpoint(c->src, &c->pos);
-    c->src->forget = forget;
+    lc_source_seal(c->src, &c->pos); /* no record follows: seal even the last slot */
+    lc_source_set_forget(c->src, forget);
     lc_source_release(c->src);
     c->src = NULL;
 }
@@ -379,7 +378,8 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
                 (long long)(c->replay[s].ts % LC_NS_PER_SEC));
         return 0;
     }
-    rc = lc_pipeline_emit_labels(in, c->src, s ? c->src->extra_labels[0] : c->src->labels, ts,
+    rc = lc_pipeline_emit_labels(in, c->src,
+                                 s ? lc_source_extra_labels(c->src) : lc_source_labels(c->src), ts,
                                  l->line, l->len);
     if (rc) {
         /*
@@ -622,22 +622,25 @@ static void file_row(const struct lc_ckpt_entry *e, void *arg)
     }
 }
 
-/* Where a container's stream starts: its checkpoint, file mode's, or the first-sight rule. */
-static void start_pos(struct dcont *c, const char *key, struct lc_pos *pos, bool *exact)
+/*
+ * Where a container's stream starts: its checkpoint row (NULL: none), file
+ * mode's, or the first-sight rule.
+ */
+static void start_pos(struct dcont *c, const struct lc_ckpt_entry *row, struct lc_pos *pos,
+                      bool *exact)
 {
     struct dapi *a = c->a;
     const struct lc_docker_conf *cf = a->d->c;
     struct lc_ckpt *ck = a->d->in->agent->ckpt;
-    struct lc_ckpt_entry e;
     struct file_search fs = {.best = {0}};
     char prefix[256];
     int64_t now = lc_now_ns();
 
     memset(pos, 0, sizeof(*pos));
     *exact = false;
-    if (ck && lc_ckpt_get(ck, key, &e) == 0) {
-        pos->ts_ns = e.pos.ts_ns;
-        pos->ts_seq = e.pos.ts_seq;
+    if (row) {
+        pos->ts_ns = row->pos.ts_ns;
+        pos->ts_seq = row->pos.ts_seq;
         *exact = true;
         return;
     }
@@ -658,12 +661,18 @@ static void start_pos(struct dcont *c, const char *key, struct lc_pos *pos, bool
 
 static void rename_lookup(struct dcont *c);
 
-static int make_source(struct dcont *c, const struct lc_docker_meta_entry *e,
-                       const struct lc_pos *pos, struct lc_source **out)
+/*
+ * Creates the container's source and decides where its stream starts
+ * (start_pos, from the source's checkpoint row): *pos, and c->exact.
+ */
+static int make_source(struct dcont *c, const struct lc_docker_meta_entry *e, struct lc_pos *pos,
+                       struct lc_source **out)
 {
     struct dapi *a = c->a;
     struct lc_labels *lo = NULL, *le = NULL;
     struct lc_source *s = NULL;
+    struct lc_ckpt_entry row;
+    bool found = false;
     char key[LC_DOCKER_ID_MAX + 256];
     int rc;
 
@@ -672,13 +681,15 @@ static int make_source(struct dcont *c, const struct lc_docker_meta_entry *e,
     if (rc == 0)
         rc = lc_docker_labels(a->d, e, "stderr", &le);
     if (rc == 0) {
-        s = lc_source_new(a->d->in, key, e->name, lo, pos, (uint32_t)a->d->c->max_unacked);
+        s = lc_source_new_row(a->d->in, key, e->name, lo, (uint32_t)a->d->c->max_unacked, &row,
+                              &found);
         rc = s ? 0 : -ENOMEM;
     }
     if (rc == 0) {
-        s->extra_labels[0] = le; /* the source owns it from here */
+        start_pos(c, found ? &row : NULL, pos, &c->exact);
+        lc_source_set_extra_labels(s, le); /* the source owns it from here */
         le = NULL;
-        s->dirty = true; /* the start position is a position: persist it */
+        lc_source_start(s, pos); /* the start position is a position: persist it */
         lc_agent_add_source(a->d->in->agent, s);
         *out = s;
     }
@@ -690,7 +701,6 @@ static int make_source(struct dcont *c, const struct lc_docker_meta_entry *e,
 static void attach(struct dcont *c, const struct lc_docker_meta_entry *e)
 {
     struct dapi *a = c->a;
-    char key[LC_DOCKER_ID_MAX + 256];
     struct lc_pos pos;
     int rc;
 
@@ -710,8 +720,6 @@ static void attach(struct dcont *c, const struct lc_docker_meta_entry *e)
     c->tty = e->tty;
     free(c->log_path);
     c->log_path = e->log_path && *e->log_path ? strdup(e->log_path) : NULL;
-    lc_docker_key(a->d, c->id, key, sizeof(key));
-    start_pos(c, key, &pos, &c->exact);
     rc = make_source(c, e, &pos, &c->src);
     if (rc) {
         lc_logf(LC_LOG_ERROR, iname(a), NULL, "container %.12s: %s", c->id, strerror(-rc));
@@ -941,10 +949,8 @@ static void rename_labels(struct dcont *c, const struct lc_docker_meta_entry *e)
 /* The source drained: no record points at its old labels any more. */
 static void apply_rename(struct dcont *c)
 {
-    lc_labels_release(c->src->labels);
-    lc_labels_release(c->src->extra_labels[0]);
-    c->src->labels = c->renamed_labels[0];
-    c->src->extra_labels[0] = c->renamed_labels[1];
+    lc_source_set_labels(c->src, c->renamed_labels[0]);
+    lc_source_set_extra_labels(c->src, c->renamed_labels[1]);
     c->renamed_labels[0] = c->renamed_labels[1] = NULL;
 }
 

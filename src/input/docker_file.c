@@ -137,7 +137,7 @@ static void mode_switch_resume(struct lc_tail *t, struct dfile *p)
     char key[256];
 
     lc_docker_key(p->d, p->id, key, sizeof(key));
-    if (!t->first_sight || lc_ckpt_get(p->d->in->agent->ckpt, key, &e) != 0 || e.pos.ts_ns <= 0)
+    if (!t->first_sight || lc_source_lookup(p->d->in, key, &e) != 0 || e.pos.ts_ns <= 0)
         return;
     p->since_ns = e.pos.ts_ns;
     p->since_seq = e.pos.ts_seq;

@@ -159,7 +159,7 @@ static int64_t start_offset(struct lc_file_in *fi, struct lc_tail *t, const char
     struct lc_ckpt_entry e;
     uint64_t h;
 
-    if (lc_ckpt_get(fi->in->agent->ckpt, key, &e) == 0) {
+    if (lc_source_lookup(fi->in, key, &e) == 0) {
         bool same = e.fp_len == 0 || (fingerprint(t->fd, e.fp_len, &h) && h == e.fp_hash);
         if (same)
             return e.pos.offset <= size ? e.pos.offset : 0;
@@ -198,16 +198,12 @@ int lc_tail_attach(struct lc_tail *t, struct lc_labels *labels)
     char key[256];
 
     make_key(fi, t->dev, t->ino, key, sizeof(key));
-    t->src = lc_source_new(fi->in, key, t->path, labels, &pos, (uint32_t)fi->c->max_unacked);
+    t->src = lc_source_new(fi->in, key, t->path, labels, NULL, (uint32_t)fi->c->max_unacked);
     if (!t->src)
         return -ENOMEM;
-    t->src->ck.dev = (uint64_t)t->dev;
-    t->src->ck.ino = (uint64_t)t->ino;
-    t->src->ck.fp_hash = t->fp_hash;
-    t->src->ck.fp_len = t->fp_len;
-    t->src->dirty = true; /* the start position is a decision: persist it now */
-    t->src->on_writable = on_src_writable;
-    t->src->on_writable_arg = fi;
+    lc_source_set_identity(t->src, (uint64_t)t->dev, (uint64_t)t->ino, t->fp_hash, t->fp_len);
+    lc_source_start(t->src, &pos); /* the start position is a decision: persist it now */
+    lc_source_on_writable(t->src, on_src_writable, fi);
     lc_agent_add_source(fi->in->agent, t->src);
     t->waiting = false;
     t->hot = true;
@@ -325,7 +321,7 @@ static void close_tail(struct lc_file_in *fi, struct lc_tail *t)
     if (fi->ops && fi->ops->close)
         fi->ops->close(t);
     if (t->src) {
-        t->src->forget = t->deleted;
+        lc_source_set_forget(t->src, t->deleted);
         lc_source_release(t->src);
         t->src = NULL;
     }
@@ -1142,7 +1138,7 @@ static bool known(struct lc_file_in *fi, const char *path, const struct stat *st
     if (find_inode(fi, st->st_dev, st->st_ino))
         return true;
     make_key(fi, st->st_dev, st->st_ino, key, sizeof(key));
-    if (lc_ckpt_get(fi->in->agent->ckpt, key, &e) != 0)
+    if (lc_source_lookup(fi->in, key, &e) != 0)
         return false;
     if (e.fp_len == 0)
         return true;

@@ -110,7 +110,7 @@ static void emit(struct lc_tail *t, const char *line, size_t len, int64_t now)
      */
     if (from_clock && ts <= t->last_ts)
         ts = t->last_ts + 1;
-    lc_tail_emit(t, t->src->labels, ts, line, len); /* a failure sets t->emit_failed */
+    lc_tail_emit(t, lc_source_labels(t->src), ts, line, len); /* a failure sets t->emit_failed */
 }
 
 /* Keeps the unfinished end of a block; an over-long line is cut at max_line_bytes. */
@@ -212,8 +212,7 @@ static void extend_fingerprint(struct lc_tail *t, const char *buf, size_t n)
         take = n;
     t->fp_hash = lc_fp_update(t->fp_hash, buf, take);
     t->fp_len += (uint32_t)take;
-    t->src->ck.fp_hash = t->fp_hash;
-    t->src->ck.fp_len = t->fp_len;
+    lc_source_set_fingerprint(t->src, t->fp_hash, t->fp_len);
 }
 
 /*
@@ -326,8 +325,7 @@ void lc_tail_truncated(struct lc_tail *t)
     t->fp_hash = LC_FP_SEED;
     t->fp_len = 0;
     if (t->src) {
-        t->src->ck.fp_hash = t->fp_hash;
-        t->src->ck.fp_len = 0;
+        lc_source_set_fingerprint(t->src, t->fp_hash, 0);
         lc_source_checkpoint(t->src, &pos);
     }
     t->hot = true;

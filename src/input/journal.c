@@ -538,20 +538,21 @@ static int journal_start(struct lc_input *in)
     snprintf(key, sizeof(key), "journal:%s", name);
     snprintf(meta, sizeof(meta), "input:%s:seen", name);
     bool seen = lc_ckpt_meta_get(in->agent->ckpt, meta, val, sizeof(val)) == 0;
-    bool have = lc_ckpt_get(in->agent->ckpt, key, &e) == 0;
-    char *start = position(jr, have ? e.cursor : NULL, seen);
+    bool have;
     struct lc_pos pos = {0};
 
-    jr->src = lc_source_new(in, key, c->path ? c->path : "(local journal)", jr->base, &pos,
-                            (uint32_t)c->max_unacked);
-    if (!jr->src || lc_source_use_cursors(jr->src, start) < 0) {
+    jr->src = lc_source_new_row(in, key, c->path ? c->path : "(local journal)", jr->base,
+                                (uint32_t)c->max_unacked, &e, &have);
+    if (!jr->src)
+        return -ENOMEM;
+    char *start = position(jr, have ? e.cursor : NULL, seen);
+    if (lc_source_use_cursors(jr->src, start) < 0) {
         free(start);
         return -ENOMEM;
     }
     free(start);
-    jr->src->dirty = true; /* the start position is a decision: persist it now */
-    jr->src->on_writable = on_src_writable;
-    jr->src->on_writable_arg = jr;
+    lc_source_start(jr->src, &pos); /* the start position is a decision: persist it now */
+    lc_source_on_writable(jr->src, on_src_writable, jr);
     lc_agent_add_source(in->agent, jr->src);
     lc_ckpt_meta_put(in->agent->ckpt, meta, "1");
 

@@ -107,10 +107,10 @@ int lc_split_join_attach(struct lc_tail *t, struct lc_labels *out, struct lc_lab
     int rc = lc_tail_attach(t, out);
 
     if (rc == 0) {
-        t->src->extra_labels[0] = err; /* the source owns it from here */
+        lc_source_set_extra_labels(t->src, err); /* the source owns it from here */
         err = NULL;
         labels[0] = out;
-        labels[1] = t->src->extra_labels[0];
+        labels[1] = lc_source_extra_labels(t->src);
     }
     lc_labels_release(out);
     lc_labels_release(err);

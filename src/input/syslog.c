@@ -350,7 +350,7 @@ static void handle(struct sl_in *s, const char *p, size_t n, bool cut)
     }
     if (!lc_source_writable(st->src)) {
         /* its marks are all in flight: a fresh source carries on, the old one lives until acked */
-        struct lc_source *fresh = new_source(s, st->src->labels);
+        struct lc_source *fresh = new_source(s, lc_source_labels(st->src));
         if (!fresh) {
             lc_log(LC_LOG_ERROR, s->in->conf->name, "out of memory: a message dropped");
             return;

@@ -296,9 +296,9 @@ static void test_flooding_source_over_its_share(void **state)
 
     memset(line, 'x', sizeof(line));
     nwritable = 0;
-    f->src[0]->on_writable = count_writable;
+    lc_source_on_writable(f->src[0], count_writable, NULL);
     /* alone: never over its share */
-    while (f->src[0]->pending_bytes < 40000)
+    while (lc_source_pending_bytes(f->src[0]) < 40000)
         emit_n(f, 4, 1000, off += 4000);
     assert_int_equal(f->a.busy_sources, 1);
     assert_false(lc_source_over_share(f->src[0]));
@@ -311,8 +311,8 @@ static void test_flooding_source_over_its_share(void **state)
     assert_int_equal(nwritable, 0);
     lc_pipeline_flush(&f->a);
     ack_all(LC_FATE_DELIVERED);
-    assert_int_equal(f->src[0]->pending_bytes, 0);
-    assert_int_equal(f->src[1]->pending_bytes, 0);
+    assert_int_equal(lc_source_pending_bytes(f->src[0]), 0);
+    assert_int_equal(lc_source_pending_bytes(f->src[1]), 0);
     assert_int_equal(f->a.busy_sources, 0);
     assert_false(lc_source_over_share(f->src[0]));
     assert_int_equal(nwritable, 1);
@@ -327,10 +327,10 @@ static void test_ack_commits_position(void **state)
     emit_n(f, 2, 100, 202);
     lc_pipeline_flush(&f->a);
     assert_int_equal(nheld, 1);
-    assert_int_equal(f->src[0]->ck.pos.offset, 0);
+    assert_int_equal(lc_source_committed(f->src[0])->offset, 0);
     lc_output_done(&f->out[0], held[0], LC_FATE_DELIVERED);
     nheld = 0;
-    assert_int_equal(f->src[0]->ck.pos.offset, 202);
+    assert_int_equal(lc_source_committed(f->src[0])->offset, 202);
     assert_true(lc_pipeline_idle(&f->a));
     teardown(f);
 }
@@ -344,7 +344,7 @@ static void test_failed_batch_not_committed(void **state)
     lc_pipeline_flush(&f->a);
     lc_output_done(&f->out[0], held[0], LC_FATE_FAILED);
     nheld = 0;
-    assert_int_equal(f->src[0]->ck.pos.offset, 0);
+    assert_int_equal(lc_source_committed(f->src[0])->offset, 0);
     teardown(f);
 }
 
@@ -358,10 +358,10 @@ static void test_done_inside_send_is_deferred(void **state)
     f->out[0].plugin = &acking;
     emit_n(f, 2, 100, 202);
     lc_pipeline_flush(&f->a);
-    assert_int_equal(f->src[0]->ck.pos.offset, 0); /* not yet: deferred */
+    assert_int_equal(lc_source_committed(f->src[0])->offset, 0); /* not yet: deferred */
     assert_false(lc_pipeline_idle(&f->a));
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(f->src[0]->ck.pos.offset, 202);
+    assert_int_equal(lc_source_committed(f->src[0])->offset, 202);
     assert_true(lc_pipeline_idle(&f->a));
     f->out[0].plugin = &holding;
     teardown(f);
@@ -440,11 +440,12 @@ static void test_two_sources_two_outputs(void **state)
         }
     }
     assert_true(held_o0 >= 2);
-    assert_int_equal(f->src[0]->ck.pos.offset, 0);
-    assert_int_equal(f->src[1]->ck.pos.offset, 0);
+    assert_int_equal(lc_source_committed(f->src[0])->offset, 0);
+    assert_int_equal(lc_source_committed(f->src[1])->offset, 0);
     ack_all(LC_FATE_DELIVERED);
-    assert_int_equal(f->src[0]->ck.pos.offset, 1900); /* line 18, source 0's last checkpoint */
-    assert_int_equal(f->src[1]->ck.pos.offset, 2001); /* line 19, source 1's */
+    /* line 18, source 0's last checkpoint */
+    assert_int_equal(lc_source_committed(f->src[0])->offset, 1900);
+    assert_int_equal(lc_source_committed(f->src[1])->offset, 2001); /* line 19, source 1's */
     teardown(f);
 }
 
@@ -467,7 +468,7 @@ static void test_emit_refused_adds_nothing(void **state)
     assert_int_equal(atomic_load(&f->m_failed->u), 1);
     lc_pipeline_flush(&f->a);
     ack_all(LC_FATE_DELIVERED);
-    assert_int_equal(s->ck.pos.offset, 2);
+    assert_int_equal(lc_source_committed(s)->offset, 2);
     lc_source_free(s);
     teardown(f);
 }
@@ -618,7 +619,7 @@ static void test_alloc_failures_pipeline(void **state)
         transcribe_and_ack(f);
         for (int s = 0; s < 2; s++) {
             int done = next[s] < 0 ? -1 - next[s] : next[s];
-            assert_int_equal(f->src[s]->ck.pos.offset, done * 100);
+            assert_int_equal(lc_source_committed(f->src[s])->offset, done * 100);
             next[s] = done;
         }
         assert_string_equal(got[0], got[1]); /* all or nothing: the outputs agree */
@@ -627,7 +628,7 @@ static void test_alloc_failures_pipeline(void **state)
         transcribe_and_ack(f);
         assert_same_per_source(got[0], want);
         assert_same_per_source(got[1], want);
-        assert_int_equal(f->src[0]->ck.pos.offset, TORTURE_LINES * 100);
+        assert_int_equal(lc_source_committed(f->src[0])->offset, TORTURE_LINES * 100);
         teardown(f);
         assert_int_equal(lc_alloc_live(), live0);
         if (!failed)
@@ -688,13 +689,13 @@ static void test_alloc_failures_file_tail(void **state)
                 assert_true(t.offset == 0 || want[t.offset - 1] == '\n');
                 assert_int_equal(t.partial.len, 0);
                 transcribe_and_ack(f);
-                assert_int_equal(f->src[0]->ck.pos.offset, t.offset);
+                assert_int_equal(lc_source_committed(f->src[0])->offset, t.offset);
                 t.retry_ns = 1; /* the backoff passed */
             }
         }
         transcribe_and_ack(f);
         assert_int_equal(t.offset, (int64_t)wlen);
-        assert_int_equal(f->src[0]->ck.pos.offset, (int64_t)wlen);
+        assert_int_equal(lc_source_committed(f->src[0])->offset, (int64_t)wlen);
         for (const char *p = got[0]; *p; p = strchr(p, '\n') + 1) /* drop "a " */
             snprintf(have + strlen(have), sizeof(have) - strlen(have), "%.*s\n",
                      (int)(strchr(p, '\n') - p - 2), p + 2);

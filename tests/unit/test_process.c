@@ -685,7 +685,7 @@ static void test_multiline_acks_next_record(void **state)
     lc_pipeline_flush(&f->a);
     deliver_all(f);
     /* the trace is held: nothing past its first block commits */
-    assert_int_equal(f->src->ck.pos.offset, 0);
+    assert_int_equal(lc_source_committed(f->src)->offset, 0);
     read_block(f, b3, 50); /* the trace goes out, "INFO b" is held */
     uv_run(&f->loop, UV_RUN_NOWAIT);
     lc_pipeline_flush(&f->a);
@@ -696,7 +696,7 @@ static void test_multiline_acks_next_record(void **state)
                         "Exception: x\n\tat a.B(B.java:1)", held[0]->recs[0].line_len);
     deliver_all(f);
     /* up to the block of the held "INFO b", not past it */
-    assert_int_equal(f->src->ck.pos.offset, 40);
+    assert_int_equal(lc_source_committed(f->src)->offset, 40);
     teardown(f);
 }
 
@@ -729,7 +729,7 @@ static void test_multiline_flush_after_commits(void **state)
     (void)state;
     read_block(f, b1, 30);
     read_block(f, b2, 48);
-    assert_int_equal(f->src->ck.pos.offset, 0);
+    assert_int_equal(lc_source_committed(f->src)->offset, 0);
     /* the input is idle: the timer sends the trace; its mark must get sealed */
     for (int i = 0; i < 200 && (!f->out.open || f->out.open->n == 0); i++)
         uv_run(&f->loop, UV_RUN_ONCE);
@@ -738,7 +738,7 @@ static void test_multiline_flush_after_commits(void **state)
     lc_pipeline_flush(&f->a);
     deliver_all(f);
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(f->src->ck.pos.offset, 48);
+    assert_int_equal(lc_source_committed(f->src)->offset, 48);
     assert_true(lc_source_drained(f->src));
     teardown(f);
 }
@@ -761,7 +761,7 @@ static void test_multiline_ring_full_flush(void **state)
     lc_pipeline_flush(&f->a);
     deliver_all(f);
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(f->src->ck.pos.offset, 13 + 18 * 3);
+    assert_int_equal(lc_source_committed(f->src)->offset, 13 + 18 * 3);
     assert_true(lc_source_writable(f->src));
     teardown(f);
 }
@@ -777,11 +777,11 @@ static void test_multiline_stop_rereads(void **state)
     read_block(f, b2, 40); /* INFO a goes out; the trace is held */
     lc_pipeline_flush(&f->a);
     deliver_all(f);
-    assert_int_equal(f->src->ck.pos.offset, 7);
+    assert_int_equal(lc_source_committed(f->src)->offset, 7);
     /* a restart (reload, shutdown) gives the held trace up: never committed, read again */
     lc_chain_stop(f->in.chain, false);
-    assert_true(f->src->stuck);
-    assert_int_equal(f->src->ck.pos.offset, 7);
+    assert_true(lc_source_stuck(f->src));
+    assert_int_equal(lc_source_committed(f->src)->offset, 7);
     teardown(f);
 }
 

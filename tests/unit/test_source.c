@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* test_source.c: ack marks and the committed position of a source. */
+#include "core/agent.h"
 #include "core/batch.h"
+#include "core/ckpt.h"
 #include "core/labels.h"
 #include "core/source.h"
 #include "lc_alloc_fail.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,7 +38,7 @@ static struct lc_pos at(int64_t off)
 static void chunk(struct lc_source *s, struct lc_batch *b, int lines, int64_t off)
 {
     for (int i = 0; i < lines; i++)
-        assert_int_equal(lc_batch_add(b, s, i, s->labels, "x", 1), 0);
+        assert_int_equal(lc_batch_add(b, s, i, lc_source_labels(s), "x", 1), 0);
     struct lc_pos p = at(off);
     lc_source_checkpoint(s, &p);
 }
@@ -48,11 +53,12 @@ static void test_commit_in_order(void **state)
 
     chunk(s, b1, 3, 100);
     chunk(s, b2, 2, 200);
-    assert_int_equal(s->ck.pos.offset, 10); /* nothing acked yet */
+    assert_int_equal(lc_source_committed(s)->offset, 10); /* nothing acked yet */
     lc_batch_release_marks(b2, true);
-    assert_int_equal(s->ck.pos.offset, 10); /* b1 still in flight: no gap may be committed */
+    /* b1 still in flight: no gap may be committed */
+    assert_int_equal(lc_source_committed(s)->offset, 10);
     lc_batch_release_marks(b1, true);
-    assert_int_equal(s->ck.pos.offset, 200);
+    assert_int_equal(lc_source_committed(s)->offset, 200);
     assert_true(lc_source_drained(s));
     lc_batch_free(b1);
     lc_batch_free(b2);
@@ -74,9 +80,9 @@ static void test_one_mark_in_two_batches(void **state)
     struct lc_pos p = at(50);
     lc_source_checkpoint(s, &p);
     lc_batch_release_marks(b1, true);
-    assert_int_equal(s->ck.pos.offset, 0);
+    assert_int_equal(lc_source_committed(s)->offset, 0);
     lc_batch_release_marks(b2, true);
-    assert_int_equal(s->ck.pos.offset, 50);
+    assert_int_equal(lc_source_committed(s)->offset, 50);
     lc_batch_free(b1);
     lc_batch_free(b2);
     lc_source_free(s);
@@ -94,8 +100,9 @@ static void test_failed_mark_stops_commits(void **state)
     chunk(s, b2, 1, 200);
     lc_batch_release_marks(b1, false);
     lc_batch_release_marks(b2, true);
-    assert_int_equal(s->ck.pos.offset, 0); /* never past a batch that was not handled */
-    assert_true(s->stuck);
+    /* never past a batch that was not handled */
+    assert_int_equal(lc_source_committed(s)->offset, 0);
+    assert_true(lc_source_stuck(s));
     lc_batch_free(b1);
     lc_batch_free(b2);
     lc_source_free(s);
@@ -110,8 +117,8 @@ static void test_skip_without_records_commits_at_once(void **state)
     struct lc_pos p = at(4096);
 
     lc_source_checkpoint(s, &p); /* e.g. old lines skipped: nothing to wait for */
-    assert_int_equal(s->ck.pos.offset, 4096);
-    assert_true(s->dirty);
+    assert_int_equal(lc_source_committed(s)->offset, 4096);
+    assert_true(lc_source_unsaved(s));
     lc_source_free(s);
     lc_labels_release(l);
 }
@@ -130,8 +137,7 @@ static void test_ring_limit(void **state)
     struct lc_batch *b[4];
     int woken = 0;
 
-    s->on_writable = count_writable;
-    s->on_writable_arg = &woken;
+    lc_source_on_writable(s, count_writable, &woken);
 
     for (int i = 0; i < 4; i++) {
         assert_true(lc_source_writable(s));
@@ -151,7 +157,7 @@ static void test_ring_limit(void **state)
         assert_int_equal(woken, 1);
     }
     assert_true(lc_source_writable(s));
-    assert_int_equal(s->ck.pos.offset, 45);
+    assert_int_equal(lc_source_committed(s)->offset, 45);
     lc_source_free(s);
     lc_labels_release(l);
 }
@@ -166,20 +172,20 @@ static void test_cursor_commits_with_acks(void **state)
     struct lc_pos p = at(0);
 
     assert_int_equal(lc_source_use_cursors(s, "c0"), 0);
-    assert_string_equal(s->ck.cursor, "c0");
+    assert_string_equal(lc_source_committed_cursor(s), "c0");
     assert_int_equal(lc_batch_add(b1, s, 1, l, "a", 1), 0);
     lc_source_checkpoint_cursor(s, &p, "c1");
     assert_int_equal(lc_batch_add(b2, s, 2, l, "b", 1), 0);
     lc_source_checkpoint_cursor(s, &p, "c2");
     assert_false(lc_source_writable(s));
     lc_source_checkpoint_cursor(s, &p, "c3"); /* skipped entries: folds into c2's mark */
-    assert_string_equal(s->ck.cursor, "c0");  /* nothing acked */
+    assert_string_equal(lc_source_committed_cursor(s), "c0"); /* nothing acked */
     lc_batch_release_marks(b1, true);
-    assert_string_equal(s->ck.cursor, "c1");
+    assert_string_equal(lc_source_committed_cursor(s), "c1");
     lc_batch_release_marks(b2, true);
-    assert_string_equal(s->ck.cursor, "c3");
+    assert_string_equal(lc_source_committed_cursor(s), "c3");
     lc_source_checkpoint_cursor(s, &p, "c4"); /* nothing in flight: at once */
-    assert_string_equal(s->ck.cursor, "c4");
+    assert_string_equal(lc_source_committed_cursor(s), "c4");
     lc_batch_free(b1);
     lc_batch_free(b2);
     lc_source_free(s);
@@ -241,12 +247,12 @@ static void test_full_ring_refuses_a_mark(void **state)
     assert_int_equal(lc_batch_reserve(extra, s, 1), -ENOBUFS);
     assert_int_equal(lc_batch_add(extra, s, 3, l, "y", 1), -ENOBUFS);
     assert_int_equal(extra->n, 0);
-    assert_int_equal(s->tail - s->head, 2);
+    assert_int_equal(lc_source_marks(s), 2);
     /* the oldest mark is still live: acking the newest commits nothing */
     lc_batch_release_marks(b[1], true);
-    assert_int_equal(s->ck.pos.offset, 0);
+    assert_int_equal(lc_source_committed(s)->offset, 0);
     lc_batch_release_marks(b[0], true);
-    assert_int_equal(s->ck.pos.offset, 20);
+    assert_int_equal(lc_source_committed(s)->offset, 20);
     assert_int_equal(lc_source_mark_ref(s, &seq), 0); /* a slot again */
     lc_source_mark_unref(s, seq, true);
     for (int i = 0; i < 2; i++)
@@ -275,13 +281,14 @@ static void test_fold_newest_when_full(void **state)
     lc_source_fold_newest(s);
     assert_true(lc_source_writable(s));
     chunk(s, b[2], 2, 30); /* into the second mark: no third slot was taken */
-    assert_int_equal(s->tail - s->head, 2);
+    assert_int_equal(lc_source_marks(s), 2);
     lc_batch_release_marks(b[0], true);
-    assert_int_equal(s->ck.pos.offset, 10);
+    assert_int_equal(lc_source_committed(s)->offset, 10);
     lc_batch_release_marks(b[1], true);
-    assert_int_equal(s->ck.pos.offset, 10); /* the folded records are still in flight */
+    /* the folded records are still in flight */
+    assert_int_equal(lc_source_committed(s)->offset, 10);
     lc_batch_release_marks(b[2], true);
-    assert_int_equal(s->ck.pos.offset, 30);
+    assert_int_equal(lc_source_committed(s)->offset, 30);
     assert_true(lc_source_drained(s));
     lc_source_fold_newest(s); /* a free slot: nothing to fold */
     assert_true(lc_source_drained(s));
@@ -307,11 +314,140 @@ static void test_try_seal_keeps_a_slot(void **state)
     assert_false(lc_source_try_seal(s, &p));
     assert_true(lc_source_writable(s)); /* the open mark takes more */
     lc_batch_release_marks(b, true);
-    assert_int_equal(s->ck.pos.offset, 10);
+    assert_int_equal(lc_source_committed(s)->offset, 10);
     assert_true(lc_source_try_seal(s, &p));
-    assert_int_equal(s->ck.pos.offset, 20);
+    assert_int_equal(lc_source_committed(s)->offset, 20);
     lc_batch_free(b);
     lc_source_free(s);
+    lc_labels_release(l);
+}
+
+/* lc_source_seal seals an open mark, even in the last slot, and does nothing without one. */
+static void test_seal_only_an_open_mark(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels();
+    struct lc_source *s = lc_source_new(NULL, "k", "/p", l, NULL, 2);
+    struct lc_batch *b = lc_batch_new(1024, 64);
+    struct lc_pos p = at(10);
+
+    lc_source_seal(s, &p); /* no open mark: not even an empty one (checkpoint would commit) */
+    assert_int_equal(lc_source_committed(s)->offset, 0);
+    assert_int_equal(lc_source_marks(s), 0);
+    chunk(s, b, 1, 10);                                    /* mark 1 sealed */
+    assert_int_equal(lc_batch_add(b, s, 2, l, "x", 1), 0); /* mark 2 open: the last slot */
+    p = at(20);
+    assert_false(lc_source_try_seal(s, &p));
+    lc_source_seal(s, &p);
+    assert_false(lc_source_writable(s)); /* sealed in the last slot: the ring is full */
+    assert_int_equal(lc_source_marks(s), 2);
+    lc_batch_release_marks(b, true);
+    assert_int_equal(lc_source_committed(s)->offset, 20);
+    lc_batch_free(b);
+    lc_source_free(s);
+    lc_labels_release(l);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/*
+ * lc_source_new_row finds the row an input resumes from (the input never asks
+ * the store), the start position and identity reach the store, and a
+ * forgotten source deletes its row when freed.
+ */
+static void test_row_lookup_start_and_forget(void **state)
+{
+    (void)state;
+    const char *base = getenv("LC_TEST_TMP");
+    char root[1024], dir[1100], err[256];
+    struct lc_ckpt *c = NULL;
+    struct lc_agent a = {0};
+    struct lc_input in = {.agent = &a};
+    struct lc_ckpt_entry row = {
+        .key = "file:t:1", .path = "/p", .dev = 3, .ino = 4, .pos = {.offset = 77}};
+    struct lc_labels *l = labels();
+    struct lc_source *s, *s2;
+    bool found = true;
+
+    if (!base || !*base || (mkdir(base, 0700) != 0 && errno != EEXIST))
+        base = "/tmp";
+    snprintf(root, sizeof(root), "%s/source-XXXXXX", base);
+    assert_non_null(mkdtemp(root));
+    snprintf(dir, sizeof(dir), "%s/state", root);
+    assert_int_equal(lc_ckpt_open(&c, dir, err, sizeof(err)), 0);
+    assert_int_equal(lc_ckpt_put(c, &row), 0);
+    a.ckpt = c;
+
+    assert_int_equal(lc_source_lookup(NULL, "file:t:1", &row), -ENOENT);
+    assert_int_equal(lc_source_lookup(&in, "file:t:2", &row), -ENOENT);
+    memset(&row, 0, sizeof(row));
+    s = lc_source_new_row(&in, "file:t:1", "/p", l, 4, &row, &found);
+    assert_non_null(s);
+    assert_true(found);
+    assert_int_equal(row.pos.offset, 77);
+    assert_int_equal(row.ino, 4);
+    assert_int_equal(lc_source_committed(s)->offset, 0); /* the input decides where to start */
+    assert_false(lc_source_unsaved(s));
+    struct lc_pos p = at(70);
+    lc_source_start(s, &p);
+    assert_true(lc_source_unsaved(s)); /* a start is written even if nothing is read */
+    lc_source_set_identity(s, 5, 6, 99, 16);
+    lc_agent_add_source(&a, s);
+    assert_ptr_equal(a.sources, s);
+    lc_source_persist(s);
+    assert_false(lc_source_unsaved(s));
+    assert_int_equal(lc_ckpt_get(c, "file:t:1", &row), 0);
+    assert_int_equal(row.pos.offset, 70);
+    assert_int_equal(row.dev, 5);
+    assert_int_equal(row.ino, 6);
+    assert_int_equal(row.fp_hash, 99);
+    assert_int_equal(row.fp_len, 16);
+
+    s2 = lc_source_new_row(&in, "file:t:2", "/q", l, 4, &row, &found);
+    assert_non_null(s2);
+    assert_false(found);
+    lc_agent_add_source(&a, s2);
+    assert_ptr_equal(lc_source_next(s2), s);
+    lc_source_release(s2); /* nothing moved: no row written */
+    assert_int_equal(lc_ckpt_get(c, "file:t:2", &row), -ENOENT);
+    lc_source_set_forget(s, true);
+    lc_source_release(s); /* drained: freed now, and its row goes */
+    assert_int_equal(lc_ckpt_get(c, "file:t:1", &row), -ENOENT);
+    assert_null(a.sources);
+
+    lc_ckpt_free(c);
+    nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    lc_labels_release(l);
+}
+
+/* The label setters take over the caller's reference and release the one held. */
+static void test_label_setters(void **state)
+{
+    (void)state;
+    struct lc_labels *l = labels(), *l2 = NULL, *l3 = NULL;
+    struct lc_kv kv2 = {"job", "u"}, kv3 = {"job", "v"};
+    size_t live;
+
+    assert_int_equal(lc_labels_intern(&kv2, 1, &l2), 0);
+    assert_int_equal(lc_labels_intern(&kv3, 1, &l3), 0);
+    live = lc_labels_live();
+    struct lc_source *s = lc_source_new(NULL, "k", "/p", l, NULL, 2);
+    assert_ptr_equal(lc_source_labels(s), l);
+    assert_null(lc_source_extra_labels(s));
+    lc_source_set_extra_labels(s, l2); /* s owns l2's only reference now */
+    assert_ptr_equal(lc_source_extra_labels(s), l2);
+    lc_source_set_labels(s, l3);
+    lc_source_set_extra_labels(s, NULL); /* l2 released: gone */
+    assert_int_equal(lc_labels_live(), live - 1);
+    assert_ptr_equal(lc_source_labels(s), l3);
+    lc_source_free(s); /* l3 goes with it; l keeps the test's reference */
+    assert_int_equal(lc_labels_live(), live - 2);
     lc_labels_release(l);
 }
 
@@ -399,7 +535,7 @@ static void test_alloc_failures_source_and_batch(void **state)
         for (int i = 0; i < 10; i++) {
             if (!src[i])
                 continue;
-            assert_int_equal(src[i]->ck.pos.offset, added[i] ? (i + 1) * 10 : 0);
+            assert_int_equal(lc_source_committed(src[i])->offset, added[i] ? (i + 1) * 10 : 0);
             assert_true(lc_source_drained(src[i]));
             lc_source_free(src[i]);
         }
@@ -427,6 +563,9 @@ int main(void)
         cmocka_unit_test(test_full_ring_refuses_a_mark),
         cmocka_unit_test(test_fold_newest_when_full),
         cmocka_unit_test(test_try_seal_keeps_a_slot),
+        cmocka_unit_test(test_seal_only_an_open_mark),
+        cmocka_unit_test(test_row_lookup_start_and_forget),
+        cmocka_unit_test(test_label_setters),
         cmocka_unit_test(test_batch_trim_and_cost),
         cmocka_unit_test(test_alloc_failures_source_and_batch),
     };
