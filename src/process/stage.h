@@ -6,6 +6,7 @@
 
 #include "core/metrics.h"
 #include "core/options.h"
+#include "core/tenant.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -48,6 +49,9 @@ struct lc_prec {
     char *meta;              /* structured metadata block (core/meta.h), LC_META_MAX_BYTES */
     uint32_t meta_len;       /* bytes used; sent with the record */
     uint32_t nmeta;          /* pairs in it */
+    /* the record's Loki tenant (the `tenant` stage; core/tenant.h), "" for the output's */
+    char tenant[LC_TENANT_MAX + 1];
+    uint32_t tenant_len;
 };
 
 /* What a stage did with a record. */

@@ -455,7 +455,7 @@ static void write_batch(struct lc_dlq *d, struct lc_loki_enc *e, const struct lc
     }
     lc_buf_init(&line, 1 << 20);
     assert_int_equal(lc_dlq_line_begin(&line, lc_now_ns(), "loki", "rejected", 400,
-                                       "entry too far behind \"x\"", 24),
+                                       "entry too far behind \"x\"", 24, b->tenant),
                      0);
     assert_int_equal(lc_loki_streams_json(e, b, &line), 0);
     assert_int_equal(lc_dlq_line_end(&line), 0);
@@ -618,7 +618,8 @@ static void test_loki_replay_bytes(void **state)
     snprintf(body, sizeof(body), "line too long: caf\xc3");
     lc_buf_init(&line, 1 << 20);
     assert_int_equal(
-        lc_dlq_line_begin(&line, lc_now_ns(), "loki", "rejected", 400, body, strlen(body)), 0);
+        lc_dlq_line_begin(&line, lc_now_ns(), "loki", "rejected", 400, body, strlen(body), NULL),
+        0);
     assert_int_equal(lc_loki_streams_json(x.e, b, &line), 0);
     assert_int_equal(lc_dlq_line_end(&line), 0);
     assert_int_equal(lc_dlq_append(x.d, line.data, line.len), 0);
