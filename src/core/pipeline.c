@@ -370,6 +370,29 @@ static size_t fitting_len(const struct lc_output *out, size_t len)
 }
 
 /*
+ * What opening a batch for src needs, ahead: a free mark slot (or its open
+ * mark) and a spare batch. 0, -ENOBUFS or -ENOMEM.
+ */
+static int spare_ready(struct lc_output *out, const struct lc_source *src)
+{
+    int64_t bytes = batch_bytes(out);
+    struct lc_batch *b;
+
+    if (!lc_source_writable(src))
+        return -ENOBUFS;
+    if (out->spare)
+        return 0;
+    b = lc_batch_new((uint32_t)bytes, recs_for(bytes));
+    if (!b)
+        return -ENOMEM;
+    b->next = out->spare;
+    out->spare = b;
+    out->nspare++;
+    lc_gauge_set(out->m_spare, out->nspare);
+    return 0;
+}
+
+/*
  * Room for one record of src in out's open batch of tenant (tlen bytes, 0:
  * the output's own; NULL: the newest open batch, whichever tenant), or in a
  * fresh one (the full batch is sent: that adds no record). Nothing else
@@ -382,9 +405,12 @@ static int reserve_one(struct lc_output *out, const struct lc_source *src, size_
     struct lc_batch *b = NULL;
     int rc;
 
-    if (!tenant)
+    if (!tenant) {
         for (b = out->open; b && b->next; b = b->next)
             ;
+        if (!b) /* none open: the one the record opens after its stages must not need memory */
+            return spare_ready(out, src);
+    }
     if (!b)
         b = open_batch(out, tenant ? tenant : "", tenant ? tlen : 0);
     if (!b)
