@@ -343,3 +343,36 @@ def test_structured_metadata_to_loki_both_encodings(tmp_path, fake):
     finally:
         a.stop()
         a.cleanup()
+
+
+def test_tenant_stage_one_request_per_tenant(tmp_path, fake):
+    """tenant: records of one input go to Loki in separate requests per tenant, each with its
+    X-Scope-OrgID; a record without the field, or with an ID Loki would refuse, goes with the
+    output's tenant (the invalid one counted)."""
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    lines = ["org=team-a msg=1", "org=team-b msg=2", "msg=3", "org=team-a msg=4",
+             "org=bad|id msg=5"]
+    (logdir / "a.log").write_text("".join(x + "\n" for x in lines))
+    o = loki_output(fake)
+    o["tenant"] = "base"
+    a = file_agent(tmp_path, logdir, [{"logfmt": {}}, {"tenant": {"source": "org"}}],
+                   outputs=[o])
+    try:
+        a.start()
+        assert fake.wait_entries(len(lines), ag.scaled(10)) >= len(lines), fake.entries()
+        reqs = {r["id"]: r for r in fake.requests()}
+        by_tenant = {}
+        for e in fake.entries():
+            by_tenant.setdefault(reqs[e["req"]]["tenant"], []).append(e["line"])
+        assert {t: sorted(v) for t, v in by_tenant.items()} == {
+            "team-a": [lines[0], lines[3]], "team-b": [lines[1]],
+            "base": [lines[2], lines[4]]}, by_tenant
+        # three tenants: at least three requests, each with the one header of its entries
+        assert len({e["req"] for e in fake.entries()}) >= 3
+        m = a.metrics()
+        assert ag.metric_sum(m, "log_capturer_process_tenant_invalid_total") == 1
+        assert "log_capturer_output_open_batches" in ag.metric_names(m)
+    finally:
+        a.stop()
+        a.cleanup()
