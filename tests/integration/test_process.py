@@ -356,8 +356,9 @@ def test_tenant_stage_one_request_per_tenant(tmp_path, fake):
     (logdir / "a.log").write_text("".join(x + "\n" for x in lines))
     o = loki_output(fake)
     o["tenant"] = "base"
+    outs = [o, {"type": "file", "name": "out", "path": str(tmp_path / "agent-out.ndjson")}]
     a = file_agent(tmp_path, logdir, [{"logfmt": {}}, {"tenant": {"source": "org"}}],
-                   outputs=[o])
+                   outputs=outs)
     try:
         a.start()
         assert fake.wait_entries(len(lines), ag.scaled(10)) >= len(lines), fake.entries()
@@ -373,6 +374,16 @@ def test_tenant_stage_one_request_per_tenant(tmp_path, fake):
         m = a.metrics()
         assert ag.metric_sum(m, "log_capturer_process_tenant_invalid_total") == 1
         assert "log_capturer_output_open_batches" in ag.metric_names(m)
+        # the file output and test-process show each record's tenant ("" : the output's)
+        recs = {r["line"]: r.get("tenant") for r in a.output().records}
+        assert recs == {lines[0]: "team-a", lines[1]: "team-b", lines[2]: None,
+                        lines[3]: "team-a", lines[4]: None}, recs
+        p = ag.subprocess.run([ag.LC_BIN, "test-process", "-c", str(a.cfg_path), "--input",
+                               "logs"], input="org=x1 msg=y\nmsg=z\n",
+                              capture_output=True, text=True, timeout=ag.scaled(20))
+        assert p.returncode == 0, p.stderr
+        out = [json.loads(x) for x in p.stdout.splitlines()]
+        assert out[0]["tenant"] == "x1" and "tenant" not in out[1], out
     finally:
         a.stop()
         a.cleanup()
