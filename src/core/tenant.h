@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* tenant.h: a record's Loki tenant (X-Scope-OrgID): its bound and Loki's validity rule (header only). */
+/* tenant.h: a record's Loki tenant (X-Scope-OrgID): its bound and Loki's rule (header only). */
 #ifndef LC_TENANT_H
 #define LC_TENANT_H
 

@@ -56,7 +56,7 @@ struct replay {
     char errbuf[CURL_ERROR_SIZE];
     bool tty;
     struct lc_loki_replay_result *res;
-    json_t *doc; /* the DLQ line being replayed: its labels point into it */
+    json_t *doc;                         /* the DLQ line being replayed: its labels point into it */
     struct lc_loki_tenant_header tenant; /* the line's X-Scope-OrgID */
 };
 

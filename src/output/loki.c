@@ -482,7 +482,7 @@ struct lc_loki_req {
     struct lc_loki *lk;
     CURL *easy;
     struct lc_loki_tenant_header tenant; /* this request's X-Scope-OrgID */
-    struct lc_batch *b; /* in flight, or NULL when the slot is free */
+    struct lc_batch *b;                  /* in flight, or NULL when the slot is free */
     struct lc_buf body;
     char resp[LOKI_RESP_MAX];
     size_t resp_len;

@@ -388,16 +388,14 @@ static void test_tenant(void **state)
     assert_string_equal(r->tenant, "base"); /* empty: the same */
     r = run(&t, "org=a|b msg=bad");
     assert_string_equal(r->tenant, "base"); /* '|' is not valid in a tenant ID: counted */
-    assert_int_equal(lc_metric_family_total("log_capturer_process_tenant_invalid_total"),
-                     bad0 + 1);
+    assert_int_equal(lc_metric_family_total("log_capturer_process_tenant_invalid_total"), bad0 + 1);
     snprintf(line, sizeof(line), "org=%0*d", LC_TENANT_MAX, 7); /* at the limit: valid */
     r = run(&t, line);
     assert_int_equal(r->tenant_len, LC_TENANT_MAX);
     snprintf(line, sizeof(line), "org=%0*d", LC_TENANT_MAX + 1, 7); /* past it */
     r = run(&t, line);
     assert_string_equal(r->tenant, "base");
-    assert_int_equal(lc_metric_family_total("log_capturer_process_tenant_invalid_total"),
-                     bad0 + 2);
+    assert_int_equal(lc_metric_family_total("log_capturer_process_tenant_invalid_total"), bad0 + 2);
     chain_done(&t);
 
     t = chain_of("      - tenant: {label: team}\n");
@@ -883,8 +881,7 @@ static void test_tenant_batches(void **state)
     assert_int_equal(lc_metric_family_total("test_tenant_sealed_total"), sealed0 + 1);
     lc_pipeline_flush(&f->a);
     assert_int_equal(f->out.nopen, 0);
-    assert_batches((const char *const[]){"a", "b", "", "c", NULL},
-                   (const uint32_t[]){2, 1, 1, 1});
+    assert_batches((const char *const[]){"a", "b", "", "c", NULL}, (const uint32_t[]){2, 1, 1, 1});
     assert_memory_equal(lc_batch_line(held[2], &held[2]->recs[0]), "m=3", 3);
     /* every batch refs the source's marks: positions commit once all are done */
     for (int i = 0; i < 3; i++)
@@ -901,8 +898,7 @@ static void test_tenant_batches(void **state)
     f->ocf.max_tenant_batches = 1;
     read_block(f, b1, 90);
     lc_pipeline_flush(&f->a);
-    assert_batches((const char *const[]){"a", "b", "", "a", NULL},
-                   (const uint32_t[]){1, 1, 1, 1});
+    assert_batches((const char *const[]){"a", "b", "", "a", NULL}, (const uint32_t[]){1, 1, 1, 1});
     deliver_all(f);
     teardown(f);
 }
