@@ -170,6 +170,14 @@ void lc_stage_drop_series(struct lc_stage *st, const char *reason)
     st->m_drop = lc_metric_series(st->f_drop, st->chain->input_name, st->id, reason);
 }
 
+struct lc_metric_series *lc_stage_counter(struct lc_stage *st, const char *name, const char *help)
+{
+    static const char *const l_st[] = {"input", "stage", NULL};
+    struct lc_metric_family *f = lc_metric_family(LC_COUNTER, name, help, l_st);
+
+    return lc_metric_series(f, st->chain->input_name, st->id);
+}
+
 void lc_stages_free(struct lc_stage *stages, size_t n)
 {
     for (size_t k = 0; stages && k < n; k++)

@@ -162,6 +162,8 @@ void lc_prec_set_line(struct lc_prec *r, size_t len);
  * series in init (lc_stage_drop_series), so the count costs no lookup.
  */
 void lc_stage_drop_series(struct lc_stage *st, const char *reason);
+/* A stage's own counter: the series {input, stage} of this stage in family `name`. */
+struct lc_metric_series *lc_stage_counter(struct lc_stage *st, const char *name, const char *help);
 enum lc_stage_result lc_prec_drop(struct lc_stage *st, struct lc_prec *r, const char *reason);
 
 /* Chains ------------------------------------------------------------------- */

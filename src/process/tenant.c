@@ -46,10 +46,6 @@ static const struct lc_option tenant_options[] = {
     LC_OPT_END,
 };
 
-struct tenant_ctx {
-    struct lc_metric_series *m_invalid;
-};
-
 static bool set(const char *s)
 {
     return s && *s;
@@ -75,27 +71,13 @@ static int tenant_prepare(void *conf, const char **bad_key, char *err, size_t er
     return 0;
 }
 
+/* ctx: the stage's series of log_capturer_process_tenant_invalid_total (owned by the registry) */
 static int tenant_init(struct lc_stage *st)
 {
-    static const char *const l_st[] = {"input", "stage", NULL};
-    struct tenant_ctx *x = calloc(1, sizeof(*x));
-    struct lc_metric_family *f;
-
-    if (!x)
-        return -ENOMEM;
-    st->ctx = x;
-    f = lc_metric_family(LC_COUNTER, "log_capturer_process_tenant_invalid_total",
-                         "Tenant IDs a `tenant` stage did not use: not a valid Loki tenant ID "
-                         "(the record kept its tenant).",
-                         l_st);
-    x->m_invalid = lc_metric_series(f, st->chain->input_name, st->id);
+    st->ctx = lc_stage_counter(st, "log_capturer_process_tenant_invalid_total",
+                               "Tenant IDs a `tenant` stage did not use: not a valid Loki tenant "
+                               "ID (the record kept its tenant).");
     return 0;
-}
-
-static void tenant_free(struct lc_stage *st)
-{
-    free(st->ctx);
-    st->ctx = NULL;
 }
 
 static const char *label_value(const struct lc_labels *l, const char *name)
@@ -109,7 +91,6 @@ static const char *label_value(const struct lc_labels *l, const char *name)
 static enum lc_stage_result tenant_run(struct lc_stage *st, struct lc_prec *r)
 {
     const struct lc_tenant_conf *c = st->conf;
-    struct tenant_ctx *x = st->ctx;
     const char *v;
     size_t len = 0;
 
@@ -125,7 +106,7 @@ static enum lc_stage_result tenant_run(struct lc_stage *st, struct lc_prec *r)
     if (!v || len == 0)
         return LC_STAGE_PASS;
     if (!lc_tenant_valid(v, len)) {
-        lc_counter_inc(x->m_invalid);
+        lc_counter_inc(st->ctx);
         lc_logf(LC_LOG_WARN, "process", NULL,
                 "input %s, stage %s: a tenant ID of %zu bytes is not valid for Loki (1 to %d of "
                 "letters, digits and !-_.*'()): the record keeps its tenant",
@@ -146,5 +127,4 @@ const struct lc_stage_plugin lc_stage_tenant = {
     .prepare = tenant_prepare,
     .init = tenant_init,
     .run = tenant_run,
-    .free = tenant_free,
 };
