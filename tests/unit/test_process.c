@@ -911,9 +911,9 @@ static void test_tenant_batches_age(void **state)
     static const char *const b2[] = {"org=b m=2", NULL};
 
     (void)state;
-    f->cfg.batch_wait_ms = 30;
+    f->cfg.batch_wait_ms = 300; /* wide margins: a sanitizer build is slow */
     read_block(f, b1, 10);
-    uv_sleep(15);
+    uv_sleep(150);
     uv_update_time(&f->loop);
     read_block(f, b2, 20);
     for (int i = 0; i < 200 && nheld == 0; i++)
