@@ -13,7 +13,8 @@ bin=${LC_BIN:-build/log_capturer}
     echo "Sizes take \`KiB\`/\`MiB\`/\`GiB\` (or \`KB\`/\`MB\`/\`GB\`), durations \`ms\`/\`s\`/\`m\`/\`h\`/\`d\`."
     echo "Every input also takes \`type\`, \`name\`, \`outputs\` (output names; default: all) and"
     echo "\`labels\` (a map); every output \`type\`, \`name\`, \`labels\`, and \`batch_bytes\`/\`batch_wait\`"
-    echo "overriding the top-level ones."
+    echo "overriding the top-level ones, and \`max_tenant_batches\` (1..256, default 8): batches it fills at"
+    echo "once, one per tenant (the \`tenant\` stage); with that many open, the oldest is sent for a new one."
     echo
     "$bin" options
 } >docs/configuration.md
@@ -29,7 +30,8 @@ anomaly: {enabled: true}
 inputs:
   - {type: file, name: files, paths: ["$tmp/logs/*.log"],
      process: [{multiline: {preset: java}}, {labels: {fields: {level: ""}}}, {drop: {expression: x}},
-               {structured_metadata: {values: {trace_id: ""}}}]}
+               {structured_metadata: {values: {trace_id: ""}}},
+               {tenant: {source: org}}]}
   - {type: docker, name: containers, mode: file, root: $tmp/docker, socket: $tmp/none.sock}
   - {type: docker, name: containers_api, mode: api, socket: $tmp/none.sock}
   - {type: journal, name: journal, path: $tmp/logs}

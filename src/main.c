@@ -295,6 +295,10 @@ static void print_prec(const struct lc_prec *r)
         }
         putchar('}');
     }
+    if (r->tenant_len) {
+        fputs(",\"tenant\":", stdout);
+        print_json_str(r->tenant, r->tenant_len);
+    }
     fputs("}\n", stdout);
 }
 

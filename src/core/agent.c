@@ -178,11 +178,7 @@ static void stop_outputs(struct lc_agent *a)
     uv_timer_stop(&a->once_timer);
     for (size_t i = 0; i < a->noutputs; i++) {
         struct lc_output *out = &a->outputs[i];
-        if (out->open) { /* nothing new may be sent now */
-            lc_batch_release_marks(out->open, false);
-            lc_batch_free(out->open);
-            out->open = NULL;
-        }
+        lc_pipeline_drop_open(out); /* nothing new may be sent now */
         out->plugin->stop(out);
     }
 }
@@ -321,6 +317,13 @@ static const struct series_row output_series[] = {
      "Done batches kept for reuse (at most 2 per output).", offsetof(struct lc_output, m_spare)},
     {LC_COUNTER, "log_capturer_output_cut_lines_total",
      "Lines cut at the output's batch_bytes (counted, logged).", offsetof(struct lc_output, m_cut)},
+    {LC_GAUGE, "log_capturer_output_open_batches",
+     "Batches being filled: one per tenant (at most the output's max_tenant_batches).",
+     offsetof(struct lc_output, m_open)},
+    {LC_COUNTER, "log_capturer_output_tenant_batches_sealed_total",
+     "Batches sent before they were full or old because max_tenant_batches were open (the "
+     "oldest is sealed for a new tenant's).",
+     offsetof(struct lc_output, m_tenant_sealed)},
 };
 
 static const struct series_row input_series[] = {

@@ -102,6 +102,8 @@ int64_t lc_pipeline_pending_limit(const struct lc_output *out);
 #define LC_BATCH_SPARES 2
 /* Frees out's spare batches (the agent's end). */
 void lc_pipeline_free_spares(struct lc_output *out);
+/* Frees out's open batches unsent, their marks released as failed (read again after a restart). */
+void lc_pipeline_drop_open(struct lc_output *out);
 /* Seals and sends every open batch now (--once, shutdown). */
 void lc_pipeline_flush(struct lc_agent *a);
 /* True when no output holds a batch. */

@@ -52,6 +52,20 @@ void lc_batch_reset(struct lc_batch *b)
     b->attempts = 0;
     b->fate = 0;
     b->priv = NULL;
+    b->tenant[0] = '\0';
+}
+
+void lc_batch_set_tenant(struct lc_batch *b, const char *tenant, size_t len)
+{
+    if (len > LC_TENANT_MAX)
+        len = LC_TENANT_MAX;
+    memcpy(b->tenant, tenant, len);
+    b->tenant[len] = '\0';
+}
+
+bool lc_batch_is_tenant(const struct lc_batch *b, const char *tenant, size_t len)
+{
+    return strlen(b->tenant) == len && memcmp(b->tenant, tenant, len) == 0;
 }
 
 bool lc_batch_fits(const struct lc_batch *b, size_t len)

@@ -4,6 +4,7 @@
 #define LC_BATCH_H
 
 #include "core/record-t.h"
+#include "core/tenant.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,6 +45,8 @@ struct lc_batch {
     uint32_t attempts; /* the plugin's: e.g. its retries */
     int fate;          /* the pipeline's: an lc_batch_fate given from inside send(), deferred */
     void *priv;
+    /* every record's Loki tenant (core/tenant.h): "" for the output's own; set while empty */
+    char tenant[LC_TENANT_MAX + 1];
 };
 
 /* NULL on ENOMEM. */
@@ -55,6 +58,13 @@ void lc_batch_free(struct lc_batch *b);
  * list): no records, no plugin state; its arena and arrays are kept.
  */
 void lc_batch_reset(struct lc_batch *b);
+/*
+ * Gives an empty batch its tenant (len bytes, at most LC_TENANT_MAX; cut
+ * there). A batch carries one tenant: the pipeline opens one per tenant.
+ */
+void lc_batch_set_tenant(struct lc_batch *b, const char *tenant, size_t len);
+/* True if b is the batch of tenant (len bytes; 0: the output's own). */
+bool lc_batch_is_tenant(const struct lc_batch *b, const char *tenant, size_t len);
 /* True if a line of len bytes fits. */
 bool lc_batch_fits(const struct lc_batch *b, size_t len);
 /*

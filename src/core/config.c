@@ -246,8 +246,8 @@ const struct lc_option lc_config_options[] = {
 
 /* Keys of an entry that the core handles before the plugin's table sees the rest. */
 static const char *const lc_input_common[] = {"type", "name", "outputs", "labels", "process", NULL};
-static const char *const lc_output_common[] = {"type",        "name",       "labels",
-                                               "batch_bytes", "batch_wait", NULL};
+static const char *const lc_output_common[] = {
+    "type", "name", "labels", "batch_bytes", "batch_wait", "max_tenant_batches", NULL};
 
 /* An output's own batch size and age (lc_output_common; 0: the top-level ones). */
 #define OCF(f) offsetof(struct lc_output_conf, f)
@@ -258,6 +258,11 @@ static const struct lc_option output_batch_options[] = {
      .min = 4096,
      .max = 64 * 1024 * 1024},
     {.type = LC_OPT_DURATION, .key = "batch_wait", .offset = OCF(batch_wait_ms), .min = 1},
+    {.type = LC_OPT_INT,
+     .key = "max_tenant_batches",
+     .offset = OCF(max_tenant_batches),
+     .min = 1,
+     .max = 256},
 };
 static const char *const lc_root_special[] = {"inputs", "outputs", "processes", NULL};
 
@@ -617,7 +622,7 @@ static int load_input(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
 static int load_output(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
 {
     struct lc_output_conf *oc = &L->cfg->outputs[idx];
-    yaml_node_t *v[6];
+    yaml_node_t *v[7];
     int rc;
 
     snprintf(L->y.owner, sizeof(L->y.owner), "output #%zu", idx + 1);
@@ -651,7 +656,7 @@ static int load_output(struct lc_cfg_load *L, yaml_node_t *entry, size_t idx)
         if (rc < 0)
             return rc;
     }
-    for (size_t k = 0; k < 2; k++) {
+    for (size_t k = 0; k < 3; k++) {
         const struct lc_option *o = &output_batch_options[k];
         rc = v[3 + k] ? lc_yaml_apply_option(&L->y, o, oc, v[3 + k], o->key) : 0;
         if (rc < 0)
@@ -1053,6 +1058,8 @@ void lc_config_print(const struct lc_config *cfg, FILE *f)
             fprintf(f, "    batch_bytes: %" PRId64 "\n", oc->batch_bytes);
         if (oc->batch_wait_ms)
             fprintf(f, "    batch_wait: %" PRId64 "ms\n", oc->batch_wait_ms);
+        if (oc->max_tenant_batches)
+            fprintf(f, "    max_tenant_batches: %" PRId64 "\n", oc->max_tenant_batches);
         if (oc->plugin)
             lc_yaml_print_values(oc->plugin->options, oc->conf, 4, f);
     }

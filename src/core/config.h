@@ -38,12 +38,15 @@ struct lc_input_conf {
 };
 
 /* One `outputs:` entry. */
+#define LC_TENANT_BATCHES_DEFAULT 8
+
 struct lc_output_conf {
     char *type;
     char *name;
     struct lc_kvlist labels;
-    int64_t batch_bytes;   /* 0: the top-level batch_bytes */
-    int64_t batch_wait_ms; /* 0: the top-level batch_wait */
+    int64_t batch_bytes;        /* 0: the top-level batch_bytes */
+    int64_t batch_wait_ms;      /* 0: the top-level batch_wait */
+    int64_t max_tenant_batches; /* open batches at once, one per tenant (0: the default) */
     const struct lc_output_plugin *plugin;
     void *conf;
 };

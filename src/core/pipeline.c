@@ -33,6 +33,7 @@ static int64_t batch_wait_ms(const struct lc_output *out)
 }
 
 static void schedule_deferred(struct lc_agent *a);
+static void on_flush_timer(uv_timer_t *t);
 
 bool lc_pipeline_paused(const struct lc_agent *a)
 {
@@ -135,17 +136,48 @@ void lc_pipeline_free_spares(struct lc_output *out)
     lc_gauge_set(out->m_spare, 0);
 }
 
-static void send_open(struct lc_output *out)
+static uint32_t max_open(const struct lc_output *out)
 {
-    struct lc_batch *b = out->open;
+    return out->conf->max_tenant_batches ? (uint32_t)out->conf->max_tenant_batches
+                                         : LC_TENANT_BATCHES_DEFAULT;
+}
 
-    out->open = NULL;
+/* Takes b off the output's open list. */
+static void unlink_open(struct lc_output *out, struct lc_batch *b)
+{
+    struct lc_batch **pp = &out->open;
+
+    while (*pp && *pp != b)
+        pp = &(*pp)->next;
+    if (!*pp)
+        return;
+    *pp = b->next;
+    b->next = NULL;
+    out->nopen--;
+    lc_gauge_set(out->m_open, out->nopen);
+}
+
+/* The flush timer runs for the oldest open batch (the list's head): its batch_wait. */
+static void arm_flush(struct lc_output *out)
+{
+    int64_t left;
+
     if (out->flush_timer_on) {
         uv_timer_stop(&out->flush_timer);
         out->flush_timer_on = false;
     }
-    if (!b)
+    if (!out->open)
         return;
+    left = out->open->created_ns + batch_wait_ms(out) * LC_NS_PER_MSEC - lc_mono_ns();
+    left = left > 0 ? (left + LC_NS_PER_MSEC - 1) / LC_NS_PER_MSEC : 0;
+    uv_timer_start(&out->flush_timer, on_flush_timer, (uint64_t)left, 0);
+    out->flush_timer_on = true;
+}
+
+/* Seals open batch b and hands it to the plugin (an empty one is recycled). */
+static void seal(struct lc_output *out, struct lc_batch *b)
+{
+    unlink_open(out, b);
     if (b->n == 0) {
         lc_batch_release_marks(b, true);
         recycle(out, b);
@@ -163,38 +195,95 @@ static void send_open(struct lc_output *out)
     update_pause(out->agent);
 }
 
+/* Seals every open batch. */
+static void send_open(struct lc_output *out)
+{
+    while (out->open)
+        seal(out, out->open);
+    arm_flush(out);
+}
+
+void lc_pipeline_drop_open(struct lc_output *out)
+{
+    if (out->flush_timer_on) {
+        uv_timer_stop(&out->flush_timer);
+        out->flush_timer_on = false;
+    }
+    while (out->open) {
+        struct lc_batch *b = out->open;
+        unlink_open(out, b);
+        lc_batch_release_marks(b, false);
+        lc_batch_free(b);
+    }
+}
+
 static void on_flush_timer(uv_timer_t *t)
 {
     struct lc_output *out = t->data;
+    /* within a millisecond of its age: the timer's resolution */
+    int64_t due = lc_mono_ns() + LC_NS_PER_MSEC - batch_wait_ms(out) * LC_NS_PER_MSEC;
 
     out->flush_timer_on = false;
-    send_open(out);
+    while (out->open && out->open->created_ns <= due)
+        seal(out, out->open);
+    arm_flush(out);
 }
 
-static struct lc_batch *open_batch(struct lc_output *out)
+/* The open batch of tenant (len bytes, 0: the output's own), or NULL. */
+static struct lc_batch *find_open(const struct lc_output *out, const char *tenant, size_t len)
+{
+    for (struct lc_batch *b = out->open; b; b = b->next)
+        if (lc_batch_is_tenant(b, tenant, len))
+            return b;
+    return NULL;
+}
+
+/*
+ * The open batch of tenant, or a new one (appended: the list stays oldest
+ * first). With max_tenant_batches open already, the oldest is sealed first,
+ * so one output never fills more than that many batches at once.
+ */
+static struct lc_batch *open_batch(struct lc_output *out, const char *tenant, size_t tlen)
 {
     struct lc_agent *a = out->agent;
     int64_t bytes = batch_bytes(out);
+    struct lc_batch *b = find_open(out, tenant, tlen), **pp;
 
-    if (out->open)
-        return out->open;
+    if (b)
+        return b;
+    if (out->nopen >= max_open(out)) {
+        if (out->open->n) {
+            lc_counter_inc(out->m_tenant_sealed);
+            lc_logf(LC_LOG_INFO, "pipeline", NULL,
+                    "output %s: %u tenants' batches open (max_tenant_batches): the oldest is "
+                    "sent early",
+                    out->conf->name, out->nopen);
+        }
+        seal(out, out->open);
+    }
     if (out->spare) {
-        out->open = out->spare;
-        out->spare = out->open->next;
-        out->open->next = NULL;
+        b = out->spare;
+        out->spare = b->next;
+        b->next = NULL;
         out->nspare--;
         lc_gauge_set(out->m_spare, out->nspare);
     } else {
-        out->open = lc_batch_new((uint32_t)bytes, recs_for(bytes));
-        if (!out->open)
+        b = lc_batch_new((uint32_t)bytes, recs_for(bytes));
+        if (!b)
             return NULL;
     }
-    out->open->out = out;
-    out->open->id = ++a->next_batch_id;
-    out->open->created_ns = lc_mono_ns();
-    uv_timer_start(&out->flush_timer, on_flush_timer, (uint64_t)batch_wait_ms(out), 0);
-    out->flush_timer_on = true;
-    return out->open;
+    b->out = out;
+    b->id = ++a->next_batch_id;
+    b->created_ns = lc_mono_ns();
+    lc_batch_set_tenant(b, tenant, tlen);
+    for (pp = &out->open; *pp; pp = &(*pp)->next)
+        ;
+    *pp = b;
+    out->nopen++;
+    lc_gauge_set(out->m_open, out->nopen);
+    if (!out->flush_timer_on)
+        arm_flush(out);
+    return b;
 }
 
 int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, const char *line,
@@ -203,9 +292,11 @@ int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, 
     return lc_pipeline_emit_labels(in, src, lc_source_labels(src), ts_ns, line, len);
 }
 
-static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t len);
+static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t len,
+                       const char *tenant, size_t tlen);
 static int commit_all(struct lc_input *in, struct lc_source *src, const struct lc_labels *labels,
-                      int64_t ts_ns, const char *line, size_t len, const char *meta, size_t mlen);
+                      int64_t ts_ns, const char *line, size_t len, const char *meta, size_t mlen,
+                      const char *tenant, size_t tlen);
 
 /* Counts and logs a line the pipeline could not queue; returns rc for the input. */
 static int emit_failed(struct lc_input *in, int rc)
@@ -222,8 +313,8 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
                             size_t len)
 {
     bool staged = false;
-    const char *meta = NULL;
-    size_t mlen = 0;
+    const char *meta = NULL, *tenant = "";
+    size_t mlen = 0, tlen = 0;
     int rc;
 
     if (in->chain) {
@@ -232,9 +323,10 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
          * multiline stage holds it) must not be refused after, or reading it
          * again would feed it twice. The record they give back may be longer
          * (a merged one): its own reservation below can then fail only for
-         * memory, and that loss is counted and logged.
+         * memory, and that loss is counted and logged. The tenant is not
+         * known yet: any open batch will do (one is opened only when none is).
          */
-        rc = reserve_all(in, src, len);
+        rc = reserve_all(in, src, len, NULL, 0);
         if (rc)
             return emit_failed(in, rc);
         /* a record the stages drop or hold is done here (its mark commits without it) */
@@ -248,11 +340,13 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
         src = r->src;
         meta = r->meta;
         mlen = r->meta_len;
+        tenant = r->tenant;
+        tlen = r->tenant_len;
         staged = true;
     }
-    rc = reserve_all(in, src, len + mlen);
+    rc = reserve_all(in, src, len + mlen, tenant, tlen);
     if (rc == 0)
-        rc = commit_all(in, src, labels, ts_ns, line, len, meta, mlen);
+        rc = commit_all(in, src, labels, ts_ns, line, len, meta, mlen, tenant, tlen);
     /* after the commit: a line read again after a failure is counted once */
     if (rc == 0)
         lc_anomaly_record(in->agent->anomaly, in, (struct lc_labels *)labels, line, len);
@@ -276,32 +370,71 @@ static size_t fitting_len(const struct lc_output *out, size_t len)
 }
 
 /*
- * Room for one record of src in out's open batch, or in a fresh one (the full
- * batch is sent: that adds no record). Nothing else changes.
+ * What opening a batch for src needs, ahead: a free mark slot (or its open
+ * mark) and a spare batch. 0, -ENOBUFS or -ENOMEM.
  */
-static int reserve_one(struct lc_output *out, const struct lc_source *src, size_t len)
+static int spare_ready(struct lc_output *out, const struct lc_source *src)
 {
-    struct lc_batch *b = open_batch(out);
+    int64_t bytes = batch_bytes(out);
+    struct lc_batch *b;
+
+    if (!lc_source_writable(src))
+        return -ENOBUFS;
+    if (out->spare)
+        return 0;
+    b = lc_batch_new((uint32_t)bytes, recs_for(bytes));
+    if (!b)
+        return -ENOMEM;
+    b->next = out->spare;
+    out->spare = b;
+    out->nspare++;
+    lc_gauge_set(out->m_spare, out->nspare);
+    return 0;
+}
+
+/*
+ * Room for one record of src in out's open batch of tenant (tlen bytes, 0:
+ * the output's own; NULL: the newest open batch, whichever tenant), or in a
+ * fresh one (the full batch is sent: that adds no record). Nothing else
+ * changes.
+ */
+static int reserve_one(struct lc_output *out, const struct lc_source *src, size_t len,
+                       const char *tenant, size_t tlen)
+{
+    char t[LC_TENANT_MAX + 1];
+    struct lc_batch *b = NULL;
     int rc;
 
+    if (!tenant) {
+        for (b = out->open; b && b->next; b = b->next)
+            ;
+        if (!b) /* none open: the one the record opens after its stages must not need memory */
+            return spare_ready(out, src);
+    }
+    if (!b)
+        b = open_batch(out, tenant ? tenant : "", tenant ? tlen : 0);
     if (!b)
         return -ENOMEM;
     len = fitting_len(out, len);
     rc = lc_batch_reserve(b, src, len);
     if (rc != -ENOSPC)
         return rc;
-    send_open(out);
-    b = open_batch(out);
+    tlen = strlen(b->tenant); /* b is recycled when sealed */
+    memcpy(t, b->tenant, tlen + 1);
+    seal(out, b);
+    arm_flush(out);
+    b = open_batch(out, t, tlen);
     if (!b)
         return -ENOMEM;
     return lc_batch_reserve(b, src, len);
 }
 
 /* Every output first, so that a failure leaves no output holding the line. */
-static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t len)
+static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t len,
+                       const char *tenant, size_t tlen)
 {
     for (size_t i = 0; i < in->nouts; i++) {
-        int rc = reserve_one(in->outs[i], src, len);
+        int rc = reserve_one(in->outs[i], src, len, tenant, tlen);
         if (rc)
             return rc;
     }
@@ -314,10 +447,12 @@ static int reserve_all(struct lc_input *in, const struct lc_source *src, size_t 
  * (it is bounded far below batch_bytes), unless it is more than half of it.
  */
 static int commit_all(struct lc_input *in, struct lc_source *src, const struct lc_labels *labels,
-                      int64_t ts_ns, const char *line, size_t len, const char *meta, size_t mlen)
+                      int64_t ts_ns, const char *line, size_t len, const char *meta, size_t mlen,
+                      const char *tenant, size_t tlen)
 {
     for (size_t i = 0; i < in->nouts; i++) {
         struct lc_output *out = in->outs[i];
+        struct lc_batch *b = find_open(out, tenant, tlen);
         size_t m = mlen > fitting_len(out, SIZE_MAX) / 2 ? 0 : mlen;
         size_t n = fitting_len(out, len + m) - m;
         int rc;
@@ -329,7 +464,7 @@ static int commit_all(struct lc_input *in, struct lc_source *src, const struct l
                     "batch_bytes (%zu)",
                     out->conf->name, len, mlen, n);
         }
-        rc = lc_batch_add_meta(out->open, src, ts_ns, labels, line, n, m ? meta : NULL, m);
+        rc = b ? lc_batch_add_meta(b, src, ts_ns, labels, line, n, m ? meta : NULL, m) : -ENOENT;
         if (rc) {
             /* a broken reservation: outputs before this one hold the line (read again: a
              * duplicate there, never a loss) */
@@ -355,9 +490,13 @@ bool lc_pipeline_idle(const struct lc_agent *a)
 {
     if (a->deferred)
         return false;
-    for (size_t i = 0; i < a->noutputs; i++)
-        if (a->outputs[i].pending_batches || (a->outputs[i].open && a->outputs[i].open->n))
+    for (size_t i = 0; i < a->noutputs; i++) {
+        if (a->outputs[i].pending_batches)
             return false;
+        for (const struct lc_batch *b = a->outputs[i].open; b; b = b->next)
+            if (b->n)
+                return false;
+    }
     return true;
 }
 

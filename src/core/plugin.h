@@ -81,7 +81,12 @@ struct lc_output {
     struct lc_agent *agent;
     void *ctx;
     /* owned by the pipeline: */
-    struct lc_batch *open; /* being filled */
+    /*
+     * Being filled: one batch per tenant (core/tenant.h), oldest first, linked
+     * by ->next; at most the output's max_tenant_batches (nopen).
+     */
+    struct lc_batch *open;
+    uint32_t nopen;
     int64_t pending_bytes; /* lc_batch_cost of batches given to the plugin, not yet done */
     uint32_t pending_batches;
     struct lc_batch *spare; /* done batches kept for reuse, at most LC_BATCH_SPARES */
@@ -94,6 +99,8 @@ struct lc_output {
     struct lc_metric_series *m_pending; /* log_capturer_output_pending_bytes{output} */
     struct lc_metric_series *m_spare;   /* log_capturer_output_spare_batches{output} */
     struct lc_metric_series *m_cut;     /* log_capturer_output_cut_lines_total{output} */
+    struct lc_metric_series *m_open;    /* log_capturer_output_open_batches{output} */
+    struct lc_metric_series *m_tenant_sealed; /* ..._tenant_batches_sealed_total{output} */
 };
 
 /*

@@ -1021,6 +1021,34 @@ static int st_output(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
 }
 
 /*
+ * tenant: exactly one of source (an extracted field), label or value -> the
+ * native stage of the same keys and meaning (an empty or absent value keeps
+ * the record's tenant; the output's tenant otherwise).
+ */
+static int st_tenant(struct pt *P, struct pt_buf *b, const yaml_node_t *c)
+{
+    static const char *const known[] = {"source", "label", "value", NULL};
+    const char *v[3];
+    int rc = stage_keys(P, c, "tenant", known), n = 0, k = 0;
+
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        rc = get_str(P, c, known[i], &v[i]);
+        if (v[i] && *v[i]) {
+            n++;
+            k = i;
+        }
+    }
+    if (rc)
+        return rc;
+    if (n != 1)
+        return invalid(P, c, "tenant needs exactly one of 'source', 'label' or 'value'");
+    putf(b, "      - tenant: {%s: ", known[k]);
+    putq(P, b, v[k]);
+    putstr(b, "}\n");
+    return 0;
+}
+
+/*
  * Promtail's replace replaces each capture group, not the whole match. The
  * expression is rewritten so that the text between top-level groups becomes
  * groups too, kept by the replacement: `a(b)c` with X -> `(a)(b)(c)` with
@@ -1602,11 +1630,13 @@ static int one_stage(struct pt *P, struct pt_pipe *pp, const yaml_node_t *item)
         putstr(b, "      - decolorize: {}\n");
         return 0;
     }
+    if (strcmp(type, "tenant") == 0)
+        return st_tenant(P, b, c);
     return unsupported(P, k,
                        "pipeline stage '%s' is not supported (supported: docker, cri, multiline, "
                        "regex, json, logfmt, labels, structured_metadata, static_labels, "
                        "timestamp, output, replace, drop, limit, template, decolorize, match, "
-                       "labeldrop, labelallow)",
+                       "labeldrop, labelallow, tenant)",
                        type);
 }
 

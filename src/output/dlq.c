@@ -383,7 +383,7 @@ out_err:
 }
 
 int lc_dlq_line_begin(struct lc_buf *out, int64_t now_ns, const char *output, const char *reason,
-                      long status, const char *body, size_t body_len)
+                      long status, const char *body, size_t body_len, const char *tenant)
 {
     char ts[LC_TS_RFC3339NANO_MAX];
     int rc = 0;
@@ -406,6 +406,11 @@ int lc_dlq_line_begin(struct lc_buf *out, int64_t now_ns, const char *output, co
         char shown[DLQ_BODY_MAX * 3 + 1];
         size_t n = lc_redact_text(body, body_len, shown, sizeof(shown));
         rc = lc_buf_json_str(out, shown, n);
+    }
+    if (rc == 0 && tenant && *tenant) {
+        rc = lc_buf_append(out, "\",\"tenant\":\"", 12);
+        if (rc == 0)
+            rc = lc_buf_json_str(out, tenant, strlen(tenant));
     }
     if (rc == 0)
         rc = lc_buf_append(out, "\",\"streams\":", 12);

@@ -17,7 +17,8 @@
  * output could not deliver:
  *
  *   {"time":"<RFC3339Nano>","output":"loki","reason":"rejected","status":400,
- *    "body":"<answer, truncated>","streams":[{"labels":{..},"entries":[["<ns>","<line>"],..]}]}
+ *    "body":"<answer, truncated>","tenant":"<X-Scope-OrgID, if the batch has its own>",
+ *    "streams":[{"labels":{..},"entries":[["<ns>","<line>"],..]}]}
  *
  * lc_dlq_append() returns only once the line is on disk (fdatasync): the
  * batch's source positions may be committed after that, not before. The
@@ -88,13 +89,15 @@ int64_t lc_dlq_bytes(const struct lc_dlq *d);
 
 /*
  * Builds a DLQ line in `out` (reset first) up to where the streams go:
- * {"time":..,"output":..,"reason":..,"status":..,"body":..,"streams":
+ * {"time":..,"output":..,"reason":..,"status":..,"body":..,["tenant":..,]"streams":
  * The caller appends the streams array, then calls lc_dlq_line_end().
  * status 0 means none (written as 0). body may be NULL; at most 4 KiB of it
- * is kept, with credentials masked (core/redact.h). 0 or -E2BIG/-ENOMEM.
+ * is kept, with credentials masked (core/redact.h). tenant: the batch's
+ * (core/tenant.h), which `dlq replay` pushes it with; NULL or "": none (the
+ * output's own). 0 or -E2BIG/-ENOMEM.
  */
 int lc_dlq_line_begin(struct lc_buf *out, int64_t now_ns, const char *output, const char *reason,
-                      long status, const char *body, size_t body_len);
+                      long status, const char *body, size_t body_len, const char *tenant);
 /* Closes the object and adds the newline. 0 or -E2BIG/-ENOMEM. */
 int lc_dlq_line_end(struct lc_buf *out);
 

@@ -56,7 +56,8 @@ struct replay {
     char errbuf[CURL_ERROR_SIZE];
     bool tty;
     struct lc_loki_replay_result *res;
-    json_t *doc; /* the DLQ line being replayed: its labels point into it */
+    json_t *doc;                         /* the DLQ line being replayed: its labels point into it */
+    struct lc_loki_tenant_header tenant; /* the line's X-Scope-OrgID */
 };
 
 /* ---- a DLQ line to a batch ------------------------------------------------ */
@@ -284,6 +285,13 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
         res->bad++;
         return LC_DLQ_KEEP;
     }
+    /* the batch's tenant, as the agent would have pushed it (absent: the output's) */
+    json_t *jt = json_object_get(r->doc, "tenant");
+    const char *tenant = json_string_value(jt);
+    if (jt && (!tenant || !lc_tenant_valid(tenant, strlen(tenant)))) {
+        res->bad++;
+        return LC_DLQ_KEEP;
+    }
     b.arena = line;
     b.used = (uint32_t)used;
     b.arena_cap = (uint32_t)len;
@@ -303,6 +311,8 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
     }
     curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body.data);
     curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER,
+                     lc_loki_headers_for(&r->http, &r->tenant, tenant));
     for (uint32_t attempt = 1;; attempt++) {
         long status = 0;
         r->resp_len = 0;

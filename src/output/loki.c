@@ -260,7 +260,11 @@ int lc_loki_http_init(struct lc_loki_http *h, const struct lc_loki_conf *c,
             rc = -EINVAL;
             goto out_err;
         }
-        rc = add_header(&h->headers, "X-Scope-OrgID", c->tenant);
+        size_t n = strlen(c->tenant) + sizeof("X-Scope-OrgID: ");
+        h->tenant_header = malloc(n);
+        rc = h->tenant_header ? 0 : -ENOMEM;
+        if (h->tenant_header)
+            snprintf(h->tenant_header, n, "X-Scope-OrgID: %s", c->tenant);
     }
     for (size_t i = 0; rc == 0 && i < c->headers.n; i++) {
         const struct lc_kv *kv = &c->headers.v[i];
@@ -311,6 +315,12 @@ int lc_loki_http_init(struct lc_loki_http *h, const struct lc_loki_conf *c,
             rc = -ENOMEM;
         if (rc < 0)
             goto out_err;
+    }
+    h->all = h->headers;
+    if (h->tenant_header) {
+        h->own.data = h->tenant_header;
+        h->own.next = h->headers;
+        h->all = &h->own;
     }
     return 0;
 
@@ -376,9 +386,21 @@ void lc_loki_warn_insecure(const struct lc_loki_conf *c, const char *name)
                 "verified; anyone on the path can read the logs and the credentials");
 }
 
+struct curl_slist *lc_loki_headers_for(const struct lc_loki_http *h,
+                                       struct lc_loki_tenant_header *t, const char *tenant)
+{
+    if (!tenant || !*tenant)
+        return h->all;
+    snprintf(t->line, sizeof(t->line), "X-Scope-OrgID: %s", tenant);
+    t->node.data = t->line;
+    t->node.next = h->headers;
+    return &t->node;
+}
+
 void lc_loki_http_free(struct lc_loki_http *h)
 {
     free(h->push_url);
+    free(h->tenant_header);
     free(h->username);
     lc_loki_http_forget_secrets(h);
     /* the header list holds the bearer token and secret headers */
@@ -399,7 +421,7 @@ int lc_loki_easy_setup(CURL *easy, const struct lc_loki_http *h, const struct lc
     } while (0)
     SET(CURLOPT_URL, h->push_url);
     SET(CURLOPT_POST, 1L);
-    SET(CURLOPT_HTTPHEADER, h->headers);
+    SET(CURLOPT_HTTPHEADER, h->all);
     SET(CURLOPT_USERAGENT, "log_capturer/" LC_VERSION);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
@@ -459,7 +481,8 @@ struct lc_loki;
 struct lc_loki_req {
     struct lc_loki *lk;
     CURL *easy;
-    struct lc_batch *b; /* in flight, or NULL when the slot is free */
+    struct lc_loki_tenant_header tenant; /* this request's X-Scope-OrgID */
+    struct lc_batch *b;                  /* in flight, or NULL when the slot is free */
     struct lc_buf body;
     char resp[LOKI_RESP_MAX];
     size_t resp_len;
@@ -623,7 +646,8 @@ static void dead_letter(struct lc_loki *lk, struct lc_batch *b, const char *reas
 {
     int rc;
 
-    rc = lc_dlq_line_begin(&lk->dlq_line, lc_now_ns(), lk->name, reason, status, body, body_len);
+    rc = lc_dlq_line_begin(&lk->dlq_line, lc_now_ns(), lk->name, reason, status, body, body_len,
+                           b->tenant);
     if (rc == 0)
         rc = lc_loki_streams_json(lk->enc, b, &lk->dlq_line);
     if (rc == 0)
@@ -914,6 +938,8 @@ static void send_encoded(struct lc_loki *lk, struct lc_loki_req *rq)
     }
     curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDS, rq->body.data);
     curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body.len);
+    curl_easy_setopt(rq->easy, CURLOPT_HTTPHEADER,
+                     lc_loki_headers_for(&lk->http, &rq->tenant, b->tenant));
     rq->resp_len = 0;
     rq->resp[0] = '\0';
     rq->retry_after[0] = '\0';

@@ -6,6 +6,7 @@
 
 #include "core/options.h"
 #include "core/plugin.h"
+#include "core/tenant.h"
 #include "output/loki_encode.h"
 
 #include <curl/curl.h>
@@ -69,8 +70,26 @@ struct lc_loki_http {
     char *push_url;
     char *username;
     char *password;
-    struct curl_slist *headers;
+    struct curl_slist *headers; /* without X-Scope-OrgID: lc_loki_headers_for adds it */
+    char *tenant_header;        /* "X-Scope-OrgID: <the output's tenant>", or NULL */
+    struct curl_slist own;      /* tenant_header in front of headers */
+    struct curl_slist *all;     /* the list for the output's own tenant: &own or headers */
 };
+
+/* Room for one request's X-Scope-OrgID header (a request slot's, or replay's). */
+struct lc_loki_tenant_header {
+    struct curl_slist node;
+    char line[sizeof("X-Scope-OrgID: ") + LC_TENANT_MAX];
+};
+
+/*
+ * The header list of one push of `tenant` (a batch's, core/tenant.h; "" or
+ * NULL: the output's `tenant`, if any): X-Scope-OrgID in t's storage, in
+ * front of h's shared list, without allocating. Valid while t and h are;
+ * set it with CURLOPT_HTTPHEADER before each request.
+ */
+struct curl_slist *lc_loki_headers_for(const struct lc_loki_http *h,
+                                       struct lc_loki_tenant_header *t, const char *tenant);
 
 /*
  * Fills h from c for an encoder's content type. 0, or negative errno with a

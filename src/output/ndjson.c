@@ -119,6 +119,11 @@ static int format_batch(struct lc_output *out, struct lc_buf *o, const struct lc
             rc |= lc_buf_append(o, ",\"metadata\":", 12);
             rc |= lc_loki_meta_json(o, lc_batch_meta(b, r), r->meta_len);
         }
+        if (b->tenant[0]) { /* the `tenant` stage's: a Loki output's X-Scope-OrgID */
+            rc |= lc_buf_append(o, ",\"tenant\":\"", 11);
+            rc |= lc_buf_json_str(o, b->tenant, strlen(b->tenant));
+            rc |= lc_buf_putc(o, '"');
+        }
         rc |= lc_buf_append(o, "}\n", 2);
     }
     return rc;

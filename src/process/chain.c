@@ -29,6 +29,7 @@ extern const struct lc_stage_plugin lc_stage_regex;
 extern const struct lc_stage_plugin lc_stage_replace;
 extern const struct lc_stage_plugin lc_stage_structured_metadata;
 extern const struct lc_stage_plugin lc_stage_template;
+extern const struct lc_stage_plugin lc_stage_tenant;
 extern const struct lc_stage_plugin lc_stage_timestamp;
 
 const struct lc_stage_plugin *const lc_stage_plugins[] = {
@@ -39,6 +40,7 @@ const struct lc_stage_plugin *const lc_stage_plugins[] = {
     &lc_stage_timestamp,           /* the record's time from a field */
     &lc_stage_labels,              /* fields into Loki labels, with a cardinality guard */
     &lc_stage_structured_metadata, /* fields into Loki structured metadata */
+    &lc_stage_tenant,              /* the record's Loki tenant, from a field or fixed */
     &lc_stage_labeldrop,           /* labels taken off the label set */
     &lc_stage_labelallow,          /* only the named labels kept */
     &lc_stage_replace,             /* regex replace on the line or a field; secret presets */
@@ -166,6 +168,14 @@ enum lc_stage_result lc_prec_drop(struct lc_stage *st, struct lc_prec *r, const 
 void lc_stage_drop_series(struct lc_stage *st, const char *reason)
 {
     st->m_drop = lc_metric_series(st->f_drop, st->chain->input_name, st->id, reason);
+}
+
+struct lc_metric_series *lc_stage_counter(struct lc_stage *st, const char *name, const char *help)
+{
+    static const char *const l_st[] = {"input", "stage", NULL};
+    struct lc_metric_family *f = lc_metric_family(LC_COUNTER, name, help, l_st);
+
+    return lc_metric_series(f, st->chain->input_name, st->id);
 }
 
 void lc_stages_free(struct lc_stage *stages, size_t n)
@@ -336,6 +346,8 @@ struct lc_prec *lc_chain_run(struct lc_chain *c, struct lc_source *src,
     r->drop_reason = NULL;
     r->meta_len = 0;
     r->nmeta = 0;
+    r->tenant_len = 0;
+    r->tenant[0] = '\0';
     lc_counter_inc(c->m_in);
     switch (lc_stages_run(c->stages + c->skip, c->n - c->skip, r)) {
     case LC_STAGE_PASS:

@@ -489,7 +489,6 @@ static void multiline_free(struct lc_stage *st)
 static int multiline_init(struct lc_stage *st)
 {
     static const char *const l_ev[] = {"input", "stage", "event", NULL};
-    static const char *const l_st[] = {"input", "stage", NULL};
     const struct lc_multiline_conf *c = st->conf;
     struct lc_metric_family *f;
     struct ml_ctx *x = calloc(1, sizeof(*x));
@@ -512,9 +511,8 @@ static int multiline_init(struct lc_stage *st)
                          l_ev);
     for (int e = 0; e < EV_N; e++)
         x->m_ev[e] = lc_metric_series(f, st->chain->input_name, st->id, ev_names[e]);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_process_multiline_records_total",
-                         "Merged records the multiline stage sent.", l_st);
-    x->m_merged = lc_metric_series(f, st->chain->input_name, st->id);
+    x->m_merged = lc_stage_counter(st, "log_capturer_process_multiline_records_total",
+                                   "Merged records the multiline stage sent.");
     if (st->chain->in && st->chain->in->agent && st->chain->in->agent->loop) {
         uv_timer_init(st->chain->in->agent->loop, &x->timer);
         x->timer.data = st;

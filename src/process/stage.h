@@ -6,6 +6,7 @@
 
 #include "core/metrics.h"
 #include "core/options.h"
+#include "core/tenant.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -48,6 +49,9 @@ struct lc_prec {
     char *meta;              /* structured metadata block (core/meta.h), LC_META_MAX_BYTES */
     uint32_t meta_len;       /* bytes used; sent with the record */
     uint32_t nmeta;          /* pairs in it */
+    /* the record's Loki tenant (the `tenant` stage; core/tenant.h), "" for the output's */
+    char tenant[LC_TENANT_MAX + 1];
+    uint32_t tenant_len;
 };
 
 /* What a stage did with a record. */
@@ -158,6 +162,8 @@ void lc_prec_set_line(struct lc_prec *r, size_t len);
  * series in init (lc_stage_drop_series), so the count costs no lookup.
  */
 void lc_stage_drop_series(struct lc_stage *st, const char *reason);
+/* A stage's own counter: the series {input, stage} of this stage in family `name`. */
+struct lc_metric_series *lc_stage_counter(struct lc_stage *st, const char *name, const char *help);
 enum lc_stage_result lc_prec_drop(struct lc_stage *st, struct lc_prec *r, const char *reason);
 
 /* Chains ------------------------------------------------------------------- */

@@ -92,10 +92,8 @@ static void smeta_free(struct lc_stage *st)
 
 static int smeta_init(struct lc_stage *st)
 {
-    static const char *const l_cut[] = {"input", "stage", NULL};
     const struct lc_smeta_conf *c = st->conf;
     struct smeta_ctx *x = calloc(1, sizeof(*x));
-    struct lc_metric_family *f;
 
     if (!x)
         return -ENOMEM;
@@ -112,11 +110,9 @@ static int smeta_init(struct lc_stage *st)
         m->field_len = strlen(m->field);
         x->n++;
     }
-    f = lc_metric_family(LC_COUNTER, "log_capturer_process_metadata_cut_total",
-                         "Structured metadata pairs not sent: past the stage's max_pairs or "
-                         "max_bytes for one record.",
-                         l_cut);
-    x->m_cut = lc_metric_series(f, st->chain->input_name, st->id);
+    x->m_cut = lc_stage_counter(st, "log_capturer_process_metadata_cut_total",
+                                "Structured metadata pairs not sent: past the stage's max_pairs "
+                                "or max_bytes for one record.");
     return 0;
 }
 

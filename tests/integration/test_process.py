@@ -343,3 +343,47 @@ def test_structured_metadata_to_loki_both_encodings(tmp_path, fake):
     finally:
         a.stop()
         a.cleanup()
+
+
+def test_tenant_stage_one_request_per_tenant(tmp_path, fake):
+    """tenant: records of one input go to Loki in separate requests per tenant, each with its
+    X-Scope-OrgID; a record without the field, or with an ID Loki would refuse, goes with the
+    output's tenant (the invalid one counted)."""
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    lines = ["org=team-a msg=1", "org=team-b msg=2", "msg=3", "org=team-a msg=4",
+             "org=bad|id msg=5"]
+    (logdir / "a.log").write_text("".join(x + "\n" for x in lines))
+    o = loki_output(fake)
+    o["tenant"] = "base"
+    outs = [o, {"type": "file", "name": "out", "path": str(tmp_path / "agent-out.ndjson")}]
+    a = file_agent(tmp_path, logdir, [{"logfmt": {}}, {"tenant": {"source": "org"}}],
+                   outputs=outs)
+    try:
+        a.start()
+        assert fake.wait_entries(len(lines), ag.scaled(10)) >= len(lines), fake.entries()
+        reqs = {r["id"]: r for r in fake.requests()}
+        by_tenant = {}
+        for e in fake.entries():
+            by_tenant.setdefault(reqs[e["req"]]["tenant"], []).append(e["line"])
+        assert {t: sorted(v) for t, v in by_tenant.items()} == {
+            "team-a": [lines[0], lines[3]], "team-b": [lines[1]],
+            "base": [lines[2], lines[4]]}, by_tenant
+        # three tenants: at least three requests, each with the one header of its entries
+        assert len({e["req"] for e in fake.entries()}) >= 3
+        m = a.metrics()
+        assert ag.metric_sum(m, "log_capturer_process_tenant_invalid_total") == 1
+        assert "log_capturer_output_open_batches" in ag.metric_names(m)
+        # the file output and test-process show each record's tenant ("" : the output's)
+        recs = {r["line"]: r.get("tenant") for r in a.output().records}
+        assert recs == {lines[0]: "team-a", lines[1]: "team-b", lines[2]: None,
+                        lines[3]: "team-a", lines[4]: None}, recs
+        p = ag.subprocess.run([ag.LC_BIN, "test-process", "-c", str(a.cfg_path), "--input",
+                               "logs"], input="org=x1 msg=y\nmsg=z\n",
+                              capture_output=True, text=True, timeout=ag.scaled(20))
+        assert p.returncode == 0, p.stderr
+        out = [json.loads(x) for x in p.stdout.splitlines()]
+        assert out[0]["tenant"] == "x1" and "tenant" not in out[1], out
+    finally:
+        a.stop()
+        a.cleanup()

@@ -429,14 +429,15 @@ static void make_loki_conf(struct lc_loki_conf *c, int port)
     c->timeout_ms = 5000;
 }
 
-/* Writes one DLQ line the way the output does, for a batch of `n` entries. */
+/* Writes one DLQ line the way the output does, for a batch of `n` entries (of tenant, or ""). */
 static void write_batch(struct lc_dlq *d, struct lc_loki_enc *e, const struct lc_labels *l,
-                        int64_t ts0, int n, const char *tag)
+                        int64_t ts0, int n, const char *tag, const char *tenant)
 {
     struct lc_batch *b = lc_batch_new(4096, 64);
     struct lc_buf line;
     char text[64];
 
+    lc_batch_set_tenant(b, tenant, strlen(tenant));
     for (int i = 0; i < n; i++) {
         struct lc_record *r = &b->recs[b->n++];
         int k = snprintf(text, sizeof(text), "%s line %d \"q\" \\ \t", tag, i);
@@ -455,7 +456,7 @@ static void write_batch(struct lc_dlq *d, struct lc_loki_enc *e, const struct lc
     }
     lc_buf_init(&line, 1 << 20);
     assert_int_equal(lc_dlq_line_begin(&line, lc_now_ns(), "loki", "rejected", 400,
-                                       "entry too far behind \"x\"", 24),
+                                       "entry too far behind \"x\"", 24, b->tenant),
                      0);
     assert_int_equal(lc_loki_streams_json(e, b, &line), 0);
     assert_int_equal(lc_dlq_line_end(&line), 0);
@@ -491,13 +492,14 @@ static void test_loki_replay(void **state)
 
     assert_int_equal(lc_test_http_start(&srv), 0);
     make_loki_conf(&c, srv.port);
+    c.tenant = strdup("base"); /* the output's; a batch with its own goes with that */
     assert_int_equal(lc_labels_intern(kv, 2, &l), 0);
     assert_int_equal(lc_loki_enc_new(&e, LC_LOKI_PROTOBUF, false, NULL, 0, 1 << 20), 0);
     assert_int_equal(lc_dlq_open(&d, f->dir, 1 << 20, 1 << 20, NULL, err, sizeof(err)), 0);
-    write_batch(d, e, l, now - 10 * NS, 3, "first");
-    write_batch(d, e, l, now - 9 * NS, 2, "second");
-    write_batch(d, e, l, now - 240 * 3600 * NS, 2, "ancient"); /* 10 days: policy drop */
-    write_batch(d, e, l, now - 8 * NS, 1, "third");
+    write_batch(d, e, l, now - 10 * NS, 3, "first", "");
+    write_batch(d, e, l, now - 9 * NS, 2, "second", "");
+    write_batch(d, e, l, now - 240 * 3600 * NS, 2, "ancient", ""); /* 10 days: policy drop */
+    write_batch(d, e, l, now - 8 * NS, 1, "third", "team-3");
     lc_dlq_free(d);
 
     /* Loki accepts the first, rejects the second again, accepts the third */
@@ -533,6 +535,10 @@ static void test_loki_replay(void **state)
     logproto__push_request__free_unpacked(p, NULL);
     assert_non_null(strstr(srv.reqs[0].head, "POST /loki/api/v1/push HTTP/1.1"));
     assert_non_null(strstr(srv.reqs[0].head, "Content-Type: application/x-protobuf"));
+    /* each batch with its tenant: the output's, or the one the batch was dead-lettered with */
+    assert_non_null(strstr(srv.reqs[0].head, "X-Scope-OrgID: base\r\n"));
+    assert_non_null(strstr(srv.reqs[2].head, "X-Scope-OrgID: team-3\r\n"));
+    assert_null(strstr(srv.reqs[2].head, "X-Scope-OrgID: base"));
 
     /* only the rejected batch is left */
     assert_int_equal(segments(f->dir, names, 8), 1);
@@ -563,11 +569,15 @@ static void test_loki_replay(void **state)
     assert_int_equal(lc_dlq_open(&d, f->dir, 1 << 20, 1 << 20, NULL, err, sizeof(err)), 0);
     assert_int_equal(lc_dlq_append(d, "{\"streams\":[{\"labels\":{}}]}\n", 28), 0);
     assert_int_equal(lc_dlq_append(d, "not json\n", 9), 0);
+    /* a tenant the agent would not have written (not a valid Loki tenant ID): kept */
+    static const char badt[] = "{\"tenant\":\"a b\",\"streams\":[{\"labels\":{\"j\":\"x\"},"
+                               "\"entries\":[[\"1\",\"l\"]]}]}\n";
+    assert_int_equal(lc_dlq_append(d, badt, sizeof(badt) - 1), 0);
     lc_dlq_free(d);
     int before = atomic_load(&srv.nreq);
     assert_int_equal(lc_loki_replay_dir(&c, NULL, "loki", f->dir, &res), 0);
-    assert_int_equal(res.bad, 2);
-    assert_int_equal(res.kept, 2);
+    assert_int_equal(res.bad, 3);
+    assert_int_equal(res.kept, 3);
     assert_int_equal(atomic_load(&srv.nreq), before);
 
     lc_loki_enc_free(e);
@@ -618,7 +628,8 @@ static void test_loki_replay_bytes(void **state)
     snprintf(body, sizeof(body), "line too long: caf\xc3");
     lc_buf_init(&line, 1 << 20);
     assert_int_equal(
-        lc_dlq_line_begin(&line, lc_now_ns(), "loki", "rejected", 400, body, strlen(body)), 0);
+        lc_dlq_line_begin(&line, lc_now_ns(), "loki", "rejected", 400, body, strlen(body), NULL),
+        0);
     assert_int_equal(lc_loki_streams_json(x.e, b, &line), 0);
     assert_int_equal(lc_dlq_line_end(&line), 0);
     assert_int_equal(lc_dlq_append(x.d, line.data, line.len), 0);

@@ -345,6 +345,47 @@ static void test_400_goes_to_dlq_once(void **state)
 }
 
 /*
+ * Each batch goes with its own tenant in X-Scope-OrgID, or the output's
+ * `tenant` when it has none; one header per request. A batch dead-lettered
+ * keeps its tenant in the DLQ line (for `dlq replay`).
+ */
+static void test_tenant_per_batch(void **state)
+{
+    struct fx *f = *state;
+    static const char *const tenants[] = {"", "team-a", "team-b"};
+    const int script[] = {204, 204, 204, 400};
+    char line[8192] = {0};
+
+    f->c.max_inflight = 1; /* one at a time: requests in batch order */
+    f->c.tenant = strdup("base");
+    lc_test_http_script(&f->srv, script, 4);
+    init_plugin(f);
+    for (int i = 0; i < 4; i++) {
+        struct lc_batch *b = mk_batch(f, 2, lc_now_ns());
+        const char *t = tenants[i % 3];
+        if (i == 3)
+            t = "team-dlq";
+        lc_batch_set_tenant(b, t, strlen(t));
+        send_batch(f, b);
+    }
+    run_until_fates(f, 4);
+    assert_int_equal(fate(f, LC_FATE_DELIVERED), 3);
+    assert_int_equal(fate(f, LC_FATE_DEAD_LETTER), 1);
+    assert_int_equal(atomic_load(&f->srv.nreq), 4);
+    assert_non_null(strstr(f->srv.reqs[0].head, "X-Scope-OrgID: base\r\n"));
+    assert_non_null(strstr(f->srv.reqs[1].head, "X-Scope-OrgID: team-a\r\n"));
+    assert_non_null(strstr(f->srv.reqs[2].head, "X-Scope-OrgID: team-b\r\n"));
+    for (int i = 1; i < 4; i++) { /* one header: the batch's replaces the output's */
+        const char *h = strstr(f->srv.reqs[i].head, "X-Scope-OrgID");
+        assert_non_null(h);
+        assert_null(strstr(h + 1, "X-Scope-OrgID"));
+    }
+    assert_int_equal(dlq_lines(f, line, sizeof(line)), 1);
+    assert_non_null(strstr(line, "\"tenant\":\"team-dlq\""));
+    stop_plugin(f);
+}
+
+/*
  * 401/403 are bad credentials, not bad batches: nothing is dead-lettered,
  * even with the retry queue full (the rest wait in the FIFO), and every batch
  * is delivered once the server accepts again.
@@ -625,6 +666,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delivers_with_pooled_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_push_without_expect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_400_goes_to_dlq_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tenant_per_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_then_delivers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_failure_holds_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push_url_with_query, setup, teardown),

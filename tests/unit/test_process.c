@@ -366,6 +366,68 @@ static void test_structured_metadata(void **state)
     chain_done(&t);
 }
 
+/* tenant: from a field, a label or a value; empty keeps it; an invalid one is counted, not used. */
+static void test_tenant(void **state)
+{
+    struct tchain t = chain_of("      - logfmt: {}\n"
+                               "      - tenant: {value: base}\n"
+                               "      - tenant: {source: org}\n");
+    int64_t bad0 = lc_metric_family_total("log_capturer_process_tenant_invalid_total");
+    struct lc_kv kv[2] = {{"job", "j"}, {"team", "team-1"}};
+    struct lc_labels *l;
+    struct lc_prec *r;
+    char line[256];
+
+    (void)state;
+    r = run(&t, "org=acme msg=a");
+    assert_string_equal(r->tenant, "acme");
+    assert_int_equal(r->tenant_len, 4);
+    r = run(&t, "msg=no-org");
+    assert_string_equal(r->tenant, "base"); /* absent: the earlier stage's */
+    r = run(&t, "org= msg=empty");
+    assert_string_equal(r->tenant, "base"); /* empty: the same */
+    r = run(&t, "org=a|b msg=bad");
+    assert_string_equal(r->tenant, "base"); /* '|' is not valid in a tenant ID: counted */
+    assert_int_equal(lc_metric_family_total("log_capturer_process_tenant_invalid_total"), bad0 + 1);
+    snprintf(line, sizeof(line), "org=%0*d", LC_TENANT_MAX, 7); /* at the limit: valid */
+    r = run(&t, line);
+    assert_int_equal(r->tenant_len, LC_TENANT_MAX);
+    snprintf(line, sizeof(line), "org=%0*d", LC_TENANT_MAX + 1, 7); /* past it */
+    r = run(&t, line);
+    assert_string_equal(r->tenant, "base");
+    assert_int_equal(lc_metric_family_total("log_capturer_process_tenant_invalid_total"), bad0 + 2);
+    chain_done(&t);
+
+    t = chain_of("      - tenant: {label: team}\n");
+    r = run(&t, "x");
+    assert_int_equal(r->tenant_len, 0); /* no labels: the output's tenant */
+    assert_int_equal(lc_labels_intern(kv, 2, &l), 0);
+    r = lc_chain_run(t.c, NULL, l, 1, "x", 1);
+    assert_string_equal(r->tenant, "team-1");
+    r = run(&t, "y");
+    assert_string_equal(r->tenant, ""); /* not carried over to the next record */
+    lc_labels_release(l);
+    chain_done(&t);
+
+    /* Loki's rule itself */
+    assert_true(lc_tenant_valid("a-b_c.d!*'()", 12));
+    assert_false(lc_tenant_valid(".", 1));
+    assert_false(lc_tenant_valid("..", 2));
+    assert_true(lc_tenant_valid("...", 3));
+    assert_false(lc_tenant_valid("a b", 3));
+    assert_false(lc_tenant_valid("a/b", 3));
+    assert_false(lc_tenant_valid("", 0));
+
+#define IN  "inputs:\n  - type: file\n    name: i\n    paths: [/x]\n"
+#define OUT "outputs: [{type: null, name: o}]\n"
+    expect_error(IN "    process: [{tenant: {}}]\n" OUT, "exactly one of value, source or label");
+    expect_error(IN "    process: [{tenant: {value: a, source: b}}]\n" OUT, "exactly one of");
+    expect_error(IN "    process: [{tenant: {value: 'a b'}}]\n" OUT,
+                 "t.yaml:5:32: not a valid Loki tenant ID");
+#undef IN
+#undef OUT
+}
+
 /*
  * The prefilters of lc_rx_match give the answers PCRE2 gives: an anchored
  * pattern's first-byte table (empty subject, alternatives, caseless, a class),
@@ -785,6 +847,86 @@ static void test_multiline_stop_rereads(void **state)
     teardown(f);
 }
 
+/* The tenant of each batch (held in order), "" for the output's own. */
+static void assert_batches(const char *const *tenants, const uint32_t *counts)
+{
+    int n = 0;
+    for (; tenants[n]; n++) {
+        assert_true(n < nheld);
+        assert_string_equal(held[n]->tenant, tenants[n]);
+        assert_int_equal(held[n]->n, counts[n]);
+    }
+    assert_int_equal(nheld, n);
+}
+
+/* One batch per tenant; at max_tenant_batches open the oldest is sealed early and counted. */
+static void test_tenant_batches(void **state)
+{
+    struct fixture *f = setup("      - logfmt: {}\n      - tenant: {source: org}\n");
+    static const char *const b1[] = {"org=a m=1", "org=b m=2", "m=3", "org=a m=4", NULL};
+    static const char *const b2[] = {"org=c m=5", NULL};
+    struct lc_metric_family *fam =
+        lc_metric_family(LC_COUNTER, "test_tenant_sealed_total", "t", (const char *const[]){NULL});
+
+    (void)state;
+    f->out.m_tenant_sealed = lc_metric_series(fam);
+    int64_t sealed0 = lc_metric_family_total("test_tenant_sealed_total");
+    f->ocf.max_tenant_batches = 3;
+    read_block(f, b1, 40);
+    assert_int_equal(f->out.nopen, 3);
+    assert_int_equal(nheld, 0);
+    read_block(f, b2, 50); /* a fourth tenant: the oldest (a) goes out first */
+    assert_int_equal(f->out.nopen, 3);
+    assert_batches((const char *const[]){"a", NULL}, (const uint32_t[]){2});
+    assert_int_equal(lc_metric_family_total("test_tenant_sealed_total"), sealed0 + 1);
+    lc_pipeline_flush(&f->a);
+    assert_int_equal(f->out.nopen, 0);
+    assert_batches((const char *const[]){"a", "b", "", "c", NULL}, (const uint32_t[]){2, 1, 1, 1});
+    assert_memory_equal(lc_batch_line(held[2], &held[2]->recs[0]), "m=3", 3);
+    /* every batch refs the source's marks: positions commit once all are done */
+    for (int i = 0; i < 3; i++)
+        lc_output_done(&f->out, held[i], LC_FATE_DELIVERED);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(f->src->ck.pos.offset, 40);
+    held[0] = held[3];
+    nheld = 1;
+    deliver_all(f);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(f->src->ck.pos.offset, 50);
+
+    /* a limit of one: every change of tenant seals the batch before */
+    f->ocf.max_tenant_batches = 1;
+    read_block(f, b1, 90);
+    lc_pipeline_flush(&f->a);
+    assert_batches((const char *const[]){"a", "b", "", "a", NULL}, (const uint32_t[]){1, 1, 1, 1});
+    deliver_all(f);
+    teardown(f);
+}
+
+/* The age of the oldest open batch is what the flush timer waits for; each goes at its age. */
+static void test_tenant_batches_age(void **state)
+{
+    struct fixture *f = setup("      - logfmt: {}\n      - tenant: {source: org}\n");
+    static const char *const b1[] = {"org=a m=1", NULL};
+    static const char *const b2[] = {"org=b m=2", NULL};
+
+    (void)state;
+    f->cfg.batch_wait_ms = 300; /* wide margins: a sanitizer build is slow */
+    read_block(f, b1, 10);
+    uv_sleep(150);
+    uv_update_time(&f->loop);
+    read_block(f, b2, 20);
+    for (int i = 0; i < 200 && nheld == 0; i++)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_batches((const char *const[]){"a", NULL}, (const uint32_t[]){1});
+    assert_int_equal(f->out.nopen, 1); /* b is younger: still open */
+    for (int i = 0; i < 200 && nheld == 1; i++)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_batches((const char *const[]){"a", "b", NULL}, (const uint32_t[]){1, 1});
+    deliver_all(f);
+    teardown(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -798,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_decolorize),
         cmocka_unit_test(test_labels_cardinality_guard),
         cmocka_unit_test(test_structured_metadata),
+        cmocka_unit_test(test_tenant),
         cmocka_unit_test(test_rx_prefilters),
         cmocka_unit_test(test_multiline_presets),
         cmocka_unit_test(test_json_logfmt),
@@ -807,6 +950,8 @@ int main(void)
         cmocka_unit_test(test_multiline_flush_after_commits),
         cmocka_unit_test(test_multiline_ring_full_flush),
         cmocka_unit_test(test_multiline_stop_rereads),
+        cmocka_unit_test(test_tenant_batches),
+        cmocka_unit_test(test_tenant_batches_age),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -499,6 +499,44 @@ static void test_labeldrop_stage(void **state)
     lc_config_free(cfg);
 }
 
+/* tenant: source, label or value -> the native stage; the record gets the tenant. */
+static void test_tenant_stage(void **state)
+{
+    static const char text[] = HEAD "    pipeline_stages:\n"
+                                    "      - logfmt: {mapping: {org: \"\"}}\n"
+                                    "      - tenant: {value: fallback}\n"
+                                    "      - tenant:\n"
+                                    "          source: org\n"
+                                    "      - tenant: {label: team}\n";
+    static const char two[] = HEAD "    pipeline_stages:\n"
+                                   "      - tenant: {source: org, value: x}\n";
+    static const char extra[] = HEAD "    pipeline_stages:\n"
+                                     "      - tenant: {source: org, other: x}\n";
+    struct lc_config *cfg = NULL;
+    struct lc_chain *ch = NULL;
+    struct lc_prec *r;
+    char *y = NULL, err[1024];
+    (void)state;
+    assert_int_equal(conv(text, 0, &y, err, sizeof(err), NULL), 0);
+    assert_has(y, "- tenant: {value: \"fallback\"}");
+    assert_has(y, "- tenant: {source: \"org\"}");
+    assert_has(y, "- tenant: {label: \"team\"}");
+    assert_int_equal(lc_config_load_string(y, "converted", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(lc_chain_new(cfg->inputs[0].process, NULL, "f", &ch), 0);
+    r = lc_chain_run(ch, NULL, NULL, 1, "org=acme msg=x", 14);
+    assert_string_equal(r->tenant, "acme");
+    r = lc_chain_run(ch, NULL, NULL, 1, "msg=x", 5);
+    assert_string_equal(r->tenant, "fallback"); /* Promtail: no source value, no change */
+    lc_chain_free(ch);
+    lc_config_free(cfg);
+    free(y);
+    y = NULL;
+    assert_int_equal(conv(two, 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "p.yaml:10:17: tenant needs exactly one of 'source', 'label' or 'value'");
+    assert_int_equal(conv(extra, 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "tenant.other is not supported");
+}
+
 /* Positions import ------------------------------------------------------------------------- */
 
 static char root[512];
@@ -635,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_kubernetes_sd),
         cmocka_unit_test(test_match_static),
         cmocka_unit_test(test_labeldrop_stage),
+        cmocka_unit_test(test_tenant_stage),
         cmocka_unit_test(test_positions_import),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
