@@ -129,11 +129,12 @@ def make_read_only(mnt):
 
 def make_writable(img, mnt, emergency):
     """Back to read-write: `remount,rw`, or after an ext4 error (which only an unmount
-    clears) unmount, e2fsck and mount again, as an operator would."""
+    clears) unmount, e2fsck and mount again, as an operator would. Returns the files that
+    the error remount's rollback brought back (deleted again)."""
     if not emergency:
         r = run("mount", "-o", "remount,rw", str(mnt))
         assert r.returncode == 0, r.stderr
-        return
+        return []
     r = run("umount", str(mnt))
     assert r.returncode == 0, r.stderr
     # the loop device detaches asynchronously; `mount -o loop` would reuse it, stale cache
@@ -144,6 +145,12 @@ def make_writable(img, mnt, emergency):
     assert r.returncode in (0, 1), r.stdout + r.stderr  # 1: errors corrected
     r = run("mount", "-w", "-o", "loop,errors=remount-ro", str(img), str(mnt))
     assert r.returncode == 0, r.stderr
+    # what ext4 had not committed to its journal is gone too: the filler's unlink may be
+    # undone (the file back, or in lost+found), leaving the filesystem full again
+    back = [f for f in [mnt / "filler", *(mnt / "lost+found").iterdir()] if f.is_file()]
+    for f in back:
+        f.unlink()
+    return back
 
 
 def committed(db):
@@ -261,7 +268,9 @@ def test_state_dir_full_then_read_only_keeps_shipping_never_corrupts(tmp_path, f
     # 4. read-write again: the database is sound. After the kernel's error remount, the
     # commits it had not written back are gone (synchronous=NORMAL: like a power loss), so
     # the stored offset may be older than the last commit: at a line boundary, never ahead.
-    make_writable(img, mnt, emergency)
+    back = make_writable(img, mnt, emergency)
+    if back:
+        timeline.append(f"after e2fsck the deleted filler was back (unlink not committed): {back}")
     assert integrity(db) == [("ok",)]
     stored = committed(db)
     assert stored is not None and (stored == before if written_back else stored <= before)
