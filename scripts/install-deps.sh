@@ -13,6 +13,7 @@ test_pkgs=(libcmocka-dev python3 python3-pytest clang libclang-rt-14-dev
     docker.io busybox-static procps prometheus hyperfine clang-format clang-tidy valgrind
     mandoc groff-base systemd python3-yaml debhelper lintian mmdebstrap
     systemd-journal-remote)
+test_pkgs+=(e2fsprogs) # mkfs.ext4, e2fsck: tests/integration/test_disk_faults.py
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

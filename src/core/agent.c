@@ -16,6 +16,7 @@
 #include "process/stage.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,18 +54,35 @@ void lc_agent_add_source(struct lc_agent *a, struct lc_source *s)
     lc_source_link(s, &a->sources, a->ckpt);
 }
 
-/* A periodic flush ended: the checkpoint store's /health component says how. */
+/*
+ * A periodic flush ended: the checkpoint store's /health component says how. The store logs
+ * each failure (rate-limited per message); here the transitions are logged, so a new cause
+ * (disk full, then read-only) and the recovery show even inside a suppressed storm.
+ */
 static void on_ckpt_flushed(int rc, void *arg)
 {
+    struct lc_agent *a = arg;
     char detail[128];
 
-    (void)arg;
     if (rc == 0) {
+        if (a->ckpt_failures)
+            lc_log(LC_LOG_WARN, "agent",
+                   "checkpoint store ok again: a flush succeeded after %" PRIu64 " failed ones",
+                   a->ckpt_failures);
+        a->ckpt_failures = 0;
+        a->ckpt_fail_rc = 0;
         lc_health_set("checkpoints", LC_HEALTH_OK, "ok");
         return;
     }
     snprintf(detail, sizeof(detail), "last flush failed: %s (positions are kept in memory)",
              strerror(-rc));
+    a->ckpt_failures++;
+    if (rc != a->ckpt_fail_rc)
+        lc_log(LC_LOG_WARN, "agent",
+               "checkpoint store degraded: %s; lines keep shipping, positions wait in memory "
+               "for the next flush",
+               detail);
+    a->ckpt_fail_rc = rc;
     lc_health_set("checkpoints", LC_HEALTH_DEGRADED, detail);
 }
 
@@ -84,7 +102,7 @@ static void flush_checkpoints(struct lc_agent *a)
         lc_gauge_set(a->inputs[i].m_sources, a->inputs[i].nsources);
     /* on the disk worker; one in flight at a time, the next tick takes what it missed */
     if (lc_ckpt_dirty(a->ckpt) && !lc_ckpt_flushing(a->ckpt))
-        lc_ckpt_flush_start(a->ckpt, a->worker, on_ckpt_flushed, NULL);
+        lc_ckpt_flush_start(a->ckpt, a->worker, on_ckpt_flushed, a);
 }
 
 /* "input/NAME", "output/NAME": the /health component of an instance. */

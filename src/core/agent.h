@@ -53,6 +53,9 @@ struct lc_agent {
     uv_timer_t watchdog_timer;    /* the leak watchdog's samples */
     struct lc_anomaly *anomaly;   /* NULL unless anomaly.enabled */
     uv_timer_t anomaly_timer;
+    /* periodic checkpoint flushes failed in a row, and the last one's error (0: none) */
+    uint64_t ckpt_failures;
+    int ckpt_fail_rc;
 };
 
 /*

@@ -14,6 +14,7 @@ Environment:
                       report fails the test like a sanitizer's
 """
 
+import errno
 import json
 import os
 import re
@@ -433,6 +434,20 @@ def append_lines(path, lines, newline=True):
     data = "".join(l + "\n" for l in lines) if newline else "".join(lines)
     with open(path, "a") as f:
         f.write(data)
+
+
+def fill_fs(path):
+    """Writes path (a new file, 0600) until its filesystem is full (ENOSPC). Deleting it gives
+    the space back."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, b"\0" * 4096) > 0:
+            pass
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+    finally:
+        os.close(fd)
 
 
 class Writer(threading.Thread):

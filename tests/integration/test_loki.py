@@ -634,13 +634,7 @@ def full_fs(tmp_path):
         pytest.skip("cannot mount a small tmpfs (needs root)")
     try:
         (d / "dlq").mkdir()  # the directory exists; its segments do not fit
-        fd = os.open(d / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while os.write(fd, b"\0" * 512) > 0:
-                pass
-        except OSError:
-            pass  # ENOSPC: full
-        os.close(fd)
+        ag.fill_fs(d / "filler")
         yield d
     finally:
         subprocess.run(["umount", "-l", str(d)], capture_output=True)
