@@ -887,12 +887,12 @@ static void test_tenant_batches(void **state)
     for (int i = 0; i < 3; i++)
         lc_output_done(&f->out, held[i], LC_FATE_DELIVERED);
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(f->src->ck.pos.offset, 40);
+    assert_int_equal(lc_source_committed(f->src)->offset, 40);
     held[0] = held[3];
     nheld = 1;
     deliver_all(f);
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(f->src->ck.pos.offset, 50);
+    assert_int_equal(lc_source_committed(f->src)->offset, 50);
 
     /* a limit of one: every change of tenant seals the batch before */
     f->ocf.max_tenant_batches = 1;
