@@ -673,6 +673,7 @@ static void check_tail(struct lc_tail *t, int64_t now)
         lc_tail_flush_partial(t, now);
     if (!t->hot && t->src && t->fi->ops && t->fi->ops->idle)
         t->fi->ops->idle(t);
+    lc_tail_count(t);
 }
 
 /*

@@ -123,6 +123,7 @@ struct lc_tail {
     int64_t retry_ns;      /* a line could not be queued: not read before (monotonic); 0: none */
     int64_t retry_ms;      /* the wait before that retry, doubled per failure, reset by a success */
     bool emit_failed;      /* lc_tail_emit failed since the tail last went back (lc_tail_retry) */
+    uint64_t uncounted;    /* lines emitted, not yet in the input's lines counter (lc_tail_count) */
     int64_t last_ts;       /* time of the last record emitted, saved with the position */
     uint32_t last_ts_seq;  /* records emitted at exactly last_ts */
     bool waiting;          /* labels not known yet: not read */
@@ -240,6 +241,13 @@ int lc_tail_attach(struct lc_tail *t, struct lc_labels *labels);
  */
 int lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const char *line,
                  size_t len);
+/*
+ * Adds the lines t emitted since the last call to the input's lines counter.
+ * lc_tail_emit only counts them in t: the counter is shared with the metrics
+ * thread, and one atomic add per line was a visible share of the hot path.
+ * lc_tail_read, lc_tail_flush_partial and the file input's idle tick call it.
+ */
+void lc_tail_count(struct lc_tail *t);
 /*
  * A line could not be queued: t goes back to `t->safe_offset` (the last
  * position sealed with nothing half assembled), drops its held partial line

@@ -41,8 +41,7 @@ static int64_t line_time(struct lc_tail *t, const char *line, size_t len, int64_
 int lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const char *line,
                  size_t len)
 {
-    struct lc_file_in *fi = t->fi;
-    int rc = lc_pipeline_emit_labels(fi->in, t->src, labels, ts, line, len);
+    int rc = lc_pipeline_emit_labels(t->fi->in, t->src, labels, ts, line, len);
 
     if (rc) {
         t->emit_failed = true; /* counted and logged by the pipeline */
@@ -55,8 +54,16 @@ int lc_tail_emit(struct lc_tail *t, struct lc_labels *labels, int64_t ts, const 
         t->last_ts = ts;
         t->last_ts_seq = 1;
     }
-    lc_counter_inc(fi->in->m_lines);
+    t->uncounted++;
     return 0;
+}
+
+void lc_tail_count(struct lc_tail *t)
+{
+    if (t->uncounted) {
+        lc_counter_add(t->fi->in->m_lines, t->uncounted);
+        t->uncounted = 0;
+    }
 }
 
 void lc_tail_retry(struct lc_tail *t)
@@ -266,6 +273,7 @@ int64_t lc_tail_read(struct lc_tail *t, int64_t budget)
             lc_counter_inc(fi->m_errors);
             lc_logf(LC_LOG_ERROR, fi->in->conf->name, NULL, "read %s: %s", t->path, strerror(e));
             t->hot = false;
+            lc_tail_count(t);
             return -e;
         }
         if (n == 0) {
@@ -285,6 +293,7 @@ int64_t lc_tail_read(struct lc_tail *t, int64_t budget)
             break;
         }
     }
+    lc_tail_count(t);
     return total;
 }
 
@@ -297,6 +306,7 @@ void lc_tail_flush_partial(struct lc_tail *t, int64_t now_mono)
     if (!t->src || !lc_source_writable(t->src) || t->fi->ops || t->retry_ns)
         return; /* a decoder's partial line is a torn write: it waits for its end */
     emit(t, t->partial.data, t->partial.len, lc_now_ns());
+    lc_tail_count(t);
     if (t->emit_failed) {
         lc_tail_retry(t);
         return;
