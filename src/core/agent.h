@@ -97,6 +97,8 @@ bool lc_pipeline_paused(const struct lc_agent *a);
 /* Bytes an output may hold before inputs pause: max_pending_bytes, or with 0
  * room for 3 of its batches, at least 8 MiB. */
 int64_t lc_pipeline_pending_limit(const struct lc_output *out);
+/* An output's batch size: its own batch_bytes, else the top-level one. */
+int64_t lc_pipeline_batch_bytes(const struct lc_output *out);
 /*
  * Done batches each output keeps for reuse (log_capturer_output_spare_batches):
  * a busy output reuses them instead of allocating batch_bytes per batch, an

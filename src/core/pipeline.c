@@ -22,7 +22,7 @@ static uint32_t recs_for(int64_t bytes)
     return (uint32_t)(bytes / 48 + 64);
 }
 
-static int64_t batch_bytes(const struct lc_output *out)
+int64_t lc_pipeline_batch_bytes(const struct lc_output *out)
 {
     return out->conf->batch_bytes ? out->conf->batch_bytes : out->agent->cfg->batch_bytes;
 }
@@ -49,7 +49,7 @@ bool lc_pipeline_paused(const struct lc_agent *a)
 int64_t lc_pipeline_pending_limit(const struct lc_output *out)
 {
     int64_t set = out->agent->cfg->max_pending_bytes;
-    int64_t bytes = batch_bytes(out);
+    int64_t bytes = lc_pipeline_batch_bytes(out);
     int64_t three = 3 * (bytes + (int64_t)recs_for(bytes) * (int64_t)sizeof(struct lc_record));
 
     if (set)
@@ -112,7 +112,7 @@ static void resume_inputs(struct lc_agent *a)
  */
 static void recycle(struct lc_output *out, struct lc_batch *b)
 {
-    int64_t bytes = batch_bytes(out);
+    int64_t bytes = lc_pipeline_batch_bytes(out);
 
     if (out->nspare >= LC_BATCH_SPARES || !lc_batch_whole(b, (uint32_t)bytes, recs_for(bytes))) {
         lc_batch_free(b);
@@ -246,7 +246,7 @@ static struct lc_batch *find_open(const struct lc_output *out, const char *tenan
 static struct lc_batch *open_batch(struct lc_output *out, const char *tenant, size_t tlen)
 {
     struct lc_agent *a = out->agent;
-    int64_t bytes = batch_bytes(out);
+    int64_t bytes = lc_pipeline_batch_bytes(out);
     struct lc_batch *b = find_open(out, tenant, tlen), **pp;
 
     if (b)
@@ -364,7 +364,7 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
 /* The config keeps max_line_bytes below batch_bytes; this only guards it. */
 static size_t fitting_len(const struct lc_output *out, size_t len)
 {
-    size_t cap = (size_t)batch_bytes(out);
+    size_t cap = (size_t)lc_pipeline_batch_bytes(out);
 
     return len > cap ? cap : len;
 }
@@ -375,7 +375,7 @@ static size_t fitting_len(const struct lc_output *out, size_t len)
  */
 static int spare_ready(struct lc_output *out, const struct lc_source *src)
 {
-    int64_t bytes = batch_bytes(out);
+    int64_t bytes = lc_pipeline_batch_bytes(out);
     struct lc_batch *b;
 
     if (!lc_source_writable(src))

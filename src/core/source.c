@@ -270,18 +270,21 @@ bool lc_source_writable(const struct lc_source *s)
 bool lc_source_over_share(const struct lc_source *s)
 {
     const struct lc_agent *a = s->input ? s->input->agent : NULL;
-    int64_t share = 0, nout;
+    int64_t share = 0, floor = 0;
 
     if (!a || !a->cfg || a->busy_sources < 2 || s->pending_bytes <= 0)
         return false; /* alone: the whole budget (outputs full pause every input) */
-    nout = a->noutputs ? (int64_t)a->noutputs : 1;
-    for (size_t i = 0; i < a->noutputs; i++)
+    for (size_t i = 0; i < a->noutputs; i++) {
         share += lc_pipeline_pending_limit(&a->outputs[i]);
-    if (!a->noutputs)
+        floor += LC_SHARE_MIN_BATCHES * lc_pipeline_batch_bytes(&a->outputs[i]);
+    }
+    if (!a->noutputs) {
         share = a->cfg->max_pending_bytes;
+        floor = LC_SHARE_MIN_BATCHES * a->cfg->batch_bytes;
+    }
     share /= (int64_t)a->busy_sources;
-    if (share < LC_SHARE_MIN_BATCHES * a->cfg->batch_bytes * nout)
-        share = LC_SHARE_MIN_BATCHES * a->cfg->batch_bytes * nout;
+    if (share < floor) /* each output's own batch size (batch_bytes may be set per output) */
+        share = floor;
     return s->pending_bytes >= share;
 }
 

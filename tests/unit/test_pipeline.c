@@ -308,6 +308,10 @@ static void test_flooding_source_over_its_share(void **state)
     assert_int_equal(f->a.busy_sources, 2);
     assert_true(lc_source_over_share(f->src[0]));
     assert_false(lc_source_over_share(f->src[1]));
+    /* the floor is four of each output's own batches: 16 KiB batches make it 64 KiB */
+    f->ocf[0].batch_bytes = 16384;
+    assert_false(lc_source_over_share(f->src[0]));
+    f->ocf[0].batch_bytes = 0;
     assert_int_equal(nwritable, 0);
     lc_pipeline_flush(&f->a);
     ack_all(LC_FATE_DELIVERED);
