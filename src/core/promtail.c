@@ -1870,10 +1870,12 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, con
 
 /* syslog: { listen_address, idle_timeout, label_structured_data, labels, use_incoming_timestamp }
  */
-static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, const yaml_node_t *ps)
+static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, const yaml_node_t *ps,
+                       const struct pt_kv *fields, size_t nfields)
 {
-    static const char *const dyn[] = {"facility", "severity", "hostname", "app_name", "malformed"};
+    const char *dyn[PT_MAX_LABELS + 1];
     struct pt_pipe pipe = {0}, *pp = &pipe;
+    bool level = false;
     static const char *const known[] = {"listen_address",         "idle_timeout",    "labels",
                                         "use_incoming_timestamp", "listen_protocol", NULL};
     yaml_node_t *ln = get(P, s, "labels"), *it = get(P, s, "idle_timeout"),
@@ -1896,7 +1898,12 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, cons
         return rc;
     if (ut && (rc = want_bool(P, ut, "use_incoming_timestamp", &use_ts)))
         return rc;
-    if ((rc = pipe_build(P, pp, ps, lab, n, dyn, sizeof(dyn) / sizeof(dyn[0])))) {
+    for (size_t i = 0; i < nfields; i++) {
+        dyn[i] = fields[i].k;
+        level |= strcmp(fields[i].v, "facility") == 0 || strcmp(fields[i].v, "severity") == 0;
+    }
+    dyn[nfields] = "malformed";
+    if ((rc = pipe_build(P, pp, ps, lab, n, dyn, nfields + 1))) {
         lc_buf_free(&pipe.stages.b);
         return rc;
     }
@@ -1906,9 +1913,15 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, cons
     putq(P, &P->ins, addr);
     putstr(&P->ins, "\n");
     putf(&P->ins, "    idle_timeout: %" PRId64 "ms\n", idle);
-    putstr(&P->ins,
-           "    # approximated: labels facility, severity, hostname, app_name are set from the "
-           "message (Promtail: __syslog_* labels, kept only by relabel_configs)\n");
+    putstr(&P->ins, "    fields: ");
+    put_kv_flow(P, &P->ins, fields, nfields);
+    putstr(&P->ins, "   # from relabel_configs on __syslog_* labels\n");
+    if (level)
+        putstr(&P->ins, "    # approximated: facility and severity values are syslog keywords "
+                        "(local3, err, info; Promtail: go-syslog's names, e.g. error, "
+                        "informational)\n");
+    putstr(&P->ins, "    # approximated: a message without a <PRI> is passed on labelled "
+                    "malformed=\"true\" (Promtail does not forward it)\n");
     if (!use_ts)
         putstr(&P->ins, "    # approximated: use_incoming_timestamp false: the message's time is "
                         "used when it has one\n");
@@ -1917,12 +1930,43 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, cons
     return 0;
 }
 
+/* Promtail's syslog discovery labels and the syslog input's fields they are. */
+static const char *const syslog_meta[][2] = {
+    {"__syslog_message_hostname", "hostname"},       {"__syslog_message_app_name", "app_name"},
+    {"__syslog_message_severity", "severity"},       {"__syslog_message_facility", "facility"},
+    {"__syslog_message_proc_id", "proc_id"},         {"__syslog_message_msg_id", "msg_id"},
+    {"__syslog_connection_ip_address", "ip_address"}};
+
+/* The syslog input's field of a __syslog_* label, or NULL. */
+static const char *syslog_field(const char *label)
+{
+    for (size_t i = 0; i < sizeof(syslog_meta) / sizeof(syslog_meta[0]); i++)
+        if (strcmp(syslog_meta[i][0], label) == 0)
+            return syslog_meta[i][1];
+    return NULL;
+}
+
+/* A journal source label's field (upper case, priority_keyword: PRIORITY) into out[128]. */
+static void journal_field(const char *f, char *out)
+{
+    size_t i = 0;
+
+    if (strcmp(f, "priority_keyword") == 0)
+        f = "priority";
+    for (; f[i] && i < 127; i++)
+        out[i] = (char)(f[i] >= 'a' && f[i] <= 'z' ? f[i] - 'a' + 'A' : f[i]);
+    out[i] = '\0';
+}
+
+enum pt_rl { RL_NONE, RL_JOURNAL, RL_SYSLOG };
+
 /*
- * relabel_configs: only what maps onto the journal input's fields — `replace`
- * from one __journal_<field> source label to a target label (default regex,
- * replacement). Anything else is unsupported.
+ * relabel_configs: only what maps onto the journal or syslog input's fields —
+ * `replace` from one __journal_<field> (__syslog_message_<field>,
+ * __syslog_connection_ip_address) source label to a target label (default
+ * regex, replacement). Anything else is unsupported.
  */
-static int conv_relabel(struct pt *P, const yaml_node_t *rl, bool journal, struct pt_kv *fields,
+static int conv_relabel(struct pt *P, const yaml_node_t *rl, enum pt_rl kind, struct pt_kv *fields,
                         char store[][128], size_t *nfields)
 {
     int rc = want_seq(P, rl, "relabel_configs");
@@ -1940,39 +1984,41 @@ static int conv_relabel(struct pt *P, const yaml_node_t *rl, bool journal, struc
             (rc = get_str(P, r, "action", &action)) || (rc = get_str(P, r, "regex", &regex)) ||
             (rc = get_str(P, r, "replacement", &repl)))
             return rc;
-        if (!journal || (action && strcmp(action, "replace") != 0) || !target || !sl ||
+        if (kind == RL_NONE || (action && strcmp(action, "replace") != 0) || !target || !sl ||
             sl->type != YAML_SEQUENCE_NODE ||
             sl->data.sequence.items.top - sl->data.sequence.items.start != 1 ||
             (regex && strcmp(regex, "(.*)") != 0 && strcmp(regex, ".*") != 0) ||
             (repl && strcmp(repl, "$1") != 0 && strcmp(repl, "${1}") != 0)) {
             rc = unsupported(P, r,
                              "this relabel_configs rule is not supported (supported: action "
-                             "replace of one __journal_<field> source label to a target_label, "
-                             "default regex and replacement, in journal scrape configs)");
+                             "replace of one __journal_<field> or __syslog_* source label to a "
+                             "target_label, default regex and replacement, in journal and "
+                             "syslog scrape configs)");
             if (rc)
                 return rc;
             continue;
         }
         src = scalar(node(P, *sl->data.sequence.items.start));
-        if (!src || strncmp(src, "__journal_", 10) != 0 || !src[10]) {
+        if (kind == RL_JOURNAL ? !src || strncmp(src, "__journal_", 10) != 0 || !src[10]
+                               : !src || !syslog_field(src)) {
             if ((rc = unsupported(P, r,
-                                  "relabel_configs: source label '%s' is not a "
-                                  "__journal_<field> label",
+                                  kind == RL_JOURNAL
+                                      ? "relabel_configs: source label '%s' is not a "
+                                        "__journal_<field> label"
+                                      : "relabel_configs: source label '%s' is not supported "
+                                        "(supported: __syslog_message_hostname, _app_name, "
+                                        "_severity, _facility, _proc_id, _msg_id, "
+                                        "__syslog_connection_ip_address)",
                                   src ? src : "")))
                 return rc;
             continue;
         }
         if (*nfields >= PT_MAX_LABELS)
             return invalid(P, r, "too many relabel_configs rules");
-        {
-            size_t i = 0;
-            const char *f = src + 10;
-            if (strcmp(f, "priority_keyword") == 0)
-                f = "priority";
-            for (; f[i] && i < 127; i++)
-                store[*nfields][i] = (char)(f[i] >= 'a' && f[i] <= 'z' ? f[i] - 'a' + 'A' : f[i]);
-            store[*nfields][i] = '\0';
-        }
+        if (kind == RL_JOURNAL)
+            journal_field(src + 10, store[*nfields]);
+        else
+            snprintf(store[*nfields], 128, "%s", syslog_field(src));
         fields[*nfields].k = target;
         fields[*nfields].v = store[*nfields];
         (*nfields)++;
@@ -2373,7 +2419,7 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
                               "scrape_configs.%s is not supported (supported: job_name, "
                               "static_configs, docker_sd_configs, kubernetes_sd_configs, "
                               "journal, syslog, pipeline_stages, and relabel_configs for "
-                              "journal fields and docker/kubernetes discovery labels)",
+                              "journal and syslog fields and docker/kubernetes discovery labels)",
                               key)))
             return rc;
     }
@@ -2391,7 +2437,11 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
         return conv_sd_list(P, job, ksd, "kubernetes_sd_configs", conv_k8s_sd, ps, rl);
     if (dsd)
         return conv_sd_list(P, job, dsd, "docker_sd_configs", conv_docker_sd, ps, rl);
-    if (rl && (rc = conv_relabel(P, rl, jn != NULL, fields, store, &nfields)))
+    if (rl && (rc = conv_relabel(P, rl,
+                                 jn   ? RL_JOURNAL
+                                 : sy ? RL_SYSLOG
+                                      : RL_NONE,
+                                 fields, store, &nfields)))
         return rc;
     if (ps && !is_null(ps) && (rc = want_seq(P, ps, "pipeline_stages")))
         return rc;
@@ -2411,7 +2461,7 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
     if (jn)
         return conv_journal(P, job, jn, ps, fields, nfields);
     if (sy)
-        return conv_syslog(P, job, sy, ps);
+        return conv_syslog(P, job, sy, ps, fields, nfields);
     return unsupported(P, sc,
                        "job '%s' has no static_configs, docker_sd_configs, kubernetes_sd_configs, "
                        "journal or syslog",
