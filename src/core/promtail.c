@@ -856,7 +856,31 @@ static int st_static_labels(struct pt *P, struct pt_pipe *pp, const yaml_node_t 
     return 0;
 }
 
-/* Go reference-time layout -> strptime layout; -EINVAL when it has no strptime form. */
+/*
+ * Go's fractional seconds at p (`.000`, `,999`: a run of one digit not
+ * followed by another digit): its length with the separator, 0 when none;
+ * *nines when of 9s.
+ */
+static size_t go_frac(const char *p, bool *nines)
+{
+    size_t n = 1;
+
+    if ((p[0] != '.' && p[0] != ',') || (p[1] != '0' && p[1] != '9'))
+        return 0;
+    while (p[n] == p[1])
+        n++;
+    if (p[n] >= '0' && p[n] <= '9')
+        return 0;
+    *nines = p[1] == '9';
+    return n;
+}
+
+/*
+ * Go reference-time layout -> our strptime layout (process/timestamp.c);
+ * -EINVAL when it has no such form. Go's fractional seconds: `.000` (exactly
+ * that many digits) -> %3f, `.999` (any, optional) -> %f; seconds not
+ * followed by either take an optional fraction too, as Go's parser does: %S%f.
+ */
 static int go_layout(const char *go, char *out, size_t len, const char **why)
 {
     static const struct {
@@ -872,10 +896,18 @@ static int go_layout(const char *go, char *out, size_t len, const char **why)
 
     *why = NULL;
     for (const char *p = go; *p;) {
-        bool hit = false;
-        if ((p[0] == '.' || p[0] == ',') && (p[1] == '0' || p[1] == '9')) {
-            *why = "fractional seconds";
-            return -EINVAL;
+        bool hit = false, nines = false;
+        size_t fl = go_frac(p, &nines);
+        if (fl) {
+            if (fl - 1 > 9) {
+                *why = "more than 9 fractional digits";
+                return -EINVAL;
+            }
+            if (o + 4 > len)
+                return -EINVAL;
+            o += (size_t)snprintf(out + o, len - o, nines ? "%%f" : "%%%zuf", fl - 1);
+            p += fl;
+            continue;
         }
         if (strncmp(p, "MST", 3) == 0 || strncmp(p, "-07", 3) == 0) {
             if (strncmp(p, "-07:00", 6) != 0 && strncmp(p, "-0700", 5) != 0) {
@@ -892,6 +924,12 @@ static int go_layout(const char *go, char *out, size_t len, const char **why)
                 o += 2;
                 p += tl;
                 hit = true;
+                if (strcmp(tok[i].c, "%S") == 0 && !go_frac(p, &nines)) {
+                    if (o + 3 > len)
+                        return -EINVAL;
+                    memcpy(out + o, "%f", 2);
+                    o += 2;
+                }
                 break;
             }
         }
@@ -943,7 +981,7 @@ static int ts_format(struct pt *P, const yaml_node_t *v, const char *f, char *ou
         return unsupported(P, v,
                            "timestamp format '%s' is not supported: %s (supported: RFC3339, "
                            "RFC3339Nano, Unix, UnixMs, UnixUs, UnixNs, ANSIC, RubyDate, RFC822Z, "
-                           "RFC1123Z and Go layouts with numeric zones and whole seconds)",
+                           "RFC1123Z and Go layouts with numeric zones)",
                            f,
                            strncmp(f, "Stamp", 5) == 0 || strcmp(f, "Kitchen") == 0
                                ? "it has no year or date"

@@ -158,19 +158,39 @@ static void test_timestamp_layouts(void **state)
                                "-0700']}\n",
                           0, &y, err, sizeof(err), NULL),
                      0);
-    assert_has(y, "format: \"%Y-%m-%d %H:%M:%S\", fallback_formats: [\"%a, %d %b %Y "
-                  "%H:%M:%S %z\", \"UnixMs\", \"%d/%b/%Y:%H:%M:%S %z\"]");
+    /* Go's seconds take an optional fraction too: %S%f */
+    assert_has(y, "format: \"%Y-%m-%d %H:%M:%S%f\", fallback_formats: [\"%a, %d %b %Y "
+                  "%H:%M:%S%f %z\", \"UnixMs\", \"%d/%b/%Y:%H:%M:%S%f %z\"]");
     assert_loads(y);
     free(y);
     y = NULL;
-    /* fractional seconds and zone names have no strptime form */
-    assert_int_equal(conv(HEAD
-                          "    pipeline_stages:\n"
-                          "      - timestamp: {source: t, format: '2006-01-02 15:04:05.000'}\n",
+    /* fractional seconds: .000 exactly that many digits (%3f), .999 any (%f) */
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - timestamp: {source: t, format: '2006-01-02 15:04:05.000', "
+                               "fallback_formats: ['2006-01-02 15:04:05.999999999', "
+                               "'2006-01-02T15:04:05.000000-0700', '02.01.2006 15:04:05,000']}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     0);
+    assert_has(y, "format: \"%Y-%m-%d %H:%M:%S%3f\", fallback_formats: [\"%Y-%m-%d "
+                  "%H:%M:%S%f\", \"%Y-%m-%dT%H:%M:%S%6f%z\", \"%d.%m.%Y %H:%M:%S%3f\"]");
+    assert_loads(y);
+    free(y);
+    y = NULL;
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - timestamp: {source: t, format: '05.0000000000 2006'}\n",
                           0, &y, err, sizeof(err), NULL),
                      -EINVAL);
     assert_has(err, "p.yaml:10:40: timestamp format");
-    assert_has(err, "fractional seconds");
+    assert_has(err, "more than 9 fractional digits");
+    /* the native stage takes one fraction per layout */
+    {
+        struct lc_config *cfg = NULL;
+        static const char two[] = "inputs:\n  - type: syslog\n    name: s\n    process:\n"
+                                  "      - timestamp: {source: t, format: '%H:%M:%S%3f %Y%f'}\n"
+                                  "outputs:\n  - type: ndjson\n    path: /dev/null\n";
+        assert_int_not_equal(lc_config_load_string(two, "n.yaml", &cfg, err, sizeof(err)), 0);
+        assert_has(err, "at most one %f");
+    }
     assert_int_equal(conv(HEAD "    pipeline_stages:\n"
                                "      - timestamp: {source: t, format: RFC1123}\n",
                           0, &y, err, sizeof(err), NULL),
