@@ -19,9 +19,9 @@
  * socket (either may be off), at most max_connections connections, each with
  * one buffer of max_message_bytes (+ the octet count). A message's label set
  * (the values of its `fields`: by default facility, severity, hostname,
- * app_name) is one source: at most max_streams are held, the least recently
- * used let go first. Sources here
- * have no position: a network input has nothing to resume from (see README,
+ * app_name; ip_address is the sender's) is one source: at most max_streams
+ * are held, the least recently used let go first. Sources here have no
+ * position: a network input has nothing to resume from (see README,
  * "Syslog"). A source's one mark stays open (never sealed: no position to
  * commit, and a mark per read would cost the batches a reference each); it
  * only keeps the source alive while batches hold its records, and is sealed
