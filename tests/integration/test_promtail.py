@@ -331,6 +331,17 @@ DOC_EXAMPLES = {
         "      - timestamp: {source: ts, format: UnixMs}\n",
         ["1562708916414 a line"],
         [("1562708916414 a line", {}, 1562708916414000000, {})]),
+    # Go layouts with fractional seconds: .000 exactly 3 digits, .999999999 any (Go's parser)
+    "timestamp-go-fraction": (
+        "      - regex: {expression: '^(?P<ts>\\S+ \\S+) '}\n"
+        "      - timestamp: {source: ts, format: '2006-01-02 15:04:05.000', "
+        "fallback_formats: ['2006-01-02 15:04:05.999999999']}\n",
+        ["2024-05-01 10:00:00.123 a", "2024-05-01 10:00:00,5 b",
+         "2024-05-01 10:00:00.000000007 c", "2024-05-01 10:00:00 d"],
+        [("2024-05-01 10:00:00.123 a", {}, 1714557600123000000, {}),
+         ("2024-05-01 10:00:00,5 b", {}, 1714557600500000000, {}),
+         ("2024-05-01 10:00:00.000000007 c", {}, 1714557600000000007, {}),
+         ("2024-05-01 10:00:00 d", {}, 1714557600000000000, {})]),
     "match-labeldrop": (
         "      - match:\n          selector: '{job=\"s\"}'\n          stages:\n"
         "            - regex: {expression: '^(?P<level>\\w+) '}\n"
