@@ -856,7 +856,31 @@ static int st_static_labels(struct pt *P, struct pt_pipe *pp, const yaml_node_t 
     return 0;
 }
 
-/* Go reference-time layout -> strptime layout; -EINVAL when it has no strptime form. */
+/*
+ * Go's fractional seconds at p (`.000`, `,999`: a run of one digit not
+ * followed by another digit): its length with the separator, 0 when none;
+ * *nines when of 9s.
+ */
+static size_t go_frac(const char *p, bool *nines)
+{
+    size_t n = 1;
+
+    if ((p[0] != '.' && p[0] != ',') || (p[1] != '0' && p[1] != '9'))
+        return 0;
+    while (p[n] == p[1])
+        n++;
+    if (p[n] >= '0' && p[n] <= '9')
+        return 0;
+    *nines = p[1] == '9';
+    return n;
+}
+
+/*
+ * Go reference-time layout -> our strptime layout (process/timestamp.c);
+ * -EINVAL when it has no such form. Go's fractional seconds: `.000` (exactly
+ * that many digits) -> %3f, `.999` (any, optional) -> %f; seconds not
+ * followed by either take an optional fraction too, as Go's parser does: %S%f.
+ */
 static int go_layout(const char *go, char *out, size_t len, const char **why)
 {
     static const struct {
@@ -872,10 +896,18 @@ static int go_layout(const char *go, char *out, size_t len, const char **why)
 
     *why = NULL;
     for (const char *p = go; *p;) {
-        bool hit = false;
-        if ((p[0] == '.' || p[0] == ',') && (p[1] == '0' || p[1] == '9')) {
-            *why = "fractional seconds";
-            return -EINVAL;
+        bool hit = false, nines = false;
+        size_t fl = go_frac(p, &nines);
+        if (fl) {
+            if (fl - 1 > 9) {
+                *why = "more than 9 fractional digits";
+                return -EINVAL;
+            }
+            if (o + 4 > len)
+                return -EINVAL;
+            o += (size_t)snprintf(out + o, len - o, nines ? "%%f" : "%%%zuf", fl - 1);
+            p += fl;
+            continue;
         }
         if (strncmp(p, "MST", 3) == 0 || strncmp(p, "-07", 3) == 0) {
             if (strncmp(p, "-07:00", 6) != 0 && strncmp(p, "-0700", 5) != 0) {
@@ -892,6 +924,12 @@ static int go_layout(const char *go, char *out, size_t len, const char **why)
                 o += 2;
                 p += tl;
                 hit = true;
+                if (strcmp(tok[i].c, "%S") == 0 && !go_frac(p, &nines)) {
+                    if (o + 3 > len)
+                        return -EINVAL;
+                    memcpy(out + o, "%f", 2);
+                    o += 2;
+                }
                 break;
             }
         }
@@ -943,7 +981,7 @@ static int ts_format(struct pt *P, const yaml_node_t *v, const char *f, char *ou
         return unsupported(P, v,
                            "timestamp format '%s' is not supported: %s (supported: RFC3339, "
                            "RFC3339Nano, Unix, UnixMs, UnixUs, UnixNs, ANSIC, RubyDate, RFC822Z, "
-                           "RFC1123Z and Go layouts with numeric zones and whole seconds)",
+                           "RFC1123Z and Go layouts with numeric zones)",
                            f,
                            strncmp(f, "Stamp", 5) == 0 || strcmp(f, "Kitchen") == 0
                                ? "it has no year or date"
@@ -1870,10 +1908,12 @@ static int conv_journal(struct pt *P, const char *job, const yaml_node_t *j, con
 
 /* syslog: { listen_address, idle_timeout, label_structured_data, labels, use_incoming_timestamp }
  */
-static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, const yaml_node_t *ps)
+static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, const yaml_node_t *ps,
+                       const struct pt_kv *fields, size_t nfields)
 {
-    static const char *const dyn[] = {"facility", "severity", "hostname", "app_name", "malformed"};
+    const char *dyn[PT_MAX_LABELS + 1];
     struct pt_pipe pipe = {0}, *pp = &pipe;
+    bool level = false;
     static const char *const known[] = {"listen_address",         "idle_timeout",    "labels",
                                         "use_incoming_timestamp", "listen_protocol", NULL};
     yaml_node_t *ln = get(P, s, "labels"), *it = get(P, s, "idle_timeout"),
@@ -1896,7 +1936,12 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, cons
         return rc;
     if (ut && (rc = want_bool(P, ut, "use_incoming_timestamp", &use_ts)))
         return rc;
-    if ((rc = pipe_build(P, pp, ps, lab, n, dyn, sizeof(dyn) / sizeof(dyn[0])))) {
+    for (size_t i = 0; i < nfields; i++) {
+        dyn[i] = fields[i].k;
+        level |= strcmp(fields[i].v, "facility") == 0 || strcmp(fields[i].v, "severity") == 0;
+    }
+    dyn[nfields] = "malformed";
+    if ((rc = pipe_build(P, pp, ps, lab, n, dyn, nfields + 1))) {
         lc_buf_free(&pipe.stages.b);
         return rc;
     }
@@ -1906,9 +1951,15 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, cons
     putq(P, &P->ins, addr);
     putstr(&P->ins, "\n");
     putf(&P->ins, "    idle_timeout: %" PRId64 "ms\n", idle);
-    putstr(&P->ins,
-           "    # approximated: labels facility, severity, hostname, app_name are set from the "
-           "message (Promtail: __syslog_* labels, kept only by relabel_configs)\n");
+    putstr(&P->ins, "    fields: ");
+    put_kv_flow(P, &P->ins, fields, nfields);
+    putstr(&P->ins, "   # from relabel_configs on __syslog_* labels\n");
+    if (level)
+        putstr(&P->ins, "    # approximated: facility and severity values are syslog keywords "
+                        "(local3, err, info; Promtail: go-syslog's names, e.g. error, "
+                        "informational)\n");
+    putstr(&P->ins, "    # approximated: a message without a <PRI> is passed on labelled "
+                    "malformed=\"true\" (Promtail does not forward it)\n");
     if (!use_ts)
         putstr(&P->ins, "    # approximated: use_incoming_timestamp false: the message's time is "
                         "used when it has one\n");
@@ -1917,12 +1968,43 @@ static int conv_syslog(struct pt *P, const char *job, const yaml_node_t *s, cons
     return 0;
 }
 
+/* Promtail's syslog discovery labels and the syslog input's fields they are. */
+static const char *const syslog_meta[][2] = {
+    {"__syslog_message_hostname", "hostname"},       {"__syslog_message_app_name", "app_name"},
+    {"__syslog_message_severity", "severity"},       {"__syslog_message_facility", "facility"},
+    {"__syslog_message_proc_id", "proc_id"},         {"__syslog_message_msg_id", "msg_id"},
+    {"__syslog_connection_ip_address", "ip_address"}};
+
+/* The syslog input's field of a __syslog_* label, or NULL. */
+static const char *syslog_field(const char *label)
+{
+    for (size_t i = 0; i < sizeof(syslog_meta) / sizeof(syslog_meta[0]); i++)
+        if (strcmp(syslog_meta[i][0], label) == 0)
+            return syslog_meta[i][1];
+    return NULL;
+}
+
+/* A journal source label's field (upper case, priority_keyword: PRIORITY) into out[128]. */
+static void journal_field(const char *f, char *out)
+{
+    size_t i = 0;
+
+    if (strcmp(f, "priority_keyword") == 0)
+        f = "priority";
+    for (; f[i] && i < 127; i++)
+        out[i] = (char)(f[i] >= 'a' && f[i] <= 'z' ? f[i] - 'a' + 'A' : f[i]);
+    out[i] = '\0';
+}
+
+enum pt_rl { RL_NONE, RL_JOURNAL, RL_SYSLOG };
+
 /*
- * relabel_configs: only what maps onto the journal input's fields — `replace`
- * from one __journal_<field> source label to a target label (default regex,
- * replacement). Anything else is unsupported.
+ * relabel_configs: only what maps onto the journal or syslog input's fields —
+ * `replace` from one __journal_<field> (__syslog_message_<field>,
+ * __syslog_connection_ip_address) source label to a target label (default
+ * regex, replacement). Anything else is unsupported.
  */
-static int conv_relabel(struct pt *P, const yaml_node_t *rl, bool journal, struct pt_kv *fields,
+static int conv_relabel(struct pt *P, const yaml_node_t *rl, enum pt_rl kind, struct pt_kv *fields,
                         char store[][128], size_t *nfields)
 {
     int rc = want_seq(P, rl, "relabel_configs");
@@ -1940,39 +2022,41 @@ static int conv_relabel(struct pt *P, const yaml_node_t *rl, bool journal, struc
             (rc = get_str(P, r, "action", &action)) || (rc = get_str(P, r, "regex", &regex)) ||
             (rc = get_str(P, r, "replacement", &repl)))
             return rc;
-        if (!journal || (action && strcmp(action, "replace") != 0) || !target || !sl ||
+        if (kind == RL_NONE || (action && strcmp(action, "replace") != 0) || !target || !sl ||
             sl->type != YAML_SEQUENCE_NODE ||
             sl->data.sequence.items.top - sl->data.sequence.items.start != 1 ||
             (regex && strcmp(regex, "(.*)") != 0 && strcmp(regex, ".*") != 0) ||
             (repl && strcmp(repl, "$1") != 0 && strcmp(repl, "${1}") != 0)) {
             rc = unsupported(P, r,
                              "this relabel_configs rule is not supported (supported: action "
-                             "replace of one __journal_<field> source label to a target_label, "
-                             "default regex and replacement, in journal scrape configs)");
+                             "replace of one __journal_<field> or __syslog_* source label to a "
+                             "target_label, default regex and replacement, in journal and "
+                             "syslog scrape configs)");
             if (rc)
                 return rc;
             continue;
         }
         src = scalar(node(P, *sl->data.sequence.items.start));
-        if (!src || strncmp(src, "__journal_", 10) != 0 || !src[10]) {
+        if (kind == RL_JOURNAL ? !src || strncmp(src, "__journal_", 10) != 0 || !src[10]
+                               : !src || !syslog_field(src)) {
             if ((rc = unsupported(P, r,
-                                  "relabel_configs: source label '%s' is not a "
-                                  "__journal_<field> label",
+                                  kind == RL_JOURNAL
+                                      ? "relabel_configs: source label '%s' is not a "
+                                        "__journal_<field> label"
+                                      : "relabel_configs: source label '%s' is not supported "
+                                        "(supported: __syslog_message_hostname, _app_name, "
+                                        "_severity, _facility, _proc_id, _msg_id, "
+                                        "__syslog_connection_ip_address)",
                                   src ? src : "")))
                 return rc;
             continue;
         }
         if (*nfields >= PT_MAX_LABELS)
             return invalid(P, r, "too many relabel_configs rules");
-        {
-            size_t i = 0;
-            const char *f = src + 10;
-            if (strcmp(f, "priority_keyword") == 0)
-                f = "priority";
-            for (; f[i] && i < 127; i++)
-                store[*nfields][i] = (char)(f[i] >= 'a' && f[i] <= 'z' ? f[i] - 'a' + 'A' : f[i]);
-            store[*nfields][i] = '\0';
-        }
+        if (kind == RL_JOURNAL)
+            journal_field(src + 10, store[*nfields]);
+        else
+            snprintf(store[*nfields], 128, "%s", syslog_field(src));
         fields[*nfields].k = target;
         fields[*nfields].v = store[*nfields];
         (*nfields)++;
@@ -2373,7 +2457,7 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
                               "scrape_configs.%s is not supported (supported: job_name, "
                               "static_configs, docker_sd_configs, kubernetes_sd_configs, "
                               "journal, syslog, pipeline_stages, and relabel_configs for "
-                              "journal fields and docker/kubernetes discovery labels)",
+                              "journal and syslog fields and docker/kubernetes discovery labels)",
                               key)))
             return rc;
     }
@@ -2391,7 +2475,11 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
         return conv_sd_list(P, job, ksd, "kubernetes_sd_configs", conv_k8s_sd, ps, rl);
     if (dsd)
         return conv_sd_list(P, job, dsd, "docker_sd_configs", conv_docker_sd, ps, rl);
-    if (rl && (rc = conv_relabel(P, rl, jn != NULL, fields, store, &nfields)))
+    if (rl && (rc = conv_relabel(P, rl,
+                                 jn   ? RL_JOURNAL
+                                 : sy ? RL_SYSLOG
+                                      : RL_NONE,
+                                 fields, store, &nfields)))
         return rc;
     if (ps && !is_null(ps) && (rc = want_seq(P, ps, "pipeline_stages")))
         return rc;
@@ -2411,7 +2499,7 @@ static int conv_scrape(struct pt *P, const yaml_node_t *sc)
     if (jn)
         return conv_journal(P, job, jn, ps, fields, nfields);
     if (sy)
-        return conv_syslog(P, job, sy, ps);
+        return conv_syslog(P, job, sy, ps, fields, nfields);
     return unsupported(P, sc,
                        "job '%s' has no static_configs, docker_sd_configs, kubernetes_sd_configs, "
                        "journal or syslog",

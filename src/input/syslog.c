@@ -18,9 +18,10 @@
  * Everything runs on the event loop: one listening TCP socket and one UDP
  * socket (either may be off), at most max_connections connections, each with
  * one buffer of max_message_bytes (+ the octet count). A message's label set
- * (facility, severity, hostname, app_name) is one source: at most
- * max_streams are held, the least recently used let go first. Sources here
- * have no position: a network input has nothing to resume from (see README,
+ * (the values of its `fields`: by default facility, severity, hostname,
+ * app_name; ip_address is the sender's) is one source: at most max_streams
+ * are held, the least recently used let go first. Sources here have no
+ * position: a network input has nothing to resume from (see README,
  * "Syslog"). A source's one mark stays open (never sealed: no position to
  * commit, and a mark per read would cost the batches a reference each); it
  * only keeps the source alive while batches hold its records, and is sealed
@@ -37,6 +38,13 @@
 #define UDP_BUF      (20 * 65536) /* recvmmsg: up to 20 datagrams of up to 64 KiB per call */
 #define COUNT_DIGITS 16           /* room for an octet count and its SP before a message */
 #define STREAM_MARKS 2            /* one open mark for ever: nothing to commit */
+#define VALUE_MAX    255          /* a label value from a field is cut to this many bytes */
+#define IP_MAX       46           /* INET6_ADDRSTRLEN */
+
+/* What a `fields` entry takes its label's value from. */
+enum sl_field { F_FACILITY, F_SEVERITY, F_HOSTNAME, F_APP_NAME, F_PROC_ID, F_MSG_ID, F_IP, F_N };
+static const char *const field_names[F_N + 1] = {"facility", "severity", "hostname",   "app_name",
+                                                 "proc_id",  "msg_id",   "ip_address", NULL};
 
 struct sl_conf {
     char *listen_tcp;
@@ -45,6 +53,7 @@ struct sl_conf {
     int64_t max_message_bytes;
     int64_t idle_ms;
     int64_t max_streams;
+    struct lc_kvlist fields;
 };
 
 struct sl_in;
@@ -55,9 +64,9 @@ struct sl_stream {
     struct sl_stream *prev, *next; /* LRU list, most recent first */
     struct lc_source *src;
     uint64_t hash;
-    int pri; /* -1: malformed messages */
-    size_t hlen, alen;
-    char key[]; /* hostname then app_name */
+    bool malformed;
+    size_t klen;
+    char key[]; /* the fields' values, each as a length byte and its bytes */
 };
 
 struct sl_conn {
@@ -71,6 +80,7 @@ struct sl_conn {
     bool reading;
     bool closing;
     int64_t last_ns; /* monotonic, last data */
+    char ip[IP_MAX]; /* the peer's address */
 };
 
 struct sl_in {
@@ -91,7 +101,10 @@ struct sl_in {
     struct sl_stream *lru_head, *lru_tail;
     size_t nstreams;
     uint64_t stream_seq;
-    struct lc_metric_series *m_fmt[3]; /* rfc5424, rfc3164, malformed */
+    enum sl_field field[LC_LABELS_MAX]; /* of each c->fields entry */
+    bool need_ip;                       /* a field is ip_address */
+    char *key;                          /* a message's key: fields.n * (1 + VALUE_MAX) bytes */
+    struct lc_metric_series *m_fmt[3];  /* rfc5424, rfc3164, malformed */
     struct lc_metric_series *m_cut;
     struct lc_metric_series *m_drop_paused;
     struct lc_metric_series *m_conns;
@@ -146,6 +159,29 @@ static const char *check_addr(const char *key, const char *v)
     return "expected a numeric IPv4 HOST:PORT, [IPv6]:PORT (port 1-65535), or \"\" for off";
 }
 
+static int field_index(const char *name)
+{
+    for (int i = 0; i < F_N; i++)
+        if (strcmp(field_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static const char *check_field(const char *label, const char *field)
+{
+    char clean[128];
+
+    if (!label || !field)
+        return "expected a label name and a message field";
+    lc_labels_sanitize_name(label, clean, sizeof(clean));
+    if (strcmp(clean, label) != 0)
+        return "invalid label name: use [a-zA-Z_][a-zA-Z0-9_]*";
+    if (field_index(field) < 0)
+        return "unknown field: use facility, severity, hostname, app_name, proc_id, msg_id or "
+               "ip_address";
+    return NULL;
+}
+
 static const struct lc_option syslog_options[] = {
     {LC_OPT_STR, "listen_tcp", "127.0.0.1:5514", SCFG(listen_tcp), .check = check_addr,
      .help = "TCP address (RFC 6587: octet counting or newline framing); \"\" turns TCP off. "
@@ -161,8 +197,16 @@ static const struct lc_option syslog_options[] = {
      .help = "A TCP connection silent this long is closed (counted; 0: never). Connections we "
              "stopped reading (backpressure) do not time out."},
     {LC_OPT_INT, "max_streams", "512", SCFG(max_streams), 1, 100000,
-     .help = "Label sets (facility, severity, hostname, app_name) held at once; the least "
-             "recently used is let go beyond it (counted)."},
+     .help = "Label sets (the values of `fields`) held at once; the least recently used is let "
+             "go beyond it (counted)."},
+    {LC_OPT_MAP, "fields",
+     "{facility: facility, severity: severity, hostname: hostname, "
+     "app_name: app_name}",
+     SCFG(fields), .check = check_field,
+     .help = "Labels from the message (label: field): facility, severity (keywords: local3, "
+             "warning), hostname, app_name, proc_id, msg_id, and ip_address (the sender's "
+             "address); an empty value is no label, values are cut to 255 bytes. `{}`: the "
+             "input's `labels` only. Each distinct set of values is a stream (max_streams)."},
     LC_OPT_END,
 };
 
@@ -223,43 +267,46 @@ static struct lc_source *new_source(struct sl_in *s, struct lc_labels *labels)
     return lc_source_new(s->in, key, "", labels, &none, STREAM_MARKS);
 }
 
-static struct sl_stream *stream_new(struct sl_in *s, int pri, const struct lc_syslog_field *host,
-                                    const struct lc_syslog_field *app, uint64_t hash)
+/* The labels of a stream: the input's, then each field's value (key: its values, see sl_stream). */
+static int stream_labels(struct sl_in *s, bool malformed, const char *key,
+                         struct lc_labels **labels)
 {
-    const struct lc_kvlist *stat = &s->in->conf->labels;
-    struct lc_kv kv[LC_LABELS_MAX + 4];
-    struct lc_labels *labels = NULL;
-    char hv[256], av[64];
-    struct sl_stream *st;
+    const struct lc_kvlist *stat = &s->in->conf->labels, *f = &s->c->fields;
+    struct lc_kv kv[LC_LABELS_MAX + 1];
+    char vals[LC_LABELS_MAX][VALUE_MAX + 1];
     size_t n = 0;
+
+    for (size_t i = 0; i < stat->n && n < LC_LABELS_MAX; i++)
+        kv[n++] = stat->v[i];
+    if (malformed) {
+        kv[n].key = "malformed";
+        kv[n++].value = "true";
+    }
+    for (size_t i = 0; !malformed && i < f->n; i++) {
+        size_t len = (unsigned char)*key++;
+        if (len && n < LC_LABELS_MAX) {
+            memcpy(vals[i], key, len);
+            vals[i][len] = '\0';
+            kv[n].key = f->v[i].key;
+            kv[n++].value = vals[i];
+        }
+        key += len;
+    }
+    return lc_labels_intern(kv, n, labels);
+}
+
+static struct sl_stream *stream_new(struct sl_in *s, bool malformed, const char *key, size_t klen,
+                                    uint64_t hash)
+{
+    struct lc_labels *labels = NULL;
+    struct sl_stream *st;
 
     while (s->nstreams >= (size_t)s->c->max_streams && s->lru_tail) {
         stream_free(s, s->lru_tail);
         lc_counter_inc(s->m_evicted);
     }
-    for (size_t i = 0; i < stat->n && n < LC_LABELS_MAX - 4; i++)
-        kv[n++] = stat->v[i];
-    snprintf(hv, sizeof(hv), "%.*s", (int)host->len, host->p ? host->p : "");
-    snprintf(av, sizeof(av), "%.*s", (int)app->len, app->p ? app->p : "");
-    if (pri < 0) {
-        kv[n].key = "malformed";
-        kv[n++].value = "true";
-    } else {
-        kv[n].key = "facility";
-        kv[n++].value = (char *)lc_syslog_facility_name(pri / 8);
-        kv[n].key = "severity";
-        kv[n++].value = (char *)lc_syslog_severity_name(pri % 8);
-        if (hv[0]) {
-            kv[n].key = "hostname";
-            kv[n++].value = hv;
-        }
-        if (av[0]) {
-            kv[n].key = "app_name";
-            kv[n++].value = av;
-        }
-    }
-    st = calloc(1, sizeof(*st) + host->len + app->len + 1);
-    if (!st || lc_labels_intern(kv, n, &labels) != 0) {
+    st = calloc(1, sizeof(*st) + klen + 1);
+    if (!st || stream_labels(s, malformed, key, &labels) != 0) {
         free(st);
         return NULL;
     }
@@ -270,13 +317,9 @@ static struct sl_stream *stream_new(struct sl_in *s, int pri, const struct lc_sy
         return NULL;
     }
     st->hash = hash;
-    st->pri = pri;
-    st->hlen = host->len;
-    st->alen = app->len;
-    if (host->len)
-        memcpy(st->key, host->p, host->len);
-    if (app->len)
-        memcpy(st->key + host->len, app->p, app->len);
+    st->malformed = malformed;
+    st->klen = klen;
+    memcpy(st->key, key, klen);
     st->hnext = s->buckets[hash & (s->nbuckets - 1)];
     s->buckets[hash & (s->nbuckets - 1)] = st;
     lru_front(s, st);
@@ -285,26 +328,66 @@ static struct sl_stream *stream_new(struct sl_in *s, int pri, const struct lc_sy
     return st;
 }
 
-static struct sl_stream *stream_get(struct sl_in *s, int pri, const struct lc_syslog_field *hf,
-                                    const struct lc_syslog_field *af)
+/* Appends one value (cut to VALUE_MAX bytes) to a key at *k. */
+static void key_put(char **k, const char *p, size_t len)
 {
-    /* an absent field has no pointer: never hand NULL to memcpy/memcmp, even for 0 bytes */
-    const struct lc_syslog_field h0 = {hf->len ? hf->p : "", hf->len};
-    const struct lc_syslog_field a0 = {af->len ? af->p : "", af->len};
-    const struct lc_syslog_field *host = &h0, *app = &a0;
-    uint64_t h = fnv(14695981039346656037ULL, (const char *)&pri, sizeof(pri));
+    if (len > VALUE_MAX)
+        len = VALUE_MAX;
+    *(*k)++ = (char)(unsigned char)len;
+    if (len)
+        memcpy(*k, p, len);
+    *k += len;
+}
+
+/* The stream of a message (m NULL: malformed) from ip; made when new. */
+static struct sl_stream *stream_get(struct sl_in *s, const struct lc_syslog_msg *m, const char *ip)
+{
+    char *k = s->key;
+    uint64_t h;
+    size_t klen;
     struct sl_stream *st;
 
-    h = fnv(h, host->p, host->len);
-    h = fnv(h ^ 0xff, app->p, app->len);
+    for (size_t i = 0; m && i < s->c->fields.n; i++) {
+        const struct lc_syslog_field *f = NULL;
+        const char *v = NULL;
+        switch (s->field[i]) {
+        case F_FACILITY:
+            v = lc_syslog_facility_name(m->facility);
+            break;
+        case F_SEVERITY:
+            v = lc_syslog_severity_name(m->severity);
+            break;
+        case F_HOSTNAME:
+            f = &m->hostname;
+            break;
+        case F_APP_NAME:
+            f = &m->app_name;
+            break;
+        case F_PROC_ID:
+            f = &m->procid;
+            break;
+        case F_MSG_ID:
+            f = &m->msgid;
+            break;
+        case F_IP:
+        case F_N:
+            v = ip;
+            break;
+        }
+        if (f) /* an absent field has no pointer: never hand NULL to memcpy, even for 0 bytes */
+            key_put(&k, f->len ? f->p : "", f->len);
+        else
+            key_put(&k, v ? v : "", v ? strlen(v) : 0);
+    }
+    klen = (size_t)(k - s->key);
+    h = fnv(14695981039346656037ULL ^ (m ? 0 : 1), s->key, klen);
     for (st = s->buckets[h & (s->nbuckets - 1)]; st; st = st->hnext) {
-        if (st->hash == h && st->pri == pri && st->hlen == host->len && st->alen == app->len &&
-            memcmp(st->key, host->p, host->len) == 0 &&
-            memcmp(st->key + st->hlen, app->p, app->len) == 0)
+        if (st->hash == h && st->malformed == !m && st->klen == klen &&
+            memcmp(st->key, s->key, klen) == 0)
             break;
     }
     if (!st)
-        return stream_new(s, pri, host, app, h);
+        return stream_new(s, !m, s->key, klen, h);
     if (s->lru_head != st) {
         lru_unlink(s, st);
         lru_front(s, st);
@@ -314,9 +397,8 @@ static struct sl_stream *stream_get(struct sl_in *s, int pri, const struct lc_sy
 
 /* Messages ------------------------------------------------------------------ */
 
-static void handle(struct sl_in *s, const char *p, size_t n, bool cut)
+static void handle(struct sl_in *s, const char *p, size_t n, bool cut, const char *ip)
 {
-    static const struct lc_syslog_field none = {"", 0};
     struct lc_syslog_msg m;
     struct sl_stream *st;
     int64_t now = lc_now_ns(), ts = now;
@@ -327,7 +409,7 @@ static void handle(struct sl_in *s, const char *p, size_t n, bool cut)
         lc_counter_inc(s->m_cut);
     if (lc_syslog_parse(p, n, now, s->utc_offset, &m) == 0) {
         lc_counter_inc(s->m_fmt[m.version ? 0 : 1]);
-        st = stream_get(s, m.facility * 8 + m.severity, &m.hostname, &m.app_name);
+        st = stream_get(s, &m, ip);
         if (m.ts_ns)
             ts = m.ts_ns;
         if (m.sd.len) { /* the structured data and the message, as sent */
@@ -342,7 +424,7 @@ static void handle(struct sl_in *s, const char *p, size_t n, bool cut)
         lc_logf(LC_LOG_WARN, s->in->conf->name, NULL,
                 "a message that is neither RFC 5424 nor RFC 3164 (no <PRI>): passed on as a raw "
                 "line (labelled malformed=\"true\")");
-        st = stream_get(s, -1, &none, &none);
+        st = stream_get(s, NULL, ip);
     }
     if (!st) {
         lc_log(LC_LOG_ERROR, s->in->conf->name, "out of memory: a message dropped");
@@ -367,6 +449,17 @@ static void handle(struct sl_in *s, const char *p, size_t n, bool cut)
 }
 
 /* TCP ------------------------------------------------------------------------ */
+
+/* The numeric address of a peer, into buf ("" when unknown). */
+static const char *ip_name(const struct sockaddr *sa, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (sa->sa_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)sa, buf, len);
+    else if (sa->sa_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)sa, buf, len);
+    return buf;
+}
 
 static void on_conn_closed(uv_handle_t *h);
 static void closed_one(struct sl_in *s);
@@ -425,7 +518,7 @@ static void frames(struct sl_conn *c)
         enum lc_syslog_frame r = lc_syslog_frame(p, n, max, &start, &mlen, &used);
         if (r == LC_SYSLOG_FRAME_MORE)
             break;
-        handle(s, p + start, mlen, r == LC_SYSLOG_FRAME_BIG);
+        handle(s, p + start, mlen, r == LC_SYSLOG_FRAME_BIG, c->ip);
         if (r == LC_SYSLOG_FRAME_OK) {
             off += used;
         } else if (used) { /* an octet-counted frame over max: skip its rest */
@@ -457,7 +550,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
             size_t n = c->len;
             if (c->buf[n - 1] == '\r')
                 n--;
-            handle(s, c->buf, n, false);
+            handle(s, c->buf, n, false, c->ip);
         }
         conn_close(c, nread == UV_EOF ? CLOSE_PEER : CLOSE_ERROR);
         return;
@@ -528,6 +621,12 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->h, on_conn_closed);
         return;
     }
+    if (s->need_ip) {
+        struct sockaddr_storage ss;
+        int sl = sizeof(ss);
+        if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &sl) == 0)
+            ip_name((const struct sockaddr *)&ss, c->ip, sizeof(c->ip));
+    }
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -569,6 +668,7 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
     struct sl_in *s = h->data;
     size_t n, max = (size_t)s->c->max_message_bytes;
     bool cut = (flags & UV_UDP_PARTIAL) != 0;
+    char ip[IP_MAX];
 
     if (nread <= 0 || !addr)
         return; /* nothing, or (UV_UDP_MMSG_FREE) the end of a batch: the buffer is ours for good */
@@ -586,7 +686,7 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
         n = max;
         cut = true;
     }
-    handle(s, buf->base, n, cut);
+    handle(s, buf->base, n, cut, s->need_ip ? ip_name(addr, ip, sizeof(ip)) : "");
 }
 
 /* Plugin ---------------------------------------------------------------------- */
@@ -613,9 +713,19 @@ static int sl_init(struct lc_input *in)
     s->nbuckets = 16;
     while (s->nbuckets < (size_t)c->max_streams * 2)
         s->nbuckets *= 2;
+    if (in->conf->labels.n + c->fields.n > LC_LABELS_MAX) {
+        lc_log(LC_LOG_ERROR, name, "labels and fields make more than 15 labels (Loki's limit)");
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < c->fields.n; i++) {
+        int fi = field_index(c->fields.v[i].value);
+        s->field[i] = fi < 0 ? F_IP : (enum sl_field)fi; /* checked when parsed */
+        s->need_ip |= s->field[i] == F_IP;
+    }
     s->buckets = calloc(s->nbuckets, sizeof(struct sl_stream *));
     s->udp_buf = malloc(UDP_BUF);
-    if (!s->buckets || !s->udp_buf)
+    s->key = malloc(c->fields.n * (1 + VALUE_MAX) + 1);
+    if (!s->buckets || !s->udp_buf || !s->key)
         return -ENOMEM;
     if (localtime_r(&now, &tm))
         s->utc_offset = tm.tm_gmtoff; /* RFC 3164 times are the sender's local time: ours */
@@ -793,6 +903,7 @@ static void sl_free(struct lc_input *in)
         stream_free(s, s->lru_head);
     free(s->buckets);
     free(s->udp_buf);
+    free(s->key);
     free(s);
     in->ctx = NULL;
 }

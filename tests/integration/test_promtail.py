@@ -18,6 +18,7 @@ import calendar
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -330,6 +331,17 @@ DOC_EXAMPLES = {
         "      - timestamp: {source: ts, format: UnixMs}\n",
         ["1562708916414 a line"],
         [("1562708916414 a line", {}, 1562708916414000000, {})]),
+    # Go layouts with fractional seconds: .000 exactly 3 digits, .999999999 any (Go's parser)
+    "timestamp-go-fraction": (
+        "      - regex: {expression: '^(?P<ts>\\S+ \\S+) '}\n"
+        "      - timestamp: {source: ts, format: '2006-01-02 15:04:05.000', "
+        "fallback_formats: ['2006-01-02 15:04:05.999999999']}\n",
+        ["2024-05-01 10:00:00.123 a", "2024-05-01 10:00:00,5 b",
+         "2024-05-01 10:00:00.000000007 c", "2024-05-01 10:00:00 d"],
+        [("2024-05-01 10:00:00.123 a", {}, 1714557600123000000, {}),
+         ("2024-05-01 10:00:00,5 b", {}, 1714557600500000000, {}),
+         ("2024-05-01 10:00:00.000000007 c", {}, 1714557600000000007, {}),
+         ("2024-05-01 10:00:00 d", {}, 1714557600000000000, {})]),
     "match-labeldrop": (
         "      - match:\n          selector: '{job=\"s\"}'\n          stages:\n"
         "            - regex: {expression: '^(?P<level>\\w+) '}\n"
@@ -680,3 +692,26 @@ def test_kubernetes_sd_relabel_configs(tmp_path, fake):
                    (json.dumps(dict(base, stream="stderr"), sort_keys=True), "err line")}, got
     assert p.stderr.count("dropped by the relabel rules") == 1, p.stderr[-3000:]
     assert "kube-system_coredns-1_9f8e/coredns/0.log: dropped" in p.stderr, p.stderr[-3000:]
+
+
+def test_syslog_relabel_configs(tmp_path, fake):
+    """A syslog target with Promtail's documented relabel rules (corpus 16): a message over TCP
+    (octet counting) arrives with exactly the labels the rules make (host, app, level, ip) plus
+    the static job, not the input's default facility/hostname/app_name."""
+    src = ag.REPO / "tests" / "promtail" / "corpus" / "16-syslog-relabel.yaml"
+    cfg, port, _ = localize(src, tmp_path, fake, [])
+    addr = yaml.safe_load(cfg.read_text())["scrape_configs"][0]["syslog"]["listen_address"]
+    host, sport = addr.rsplit(":", 1)
+    pt = PromtailAgent(tmp_path, cfg, tmp_path / "state").start()
+    try:
+        pt.wait_ready(port)
+        msg = b"<14>1 - web-1 nginx 42 - - tcp hello"  # no time: the time received
+        with socket.create_connection((host, int(sport)), timeout=5) as s:
+            s.sendall(f"{len(msg)} ".encode() + msg)
+        assert ag.wait_until(lambda: len(fake.entries()) >= 1, 10), pt.stderr()[-3000:]
+    finally:
+        assert pt.stop() == 0, pt.stderr()[-3000:]
+    (e,) = fake.entries()
+    assert e["labels"] == {"job": "syslog", "host": "web-1", "app": "nginx", "level": "info",
+                           "ip": "127.0.0.1"}, e
+    assert e["line"].rstrip("\n") == "tcp hello"

@@ -198,6 +198,27 @@ def test_oversized_malformed_idle(make_agent):
     assert len(lines) == 6
 
 
+def test_fields_choose_the_labels(make_agent):
+    """`fields` (label: message field) replaces the default labels: over TCP and UDP the records
+    carry exactly the input's labels plus host, ip (the sender's address), pid and mid; an
+    absent field (no hostname) is no label."""
+    port = free_udp_tcp_port()
+    a = make_agent([syslog_input(port, fields={"host": "hostname", "ip": "ip_address",
+                                                "pid": "proc_id", "mid": "msg_id"})])
+    a.start()
+    with socket.create_connection(("127.0.0.1", port), timeout=ag.scaled(10)) as s:
+        s.sendall(octet("<13>1 - web-1 nginx 42 ID7 - over tcp"))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.sendto(b"<13>1 - - nginx 43 - - over udp", ("127.0.0.1", port))
+    assert wait_lines(a, 2), ag.count_lines(a.out_path)
+    assert a.stop(20) == 0
+    got = {r["line"]: r["labels"] for r in a.output().records}
+    assert got == {
+        "over tcp": {"job": "syslog", "host": "web-1", "ip": "127.0.0.1", "pid": "42",
+                     "mid": "ID7"},
+        "over udp": {"job": "syslog", "ip": "127.0.0.1", "pid": "43"}}, got
+
+
 def test_backpressure_blocks_tcp_senders_and_counts_udp_drops(make_agent):
     """Loki stalls: the outputs fill up (max_pending_bytes), the input stops reading its
     sockets, so a TCP sender's sendall blocks instead of us dropping; UDP datagrams received

@@ -616,6 +616,28 @@ static void test_timestamp_output_template_limit(void **state)
     assert_int_equal(r->ts_ns, 1);
     chain_done(&t);
 
+    /* fractions of a second: %3f exactly 3 digits, %f optional and any digits (Go's .000, .999) */
+    t = chain_of("      - logfmt: {}\n"
+                 "      - timestamp: {source: ts, format: '%Y-%m-%d %H:%M:%S%3f', "
+                 "fallback_formats: ['%Y-%m-%dT%H:%M:%S%f%z']}\n");
+    r = run(&t, "ts=\"2023-11-14 22:13:20.123\"");
+    assert_int_equal(r->ts_ns, 1700000000123000000LL);
+    r = run(&t, "ts=\"2023-11-14 22:13:20,007\""); /* Go takes a comma too */
+    assert_int_equal(r->ts_ns, 1700000000007000000LL);
+    r = run(&t, "ts=\"2023-11-14 22:13:20.12\""); /* 2 digits: not %3f, nor the fallbacks */
+    assert_int_equal(r->ts_ns, 1);
+    r = run(&t, "ts=2023-11-14T22:13:20.123456789+0000");
+    assert_int_equal(r->ts_ns, 1700000000123456789LL);
+    r = run(&t, "ts=2023-11-14T23:13:20.1234567891+0100"); /* the first 9 digits count */
+    assert_int_equal(r->ts_ns, 1700000000123456789LL);
+    r = run(&t, "ts=2023-11-14T22:13:20.000001+0000");
+    assert_int_equal(r->ts_ns, 1700000000000001000LL);
+    r = run(&t, "ts=2023-11-14T22:13:20+0000"); /* %f is optional */
+    assert_int_equal(r->ts_ns, 1700000000000000000LL);
+    r = run(&t, "ts=2023-11-14T22:13:20.+0000"); /* a separator without a digit */
+    assert_int_equal(r->ts_ns, 1);
+    chain_done(&t);
+
     t = chain_of("      - limit: {rate: 1, burst: 3}\n");
     for (int i = 0; i < 3; i++)
         assert_non_null(run(&t, "x"));

@@ -158,19 +158,39 @@ static void test_timestamp_layouts(void **state)
                                "-0700']}\n",
                           0, &y, err, sizeof(err), NULL),
                      0);
-    assert_has(y, "format: \"%Y-%m-%d %H:%M:%S\", fallback_formats: [\"%a, %d %b %Y "
-                  "%H:%M:%S %z\", \"UnixMs\", \"%d/%b/%Y:%H:%M:%S %z\"]");
+    /* Go's seconds take an optional fraction too: %S%f */
+    assert_has(y, "format: \"%Y-%m-%d %H:%M:%S%f\", fallback_formats: [\"%a, %d %b %Y "
+                  "%H:%M:%S%f %z\", \"UnixMs\", \"%d/%b/%Y:%H:%M:%S%f %z\"]");
     assert_loads(y);
     free(y);
     y = NULL;
-    /* fractional seconds and zone names have no strptime form */
-    assert_int_equal(conv(HEAD
-                          "    pipeline_stages:\n"
-                          "      - timestamp: {source: t, format: '2006-01-02 15:04:05.000'}\n",
+    /* fractional seconds: .000 exactly that many digits (%3f), .999 any (%f) */
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - timestamp: {source: t, format: '2006-01-02 15:04:05.000', "
+                               "fallback_formats: ['2006-01-02 15:04:05.999999999', "
+                               "'2006-01-02T15:04:05.000000-0700', '02.01.2006 15:04:05,000']}\n",
+                          0, &y, err, sizeof(err), NULL),
+                     0);
+    assert_has(y, "format: \"%Y-%m-%d %H:%M:%S%3f\", fallback_formats: [\"%Y-%m-%d "
+                  "%H:%M:%S%f\", \"%Y-%m-%dT%H:%M:%S%6f%z\", \"%d.%m.%Y %H:%M:%S%3f\"]");
+    assert_loads(y);
+    free(y);
+    y = NULL;
+    assert_int_equal(conv(HEAD "    pipeline_stages:\n"
+                               "      - timestamp: {source: t, format: '05.0000000000 2006'}\n",
                           0, &y, err, sizeof(err), NULL),
                      -EINVAL);
     assert_has(err, "p.yaml:10:40: timestamp format");
-    assert_has(err, "fractional seconds");
+    assert_has(err, "more than 9 fractional digits");
+    /* the native stage takes one fraction per layout */
+    {
+        struct lc_config *cfg = NULL;
+        static const char two[] = "inputs:\n  - type: syslog\n    name: s\n    process:\n"
+                                  "      - timestamp: {source: t, format: '%H:%M:%S%3f %Y%f'}\n"
+                                  "outputs:\n  - type: ndjson\n    path: /dev/null\n";
+        assert_int_not_equal(lc_config_load_string(two, "n.yaml", &cfg, err, sizeof(err)), 0);
+        assert_has(err, "at most one %f");
+    }
     assert_int_equal(conv(HEAD "    pipeline_stages:\n"
                                "      - timestamp: {source: t, format: RFC1123}\n",
                           0, &y, err, sizeof(err), NULL),
@@ -390,6 +410,66 @@ static void test_kubernetes_sd(void **state)
 }
 
 /* match: decided per input from its static labels; per-line labels are unsupported. */
+/* syslog relabel_configs on __syslog_* labels: the syslog input's fields; the rest errors. */
+static void test_syslog_relabel(void **state)
+{
+#define SYSLOG_HEAD                                                                                \
+    "clients:\n"                                                                                   \
+    "  - url: http://127.0.0.1:3100\n"                                                             \
+    "scrape_configs:\n"                                                                            \
+    "  - job_name: syslog\n"                                                                       \
+    "    syslog: {listen_address: 127.0.0.1:1514, labels: {job: syslog}}\n"                        \
+    "    relabel_configs:\n"
+    static const char ok[] =
+        SYSLOG_HEAD "      - source_labels: ['__syslog_message_hostname']\n"
+                    "        target_label: 'host'\n"
+                    "      - {source_labels: [__syslog_connection_ip_address], target_label: ip, "
+                    "action: replace, regex: '(.*)', replacement: '$1'}\n"
+                    "      - {source_labels: [__syslog_message_proc_id], target_label: pid}\n";
+    static const char none[] = SYSLOG_HEAD "      []\n";
+    static const char conn_host[] =
+        SYSLOG_HEAD "      - {source_labels: [__syslog_message_app_name], target_label: app}\n"
+                    "      - {source_labels: [__syslog_connection_hostname], target_label: h}\n";
+    static const char drop[] = SYSLOG_HEAD
+        "      - {source_labels: [__syslog_message_severity], regex: debug, action: drop}\n";
+    static const char regex[] =
+        SYSLOG_HEAD "      - {source_labels: [__syslog_message_hostname], regex: '([^.]*)\\..*', "
+                    "target_label: host}\n";
+    static const char bad_field[] = "inputs:\n  - type: syslog\n    name: s\n"
+                                    "    fields: {host: hostnam}\n"
+                                    "outputs:\n  - type: ndjson\n    path: /dev/null\n";
+    struct lc_config *cfg = NULL;
+    char *y = NULL, err[1024];
+    (void)state;
+    assert_int_equal(conv(ok, 0, &y, err, sizeof(err), NULL), 0);
+    assert_has(y, "fields: {\"host\": \"hostname\", \"ip\": \"ip_address\", \"pid\": \"proc_id\"}");
+    assert_has(y, "labels: {\"job\": \"syslog\"}");
+    assert_lacks(y, "approximated: facility and severity"); /* neither is mapped */
+    assert_loads(y);
+    free(y);
+    /* no rules: Promtail's labels are the static ones only */
+    assert_int_equal(conv(none, 0, &y, err, sizeof(err), NULL), 0);
+    assert_has(y, "fields: {}");
+    assert_loads(y);
+    free(y);
+    assert_int_equal(conv(conn_host, 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "p.yaml:8:9: relabel_configs: source label '__syslog_connection_hostname' "
+                    "is not supported");
+    assert_int_equal(conv(drop, 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "p.yaml:7:9: this relabel_configs rule is not supported");
+    assert_int_equal(conv(regex, 0, &y, err, sizeof(err), NULL), -EINVAL);
+    assert_has(err, "p.yaml:7:9: this relabel_configs rule is not supported");
+    /* lenient: the rule left out, said */
+    assert_int_equal(conv(drop, LC_PT_LENIENT, &y, err, sizeof(err), NULL), 0);
+    assert_has(err, "p.yaml:7:9: warning: this relabel_configs rule");
+    assert_has(y, "fields: {}");
+    free(y);
+    /* the native option checks its fields */
+    assert_int_not_equal(lc_config_load_string(bad_field, "n.yaml", &cfg, err, sizeof(err)), 0);
+    assert_has(err, "unknown field");
+#undef SYSLOG_HEAD
+}
+
 static void test_match_static(void **state)
 {
     static const char text[] =
@@ -671,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_bad_documents),
         cmocka_unit_test(test_docker_sd),
         cmocka_unit_test(test_kubernetes_sd),
+        cmocka_unit_test(test_syslog_relabel),
         cmocka_unit_test(test_match_static),
         cmocka_unit_test(test_labeldrop_stage),
         cmocka_unit_test(test_tenant_stage),
