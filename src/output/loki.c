@@ -298,9 +298,23 @@ static const char *shown_body(const struct lc_loki_req *rq, size_t max, char *ou
     return out;
 }
 
-static void count_status(struct lc_loki *lk, int cls)
+/*
+ * The requests_total{status} label of an answer. Only the metric's buckets:
+ * what the answer means is lc_loki_conf_push_result's to say.
+ */
+static int status_class(CURLcode result, long status)
 {
-    lc_counter_inc(lk->m.requests[cls]);
+    if (result != CURLE_OK)
+        return ST_ERROR;
+    if (status >= 200 && status < 300)
+        return ST_2XX;
+    if (status == 429)
+        return ST_429;
+    if (status >= 500)
+        return ST_5XX;
+    if (status >= 400)
+        return ST_4XX;
+    return ST_OTHER;
 }
 
 /*
@@ -328,13 +342,11 @@ static void retry_later(struct lc_loki *lk, const struct lc_loki_req *rq, struct
 
     if (result != CURLE_OK) {
         char msg[CURL_ERROR_SIZE * 2];
-        count_status(lk, ST_ERROR);
         lc_redact_url(rq->errbuf[0] ? rq->errbuf : curl_easy_strerror(result), msg, sizeof(msg));
         lc_logf(LC_LOG_WARN, lk->name, NULL, "push failed: %s%s; retrying", msg,
                 lc_loki_conf_tls_hint(result, lk->conf));
     } else {
         char body[256];
-        count_status(lk, status == 429 ? ST_429 : ST_5XX);
         if (rq->retry_after[0])
             ra = lc_retry_after_parse(rq->retry_after, (int64_t)time(NULL));
         lc_logf(LC_LOG_WARN, lk->name, NULL, "push answered %ld: %s; retrying", status,
@@ -365,12 +377,12 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
     if (result == CURLE_OK)
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 
+    lc_counter_inc(lk->m.requests[status_class(result, status)]);
     switch (lc_loki_conf_push_result(result, status)) {
     case LC_SEND_RETRY:
         retry_later(lk, rq, b, result, status, now);
         break;
     case LC_SEND_OK:
-        count_status(lk, ST_2XX);
         lc_breaker_success(&lk->br);
         if (lk->auth_failed)
             lc_logf(LC_LOG_INFO, lk->name, NULL, "authentication works again: resuming pushes");
@@ -379,7 +391,6 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
         break;
     case LC_SEND_AUTH: {
         char body[256];
-        count_status(lk, ST_4XX);
         lc_counter_inc(lk->m.auth_failures);
         lc_logf(LC_LOG_ERROR, lk->name, NULL,
                 "push answered %ld (authentication failed): %s; check the credentials "
@@ -394,7 +405,6 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
     case LC_SEND_REJECT: {
         /* 400 and every other answer: Loki kept what it could; never re-send */
         char body[384];
-        count_status(lk, status >= 400 && status < 500 ? ST_4XX : ST_OTHER);
         lc_logf(LC_LOG_WARN, lk->name, NULL,
                 "push rejected with %ld: %s; the batch goes to the dead-letter queue", status,
                 shown_body(rq, 300, body, sizeof(body)));
