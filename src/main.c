@@ -8,7 +8,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/promtail.h"
-#include "output/dlq.h"
+#include "output/dlq_cli.h"
 #include "process/stage.h"
 
 #include <curl/curl.h>

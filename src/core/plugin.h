@@ -67,7 +67,12 @@ enum lc_batch_fate {
     LC_FATE_FAILED,        /* not handled durably (shutdown, DLQ failure): replay after restart */
 };
 
-/* What an output's destination answered to one request, and so what becomes of the batch. */
+/*
+ * What an output's destination answered to one request, and so what becomes
+ * of the batch. The core never reads it: an output that sends requests maps
+ * every answer to it in ONE function that all its senders use (the Loki
+ * output and `dlq replay`: lc_loki_conf_push_result, output/loki_conf.h).
+ */
 enum lc_send_result {
     LC_SEND_OK = 0, /* accepted: delivered */
     LC_SEND_RETRY,  /* not now (transport error, overload, server error): send again later */
@@ -107,9 +112,12 @@ struct lc_output {
  * Contract for every output plugin:
  * - init: allocate ctx from out->conf->conf, register metrics. 0 or -errno.
  * - send: takes ownership of a sealed batch and MUST give it back with
- *   lc_output_done(out, b, fate) exactly once, on the event loop thread. It may
- *   do so from inside send() itself (the pipeline then defers the fate to the
- *   next loop iteration), or later, from its own callbacks.
+ *   lc_output_done(out, b, fate) exactly once, on the event loop thread; b is
+ *   not touched after that call. It may call it from inside send() itself:
+ *   the pipeline then only queues the fate, and a zero-delay timer applies it
+ *   on the next loop iteration (marks released, pending_bytes lowered), so an
+ *   ack never re-enters the input that is emitting. Or later, from its own
+ *   callbacks (a request's end, a worker's after_work), where it applies at once.
  * - flush (optional): --once or shutdown wants everything out soon (skip waits).
  * - stop: give every held batch back (delivered, dead-lettered or FAILED),
  *   close handles, then call lc_output_stopped(out).

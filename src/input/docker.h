@@ -92,9 +92,16 @@ void lc_docker_set_unreadable(struct lc_docker_in *d, const char *id, const char
                               const char *driver, const char *remedy, const char *why);
 /* True when lc_docker_set_unreadable() noted the container (and still remembers it). */
 bool lc_docker_is_unreadable(const struct lc_docker_in *d, const char *id);
-/* The input's /health entry: connected or not, and how many containers are unreadable. */
+/*
+ * Refreshes the input's /health entry while the daemon is connected: ok
+ * ("connected"), or degraded with the count of unreadable containers. While
+ * disconnected it changes nothing (the connection's own state is shown).
+ */
 void lc_docker_health(struct lc_docker_in *d);
-/* True when the container passes include/exclude. */
+/*
+ * True when the container passes the filters: every non-empty include list
+ * (names, images, labels) has a match, and no exclude list does. Pure.
+ */
 bool lc_docker_selected(const struct lc_docker_conf *c, const struct lc_docker_meta_entry *e);
 /*
  * The label set of a container's stream ("stdout"/"stderr"): the input's
@@ -113,9 +120,10 @@ int lc_docker_labels(struct lc_docker_in *d, const struct lc_docker_meta_entry *
  */
 bool lc_docker_relabel_kept(struct lc_docker_in *d, const struct lc_docker_meta_entry *e);
 /*
- * The checkpoint key of a container in api mode, and where file mode looks for
- * it when it first meets a container (so switching modes neither loses nor
- * repeats more than a batch).
+ * Writes the checkpoint key of a container, "docker:<input name>:<id>", into
+ * key (len bytes, truncated if short). Mode api keys its sources by it; mode
+ * file looks for it when it first meets a container (so switching modes
+ * neither loses nor repeats more than a batch).
  */
 void lc_docker_key(const struct lc_docker_in *d, const char *id, char *key, size_t len);
 
@@ -154,11 +162,13 @@ void lc_docker_api_mode_free(struct lc_docker_in *d);
 /* A container event, or ev NULL: (re)connected, list the running containers. */
 void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_event *ev);
 
-/*
- * For the modes, during stop: one more asynchronous close is pending /
- * done. The input reports lc_input_stopped() when the last one is done.
- */
+/* For the modes, during stop: one more asynchronous close is pending (call before closing). */
 void lc_docker_closing(struct lc_docker_in *d);
+/*
+ * One pending close is done (from its close callback). The last one calls
+ * lc_input_stopped(d->in); docker.c holds one itself until everything was
+ * asked to close, so a close that completes at once cannot end the stop early.
+ */
 void lc_docker_closed(struct lc_docker_in *d);
 
 #endif

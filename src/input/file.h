@@ -260,12 +260,33 @@ void lc_tail_retry(struct lc_tail *t);
 #define LC_TAIL_RETRY_MAX_MS 5000
 
 /* file_tail.c */
-/* Reads what t has, up to a budget of bytes; returns bytes read, or -errno. */
+/*
+ * Reads t from t->offset in read_bytes blocks until `budget` bytes, its end,
+ * a pipeline pause or its source's share, or a line that could not be queued
+ * (t then went back: lc_tail_retry). Returns the bytes consumed (0 while a
+ * retry's backoff runs), or -errno on a read error (counted, logged; t is no
+ * longer hot). t->hot stays true only when more may be waiting. A file now
+ * shorter than t->offset, or whose first bytes no longer match its
+ * fingerprint (rewritten in place), is handled as truncated first.
+ */
 int64_t lc_tail_read(struct lc_tail *t, int64_t budget);
-/* Emits a held partial line that waited longer than flush timeout. */
+/*
+ * Emits the held partial line of a plain file once it waited flush_ms
+ * (`now_mono` against t->idle_since), counts it and checkpoints past it. A
+ * no-op with ops (a decoder's partial line is a torn write), when the source
+ * is not writable, or while a retry waits; if the emit fails, lc_tail_retry.
+ */
 void lc_tail_flush_partial(struct lc_tail *t, int64_t now_mono);
-/* Handles a shrunk file (copytruncate): back to 0. */
+/*
+ * t's file shrank (copytruncate) or was rewritten in place: counted and logged, read
+ * again from byte 0, its fingerprint and checkpoint reset, the held partial
+ * line dropped.
+ */
 void lc_tail_truncated(struct lc_tail *t);
+/*
+ * The file fingerprint's hash (64-bit FNV-1a): h extended with n bytes of p.
+ * Start from LC_FP_SEED; pure, so the same bytes always give the same hash.
+ */
 uint64_t lc_fp_update(uint64_t h, const char *p, size_t n);
 #define LC_FP_SEED 14695981039346656037ULL
 

@@ -135,11 +135,4 @@ int lc_dlq_replay(const char *dir, lc_dlq_replay_fn fn, void *arg,
 /* Prints one line per segment (name, bytes, batches) and a total. 0 or negative errno. */
 int lc_dlq_list(const char *dir, FILE *f);
 
-/*
- * The `log_capturer dlq` command: `dlq list [-c FILE]`, `dlq replay [-c FILE]
- * [--output NAME]`. argv[0] is "dlq". Returns the process exit code.
- * (Defined in dlq_cli.c, which knows the Loki output.)
- */
-int lc_dlq_cli(int argc, char **argv);
-
 #endif

@@ -7,7 +7,8 @@
 #include "core/rand.h"
 #include "core/redact.h"
 #include "output/dlq.h"
-#include "output/loki.h"
+#include "output/dlq_cli.h"
+#include "output/loki_conf.h"
 #include "output/loki_encode.h"
 #include "output/retry.h"
 
@@ -55,7 +56,7 @@ struct replay {
     size_t resp_len;
     char errbuf[CURL_ERROR_SIZE];
     bool tty;
-    struct lc_loki_replay_result *res;
+    struct lc_dlq_cli_result *res;
     json_t *doc;                         /* the DLQ line being replayed: its labels point into it */
     struct lc_loki_tenant_header tenant; /* the line's X-Scope-OrgID */
 };
@@ -275,7 +276,7 @@ static void clear_progress(struct replay *r)
 static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
 {
     struct replay *r = arg;
-    struct lc_loki_replay_result *res = r->res;
+    struct lc_dlq_cli_result *res = r->res;
     char *line = (char *)cline; /* lc_dlq_replay hands us a modifiable copy */
     struct lc_loki_ts_counts tc = {0};
     struct lc_batch b = {0};
@@ -312,7 +313,7 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
     curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body.data);
     curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER,
-                     lc_loki_headers_for(&r->http, &r->tenant, tenant));
+                     lc_loki_conf_headers_for(&r->http, &r->tenant, tenant));
     for (uint32_t attempt = 1;; attempt++) {
         long status = 0;
         r->resp_len = 0;
@@ -321,7 +322,7 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
         CURLcode cr = curl_easy_perform(r->easy);
         if (cr == CURLE_OK)
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-        enum lc_send_result sr = lc_loki_push_result(cr, status);
+        enum lc_send_result sr = lc_loki_conf_push_result(cr, status);
         if (sr == LC_SEND_OK) {
             res->sent++;
             res->entries += b.n;
@@ -352,7 +353,7 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
                 char msg[CURL_ERROR_SIZE * 2];
                 lc_redact_url(r->errbuf[0] ? r->errbuf : curl_easy_strerror(cr), msg, sizeof(msg));
                 fprintf(stderr, "dlq replay %s: stopping: %s%s\n", r->name, msg,
-                        lc_loki_tls_hint(cr, r->conf));
+                        lc_loki_conf_tls_hint(cr, r->conf));
             } else {
                 fprintf(stderr, "dlq replay %s: stopping: Loki answers %ld: %s\n", r->name, status,
                         shown);
@@ -376,8 +377,8 @@ static void progress(const struct lc_dlq_replay_stats *st, void *arg)
     fflush(stderr);
 }
 
-int lc_loki_replay_dir(const struct lc_loki_conf *c, const struct lc_kvlist *labels,
-                       const char *name, const char *dir, struct lc_loki_replay_result *res)
+int lc_dlq_cli_replay(const struct lc_loki_conf *c, const struct lc_kvlist *labels,
+                      const char *name, const char *dir, struct lc_dlq_cli_result *res)
 {
     struct replay r = {.conf = c, .name = name, .res = res};
     struct lc_dlq_replay_stats st;
@@ -386,16 +387,16 @@ int lc_loki_replay_dir(const struct lc_loki_conf *c, const struct lc_kvlist *lab
 
     memset(res, 0, sizeof(*res));
     r.tty = isatty(STDERR_FILENO) == 1;
-    r.tsp = lc_loki_ts_policy_of(c);
+    r.tsp = lc_loki_conf_ts_policy(c);
     r.rconf = (struct lc_retry_conf){.initial_ms = c->retry.initial_ms,
                                      .max_ms = c->retry.max_ms < 10000 ? c->retry.max_ms : 10000};
     if (r.rconf.initial_ms > r.rconf.max_ms)
         r.rconf.initial_ms = r.rconf.max_ms;
     lc_buf_init(&r.body, (size_t)1 << 30);
-    rc = lc_loki_enc_from_conf(&r.enc, c, labels, (size_t)1 << 30);
+    rc = lc_loki_conf_encoder(&r.enc, c, labels, (size_t)1 << 30);
     if (rc < 0)
         goto out;
-    rc = lc_loki_http_init(&r.http, c, r.enc, err, sizeof(err));
+    rc = lc_loki_conf_http_init(&r.http, c, r.enc, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "dlq replay %s: %s\n", name, err);
         goto out;
@@ -405,12 +406,12 @@ int lc_loki_replay_dir(const struct lc_loki_conf *c, const struct lc_kvlist *lab
         rc = -ENOMEM;
         goto out;
     }
-    rc = lc_loki_easy_setup(r.easy, &r.http, c);
+    rc = lc_loki_conf_easy_setup(r.easy, &r.http, c);
     curl_easy_setopt(r.easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(r.easy, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(r.easy, CURLOPT_ERRORBUFFER, r.errbuf);
-    lc_loki_http_forget_secrets(&r.http);
-    lc_loki_warn_insecure(c, name);
+    lc_loki_conf_forget_secrets(&r.http);
+    lc_loki_conf_warn_insecure(c, name);
     if (rc < 0)
         goto out;
     rc = lc_dlq_replay(dir, replay_line, &r, progress, &st);
@@ -421,7 +422,7 @@ int lc_loki_replay_dir(const struct lc_loki_conf *c, const struct lc_kvlist *lab
 out:
     if (r.easy)
         curl_easy_cleanup(r.easy);
-    lc_loki_http_free(&r.http);
+    lc_loki_conf_http_free(&r.http);
     lc_loki_enc_free(r.enc);
     lc_buf_free(&r.body);
     free(r.recs);
@@ -481,10 +482,11 @@ int lc_dlq_cli(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     for (size_t i = 0; i < cfg->noutputs; i++) {
         const struct lc_output_conf *oc = &cfg->outputs[i];
-        if (oc->plugin != &lc_output_loki || (only && strcmp(only, oc->name) != 0))
+        /* a Loki output: its options struct is a struct lc_loki_conf */
+        if (oc->plugin->options != lc_loki_conf_options || (only && strcmp(only, oc->name) != 0))
             continue;
         found++;
-        lc_loki_dlq_dir(oc->conf, cfg->state_dir, oc->name, dir, sizeof(dir));
+        lc_loki_conf_dlq_dir(oc->conf, cfg->state_dir, oc->name, dir, sizeof(dir));
         if (strcmp(cmd, "list") == 0) {
             printf("output %s: %s\n", oc->name, dir);
             rc = lc_dlq_list(dir, stdout);
@@ -496,8 +498,8 @@ int lc_dlq_cli(int argc, char **argv)
             }
             continue;
         }
-        struct lc_loki_replay_result res;
-        rc = lc_loki_replay_dir(oc->conf, &oc->labels, oc->name, dir, &res);
+        struct lc_dlq_cli_result res;
+        rc = lc_dlq_cli_replay(oc->conf, &oc->labels, oc->name, dir, &res);
         if (rc == -ENOENT) {
             printf("output %s: nothing to replay\n", oc->name);
             continue;

@@ -1,150 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* loki.h: the Loki output's configuration and HTTP set-up, shared by the plugin and `dlq replay`.
+/*
+ * loki.h: the Loki output plugin (loki.c: batches, requests in flight, retry,
+ * breaker, dead-letter hand-off). Its options and HTTP set-up are in
+ * output/loki_conf.h.
  */
 #ifndef LC_LOKI_H
 #define LC_LOKI_H
 
-#include "core/options.h"
 #include "core/plugin.h"
-#include "core/tenant.h"
-#include "output/loki_encode.h"
+#include "output/loki_conf.h"
 
-#include <curl/curl.h>
-#include <stdbool.h>
-#include <stdint.h>
-
-/* The `outputs: - type: loki` options (lc_loki_options describes every field). */
-struct lc_loki_conf {
-    char *url;
-    int encoding;    /* enum lc_loki_encoding */
-    int compression; /* 0 gzip, 1 none (JSON only) */
-    char *tenant;
-    struct {
-        char *username;
-        char *password;
-        char *password_file;
-    } basic_auth;
-    char *bearer_token;
-    char *bearer_token_file;
-    struct {
-        char *ca_file;
-        char *cert_file;
-        char *key_file;
-        bool insecure_skip_verify;
-    } tls;
-    struct lc_kvlist headers;
-    int64_t timeout_ms;
-    int64_t max_inflight;
-    struct {
-        int64_t max_age_ms;
-        int too_old; /* enum lc_loki_too_old */
-        int64_t max_future_ms;
-    } timestamps;
-    struct {
-        int64_t initial_ms;
-        int64_t max_ms;
-        int64_t max_batches;
-        int64_t max_bytes;
-        int drop_policy; /* enum lc_retry_drop */
-    } retry;
-    struct {
-        int64_t failures;
-        int64_t cooldown_ms;
-    } breaker;
-    struct {
-        int64_t max_bytes;
-        char *dir;
-    } dlq;
-};
-
-extern const struct lc_option lc_loki_options[];
 extern const struct lc_output_plugin lc_output_loki;
-
-/*
- * What every push request carries, built once per output: the push URL, the
- * header list (content type, tenant, bearer token, extra headers) and the
- * basic-auth secret. Secrets are read from their files here and are never
- * logged. Owned by the struct; lc_loki_http_free releases (NULL members ok).
- */
-struct lc_loki_http {
-    char *push_url;
-    char *username;
-    char *password;
-    struct curl_slist *headers; /* without X-Scope-OrgID: lc_loki_headers_for adds it */
-    char *tenant_header;        /* "X-Scope-OrgID: <the output's tenant>", or NULL */
-    struct curl_slist own;      /* tenant_header in front of headers */
-    struct curl_slist *all;     /* the list for the output's own tenant: &own or headers */
-};
-
-/* Room for one request's X-Scope-OrgID header (a request slot's, or replay's). */
-struct lc_loki_tenant_header {
-    struct curl_slist node;
-    char line[sizeof("X-Scope-OrgID: ") + LC_TENANT_MAX];
-};
-
-/*
- * The header list of one push of `tenant` (a batch's, core/tenant.h; "" or
- * NULL: the output's `tenant`, if any): X-Scope-OrgID in t's storage, in
- * front of h's shared list, without allocating. Valid while t and h are;
- * set it with CURLOPT_HTTPHEADER before each request.
- */
-struct curl_slist *lc_loki_headers_for(const struct lc_loki_http *h,
-                                       struct lc_loki_tenant_header *t, const char *tenant);
-
-/*
- * Fills h from c for an encoder's content type. 0, or negative errno with a
- * message in err (unreadable secret file, a header with CR/LF, bad URL).
- */
-int lc_loki_http_init(struct lc_loki_http *h, const struct lc_loki_conf *c,
-                      const struct lc_loki_enc *enc, char *err, size_t errlen);
-void lc_loki_http_free(struct lc_loki_http *h);
-/*
- * Wipes and frees h->password once every easy handle got it (libcurl copies
- * string options): the secret then lives only where libcurl needs it.
- */
-void lc_loki_http_forget_secrets(struct lc_loki_http *h);
-/*
- * What a push's outcome means, decided here once for the output and `dlq
- * replay`: 2xx LC_SEND_OK; a transport error (result != CURLE_OK), 429 and
- * 5xx LC_SEND_RETRY; 401 and 403 LC_SEND_AUTH; every other answer
- * LC_SEND_REJECT (a 400: Loki kept what it could, re-sending cannot help).
- */
-enum lc_send_result lc_loki_push_result(CURLcode result, long status);
-/* A hint to append to a TLS failure's message ("" for other results), for the output c. */
-const char *lc_loki_tls_hint(CURLcode result, const struct lc_loki_conf *c);
-/* Logs a warning when c turns TLS verification off. */
-void lc_loki_warn_insecure(const struct lc_loki_conf *c, const char *name);
-/* Sets URL, POST, headers, auth, TLS, timeouts and keep-alive on an easy handle. 0 or -EINVAL. */
-int lc_loki_easy_setup(CURL *easy, const struct lc_loki_http *h, const struct lc_loki_conf *c);
-/* The timestamp policy of c. */
-struct lc_loki_ts_policy lc_loki_ts_policy_of(const struct lc_loki_conf *c);
-/* The DLQ directory of an output: dlq.dir, or <state_dir>/dlq/<name>. Writes into buf. */
-const char *lc_loki_dlq_dir(const struct lc_loki_conf *c, const char *state_dir, const char *name,
-                            char *buf, size_t len);
-/* Creates the encoder c asks for, with the output's static labels. */
-int lc_loki_enc_from_conf(struct lc_loki_enc **out, const struct lc_loki_conf *c,
-                          const struct lc_kvlist *labels, size_t max_body);
-
-/* What `dlq replay` did for one output. */
-struct lc_loki_replay_result {
-    uint32_t segments;
-    uint64_t sent;            /* batches delivered (removed) */
-    uint64_t entries;         /* entries in them */
-    uint64_t dropped_batches; /* batches whose every entry is now too old (removed, policy drop) */
-    uint64_t dropped_old;     /* entries dropped as too old */
-    uint64_t rejected;        /* batches Loki rejected again (kept) */
-    uint64_t bad;             /* lines that could not be read (kept) */
-    uint64_t kept;            /* every line left in place */
-    bool stopped;             /* Loki kept failing: the rest was left in place */
-};
-
-/*
- * Re-sends the DLQ in dir with the output's settings (c, static labels,
- * name) and removes what Loki accepted; see dlq_cli.c. Prints a progress line
- * on stderr when it is a terminal. 0 (details in *res), -ENOENT (no DLQ
- * directory), or another negative errno.
- */
-int lc_loki_replay_dir(const struct lc_loki_conf *c, const struct lc_kvlist *labels,
-                       const char *name, const char *dir, struct lc_loki_replay_result *res);
 
 #endif

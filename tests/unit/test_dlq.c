@@ -7,6 +7,7 @@
 #include "core/worker.h"
 #include "loki_push.pb-c.h"
 #include "output/dlq.h"
+#include "output/dlq_cli.h"
 #include "output/loki.h"
 
 #include "lc_test_http.h"
@@ -421,7 +422,7 @@ static void test_replay_generic(void **state)
 static void make_loki_conf(struct lc_loki_conf *c, int port)
 {
     char url[64];
-    assert_int_equal(lc_options_defaults(lc_loki_options, c), 0);
+    assert_int_equal(lc_options_defaults(lc_loki_conf_options, c), 0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
     c->url = strdup(url);
     c->retry.initial_ms = 10; /* keep the failure path fast */
@@ -484,7 +485,7 @@ static void test_loki_replay(void **state)
     struct lc_loki_conf c;
     struct lc_loki_enc *e;
     struct lc_dlq *d;
-    struct lc_loki_replay_result res;
+    struct lc_dlq_cli_result res;
     char err[256], names[8][64];
     struct lc_kv kv[2] = {{"job", "replay"}, {"host", "h1"}};
     struct lc_labels *l;
@@ -505,7 +506,7 @@ static void test_loki_replay(void **state)
     /* Loki accepts the first, rejects the second again, accepts the third */
     const int script[] = {204, 400, 204};
     lc_test_http_script(&srv, script, 3);
-    assert_int_equal(lc_loki_replay_dir(&c, NULL, "loki", f->dir, &res), 0);
+    assert_int_equal(lc_dlq_cli_replay(&c, NULL, "loki", f->dir, &res), 0);
     assert_int_equal(res.sent, 2);
     assert_int_equal(res.entries, 4);
     assert_int_equal(res.rejected, 1);
@@ -552,7 +553,7 @@ static void test_loki_replay(void **state)
     /* Loki down (500): a few tries with backoff, then stop and keep everything */
     const int fail[] = {500, 500, 500, 500, 500, 500, 500, 500};
     lc_test_http_script(&srv, fail, 8);
-    assert_int_equal(lc_loki_replay_dir(&c, NULL, "loki", f->dir, &res), 0);
+    assert_int_equal(lc_dlq_cli_replay(&c, NULL, "loki", f->dir, &res), 0);
     assert_true(res.stopped);
     assert_int_equal(res.sent, 0);
     assert_int_equal(res.kept, 1);
@@ -560,7 +561,7 @@ static void test_loki_replay(void **state)
 
     /* later Loki takes it: the DLQ is empty */
     lc_test_http_script(&srv, script, 1);
-    assert_int_equal(lc_loki_replay_dir(&c, NULL, "loki", f->dir, &res), 0);
+    assert_int_equal(lc_dlq_cli_replay(&c, NULL, "loki", f->dir, &res), 0);
     assert_int_equal(res.sent, 1);
     assert_int_equal(res.kept, 0);
     assert_int_equal(segments(f->dir, names, 8), 0);
@@ -575,14 +576,14 @@ static void test_loki_replay(void **state)
     assert_int_equal(lc_dlq_append(d, badt, sizeof(badt) - 1), 0);
     lc_dlq_free(d);
     int before = atomic_load(&srv.nreq);
-    assert_int_equal(lc_loki_replay_dir(&c, NULL, "loki", f->dir, &res), 0);
+    assert_int_equal(lc_dlq_cli_replay(&c, NULL, "loki", f->dir, &res), 0);
     assert_int_equal(res.bad, 3);
     assert_int_equal(res.kept, 3);
     assert_int_equal(atomic_load(&srv.nreq), before);
 
     lc_loki_enc_free(e);
     lc_labels_release(l);
-    lc_options_free(lc_loki_options, &c);
+    lc_options_free(lc_loki_conf_options, &c);
     lc_test_http_stop(&srv);
 }
 
@@ -604,7 +605,7 @@ static void test_loki_replay_bytes(void **state)
         struct lc_dlq *d;
         struct lc_labels *l;
     } x;
-    struct lc_loki_replay_result res;
+    struct lc_dlq_cli_result res;
     char err[256], body[40];
     struct lc_kv kv[2] = {{"job", "caf\xc3\xa9 \"x\""}, {"host", "h\\1"}};
     struct lc_batch *b = lc_batch_new(4096, 64);
@@ -647,7 +648,7 @@ static void test_loki_replay_bytes(void **state)
 
     const int ok[] = {204};
     lc_test_http_script(&x.srv, ok, 1);
-    assert_int_equal(lc_loki_replay_dir(&x.c, NULL, "loki", f->dir, &res), 0);
+    assert_int_equal(lc_dlq_cli_replay(&x.c, NULL, "loki", f->dir, &res), 0);
     assert_int_equal(res.sent, 1);
     assert_int_equal(res.entries, 2);
     assert_int_equal(res.bad, 5);
@@ -676,7 +677,7 @@ static void test_loki_replay_bytes(void **state)
     lc_batch_free(b);
     lc_loki_enc_free(x.e);
     lc_labels_release(x.l);
-    lc_options_free(lc_loki_options, &x.c);
+    lc_options_free(lc_loki_conf_options, &x.c);
     lc_test_http_stop(&x.srv);
 }
 

@@ -72,7 +72,7 @@ static int setup(void **state)
     uv_timer_init(&f->loop, &f->wait);
     assert_int_equal(lc_test_http_start(&f->srv), 0);
 
-    assert_int_equal(lc_options_defaults(lc_loki_options, &f->c), 0);
+    assert_int_equal(lc_options_defaults(lc_loki_conf_options, &f->c), 0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", f->srv.port);
     f->c.url = strdup(url);
     f->c.retry.initial_ms = 10;
@@ -136,7 +136,7 @@ static int teardown(void **state)
     lc_worker_free(f->agent.worker);
     assert_int_equal(uv_loop_close(&f->loop), 0); /* the plugin left no handle open */
     lc_test_http_stop(&f->srv);
-    lc_options_free(lc_loki_options, &f->c);
+    lc_options_free(lc_loki_conf_options, &f->c);
     lc_labels_release(f->labels);
     rm_rf(f->root);
     free(f);
@@ -424,14 +424,14 @@ static void test_push_url_with_query(void **state)
     struct lc_loki_enc *enc = NULL;
     char err[256];
 
-    assert_int_equal(lc_loki_enc_from_conf(&enc, &f->c, NULL, 1 << 20), 0);
+    assert_int_equal(lc_loki_conf_encoder(&enc, &f->c, NULL, 1 << 20), 0);
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct lc_loki_http h;
         free(f->c.url);
         f->c.url = strdup(rows[i].url);
-        assert_int_equal(lc_loki_http_init(&h, &f->c, enc, err, sizeof(err)), 0);
+        assert_int_equal(lc_loki_conf_http_init(&h, &f->c, enc, err, sizeof(err)), 0);
         assert_string_equal(h.push_url, rows[i].want);
-        lc_loki_http_free(&h);
+        lc_loki_conf_http_free(&h);
     }
     lc_loki_enc_free(enc);
 }
@@ -656,7 +656,7 @@ static void test_push_result_table(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-        assert_int_equal(lc_loki_push_result(rows[i].result, rows[i].status), rows[i].want);
+        assert_int_equal(lc_loki_conf_push_result(rows[i].result, rows[i].status), rows[i].want);
 }
 
 int main(void)
