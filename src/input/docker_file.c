@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* docker_file.c: the docker input's file mode: Docker's json-file logs through the file tailer. */
+#include "input/docker_file.h"
 #include "input/docker.h"
+#include "input/file.h"
 #include "input/split_join.h"
 
 #include "core/labels.h"
@@ -49,6 +51,13 @@ struct dfile {
     int64_t since_ns;            /* resuming from an api-mode checkpoint: skip up to here */
     uint32_t since_seq;
     bool excluded;
+};
+
+/* The mode's state (d->mode). */
+struct dfmode {
+    struct lc_file_in *files;
+    struct lc_file_conf fconf;
+    char *glob; /* one block: the two patterns of fconf.paths */
 };
 
 static char *decode_buf; /* one per process: decoding is synchronous, on the loop */
@@ -377,21 +386,38 @@ static const struct lc_tail_ops docker_file_ops = {
     .rewind = df_rewind,
 };
 
-int lc_docker_file_init(struct lc_docker_in *d)
+/* The mode's entry points ---------------------------------------------------- */
+
+static bool file_readable(const char *driver, const char **remedy)
+{
+    if (strcmp(driver, "json-file") == 0)
+        return true;
+    *remedy = strcmp(driver, "none") == 0
+                  ? "give the container a logging driver (json-file, or local with mode: api)"
+                  : "use mode: api (the daemon reads it back), or the json-file driver";
+    return false;
+}
+
+static int file_init(struct lc_docker_in *d)
 {
     static char gz[] = "*.gz";
     static char *compressed[] = {gz}; /* compress=true: the rotated logs are not text */
     const struct lc_docker_conf *c = d->c;
-    struct lc_file_conf *f = &d->fconf;
+    struct dfmode *m = calloc(1, sizeof(*m));
+    struct lc_file_conf *f;
     size_t len = strlen(c->root) + 64;
     char **v;
 
-    decode_refs++; /* before anything can fail: lc_docker_file_release() follows a failure */
+    if (!m)
+        return -ENOMEM;
+    d->mode = m;
+    f = &m->fconf;
+    decode_refs++; /* before anything else can fail: file_free() follows a failure */
     /* one block, freed as d->glob: the array of the two patterns, then the patterns */
     v = malloc(2 * sizeof(char *) + 2 * len);
     if (!v)
         return -ENOMEM;
-    d->glob = (char *)v;
+    m->glob = (char *)v;
     v[0] = (char *)(v + 2);
     v[1] = v[0] + len;
     snprintf(v[0], len, "%s/containers/*/*-json.log", c->root);
@@ -400,6 +426,9 @@ int lc_docker_file_init(struct lc_docker_in *d)
     f->paths.n = 2;
     f->exclude.v = compressed;
     f->exclude.n = 1;
+    _Static_assert((int)LC_DOCKER_START_BEGINNING == (int)LC_START_BEGINNING &&
+                       (int)LC_DOCKER_START_END == (int)LC_START_END,
+                   "start_at passes through");
     f->start_at = c->start_at;
     f->max_age_ms = c->max_age_ms;
     f->max_line_bytes = RAW_LINE_MAX;
@@ -417,7 +446,7 @@ int lc_docker_file_init(struct lc_docker_in *d)
         if (!decode_buf)
             return -ENOMEM;
     }
-    int rc = lc_file_in_init(d->in, f, &docker_file_ops, d, &d->files);
+    int rc = lc_file_in_init(d->in, f, &docker_file_ops, d, &m->files);
     if (rc == 0) {
         static const char *const l_in[] = {"input", NULL};
         struct lc_metric_family *fam = lc_metric_family(
@@ -425,7 +454,7 @@ int lc_docker_file_init(struct lc_docker_in *d)
             "Breaks in a container's chain of json-file generations: rotated logs (or what was "
             "left of one) deleted before they were read.",
             l_in);
-        d->files->m_gaps = lc_metric_series(fam, d->in->conf->name);
+        m->files->m_gaps = lc_metric_series(fam, d->in->conf->name);
     }
     return rc;
 }
@@ -438,31 +467,127 @@ int lc_docker_file_init(struct lc_docker_in *d)
  * rotated after it are opened in order by lc_file_in_open_missed, from the
  * current log. Later scans look for the current logs only.
  */
-int lc_docker_file_start(struct lc_docker_in *d)
+static int file_start(struct lc_docker_in *d)
 {
-    int rc = lc_file_in_start(d->files);
+    struct dfmode *m = d->mode;
+    int rc = lc_file_in_start(m->files);
 
-    d->fconf.paths.n = 1;
+    m->fconf.paths.n = 1;
     return rc;
 }
 
-void lc_docker_file_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
+/*
+ * File mode tails json-file logs only: the containers started with another
+ * driver are found here (from the list at connection and `start` events) and
+ * said once each.
+ */
+static void file_driver_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
 {
+    struct lc_docker_in *d = arg;
+    const char *remedy = NULL;
+
+    if (err == 0 && !lc_docker_driver_readable(LC_DOCKER_MODE_FILE, e->log_driver, &remedy) &&
+        lc_docker_selected(d->c, e))
+        lc_docker_set_unreadable(d, e->id, e->name, e->log_driver, remedy, NULL);
+}
+
+static void file_driver_check(struct lc_docker_in *d, const char *id)
+{
+    const struct lc_docker_meta_entry *e = NULL;
+
+    if (lc_docker_is_unreadable(d, id))
+        return;
+    if (lc_docker_meta_get(d->meta, id, file_driver_meta, d, &e) == 0)
+        file_driver_meta(d, 0, e);
+}
+
+static void file_driver_list(void *arg, const struct lc_docker_result *r,
+                             const struct lc_docker_summary *s, size_t n)
+{
+    struct lc_docker_in *d = arg;
+
+    if (r->err)
+        return; /* the next connection lists again */
+    for (size_t i = 0; i < n; i++)
+        file_driver_check(d, s[i].id);
+}
+
+static void file_connected(struct lc_docker_in *d)
+{
+    struct dfmode *m = d->mode;
+
+    lc_file_in_rescan(m->files);
+    lc_docker_api_list(d->api, file_driver_list, d);
+}
+
+/* A start rescans for its log, a destroy closes its files. */
+static void file_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
+{
+    struct dfmode *m = d->mode;
     char dir[4096];
 
     if (strcmp(ev->action, "start") == 0) {
-        lc_file_in_rescan(d->files);
+        file_driver_check(d, ev->id);
+        lc_file_in_rescan(m->files);
     } else if (strcmp(ev->action, "destroy") == 0) {
         /* its files are gone: read what is left through the held descriptors, then close */
         snprintf(dir, sizeof(dir), "%s/containers/%s", d->c->root, ev->id);
-        lc_file_in_close_under(d->files, dir);
+        lc_file_in_close_under(m->files, dir);
     }
 }
 
-void lc_docker_file_release(void)
+static void file_pause(struct lc_docker_in *d)
 {
+    lc_file_in_pause(((struct dfmode *)d->mode)->files);
+}
+
+static void file_resume(struct lc_docker_in *d)
+{
+    lc_file_in_resume(((struct dfmode *)d->mode)->files);
+}
+
+static bool file_caught_up(struct lc_docker_in *d)
+{
+    return lc_file_in_caught_up(((struct dfmode *)d->mode)->files);
+}
+
+static void files_stopped(void *arg)
+{
+    lc_docker_closed(arg);
+}
+
+static void file_stop(struct lc_docker_in *d)
+{
+    lc_docker_closing(d);
+    lc_file_in_stop(((struct dfmode *)d->mode)->files, files_stopped, d);
+}
+
+static void file_free(struct lc_docker_in *d)
+{
+    struct dfmode *m = d->mode;
+
+    if (!m)
+        return;
+    lc_file_in_free(m->files);
     if (decode_refs && --decode_refs == 0) {
         free(decode_buf);
         decode_buf = NULL;
     }
+    free(m->glob);
+    free(m);
+    d->mode = NULL;
 }
+
+const struct lc_docker_mode_ops lc_docker_mode_file = {
+    .name = "file",
+    .readable = file_readable,
+    .init = file_init,
+    .start = file_start,
+    .connected = file_connected,
+    .event = file_event,
+    .pause = file_pause,
+    .resume = file_resume,
+    .caught_up = file_caught_up,
+    .stop = file_stop,
+    .free = file_free,
+};
