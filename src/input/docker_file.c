@@ -57,11 +57,17 @@ struct dfile {
 struct dfmode {
     struct lc_file_in *files;
     struct lc_file_conf fconf;
-    char *glob; /* one block: the two patterns of fconf.paths */
+    char *glob;       /* one block: the two patterns of fconf.paths */
+    char *decode_buf; /* RAW_LINE_MAX: a decoded line, or seek_time's window */
 };
 
-static char *decode_buf; /* one per process: decoding is synchronous, on the loop */
-static size_t decode_refs;
+/* The instance's decode buffer: decoding is synchronous, on the loop. */
+static char *decode_buf(const struct lc_tail *t)
+{
+    const struct lc_docker_in *d = t->fi->owner;
+
+    return ((struct dfmode *)d->mode)->decode_buf;
+}
 
 /* <root>/containers/<id>/<id>-json.log -> id */
 static bool container_id(const char *path, char *id, size_t len)
@@ -244,7 +250,7 @@ static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now
     struct lc_docker_line dl;
     int rc;
 
-    rc = lc_docker_json_decode(line, len, decode_buf, RAW_LINE_MAX, &dl);
+    rc = lc_docker_json_decode(line, len, decode_buf(t), RAW_LINE_MAX, &dl);
     if (rc == -EINVAL) {
         lc_counter_inc(d->m_malformed);
         return !pending(p);
@@ -279,7 +285,8 @@ static void df_rewind(struct lc_tail *t)
 /* The time of the first complete line at or after off; false if none in the window. */
 static bool time_at(struct lc_tail *t, int64_t off, int64_t size, int64_t *line_start, int64_t *ts)
 {
-    char *buf = decode_buf + RAW_LINE_MAX / 2; /* decode into the first half */
+    char *dbuf = decode_buf(t);
+    char *buf = dbuf + RAW_LINE_MAX / 2; /* decode into the first half */
     ssize_t n = pread(t->fd, buf, SEEK_WINDOW, off);
     struct lc_docker_line dl;
 
@@ -293,7 +300,7 @@ static bool time_at(struct lc_tail *t, int64_t off, int64_t size, int64_t *line_
     char *b = memchr(a, '\n', (size_t)(buf + n - a));
     if (!b || off + (a - buf) >= size)
         return false;
-    if (lc_docker_json_decode(a, (size_t)(b - a), decode_buf, RAW_LINE_MAX / 2, &dl) == -EINVAL)
+    if (lc_docker_json_decode(a, (size_t)(b - a), dbuf, RAW_LINE_MAX / 2, &dl) == -EINVAL)
         return false;
     *line_start = off + (a - buf);
     *ts = dl.ts_ns;
@@ -321,7 +328,7 @@ static void df_seek_time(struct lc_tail *t, int64_t cutoff, int64_t size)
             hi = mid;
     }
     for (int64_t off = t->offset; off < lo;) {
-        char *buf = decode_buf;
+        char *buf = decode_buf(t);
         size_t want = (size_t)(lo - off) < RAW_LINE_MAX ? (size_t)(lo - off) : RAW_LINE_MAX;
         ssize_t n = pread(t->fd, buf, want, off);
         if (n <= 0)
@@ -412,7 +419,6 @@ static int file_init(struct lc_docker_in *d)
         return -ENOMEM;
     d->mode = m;
     f = &m->fconf;
-    decode_refs++; /* before anything else can fail: file_free() follows a failure */
     /* one block, freed as d->glob: the array of the two patterns, then the patterns */
     v = malloc(2 * sizeof(char *) + 2 * len);
     if (!v)
@@ -424,6 +430,7 @@ static int file_init(struct lc_docker_in *d)
     snprintf(v[1], len, "%s/containers/*/*-json.log.*", c->root); /* first scan only */
     f->paths.v = v;
     f->paths.n = 2;
+    f->start_only_paths = 1; /* the rotated logs: the first scan's */
     f->exclude.v = compressed;
     f->exclude.n = 1;
     _Static_assert((int)LC_DOCKER_START_BEGINNING == (int)LC_START_BEGINNING &&
@@ -441,11 +448,9 @@ static int file_init(struct lc_docker_in *d)
     /* the current log and the rotated ones being finished */
     f->max_files = c->max_containers * (1 + c->max_rotated);
     f->max_unacked = c->max_unacked;
-    if (!decode_buf) {
-        decode_buf = malloc(RAW_LINE_MAX);
-        if (!decode_buf)
-            return -ENOMEM;
-    }
+    m->decode_buf = malloc(RAW_LINE_MAX);
+    if (!m->decode_buf)
+        return -ENOMEM;
     int rc = lc_file_in_init(d->in, f, &docker_file_ops, d, &m->files);
     if (rc == 0) {
         static const char *const l_in[] = {"input", NULL};
@@ -469,11 +474,7 @@ static int file_init(struct lc_docker_in *d)
  */
 static int file_start(struct lc_docker_in *d)
 {
-    struct dfmode *m = d->mode;
-    int rc = lc_file_in_start(m->files);
-
-    m->fconf.paths.n = 1;
-    return rc;
+    return lc_file_in_start(((struct dfmode *)d->mode)->files);
 }
 
 /*
@@ -569,10 +570,7 @@ static void file_free(struct lc_docker_in *d)
     if (!m)
         return;
     lc_file_in_free(m->files);
-    if (decode_refs && --decode_refs == 0) {
-        free(decode_buf);
-        decode_buf = NULL;
-    }
+    free(m->decode_buf);
     free(m->glob);
     free(m);
     d->mode = NULL;
