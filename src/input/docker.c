@@ -25,6 +25,11 @@
  * and works without the socket too (metadata from config.v2.json, discovery by
  * rescans). If the events stream ends (daemon restarted), we reconnect with
  * exponential backoff and the mode re-lists, so no container is missed.
+ *
+ * This file holds what both modes share and calls the mode only through its
+ * table (struct lc_docker_mode_ops, docker.h), picked once at init; each mode
+ * file defines its table and keeps its own state behind d->mode. Adding a mode
+ * is a new file, a table, and a line in modes[] and mode_choices.
  */
 
 #define DCFG(f) offsetof(struct lc_docker_conf, f)

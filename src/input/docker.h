@@ -75,10 +75,11 @@ struct lc_docker_in {
 /* docker.c */
 /*
  * Logging drivers. Whether `mode` can read a container whose driver is
- * `driver` (as inspected): file mode reads json-file; api mode reads what the
- * daemon can read back (every driver but "none"; a remote driver with dual
- * logging disabled is found out by the daemon's answer). If not, *remedy says
- * what to do.
+ * `driver` (as inspected; unknown: true), by the mode's table (`readable`):
+ * file mode reads json-file; api mode reads what the daemon can read back
+ * (every driver but "none"; a remote driver with dual logging disabled is
+ * found out by the daemon's answer). If not, *remedy says what to do.
+ * `mode` is an enum lc_docker_mode.
  */
 bool lc_docker_driver_readable(int mode, const char *driver, const char **remedy);
 /*
