@@ -61,12 +61,18 @@ struct dfmode {
     char *decode_buf; /* RAW_LINE_MAX: a decoded line, or seek_time's window */
 };
 
+/* The instance's file reader. */
+static struct lc_file_in *files(const struct lc_docker_in *d)
+{
+    return ((const struct dfmode *)d->mode)->files;
+}
+
 /* The instance's decode buffer: decoding is synchronous, on the loop. */
 static char *decode_buf(const struct lc_tail *t)
 {
     const struct lc_docker_in *d = t->fi->owner;
 
-    return ((struct dfmode *)d->mode)->decode_buf;
+    return ((const struct dfmode *)d->mode)->decode_buf;
 }
 
 /* <root>/containers/<id>/<id>-json.log -> id */
@@ -419,7 +425,7 @@ static int file_init(struct lc_docker_in *d)
         return -ENOMEM;
     d->mode = m;
     f = &m->fconf;
-    /* one block, freed as d->glob: the array of the two patterns, then the patterns */
+    /* one block, freed as m->glob: the array of the two patterns, then the patterns */
     v = malloc(2 * sizeof(char *) + 2 * len);
     if (!v)
         return -ENOMEM;
@@ -474,7 +480,7 @@ static int file_init(struct lc_docker_in *d)
  */
 static int file_start(struct lc_docker_in *d)
 {
-    return lc_file_in_start(((struct dfmode *)d->mode)->files);
+    return lc_file_in_start(files(d));
 }
 
 /*
@@ -515,41 +521,38 @@ static void file_driver_list(void *arg, const struct lc_docker_result *r,
 
 static void file_connected(struct lc_docker_in *d)
 {
-    struct dfmode *m = d->mode;
-
-    lc_file_in_rescan(m->files);
+    lc_file_in_rescan(files(d));
     lc_docker_api_list(d->api, file_driver_list, d);
 }
 
 /* A start rescans for its log, a destroy closes its files. */
 static void file_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
 {
-    struct dfmode *m = d->mode;
     char dir[4096];
 
     if (strcmp(ev->action, "start") == 0) {
         file_driver_check(d, ev->id);
-        lc_file_in_rescan(m->files);
+        lc_file_in_rescan(files(d));
     } else if (strcmp(ev->action, "destroy") == 0) {
         /* its files are gone: read what is left through the held descriptors, then close */
         snprintf(dir, sizeof(dir), "%s/containers/%s", d->c->root, ev->id);
-        lc_file_in_close_under(m->files, dir);
+        lc_file_in_close_under(files(d), dir);
     }
 }
 
 static void file_pause(struct lc_docker_in *d)
 {
-    lc_file_in_pause(((struct dfmode *)d->mode)->files);
+    lc_file_in_pause(files(d));
 }
 
 static void file_resume(struct lc_docker_in *d)
 {
-    lc_file_in_resume(((struct dfmode *)d->mode)->files);
+    lc_file_in_resume(files(d));
 }
 
 static bool file_caught_up(struct lc_docker_in *d)
 {
-    return lc_file_in_caught_up(((struct dfmode *)d->mode)->files);
+    return lc_file_in_caught_up(files(d));
 }
 
 static void files_stopped(void *arg)
@@ -560,7 +563,7 @@ static void files_stopped(void *arg)
 static void file_stop(struct lc_docker_in *d)
 {
     lc_docker_closing(d);
-    lc_file_in_stop(((struct dfmode *)d->mode)->files, files_stopped, d);
+    lc_file_in_stop(files(d), files_stopped, d);
 }
 
 static void file_free(struct lc_docker_in *d)
