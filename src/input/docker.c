@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* docker.c: the `docker` input: options, filters, labels, the events connection; two modes. */
 #include "input/docker.h"
+#include "input/docker_api.h"
+#include "input/docker_file.h"
 
 #include "core/http.h"
 #include "core/labels.h"
@@ -23,12 +25,22 @@
  * and works without the socket too (metadata from config.v2.json, discovery by
  * rescans). If the events stream ends (daemon restarted), we reconnect with
  * exponential backoff and the mode re-lists, so no container is missed.
+ *
+ * This file holds what both modes share and calls the mode only through its
+ * table (struct lc_docker_mode_ops, docker.h), picked once at init; each mode
+ * file defines its table and keeps its own state behind d->mode. Adding a mode
+ * is a new file, a table, and a line in modes[] and mode_choices.
  */
 
 #define DCFG(f) offsetof(struct lc_docker_conf, f)
 #define FCFG(f) offsetof(struct lc_docker_filter, f)
 
 static const char *const mode_choices[] = {"api", "file", NULL};
+/* indexed like mode_choices (enum lc_docker_mode) */
+static const struct lc_docker_mode_ops *const modes[] = {
+    [LC_DOCKER_MODE_API] = &lc_docker_mode_api,
+    [LC_DOCKER_MODE_FILE] = &lc_docker_mode_file,
+};
 static const char *const start_choices[] = {"end", "beginning", NULL};
 
 static const struct lc_option filter_options[] = {
@@ -142,20 +154,7 @@ bool lc_docker_driver_readable(int mode, const char *driver, const char **remedy
 {
     if (!driver || !*driver)
         return true; /* unknown (no inspect): try */
-    if (mode == LC_DOCKER_MODE_FILE) {
-        if (strcmp(driver, "json-file") == 0)
-            return true;
-        *remedy = strcmp(driver, "none") == 0
-                      ? "give the container a logging driver (json-file, or local with mode: api)"
-                      : "use mode: api (the daemon reads it back), or the json-file driver";
-        return false;
-    }
-    if (strcmp(driver, "none") == 0) {
-        *remedy = "give the container a logging driver that can be read back (json-file, local, "
-                  "journald, or a remote driver with dual logging enabled)";
-        return false;
-    }
-    return true;
+    return modes[mode]->readable(driver, remedy);
 }
 
 bool lc_docker_is_unreadable(const struct lc_docker_in *d, const char *id)
@@ -178,7 +177,7 @@ void lc_docker_health(struct lc_docker_in *d)
     }
     snprintf(detail, sizeof(detail),
              "connected; %zu container(s) unreadable in mode %s (logging driver; see the log)",
-             d->nunreadable, d->c->mode == LC_DOCKER_MODE_FILE ? "file" : "api");
+             d->nunreadable, d->ops->name);
     lc_health_set(d->health_key, LC_HEALTH_DEGRADED, detail);
 }
 
@@ -194,9 +193,8 @@ void lc_docker_set_unreadable(struct lc_docker_in *d, const char *id, const char
     lc_logf(LC_LOG_WARN, d->in->conf->name, NULL,
             "container %s (%.12s): its logging driver \"%s\" cannot be read in mode %s%s%s; "
             "its lines are not shipped: %s",
-            name && *name ? name : id, id, driver && *driver ? driver : "?",
-            d->c->mode == LC_DOCKER_MODE_FILE ? "file" : "api", why ? ": " : "", why ? why : "",
-            remedy);
+            name && *name ? name : id, id, driver && *driver ? driver : "?", d->ops->name,
+            why ? ": " : "", why ? why : "", remedy);
     u = calloc(1, sizeof(*u));
     if (!u)
         return;
@@ -238,42 +236,6 @@ static void unreadable_free(struct lc_docker_in *d)
         free(u);
     }
     d->nunreadable = 0;
-}
-
-/*
- * File mode tails json-file logs only: the containers started with another
- * driver are found here (from the list at connection and `start` events) and
- * said once each.
- */
-static void file_driver_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
-{
-    struct lc_docker_in *d = arg;
-    const char *remedy = NULL;
-
-    if (err == 0 && !lc_docker_driver_readable(LC_DOCKER_MODE_FILE, e->log_driver, &remedy) &&
-        lc_docker_selected(d->c, e))
-        lc_docker_set_unreadable(d, e->id, e->name, e->log_driver, remedy, NULL);
-}
-
-static void file_driver_check(struct lc_docker_in *d, const char *id)
-{
-    const struct lc_docker_meta_entry *e = NULL;
-
-    if (lc_docker_is_unreadable(d, id))
-        return;
-    if (lc_docker_meta_get(d->meta, id, file_driver_meta, d, &e) == 0)
-        file_driver_meta(d, 0, e);
-}
-
-static void file_driver_list(void *arg, const struct lc_docker_result *r,
-                             const struct lc_docker_summary *s, size_t n)
-{
-    struct lc_docker_in *d = arg;
-
-    if (r->err)
-        return; /* the next connection lists again */
-    for (size_t i = 0; i < n; i++)
-        file_driver_check(d, s[i].id);
 }
 
 /* Labels ------------------------------------------------------------------- */
@@ -401,12 +363,7 @@ static void on_event(void *arg, const struct lc_docker_event *ev)
     lc_docker_meta_on_event(d->meta, ev); /* the client counts events */
     if (strcmp(ev->action, "destroy") == 0)
         unreadable_forget(d, ev->id);
-    if (d->c->mode == LC_DOCKER_MODE_FILE) {
-        if (strcmp(ev->action, "start") == 0)
-            file_driver_check(d, ev->id);
-        lc_docker_file_event(d, ev);
-    } else
-        lc_docker_api_mode_event(d, ev);
+    d->ops->event(d, ev);
 }
 
 static void on_events_end(void *arg, const struct lc_docker_result *r)
@@ -445,12 +402,7 @@ static void on_negotiated(void *arg, const struct lc_docker_result *r,
     lc_logf(LC_LOG_INFO, d->in->conf->name, NULL, "docker engine %s, API %s", v->engine_version,
             v->negotiated);
     /* whatever started while we were away is found by a fresh look */
-    if (d->c->mode == LC_DOCKER_MODE_FILE) {
-        lc_file_in_rescan(d->files);
-        lc_docker_api_list(d->api, file_driver_list, d);
-    } else {
-        lc_docker_api_mode_event(d, NULL);
-    }
+    d->ops->connected(d);
 }
 
 static void connect_daemon(struct lc_docker_in *d)
@@ -483,6 +435,7 @@ static int docker_init(struct lc_input *in)
     d->in = in;
     snprintf(d->health_key, sizeof(d->health_key), "docker/%s", in->conf->name);
     d->c = c;
+    d->ops = modes[c->mode];
     if (c->max_line_bytes > in->agent->cfg->batch_bytes) {
         lc_log(LC_LOG_ERROR, in->conf->name, "max_line_bytes must not exceed batch_bytes");
         return -EINVAL;
@@ -505,14 +458,13 @@ static int docker_init(struct lc_input *in)
                          l_in),
         in->conf->name);
     lc_gauge_set(d->m_unreadable, 0);
-    return c->mode == LC_DOCKER_MODE_FILE ? lc_docker_file_init(d) : lc_docker_api_mode_init(d);
+    return d->ops->init(d);
 }
 
 static int docker_start(struct lc_input *in)
 {
     struct lc_docker_in *d = in->ctx;
-    int rc =
-        d->c->mode == LC_DOCKER_MODE_FILE ? lc_docker_file_start(d) : lc_docker_api_mode_start(d);
+    int rc = d->ops->start(d);
 
     if (rc == 0)
         connect_daemon(d);
@@ -523,28 +475,21 @@ static void docker_pause(struct lc_input *in)
 {
     struct lc_docker_in *d = in->ctx;
 
-    if (d->c->mode == LC_DOCKER_MODE_FILE)
-        lc_file_in_pause(d->files);
-    else
-        lc_docker_api_mode_pause(d);
+    d->ops->pause(d);
 }
 
 static void docker_resume(struct lc_input *in)
 {
     struct lc_docker_in *d = in->ctx;
 
-    if (d->c->mode == LC_DOCKER_MODE_FILE)
-        lc_file_in_resume(d->files);
-    else
-        lc_docker_api_mode_resume(d);
+    d->ops->resume(d);
 }
 
 static bool docker_caught_up(struct lc_input *in)
 {
     struct lc_docker_in *d = in->ctx;
 
-    return d->c->mode == LC_DOCKER_MODE_FILE ? lc_file_in_caught_up(d->files)
-                                             : lc_docker_api_mode_caught_up(d);
+    return d->ops->caught_up(d);
 }
 
 void lc_docker_closing(struct lc_docker_in *d)
@@ -576,12 +521,7 @@ static void docker_stop(struct lc_input *in)
     lc_docker_closing(d); /* held until every part below was asked to close */
     lc_docker_stream_close(d->events);
     d->events = NULL;
-    if (d->c->mode == LC_DOCKER_MODE_FILE) {
-        lc_docker_closing(d);
-        lc_file_in_stop(d->files, closed_cb, d);
-    } else {
-        lc_docker_api_mode_stop(d);
-    }
+    d->ops->stop(d);
     lc_docker_closing(d);
     uv_close((uv_handle_t *)&d->reconnect, on_timer_closed);
     lc_docker_meta_free(d->meta);
@@ -598,14 +538,9 @@ static void docker_free(struct lc_input *in)
 
     if (!d)
         return;
-    if (d->c->mode == LC_DOCKER_MODE_FILE) {
-        lc_file_in_free(d->files);
-        lc_docker_file_release();
-    } else
-        lc_docker_api_mode_free(d);
+    d->ops->free(d);
     lc_docker_meta_free(d->meta);
     unreadable_free(d);
-    free(d->glob);
     free(d);
     in->ctx = NULL;
 }

@@ -7,11 +7,13 @@
 #include "core/relabel.h"
 #include "input/docker_api_client.h"
 #include "input/docker_meta.h"
-#include "input/file.h"
 
 struct lc_docker_unreadable;
+struct lc_docker_mode_ops;
 
 enum lc_docker_mode { LC_DOCKER_MODE_API = 0, LC_DOCKER_MODE_FILE };
+/* start_at: like the file input's (enum lc_file_start, file.h) */
+enum lc_docker_start { LC_DOCKER_START_END = 0, LC_DOCKER_START_BEGINNING };
 
 struct lc_docker_filter {
     struct lc_strlist names;  /* globs on the container name */
@@ -57,12 +59,9 @@ struct lc_docker_in {
     char health_key[160]; /* "docker/NAME": the Docker connection's /health component */
     bool stopping;
     size_t closing;
-    /* file mode */
-    struct lc_file_in *files;
-    struct lc_file_conf fconf;
-    char *glob;
-    /* api mode: docker_api.c */
-    void *streams;
+    const struct lc_docker_mode_ops *ops; /* the mode's, picked at init from c->mode */
+    void *mode;                           /* the mode's own state (ops->init allocates it) */
+    /* skipped lines and containers, counted by both modes */
     struct lc_metric_series *m_malformed;
     struct lc_metric_series *m_excluded;
     struct lc_metric_series *m_skipped_old;
@@ -76,10 +75,11 @@ struct lc_docker_in {
 /* docker.c */
 /*
  * Logging drivers. Whether `mode` can read a container whose driver is
- * `driver` (as inspected): file mode reads json-file; api mode reads what the
- * daemon can read back (every driver but "none"; a remote driver with dual
- * logging disabled is found out by the daemon's answer). If not, *remedy says
- * what to do.
+ * `driver` (as inspected; unknown: true), by the mode's table (`readable`):
+ * file mode reads json-file; api mode reads what the daemon can read back
+ * (every driver but "none"; a remote driver with dual logging disabled is
+ * found out by the daemon's answer). If not, *remedy says what to do.
+ * `mode` is an enum lc_docker_mode.
  */
 bool lc_docker_driver_readable(int mode, const char *driver, const char **remedy);
 /*
@@ -128,39 +128,35 @@ bool lc_docker_relabel_kept(struct lc_docker_in *d, const struct lc_docker_meta_
 void lc_docker_key(const struct lc_docker_in *d, const char *id, char *key, size_t len);
 
 /*
- * docker_file.c: mode file. The modes share one contract, called by docker.c
- * on the event loop: init (at the input's init: 0 or -errno, then free
- * follows whatever happened), start (handles on the loop: 0 or -errno),
- * event (a container event; mode api also gets ev NULL when the daemon
- * (re)connected: every running container is looked at again), and pause,
- * resume, caught_up, stop and free (plugin.h) for the mode's own state.
+ * A mode (api: docker_api.c, file: docker_file.c), chosen once at init by the
+ * `mode` option; docker.c calls it only through this table, on the event loop.
+ * Every entry is set.
  */
-/* Sets up the file reader over <root>/containers/ (the shared decode buffer too). 0 or -errno. */
-int lc_docker_file_init(struct lc_docker_in *d);
-/* Starts reading (lc_file_in_start). 0 or -errno. */
-int lc_docker_file_start(struct lc_docker_in *d);
-/* A container event (never NULL here): a start rescans for its log, a destroy closes its files. */
-void lc_docker_file_event(struct lc_docker_in *d, const struct lc_docker_event *ev);
-/* Drops this instance's use of the shared decode buffer (at free). */
-void lc_docker_file_release(void);
-
-/* docker_api.c: mode api (the same contract as mode file, above) */
-/* Allocates the mode's state (d->streams). 0 or -ENOMEM. */
-int lc_docker_api_mode_init(struct lc_docker_in *d);
-/* Starts the tick timer (seals quiet streams' marks, reopens broken streams). 0 or -errno. */
-int lc_docker_api_mode_start(struct lc_docker_in *d);
-/* Pauses every log stream (the connection stays open: the daemon's buffer holds). */
-void lc_docker_api_mode_pause(struct lc_docker_in *d);
-/* Resumes every stream whose source may take records (it may deliver data at once). */
-void lc_docker_api_mode_resume(struct lc_docker_in *d);
-/* For --once: true when the first list answered and every stream ended. */
-bool lc_docker_api_mode_caught_up(struct lc_docker_in *d);
-/* Closes every stream; calls lc_docker_closed(d) for each handle it closes asynchronously. */
-void lc_docker_api_mode_stop(struct lc_docker_in *d);
-/* Frees the mode's state (after stop completed, or after a failed init/start). */
-void lc_docker_api_mode_free(struct lc_docker_in *d);
-/* A container event, or ev NULL: (re)connected, list the running containers. */
-void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_event *ev);
+struct lc_docker_mode_ops {
+    const char *name; /* as in the `mode` option */
+    /* Whether the mode can read a container whose logging driver is `driver`
+     * (never NULL or empty); if not, sets *remedy to what the user can do. */
+    bool (*readable)(const char *driver, const char **remedy);
+    /* At the input's init: allocates d->mode. 0 or -errno; free follows either way. */
+    int (*init)(struct lc_docker_in *d);
+    /* At the input's start: the mode's handles on the loop. 0 or -errno. */
+    int (*start)(struct lc_docker_in *d);
+    /* The events stream is up (first connection or a reconnection): whatever
+     * started while no events were followed is looked for again. */
+    void (*connected)(struct lc_docker_in *d);
+    /* A container event (never NULL), after the metadata cache saw it. */
+    void (*event)(struct lc_docker_in *d, const struct lc_docker_event *ev);
+    /* plugin.h's pause, resume and caught_up, for the mode's own readers */
+    void (*pause)(struct lc_docker_in *d);
+    void (*resume)(struct lc_docker_in *d);
+    bool (*caught_up)(struct lc_docker_in *d);
+    /* Closes the mode's readers and handles: lc_docker_closing(d) for each
+     * asynchronous close, lc_docker_closed(d) when it completes. */
+    void (*stop)(struct lc_docker_in *d);
+    /* Frees d->mode (after stop completed, or after a failed init or start;
+     * d->mode may then be NULL). */
+    void (*free)(struct lc_docker_in *d);
+};
 
 /* For the modes, during stop: one more asynchronous close is pending (call before closing). */
 void lc_docker_closing(struct lc_docker_in *d);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* docker_api.c: the docker input's api mode: one followed Engine API log stream per container. */
+#include "input/docker_api.h"
 #include "input/docker.h"
 #include "input/docker_replay.h"
 
@@ -651,7 +652,7 @@ static void start_pos(struct dcont *c, const struct lc_ckpt_entry *row, struct l
         *pos = fs.best;
         return;
     }
-    if (cf->start_at == LC_START_BEGINNING)
+    if (cf->start_at == LC_DOCKER_START_BEGINNING)
         pos->ts_ns = cf->max_age_ms ? now - cf->max_age_ms * LC_NS_PER_MSEC : 0;
     else if (c->hint_ns > 0)
         pos->ts_ns = c->hint_ns - FIRST_MARGIN_NS; /* started after we started: from its start */
@@ -970,9 +971,21 @@ static void rename_lookup(struct dcont *c)
         rename_labels(c, e);
 }
 
-/* Plugin entry points -------------------------------------------------------- */
+/* The mode's entry points ---------------------------------------------------- */
 
-int lc_docker_api_mode_init(struct lc_docker_in *d)
+/* The daemon reads back every driver but "none" (a remote driver with dual
+ * logging disabled is found out by its answer). */
+static bool api_readable(const char *driver, const char **remedy)
+{
+    if (strcmp(driver, "none") == 0) {
+        *remedy = "give the container a logging driver that can be read back (json-file, local, "
+                  "journald, or a remote driver with dual logging enabled)";
+        return false;
+    }
+    return true;
+}
+
+static int api_init(struct lc_docker_in *d)
 {
     static const char *const l_in[] = {"input", NULL};
     static const char *const l_reason[] = {"input", "reason", NULL};
@@ -984,7 +997,7 @@ int lc_docker_api_mode_init(struct lc_docker_in *d)
     if (!a)
         return -ENOMEM;
     a->d = d;
-    d->streams = a;
+    d->mode = a;
     f = lc_metric_family(LC_GAUGE, "log_capturer_docker_streams",
                          "Container log streams open (one per followed running container).", l_in);
     a->m_streams = lc_metric_series(f, name);
@@ -1162,9 +1175,9 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
-int lc_docker_api_mode_start(struct lc_docker_in *d)
+static int api_start(struct lc_docker_in *d)
 {
-    struct dapi *a = d->streams;
+    struct dapi *a = d->mode;
     int rc = uv_timer_init(d->in->agent->loop, &a->tick);
 
     if (rc)
@@ -1175,9 +1188,9 @@ int lc_docker_api_mode_start(struct lc_docker_in *d)
     return 0;
 }
 
-void lc_docker_api_mode_pause(struct lc_docker_in *d)
+static void api_pause(struct lc_docker_in *d)
 {
-    struct dapi *a = d->streams;
+    struct dapi *a = d->mode;
 
     int64_t now = mono_ms();
 
@@ -1188,9 +1201,9 @@ void lc_docker_api_mode_pause(struct lc_docker_in *d)
         }
 }
 
-void lc_docker_api_mode_resume(struct lc_docker_in *d)
+static void api_resume(struct lc_docker_in *d)
 {
-    struct dapi *a = d->streams;
+    struct dapi *a = d->mode;
     struct dcont *c, *next;
 
     for (c = a->head; c; c = next) {
@@ -1200,9 +1213,9 @@ void lc_docker_api_mode_resume(struct lc_docker_in *d)
     }
 }
 
-bool lc_docker_api_mode_caught_up(struct lc_docker_in *d)
+static bool api_caught_up(struct lc_docker_in *d)
 {
-    struct dapi *a = d->streams;
+    struct dapi *a = d->mode;
 
     /* --once: follow=0 streams end once they delivered what existed */
     return a->listed && a->nfollow == 0;
@@ -1215,9 +1228,9 @@ static void on_tick_closed(uv_handle_t *h)
     lc_docker_closed(a->d);
 }
 
-void lc_docker_api_mode_stop(struct lc_docker_in *d)
+static void api_stop(struct lc_docker_in *d)
 {
-    struct dapi *a = d->streams;
+    struct dapi *a = d->mode;
 
     if (!a)
         return;
@@ -1232,21 +1245,21 @@ void lc_docker_api_mode_stop(struct lc_docker_in *d)
     }
 }
 
-void lc_docker_api_mode_free(struct lc_docker_in *d)
+static void api_free(struct lc_docker_in *d)
 {
-    struct dapi *a = d->streams;
+    struct dapi *a = d->mode;
 
     if (!a)
         return;
     /* after a failed start nothing ran; after stop the entries are gone */
     free_all(a);
     free(a);
-    d->streams = NULL;
+    d->mode = NULL;
 }
 
-void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
+static void api_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
 {
-    struct dapi *a = d->streams;
+    struct dapi *a = d->mode;
     struct dcont *c;
 
     if (d->stopping)
@@ -1285,3 +1298,23 @@ void lc_docker_api_mode_event(struct lc_docker_in *d, const struct lc_docker_eve
             rename_lookup(c);
     }
 }
+
+/* (Re)connected: the event NULL lists the running containers again. */
+static void api_connected(struct lc_docker_in *d)
+{
+    api_event(d, NULL);
+}
+
+const struct lc_docker_mode_ops lc_docker_mode_api = {
+    .name = "api",
+    .readable = api_readable,
+    .init = api_init,
+    .start = api_start,
+    .connected = api_connected,
+    .event = api_event,
+    .pause = api_pause,
+    .resume = api_resume,
+    .caught_up = api_caught_up,
+    .stop = api_stop,
+    .free = api_free,
+};

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* docker_file.c: the docker input's file mode: Docker's json-file logs through the file tailer. */
+#include "input/docker_file.h"
 #include "input/docker.h"
+#include "input/file.h"
 #include "input/split_join.h"
 
 #include "core/labels.h"
@@ -51,8 +53,27 @@ struct dfile {
     bool excluded;
 };
 
-static char *decode_buf; /* one per process: decoding is synchronous, on the loop */
-static size_t decode_refs;
+/* The mode's state (d->mode). */
+struct dfmode {
+    struct lc_file_in *files;
+    struct lc_file_conf fconf;
+    char *glob;       /* one block: the two patterns of fconf.paths */
+    char *decode_buf; /* RAW_LINE_MAX: a decoded line, or seek_time's window */
+};
+
+/* The instance's file reader. */
+static struct lc_file_in *files(const struct lc_docker_in *d)
+{
+    return ((const struct dfmode *)d->mode)->files;
+}
+
+/* The instance's decode buffer: decoding is synchronous, on the loop. */
+static char *decode_buf(const struct lc_tail *t)
+{
+    const struct lc_docker_in *d = t->fi->owner;
+
+    return ((const struct dfmode *)d->mode)->decode_buf;
+}
 
 /* <root>/containers/<id>/<id>-json.log -> id */
 static bool container_id(const char *path, char *id, size_t len)
@@ -235,7 +256,7 @@ static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now
     struct lc_docker_line dl;
     int rc;
 
-    rc = lc_docker_json_decode(line, len, decode_buf, RAW_LINE_MAX, &dl);
+    rc = lc_docker_json_decode(line, len, decode_buf(t), RAW_LINE_MAX, &dl);
     if (rc == -EINVAL) {
         lc_counter_inc(d->m_malformed);
         return !pending(p);
@@ -270,7 +291,8 @@ static void df_rewind(struct lc_tail *t)
 /* The time of the first complete line at or after off; false if none in the window. */
 static bool time_at(struct lc_tail *t, int64_t off, int64_t size, int64_t *line_start, int64_t *ts)
 {
-    char *buf = decode_buf + RAW_LINE_MAX / 2; /* decode into the first half */
+    char *dbuf = decode_buf(t);
+    char *buf = dbuf + RAW_LINE_MAX / 2; /* decode into the first half */
     ssize_t n = pread(t->fd, buf, SEEK_WINDOW, off);
     struct lc_docker_line dl;
 
@@ -284,7 +306,7 @@ static bool time_at(struct lc_tail *t, int64_t off, int64_t size, int64_t *line_
     char *b = memchr(a, '\n', (size_t)(buf + n - a));
     if (!b || off + (a - buf) >= size)
         return false;
-    if (lc_docker_json_decode(a, (size_t)(b - a), decode_buf, RAW_LINE_MAX / 2, &dl) == -EINVAL)
+    if (lc_docker_json_decode(a, (size_t)(b - a), dbuf, RAW_LINE_MAX / 2, &dl) == -EINVAL)
         return false;
     *line_start = off + (a - buf);
     *ts = dl.ts_ns;
@@ -312,7 +334,7 @@ static void df_seek_time(struct lc_tail *t, int64_t cutoff, int64_t size)
             hi = mid;
     }
     for (int64_t off = t->offset; off < lo;) {
-        char *buf = decode_buf;
+        char *buf = decode_buf(t);
         size_t want = (size_t)(lo - off) < RAW_LINE_MAX ? (size_t)(lo - off) : RAW_LINE_MAX;
         ssize_t n = pread(t->fd, buf, want, off);
         if (n <= 0)
@@ -377,29 +399,49 @@ static const struct lc_tail_ops docker_file_ops = {
     .rewind = df_rewind,
 };
 
-int lc_docker_file_init(struct lc_docker_in *d)
+/* The mode's entry points ---------------------------------------------------- */
+
+static bool file_readable(const char *driver, const char **remedy)
+{
+    if (strcmp(driver, "json-file") == 0)
+        return true;
+    *remedy = strcmp(driver, "none") == 0
+                  ? "give the container a logging driver (json-file, or local with mode: api)"
+                  : "use mode: api (the daemon reads it back), or the json-file driver";
+    return false;
+}
+
+static int file_init(struct lc_docker_in *d)
 {
     static char gz[] = "*.gz";
     static char *compressed[] = {gz}; /* compress=true: the rotated logs are not text */
     const struct lc_docker_conf *c = d->c;
-    struct lc_file_conf *f = &d->fconf;
+    struct dfmode *m = calloc(1, sizeof(*m));
+    struct lc_file_conf *f;
     size_t len = strlen(c->root) + 64;
     char **v;
 
-    decode_refs++; /* before anything can fail: lc_docker_file_release() follows a failure */
-    /* one block, freed as d->glob: the array of the two patterns, then the patterns */
+    if (!m)
+        return -ENOMEM;
+    d->mode = m;
+    f = &m->fconf;
+    /* one block, freed as m->glob: the array of the two patterns, then the patterns */
     v = malloc(2 * sizeof(char *) + 2 * len);
     if (!v)
         return -ENOMEM;
-    d->glob = (char *)v;
+    m->glob = (char *)v;
     v[0] = (char *)(v + 2);
     v[1] = v[0] + len;
     snprintf(v[0], len, "%s/containers/*/*-json.log", c->root);
     snprintf(v[1], len, "%s/containers/*/*-json.log.*", c->root); /* first scan only */
     f->paths.v = v;
     f->paths.n = 2;
+    f->start_only_paths = 1; /* the rotated logs: the first scan's */
     f->exclude.v = compressed;
     f->exclude.n = 1;
+    _Static_assert((int)LC_DOCKER_START_BEGINNING == (int)LC_START_BEGINNING &&
+                       (int)LC_DOCKER_START_END == (int)LC_START_END,
+                   "start_at passes through");
     f->start_at = c->start_at;
     f->max_age_ms = c->max_age_ms;
     f->max_line_bytes = RAW_LINE_MAX;
@@ -412,12 +454,10 @@ int lc_docker_file_init(struct lc_docker_in *d)
     /* the current log and the rotated ones being finished */
     f->max_files = c->max_containers * (1 + c->max_rotated);
     f->max_unacked = c->max_unacked;
-    if (!decode_buf) {
-        decode_buf = malloc(RAW_LINE_MAX);
-        if (!decode_buf)
-            return -ENOMEM;
-    }
-    int rc = lc_file_in_init(d->in, f, &docker_file_ops, d, &d->files);
+    m->decode_buf = malloc(RAW_LINE_MAX);
+    if (!m->decode_buf)
+        return -ENOMEM;
+    int rc = lc_file_in_init(d->in, f, &docker_file_ops, d, &m->files);
     if (rc == 0) {
         static const char *const l_in[] = {"input", NULL};
         struct lc_metric_family *fam = lc_metric_family(
@@ -425,7 +465,7 @@ int lc_docker_file_init(struct lc_docker_in *d)
             "Breaks in a container's chain of json-file generations: rotated logs (or what was "
             "left of one) deleted before they were read.",
             l_in);
-        d->files->m_gaps = lc_metric_series(fam, d->in->conf->name);
+        m->files->m_gaps = lc_metric_series(fam, d->in->conf->name);
     }
     return rc;
 }
@@ -438,31 +478,117 @@ int lc_docker_file_init(struct lc_docker_in *d)
  * rotated after it are opened in order by lc_file_in_open_missed, from the
  * current log. Later scans look for the current logs only.
  */
-int lc_docker_file_start(struct lc_docker_in *d)
+static int file_start(struct lc_docker_in *d)
 {
-    int rc = lc_file_in_start(d->files);
-
-    d->fconf.paths.n = 1;
-    return rc;
+    return lc_file_in_start(files(d));
 }
 
-void lc_docker_file_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
+/*
+ * File mode tails json-file logs only: the containers started with another
+ * driver are found here (from the list at connection and `start` events) and
+ * said once each.
+ */
+static void file_driver_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
+{
+    struct lc_docker_in *d = arg;
+    const char *remedy = NULL;
+
+    if (err == 0 && !lc_docker_driver_readable(LC_DOCKER_MODE_FILE, e->log_driver, &remedy) &&
+        lc_docker_selected(d->c, e))
+        lc_docker_set_unreadable(d, e->id, e->name, e->log_driver, remedy, NULL);
+}
+
+static void file_driver_check(struct lc_docker_in *d, const char *id)
+{
+    const struct lc_docker_meta_entry *e = NULL;
+
+    if (lc_docker_is_unreadable(d, id))
+        return;
+    if (lc_docker_meta_get(d->meta, id, file_driver_meta, d, &e) == 0)
+        file_driver_meta(d, 0, e);
+}
+
+static void file_driver_list(void *arg, const struct lc_docker_result *r,
+                             const struct lc_docker_summary *s, size_t n)
+{
+    struct lc_docker_in *d = arg;
+
+    if (r->err)
+        return; /* the next connection lists again */
+    for (size_t i = 0; i < n; i++)
+        file_driver_check(d, s[i].id);
+}
+
+static void file_connected(struct lc_docker_in *d)
+{
+    lc_file_in_rescan(files(d));
+    lc_docker_api_list(d->api, file_driver_list, d);
+}
+
+/* A start rescans for its log, a destroy closes its files. */
+static void file_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
 {
     char dir[4096];
 
     if (strcmp(ev->action, "start") == 0) {
-        lc_file_in_rescan(d->files);
+        file_driver_check(d, ev->id);
+        lc_file_in_rescan(files(d));
     } else if (strcmp(ev->action, "destroy") == 0) {
         /* its files are gone: read what is left through the held descriptors, then close */
         snprintf(dir, sizeof(dir), "%s/containers/%s", d->c->root, ev->id);
-        lc_file_in_close_under(d->files, dir);
+        lc_file_in_close_under(files(d), dir);
     }
 }
 
-void lc_docker_file_release(void)
+static void file_pause(struct lc_docker_in *d)
 {
-    if (decode_refs && --decode_refs == 0) {
-        free(decode_buf);
-        decode_buf = NULL;
-    }
+    lc_file_in_pause(files(d));
 }
+
+static void file_resume(struct lc_docker_in *d)
+{
+    lc_file_in_resume(files(d));
+}
+
+static bool file_caught_up(struct lc_docker_in *d)
+{
+    return lc_file_in_caught_up(files(d));
+}
+
+static void files_stopped(void *arg)
+{
+    lc_docker_closed(arg);
+}
+
+static void file_stop(struct lc_docker_in *d)
+{
+    lc_docker_closing(d);
+    lc_file_in_stop(files(d), files_stopped, d);
+}
+
+static void file_free(struct lc_docker_in *d)
+{
+    struct dfmode *m = d->mode;
+
+    if (!m)
+        return;
+    lc_file_in_free(m->files);
+    free(m->decode_buf);
+    free(m->glob);
+    free(m);
+    d->mode = NULL;
+}
+
+const struct lc_docker_mode_ops lc_docker_mode_file = {
+    .name = "file",
+    .readable = file_readable,
+    .init = file_init,
+    .start = file_start,
+    .connected = file_connected,
+    .event = file_event,
+    .pause = file_pause,
+    .resume = file_resume,
+    .caught_up = file_caught_up,
+    .stop = file_stop,
+    .free = file_free,
+};

@@ -556,7 +556,7 @@ static void rescan(struct lc_file_in *fi)
 {
     if (!fi->scanned && !fi->first_start)
         recover_moved(fi);
-    for (size_t i = 0; i < fi->c->paths.n; i++) {
+    for (size_t i = 0; i < fi->npaths; i++) {
         glob_t g;
         int rc = glob(fi->c->paths.v[i], GLOB_NOSORT, NULL, &g);
         if (rc == 0)
@@ -798,7 +798,7 @@ static bool globbed_dir(const struct lc_file_in *fi, const char *dir)
 {
     char buf[4096];
 
-    for (size_t i = 0; i < fi->c->paths.n; i++) {
+    for (size_t i = 0; i < fi->npaths; i++) {
         const char *pd = pattern_dir(fi, i, buf, sizeof(buf));
         if (has_glob(pd) && fnmatch(pd, dir, FNM_PATHNAME) == 0)
             return true;
@@ -916,7 +916,7 @@ static void new_dir(struct lc_file_in *fi, const char *dir)
     if (!globbed_dir(fi, dir) || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return;
     dw_add(fi, dir);
-    for (size_t i = 0; i < fi->c->paths.n; i++) {
+    for (size_t i = 0; i < fi->npaths; i++) {
         const char *pd = pattern_dir(fi, i, buf, sizeof(buf));
         glob_t g;
         if (!has_glob(pd) || fnmatch(pd, dir, FNM_PATHNAME) != 0)
@@ -933,7 +933,7 @@ static void new_dir(struct lc_file_in *fi, const char *dir)
 
 static bool matches(const struct lc_file_in *fi, const char *path)
 {
-    for (size_t i = 0; i < fi->c->paths.n; i++)
+    for (size_t i = 0; i < fi->npaths; i++)
         if (fnmatch(fi->c->paths.v[i], path, FNM_PATHNAME) == 0)
             return true;
     return false;
@@ -980,10 +980,10 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int stat
 
 static void watch_dirs(struct lc_file_in *fi)
 {
-    fi->watches = calloc(fi->c->paths.n, sizeof(*fi->watches));
+    fi->watches = calloc(fi->npaths, sizeof(*fi->watches));
     if (!fi->watches)
         return;
-    for (size_t i = 0; i < fi->c->paths.n; i++) {
+    for (size_t i = 0; i < fi->npaths; i++) {
         char copy[4096];
         const char *dir;
         bool dup = false;
@@ -1076,6 +1076,7 @@ int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
         return -ENOMEM;
     fi->in = in;
     fi->c = c;
+    fi->npaths = c->paths.n;
     fi->ops = ops;
     fi->owner = owner;
     fi->readbuf = malloc((size_t)c->read_bytes);
@@ -1118,6 +1119,7 @@ int lc_file_in_start(struct lc_file_in *fi)
     uv_timer_start(&fi->rescan, on_rescan, (uint64_t)fi->c->rescan_ms, (uint64_t)fi->c->rescan_ms);
     uv_timer_start(&fi->poll, on_poll, (uint64_t)fi->c->poll_ms, (uint64_t)fi->c->poll_ms);
     kick(fi);
+    fi->npaths = fi->c->paths.n - fi->c->start_only_paths;
     return 0;
 }
 

@@ -18,6 +18,9 @@ enum lc_file_ts { LC_TS_READ = 0, LC_TS_PARSE };
 
 struct lc_file_conf {
     struct lc_strlist paths;
+    /* The last this many of paths are for lc_file_in_start() only (its first scan and
+     * watches: e.g. rotated logs left from before); later scans and events use the others. */
+    size_t start_only_paths;
     struct lc_strlist exclude;
     int start_at;
     int64_t max_age_ms;
@@ -151,6 +154,7 @@ struct lc_file_in {
     size_t ndwatches;
     char *glob_parent; /* the directory above them, watched for new ones; NULL: none */
     size_t closing;    /* handles whose close callback is pending */
+    size_t npaths;     /* the patterns of c->paths in use (see start_only_paths) */
     bool first_start;  /* the state store has never seen this input */
     bool scanned;
     bool paused;
