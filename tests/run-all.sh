@@ -28,8 +28,11 @@ T0=$(date +%s)
 MARKERS=$'markers=\n slow: long-running integration tests (may be left out under ASan)\n docker: needs a Docker daemon or the fake Docker harness'
 PYTEST_BASE=(-q -p no:cacheprovider -rfEs --durations=12 -o "$MARKERS")
 
-declare -a RESULTS=()
+declare -a RESULTS=() FAILED_STEPS=()
 FAILED=0
+# Each step's output is also kept here, so that the summary can show the end of a failed one
+# (CI shows only the head and the tail of the whole output).
+STEP_LOGS=$(mktemp -d /tmp/run-all-steps.XXXXXX)
 
 log() { printf '\n=== %s [%ss]\n' "$*" "$(($(date +%s) - T0))"; }
 
@@ -40,7 +43,9 @@ step() {
     log "$name"
     local s
     s=$(date +%s)
-    "$@"
+    # tee, not a pipe: the step's exit status stays its own, and a daemon a step leaves
+    # running with the output inherited holds only tee, not this script
+    "$@" > >(tee "$STEP_LOGS/$name.log") 2>&1
     local rc=$?
     local d
     d=$(($(date +%s) - s))
@@ -48,6 +53,7 @@ step() {
         RESULTS+=("$name: ok (${d}s)")
     else
         RESULTS+=("$name: FAILED rc=$rc (${d}s)")
+        FAILED_STEPS+=("$name")
         FAILED=1
     fi
     return "$rc"
@@ -221,6 +227,14 @@ fi
 
 # --- summary --------------------------------------------------------------------
 total=$(($(date +%s) - T0))
+# The last lines of each failed step (at most three), just before the summary.
+[ ${#FAILED_STEPS[@]} -gt 0 ] && sleep 1 # tee writes the last lines of a step a moment late
+for name in "${FAILED_STEPS[@]:0:3}"; do
+    echo
+    echo "=== the end of failed step $name"
+    tail -n 20 "$STEP_LOGS/$name.log" | cut -c 1-240
+done
+rm -rf "$STEP_LOGS"
 echo
 echo "=== run-all summary"
 for r in "${RESULTS[@]}"; do echo "  $r"; done

@@ -38,6 +38,10 @@ import soak  # noqa: E402
 from containers import container_cmd  # noqa: E402
 
 MAX_PENDING = 1 << 20
+# The drain ends early when nothing was pending or sent for this long: longer than the docker
+# input's longest reconnect backoff (reconnect_max, 30 s), so a stream waiting to be reopened
+# gets its turn before what it has not read yet counts as lost.
+QUIET_S = 40
 
 
 def now():
@@ -180,6 +184,8 @@ class Chaos:
             deadline = now() + a.drain
             keys = list(self.tracker.written)
             quiet = None
+            t_drain = now()
+            self.drain_end = "deadline"
             while now() < deadline:
                 try:
                     self.collector.poll()
@@ -188,15 +194,18 @@ class Chaos:
                     continue
                 if all(self.tracker.delivered_through(k, self.tracker.written_of(k))
                        for k in keys):
+                    self.drain_end = "everything delivered"
                     break
                 m = self.agent.metrics()
                 pend = ag.metric_sum(m, "log_capturer_output_pending_bytes") or 0
                 recs = ag.metric_sum(m, "log_capturer_output_records_total") or 0
                 if pend or quiet is None or quiet[1] != recs:
                     quiet = (now(), recs)
-                elif now() - quiet[0] >= 10:
+                elif now() - quiet[0] >= QUIET_S:
+                    self.drain_end = f"nothing pending or sent for {QUIET_S} s"
                     break
                 time.sleep(0.5)
+            self.drain_end += f" after {now() - t_drain:.1f} s"
             self.m_last = self.agent.metrics()
             rc = self.agent.stop(timeout=60)
             if rc != 0:
@@ -265,8 +274,15 @@ class Chaos:
         if fs:
             out(f"fake loki: requests={fs.get('requests')} by_status="
                 f"{fs.get('requests_by_status')}")
+        out(f"drain: {getattr(self, 'drain_end', 'not reached')}")
         if total_lost:
             self.failures.append(f"{total_lost} lines lost")
+        if self.failures:
+            # what the agent warned of (the run-all summary shows the end of a failed step)
+            warns = [r for r in records if r.get("level") in ("warn", "error")]
+            out(f"agent warnings and errors: {len(warns)}, the last {min(len(warns), 12)}:")
+            for r in warns[-12:]:
+                out(f"  {r.get('component', '')}: {r.get('msg', '')}"[:300])
         for f in self.failures:
             out(f"FAIL: {f}")
         out(f"chaos: {'PASS' if not self.failures else 'FAIL'}")
