@@ -12,6 +12,7 @@
 #include "parse/timestamp.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,10 @@
 #define RECONNECT_JITTER 2
 #define STALL_BASE_MS    1000 /* a stream quiet this long: note its log file's size */
 #define PAUSE_REOPEN_MS  1000 /* a stream paused this long, its file rotated: reopened */
+#define JUMP_MIN_NS      50000 /* a jump between records at least this long, and ... */
+#define JUMP_FACTOR      8     /* ... this many times the usual: was a generation skipped? */
+#define MTIME_SLACK_NS   (10 * LC_NS_PER_MSEC) /* file times are the kernel's coarse clock */
+#define GEN_MAX          32                    /* rotated generations looked at (max-file) */
 
 enum dc_state {
     DC_INSPECT, /* waiting for metadata */
@@ -130,6 +135,15 @@ struct dcont {
     int64_t stall_size;
     int64_t pause_ms;   /* when its stream was first seen paused; 0: not paused */
     uint64_t pause_ino; /* its log file's inode then (0: not visible from here) */
+    bool line_since_open; /* the open stream emitted a line */
+    bool from_start;      /* pos is before the container's first line (start_pos) */
+    bool skipped;         /* the stream skipped a generation: end it, reopen at pos */
+    int64_t skip_from;    /* where the last such reopen started (its guard) */
+    int64_t jump_avg;     /* the usual time between its records (ns, moving average) */
+    uint64_t gen_ino;     /* the log file's inode when the rotated files were read; 0: not */
+    unsigned ndisk, nseen;
+    int64_t disk_end[GEN_MAX]; /* mtimes (ns) of the rotated files there now: rotation times */
+    int64_t seen_end[GEN_MAX]; /* every rotation time seen (newest GEN_MAX), newest first */
 };
 
 enum {
@@ -141,10 +155,12 @@ enum {
     END_SHUTDOWN,
     END_STALLED,
     END_ROTATED,
+    END_SKIPPED,
     END_N
 };
-static const char *const end_names[END_N] = {"ended",     "error",    "not_found", "died",
-                                             "destroyed", "shutdown", "stalled",   "rotated"};
+static const char *const end_names[END_N] = {"ended",    "error",   "not_found", "died",
+                                             "destroyed", "shutdown", "stalled",  "rotated",
+                                             "skipped"};
 enum { START_NEW, START_RESUME, START_RESTART, START_FINAL, START_N };
 static const char *const start_names[START_N] = {"new", "resume", "restart", "final"};
 
@@ -272,15 +288,15 @@ static void missed(struct dcont *c, const char *why)
  * Counted (gaps and their span) and logged with the time range; at most a
  * false alarm when the rotation fell right after that record.
  */
-static void gap(struct dcont *c, int64_t first_ts)
+static void gap(struct dcont *c, int64_t last_ts, int64_t first_ts)
 {
     struct dapi *a = c->a;
     char from[LC_TS_RFC3339NANO_MAX], to[LC_TS_RFC3339NANO_MAX];
 
-    lc_ts_format_rfc3339nano(c->skip_ts, from);
+    lc_ts_format_rfc3339nano(last_ts, from);
     lc_ts_format_rfc3339nano(first_ts, to);
     lc_counter_inc(a->m_gaps);
-    lc_counter_add(a->m_gap_ms, (uint64_t)((first_ts - c->skip_ts) / LC_NS_PER_MSEC));
+    lc_counter_add(a->m_gap_ms, (uint64_t)((first_ts - last_ts) / LC_NS_PER_MSEC));
     lc_logf(LC_LOG_WARN, iname(a), NULL,
             "container %.12s: lost in rotation: its log no longer holds the last line read "
             "(%s); lines after it and before %s may be lost (the Engine API cannot return "
@@ -339,6 +355,136 @@ static void evict_stopped(struct dapi *a)
 
 /* Decoding and emitting ------------------------------------------------------ */
 
+/* A file's mtime in ns, 0 when it is not there. */
+static int64_t mtime_ns(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return 0;
+    return (int64_t)st.st_mtim.tv_sec * LC_NS_PER_SEC + st.st_mtim.tv_nsec;
+}
+
+/* Adds a rotation time to those seen (kept newest first, the oldest dropped). */
+static void note_rotation(struct dcont *c, int64_t t)
+{
+    unsigned k = 0;
+
+    while (k < c->nseen && c->seen_end[k] > t)
+        k++;
+    if ((k < c->nseen && c->seen_end[k] == t) || k >= GEN_MAX)
+        return;
+    if (c->nseen < GEN_MAX)
+        c->nseen++;
+    memmove(&c->seen_end[k + 1], &c->seen_end[k], (c->nseen - 1 - k) * sizeof(c->seen_end[0]));
+    c->seen_end[k] = t;
+}
+
+/*
+ * Reads the rotation times of the container's log: the mtimes of its rotated
+ * files (<log>.1, .2, ... or .N.gz), newest first, and remembers them (a
+ * generation deleted later still counts as one between two records). Read
+ * again only when the log file's inode changed (it rotated since): one stat
+ * per call, a few more per rotation.
+ */
+static void read_generations(struct dcont *c)
+{
+    struct stat st;
+    char path[PATH_MAX];
+
+    if (!c->log_path || stat(c->log_path, &st) != 0 || (uint64_t)st.st_ino == c->gen_ino)
+        return;
+    c->gen_ino = (uint64_t)st.st_ino;
+    c->ndisk = 0;
+    for (unsigned k = 1, misses = 0; k <= GEN_MAX && misses < 2; k++) {
+        int64_t t;
+
+        snprintf(path, sizeof(path), "%s.%u", c->log_path, k);
+        t = mtime_ns(path);
+        if (!t) {
+            snprintf(path, sizeof(path), "%s.%u.gz", c->log_path, k);
+            t = mtime_ns(path);
+        }
+        if (!t) {
+            misses++; /* the end, or a name between two renames of a rotation under way */
+            continue;
+        }
+        misses = 0;
+        c->disk_end[c->ndisk++] = t;
+        note_rotation(c, t);
+    }
+}
+
+/* Rotation times in (from - slack, to): file times lag the records' stamps by a tick at most. */
+static unsigned rotations_between(const int64_t *end, unsigned n, int64_t from, int64_t to)
+{
+    unsigned r = 0;
+
+    for (unsigned k = 0; k < n; k++)
+        if (end[k] > from - MTIME_SLACK_NS && end[k] < to)
+            r++;
+    return r;
+}
+
+/*
+ * Did the stream jump from `from` (the last record emitted, or where the
+ * stream started) to `to` over a whole rotated generation? The daemon (seen
+ * with 20.10) can leave out whole json-file generations without a word: a
+ * follower that reaches the end of the file it follows after the log rotated
+ * twice or more opens the newest file (the chaos run lost one 1 MiB
+ * generation of a container that way). A generation ends at its file's mtime
+ * and holds at least one record, so two rotation times between two
+ * consecutive records (one, when the stream reads the container from its
+ * first line) mean the records of a generation between them were not sent.
+ * If that generation's file is still there, the stream is reopened at `from`
+ * (SKIP_REOPEN): the daemon reads the rotated files it keeps. If it is gone,
+ * or the reopened stream leaves the same span out again with the file gone
+ * meanwhile, the span is a gap: counted and logged (gap(), SKIP_COUNTED). The
+ * same span left out again while its file is still there means nothing was
+ * there (SKIP_NONE).
+ * Only logs whose files are visible from here (inspect's LogPath, json-file)
+ * can be checked; the check runs on jumps between records several times the
+ * usual spacing, a stat each, a few more per rotation.
+ */
+enum { SKIP_NONE, SKIP_REOPEN, SKIP_COUNTED };
+
+static int generation_skipped(struct dcont *c, int64_t from, int64_t to, unsigned need)
+{
+    bool there;
+
+    read_generations(c);
+    if (rotations_between(c->seen_end, c->nseen, from, to) < need)
+        return SKIP_NONE;
+    there = rotations_between(c->disk_end, c->ndisk, from, to) >= need;
+    if (there && c->skip_from != from) {
+        c->skip_from = from;
+        return SKIP_REOPEN;
+    }
+    if (there)
+        return SKIP_NONE;
+    gap(c, from, to);
+    return SKIP_COUNTED;
+}
+
+/*
+ * Whether ts jumps far past the last record (several times the usual
+ * spacing, a moving average into which a jump counts at most at that cap, so
+ * a slow stream's spacing is learned in a few records and a skip does not
+ * raise it much). A stream's first record is always looked at.
+ */
+static bool jumped(struct dcont *c, int64_t ts)
+{
+    int64_t d = ts - c->pos.ts_ns;
+    int64_t cap = c->jump_avg ? JUMP_FACTOR * c->jump_avg : JUMP_MIN_NS;
+
+    if (!c->line_since_open || c->pos.ts_ns == 0)
+        return true;
+    if (d <= 0)
+        return false; /* stdout and stderr interleave */
+    c->jump_avg += ((d < cap ? d : cap) - c->jump_avg) / 8;
+    return d >= JUMP_MIN_NS && d > cap;
+}
+
 static int on_line(void *arg, const struct lc_docker_mux_line *l)
 {
     struct dcont *c = arg;
@@ -357,8 +503,23 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
     }
     if (l->has_ts && c->gap_check) {
         c->gap_check = false;
-        if (ts > c->skip_ts)
-            gap(c, ts);
+        if (ts > c->skip_ts) {
+            int k = c->log_path ? generation_skipped(c, c->skip_ts, ts, 2) : SKIP_NONE;
+
+            if (k == SKIP_REOPEN) {
+                c->skipped = true; /* a generation after the line read last is there: again */
+                return -ESTALE;
+            }
+            if (k == SKIP_NONE)
+                gap(c, c->skip_ts, ts);
+        }
+    } else if (l->has_ts && c->log_path && !c->final_pass && jumped(c, ts) &&
+               generation_skipped(c, c->pos.ts_ns, ts,
+                                  c->from_start && !c->line_since_open ? 1 : 2) ==
+                   SKIP_REOPEN) {
+        /* not emitted: the stream ends (on_end) and is reopened at pos, the last line */
+        c->skipped = true;
+        return -ESTALE;
     }
     if (!l->has_ts) {
         /* no usable prefix: keep the line, at the stream's time; the position stays */
@@ -401,6 +562,7 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
         } /* older (stdout and stderr interleave): the newest stays the position */
     }
     c->ever_line = true;
+    c->line_since_open = true;
     c->exact = c->exact || l->has_ts;
     if (l->truncated)
         lc_counter_inc(a->m_cut);
@@ -481,6 +643,8 @@ static void open_stream(struct dcont *c, int reason)
     c->final_pass = reason == START_FINAL;
     c->got_data = false;
     c->sys_err = false;
+    c->line_since_open = false;
+    c->skipped = false;
     rc = lc_docker_api_logs(a->d->api, c->id, &o, on_data, on_end, c, &c->stream);
     if (rc < 0) {
         c->stream = NULL;
@@ -565,6 +729,17 @@ static void on_end(void *arg, const struct lc_docker_result *r)
     int reason = r->err == 0 ? END_ENDED : r->err == -ENOENT ? END_NOT_FOUND : END_ERROR;
 
     c->stream = NULL;
+    if (c->skipped && !c->destroyed && !a->d->stopping) {
+        lc_counter_inc(a->m_ends[END_SKIPPED]);
+        stream_done(c, false);
+        lc_logf(LC_LOG_WARN, iname(a), NULL,
+                "container %.12s: its log stream left out a rotated generation that is still on "
+                "disk (the daemon's follower behind its log by two rotations or more); "
+                "reopening it from the last line read",
+                c->id);
+        open_stream(c, START_RESUME);
+        return;
+    }
     lc_counter_inc(a->m_ends[reason]);
     stream_done(c, reason != END_ERROR);
     if (c->final_pass && (reason == END_NOT_FOUND || permanent(r) || c->sys_err || c->destroyed)) {
@@ -597,6 +772,23 @@ static void on_end(void *arg, const struct lc_docker_result *r)
     }
     if (reason == END_ENDED && c->restart && !c->destroyed) {
         open_stream(c, START_RESTART);
+        return;
+    }
+    if (reason == END_ENDED && c->sys_err && !c->die_ms && needs_final_pass(c)) {
+        /*
+         * The daemon's follower failed ("Error grabbing logs: ... no such file
+         * or directory" when it looked for a file rotation had just renamed),
+         * not the container: followed again from the last line read, at once
+         * if this stream delivered something, else after a backoff.
+         */
+        lc_logf(LC_LOG_WARN, iname(a), NULL,
+                "container %.12s: its log stream ended on a daemon error while it runs; "
+                "reopening it from the last line read",
+                c->id);
+        if (c->got_data)
+            open_stream(c, START_RESUME);
+        else
+            schedule_retry(c);
         return;
     }
     if (reason == END_ENDED && needs_final_pass(c)) {
@@ -639,6 +831,7 @@ static void start_pos(struct dcont *c, const struct lc_ckpt_entry *row, struct l
 
     memset(pos, 0, sizeof(*pos));
     *exact = false;
+    c->from_start = false;
     if (row) {
         pos->ts_ns = row->pos.ts_ns;
         pos->ts_seq = row->pos.ts_seq;
@@ -652,11 +845,13 @@ static void start_pos(struct dcont *c, const struct lc_ckpt_entry *row, struct l
         *pos = fs.best;
         return;
     }
-    if (cf->start_at == LC_DOCKER_START_BEGINNING)
+    if (cf->start_at == LC_DOCKER_START_BEGINNING) {
         pos->ts_ns = cf->max_age_ms ? now - cf->max_age_ms * LC_NS_PER_MSEC : 0;
-    else if (c->hint_ns > 0)
+        c->from_start = pos->ts_ns == 0;
+    } else if (c->hint_ns > 0) {
         pos->ts_ns = c->hint_ns - FIRST_MARGIN_NS; /* started after we started: from its start */
-    else
+        c->from_start = true;
+    } else
         pos->ts_ns = now;
 }
 
@@ -761,6 +956,31 @@ static void on_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
     attach(c, e);
 }
 
+static void on_log_path(void *arg, int err, const struct lc_docker_meta_entry *e)
+{
+    struct dcont *c = arg;
+
+    if (!err && e && e->log_path && *e->log_path && !c->log_path)
+        c->log_path = strdup(e->log_path); /* NULL on ENOMEM: the checks that need it skip */
+}
+
+/*
+ * A container met at `create` has no LogPath yet (the daemon sets it at
+ * start): inspected again now, in the background, for the checks that look
+ * at its log file (generation_skipped, check_stall, resume_stream). Its
+ * stream does not wait for it.
+ */
+static void learn_log_path(struct dcont *c)
+{
+    const struct lc_docker_meta_entry *e = NULL;
+
+    if (c->log_path)
+        return;
+    lc_docker_meta_invalidate(c->a->d->meta, c->id);
+    if (lc_docker_meta_get(c->a->d->meta, c->id, on_log_path, c, &e) == 0)
+        on_log_path(c, 0, e);
+}
+
 /*
  * A running container: follow it unless we do already. hint_ns: see dcont.
  * created: met at its `create` event; it is inspected now and its stream
@@ -784,6 +1004,8 @@ static void follow(struct dapi *a, const char *id, int64_t hint_ns, bool created
             return;
         }
         open_stream(c, START_NEW);
+        if (c->state == DC_STREAM)
+            learn_log_path(c);
         return;
     }
     if (c) {
@@ -1135,6 +1357,8 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
     }
     if (c->state != DC_STREAM)
         return;
+    if (!c->final_pass)
+        read_generations(c); /* rotation times, also of generations deleted before a jump */
     note_pause(c, now);
     if (lc_docker_stream_paused(c->stream) && !paused && can_read(c)) {
         resume_stream(c, now);
