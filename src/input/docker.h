@@ -5,7 +5,7 @@
 
 #include "core/agent.h"
 #include "core/relabel.h"
-#include "input/docker_api_client.h"
+#include "input/docker_client.h"
 #include "input/docker_meta.h"
 
 struct lc_docker_unreadable;

@@ -5,7 +5,7 @@
 #define LC_DOCKER_META_H
 
 #include "core/options.h" /* struct lc_kv */
-#include "input/docker_api_client.h"
+#include "input/docker_client.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -12,7 +12,7 @@
 /*
  * Pure decoders: bytes of one Engine API answer in, a struct out; no I/O, no
  * global state, no logging, no metrics (the caller counts what it skips).
- * input/docker_api_client.c hands the structs to its callbacks.
+ * input/docker_client.c hands the structs to its callbacks.
  *
  * Ownership: every string and array of a decoded struct points into a
  * struct lc_engine_json_doc that the caller provides (zeroed before its first

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* docker_api_client.c: Docker Engine API client (GET only) over the unix socket, on the event loop.
+/* docker_client.c: Docker Engine API client (GET only) over the unix socket, on the event loop.
  */
-#include "input/docker_api_client.h"
+#include "input/docker_client.h"
 
 #include "core/buf.h"
 #include "core/curl_uv.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_docker_api_client.c: the Docker API client against a fake daemon on a unix socket (and a
+/* test_docker_client.c: the Docker API client against a fake daemon on a unix socket (and a
  * real one if given). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "input/docker_api_client.h"
+#include "input/docker_client.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* docker_api_client.h: Docker Engine API client (GET only) over the unix socket, on the event loop.
+/* docker_client.h: Docker Engine API client (GET only) over the unix socket, on the event loop.
  */
-#ifndef LC_DOCKER_API_CLIENT_H
-#define LC_DOCKER_API_CLIENT_H
+#ifndef LC_DOCKER_CLIENT_H
+#define LC_DOCKER_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
