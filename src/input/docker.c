@@ -17,10 +17,10 @@
 #include <string.h>
 
 /*
- * Both modes share one Docker Engine API client (when the socket answers):
- * short requests (version, list, inspect) on its pooled keep-alive
- * connections, one followed /events stream that drives discovery, and the
- * metadata cache. Mode api follows /containers/{id}/logs per container
+ * Both modes share one Docker Engine API client (docker_client.c, when the
+ * socket answers): short requests (version, list, inspect) on its pooled
+ * keep-alive connections, one followed /events stream that drives discovery,
+ * and the metadata cache. Mode api follows /containers/{id}/logs per container
  * (docker_api.c); mode file tails Docker's json-file logs (docker_file.c),
  * and works without the socket too (metadata from config.v2.json, discovery by
  * rescans). If the events stream ends (daemon restarted), we reconnect with
@@ -147,7 +147,7 @@ bool lc_docker_selected(const struct lc_docker_conf *c, const struct lc_docker_m
 
 struct lc_docker_unreadable {
     struct lc_docker_unreadable *next;
-    char id[LC_DOCKER_ID_MAX + 1];
+    char id[LC_DOCKER_CLIENT_ID_MAX + 1];
 };
 
 bool lc_docker_driver_readable(int mode, const char *driver, const char **remedy)
@@ -169,7 +169,7 @@ void lc_docker_health(struct lc_docker_in *d)
 {
     char detail[160];
 
-    if (!d->api_up)
+    if (!d->daemon_up)
         return; /* the daemon's state is the news */
     if (d->nunreadable == 0) {
         lc_health_set(d->health_key, LC_HEALTH_OK, "connected");
@@ -187,7 +187,7 @@ void lc_docker_set_unreadable(struct lc_docker_in *d, const char *id, const char
     size_t cap = (size_t)d->c->max_containers * 2;
     struct lc_docker_unreadable *u, **pp;
 
-    if (!lc_docker_id_valid(id) || lc_docker_is_unreadable(d, id))
+    if (!lc_docker_client_id_valid(id) || lc_docker_is_unreadable(d, id))
         return;
     lc_counter_inc(d->m_log_driver);
     lc_logf(LC_LOG_WARN, d->in->conf->name, NULL,
@@ -366,19 +366,19 @@ static void on_event(void *arg, const struct lc_docker_event *ev)
     d->ops->event(d, ev);
 }
 
-static void on_events_end(void *arg, const struct lc_docker_result *r)
+static void on_events_end(void *arg, const struct lc_docker_client_result *r)
 {
     struct lc_docker_in *d = arg;
 
     d->events = NULL;
-    d->api_up = false;
+    d->daemon_up = false;
     lc_health_set(d->health_key, LC_HEALTH_DEGRADED, "docker events stream ended");
     lc_logf(LC_LOG_WARN, d->in->conf->name, NULL, "docker events stream ended: %s; reconnecting",
             r->message);
     schedule_reconnect(d);
 }
 
-static void on_negotiated(void *arg, const struct lc_docker_result *r,
+static void on_negotiated(void *arg, const struct lc_docker_client_result *r,
                           const struct lc_docker_version *v)
 {
     struct lc_docker_in *d = arg;
@@ -391,12 +391,12 @@ static void on_negotiated(void *arg, const struct lc_docker_result *r,
         schedule_reconnect(d);
         return;
     }
-    rc = lc_docker_api_events(d->api, lc_now_ns(), on_event, on_events_end, d, &d->events);
+    rc = lc_docker_client_events(d->client, lc_now_ns(), on_event, on_events_end, d, &d->events);
     if (rc) {
         schedule_reconnect(d);
         return;
     }
-    d->api_up = true;
+    d->daemon_up = true;
     d->backoff_ms = 0;
     lc_docker_health(d);
     lc_logf(LC_LOG_INFO, d->in->conf->name, NULL, "docker engine %s, API %s", v->engine_version,
@@ -407,7 +407,7 @@ static void on_negotiated(void *arg, const struct lc_docker_result *r,
 
 static void connect_daemon(struct lc_docker_in *d)
 {
-    if (d->stopping || lc_docker_api_negotiate(d->api, on_negotiated, d) != 0)
+    if (d->stopping || lc_docker_client_negotiate(d->client, on_negotiated, d) != 0)
         schedule_reconnect(d);
 }
 
@@ -418,9 +418,9 @@ static int docker_init(struct lc_input *in)
     static const char *const l_reason[] = {"input", "reason", NULL};
     static const char *const l_in[] = {"input", NULL};
     const struct lc_docker_conf *c = in->conf->conf;
-    struct lc_docker_api_opts ao = {.socket_path = c->socket,
-                                    .name = in->conf->name,
-                                    .max_streams = (unsigned)c->max_containers + 1};
+    struct lc_docker_client_opts ao = {.socket_path = c->socket,
+                                       .name = in->conf->name,
+                                       .max_streams = (unsigned)c->max_containers + 1};
     struct lc_docker_meta_opts mo = {.ttl_ms = c->metadata_ttl_ms,
                                      .max_entries = (size_t)c->metadata_max,
                                      .labels_allowlist = (const char *const *)c->labels_allowlist.v,
@@ -440,9 +440,9 @@ static int docker_init(struct lc_input *in)
         lc_log(LC_LOG_ERROR, in->conf->name, "max_line_bytes must not exceed batch_bytes");
         return -EINVAL;
     }
-    d->api = lc_docker_api_new(in->agent->loop, &ao);
-    d->meta = d->api ? lc_docker_meta_new(d->api, &mo) : NULL;
-    if (!d->api || !d->meta)
+    d->client = lc_docker_client_new(in->agent->loop, &ao);
+    d->meta = d->client ? lc_docker_meta_new(d->client, &mo) : NULL;
+    if (!d->client || !d->meta)
         return -ENOMEM;
     uv_timer_init(in->agent->loop, &d->reconnect);
     d->reconnect.data = d;
@@ -519,7 +519,7 @@ static void docker_stop(struct lc_input *in)
 
     d->stopping = true;
     lc_docker_closing(d); /* held until every part below was asked to close */
-    lc_docker_stream_close(d->events);
+    lc_docker_client_stream_close(d->events);
     d->events = NULL;
     d->ops->stop(d);
     lc_docker_closing(d);
@@ -527,8 +527,8 @@ static void docker_stop(struct lc_input *in)
     lc_docker_meta_free(d->meta);
     d->meta = NULL;
     lc_docker_closing(d);
-    lc_docker_api_free(d->api, closed_cb, d);
-    d->api = NULL;
+    lc_docker_client_free(d->client, closed_cb, d);
+    d->client = NULL;
     lc_docker_closed(d);
 }
 

@@ -5,7 +5,7 @@
 
 #include "core/agent.h"
 #include "core/relabel.h"
-#include "input/docker_api_client.h"
+#include "input/docker_client.h"
 #include "input/docker_meta.h"
 
 struct lc_docker_unreadable;
@@ -50,12 +50,12 @@ struct lc_docker_conf {
 struct lc_docker_in {
     struct lc_input *in;
     const struct lc_docker_conf *c;
-    struct lc_docker_api *api;
+    struct lc_docker_client *client;
     struct lc_docker_meta *meta;
-    struct lc_docker_stream *events;
+    struct lc_docker_client_stream *events;
     uv_timer_t reconnect;
     int64_t backoff_ms;
-    bool api_up;
+    bool daemon_up;
     char health_key[160]; /* "docker/NAME": the Docker connection's /health component */
     bool stopping;
     size_t closing;

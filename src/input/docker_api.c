@@ -101,10 +101,10 @@ struct dapi;
 struct dcont {
     struct dapi *a;
     struct dcont *prev, *next;
-    char id[LC_DOCKER_ID_MAX + 1];
+    char id[LC_DOCKER_CLIENT_ID_MAX + 1];
     enum dc_state state;
     struct lc_source *src;
-    struct lc_docker_stream *stream;
+    struct lc_docker_client_stream *stream;
     struct lc_docker_mux *mux;
     bool tty;
     int64_t hint_ns;   /* first sight after start-up: read from here (start_at end) */
@@ -252,7 +252,7 @@ static void close_stream(struct dcont *c, int reason)
 {
     if (!c->stream)
         return;
-    lc_docker_stream_close(c->stream);
+    lc_docker_client_stream_close(c->stream);
     c->stream = NULL;
     lc_counter_inc(c->a->m_ends[reason]);
 }
@@ -260,7 +260,7 @@ static void close_stream(struct dcont *c, int reason)
 /* Deletes the container's checkpoint row (it was destroyed). */
 static void forget_row(struct lc_docker_in *d, const char *id)
 {
-    char key[LC_DOCKER_ID_MAX + 256];
+    char key[LC_DOCKER_CLIENT_ID_MAX + 256];
 
     lc_docker_key(d, id, key, sizeof(key));
     if (d->in->agent->ckpt)
@@ -586,7 +586,7 @@ static int on_data(void *arg, const char *data, size_t len)
     int rc;
 
     if (lc_pipeline_paused(ag) || !can_read(c))
-        return LC_DOCKER_PAUSE; /* the same bytes come again after resume */
+        return LC_DOCKER_CLIENT_PAUSE; /* the same bytes come again after resume */
     c->data_ms = mono_ms();
     c->stall_base_ms = 0;
     c->got_data = true;
@@ -599,7 +599,7 @@ static int on_data(void *arg, const char *data, size_t len)
 
 /* Streams -------------------------------------------------------------------- */
 
-static void on_end(void *arg, const struct lc_docker_result *r);
+static void on_end(void *arg, const struct lc_docker_client_result *r);
 static void open_stream(struct dcont *c, int reason);
 
 static void schedule_retry(struct dcont *c)
@@ -617,8 +617,8 @@ static void schedule_retry(struct dcont *c)
 static void open_stream(struct dcont *c, int reason)
 {
     struct dapi *a = c->a;
-    struct lc_docker_logs_opts o = {.since_ns = c->pos.ts_ns,
-                                    .follow = !once_mode(a) && reason != START_FINAL};
+    struct lc_docker_client_logs_opts o = {.since_ns = c->pos.ts_ns,
+                                           .follow = !once_mode(a) && reason != START_FINAL};
     int rc;
 
     if (!c->mux) {
@@ -645,7 +645,7 @@ static void open_stream(struct dcont *c, int reason)
     c->sys_err = false;
     c->line_since_open = false;
     c->skipped = false;
-    rc = lc_docker_api_logs(a->d->api, c->id, &o, on_data, on_end, c, &c->stream);
+    rc = lc_docker_client_logs(a->d->client, c->id, &o, on_data, on_end, c, &c->stream);
     if (rc < 0) {
         c->stream = NULL;
         lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: cannot open its log stream: %s",
@@ -699,13 +699,13 @@ static void to_stopped(struct dcont *c)
  * support reading), or another 4xx (e.g. 400, 409 while it is removed).
  * Connection errors, 5xx and malformed data (status 200) are transient.
  */
-static bool permanent(const struct lc_docker_result *r)
+static bool permanent(const struct lc_docker_client_result *r)
 {
     return r->err != 0 && (r->status == 501 || (r->status >= 400 && r->status < 500));
 }
 
 /* Not retried: the driver is said once (and remembered), any other refusal logged. */
-static void refused(struct dcont *c, const struct lc_docker_result *r)
+static void refused(struct dcont *c, const struct lc_docker_client_result *r)
 {
     struct dapi *a = c->a;
     const struct lc_docker_meta_entry *e = lc_docker_meta_peek(a->d->meta, c->id);
@@ -722,7 +722,7 @@ static void refused(struct dcont *c, const struct lc_docker_result *r)
                 c->id, r->status, r->message);
 }
 
-static void on_end(void *arg, const struct lc_docker_result *r)
+static void on_end(void *arg, const struct lc_docker_client_result *r)
 {
     struct dcont *c = arg;
     struct dapi *a = c->a;
@@ -801,7 +801,7 @@ static void on_end(void *arg, const struct lc_docker_result *r)
 /* Following a container ------------------------------------------------------ */
 
 struct file_search {
-    char needle[LC_DOCKER_ID_MAX + 3];
+    char needle[LC_DOCKER_CLIENT_ID_MAX + 3];
     struct lc_pos best;
 };
 
@@ -869,7 +869,7 @@ static int make_source(struct dcont *c, const struct lc_docker_meta_entry *e, st
     struct lc_source *s = NULL;
     struct lc_ckpt_entry row;
     bool found = false;
-    char key[LC_DOCKER_ID_MAX + 256];
+    char key[LC_DOCKER_CLIENT_ID_MAX + 256];
     int rc;
 
     lc_docker_key(a->d, c->id, key, sizeof(key));
@@ -1030,7 +1030,7 @@ static void follow(struct dapi *a, const char *id, int64_t hint_ns, bool created
                 (long long)a->d->c->max_containers);
         return;
     }
-    if (strlen(id) > LC_DOCKER_ID_MAX)
+    if (strlen(id) > LC_DOCKER_CLIENT_ID_MAX)
         return;
     evict_stopped(a);
     c = calloc(1, sizeof(*c));
@@ -1066,7 +1066,7 @@ static void drain_row(const struct lc_ckpt_entry *e, void *arg)
     const char *id = e->key + dr->prefix_len;
     struct dcont *c;
 
-    if (!lc_docker_id_valid(id) || find(dr->a, id))
+    if (!lc_docker_client_id_valid(id) || find(dr->a, id))
         return;
     if (dr->a->nfollow >= (size_t)dr->a->d->c->max_containers) {
         dr->skipped++;
@@ -1104,8 +1104,8 @@ static void drain_stopped(struct dapi *a)
                 dr.skipped, (long long)a->d->c->max_containers);
 }
 
-static void on_list(void *arg, const struct lc_docker_result *r, const struct lc_docker_summary *s,
-                    size_t n)
+static void on_list(void *arg, const struct lc_docker_client_result *r,
+                    const struct lc_docker_summary *s, size_t n)
 {
     struct dapi *a = arg;
     bool initial = !a->listed;
@@ -1132,7 +1132,7 @@ static void list_now(struct dapi *a)
 
     if (a->listing || a->d->stopping)
         return;
-    rc = lc_docker_api_list(a->d->api, on_list, a);
+    rc = lc_docker_client_list(a->d->client, on_list, a);
     if (rc < 0) {
         a->list_retry_ms = mono_ms() + LIST_RETRY_MS;
         return;
@@ -1165,7 +1165,7 @@ static void rename_labels(struct dcont *c, const struct lc_docker_meta_entry *e)
     c->renamed_labels[1] = le;
     seal(c);
     if (c->stream)
-        lc_docker_stream_pause(c->stream);
+        lc_docker_client_stream_pause(c->stream);
     lc_logf(LC_LOG_INFO, iname(a), NULL, "container %.12s renamed to %s", c->id, e->name);
 }
 
@@ -1296,13 +1296,13 @@ static void resume_stream(struct dcont *c, int64_t now)
         return;
     }
     c->pause_ms = 0;
-    lc_docker_stream_resume(c->stream); /* may deliver data now */
+    lc_docker_client_stream_resume(c->stream); /* may deliver data now */
 }
 
 /* Notes when a stream was first seen paused, and its log file then. */
 static void note_pause(struct dcont *c, int64_t now)
 {
-    if (c->pause_ms || !c->stream || !lc_docker_stream_paused(c->stream))
+    if (c->pause_ms || !c->stream || !lc_docker_client_stream_paused(c->stream))
         return;
     c->pause_ms = now;
     c->pause_ino = log_ino(c);
@@ -1322,7 +1322,7 @@ static void check_stall(struct dcont *c, int64_t now)
     struct stat st;
 
     if (timeout <= 0 || !c->log_path || quiet < STALL_BASE_MS ||
-        lc_docker_stream_paused(c->stream) ||
+        lc_docker_client_stream_paused(c->stream) ||
         (c->stall_base_ms && now - c->stall_base_ms < timeout))
         return;
     if (stat(c->log_path, &st) != 0)
@@ -1350,7 +1350,7 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
     seal(c); /* a quiet stream's last records become committable */
     if (c->renamed_labels[0] && c->src && lc_source_drained(c->src))
         apply_rename(c);
-    if (c->state == DC_RETRY && now >= c->retry_ms && a->d->api_up) {
+    if (c->state == DC_RETRY && now >= c->retry_ms && a->d->daemon_up) {
         /* while the daemon is away, its reconnection (a relist) comes first */
         open_stream(c, START_RESUME);
         return;
@@ -1360,13 +1360,13 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
     if (!c->final_pass)
         read_generations(c); /* rotation times, also of generations deleted before a jump */
     note_pause(c, now);
-    if (lc_docker_stream_paused(c->stream) && !paused && can_read(c)) {
+    if (lc_docker_client_stream_paused(c->stream) && !paused && can_read(c)) {
         resume_stream(c, now);
         if (c->state != DC_STREAM)
             return;
     }
-    if (c->die_ms && !lc_docker_stream_paused(c->stream) && now - c->die_ms >= DIE_GRACE_MS &&
-        now - c->data_ms >= DIE_GRACE_MS) {
+    if (c->die_ms && !lc_docker_client_stream_paused(c->stream) &&
+        now - c->die_ms >= DIE_GRACE_MS && now - c->data_ms >= DIE_GRACE_MS) {
         /* the container died and its stream stays open and quiet: close it */
         close_stream(c, END_DIED);
         stream_done(c, true);
@@ -1389,7 +1389,7 @@ static void on_tick(uv_timer_t *t)
 
     if (a->d->stopping)
         return;
-    if (a->list_retry_ms && now >= a->list_retry_ms && a->d->api_up) {
+    if (a->list_retry_ms && now >= a->list_retry_ms && a->d->daemon_up) {
         a->list_retry_ms = 0;
         list_now(a);
     }
@@ -1420,7 +1420,7 @@ static void api_pause(struct lc_docker_in *d)
 
     for (struct dcont *c = a->head; c; c = c->next)
         if (c->stream) {
-            lc_docker_stream_pause(c->stream);
+            lc_docker_client_stream_pause(c->stream);
             note_pause(c, now);
         }
 }
@@ -1458,7 +1458,7 @@ static void api_stop(struct lc_docker_in *d)
 
     if (!a)
         return;
-    lc_docker_api_cancel(d->api, a); /* a list under way */
+    lc_docker_client_cancel(d->client, a); /* a list under way */
     a->listing = false;
     free_all(a);
     lc_gauge_set(a->m_streams, 0);

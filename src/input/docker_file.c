@@ -45,7 +45,7 @@
 
 struct dfile {
     struct lc_docker_in *d;
-    char id[LC_DOCKER_ID_MAX + 1];
+    char id[LC_DOCKER_CLIENT_ID_MAX + 1];
     struct lc_split_join *j;     /* shared with the file this one replaced, if any */
     struct lc_labels *labels[2]; /* borrowed from the source once attached */
     int64_t since_ns;            /* resuming from an api-mode checkpoint: skip up to here */
@@ -236,7 +236,7 @@ static int df_open(struct lc_tail *t)
     }
     if (!p->j)
         return -ENOMEM;
-    rc = d->api_up ? lc_docker_meta_get(d->meta, p->id, on_meta, t, &e) : -ENOTCONN;
+    rc = d->daemon_up ? lc_docker_meta_get(d->meta, p->id, on_meta, t, &e) : -ENOTCONN;
     if (rc == LC_DOCKER_META_PENDING)
         return LC_TAIL_WAIT;
     if (rc < 0 && (meta_from_disk(d, p->id) != 0 || !(e = lc_docker_meta_peek(d->meta, p->id))))
@@ -508,7 +508,7 @@ static void file_driver_check(struct lc_docker_in *d, const char *id)
         file_driver_meta(d, 0, e);
 }
 
-static void file_driver_list(void *arg, const struct lc_docker_result *r,
+static void file_driver_list(void *arg, const struct lc_docker_client_result *r,
                              const struct lc_docker_summary *s, size_t n)
 {
     struct lc_docker_in *d = arg;
@@ -522,7 +522,7 @@ static void file_driver_list(void *arg, const struct lc_docker_result *r,
 static void file_connected(struct lc_docker_in *d)
 {
     lc_file_in_rescan(files(d));
-    lc_docker_api_list(d->api, file_driver_list, d);
+    lc_docker_client_list(d->client, file_driver_list, d);
 }
 
 /* A start rescans for its log, a destroy closes its files. */

@@ -69,14 +69,15 @@ struct lc_docker_meta {
     struct lc_metric_series *m_evict_invalid;
 };
 
-static int lc_meta_api_inspect(void *ctx, const char *id, lc_docker_inspect_fn done, void *arg)
+static int lc_meta_api_inspect(void *ctx, const char *id, lc_docker_client_inspect_fn done,
+                               void *arg)
 {
-    return lc_docker_api_inspect(ctx, id, done, arg);
+    return lc_docker_client_inspect(ctx, id, done, arg);
 }
 
 static unsigned lc_meta_api_cancel(void *ctx, const void *arg)
 {
-    return lc_docker_api_cancel(ctx, arg);
+    return lc_docker_client_cancel(ctx, arg);
 }
 
 static int64_t lc_meta_mono_ms(void *ctx)
@@ -318,7 +319,7 @@ static void lc_meta_really_free(struct lc_docker_meta *m)
     free(m);
 }
 
-static void lc_meta_inspect_done(void *arg, const struct lc_docker_result *r,
+static void lc_meta_inspect_done(void *arg, const struct lc_docker_client_result *r,
                                  const struct lc_docker_inspect *c)
 {
     struct lc_meta_node *n = arg;
@@ -359,7 +360,7 @@ static void lc_meta_inspect_done(void *arg, const struct lc_docker_result *r,
         lc_meta_really_free(m);
 }
 
-struct lc_docker_meta *lc_docker_meta_new(struct lc_docker_api *api,
+struct lc_docker_meta *lc_docker_meta_new(struct lc_docker_client *client,
                                           const struct lc_docker_meta_opts *o)
 {
     static const char *const in_labels[] = {"input", NULL};
@@ -370,14 +371,14 @@ struct lc_docker_meta *lc_docker_meta_new(struct lc_docker_api *api,
 
     if (!o)
         o = &d;
-    if ((!api && !o->inspect) || (o->nallow > 0 && !o->labels_allowlist))
+    if ((!client && !o->inspect) || (o->nallow > 0 && !o->labels_allowlist))
         return NULL;
     m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
     m->inspect = o->inspect ? o->inspect : lc_meta_api_inspect;
     m->cancel = o->inspect ? o->cancel : lc_meta_api_cancel;
-    m->inspect_ctx = o->inspect ? o->inspect_ctx : api;
+    m->inspect_ctx = o->inspect ? o->inspect_ctx : client;
     m->now_ms = o->now_ms ? o->now_ms : lc_meta_mono_ms;
     m->now_ctx = o->now_ctx;
     m->ttl_ms = o->ttl_ms > 0 ? o->ttl_ms : 60000;
@@ -461,7 +462,7 @@ int lc_docker_meta_get(struct lc_docker_meta *m, const char *id, lc_docker_meta_
     int64_t now;
     int rc;
 
-    if (!m || !cb || !out || m->freeing || !lc_docker_id_valid(id))
+    if (!m || !cb || !out || m->freeing || !lc_docker_client_id_valid(id))
         return -EINVAL;
     *out = NULL;
     h = lc_meta_hash(id);
@@ -516,7 +517,7 @@ const struct lc_docker_meta_entry *lc_docker_meta_peek(struct lc_docker_meta *m,
 {
     struct lc_meta_node *n;
 
-    if (!m || !lc_docker_id_valid(id))
+    if (!m || !lc_docker_client_id_valid(id))
         return NULL;
     n = lc_meta_find(m, id, lc_meta_hash(id));
     if (!n || n->pending || !lc_meta_fresh(m, n, m->now_ms(m->now_ctx)))
@@ -530,7 +531,7 @@ int lc_docker_meta_put(struct lc_docker_meta *m, const char *id, const struct lc
     uint32_t h;
     int64_t now;
 
-    if (!m || !c || !lc_docker_id_valid(id))
+    if (!m || !c || !lc_docker_client_id_valid(id))
         return -EINVAL;
     h = lc_meta_hash(id);
     now = m->now_ms(m->now_ctx);
@@ -581,7 +582,7 @@ void lc_docker_meta_invalidate(struct lc_docker_meta *m, const char *id)
     struct lc_meta_node *n, *next;
     uint32_t h;
 
-    if (!m || !lc_docker_id_valid(id))
+    if (!m || !lc_docker_client_id_valid(id))
         return;
     h = lc_meta_hash(id);
     /* Both a cached entry (from put) and a pending inspect may exist for one id. */

@@ -5,7 +5,7 @@
 #define LC_DOCKER_META_H
 
 #include "core/options.h" /* struct lc_kv */
-#include "input/docker_api_client.h"
+#include "input/docker_client.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,9 +43,9 @@ struct lc_docker_meta_entry {
     int64_t fetched_ms;     /* when the inspect answered (the cache's clock) */
 };
 
-/* How an inspect is made; the default calls lc_docker_api_inspect / _cancel. */
-typedef int (*lc_docker_meta_inspect_fn)(void *ctx, const char *id, lc_docker_inspect_fn done,
-                                         void *done_arg);
+/* How an inspect is made; the default calls lc_docker_client_inspect / _cancel. */
+typedef int (*lc_docker_meta_inspect_fn)(void *ctx, const char *id,
+                                         lc_docker_client_inspect_fn done, void *done_arg);
 typedef unsigned (*lc_docker_meta_cancel_fn)(void *ctx, const void *done_arg);
 
 struct lc_docker_meta_opts {
@@ -73,7 +73,7 @@ typedef void (*lc_docker_meta_fn)(void *arg, int err, const struct lc_docker_met
  * be NULL when opts->inspect is set). NULL on allocation failure or bad
  * options (a pattern list with nallow > 0 and no patterns).
  */
-struct lc_docker_meta *lc_docker_meta_new(struct lc_docker_api *api,
+struct lc_docker_meta *lc_docker_meta_new(struct lc_docker_client *client,
                                           const struct lc_docker_meta_opts *opts);
 
 /*

@@ -159,6 +159,42 @@ static uint64_t count_lines_at(int dirfd, const char *name)
     return lines;
 }
 
+/* ---- metrics ------------------------------------------------------------- */
+
+/* The DLQ's series, one row each, labelled by the owning output's name. */
+struct dlq_series_row {
+    enum lc_metric_type type;
+    const char *name;
+    const char *help;
+    size_t off; /* of the series pointer in struct lc_dlq_metrics */
+};
+
+static const struct dlq_series_row dlq_series[] = {
+    {LC_GAUGE, "log_capturer_dlq_bytes", "Bytes in the dead-letter queue's segments.",
+     offsetof(struct lc_dlq_metrics, bytes)},
+    {LC_GAUGE, "log_capturer_dlq_max_bytes", "The dead-letter queue's cap (dlq.max_bytes).",
+     offsetof(struct lc_dlq_metrics, max)},
+    {LC_COUNTER, "log_capturer_dlq_batches_total", "Batches written to the dead-letter queue.",
+     offsetof(struct lc_dlq_metrics, batches)},
+    {LC_COUNTER, "log_capturer_dlq_dropped_batches_total",
+     "Batches deleted from the dead-letter queue by its size cap.",
+     offsetof(struct lc_dlq_metrics, dropped)},
+    {LC_COUNTER, "log_capturer_dlq_write_errors_total",
+     "Failed dead-letter queue writes (the batch is read again after a restart).",
+     offsetof(struct lc_dlq_metrics, errors)},
+};
+
+void lc_dlq_metrics_register(struct lc_dlq_metrics *m, const char *output)
+{
+    static const char *const labels[] = {"output", NULL};
+
+    for (size_t i = 0; i < sizeof(dlq_series) / sizeof(dlq_series[0]); i++) {
+        const struct dlq_series_row *row = &dlq_series[i];
+        struct lc_metric_family *f = lc_metric_family(row->type, row->name, row->help, labels);
+        *(struct lc_metric_series **)((char *)m + row->off) = lc_metric_series(f, output);
+    }
+}
+
 /* ---- the writer ---------------------------------------------------------- */
 
 int lc_dlq_open(struct lc_dlq **out, const char *dir, int64_t max_bytes, int64_t segment_bytes,
@@ -207,6 +243,7 @@ int lc_dlq_open(struct lc_dlq **out, const char *dir, int64_t max_bytes, int64_t
     d->seq = n ? segs[n - 1].seq : 0; /* the next segment is seq + 1 */
     free(segs);
     lc_gauge_set(d->m.bytes, d->total);
+    lc_gauge_set(d->m.max, max_bytes);
     *out = d;
     return 0;
 

@@ -40,17 +40,28 @@ struct lc_dlq;
 /* Series the DLQ keeps up to date; any may be NULL. */
 struct lc_dlq_metrics {
     struct lc_metric_series *bytes;   /* gauge: bytes in all segments */
+    struct lc_metric_series *max;     /* gauge: the cap (max_bytes), set at open */
     struct lc_metric_series *batches; /* counter: batches written */
     struct lc_metric_series *dropped; /* counter: batches deleted by the size cap */
     struct lc_metric_series *errors;  /* counter: failed writes */
 };
+
+/*
+ * Registers the DLQ's own series (log_capturer_dlq_*, labelled output=`output`)
+ * and fills *m with them, for lc_dlq_open. Called once by the DLQ's owner at
+ * its init, on the loop thread; a series left NULL (allocation failure) is
+ * not updated. The owner may read the series (e.g. for /health) but only the
+ * DLQ updates them.
+ */
+void lc_dlq_metrics_register(struct lc_dlq_metrics *m, const char *output);
 
 #define LC_DLQ_SEGMENT_BYTES (16 << 20)
 
 /*
  * Opens the DLQ in dir, creating it and its parents (0700) if needed. Existing
  * segments are kept; writing starts in a new segment. `m` is copied (NULL: no
- * metrics). 0 and *out, or negative errno with a message in err.
+ * metrics; see lc_dlq_metrics_register). 0 and *out, or negative errno with a
+ * message in err.
  */
 int lc_dlq_open(struct lc_dlq **out, const char *dir, int64_t max_bytes, int64_t segment_bytes,
                 const struct lc_dlq_metrics *m, char *err, size_t errlen);

@@ -76,7 +76,6 @@ static const char *const status_names[ST_N] = {"2xx", "4xx", "429", "5xx", "erro
 
 struct lc_loki_metrics {
     struct lc_metric_series *requests[ST_N];
-    struct lc_metric_series *dlq_max; /* gauge: dlq.max_bytes */
     struct lc_metric_series *bytes_raw;
     struct lc_metric_series *bytes_wire;
     struct lc_metric_series *entries;  /* histogram */
@@ -95,7 +94,7 @@ struct lc_loki_metrics {
     struct lc_metric_series *waiting;
     struct lc_metric_series *dead_lettered;
     struct lc_metric_series *auth_failures;
-    struct lc_dlq_metrics dlq;
+    struct lc_dlq_metrics dlq; /* the DLQ's own series (lc_dlq_metrics_register) */
 };
 
 struct lc_loki {
@@ -862,23 +861,7 @@ static void register_metrics(struct lc_loki *lk)
                          "dead-lettered) until the credentials work again.",
                          l_out);
     m->auth_failures = lc_metric_series(f, n);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_dlq_bytes",
-                         "Bytes in the dead-letter queue's segments.", l_out);
-    m->dlq.bytes = lc_metric_series(f, n);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_dlq_max_bytes",
-                         "The dead-letter queue's cap (dlq.max_bytes).", l_out);
-    m->dlq_max = lc_metric_series(f, n);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_dlq_batches_total",
-                         "Batches written to the dead-letter queue.", l_out);
-    m->dlq.batches = lc_metric_series(f, n);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_dlq_dropped_batches_total",
-                         "Batches deleted from the dead-letter queue by its size cap.", l_out);
-    m->dlq.dropped = lc_metric_series(f, n);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_dlq_write_errors_total",
-                         "Failed dead-letter queue writes (the batch is read again after a "
-                         "restart).",
-                         l_out);
-    m->dlq.errors = lc_metric_series(f, n);
+    lc_dlq_metrics_register(&m->dlq, n);
 }
 
 static void loki_free(struct lc_output *out)
@@ -1004,13 +987,12 @@ static int loki_init(struct lc_output *out)
     /* libcurl keeps its own copies of the user name and password */
     lc_loki_conf_forget_secrets(&lk->http);
     update_gauges(lk);
-    lc_gauge_set(lk->m.dlq_max, c->dlq.max_bytes);
     lc_health_set(lk->health_key, LC_HEALTH_OK, "ok");
     lc_health_field(lk->health_key, "breaker_state", lk->m.breaker_state);
     lc_health_field(lk->health_key, "retry_queue_batches", lk->m.retry_batches);
     lc_health_field(lk->health_key, "retry_queue_bytes", lk->m.retry_bytes);
     lc_health_field(lk->health_key, "dlq_bytes", lk->m.dlq.bytes);
-    lc_health_field(lk->health_key, "dlq_max_bytes", lk->m.dlq_max);
+    lc_health_field(lk->health_key, "dlq_max_bytes", lk->m.dlq.max);
     lk->health_breaker = LC_BREAKER_CLOSED;
     update_health(lk); /* a DLQ left nearly full by an earlier run */
     lc_logf(LC_LOG_INFO, lk->name, NULL, "pushing to %s (%s), up to %u requests in flight",

@@ -12,7 +12,7 @@
 /*
  * Pure decoders: bytes of one Engine API answer in, a struct out; no I/O, no
  * global state, no logging, no metrics (the caller counts what it skips).
- * input/docker_api_client.c hands the structs to its callbacks.
+ * input/docker_client.c hands the structs to its callbacks.
  *
  * Ownership: every string and array of a decoded struct points into a
  * struct lc_engine_json_doc that the caller provides (zeroed before its first
@@ -34,7 +34,8 @@ struct lc_docker_version {
     const char *api_version;     /* daemon's ApiVersion, e.g. "1.41" */
     const char *min_api_version; /* daemon's MinAPIVersion */
     const char *engine_version;  /* Version, e.g. "20.10.24+dfsg1" */
-    const char *negotiated; /* what we use: min(daemon, LC_DOCKER_API_MAX); set by the client */
+    const char
+        *negotiated; /* what we use: min(daemon, LC_DOCKER_CLIENT_API_MAX); set by the client */
 };
 
 /* One entry of GET /containers/json (running containers). */

@@ -218,8 +218,8 @@ def test_eight_containers_steady(docker, tmp_path):
 def client_test_binary():
     """The client's unit test binary, next to the agent binary or in build/."""
     for d in (Path(ag.LC_BIN).parent, REPO / "build"):
-        if os.access(d / "test_docker_api_client", os.X_OK):
-            return d / "test_docker_api_client"
+        if os.access(d / "test_docker_client", os.X_OK):
+            return d / "test_docker_client"
     return None
 
 
@@ -364,9 +364,9 @@ def test_churn_fds_threads_baseline(docker, tmp_path):
 
 
 def test_connections_for_1000_inspects(docker):
-    """The client's measurement (tests/unit/test_docker_api_client.c) on the real daemon."""
+    """The client's measurement (tests/unit/test_docker_client.c) on the real daemon."""
     if client_test_binary() is None:
-        pytest.skip("test_docker_api_client not built")
+        pytest.skip("test_docker_client not built")
     # a running container that printed lines (the unit test lists and reads it)
     cid = docker.run_container("inspect1k", ["sh", "-c", "echo one; echo two; sleep 600"])
     ag.wait_until(lambda: docker.logs(cid)[0], 10, interval=0.2)

@@ -124,9 +124,9 @@ def _unit_binary(name):
 def test_api_client_against_real_engine(docker):
     # The C client's own unit test, pointed at the real dockerd: negotiation,
     # list, inspect, a logs stream, and the connections 1000 inspects open.
-    binary = _unit_binary("test_docker_api_client")
+    binary = _unit_binary("test_docker_client")
     if not binary:
-        pytest.skip("test_docker_api_client is not built")
+        pytest.skip("test_docker_client is not built")
     script = logger_cmd(20, tag="a")[2] + "; sleep 120"
     cid = docker.run_container("lc-api", script, labels={"x": "y"})
     deadline = time.monotonic() + 30

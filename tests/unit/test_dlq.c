@@ -29,7 +29,7 @@
 struct fx {
     char root[512];
     char dir[600];
-    struct lc_metric_series bytes, batches, dropped, errors;
+    struct lc_metric_series bytes, max, batches, dropped, errors;
     struct lc_dlq_metrics m;
 };
 
@@ -44,7 +44,11 @@ static int setup(void **state)
     snprintf(f->root, sizeof(f->root), "%s/dlqtest.XXXXXX", base);
     assert_non_null(mkdtemp(f->root));
     snprintf(f->dir, sizeof(f->dir), "%s/state/dlq/loki", f->root);
-    f->m = (struct lc_dlq_metrics){&f->bytes, &f->batches, &f->dropped, &f->errors};
+    f->m = (struct lc_dlq_metrics){.bytes = &f->bytes,
+                                   .max = &f->max,
+                                   .batches = &f->batches,
+                                   .dropped = &f->dropped,
+                                   .errors = &f->errors};
     *state = f;
     return 0;
 }
@@ -123,6 +127,7 @@ static void test_append_modes_and_content(void **state)
     struct stat st;
 
     assert_int_equal(lc_dlq_open(&d, f->dir, 1 << 20, 1 << 20, &f->m, err, sizeof(err)), 0);
+    assert_int_equal(atomic_load(&f->max.i), 1 << 20); /* the cap, set at open */
     assert_int_equal(stat(f->dir, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
     for (int i = 0; i < 3; i++) {
@@ -681,6 +686,49 @@ static void test_loki_replay_bytes(void **state)
     lc_test_http_stop(&x.srv);
 }
 
+/* The DLQ registers its own series (names, labels and help are docs/metrics.md's). */
+static void test_metrics_register(void **state)
+{
+    struct fx *f = *state;
+    struct lc_dlq_metrics m;
+    struct lc_dlq *d;
+    char err[256], line[64];
+
+    lc_dlq_metrics_register(&m, "dlq_out");
+    assert_non_null(m.bytes);
+    assert_non_null(m.max);
+    assert_non_null(m.batches);
+    assert_non_null(m.dropped);
+    assert_non_null(m.errors);
+    assert_int_equal(lc_dlq_open(&d, f->dir, 4096, 1 << 20, &m, err, sizeof(err)), 0);
+    line_of(line, sizeof(line), 0);
+    assert_int_equal(lc_dlq_append(d, line, 40), 0);
+    assert_int_equal(lc_metric_family_total("log_capturer_dlq_max_bytes"), 4096);
+    assert_int_equal(lc_metric_family_total("log_capturer_dlq_bytes"), 40);
+    assert_int_equal(lc_metric_family_total("log_capturer_dlq_batches_total"), 1);
+    lc_dlq_free(d);
+
+    struct lc_buf out;
+    lc_buf_init(&out, 1 << 20);
+    assert_int_equal(lc_metrics_render(&out), 0);
+    assert_int_equal(lc_buf_append(&out, "", 1), 0);
+    static const char *const want[] = {
+        "# HELP log_capturer_dlq_bytes Bytes in the dead-letter queue's segments.\n"
+        "# TYPE log_capturer_dlq_bytes gauge\n"
+        "log_capturer_dlq_bytes{output=\"dlq_out\"} 40\n",
+        "# TYPE log_capturer_dlq_max_bytes gauge\n",
+        "log_capturer_dlq_batches_total{output=\"dlq_out\"} 1\n",
+        "# HELP log_capturer_dlq_dropped_batches_total Batches deleted from the dead-letter queue "
+        "by its size cap.\n",
+        "# HELP log_capturer_dlq_write_errors_total Failed dead-letter queue writes (the batch is "
+        "read again after a restart).\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_non_null(strstr(out.data, want[i]));
+    lc_buf_free(&out);
+    lc_metrics_shutdown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -691,6 +739,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_generic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loki_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loki_replay_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_register, setup, teardown),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

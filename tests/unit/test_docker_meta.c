@@ -22,8 +22,8 @@ struct fake {
     int start_rc; /* what the next inspect start returns */
     int ncalls;
     struct {
-        char id[LC_DOCKER_ID_MAX + 1];
-        lc_docker_inspect_fn done;
+        char id[LC_DOCKER_CLIENT_ID_MAX + 1];
+        lc_docker_client_inspect_fn done;
         void *arg;
         bool finished;
         bool cancelled;
@@ -31,7 +31,7 @@ struct fake {
     int ncancel;
 };
 
-static int fake_inspect(void *ctx, const char *id, lc_docker_inspect_fn done, void *arg)
+static int fake_inspect(void *ctx, const char *id, lc_docker_client_inspect_fn done, void *arg)
 {
     struct fake *f = ctx;
 
@@ -76,7 +76,7 @@ static const struct lc_docker_label std_labels[] = {
 /* Completes call i with a container named name_<id> (or an error). */
 static void fake_finish(struct fake *f, int i, int err)
 {
-    struct lc_docker_result r = {err, err ? 404 : 200, err ? "No such container" : ""};
+    struct lc_docker_client_result r = {err, err ? 404 : 200, err ? "No such container" : ""};
     struct lc_docker_inspect c;
     char name[160];
 

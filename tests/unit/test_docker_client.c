@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_docker_api_client.c: the Docker API client against a fake daemon on a unix socket (and a
+/* test_docker_client.c: the Docker API client against a fake daemon on a unix socket (and a
  * real one if given). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "input/docker_api_client.h"
+#include "input/docker_client.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -405,7 +405,7 @@ static bool run_until(uv_loop_t *loop, const bool *flag, int64_t ms)
 struct env {
     uv_loop_t loop;
     struct fake_docker *fd;
-    struct lc_docker_api *api;
+    struct lc_docker_client *client;
     bool closed;
 };
 
@@ -423,7 +423,7 @@ struct vres {
     char msg[256];
 };
 
-static void on_version(void *arg, const struct lc_docker_result *r,
+static void on_version(void *arg, const struct lc_docker_client_result *r,
                        const struct lc_docker_version *v)
 {
     struct vres *x = arg;
@@ -437,20 +437,20 @@ static void on_version(void *arg, const struct lc_docker_result *r,
     }
 }
 
-static void env_open(struct env *e, const struct lc_docker_api_opts *o, bool negotiate)
+static void env_open(struct env *e, const struct lc_docker_client_opts *o, bool negotiate)
 {
-    struct lc_docker_api_opts d = {0};
+    struct lc_docker_client_opts d = {0};
 
     memset(e, 0, sizeof(*e));
     assert_int_equal(uv_loop_init(&e->loop), 0);
     e->fd = fd_start();
     d = o ? *o : d;
     d.socket_path = e->fd->path;
-    e->api = lc_docker_api_new(&e->loop, &d);
-    assert_non_null(e->api);
+    e->client = lc_docker_client_new(&e->loop, &d);
+    assert_non_null(e->client);
     if (negotiate) {
         struct vres v = {0};
-        assert_int_equal(lc_docker_api_negotiate(e->api, on_version, &v), 0);
+        assert_int_equal(lc_docker_client_negotiate(e->client, on_version, &v), 0);
         assert_true(run_until(&e->loop, &v.done, 5000));
         assert_int_equal(v.err, 0);
     }
@@ -459,8 +459,8 @@ static void env_open(struct env *e, const struct lc_docker_api_opts *o, bool neg
 /* Frees the client, checks the loop is left empty and the daemon saw only GETs. */
 static void env_close(struct env *e)
 {
-    if (e->api)
-        lc_docker_api_free(e->api, api_closed, &e->closed);
+    if (e->client)
+        lc_docker_client_free(e->client, api_closed, &e->closed);
     assert_true(run_until(&e->loop, &e->closed, 5000));
     assert_int_equal(uv_run(&e->loop, UV_RUN_NOWAIT), 0); /* nothing of ours is left */
     fd_all_get(e->fd);
@@ -493,16 +493,16 @@ static void test_negotiate_versions(void **state)
 
         env_open(&e, NULL, false);
         e.fd->api_version = rows[i].daemon;
-        assert_null(lc_docker_api_version(e.api));
-        assert_int_equal(lc_docker_api_negotiate(e.api, on_version, &v), 0);
+        assert_null(lc_docker_client_version(e.client));
+        assert_int_equal(lc_docker_client_negotiate(e.client, on_version, &v), 0);
         assert_true(run_until(&e.loop, &v.done, 5000));
         assert_int_equal(v.err, rows[i].err);
         if (rows[i].err == 0) {
             assert_string_equal(v.negotiated, rows[i].use);
-            assert_string_equal(lc_docker_api_version(e.api), rows[i].use);
+            assert_string_equal(lc_docker_client_version(e.client), rows[i].use);
             assert_string_equal(v.engine, "20.10.24+dfsg1");
         } else {
-            assert_null(lc_docker_api_version(e.api));
+            assert_null(lc_docker_client_version(e.client));
             assert_true(strlen(v.msg) > 0);
         }
         assert_true(fd_req_seen(e.fd, "GET /_ping"));
@@ -510,7 +510,7 @@ static void test_negotiate_versions(void **state)
     }
 }
 
-static void on_ping(void *arg, const struct lc_docker_result *r)
+static void on_ping(void *arg, const struct lc_docker_client_result *r)
 {
     struct vres *x = arg;
     x->done = true;
@@ -518,37 +518,37 @@ static void on_ping(void *arg, const struct lc_docker_result *r)
     snprintf(x->msg, sizeof(x->msg), "%s", r->message);
 }
 
-static void on_list(void *arg, const struct lc_docker_result *r, const struct lc_docker_summary *c,
-                    size_t n);
-static void on_inspect(void *arg, const struct lc_docker_result *r,
+static void on_list(void *arg, const struct lc_docker_client_result *r,
+                    const struct lc_docker_summary *c, size_t n);
+static void on_inspect(void *arg, const struct lc_docker_client_result *r,
                        const struct lc_docker_inspect *c);
 static void on_event(void *arg, const struct lc_docker_event *ev);
-static void on_ev_end(void *arg, const struct lc_docker_result *r);
+static void on_ev_end(void *arg, const struct lc_docker_client_result *r);
 
 static void test_no_daemon(void **state)
 {
     uv_loop_t loop;
-    struct lc_docker_api_opts o = {.socket_path = "/tmp/lc-no-such-docker.sock"};
-    struct lc_docker_api *api;
+    struct lc_docker_client_opts o = {.socket_path = "/tmp/lc-no-such-docker.sock"};
+    struct lc_docker_client *client;
     struct vres v = {0}, p = {0};
     bool closed = false;
-    struct lc_docker_stream *s = NULL;
+    struct lc_docker_client_stream *s = NULL;
 
     (void)state;
     uv_loop_init(&loop);
-    api = lc_docker_api_new(&loop, &o);
-    assert_non_null(api);
+    client = lc_docker_client_new(&loop, &o);
+    assert_non_null(client);
     /* nothing but ping/negotiate works before a negotiation */
-    assert_int_equal(lc_docker_api_list(api, on_list, &v), -ENOTCONN);
-    assert_int_equal(lc_docker_api_inspect(api, "abc", on_inspect, &v), -ENOTCONN);
-    assert_int_equal(lc_docker_api_events(api, 0, on_event, on_ev_end, &v, &s), -ENOTCONN);
-    assert_int_equal(lc_docker_api_negotiate(api, on_version, &v), 0);
-    assert_int_equal(lc_docker_api_ping(api, on_ping, &p), 0);
+    assert_int_equal(lc_docker_client_list(client, on_list, &v), -ENOTCONN);
+    assert_int_equal(lc_docker_client_inspect(client, "abc", on_inspect, &v), -ENOTCONN);
+    assert_int_equal(lc_docker_client_events(client, 0, on_event, on_ev_end, &v, &s), -ENOTCONN);
+    assert_int_equal(lc_docker_client_negotiate(client, on_version, &v), 0);
+    assert_int_equal(lc_docker_client_ping(client, on_ping, &p), 0);
     assert_true(run_until(&loop, &v.done, 5000));
     assert_true(run_until(&loop, &p.done, 5000));
     assert_int_equal(v.err, -ECONNREFUSED);
     assert_int_equal(p.err, -ECONNREFUSED);
-    lc_docker_api_free(api, api_closed, &closed);
+    lc_docker_client_free(client, api_closed, &closed);
     assert_true(run_until(&loop, &closed, 5000));
     assert_int_equal(uv_loop_close(&loop), 0);
 
@@ -558,8 +558,8 @@ static void test_no_daemon(void **state)
     longpath[sizeof(longpath) - 1] = '\0';
     o.socket_path = longpath;
     uv_loop_init(&loop);
-    assert_null(lc_docker_api_new(&loop, &o));
-    assert_null(lc_docker_api_new(NULL, NULL));
+    assert_null(lc_docker_client_new(&loop, &o));
+    assert_null(lc_docker_client_new(NULL, NULL));
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
@@ -577,8 +577,8 @@ struct lres {
     char msg[256];
 };
 
-static void on_list(void *arg, const struct lc_docker_result *r, const struct lc_docker_summary *c,
-                    size_t n)
+static void on_list(void *arg, const struct lc_docker_client_result *r,
+                    const struct lc_docker_summary *c, size_t n)
 {
     struct lres *x = arg;
     x->done = true;
@@ -619,7 +619,7 @@ static void test_list(void **state)
 
         env_open(&e, NULL, true);
         e.fd->list_body = rows[i].body;
-        assert_int_equal(lc_docker_api_list(e.api, on_list, &l), 0);
+        assert_int_equal(lc_docker_client_list(e.client, on_list, &l), 0);
         assert_true(run_until(&e.loop, &l.done, 5000));
         assert_int_equal(l.err, rows[i].err);
         assert_int_equal(l.n, rows[i].n);
@@ -639,7 +639,7 @@ static void test_list(void **state)
 static void test_list_body_cap(void **state)
 {
     struct env e;
-    struct lc_docker_api_opts o = {.max_body_bytes = 160}; /* /version fits, the list not */
+    struct lc_docker_client_opts o = {.max_body_bytes = 160}; /* /version fits, the list not */
     struct lres l = {0};
 
     (void)state;
@@ -648,7 +648,7 @@ static void test_list_body_cap(void **state)
         "[{\"Id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"},"
         "{\"Id\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"},"
         "{\"Id\":\"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}]";
-    assert_int_equal(lc_docker_api_list(e.api, on_list, &l), 0);
+    assert_int_equal(lc_docker_client_list(e.client, on_list, &l), 0);
     assert_true(run_until(&e.loop, &l.done, 5000));
     assert_int_equal(l.err, -E2BIG);
     env_close(&e);
@@ -666,7 +666,7 @@ struct ires {
     size_t nlabels;
 };
 
-static void on_inspect(void *arg, const struct lc_docker_result *r,
+static void on_inspect(void *arg, const struct lc_docker_client_result *r,
                        const struct lc_docker_inspect *c)
 {
     struct ires *x = arg;
@@ -707,8 +707,8 @@ static void test_inspect(void **state)
     (void)state;
     env_open(&e, NULL, true);
     e.fd->inspect_body = inspect_json;
-    assert_int_equal(lc_docker_api_inspect(e.api, "0123abcd", on_inspect, &r), 0);
-    assert_int_equal(lc_docker_api_inspect(e.api, "missing", on_inspect, &m), 0);
+    assert_int_equal(lc_docker_client_inspect(e.client, "0123abcd", on_inspect, &r), 0);
+    assert_int_equal(lc_docker_client_inspect(e.client, "missing", on_inspect, &m), 0);
     assert_true(run_until(&e.loop, &r.done, 5000));
     assert_true(run_until(&e.loop, &m.done, 5000));
     assert_int_equal(r.err, 0);
@@ -730,15 +730,15 @@ static void test_inspect(void **state)
     /* ids that must never reach a URL */
     static const char *const bad_ids[] = {"", "a/b", "../../x", "a?b", "a b", "%2e", "a#b"};
     for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++)
-        assert_int_equal(lc_docker_api_inspect(e.api, bad_ids[i], on_inspect, &bad), -EINVAL);
-    assert_int_equal(lc_docker_api_inspect(e.api, NULL, on_inspect, &bad), -EINVAL);
+        assert_int_equal(lc_docker_client_inspect(e.client, bad_ids[i], on_inspect, &bad), -EINVAL);
+    assert_int_equal(lc_docker_client_inspect(e.client, NULL, on_inspect, &bad), -EINVAL);
     run_until(&e.loop, NULL, 20);
     assert_int_equal(bad.calls, 0);
 
     /* malformed bodies */
     e.fd->inspect_body = "{\"Name\":\"/no-id\"}";
     struct ires p = {0};
-    assert_int_equal(lc_docker_api_inspect(e.api, "x", on_inspect, &p), 0);
+    assert_int_equal(lc_docker_client_inspect(e.client, "x", on_inspect, &p), 0);
     assert_true(run_until(&e.loop, &p.done, 5000));
     assert_int_equal(p.err, -EPROTO);
     env_close(&e);
@@ -746,20 +746,21 @@ static void test_inspect(void **state)
 
 /* Chains `left` inspects one after another from each callback. */
 struct chain {
-    struct lc_docker_api *api;
+    struct lc_docker_client *client;
     const char *id;
     int left;
     int errors;
     bool done;
 };
 
-static void on_chain(void *arg, const struct lc_docker_result *r, const struct lc_docker_inspect *c)
+static void on_chain(void *arg, const struct lc_docker_client_result *r,
+                     const struct lc_docker_inspect *c)
 {
     struct chain *ch = arg;
     (void)c;
     if (r->err && ch->errors++ == 0)
         printf("inspect failed: %d %ld %s\n", r->err, r->status, r->message);
-    if (--ch->left == 0 || lc_docker_api_inspect(ch->api, ch->id, on_chain, ch) != 0)
+    if (--ch->left == 0 || lc_docker_client_inspect(ch->client, ch->id, on_chain, ch) != 0)
         ch->done = true;
 }
 
@@ -767,19 +768,19 @@ static void test_keepalive_pool(void **state)
 {
     struct env e;
     struct chain ch;
-    struct lc_docker_api_stats st;
-    struct lc_docker_api_opts o = {.max_pool_conns = 2};
+    struct lc_docker_client_stats st;
+    struct lc_docker_client_opts o = {.max_pool_conns = 2};
 
     (void)state;
     env_open(&e, &o, true); /* negotiation: ping + version on one connection */
     e.fd->inspect_body = inspect_json;
-    ch = (struct chain){e.api, "0123abcd", 1000, 0, false};
-    assert_int_equal(lc_docker_api_inspect(e.api, "0123abcd", on_chain, &ch), 0);
+    ch = (struct chain){e.client, "0123abcd", 1000, 0, false};
+    assert_int_equal(lc_docker_client_inspect(e.client, "0123abcd", on_chain, &ch), 0);
     assert_true(run_until(&e.loop, &ch.done, 30000));
     assert_int_equal(ch.left, 0);
     assert_int_equal(ch.errors, 0);
     assert_int_equal(atomic_load(&e.fd->accepted), 1); /* 1002 requests, one connection */
-    lc_docker_api_get_stats(e.api, &st);
+    lc_docker_client_get_stats(e.client, &st);
     assert_int_equal(st.requests, 1002);
     assert_int_equal(st.conns_new, 1);
     assert_int_equal(st.conns_reused, 1001);
@@ -789,7 +790,7 @@ static void test_keepalive_pool(void **state)
     struct ires r[50];
     memset(r, 0, sizeof(r));
     for (int i = 0; i < 50; i++)
-        assert_int_equal(lc_docker_api_inspect(e.api, "0123abcd", on_inspect, &r[i]), 0);
+        assert_int_equal(lc_docker_client_inspect(e.client, "0123abcd", on_inspect, &r[i]), 0);
     assert_true(run_until(&e.loop, &r[49].done, 10000));
     for (int i = 0; i < 50; i++)
         assert_true(run_until(&e.loop, &r[i].done, 5000));
@@ -800,19 +801,19 @@ static void test_keepalive_pool(void **state)
 static void test_cancel_and_bounds(void **state)
 {
     struct env e;
-    struct lc_docker_api_opts o = {.max_pending = 3};
+    struct lc_docker_client_opts o = {.max_pending = 3};
     struct ires a = {0}, b = {0}, c = {0}, d = {0};
 
     (void)state;
     env_open(&e, &o, true);
     e.fd->inspect_body = inspect_json;
-    assert_int_equal(lc_docker_api_inspect(e.api, "x1", on_inspect, &a), 0);
-    assert_int_equal(lc_docker_api_inspect(e.api, "x2", on_inspect, &b), 0);
-    assert_int_equal(lc_docker_api_inspect(e.api, "x3", on_inspect, &a), 0);
-    assert_int_equal(lc_docker_api_inspect(e.api, "x4", on_inspect, &c), -EBUSY);
-    assert_int_equal(lc_docker_api_cancel(e.api, &a), 2);
-    assert_int_equal(lc_docker_api_cancel(e.api, &a), 0);
-    assert_int_equal(lc_docker_api_inspect(e.api, "x4", on_inspect, &c), 0);
+    assert_int_equal(lc_docker_client_inspect(e.client, "x1", on_inspect, &a), 0);
+    assert_int_equal(lc_docker_client_inspect(e.client, "x2", on_inspect, &b), 0);
+    assert_int_equal(lc_docker_client_inspect(e.client, "x3", on_inspect, &a), 0);
+    assert_int_equal(lc_docker_client_inspect(e.client, "x4", on_inspect, &c), -EBUSY);
+    assert_int_equal(lc_docker_client_cancel(e.client, &a), 2);
+    assert_int_equal(lc_docker_client_cancel(e.client, &a), 0);
+    assert_int_equal(lc_docker_client_inspect(e.client, "x4", on_inspect, &c), 0);
     assert_true(run_until(&e.loop, &b.done, 5000));
     assert_true(run_until(&e.loop, &c.done, 5000));
     run_until(&e.loop, NULL, 50);
@@ -821,9 +822,9 @@ static void test_cancel_and_bounds(void **state)
     assert_int_equal(c.calls, 1);
 
     /* freed with requests in flight: no callback ever */
-    assert_int_equal(lc_docker_api_inspect(e.api, "x5", on_inspect, &d), 0);
-    lc_docker_api_free(e.api, api_closed, &e.closed);
-    e.api = NULL;
+    assert_int_equal(lc_docker_client_inspect(e.client, "x5", on_inspect, &d), 0);
+    lc_docker_client_free(e.client, api_closed, &e.closed);
+    e.client = NULL;
     env_close(&e);
     assert_int_equal(d.calls, 0);
 }
@@ -840,8 +841,8 @@ struct evres {
     size_t nattrs[16];
     bool ended;
     int end_err;
-    struct lc_docker_stream *close_on_first; /* closes this stream inside on_event */
-    struct lc_docker_api *free_on_first;
+    struct lc_docker_client_stream *close_on_first; /* closes this stream inside on_event */
+    struct lc_docker_client *free_on_first;
 };
 
 static void on_event(void *arg, const struct lc_docker_event *ev)
@@ -857,16 +858,16 @@ static void on_event(void *arg, const struct lc_docker_event *ev)
     }
     x->n++;
     if (x->close_on_first) {
-        lc_docker_stream_close(x->close_on_first);
+        lc_docker_client_stream_close(x->close_on_first);
         x->close_on_first = NULL;
     }
     if (x->free_on_first) {
-        lc_docker_api_free(x->free_on_first, NULL, NULL);
+        lc_docker_client_free(x->free_on_first, NULL, NULL);
         x->free_on_first = NULL;
     }
 }
 
-static void on_ev_end(void *arg, const struct lc_docker_result *r)
+static void on_ev_end(void *arg, const struct lc_docker_client_result *r)
 {
     struct evres *x = arg;
     x->ended = true;
@@ -903,17 +904,18 @@ static void test_events_stream(void **state)
     build_events();
     for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
         struct env e;
-        struct lc_docker_api_opts o = {.max_event_bytes = 512};
+        struct lc_docker_client_opts o = {.max_event_bytes = 512};
         struct evres x = {0};
-        struct lc_docker_stream *s = NULL;
-        struct lc_docker_api_stats st;
+        struct lc_docker_client_stream *s = NULL;
+        struct lc_docker_client_stats st;
 
         env_open(&e, &o, true);
         e.fd->events_data = events_script;
         e.fd->events_chunk = chunks[k];
         e.fd->events_end = FD_END_CLEAN;
         assert_int_equal(
-            lc_docker_api_events(e.api, 1700000000000000001LL, on_event, on_ev_end, &x, &s), 0);
+            lc_docker_client_events(e.client, 1700000000000000001LL, on_event, on_ev_end, &x, &s),
+            0);
         assert_true(run_until(&e.loop, &x.ended, 10000));
         assert_int_equal(x.end_err, 0);
         assert_int_equal(x.n, 4);
@@ -929,7 +931,7 @@ static void test_events_stream(void **state)
         assert_string_equal(x.ids[2], "c2");
         assert_int_equal(x.times[2], 1700000002000000000LL);
         assert_string_equal(x.actions[3], "destroy");
-        lc_docker_api_get_stats(e.api, &st);
+        lc_docker_client_get_stats(e.client, &st);
         assert_int_equal(st.events, 4);
         assert_int_equal(st.events_skipped, 2); /* the garbage line and the oversized one */
         assert_int_equal(st.streams_open, 0);
@@ -943,8 +945,8 @@ static void test_events_cut_and_close(void **state)
 {
     struct env e;
     struct evres x = {0}, y = {0};
-    struct lc_docker_stream *s = NULL, *s2 = NULL;
-    struct lc_docker_api_stats st;
+    struct lc_docker_client_stream *s = NULL, *s2 = NULL;
+    struct lc_docker_client_stats st;
 
     (void)state;
     build_events();
@@ -953,7 +955,7 @@ static void test_events_cut_and_close(void **state)
     e.fd->events_data = events_script;
     e.fd->events_chunk = 4096;
     e.fd->events_end = FD_END_CUT;
-    assert_int_equal(lc_docker_api_events(e.api, 0, on_event, on_ev_end, &x, &s), 0);
+    assert_int_equal(lc_docker_client_events(e.client, 0, on_event, on_ev_end, &x, &s), 0);
     assert_true(run_until(&e.loop, &x.ended, 5000));
     assert_int_equal(x.end_err, -ECONNRESET);
     assert_int_equal(x.n, 4);
@@ -962,12 +964,12 @@ static void test_events_cut_and_close(void **state)
 
     /* a stream that stays open, closed from inside its own callback: no on_end */
     e.fd->events_end = FD_END_OPEN;
-    assert_int_equal(lc_docker_api_events(e.api, 0, on_event, on_ev_end, &y, &s2), 0);
+    assert_int_equal(lc_docker_client_events(e.client, 0, on_event, on_ev_end, &y, &s2), 0);
     y.close_on_first = s2;
     run_until(&e.loop, NULL, 200);
     assert_int_equal(y.n, 1); /* closed after the first event: the rest are not delivered */
     assert_false(y.ended);
-    lc_docker_api_get_stats(e.api, &st);
+    lc_docker_client_get_stats(e.client, &st);
     assert_int_equal(st.streams_open, 0);
     assert_int_equal(st.streams_started, 2);
     env_close(&e);
@@ -977,7 +979,7 @@ static void test_free_inside_event_callback(void **state)
 {
     struct env e;
     struct evres x = {0};
-    struct lc_docker_stream *s = NULL;
+    struct lc_docker_client_stream *s = NULL;
     struct ires pending = {0};
 
     (void)state;
@@ -986,16 +988,16 @@ static void test_free_inside_event_callback(void **state)
     e.fd->events_data = events_script;
     e.fd->events_end = FD_END_OPEN;
     e.fd->inspect_body = inspect_json;
-    assert_int_equal(lc_docker_api_events(e.api, 0, on_event, on_ev_end, &x, &s), 0);
-    x.free_on_first = e.api;
-    assert_int_equal(lc_docker_api_inspect(e.api, "zz", on_inspect, &pending), 0);
+    assert_int_equal(lc_docker_client_events(e.client, 0, on_event, on_ev_end, &x, &s), 0);
+    x.free_on_first = e.client;
+    assert_int_equal(lc_docker_client_inspect(e.client, "zz", on_inspect, &pending), 0);
     /* the free happens inside on_event; the loop must drain to nothing */
     int64_t deadline = mono_ms() + 5000;
     while (uv_run(&e.loop, UV_RUN_NOWAIT) != 0 && mono_ms() < deadline)
         usleep(1000);
     assert_int_equal(x.n, 1);
     assert_false(x.ended);
-    e.api = NULL;
+    e.client = NULL;
     e.closed = true;
     env_close(&e);
 }
@@ -1003,8 +1005,8 @@ static void test_free_inside_event_callback(void **state)
 /* ------------------------------------------------------------------ logs */
 
 struct lgres {
-    struct lc_docker_api *api;
-    struct lc_docker_stream *s;
+    struct lc_docker_client *client;
+    struct lc_docker_client_stream *s;
     unsigned char *got;
     size_t len, cap;
     int calls;
@@ -1012,7 +1014,7 @@ struct lgres {
     int end_err;
     long status;
     char msg[256];
-    size_t pause_at; /* return LC_DOCKER_PAUSE once len reaches this (0: never) */
+    size_t pause_at; /* return LC_DOCKER_CLIENT_PAUSE once len reaches this (0: never) */
     bool paused_now;
     size_t stop_at;  /* return -ECANCELED once len reaches this (0: never) */
     bool close_self; /* close the stream from inside on_data, once */
@@ -1024,12 +1026,12 @@ static int on_logs(void *arg, const char *data, size_t len)
     x->calls++;
     if (x->close_self) {
         x->close_self = false;
-        lc_docker_stream_close(x->s);
+        lc_docker_client_stream_close(x->s);
         return 0;
     }
     if (x->pause_at && x->len >= x->pause_at && !x->paused_now) {
         x->paused_now = true;
-        return LC_DOCKER_PAUSE; /* nothing consumed */
+        return LC_DOCKER_CLIENT_PAUSE; /* nothing consumed */
     }
     if (x->stop_at && x->len >= x->stop_at)
         return -ECANCELED;
@@ -1043,7 +1045,7 @@ static int on_logs(void *arg, const char *data, size_t len)
     return 0;
 }
 
-static void on_logs_end(void *arg, const struct lc_docker_result *r)
+static void on_logs_end(void *arg, const struct lc_docker_client_result *r)
 {
     struct lgres *x = arg;
     x->ended = true;
@@ -1078,7 +1080,7 @@ static void test_logs_stream(void **state)
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct env e;
         struct lgres x = {0};
-        struct lc_docker_logs_opts lo = {.since_ns = 1700000000000000001LL, .follow = true};
+        struct lc_docker_client_logs_opts lo = {.since_ns = 1700000000000000001LL, .follow = true};
         unsigned char *data = pattern(rows[i].len + 1);
 
         env_open(&e, NULL, true);
@@ -1086,8 +1088,8 @@ static void test_logs_stream(void **state)
         e.fd->logs_len = rows[i].len;
         e.fd->logs_chunk = rows[i].chunk;
         e.fd->logs_end = rows[i].end;
-        assert_int_equal(lc_docker_api_logs(e.api, "abc123", &lo, on_logs, on_logs_end, &x, &x.s),
-                         0);
+        assert_int_equal(
+            lc_docker_client_logs(e.client, "abc123", &lo, on_logs, on_logs_end, &x, &x.s), 0);
         assert_true(run_until(&e.loop, &x.ended, 20000));
         assert_int_equal(x.end_err, rows[i].err);
         if (rows[i].end == FD_END_CUT)
@@ -1108,14 +1110,16 @@ static void test_logs_errors(void **state)
 {
     struct env e;
     struct lgres m = {0}, n = {0}, u = {0}, bad = {0};
-    struct lc_docker_stream *s;
-    struct lc_docker_logs_opts lo = {.since_ns = 0, .follow = false};
+    struct lc_docker_client_stream *s;
+    struct lc_docker_client_logs_opts lo = {.since_ns = 0, .follow = false};
     unsigned char *data = pattern(50000);
 
     (void)state;
     env_open(&e, NULL, true);
-    assert_int_equal(lc_docker_api_logs(e.api, "missing", &lo, on_logs, on_logs_end, &m, &s), 0);
-    assert_int_equal(lc_docker_api_logs(e.api, "nolog", NULL, on_logs, on_logs_end, &n, &s), 0);
+    assert_int_equal(lc_docker_client_logs(e.client, "missing", &lo, on_logs, on_logs_end, &m, &s),
+                     0);
+    assert_int_equal(lc_docker_client_logs(e.client, "nolog", NULL, on_logs, on_logs_end, &n, &s),
+                     0);
     assert_true(run_until(&e.loop, &m.ended, 5000));
     assert_true(run_until(&e.loop, &n.ended, 5000));
     assert_int_equal(m.end_err, -ENOENT);
@@ -1125,8 +1129,8 @@ static void test_logs_errors(void **state)
     assert_int_equal(n.end_err, -ENOTSUP);
     assert_true(fd_req_exact(e.fd, "GET /v1.41/containers/missing/logs?stdout=1&stderr=1&"
                                    "timestamps=1"));
-    assert_int_equal(lc_docker_api_logs(e.api, "../etc", NULL, on_logs, on_logs_end, &bad, &s),
-                     -EINVAL);
+    assert_int_equal(
+        lc_docker_client_logs(e.client, "../etc", NULL, on_logs, on_logs_end, &bad, &s), -EINVAL);
 
     /* the consumer stops the stream with an error */
     e.fd->logs_data = (const char *)data;
@@ -1134,7 +1138,8 @@ static void test_logs_errors(void **state)
     e.fd->logs_chunk = 1000;
     e.fd->logs_end = FD_END_OPEN;
     u.stop_at = 3000;
-    assert_int_equal(lc_docker_api_logs(e.api, "abc", NULL, on_logs, on_logs_end, &u, &u.s), 0);
+    assert_int_equal(lc_docker_client_logs(e.client, "abc", NULL, on_logs, on_logs_end, &u, &u.s),
+                     0);
     assert_true(run_until(&e.loop, &u.ended, 5000));
     assert_int_equal(u.end_err, -ECANCELED);
     assert_true(u.len >= 3000 && u.len < 50000);
@@ -1147,10 +1152,10 @@ static void test_logs_backpressure(void **state)
 {
     struct env e;
     struct lgres x = {0};
-    struct lc_docker_logs_opts lo = {.follow = true};
+    struct lc_docker_client_logs_opts lo = {.follow = true};
     const size_t total = 4u << 20;
     unsigned char *data = pattern(total);
-    struct lc_docker_api_stats st;
+    struct lc_docker_client_stats st;
 
     (void)state;
     env_open(&e, NULL, true);
@@ -1159,9 +1164,10 @@ static void test_logs_backpressure(void **state)
     e.fd->logs_chunk = 16384;
     e.fd->logs_end = FD_END_CLEAN;
     x.pause_at = 100000; /* on_data pauses once it got 100 kB */
-    assert_int_equal(lc_docker_api_logs(e.api, "abc", &lo, on_logs, on_logs_end, &x, &x.s), 0);
+    assert_int_equal(lc_docker_client_logs(e.client, "abc", &lo, on_logs, on_logs_end, &x, &x.s),
+                     0);
     assert_true(run_until(&e.loop, &x.paused_now, 10000));
-    assert_true(lc_docker_stream_paused(x.s));
+    assert_true(lc_docker_client_stream_paused(x.s));
     size_t at_pause = x.len;
     int calls_at_pause = x.calls;
     run_until(&e.loop, NULL, 200);
@@ -1170,25 +1176,25 @@ static void test_logs_backpressure(void **state)
     assert_false(x.ended);
 
     /* resume, then pause again from outside a callback, then resume for good */
-    lc_docker_stream_resume(x.s);
-    assert_false(lc_docker_stream_paused(x.s));
+    lc_docker_client_stream_resume(x.s);
+    assert_false(lc_docker_client_stream_paused(x.s));
     int64_t deadline = mono_ms() + 5000;
     while (x.len < at_pause + 200000 && mono_ms() < deadline)
         uv_run(&e.loop, UV_RUN_ONCE);
-    lc_docker_stream_pause(x.s);
-    lc_docker_stream_pause(x.s); /* idempotent */
+    lc_docker_client_stream_pause(x.s);
+    lc_docker_client_stream_pause(x.s); /* idempotent */
     size_t at_pause2 = x.len;
     run_until(&e.loop, NULL, 200);
     assert_true(x.len - at_pause2 <= 64 * 1024); /* at most what curl had already read */
     size_t held = x.len;
     run_until(&e.loop, NULL, 100);
     assert_int_equal(x.len, held);
-    lc_docker_stream_resume(x.s);
+    lc_docker_client_stream_resume(x.s);
     assert_true(run_until(&e.loop, &x.ended, 20000));
     assert_int_equal(x.end_err, 0);
     assert_int_equal(x.len, total);
     assert_memory_equal(x.got, data, total);
-    lc_docker_api_get_stats(e.api, &st);
+    lc_docker_client_get_stats(e.client, &st);
     assert_int_equal(st.stream_bytes, total);
     env_close(&e);
     free(x.got);
@@ -1198,9 +1204,9 @@ static void test_logs_backpressure(void **state)
 static void test_streams_bound_close_and_free(void **state)
 {
     struct env e;
-    struct lc_docker_api_opts o = {.max_streams = 3};
+    struct lc_docker_client_opts o = {.max_streams = 3};
     struct lgres x[4];
-    struct lc_docker_api_stats st;
+    struct lc_docker_client_stats st;
     unsigned char *data = pattern(10000);
 
     (void)state;
@@ -1212,9 +1218,9 @@ static void test_streams_bound_close_and_free(void **state)
     e.fd->logs_end = FD_END_OPEN;
     for (int i = 0; i < 3; i++)
         assert_int_equal(
-            lc_docker_api_logs(e.api, "abc", NULL, on_logs, on_logs_end, &x[i], &x[i].s), 0);
-    assert_int_equal(lc_docker_api_logs(e.api, "abc", NULL, on_logs, on_logs_end, &x[3], &x[3].s),
-                     -EBUSY);
+            lc_docker_client_logs(e.client, "abc", NULL, on_logs, on_logs_end, &x[i], &x[i].s), 0);
+    assert_int_equal(
+        lc_docker_client_logs(e.client, "abc", NULL, on_logs, on_logs_end, &x[3], &x[3].s), -EBUSY);
     x[1].close_self = true;
     int64_t deadline = mono_ms() + 5000;
     while ((x[0].len < 10000 || x[2].len < 10000) && mono_ms() < deadline)
@@ -1224,13 +1230,13 @@ static void test_streams_bound_close_and_free(void **state)
     assert_int_equal(x[1].len, 0);
     assert_int_equal(x[1].calls, 1);
     run_until(&e.loop, NULL, 20);
-    lc_docker_api_get_stats(e.api, &st);
+    lc_docker_client_get_stats(e.client, &st);
     assert_int_equal(st.streams_open, 2);
-    assert_int_equal(lc_docker_api_logs(e.api, "abc", NULL, on_logs, on_logs_end, &x[3], &x[3].s),
-                     0);
-    lc_docker_stream_close(x[0].s); /* from outside any callback: released at once */
-    lc_docker_stream_close(NULL);
-    lc_docker_api_get_stats(e.api, &st);
+    assert_int_equal(
+        lc_docker_client_logs(e.client, "abc", NULL, on_logs, on_logs_end, &x[3], &x[3].s), 0);
+    lc_docker_client_stream_close(x[0].s); /* from outside any callback: released at once */
+    lc_docker_client_stream_close(NULL);
+    lc_docker_client_get_stats(e.client, &st);
     assert_int_equal(st.streams_open, 2);
     /* free with two open streams: no on_end, every connection closed (env_close checks) */
     env_close(&e);
@@ -1253,14 +1259,14 @@ static void test_real_daemon(void **state)
     const char *sock = getenv("LC_TEST_DOCKER_SOCK");
     const char *cid = getenv("LC_TEST_DOCKER_CID");
     uv_loop_t loop;
-    struct lc_docker_api_opts o = {0};
-    struct lc_docker_api *api;
+    struct lc_docker_client_opts o = {0};
+    struct lc_docker_client *client;
     struct vres v = {0};
     struct lres l = {0};
     struct ires r = {0};
     struct lgres x = {0};
     bool closed = false;
-    struct lc_docker_api_stats st;
+    struct lc_docker_client_stats st;
 
     (void)state;
     if (!sock || !cid) {
@@ -1269,34 +1275,34 @@ static void test_real_daemon(void **state)
     }
     uv_loop_init(&loop);
     o.socket_path = sock;
-    api = lc_docker_api_new(&loop, &o);
-    assert_non_null(api);
-    assert_int_equal(lc_docker_api_negotiate(api, on_version, &v), 0);
+    client = lc_docker_client_new(&loop, &o);
+    assert_non_null(client);
+    assert_int_equal(lc_docker_client_negotiate(client, on_version, &v), 0);
     assert_true(run_until(&loop, &v.done, 10000));
     assert_int_equal(v.err, 0);
     assert_string_equal(v.negotiated, "1.41");
-    assert_int_equal(lc_docker_api_list(api, on_list, &l), 0);
+    assert_int_equal(lc_docker_client_list(client, on_list, &l), 0);
     assert_true(run_until(&loop, &l.done, 10000));
     assert_int_equal(l.err, 0);
     assert_true(l.n >= 1);
-    assert_int_equal(lc_docker_api_inspect(api, cid, on_inspect, &r), 0);
+    assert_int_equal(lc_docker_client_inspect(client, cid, on_inspect, &r), 0);
     assert_true(run_until(&loop, &r.done, 10000));
     assert_int_equal(r.err, 0);
     assert_string_equal(r.driver, "json-file");
-    struct lc_docker_logs_opts lo = {.follow = false};
-    assert_int_equal(lc_docker_api_logs(api, cid, &lo, on_logs, on_logs_end, &x, &x.s), 0);
+    struct lc_docker_client_logs_opts lo = {.follow = false};
+    assert_int_equal(lc_docker_client_logs(client, cid, &lo, on_logs, on_logs_end, &x, &x.s), 0);
     assert_true(run_until(&loop, &x.ended, 10000));
     assert_int_equal(x.end_err, 0);
     assert_true(x.len > 8);
     assert_true(x.got[0] == 1 || x.got[0] == 2); /* a multiplexed frame header */
     /* 1000 inspects, one after another: connections opened */
-    struct chain ch = {api, cid, 1000, 0, false};
-    lc_docker_api_get_stats(api, &st);
+    struct chain ch = {client, cid, 1000, 0, false};
+    lc_docker_client_get_stats(client, &st);
     uint64_t before = st.conns_new;
-    assert_int_equal(lc_docker_api_inspect(api, cid, on_chain, &ch), 0);
+    assert_int_equal(lc_docker_client_inspect(client, cid, on_chain, &ch), 0);
     assert_true(run_until(&loop, &ch.done, 60000));
     assert_int_equal(ch.errors, 0);
-    lc_docker_api_get_stats(api, &st);
+    lc_docker_client_get_stats(client, &st);
     printf("real daemon: 1000 inspects opened %" PRIu64 " connection(s), reused %" PRIu64 "\n",
            st.conns_new - before, st.conns_reused);
     assert_true(st.conns_new - before <= 1);
@@ -1307,11 +1313,11 @@ static void test_real_daemon(void **state)
     if (short_cid) {
         struct lgres f = {0};
         struct evres ev = {0};
-        struct lc_docker_stream *es = NULL;
-        struct lc_docker_logs_opts fo = {.follow = true};
-        assert_int_equal(lc_docker_api_events(api, 0, on_event, on_ev_end, &ev, &es), 0);
-        assert_int_equal(lc_docker_api_logs(api, short_cid, &fo, on_logs, on_logs_end, &f, &f.s),
-                         0);
+        struct lc_docker_client_stream *es = NULL;
+        struct lc_docker_client_logs_opts fo = {.follow = true};
+        assert_int_equal(lc_docker_client_events(client, 0, on_event, on_ev_end, &ev, &es), 0);
+        assert_int_equal(
+            lc_docker_client_logs(client, short_cid, &fo, on_logs, on_logs_end, &f, &f.s), 0);
         assert_true(run_until(&loop, &f.ended, 30000));
         assert_int_equal(f.end_err, 0);
         assert_true(f.len > 8);
@@ -1324,12 +1330,12 @@ static void test_real_daemon(void **state)
         }
         assert_true(died);
         assert_false(ev.ended);
-        lc_docker_stream_close(es);
+        lc_docker_client_stream_close(es);
         free(f.got);
     }
-    lc_docker_api_get_stats(api, &st);
+    lc_docker_client_get_stats(client, &st);
     assert_int_equal(st.streams_open, 0);
-    lc_docker_api_free(api, api_closed, &closed);
+    lc_docker_client_free(client, api_closed, &closed);
     assert_true(run_until(&loop, &closed, 5000));
     assert_int_equal(uv_loop_close(&loop), 0);
     free(x.got);
