@@ -35,20 +35,6 @@
  *     the remaining handles closed so uv_run returns.
  */
 
-int64_t lc_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * LC_NS_PER_SEC + ts.tv_nsec;
-}
-
-int64_t lc_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * LC_NS_PER_SEC + ts.tv_nsec;
-}
-
 void lc_agent_add_source(struct lc_agent *a, struct lc_source *s)
 {
     lc_source_link(s, &a->sources, a->ckpt);

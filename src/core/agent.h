@@ -3,6 +3,7 @@
 #ifndef LC_AGENT_H
 #define LC_AGENT_H
 
+#include "core/clock.h"
 #include "core/plugin.h"
 
 #include <stdbool.h>
@@ -126,9 +127,5 @@ void lc_input_stopped(struct lc_input *in);
 
 /* Sources register with the agent so their commits reach the checkpoint store. */
 void lc_agent_add_source(struct lc_agent *a, struct lc_source *s);
-
-/* Monotonic and wall clocks in ns. */
-int64_t lc_now_ns(void);
-int64_t lc_mono_ns(void);
 
 #endif
