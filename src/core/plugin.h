@@ -14,6 +14,7 @@ struct lc_agent;
 struct lc_batch;
 struct lc_chain;
 struct lc_output;
+struct lc_pipeline;
 
 /*
  * An input instance. The core fills everything but `ctx`, which the plugin
@@ -23,6 +24,7 @@ struct lc_input {
     const struct lc_input_plugin *plugin;
     const struct lc_input_conf *conf; /* conf->conf is the plugin's options struct */
     struct lc_agent *agent;
+    struct lc_pipeline *pipeline; /* where its records go in (core/pipeline.h) */
     void *ctx;
     struct lc_output **outs; /* where its records go */
     size_t nouts;
@@ -84,6 +86,7 @@ struct lc_output {
     const struct lc_output_plugin *plugin;
     const struct lc_output_conf *conf;
     struct lc_agent *agent;
+    struct lc_pipeline *pipeline; /* what gives it batches (core/pipeline.h) */
     void *ctx;
     /* owned by the pipeline: */
     /*
