@@ -574,7 +574,7 @@ static void on_defer_timer(uv_timer_t *t)
     while (list) {
         struct lc_batch *b = list;
         list = b->next;
-        batch_done(b->out, b, (enum lc_batch_fate)b->fate);
+        batch_done(b->out, b, b->fate);
     }
     if (p->resume_due && !p->paused) {
         p->resume_due = false;
@@ -587,7 +587,7 @@ void lc_output_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_fat
     struct lc_pipeline *p = out->pipeline;
 
     if (p->in_send) {
-        b->fate = (int)fate;
+        b->fate = fate;
         b->out = out;
         b->next = p->deferred;
         p->deferred = b;

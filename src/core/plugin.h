@@ -3,6 +3,7 @@
 #ifndef LC_PLUGIN_H
 #define LC_PLUGIN_H
 
+#include "core/batch.h"
 #include "core/config.h"
 #include "core/metrics.h"
 
@@ -59,14 +60,6 @@ struct lc_input_plugin {
     bool (*caught_up)(struct lc_input *in);
     void (*stop)(struct lc_input *in);
     void (*free)(struct lc_input *in);
-};
-
-/* What became of a batch an output was given. */
-enum lc_batch_fate {
-    LC_FATE_DELIVERED = 0, /* the destination accepted it */
-    LC_FATE_DEAD_LETTER,   /* durably in the dead-letter queue */
-    LC_FATE_DROPPED,       /* dropped by a configured policy, and counted */
-    LC_FATE_FAILED,        /* not handled durably (shutdown, DLQ failure): replay after restart */
 };
 
 /*
