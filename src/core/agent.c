@@ -35,20 +35,6 @@
  *     the remaining handles closed so uv_run returns.
  */
 
-int64_t lc_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * LC_NS_PER_SEC + ts.tv_nsec;
-}
-
-int64_t lc_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * LC_NS_PER_SEC + ts.tv_nsec;
-}
-
 void lc_agent_add_source(struct lc_agent *a, struct lc_source *s)
 {
     lc_source_link(s, &a->sources, a->ckpt);
@@ -166,7 +152,7 @@ static void finish(struct lc_agent *a)
     close_handle((uv_handle_t *)&a->ckpt_timer);
     close_handle((uv_handle_t *)&a->once_timer);
     close_handle((uv_handle_t *)&a->stop_timer);
-    close_handle((uv_handle_t *)&a->defer_timer);
+    lc_pipeline_close(&a->pipe);
     close_handle((uv_handle_t *)&a->watchdog_timer);
     close_handle((uv_handle_t *)&a->sd_watchdog_timer);
     close_handle((uv_handle_t *)&a->anomaly_timer);
@@ -206,11 +192,11 @@ static void on_drain_tick(uv_timer_t *t)
 {
     struct lc_agent *a = t->data;
 
-    if (lc_pipeline_idle(a) || lc_mono_ns() >= a->stop_deadline_ns) {
-        if (!lc_pipeline_idle(a) && !a->disk_cancelled)
+    if (lc_pipeline_idle(&a->pipe) || lc_mono_ns() >= a->stop_deadline_ns) {
+        if (!lc_pipeline_idle(&a->pipe) && !a->disk_cancelled)
             lc_log(LC_LOG_WARN, "agent",
                    "shutdown deadline reached with batches in flight: they will be read again");
-        if (!lc_pipeline_idle(a) && lc_worker_depth(a->worker) > 0) {
+        if (!lc_pipeline_idle(&a->pipe) && lc_worker_depth(a->worker) > 0) {
             /*
              * Disk jobs not started complete as cancelled (their batches
              * fail: read again after a restart); the one running finishes.
@@ -223,7 +209,7 @@ static void on_drain_tick(uv_timer_t *t)
         stop_outputs(a);
         return;
     }
-    lc_pipeline_flush(a);
+    lc_pipeline_flush(&a->pipe);
 }
 
 void lc_input_stopped(struct lc_input *in)
@@ -234,7 +220,7 @@ void lc_input_stopped(struct lc_input *in)
     lc_chain_stop(in->chain, a->once);
     if (--a->inputs_running > 0)
         return;
-    lc_pipeline_flush(a);
+    lc_pipeline_flush(&a->pipe);
     uv_timer_start(&a->stop_timer, on_drain_tick, 0, 20);
 }
 
@@ -243,6 +229,7 @@ static void begin_stop(struct lc_agent *a, const char *why)
     if (a->stopping)
         return;
     a->stopping = true;
+    lc_pipeline_stopping(&a->pipe);
     a->stop_deadline_ns = lc_mono_ns() + a->cfg->shutdown_timeout_ms * LC_NS_PER_MSEC;
     lc_health_set_ready(false);
     if (a->next_cfg)
@@ -252,7 +239,7 @@ static void begin_stop(struct lc_agent *a, const char *why)
     lc_log(LC_LOG_INFO, "agent", "stopping (%s)", why);
     uv_timer_stop(&a->once_timer);
     if (a->inputs_running == 0) {
-        lc_pipeline_flush(a);
+        lc_pipeline_flush(&a->pipe);
         uv_timer_start(&a->stop_timer, on_drain_tick, 0, 20);
         return;
     }
@@ -379,6 +366,7 @@ static int init_output(struct lc_agent *a, struct lc_output *out, const struct l
     out->plugin = c->plugin;
     out->conf = c;
     out->agent = a;
+    out->pipeline = &a->pipe;
     uv_timer_init(a->loop, &out->flush_timer);
     out->flush_timer.data = out;
     register_series(out, output_series, sizeof(output_series) / sizeof(output_series[0]), "output",
@@ -403,6 +391,7 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
     in->plugin = c->plugin;
     in->conf = c;
     in->agent = a;
+    in->pipeline = &a->pipe;
     in->outs = calloc(a->noutputs, sizeof(struct lc_output *));
     if (!in->outs)
         return -ENOMEM;
@@ -556,9 +545,8 @@ static void setup_handles(struct lc_agent *a)
     uv_timer_init(a->loop, &a->ckpt_timer);
     uv_timer_init(a->loop, &a->once_timer);
     uv_timer_init(a->loop, &a->stop_timer);
-    uv_timer_init(a->loop, &a->defer_timer);
     uv_timer_init(a->loop, &a->sd_watchdog_timer);
-    a->ckpt_timer.data = a->once_timer.data = a->stop_timer.data = a->defer_timer.data = a;
+    a->ckpt_timer.data = a->once_timer.data = a->stop_timer.data = a;
     /* systemd's watchdog (WatchdogSec=): the loop itself proves it is alive, until finish(). */
     uint64_t wd_ms = lc_notify_watchdog_ms();
     if (wd_ms > 0)
@@ -614,19 +602,22 @@ static int run_config(struct lc_config *cfg, bool once, struct lc_http **http,
     if (uv_loop_init(&loop) != 0)
         return 1;
     a.loop = &loop;
-    a.m_paused = lc_metric_simple(LC_GAUGE, "log_capturer_pipeline_paused",
-                                  "1 while inputs are paused because an output is full.");
+    lc_pipeline_init(&a.pipe, &loop, cfg);
     rc = lc_worker_new(&a.worker, &loop, (uint32_t)cfg->disk_queue_jobs,
                        lc_metric_simple(LC_GAUGE, "log_capturer_disk_queue_jobs",
                                         "Jobs queued for or running on the disk worker thread "
                                         "(checkpoint flushes, DLQ appends, fsyncs)."));
     if (rc) {
         lc_logf(LC_LOG_ERROR, "agent", NULL, "disk worker thread: %s", strerror(-rc));
+        lc_pipeline_close(&a.pipe);
+        uv_run(&loop, UV_RUN_DEFAULT); /* its close callback */
         uv_loop_close(&loop);
         return 1;
     }
     setup_handles(&a);
     rc = setup(&a);
+    /* what was initialized, also after a failure: shutdown flushes those */
+    lc_pipeline_attach(&a.pipe, a.inputs, a.ninputs, a.outputs, a.noutputs, a.anomaly);
     if (rc == 0)
         rc = start_all(&a);
     if (rc) {

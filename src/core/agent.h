@@ -3,6 +3,8 @@
 #ifndef LC_AGENT_H
 #define LC_AGENT_H
 
+#include "core/clock.h"
+#include "core/pipeline.h"
 #include "core/plugin.h"
 
 #include <stdbool.h>
@@ -27,10 +29,8 @@ struct lc_agent {
     struct lc_output *outputs;
     size_t noutputs;
     struct lc_source *sources; /* every live source, for checkpoint flushes */
+    struct lc_pipeline pipe;   /* core/pipeline.h; inputs and outputs point to it */
     bool once;
-    bool paused; /* backpressure: inputs were told to pause */
-    /* sources with records in batches not yet done (lc_source_over_share) */
-    uint32_t busy_sources;
     bool stopping;
     bool disk_cancelled;        /* shutdown deadline: disk jobs not started were cancelled */
     struct lc_config *next_cfg; /* SIGHUP: validated, runs once this one drained */
@@ -42,13 +42,7 @@ struct lc_agent {
     uv_timer_t ckpt_timer;        /* debounced checkpoint flush */
     uv_timer_t once_timer;        /* --once: polls for caught up and drained */
     uv_timer_t stop_timer;        /* shutdown deadline */
-    uv_timer_t defer_timer;       /* runs deferred batch fates and input resumes */
     uv_timer_t sd_watchdog_timer; /* systemd's WATCHDOG=1, every half of WATCHDOG_USEC */
-    struct lc_batch *deferred;
-    bool in_send; /* inside a plugin's send(): fates are deferred */
-    bool resume_due;
-    uint64_t next_batch_id;
-    struct lc_metric_series *m_paused;
     struct lc_watchdog *watchdog; /* NULL when watchdog.enabled is false */
     uv_timer_t watchdog_timer;    /* the leak watchdog's samples */
     struct lc_anomaly *anomaly;   /* NULL unless anomaly.enabled */
@@ -71,64 +65,11 @@ struct lc_agent {
  */
 int lc_agent_run(struct lc_config *cfg, bool once);
 
-/* Pipeline (core/pipeline.c) ------------------------------------------------ */
-
-/*
- * Emits one record of `src` to every output of `in`: the line is copied into
- * each output's open batch; full batches are sent. All or nothing: room is
- * reserved in every output first, so on failure no output holds the line.
- *
- * Returns 0, or a negative errno with nothing added anywhere: -ENOMEM, or
- * -ENOBUFS when src's mark ring is full (lc_source_writable() was false). The
- * failure is counted (log_capturer_input_emit_failures_total{input}) and
- * logged here; the caller MUST then stop before this line: no checkpoint past
- * it, and read it again later from a timer (not at once, in a loop).
- * A line longer than an output's batch_bytes is cut, counted per output.
- */
-int lc_pipeline_emit(struct lc_input *in, struct lc_source *src, int64_t ts_ns, const char *line,
-                     size_t len);
-/* The same with labels other than the source's own (owned by src: lc_source_labels or
- * lc_source_extra_labels). */
-int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
-                            const struct lc_labels *labels, int64_t ts_ns, const char *line,
-                            size_t len);
-/* True while inputs must not read (some output holds max_pending_bytes). */
-bool lc_pipeline_paused(const struct lc_agent *a);
-/* Bytes an output may hold before inputs pause: max_pending_bytes, or with 0
- * room for 3 of its batches, at least 8 MiB. */
-int64_t lc_pipeline_pending_limit(const struct lc_output *out);
-/* An output's batch size: its own batch_bytes, else the top-level one. */
-int64_t lc_pipeline_batch_bytes(const struct lc_output *out);
-/*
- * Done batches each output keeps for reuse (log_capturer_output_spare_batches):
- * a busy output reuses them instead of allocating batch_bytes per batch, an
- * idle one holds at most this many.
- */
-#define LC_BATCH_SPARES 2
-/* Frees out's spare batches (the agent's end). */
-void lc_pipeline_free_spares(struct lc_output *out);
-/* Frees out's open batches unsent, their marks released as failed (read again after a restart). */
-void lc_pipeline_drop_open(struct lc_output *out);
-/* Seals and sends every open batch now (--once, shutdown). */
-void lc_pipeline_flush(struct lc_agent *a);
-/* True when no output holds a batch. */
-bool lc_pipeline_idle(const struct lc_agent *a);
-
-/*
- * For outputs: the batch's fate is known; releases its marks and frees it.
- * Safe to call from inside send(): the pipeline then defers it to the next
- * loop iteration, so acks never re-enter an input that is emitting.
- */
-void lc_output_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_fate fate);
 /* For plugins: stop() finished. */
 void lc_output_stopped(struct lc_output *out);
 void lc_input_stopped(struct lc_input *in);
 
 /* Sources register with the agent so their commits reach the checkpoint store. */
 void lc_agent_add_source(struct lc_agent *a, struct lc_source *s);
-
-/* Monotonic and wall clocks in ns. */
-int64_t lc_now_ns(void);
-int64_t lc_mono_ns(void);
 
 #endif

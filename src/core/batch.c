@@ -50,7 +50,7 @@ void lc_batch_reset(struct lc_batch *b)
     b->last_src = NULL;
     b->last_seq = 0;
     b->attempts = 0;
-    b->fate = 0;
+    b->fate = LC_FATE_DELIVERED;
     b->priv = NULL;
     b->tenant[0] = '\0';
 }

@@ -11,6 +11,14 @@
 
 struct lc_output;
 
+/* What became of a batch an output was given (lc_output_done, core/pipeline.h). */
+enum lc_batch_fate {
+    LC_FATE_DELIVERED = 0, /* the destination accepted it */
+    LC_FATE_DEAD_LETTER,   /* durably in the dead-letter queue */
+    LC_FATE_DROPPED,       /* dropped by a configured policy, and counted */
+    LC_FATE_FAILED,        /* not handled durably (shutdown, DLQ failure): replay after restart */
+};
+
 struct lc_batch_mark {
     struct lc_source *src;
     uint64_t seq;
@@ -42,8 +50,13 @@ struct lc_batch {
     /* the last mark added, so the per-record check is two compares */
     struct lc_source *last_src;
     uint64_t last_seq;
-    uint32_t attempts; /* the plugin's: e.g. its retries */
-    int fate;          /* the pipeline's: an lc_batch_fate given from inside send(), deferred */
+    uint32_t attempts; /* the plugin's alone: e.g. its retries; never a fate */
+    /*
+     * The pipeline's alone: the fate an output gave from inside send(),
+     * carried while the batch waits on the pipeline's deferred list for the
+     * next loop iteration (lc_output_done). Meaningless at any other time.
+     */
+    enum lc_batch_fate fate;
     void *priv;
     /* every record's Loki tenant (core/tenant.h): "" for the output's own; set while empty */
     char tenant[LC_TENANT_MAX + 1];

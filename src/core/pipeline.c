@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* pipeline.c: records from inputs into per-output batches; backpressure; acks back to sources. */
-#include "core/agent.h"
+#include "core/pipeline.h"
+
 #include "core/anomaly.h"
 #include "core/batch.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/source.h"
 #include "process/stage.h"
@@ -24,20 +26,52 @@ static uint32_t recs_for(int64_t bytes)
 
 int64_t lc_pipeline_batch_bytes(const struct lc_output *out)
 {
-    return out->conf->batch_bytes ? out->conf->batch_bytes : out->agent->cfg->batch_bytes;
+    return out->conf->batch_bytes ? out->conf->batch_bytes : out->pipeline->cfg->batch_bytes;
 }
 
 static int64_t batch_wait_ms(const struct lc_output *out)
 {
-    return out->conf->batch_wait_ms ? out->conf->batch_wait_ms : out->agent->cfg->batch_wait_ms;
+    return out->conf->batch_wait_ms ? out->conf->batch_wait_ms : out->pipeline->cfg->batch_wait_ms;
 }
 
-static void schedule_deferred(struct lc_agent *a);
+static void schedule_deferred(struct lc_pipeline *p);
 static void on_flush_timer(uv_timer_t *t);
+static void on_defer_timer(uv_timer_t *t);
 
-bool lc_pipeline_paused(const struct lc_agent *a)
+void lc_pipeline_init(struct lc_pipeline *p, uv_loop_t *loop, const struct lc_config *cfg)
 {
-    return a->paused;
+    memset(p, 0, sizeof(*p));
+    p->cfg = cfg;
+    p->m_paused = lc_metric_simple(LC_GAUGE, "log_capturer_pipeline_paused",
+                                   "1 while inputs are paused because an output is full.");
+    uv_timer_init(loop, &p->defer_timer);
+    p->defer_timer.data = p;
+}
+
+void lc_pipeline_attach(struct lc_pipeline *p, struct lc_input *inputs, size_t ninputs,
+                        struct lc_output *outputs, size_t noutputs, struct lc_anomaly *anomaly)
+{
+    p->inputs = inputs;
+    p->ninputs = ninputs;
+    p->outputs = outputs;
+    p->noutputs = noutputs;
+    p->anomaly = anomaly;
+}
+
+void lc_pipeline_stopping(struct lc_pipeline *p)
+{
+    p->stopping = true;
+}
+
+void lc_pipeline_close(struct lc_pipeline *p)
+{
+    if (!uv_is_closing((uv_handle_t *)&p->defer_timer))
+        uv_close((uv_handle_t *)&p->defer_timer, NULL);
+}
+
+bool lc_pipeline_paused(const struct lc_pipeline *p)
+{
+    return p->paused;
 }
 
 /*
@@ -48,7 +82,7 @@ bool lc_pipeline_paused(const struct lc_agent *a)
  */
 int64_t lc_pipeline_pending_limit(const struct lc_output *out)
 {
-    int64_t set = out->agent->cfg->max_pending_bytes;
+    int64_t set = out->pipeline->cfg->max_pending_bytes;
     int64_t bytes = lc_pipeline_batch_bytes(out);
     int64_t three = 3 * (bytes + (int64_t)recs_for(bytes) * (int64_t)sizeof(struct lc_record));
 
@@ -58,11 +92,11 @@ int64_t lc_pipeline_pending_limit(const struct lc_output *out)
 }
 
 /* True if some output holds its limit (half of it: the resume threshold). */
-static bool over_limit(const struct lc_agent *a, bool half)
+static bool over_limit(const struct lc_pipeline *p, bool half)
 {
-    for (size_t i = 0; i < a->noutputs; i++) {
-        int64_t limit = lc_pipeline_pending_limit(&a->outputs[i]);
-        if (a->outputs[i].pending_bytes >= (half ? limit / 2 : limit))
+    for (size_t i = 0; i < p->noutputs; i++) {
+        int64_t limit = lc_pipeline_pending_limit(&p->outputs[i]);
+        if (p->outputs[i].pending_bytes >= (half ? limit / 2 : limit))
             return true;
     }
     return false;
@@ -72,37 +106,67 @@ static bool over_limit(const struct lc_agent *a, bool half)
  * Pauses inputs when an output holds max_pending_bytes, resumes them when all
  * are below half of it, so a full output does not make inputs flap.
  */
-static void update_pause(struct lc_agent *a)
+static void update_pause(struct lc_pipeline *p)
 {
-    if (!a->paused && over_limit(a, false)) {
-        a->paused = true;
-        lc_gauge_set(a->m_paused, 1);
+    if (!p->paused && over_limit(p, false)) {
+        p->paused = true;
+        lc_gauge_set(p->m_paused, 1);
         lc_log(LC_LOG_DEBUG, "pipeline", "outputs full: inputs paused");
-        for (size_t i = 0; i < a->ninputs; i++)
-            if (a->inputs[i].plugin->pause && a->inputs[i].ctx)
-                a->inputs[i].plugin->pause(&a->inputs[i]);
-    } else if (a->paused && !over_limit(a, true)) {
-        a->paused = false;
-        lc_gauge_set(a->m_paused, 0);
+        for (size_t i = 0; i < p->ninputs; i++)
+            if (p->inputs[i].plugin->pause && p->inputs[i].ctx)
+                p->inputs[i].plugin->pause(&p->inputs[i]);
+    } else if (p->paused && !over_limit(p, true)) {
+        p->paused = false;
+        lc_gauge_set(p->m_paused, 0);
         lc_log(LC_LOG_DEBUG, "pipeline", "outputs drained: inputs resumed");
         /* never from inside an ack: the input may be in the middle of emitting */
-        a->resume_due = true;
-        schedule_deferred(a);
+        p->resume_due = true;
+        schedule_deferred(p);
     }
 }
 
-static void on_defer_timer(uv_timer_t *t);
-
-static void schedule_deferred(struct lc_agent *a)
+static void schedule_deferred(struct lc_pipeline *p)
 {
-    uv_timer_start(&a->defer_timer, on_defer_timer, 0, 0);
+    uv_timer_start(&p->defer_timer, on_defer_timer, 0, 0);
 }
 
-static void resume_inputs(struct lc_agent *a)
+static void resume_inputs(struct lc_pipeline *p)
 {
-    for (size_t i = 0; i < a->ninputs; i++)
-        if (a->inputs[i].plugin->resume && a->inputs[i].ctx && !a->stopping)
-            a->inputs[i].plugin->resume(&a->inputs[i]);
+    for (size_t i = 0; i < p->ninputs; i++)
+        if (p->inputs[i].plugin->resume && p->inputs[i].ctx && !p->stopping)
+            p->inputs[i].plugin->resume(&p->inputs[i]);
+}
+
+/* A share below this many batches would leave an output idle between acks (the default
+ * max_inflight is 4): throughput, not only fairness. */
+#define LC_SHARE_MIN_BATCHES 4
+
+int64_t lc_pipeline_source_share(const struct lc_pipeline *p)
+{
+    int64_t share = 0, floor = 0;
+
+    if (!p->cfg || p->busy_sources < 2)
+        return INT64_MAX; /* alone: the whole budget (outputs full pause every input) */
+    for (size_t i = 0; i < p->noutputs; i++) {
+        share += lc_pipeline_pending_limit(&p->outputs[i]);
+        floor += LC_SHARE_MIN_BATCHES * lc_pipeline_batch_bytes(&p->outputs[i]);
+    }
+    if (!p->noutputs) {
+        share = p->cfg->max_pending_bytes;
+        floor = LC_SHARE_MIN_BATCHES * p->cfg->batch_bytes;
+    }
+    share /= (int64_t)p->busy_sources;
+    if (share < floor) /* each output's own batch size (batch_bytes may be set per output) */
+        share = floor;
+    return share;
+}
+
+void lc_pipeline_source_busy(struct lc_pipeline *p, bool busy)
+{
+    if (busy)
+        p->busy_sources++;
+    else
+        p->busy_sources--;
 }
 
 /*
@@ -189,10 +253,10 @@ static void seal(struct lc_output *out, struct lc_batch *b)
     lc_gauge_set(out->m_pending, out->pending_bytes);
     lc_counter_inc(out->m_batches);
     lc_counter_add(out->m_records, b->n);
-    out->agent->in_send = true;
+    out->pipeline->in_send = true;
     out->plugin->send(out, b);
-    out->agent->in_send = false;
-    update_pause(out->agent);
+    out->pipeline->in_send = false;
+    update_pause(out->pipeline);
 }
 
 /* Seals every open batch. */
@@ -245,7 +309,6 @@ static struct lc_batch *find_open(const struct lc_output *out, const char *tenan
  */
 static struct lc_batch *open_batch(struct lc_output *out, const char *tenant, size_t tlen)
 {
-    struct lc_agent *a = out->agent;
     int64_t bytes = lc_pipeline_batch_bytes(out);
     struct lc_batch *b = find_open(out, tenant, tlen), **pp;
 
@@ -273,7 +336,7 @@ static struct lc_batch *open_batch(struct lc_output *out, const char *tenant, si
             return NULL;
     }
     b->out = out;
-    b->id = ++a->next_batch_id;
+    b->id = ++out->pipeline->next_batch_id;
     b->created_ns = lc_mono_ns();
     lc_batch_set_tenant(b, tenant, tlen);
     for (pp = &out->open; *pp; pp = &(*pp)->next)
@@ -349,7 +412,7 @@ int lc_pipeline_emit_labels(struct lc_input *in, struct lc_source *src,
         rc = commit_all(in, src, labels, ts_ns, line, len, meta, mlen, tenant, tlen);
     /* after the commit: a line read again after a failure is counted once */
     if (rc == 0)
-        lc_anomaly_record(in->agent->anomaly, in, (struct lc_labels *)labels, line, len);
+        lc_anomaly_record(in->pipeline->anomaly, in, (struct lc_labels *)labels, line, len);
     if (rc && staged) {
         /* the stages consumed the line: reading it again would feed it twice */
         lc_counter_inc(in->m_emit_failed);
@@ -476,24 +539,24 @@ static int commit_all(struct lc_input *in, struct lc_source *src, const struct l
     return 0;
 }
 
-void lc_pipeline_flush(struct lc_agent *a)
+void lc_pipeline_flush(struct lc_pipeline *p)
 {
-    for (size_t i = 0; i < a->noutputs; i++) {
-        struct lc_output *out = &a->outputs[i];
+    for (size_t i = 0; i < p->noutputs; i++) {
+        struct lc_output *out = &p->outputs[i];
         send_open(out);
         if (out->plugin->flush && out->ctx)
             out->plugin->flush(out);
     }
 }
 
-bool lc_pipeline_idle(const struct lc_agent *a)
+bool lc_pipeline_idle(const struct lc_pipeline *p)
 {
-    if (a->deferred)
+    if (p->deferred)
         return false;
-    for (size_t i = 0; i < a->noutputs; i++) {
-        if (a->outputs[i].pending_batches)
+    for (size_t i = 0; i < p->noutputs; i++) {
+        if (p->outputs[i].pending_batches)
             return false;
-        for (const struct lc_batch *b = a->outputs[i].open; b; b = b->next)
+        for (const struct lc_batch *b = p->outputs[i].open; b; b = b->next)
             if (b->n)
                 return false;
     }
@@ -504,31 +567,31 @@ static void batch_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_
 
 static void on_defer_timer(uv_timer_t *t)
 {
-    struct lc_agent *a = t->data;
-    struct lc_batch *list = a->deferred;
+    struct lc_pipeline *p = t->data;
+    struct lc_batch *list = p->deferred;
 
-    a->deferred = NULL;
+    p->deferred = NULL;
     while (list) {
         struct lc_batch *b = list;
         list = b->next;
-        batch_done(b->out, b, (enum lc_batch_fate)b->fate);
+        batch_done(b->out, b, b->fate);
     }
-    if (a->resume_due && !a->paused) {
-        a->resume_due = false;
-        resume_inputs(a);
+    if (p->resume_due && !p->paused) {
+        p->resume_due = false;
+        resume_inputs(p);
     }
 }
 
 void lc_output_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_fate fate)
 {
-    struct lc_agent *a = out->agent;
+    struct lc_pipeline *p = out->pipeline;
 
-    if (a->in_send) {
-        b->fate = (int)fate;
+    if (p->in_send) {
+        b->fate = fate;
         b->out = out;
-        b->next = a->deferred;
-        a->deferred = b;
-        schedule_deferred(a);
+        b->next = p->deferred;
+        p->deferred = b;
+        schedule_deferred(p);
         return;
     }
     batch_done(out, b, fate);
@@ -536,8 +599,6 @@ void lc_output_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_fat
 
 static void batch_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_fate fate)
 {
-    struct lc_agent *a = out->agent;
-
     lc_counter_inc(out->m_fate[fate]);
     out->pending_bytes -= lc_batch_cost(b);
     out->pending_batches--;
@@ -549,5 +610,5 @@ static void batch_done(struct lc_output *out, struct lc_batch *b, enum lc_batch_
                 out->conf->name, (unsigned long long)b->id, b->n);
     lc_batch_release_marks(b, fate != LC_FATE_FAILED);
     recycle(out, b);
-    update_pause(a);
+    update_pause(out->pipeline);
 }

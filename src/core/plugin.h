@@ -3,6 +3,7 @@
 #ifndef LC_PLUGIN_H
 #define LC_PLUGIN_H
 
+#include "core/batch.h"
 #include "core/config.h"
 #include "core/metrics.h"
 
@@ -14,6 +15,7 @@ struct lc_agent;
 struct lc_batch;
 struct lc_chain;
 struct lc_output;
+struct lc_pipeline;
 
 /*
  * An input instance. The core fills everything but `ctx`, which the plugin
@@ -23,6 +25,7 @@ struct lc_input {
     const struct lc_input_plugin *plugin;
     const struct lc_input_conf *conf; /* conf->conf is the plugin's options struct */
     struct lc_agent *agent;
+    struct lc_pipeline *pipeline; /* where its records go in (core/pipeline.h) */
     void *ctx;
     struct lc_output **outs; /* where its records go */
     size_t nouts;
@@ -59,14 +62,6 @@ struct lc_input_plugin {
     void (*free)(struct lc_input *in);
 };
 
-/* What became of a batch an output was given. */
-enum lc_batch_fate {
-    LC_FATE_DELIVERED = 0, /* the destination accepted it */
-    LC_FATE_DEAD_LETTER,   /* durably in the dead-letter queue */
-    LC_FATE_DROPPED,       /* dropped by a configured policy, and counted */
-    LC_FATE_FAILED,        /* not handled durably (shutdown, DLQ failure): replay after restart */
-};
-
 /*
  * What an output's destination answered to one request, and so what becomes
  * of the batch. The core never reads it: an output that sends requests maps
@@ -84,6 +79,7 @@ struct lc_output {
     const struct lc_output_plugin *plugin;
     const struct lc_output_conf *conf;
     struct lc_agent *agent;
+    struct lc_pipeline *pipeline; /* what gives it batches (core/pipeline.h) */
     void *ctx;
     /* owned by the pipeline: */
     /*

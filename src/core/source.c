@@ -200,8 +200,9 @@ void lc_source_free(struct lc_source *s)
 {
     if (!s)
         return;
-    if (s->pending_bytes > 0 && s->input && s->input->agent)
-        s->input->agent->busy_sources--; /* shutdown: its batches are not coming back */
+    /* shutdown: its batches are not coming back */
+    if (s->pending_bytes > 0 && s->input && s->input->pipeline)
+        lc_pipeline_source_busy(s->input->pipeline, false);
     if (s->ckpt && s->forget)
         lc_ckpt_del(s->ckpt, s->ck.key);
     else
@@ -263,40 +264,24 @@ bool lc_source_writable(const struct lc_source *s)
     return s->open || s->tail - s->head < s->max_marks;
 }
 
-/* A share below this many batches would leave an output idle between acks (the default
- * max_inflight is 4): throughput, not only fairness. */
-#define LC_SHARE_MIN_BATCHES 4
-
 bool lc_source_over_share(const struct lc_source *s)
 {
-    const struct lc_agent *a = s->input ? s->input->agent : NULL;
-    int64_t share = 0, floor = 0;
+    const struct lc_pipeline *p = s->input ? s->input->pipeline : NULL;
 
-    if (!a || !a->cfg || a->busy_sources < 2 || s->pending_bytes <= 0)
-        return false; /* alone: the whole budget (outputs full pause every input) */
-    for (size_t i = 0; i < a->noutputs; i++) {
-        share += lc_pipeline_pending_limit(&a->outputs[i]);
-        floor += LC_SHARE_MIN_BATCHES * lc_pipeline_batch_bytes(&a->outputs[i]);
-    }
-    if (!a->noutputs) {
-        share = a->cfg->max_pending_bytes;
-        floor = LC_SHARE_MIN_BATCHES * a->cfg->batch_bytes;
-    }
-    share /= (int64_t)a->busy_sources;
-    if (share < floor) /* each output's own batch size (batch_bytes may be set per output) */
-        share = floor;
-    return s->pending_bytes >= share;
+    if (!p || s->pending_bytes <= 0)
+        return false;
+    return s->pending_bytes >= lc_pipeline_source_share(p);
 }
 
 void lc_source_pending(struct lc_source *s, int64_t n)
 {
-    struct lc_agent *a = s->input ? s->input->agent : NULL;
+    struct lc_pipeline *p = s->input ? s->input->pipeline : NULL;
     bool was_over = n < 0 && lc_source_over_share(s);
 
-    if (a && s->pending_bytes <= 0 && s->pending_bytes + n > 0)
-        a->busy_sources++;
-    else if (a && s->pending_bytes > 0 && s->pending_bytes + n <= 0)
-        a->busy_sources--;
+    if (p && s->pending_bytes <= 0 && s->pending_bytes + n > 0)
+        lc_pipeline_source_busy(p, true);
+    else if (p && s->pending_bytes > 0 && s->pending_bytes + n <= 0)
+        lc_pipeline_source_busy(p, false);
     s->pending_bytes += n;
     if (was_over && !s->released && s->on_writable && !lc_source_over_share(s) &&
         lc_source_writable(s))

@@ -582,10 +582,9 @@ static bool can_read(const struct dcont *c)
 static int on_data(void *arg, const char *data, size_t len)
 {
     struct dcont *c = arg;
-    struct lc_agent *ag = c->a->d->in->agent;
     int rc;
 
-    if (lc_pipeline_paused(ag) || !can_read(c))
+    if (lc_pipeline_paused(c->a->d->in->pipeline) || !can_read(c))
         return LC_DOCKER_CLIENT_PAUSE; /* the same bytes come again after resume */
     c->data_ms = mono_ms();
     c->stall_base_ms = 0;
@@ -1345,7 +1344,7 @@ static void check_stall(struct dcont *c, int64_t now)
 
 static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
 {
-    bool paused = lc_pipeline_paused(a->d->in->agent);
+    bool paused = lc_pipeline_paused(a->d->in->pipeline);
 
     seal(c); /* a quiet stream's last records become committable */
     if (c->renamed_labels[0] && c->src && lc_source_drained(c->src))

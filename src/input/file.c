@@ -759,7 +759,7 @@ static void on_work(uv_idle_t *h)
     struct lc_file_in *fi = h->data;
     bool hot = false;
 
-    if (lc_pipeline_paused(fi->in->agent)) {
+    if (lc_pipeline_paused(fi->in->pipeline)) {
         uv_idle_stop(h);
         return;
     }

@@ -262,7 +262,7 @@ int64_t lc_tail_read(struct lc_tail *t, int64_t budget)
     while (total < budget) {
         ssize_t n;
 
-        if (lc_pipeline_paused(fi->in->agent) || lc_source_over_share(t->src))
+        if (lc_pipeline_paused(fi->in->pipeline) || lc_source_over_share(t->src))
             break;                     /* stays hot: resumed when there is room */
         lc_source_fold_newest(t->src); /* every mark in flight: this block joins the newest */
         n = pread(t->fd, fi->readbuf, size, t->offset);

@@ -252,7 +252,7 @@ static void on_work(uv_idle_t *h)
     int64_t cutoff = jr->skip_old ? lc_now_ns() - jr->c->max_age_ms * LC_NS_PER_MSEC : 0;
     int64_t n = 0;
 
-    if (jr->stopping || lc_pipeline_paused(jr->in->agent)) {
+    if (jr->stopping || lc_pipeline_paused(jr->in->pipeline)) {
         uv_idle_stop(h);
         return;
     }

@@ -633,7 +633,7 @@ static void on_connection(uv_stream_t *server, int status)
     s->conns = c;
     s->nconns++;
     lc_gauge_set(s->m_conns, (int64_t)s->nconns);
-    conn_read(c, !s->paused && !lc_pipeline_paused(s->in->agent));
+    conn_read(c, !s->paused && !lc_pipeline_paused(s->in->pipeline));
 }
 
 static void on_idle_sweep(uv_timer_t *t)
@@ -673,7 +673,7 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
     if (nread <= 0 || !addr)
         return; /* nothing, or (UV_UDP_MMSG_FREE) the end of a batch: the buffer is ours for good */
     lc_counter_add(s->in->m_bytes, (uint64_t)nread);
-    if (s->paused || lc_pipeline_paused(s->in->agent)) {
+    if (s->paused || lc_pipeline_paused(s->in->pipeline)) {
         lc_counter_inc(s->m_drop_paused);
         lc_logf(LC_LOG_WARN, s->in->conf->name, NULL,
                 "outputs are full: UDP messages dropped (TCP senders are made to wait instead)");

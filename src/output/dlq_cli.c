@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* dlq_cli.c: `log_capturer dlq list|replay`: read a Loki output's dead-letter queue, re-send it. */
-#include "core/agent.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/labels.h"
 #include "core/meta.h"

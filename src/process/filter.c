@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* filter.c: the `drop` and `keep` stages (Promtail's `drop`, and its inverse). */
-#include "core/agent.h"
+#include "core/clock.h"
 #include "core/record-t.h"
 #include "process/rx.h"
 #include "process/stage.h"

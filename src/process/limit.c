@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* limit.c: the `limit` stage: a token bucket per stream; records past it are dropped, counted. */
-#include "core/agent.h"
+#include "core/clock.h"
 #include "process/stage.h"
 
 #include <errno.h>

@@ -88,8 +88,8 @@ static int setup(void **state)
     f->agent.outputs = &f->out;
     f->agent.noutputs = 1;
     f->agent.outputs_running = 2; /* never 0 here: the agent's finish() is not under test */
-    uv_timer_init(&f->loop, &f->agent.defer_timer);
-    f->agent.defer_timer.data = &f->agent;
+    lc_pipeline_init(&f->agent.pipe, &f->loop, &f->cfg);
+    lc_pipeline_attach(&f->agent.pipe, NULL, 0, &f->out, 1, NULL);
     assert_int_equal(lc_worker_new(&f->agent.worker, &f->loop, 4, NULL), 0); /* the DLQ's */
     f->oc.type = "loki";
     f->oc.name = "loki";
@@ -98,6 +98,7 @@ static int setup(void **state)
     f->out.plugin = &lc_output_loki;
     f->out.conf = &f->oc;
     f->out.agent = &f->agent;
+    f->out.pipeline = &f->agent.pipe;
     for (int i = 0; i < 4; i++)
         f->out.m_fate[i] = &f->fate[i];
     assert_int_equal(lc_labels_intern(kv, 1, &f->labels), 0);
@@ -130,7 +131,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     uv_close((uv_handle_t *)&f->guard, NULL);
     uv_close((uv_handle_t *)&f->wait, NULL);
-    uv_close((uv_handle_t *)&f->agent.defer_timer, NULL);
+    lc_pipeline_close(&f->agent.pipe);
     lc_worker_close(f->agent.worker);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     lc_worker_free(f->agent.worker);
@@ -208,9 +209,9 @@ static void send_batch(struct fx *f, struct lc_batch *b)
 {
     f->out.pending_bytes += lc_batch_cost(b);
     f->out.pending_batches++;
-    f->agent.in_send = true;
+    f->agent.pipe.in_send = true;
     f->out.plugin->send(&f->out, b);
-    f->agent.in_send = false;
+    f->agent.pipe.in_send = false;
 }
 
 static void init_plugin(struct fx *f)

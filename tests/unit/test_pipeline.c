@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* test_pipeline.c: batching by size and age, backpressure at max_pending_bytes, acks. */
-#include "core/agent.h"
 #include "core/batch.h"
 #include "core/labels.h"
 #include "core/metrics.h"
+#include "core/pipeline.h"
 #include "core/source.h"
 #include "input/file.h"
 #include "lc_alloc_fail.h"
@@ -66,7 +66,7 @@ struct fixture {
     struct lc_config cfg;
     struct lc_output_conf ocf[2];
     struct lc_input_conf icf;
-    struct lc_agent a;
+    struct lc_pipeline pipe;
     struct lc_output out[2];
     struct lc_output *outs[2];
     struct lc_input in;
@@ -92,20 +92,14 @@ static struct fixture *setup_n(int64_t batch_bytes, int64_t max_pending, int64_t
     f.cfg.batch_wait_ms = wait_ms;
     f.cfg.max_pending_bytes = max_pending;
     f.icf.name = "i";
-    f.a.loop = &f.loop;
-    f.a.cfg = &f.cfg;
-    f.a.outputs = f.out;
-    f.a.noutputs = nouts;
-    f.a.inputs = &f.in;
-    f.a.ninputs = 1;
-    uv_timer_init(&f.loop, &f.a.defer_timer);
-    f.a.defer_timer.data = &f.a;
+    lc_pipeline_init(&f.pipe, &f.loop, &f.cfg);
+    lc_pipeline_attach(&f.pipe, &f.in, 1, f.out, nouts, NULL);
     for (size_t i = 0; i < nouts; i++) {
         struct lc_metric_family *fam;
         f.ocf[i].name = onames[i];
         f.out[i].plugin = &holding;
         f.out[i].conf = &f.ocf[i];
-        f.out[i].agent = &f.a;
+        f.out[i].pipeline = &f.pipe;
         f.out[i].ctx = &f.out[i];
         uv_timer_init(&f.loop, &f.out[i].flush_timer);
         f.out[i].flush_timer.data = &f.out[i];
@@ -118,7 +112,7 @@ static struct fixture *setup_n(int64_t batch_bytes, int64_t max_pending, int64_t
     }
     f.in.plugin = &test_in;
     f.in.conf = &f.icf;
-    f.in.agent = &f.a;
+    f.in.pipeline = &f.pipe;
     f.in.ctx = &f.in;
     f.in.outs = f.outs;
     f.in.nouts = nouts;
@@ -148,7 +142,7 @@ static void ack_all(enum lc_batch_fate fate)
 static void teardown(struct fixture *f)
 {
     ack_all(LC_FATE_DELIVERED);
-    for (size_t i = 0; i < f->a.noutputs; i++) {
+    for (size_t i = 0; i < f->pipe.noutputs; i++) {
         if (f->out[i].open) {
             lc_batch_release_marks(f->out[i].open, true);
             lc_batch_free(f->out[i].open);
@@ -161,7 +155,7 @@ static void teardown(struct fixture *f)
         lc_source_free(f->src[i]);
         lc_labels_release(f->labels[i]);
     }
-    uv_close((uv_handle_t *)&f->a.defer_timer, NULL);
+    lc_pipeline_close(&f->pipe);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     assert_int_equal(lc_labels_live(), 0);
@@ -228,14 +222,14 @@ static void test_backpressure_at_limit(void **state)
     struct fixture *f = setup(4096, 16384, 60000);
     int64_t off = 0;
 
-    for (int i = 0; i < 8 && !lc_pipeline_paused(&f->a); i++)
+    for (int i = 0; i < 8 && !lc_pipeline_paused(&f->pipe); i++)
         emit_n(f, 4, 1000, off += 4000);
-    assert_true(lc_pipeline_paused(&f->a));
+    assert_true(lc_pipeline_paused(&f->pipe));
     assert_int_equal(npause, 1);
     assert_true(f->out[0].pending_bytes >= 16384);
     /* Acks bring it below half the limit: inputs resume, on the next loop turn. */
     ack_all(LC_FATE_DELIVERED);
-    assert_false(lc_pipeline_paused(&f->a));
+    assert_false(lc_pipeline_paused(&f->pipe));
     assert_int_equal(nresume, 0);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_int_equal(nresume, 1);
@@ -258,11 +252,11 @@ static void test_backpressure_auto_limit(void **state)
         struct fixture *f = setup(cases[k].batch, 0, 60000);
         int64_t off = 0, before = 0;
 
-        for (int i = 0; i < 1000 && !lc_pipeline_paused(&f->a); i++) {
+        for (int i = 0; i < 1000 && !lc_pipeline_paused(&f->pipe); i++) {
             before = f->out[0].pending_bytes;
             emit_n(f, 16, 8000, off += 16 * 8000);
         }
-        assert_true(lc_pipeline_paused(&f->a));
+        assert_true(lc_pipeline_paused(&f->pipe));
         assert_int_equal(npause, 1);
         assert_true(before < cases[k].limit);
         assert_true(f->out[0].pending_bytes >= cases[k].limit);
@@ -300,12 +294,12 @@ static void test_flooding_source_over_its_share(void **state)
     /* alone: never over its share */
     while (lc_source_pending_bytes(f->src[0]) < 40000)
         emit_n(f, 4, 1000, off += 4000);
-    assert_int_equal(f->a.busy_sources, 1);
+    assert_int_equal(f->pipe.busy_sources, 1);
     assert_false(lc_source_over_share(f->src[0]));
     /* a quiet neighbour: the flooder holds more than half of 64 KiB, the quiet one not */
     assert_int_equal(lc_pipeline_emit(&f->in, f->src[1], 0, line, 100), 0);
     lc_source_checkpoint(f->src[1], &p);
-    assert_int_equal(f->a.busy_sources, 2);
+    assert_int_equal(f->pipe.busy_sources, 2);
     assert_true(lc_source_over_share(f->src[0]));
     assert_false(lc_source_over_share(f->src[1]));
     /* the floor is four of each output's own batches: 16 KiB batches make it 64 KiB */
@@ -313,11 +307,11 @@ static void test_flooding_source_over_its_share(void **state)
     assert_false(lc_source_over_share(f->src[0]));
     f->ocf[0].batch_bytes = 0;
     assert_int_equal(nwritable, 0);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     ack_all(LC_FATE_DELIVERED);
     assert_int_equal(lc_source_pending_bytes(f->src[0]), 0);
     assert_int_equal(lc_source_pending_bytes(f->src[1]), 0);
-    assert_int_equal(f->a.busy_sources, 0);
+    assert_int_equal(f->pipe.busy_sources, 0);
     assert_false(lc_source_over_share(f->src[0]));
     assert_int_equal(nwritable, 1);
     teardown(f);
@@ -329,13 +323,13 @@ static void test_ack_commits_position(void **state)
     struct fixture *f = setup(4096, 1 << 20, 60000);
 
     emit_n(f, 2, 100, 202);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     assert_int_equal(nheld, 1);
     assert_int_equal(lc_source_committed(f->src[0])->offset, 0);
     lc_output_done(&f->out[0], held[0], LC_FATE_DELIVERED);
     nheld = 0;
     assert_int_equal(lc_source_committed(f->src[0])->offset, 202);
-    assert_true(lc_pipeline_idle(&f->a));
+    assert_true(lc_pipeline_idle(&f->pipe));
     teardown(f);
 }
 
@@ -345,7 +339,7 @@ static void test_failed_batch_not_committed(void **state)
     struct fixture *f = setup(4096, 1 << 20, 60000);
 
     emit_n(f, 2, 100, 202);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     lc_output_done(&f->out[0], held[0], LC_FATE_FAILED);
     nheld = 0;
     assert_int_equal(lc_source_committed(f->src[0])->offset, 0);
@@ -361,12 +355,12 @@ static void test_done_inside_send_is_deferred(void **state)
     acking.send = ack_send;
     f->out[0].plugin = &acking;
     emit_n(f, 2, 100, 202);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     assert_int_equal(lc_source_committed(f->src[0])->offset, 0); /* not yet: deferred */
-    assert_false(lc_pipeline_idle(&f->a));
+    assert_false(lc_pipeline_idle(&f->pipe));
     uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_int_equal(lc_source_committed(f->src[0])->offset, 202);
-    assert_true(lc_pipeline_idle(&f->a));
+    assert_true(lc_pipeline_idle(&f->pipe));
     f->out[0].plugin = &holding;
     teardown(f);
 }
@@ -387,7 +381,7 @@ static void test_line_longer_than_batch_is_cut(void **state)
     for (size_t i = 0; i < sizeof(line); i++)
         line[i] = (char)('a' + i % 26);
     assert_int_equal(lc_pipeline_emit(&f->in, f->src[0], 1, line, sizeof(line)), 0);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     assert_int_equal(nheld, 1);
     r = nth(&f->out[0], 0, &b);
     assert_non_null(r);
@@ -419,7 +413,7 @@ static void test_two_sources_two_outputs(void **state)
             lc_source_checkpoint(f->src[s], &p);
         }
     }
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     assert_true(nheld >= 4); /* 256-byte batches: several per output */
     for (int o = 0; o < 2; o++) {
         for (int i = 0; i < 20; i++) {
@@ -470,7 +464,7 @@ static void test_emit_refused_adds_nothing(void **state)
     assert_int_equal(f->out[0].open->n, 1);
     assert_int_equal(f->out[1].open->n, 1);
     assert_int_equal(atomic_load(&f->m_failed->u), 1);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     ack_all(LC_FATE_DELIVERED);
     assert_int_equal(lc_source_committed(s)->offset, 2);
     lc_source_free(s);
@@ -490,12 +484,12 @@ static void test_small_batches_cost_little_and_are_reused(void **state)
 
     for (int i = 0; i < 8; i++) {
         emit_n(f, 3, 10, (i + 1) * 33);
-        lc_pipeline_flush(&f->a); /* as the batch_wait timer does */
+        lc_pipeline_flush(&f->pipe); /* as the batch_wait timer does */
     }
     assert_int_equal(nheld, 8);
     /* 8 batches of 3 short lines hold 30 bytes and 3 records each, not 8 MiB */
     assert_int_equal(f->out[0].pending_bytes, 8 * (30 + 3 * (int64_t)sizeof(struct lc_record)));
-    assert_false(lc_pipeline_paused(&f->a));
+    assert_false(lc_pipeline_paused(&f->pipe));
     ack_all(LC_FATE_DELIVERED);
     assert_int_equal(f->out[0].pending_bytes, 0);
     assert_int_equal(f->out[0].nspare, 0); /* trimmed batches are freed, not kept */
@@ -504,7 +498,7 @@ static void test_small_batches_cost_little_and_are_reused(void **state)
     g->cfg.batch_bytes = 4096;
     for (int i = 0; i < 4; i++)
         emit_n(g, 4, 1000, 4000 * (i + 1));
-    lc_pipeline_flush(&g->a);
+    lc_pipeline_flush(&g->pipe);
     ack_all(LC_FATE_DELIVERED);
     assert_int_equal(g->out[0].nspare, LC_BATCH_SPARES);
     assert_int_equal(atomic_load(&g->m_spare[0]->i), LC_BATCH_SPARES);
@@ -522,7 +516,7 @@ static char got[2][16384];
 
 static void transcribe_and_ack(struct fixture *f)
 {
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     for (int k = 0; k < nheld; k++) {
         struct lc_batch *b = held[k];
         int o = b->out == &f->out[0] ? 0 : 1;

@@ -672,7 +672,8 @@ struct fixture {
     struct lc_config *pcfg;
     struct lc_output_conf ocf;
     struct lc_input_conf icf;
-    struct lc_agent a;
+    struct lc_agent a; /* the multiline stage's loop */
+    struct lc_pipeline pipe;
     struct lc_output out;
     struct lc_output *outs[1];
     struct lc_input in;
@@ -694,16 +695,11 @@ static struct fixture *setup(const char *process)
     f.ocf.name = "o";
     f.icf.name = "i";
     f.a.loop = &f.loop;
-    f.a.cfg = &f.cfg;
-    f.a.outputs = &f.out;
-    f.a.noutputs = 1;
-    f.a.inputs = &f.in;
-    f.a.ninputs = 1;
-    uv_timer_init(&f.loop, &f.a.defer_timer);
-    f.a.defer_timer.data = &f.a;
+    lc_pipeline_init(&f.pipe, &f.loop, &f.cfg);
+    lc_pipeline_attach(&f.pipe, &f.in, 1, &f.out, 1, NULL);
     f.out.plugin = &holding;
     f.out.conf = &f.ocf;
-    f.out.agent = &f.a;
+    f.out.pipeline = &f.pipe;
     f.out.ctx = &f.out;
     uv_timer_init(&f.loop, &f.out.flush_timer);
     f.out.flush_timer.data = &f.out;
@@ -711,6 +707,7 @@ static struct fixture *setup(const char *process)
     f.in.plugin = &test_in;
     f.in.conf = &f.icf;
     f.in.agent = &f.a;
+    f.in.pipeline = &f.pipe;
     f.in.ctx = &f.in;
     f.in.outs = f.outs;
     f.in.nouts = 1;
@@ -730,12 +727,12 @@ static void deliver_all(struct fixture *f)
 
 static void teardown(struct fixture *f)
 {
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     deliver_all(f);
     lc_chain_stop(f->in.chain, false);
     lc_source_free(f->src);
     lc_labels_release(f->labels);
-    uv_close((uv_handle_t *)&f->a.defer_timer, NULL);
+    lc_pipeline_close(&f->pipe);
     uv_close((uv_handle_t *)&f->out.flush_timer, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     lc_chain_free(f->in.chain);
@@ -766,13 +763,13 @@ static void test_multiline_acks_next_record(void **state)
     (void)state;
     read_block(f, b1, 20); /* "INFO a" held, then sent when "Exception" starts */
     read_block(f, b2, 40);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     deliver_all(f);
     /* the trace is held: nothing past its first block commits */
     assert_int_equal(lc_source_committed(f->src)->offset, 0);
     read_block(f, b3, 50); /* the trace goes out, "INFO b" is held */
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     assert_int_equal(nheld, 1);
     assert_int_equal(held[0]->n, 1);
     assert_int_equal(held[0]->recs[0].line_len, strlen("Exception: x\n\tat a.B(B.java:1)"));
@@ -793,7 +790,7 @@ static void test_metadata_into_batch(void **state)
 
     (void)state;
     read_block(f, b1, 30);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     assert_int_equal(nheld, 1);
     assert_int_equal(held[0]->n, 2);
     const struct lc_record *r = &held[0]->recs[0];
@@ -819,7 +816,7 @@ static void test_multiline_flush_after_commits(void **state)
         uv_run(&f->loop, UV_RUN_ONCE);
     assert_non_null(f->out.open);
     assert_int_equal(f->out.open->n, 1);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     deliver_all(f);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_int_equal(lc_source_committed(f->src)->offset, 48);
@@ -842,7 +839,7 @@ static void test_multiline_ring_full_flush(void **state)
     for (int i = 0; i < 200 && (!f->out.open || f->out.open->n == 0); i++)
         uv_run(&f->loop, UV_RUN_ONCE);
     assert_non_null(f->out.open);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     deliver_all(f);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_int_equal(lc_source_committed(f->src)->offset, 13 + 18 * 3);
@@ -859,7 +856,7 @@ static void test_multiline_stop_rereads(void **state)
     (void)state;
     read_block(f, b1, 7);
     read_block(f, b2, 40); /* INFO a goes out; the trace is held */
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     deliver_all(f);
     assert_int_equal(lc_source_committed(f->src)->offset, 7);
     /* a restart (reload, shutdown) gives the held trace up: never committed, read again */
@@ -901,7 +898,7 @@ static void test_tenant_batches(void **state)
     assert_int_equal(f->out.nopen, 3);
     assert_batches((const char *const[]){"a", NULL}, (const uint32_t[]){2});
     assert_int_equal(lc_metric_family_total("test_tenant_sealed_total"), sealed0 + 1);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     assert_int_equal(f->out.nopen, 0);
     assert_batches((const char *const[]){"a", "b", "", "c", NULL}, (const uint32_t[]){2, 1, 1, 1});
     assert_memory_equal(lc_batch_line(held[2], &held[2]->recs[0]), "m=3", 3);
@@ -919,7 +916,7 @@ static void test_tenant_batches(void **state)
     /* a limit of one: every change of tenant seals the batch before */
     f->ocf.max_tenant_batches = 1;
     read_block(f, b1, 90);
-    lc_pipeline_flush(&f->a);
+    lc_pipeline_flush(&f->pipe);
     assert_batches((const char *const[]){"a", "b", "", "a", NULL}, (const uint32_t[]){1, 1, 1, 1});
     deliver_all(f);
     teardown(f);
