@@ -82,8 +82,8 @@
 #define LIST_RETRY_MS    1000
 #define FIRST_MARGIN_NS  LC_NS_PER_SEC /* a container's first lines may precede its start event */
 #define RECONNECT_JITTER 2
-#define STALL_BASE_MS    1000 /* a stream quiet this long: note its log file's size */
-#define PAUSE_REOPEN_MS  1000 /* a stream paused this long, its file rotated: reopened */
+#define STALL_BASE_MS    1000  /* a stream quiet this long: note its log file's size */
+#define PAUSE_REOPEN_MS  1000  /* a stream paused this long, its file rotated: reopened */
 #define JUMP_MIN_NS      50000 /* a jump between records at least this long, and ... */
 #define JUMP_FACTOR      8     /* ... this many times the usual: was a generation skipped? */
 #define MTIME_SLACK_NS   (10 * LC_NS_PER_MSEC) /* file times are the kernel's coarse clock */
@@ -133,8 +133,8 @@ struct dcont {
     int64_t stall_base_ms;             /* when its size was noted in this quiet spell; 0: not */
     uint64_t stall_ino;
     int64_t stall_size;
-    int64_t pause_ms;   /* when its stream was first seen paused; 0: not paused */
-    uint64_t pause_ino; /* its log file's inode then (0: not visible from here) */
+    int64_t pause_ms;     /* when its stream was first seen paused; 0: not paused */
+    uint64_t pause_ino;   /* its log file's inode then (0: not visible from here) */
     bool line_since_open; /* the open stream emitted a line */
     bool from_start;      /* pos is before the container's first line (start_pos) */
     bool skipped;         /* the stream skipped a generation: end it, reopen at pos */
@@ -158,9 +158,9 @@ enum {
     END_SKIPPED,
     END_N
 };
-static const char *const end_names[END_N] = {"ended",    "error",   "not_found", "died",
-                                             "destroyed", "shutdown", "stalled",  "rotated",
-                                             "skipped"};
+static const char *const end_names[END_N] = {"ended",   "error",     "not_found",
+                                             "died",    "destroyed", "shutdown",
+                                             "stalled", "rotated",   "skipped"};
 enum { START_NEW, START_RESUME, START_RESTART, START_FINAL, START_N };
 static const char *const start_names[START_N] = {"new", "resume", "restart", "final"};
 
@@ -515,8 +515,7 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
         }
     } else if (l->has_ts && c->log_path && !c->final_pass && jumped(c, ts) &&
                generation_skipped(c, c->pos.ts_ns, ts,
-                                  c->from_start && !c->line_since_open ? 1 : 2) ==
-                   SKIP_REOPEN) {
+                                  c->from_start && !c->line_since_open ? 1 : 2) == SKIP_REOPEN) {
         /* not emitted: the stream ends (on_end) and is reopened at pos, the last line */
         c->skipped = true;
         return -ESTALE;
