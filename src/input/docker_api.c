@@ -963,17 +963,18 @@ static void on_log_path(void *arg, int err, const struct lc_docker_meta_entry *e
 }
 
 /*
- * A container met at `create` has no LogPath yet (the daemon sets it at
- * start): inspected again now, in the background, for the checks that look
+ * A json-file container met at `create` has no LogPath yet (the daemon sets
+ * it at start): inspected again now, in the background, for the checks that look
  * at its log file (generation_skipped, check_stall, resume_stream). Its
  * stream does not wait for it.
  */
 static void learn_log_path(struct dcont *c)
 {
-    const struct lc_docker_meta_entry *e = NULL;
+    const struct lc_docker_meta_entry *e = lc_docker_meta_peek(c->a->d->meta, c->id);
 
-    if (c->log_path)
-        return;
+    if (c->log_path || (e && e->log_driver && strcmp(e->log_driver, "json-file") != 0))
+        return; /* only json-file's files are looked at */
+    e = NULL;
     lc_docker_meta_invalidate(c->a->d->meta, c->id);
     if (lc_docker_meta_get(c->a->d->meta, c->id, on_log_path, c, &e) == 0)
         on_log_path(c, 0, e);
