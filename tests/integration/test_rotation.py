@@ -41,6 +41,29 @@ def lost_and_dup(got, expected):
             sum(v - 1 for v in c.values() if v > 1))
 
 
+def run_fast_writers(docker, a, prefix, n, lines, log_opts, pad=0, timeout=60):
+    """Runs n containers, each printing `lines` numbered lines as fast as sh can, waits for
+    them and for their lines to arrive; returns the containers' names."""
+    names = [f"{prefix}{i}" for i in range(n)]
+    ids = [docker.run_container(nm, logger_cmd(lines, streams=("stdout",), tag=nm, pad=pad),
+                                log_opts=log_opts) for nm in names]
+    for cid in ids:
+        docker.wait(cid, timeout=timeout)
+    wait_until(lambda: count_lines(a.out_path) >= n * lines, 30, interval=0.1)
+    time.sleep(1)
+    return names
+
+
+def fast_writers_lost_and_dup(a, names, lines, pad=0):
+    """Lines lost and duplicated over the containers of run_fast_writers (agent stopped)."""
+    got = by_stream(a.output().records)
+    lost = dup = 0
+    for nm in names:
+        m, d = lost_and_dup(got[(nm, "stdout")], expected_lines(lines, "stdout", tag=nm, pad=pad))
+        lost, dup = lost + m, dup + d
+    return lost, dup
+
+
 @pytest.mark.docker
 def test_docker_fast_rotation_loses_no_generation(docker, make_agent):
     """3 containers, each 3000 short lines as fast as sh can, rotated at 64k and kept
@@ -49,21 +72,11 @@ def test_docker_fast_rotation_loses_no_generation(docker, make_agent):
     n, lines = 3, 3000
     a = make_agent([docker_input(docker)])
     a.start()
-    names = [f"fr{i}" for i in range(n)]
-    ids = [docker.run_container(nm, logger_cmd(lines, streams=("stdout",), tag=nm),
-                                log_opts=ROTATE) for nm in names]
-    for cid in ids:
-        docker.wait(cid, timeout=60)
-    wait_until(lambda: count_lines(a.out_path) >= n * lines, 30, interval=0.1)
-    time.sleep(1)
+    names = run_fast_writers(docker, a, "fr", n, lines, ROTATE)
     gaps = a.metric("log_capturer_docker_lost_generations_total", input="c") or 0
     rotations = a.metric("log_capturer_file_rotations_total", input="c", kind="rename")
     assert a.stop(30) == 0
-    got = by_stream(a.output().records)
-    lost = dup = 0
-    for nm in names:
-        m, d = lost_and_dup(got[(nm, "stdout")], expected_lines(lines, "stdout", tag=nm))
-        lost, dup = lost + m, dup + d
+    lost, dup = fast_writers_lost_and_dup(a, names, lines)
     record_numbers("docker_fast_rotation", f"{n} containers x {lines} lines, {rotations:.0f} "
                    f"rotations: lost {lost} of {n * lines}, duplicated {dup}, gaps counted {gaps}")
     assert (lost, dup) == (0, 0)
@@ -367,21 +380,12 @@ def test_docker_api_fast_rotation_loses_no_generation(docker, make_agent):
     n, lines = 3, 6000
     a = make_agent([docker_input(docker, mode="api")])
     a.start()
-    names = [f"ar{i}" for i in range(n)]
-    ids = [docker.run_container(nm, logger_cmd(lines, streams=("stdout",), tag=nm, pad=90),
-                                log_opts={"max-size": "64k", "max-file": "20"}) for nm in names]
-    for cid in ids:
-        docker.wait(cid, timeout=120)
-    wait_until(lambda: count_lines(a.out_path) >= n * lines, 30, interval=0.1)
-    time.sleep(1)
+    names = run_fast_writers(docker, a, "ar", n, lines, {"max-size": "64k", "max-file": "20"},
+                             pad=90, timeout=120)
     gaps = a.metric("log_capturer_docker_api_gaps_total", input="c") or 0
     reopened = a.metric("log_capturer_docker_stream_ends_total", input="c", reason="skipped")
     assert a.stop(30) == 0
-    got = by_stream(a.output().records)
-    lost = dup = 0
-    for nm in names:
-        m, d = lost_and_dup(got[(nm, "stdout")], expected_lines(lines, "stdout", tag=nm, pad=90))
-        lost, dup = lost + m, dup + d
+    lost, dup = fast_writers_lost_and_dup(a, names, lines, pad=90)
     record_numbers("docker_api_fast_rotation", f"{n} containers x {lines} lines, rotated at "
                    f"64k, 20 kept: lost {lost} of {n * lines}, duplicated {dup}, gaps counted "
                    f"{gaps}, streams reopened over a left-out generation {reopened}")
