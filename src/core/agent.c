@@ -302,15 +302,8 @@ static void on_once_tick(uv_timer_t *t)
 
 static const char *const fate_names[] = {"delivered", "dead_letter", "dropped", "failed"};
 
-/* A pipeline series of an input or output labelled by its name alone. */
-struct series_row {
-    enum lc_metric_type type;
-    const char *name;
-    const char *help;
-    size_t off; /* of the series pointer in struct lc_input / lc_output */
-};
-
-static const struct series_row output_series[] = {
+/* The pipeline series of an input or output, labelled by its name alone. */
+static const struct lc_metric_row output_series[] = {
     {LC_COUNTER, "log_capturer_output_records_total", "Records handed to the output.",
      offsetof(struct lc_output, m_records)},
     {LC_COUNTER, "log_capturer_output_batches_total", "Batches handed to the output.",
@@ -331,7 +324,7 @@ static const struct series_row output_series[] = {
      offsetof(struct lc_output, m_tenant_sealed)},
 };
 
-static const struct series_row input_series[] = {
+static const struct lc_metric_row input_series[] = {
     {LC_COUNTER, "log_capturer_input_lines_total", "Lines read by the input.",
      offsetof(struct lc_input, m_lines)},
     {LC_COUNTER, "log_capturer_input_bytes_total", "Bytes read by the input.",
@@ -346,18 +339,6 @@ static const struct series_row input_series[] = {
 };
 
 /* Registers rows for the instance obj named name, with the one label `label`. */
-static void register_series(void *obj, const struct series_row *rows, size_t n, const char *label,
-                            const char *name)
-{
-    const char *const labels[] = {label, NULL};
-
-    for (size_t i = 0; i < n; i++) {
-        struct lc_metric_family *f =
-            lc_metric_family(rows[i].type, rows[i].name, rows[i].help, labels);
-        *(struct lc_metric_series **)((char *)obj + rows[i].off) = lc_metric_series(f, name);
-    }
-}
-
 static int init_output(struct lc_agent *a, struct lc_output *out, const struct lc_output_conf *c)
 {
     static const char *const l_fate[] = {"output", "fate", NULL};
@@ -369,8 +350,8 @@ static int init_output(struct lc_agent *a, struct lc_output *out, const struct l
     out->pipeline = &a->pipe;
     uv_timer_init(a->loop, &out->flush_timer);
     out->flush_timer.data = out;
-    register_series(out, output_series, sizeof(output_series) / sizeof(output_series[0]), "output",
-                    c->name);
+    lc_metric_register_rows(out, output_series, sizeof(output_series) / sizeof(output_series[0]),
+                            "output", c->name);
     f = lc_metric_family(LC_COUNTER, "log_capturer_output_batch_fate_total",
                          "Batches by what became of them.", l_fate);
     for (int i = 0; i < 4; i++)
@@ -402,8 +383,8 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
         if (all)
             in->outs[in->nouts++] = &a->outputs[j];
     }
-    register_series(in, input_series, sizeof(input_series) / sizeof(input_series[0]), "input",
-                    c->name);
+    lc_metric_register_rows(in, input_series, sizeof(input_series) / sizeof(input_series[0]),
+                            "input", c->name);
     lc_gauge_set(in->m_sources, 0);
     char comp[160];
     component_name(comp, sizeof(comp), "input", c->name);

@@ -257,6 +257,18 @@ static struct metric_node *node_find(struct lc_metric_family *f, const char *con
  * label name; NULL counts as ""), created at 0 on first use. NULL only on
  * allocation failure or f == NULL.
  */
+void lc_metric_register_rows(void *obj, const struct lc_metric_row *rows, size_t n,
+                             const char *label, const char *value)
+{
+    const char *const labels[] = {label, NULL};
+
+    for (size_t i = 0; i < n; i++) {
+        struct lc_metric_family *f =
+            lc_metric_family(rows[i].type, rows[i].name, rows[i].help, labels);
+        *(struct lc_metric_series **)((char *)obj + rows[i].off) = lc_metric_series(f, value);
+    }
+}
+
 struct lc_metric_series *lc_metric_series(struct lc_metric_family *f, ...)
 {
     const char *values[LC_METRIC_MAX_LABELS];

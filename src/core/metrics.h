@@ -6,6 +6,7 @@
 #include "core/buf.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -53,6 +54,22 @@ struct lc_metric_family *lc_metric_histogram(const char *name, const char *help,
  * names), creating it at 0. The values are copied. NULL only on allocation failure.
  */
 struct lc_metric_series *lc_metric_series(struct lc_metric_family *f, ...);
+/*
+ * A module's series declared as a table: each row's family gets one label
+ * name, and the series for one value of it is stored at `off` in the module's
+ * struct (a struct lc_metric_series * field).
+ */
+struct lc_metric_row {
+    enum lc_metric_type type;
+    const char *name;
+    const char *help;
+    size_t off;
+};
+
+/* Registers rows[0..n) labelled `label`=`value`, storing each series in obj. */
+void lc_metric_register_rows(void *obj, const struct lc_metric_row *rows, size_t n,
+                             const char *label, const char *value);
+
 /* Forgets a series (e.g. a destroyed container's); its pointer dies with it. */
 void lc_metric_series_remove(struct lc_metric_series *s);
 

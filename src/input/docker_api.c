@@ -365,6 +365,14 @@ static int64_t mtime_ns(const char *path)
     return (int64_t)st.st_mtim.tv_sec * LC_NS_PER_SEC + st.st_mtim.tv_nsec;
 }
 
+/* Its log file's inode, 0 when it is not visible from here. */
+static uint64_t log_ino(const struct dcont *c)
+{
+    struct stat st;
+
+    return c->log_path && stat(c->log_path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
 /* Adds a rotation time to those seen (kept newest first, the oldest dropped). */
 static void note_rotation(struct dcont *c, int64_t t)
 {
@@ -389,12 +397,12 @@ static void note_rotation(struct dcont *c, int64_t t)
  */
 static void read_generations(struct dcont *c)
 {
-    struct stat st;
+    uint64_t ino = log_ino(c);
     char path[PATH_MAX];
 
-    if (!c->log_path || stat(c->log_path, &st) != 0 || (uint64_t)st.st_ino == c->gen_ino)
+    if (!ino || ino == c->gen_ino)
         return;
-    c->gen_ino = (uint64_t)st.st_ino;
+    c->gen_ino = ino;
     c->ndisk = 0;
     for (unsigned k = 1, misses = 0; k <= GEN_MAX && misses < 2; k++) {
         int64_t t;
@@ -1267,13 +1275,6 @@ static int api_init(struct lc_docker_in *d)
     a->m_gap_ms = lc_metric_series(f, name);
     lc_gauge_set(a->m_streams, 0);
     return 0;
-}
-
-static uint64_t log_ino(const struct dcont *c)
-{
-    struct stat st;
-
-    return c->log_path && stat(c->log_path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
 /*

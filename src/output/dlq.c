@@ -162,14 +162,7 @@ static uint64_t count_lines_at(int dirfd, const char *name)
 /* ---- metrics ------------------------------------------------------------- */
 
 /* The DLQ's series, one row each, labelled by the owning output's name. */
-struct dlq_series_row {
-    enum lc_metric_type type;
-    const char *name;
-    const char *help;
-    size_t off; /* of the series pointer in struct lc_dlq_metrics */
-};
-
-static const struct dlq_series_row dlq_series[] = {
+static const struct lc_metric_row dlq_series[] = {
     {LC_GAUGE, "log_capturer_dlq_bytes", "Bytes in the dead-letter queue's segments.",
      offsetof(struct lc_dlq_metrics, bytes)},
     {LC_GAUGE, "log_capturer_dlq_max_bytes", "The dead-letter queue's cap (dlq.max_bytes).",
@@ -186,13 +179,8 @@ static const struct dlq_series_row dlq_series[] = {
 
 void lc_dlq_metrics_register(struct lc_dlq_metrics *m, const char *output)
 {
-    static const char *const labels[] = {"output", NULL};
-
-    for (size_t i = 0; i < sizeof(dlq_series) / sizeof(dlq_series[0]); i++) {
-        const struct dlq_series_row *row = &dlq_series[i];
-        struct lc_metric_family *f = lc_metric_family(row->type, row->name, row->help, labels);
-        *(struct lc_metric_series **)((char *)m + row->off) = lc_metric_series(f, output);
-    }
+    lc_metric_register_rows(m, dlq_series, sizeof(dlq_series) / sizeof(dlq_series[0]), "output",
+                            output);
 }
 
 /* ---- the writer ---------------------------------------------------------- */
