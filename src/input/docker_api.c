@@ -269,14 +269,20 @@ static void forget_row(struct lc_docker_in *d, const char *id)
 
 /*
  * The container was removed before its log could be read (issue 15): what it
- * printed is lost. Counted and logged.
+ * printed is lost. Counted and logged. When some of its lines were read, only
+ * what it printed after the last of them is lost, if it printed more: the
+ * daemon's follower may have sent everything before it failed to reopen the
+ * removed file, and nothing tells the two apart, so the count may hold false
+ * alarms, never a silent loss.
  */
 static void missed(struct dcont *c, const char *why)
 {
     struct dapi *a = c->a;
 
     lc_counter_inc(a->m_missed);
-    lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: %s; its lines are lost", c->id, why);
+    lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: %s; %s", c->id, why,
+            c->ever_line ? "what it printed after the last line read, if anything, is lost"
+                         : "its lines are lost");
 }
 
 /*
@@ -1259,8 +1265,9 @@ static int api_init(struct lc_docker_in *d)
                          "Lines a container's log stream sent again (json-file rotation), skipped.",
                          l_in);
     a->m_replayed = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_missed_containers_total",
-                         "Containers removed before their log could be read (lines lost).", l_in);
+    f = lc_metric_family(
+        LC_COUNTER, "log_capturer_docker_missed_containers_total",
+        "Containers removed before their log could be read to its end (lines lost).", l_in);
     a->m_missed = lc_metric_series(f, name);
     f = lc_metric_family(LC_COUNTER, "log_capturer_docker_api_gaps_total",
                          "Api mode: a container's log stream reopened (restart, broken stream) "

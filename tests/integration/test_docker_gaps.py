@@ -9,6 +9,7 @@ Run with -s to see the numbers.
 
 import collections
 import json
+import re
 import time
 from datetime import datetime, timezone
 
@@ -167,7 +168,8 @@ def test_api_rotation_replays_skipped(docker, tmp_path):
 
 def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
     """200 `docker run --rm` containers each printing one line (6 at a time), agent in api
-    mode: 200 of 200 lines arrive, nothing counted as missed, FDs and threads back to their
+    mode: every line arrives or its container is counted and named as missed (a race only GET
+    /logs has: the daemon removed the log first), at least 95% arrive, FDs and threads back to their
     baseline, no stream left open (issue 15, part 3), and the leak watchdog, sampling every
     second, flags nothing (issue 10)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -207,8 +209,9 @@ def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
 
         def run(i):
             try:
-                docker.cli("run", "--rm", "--network", "none", "--name", f"rm-{i}", IMAGE,
-                           "sh", "-c", f"echo churn {i}", timeout=60)
+                docker.cli("run", "--rm", "--network", "none", "--name", f"rm-{i}",
+                           "--cidfile", tmp_path / f"cid-{i}", IMAGE, "sh", "-c",
+                           f"echo churn {i}", timeout=60)
             except RuntimeError as e:
                 # dockerd (vfs) sometimes fails the --rm removal while a log reader still
                 # has the directory ("unable to remove filesystem ... directory not empty"):
@@ -251,9 +254,31 @@ def test_api_short_lived_rm_containers_all_read(docker, tmp_path):
           f"FDs {base_fds} -> {fds}, threads {base_threads} -> {threads}")
     if arrived != n or missed:
         print("\n".join(str(r) for r in a.log_records() if r.get("level") != "info"))
-    # Nothing silent: a container the daemon removed before its log could be read (a race
-    # only GET /logs has; it shows on a loaded machine) is counted and logged, one by one.
-    assert arrived + missed == n, (arrived, missed)
+    # Nothing silent: a container the daemon removed before its log could be read to its end (a
+    # race only GET /logs has; it shows on a loaded machine) is counted and logged, one by one.
+    # Every container whose line is missing is named in such a warning. One whose stream broke
+    # after its line was read may be counted too (the Engine API cannot tell whether it printed
+    # more): a false alarm, but only then, and its warning says so.
+    ids = {f"rm-{i}": (tmp_path / f"cid-{i}").read_text().strip()
+           for i in range(n) if (tmp_path / f"cid-{i}").exists()}
+    warned, suppressed = {}, 0
+    for r in a.log_records():
+        m = re.match(r"container ([0-9a-f]{12}): (.*)", r.get("msg", ""))
+        if r.get("level") == "warn" and m and m.group(2).endswith(" lost"):
+            warned[m.group(1)] = m.group(2)
+            suppressed += r.get("suppressed", 0)
+    lost = [i for i in range(n) if not got.get(f"churn {i}")]
+    if lost or warned:
+        print(f"lines missing of {lost}; warned of {warned}")
+    assert missed >= len(lost), (missed, lost)
+    # (the agent's log keeps 5 lines per message in 10 s: past that, the count alone is checked)
+    if not suppressed:
+        silent = [i for i in lost if ids.get(f"rm-{i}", "?")[:12] not in warned]
+        assert not silent, f"containers whose line is missing and nothing said so: {silent}"
+        read = {ids.get(f"rm-{i}", "?")[:12] for i in range(n) if got.get(f"churn {i}")}
+        alarms = {k: v for k, v in warned.items() if k in read}
+        assert all("after the last line read" in v for v in alarms.values()), alarms
+        assert missed == len(lost) + len(alarms), (missed, lost, alarms)
     assert arrived >= n * 0.95, arrived
     assert all(v == 1 for v in got.values())
     # only the pool of keep-alive connections for short requests (max_pool_conns = 4, one
