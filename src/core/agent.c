@@ -350,8 +350,7 @@ static int init_output(struct lc_agent *a, struct lc_output *out, const struct l
     out->pipeline = &a->pipe;
     uv_timer_init(a->loop, &out->flush_timer);
     out->flush_timer.data = out;
-    lc_metric_register_rows(out, output_series, sizeof(output_series) / sizeof(output_series[0]),
-                            "output", c->name);
+    lc_metric_register_rows(out, output_series, LC_METRIC_ROWS(output_series), "output", c->name);
     f = lc_metric_family(LC_COUNTER, "log_capturer_output_batch_fate_total",
                          "Batches by what became of them.", l_fate);
     for (int i = 0; i < 4; i++)
@@ -383,8 +382,7 @@ static int init_input(struct lc_agent *a, struct lc_input *in, const struct lc_i
         if (all)
             in->outs[in->nouts++] = &a->outputs[j];
     }
-    lc_metric_register_rows(in, input_series, sizeof(input_series) / sizeof(input_series[0]),
-                            "input", c->name);
+    lc_metric_register_rows(in, input_series, LC_METRIC_ROWS(input_series), "input", c->name);
     lc_gauge_set(in->m_sources, 0);
     char comp[160];
     component_name(comp, sizeof(comp), "input", c->name);

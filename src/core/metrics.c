@@ -260,12 +260,18 @@ static struct metric_node *node_find(struct lc_metric_family *f, const char *con
 void lc_metric_register_rows(void *obj, const struct lc_metric_row *rows, size_t n,
                              const char *label, const char *value)
 {
-    const char *const labels[] = {label, NULL};
-
     for (size_t i = 0; i < n; i++) {
-        struct lc_metric_family *f =
-            lc_metric_family(rows[i].type, rows[i].name, rows[i].help, labels);
-        *(struct lc_metric_series **)((char *)obj + rows[i].off) = lc_metric_series(f, value);
+        const struct lc_metric_row *r = &rows[i];
+        const char *const labels[] = {label, r->by, NULL};
+        struct lc_metric_family *f = lc_metric_family(r->type, r->name, r->help, labels);
+        struct lc_metric_series **at = (struct lc_metric_series **)((char *)obj + r->off);
+
+        if (!r->by) {
+            *at = lc_metric_series(f, value);
+            continue;
+        }
+        for (size_t k = 0; r->values[k]; k++)
+            at[k] = lc_metric_series(f, value, r->values[k]);
     }
 }
 

@@ -57,14 +57,20 @@ struct lc_metric_series *lc_metric_series(struct lc_metric_family *f, ...);
 /*
  * A module's series declared as a table: each row's family gets one label
  * name, and the series for one value of it is stored at `off` in the module's
- * struct (a struct lc_metric_series * field).
+ * struct (a struct lc_metric_series * field). A row with `by` has a second
+ * label: one series per entry of `values` (NULL-terminated), stored in an
+ * array of series pointers at `off`, in the order of `values`.
  */
 struct lc_metric_row {
     enum lc_metric_type type;
     const char *name;
     const char *help;
     size_t off;
+    const char *by;            /* the second label's name, or NULL */
+    const char *const *values; /* its values, NULL-terminated (with `by`) */
 };
+
+#define LC_METRIC_ROWS(rows) (sizeof(rows) / sizeof((rows)[0]))
 
 /* Registers rows[0..n) labelled `label`=`value`, storing each series in obj. */
 void lc_metric_register_rows(void *obj, const struct lc_metric_row *rows, size_t n,

@@ -158,11 +158,11 @@ enum {
     END_SKIPPED,
     END_N
 };
-static const char *const end_names[END_N] = {"ended",   "error",     "not_found",
-                                             "died",    "destroyed", "shutdown",
-                                             "stalled", "rotated",   "skipped"};
+static const char *const end_names[END_N + 1] = {"ended",   "error",     "not_found",
+                                                 "died",    "destroyed", "shutdown",
+                                                 "stalled", "rotated",   "skipped"};
 enum { START_NEW, START_RESUME, START_RESTART, START_FINAL, START_N };
-static const char *const start_names[START_N] = {"new", "resume", "restart", "final"};
+static const char *const start_names[START_N + 1] = {"new", "resume", "restart", "final"};
 
 struct dapi {
     struct lc_docker_in *d;
@@ -1220,66 +1220,59 @@ static bool api_readable(const char *driver, const char **remedy)
     return true;
 }
 
+static const char *const stream_names[] = {"stdout", "stderr", NULL};
+static const char *const too_many_names[] = {"max_containers", NULL};
+
+/* The mode's series, labelled input=<name> (a row with a second label, one per value). */
+static const struct lc_metric_row dapi_series[] = {
+    {LC_GAUGE, "log_capturer_docker_streams",
+     "Container log streams open (one per followed running container).",
+     offsetof(struct dapi, m_streams)},
+    {LC_COUNTER, "log_capturer_docker_stream_starts_total",
+     "Container log streams opened, by reason (new, resume, restart, final: the "
+     "unfollowed read after a followed stream ended).",
+     offsetof(struct dapi, m_starts), "reason", start_names},
+    {LC_COUNTER, "log_capturer_docker_stream_ends_total",
+     "Container log streams closed, by reason.", offsetof(struct dapi, m_ends), "reason",
+     end_names},
+    {LC_COUNTER, "log_capturer_docker_lines_total",
+     "Container lines read, by stream (stdout, stderr).", offsetof(struct dapi, m_lines), "stream",
+     stream_names},
+    {LC_COUNTER, "log_capturer_docker_bytes_total",
+     "Container line bytes read, by stream (stdout, stderr).", offsetof(struct dapi, m_bytes),
+     "stream", stream_names},
+    {LC_COUNTER, "log_capturer_input_truncated_lines_total", "Lines cut at max_line_bytes.",
+     offsetof(struct dapi, m_cut)},
+    {LC_COUNTER, "log_capturer_docker_skipped_total",
+     "Container lines or containers skipped, by reason.", offsetof(struct dapi, m_too_many),
+     "reason", too_many_names},
+    {LC_COUNTER, "log_capturer_docker_replayed_lines_skipped_total",
+     "Lines a container's log stream sent again (json-file rotation), skipped.",
+     offsetof(struct dapi, m_replayed)},
+    {LC_COUNTER, "log_capturer_docker_missed_containers_total",
+     "Containers removed before their log could be read to its end (lines lost).",
+     offsetof(struct dapi, m_missed)},
+    {LC_COUNTER, "log_capturer_docker_api_gaps_total",
+     "Api mode: a container's log stream reopened (restart, broken stream) after json-file "
+     "rotation deleted the last line read: the lines between it and the first line the daemon "
+     "still has may be lost.",
+     offsetof(struct dapi, m_gaps)},
+    {LC_COUNTER, "log_capturer_docker_api_gap_milliseconds_total",
+     "Api mode: the time spans of those gaps (last line read to the first line the daemon still "
+     "had), summed.",
+     offsetof(struct dapi, m_gap_ms)},
+};
+
 static int api_init(struct lc_docker_in *d)
 {
-    static const char *const l_in[] = {"input", NULL};
-    static const char *const l_reason[] = {"input", "reason", NULL};
-    static const char *const l_stream[] = {"input", "stream", NULL};
-    const char *name = d->in->conf->name;
-    struct lc_metric_family *f;
     struct dapi *a = calloc(1, sizeof(*a));
 
     if (!a)
         return -ENOMEM;
     a->d = d;
     d->mode = a;
-    f = lc_metric_family(LC_GAUGE, "log_capturer_docker_streams",
-                         "Container log streams open (one per followed running container).", l_in);
-    a->m_streams = lc_metric_series(f, name);
-    f = lc_metric_family(
-        LC_COUNTER, "log_capturer_docker_stream_starts_total",
-        "Container log streams opened, by reason (new, resume, restart, final: the "
-        "unfollowed read after a followed stream ended).",
-        l_reason);
-    for (int i = 0; i < START_N; i++)
-        a->m_starts[i] = lc_metric_series(f, name, start_names[i]);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_stream_ends_total",
-                         "Container log streams closed, by reason.", l_reason);
-    for (int i = 0; i < END_N; i++)
-        a->m_ends[i] = lc_metric_series(f, name, end_names[i]);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_lines_total",
-                         "Container lines read, by stream (stdout, stderr).", l_stream);
-    a->m_lines[0] = lc_metric_series(f, name, "stdout");
-    a->m_lines[1] = lc_metric_series(f, name, "stderr");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_bytes_total",
-                         "Container line bytes read, by stream (stdout, stderr).", l_stream);
-    a->m_bytes[0] = lc_metric_series(f, name, "stdout");
-    a->m_bytes[1] = lc_metric_series(f, name, "stderr");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_truncated_lines_total",
-                         "Lines cut at max_line_bytes.", l_in);
-    a->m_cut = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_skipped_total",
-                         "Container lines or containers skipped, by reason.", l_reason);
-    a->m_too_many = lc_metric_series(f, name, "max_containers");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_replayed_lines_skipped_total",
-                         "Lines a container's log stream sent again (json-file rotation), skipped.",
-                         l_in);
-    a->m_replayed = lc_metric_series(f, name);
-    f = lc_metric_family(
-        LC_COUNTER, "log_capturer_docker_missed_containers_total",
-        "Containers removed before their log could be read to its end (lines lost).", l_in);
-    a->m_missed = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_api_gaps_total",
-                         "Api mode: a container's log stream reopened (restart, broken stream) "
-                         "after json-file rotation deleted the last line read: the lines "
-                         "between it and the first line the daemon still has may be lost.",
-                         l_in);
-    a->m_gaps = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_api_gap_milliseconds_total",
-                         "Api mode: the time spans of those gaps (last line read to the first "
-                         "line the daemon still had), summed.",
-                         l_in);
-    a->m_gap_ms = lc_metric_series(f, name);
+    lc_metric_register_rows(a, dapi_series, LC_METRIC_ROWS(dapi_series), "input",
+                            d->in->conf->name);
     lc_gauge_set(a->m_streams, 0);
     return 0;
 }

@@ -117,8 +117,7 @@ struct lc_docker_client {
     void *closed_arg;
     /* metrics */
     struct lc_metric_family *m_requests;
-    struct lc_metric_series *m_conn_new;
-    struct lc_metric_series *m_conn_reused;
+    struct lc_metric_series *m_conn[2]; /* requests by connection: new, reused */
     struct lc_metric_series *m_events;
     struct lc_metric_series *m_events_skipped;
     struct lc_metric_series *m_bodies_cut;
@@ -216,10 +215,10 @@ static void lc_docker_client_count_request(struct lc_docker_client *client,
         lc_metric_series(client->m_requests, client->name, lc_docker_client_ep_names[ep], code));
     if (easy && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0) {
         client->st.conns_new += (uint64_t)nconn;
-        lc_counter_add(client->m_conn_new, (uint64_t)nconn);
+        lc_counter_add(client->m_conn[0], (uint64_t)nconn);
     } else if (ep != EP_EVENTS && ep != EP_LOGS && status > 0) {
         client->st.conns_reused++;
-        lc_counter_inc(client->m_conn_reused);
+        lc_counter_inc(client->m_conn[1]);
     }
 }
 
@@ -1036,14 +1035,33 @@ void lc_docker_client_free(struct lc_docker_client *client, void (*closed)(void 
         lc_docker_client_teardown(client);
 }
 
+static const char *const conn_kinds[] = {"new", "reused", NULL}; /* m_conn */
+
+/* The client's series, labelled input=<name> (requests by endpoint and status: on demand). */
+static const struct lc_metric_row client_series[] = {
+    {LC_COUNTER, "log_capturer_docker_api_connections_total",
+     "Docker API requests by connection: newly opened or reused.",
+     offsetof(struct lc_docker_client, m_conn), "kind", conn_kinds},
+    {LC_COUNTER, "log_capturer_docker_events_total", "Docker container events received.",
+     offsetof(struct lc_docker_client, m_events)},
+    {LC_COUNTER, "log_capturer_docker_events_skipped_total",
+     "Docker event lines skipped: oversized or unparseable.",
+     offsetof(struct lc_docker_client, m_events_skipped)},
+    {LC_COUNTER, "log_capturer_docker_api_error_bodies_cut_total",
+     "Docker API error answers whose body was cut (at its cap, or out of memory): the message "
+     "logged is its start.",
+     offsetof(struct lc_docker_client, m_bodies_cut)},
+    {LC_GAUGE, "log_capturer_docker_api_streams_open",
+     "Docker API streams (events and logs) open now.",
+     offsetof(struct lc_docker_client, m_streams_open)},
+};
+
 /* ------------------------------------------------------------------ public requests */
 
 struct lc_docker_client *lc_docker_client_new(uv_loop_t *loop,
                                               const struct lc_docker_client_opts *o)
 {
     static const char *const req_labels[] = {"input", "endpoint", "status", NULL};
-    static const char *const in_labels[] = {"input", NULL};
-    static const char *const conn_labels[] = {"input", "kind", NULL};
     struct lc_docker_client_opts d = {0};
     struct lc_docker_client *client;
     const char *path;
@@ -1080,29 +1098,8 @@ struct lc_docker_client *lc_docker_client_new(uv_loop_t *loop,
     client->m_requests =
         lc_metric_family(LC_COUNTER, "log_capturer_docker_api_requests_total",
                          "Docker Engine API requests by endpoint and HTTP status.", req_labels);
-    struct lc_metric_family *conns =
-        lc_metric_family(LC_COUNTER, "log_capturer_docker_api_connections_total",
-                         "Docker API requests by connection: newly opened or reused.", conn_labels);
-    client->m_conn_new = lc_metric_series(conns, client->name, "new");
-    client->m_conn_reused = lc_metric_series(conns, client->name, "reused");
-    client->m_events =
-        lc_metric_series(lc_metric_family(LC_COUNTER, "log_capturer_docker_events_total",
-                                          "Docker container events received.", in_labels),
-                         client->name);
-    client->m_events_skipped = lc_metric_series(
-        lc_metric_family(LC_COUNTER, "log_capturer_docker_events_skipped_total",
-                         "Docker event lines skipped: oversized or unparseable.", in_labels),
-        client->name);
-    client->m_bodies_cut = lc_metric_series(
-        lc_metric_family(LC_COUNTER, "log_capturer_docker_api_error_bodies_cut_total",
-                         "Docker API error answers whose body was cut (at its cap, or out of "
-                         "memory): the message logged is its start.",
-                         in_labels),
-        client->name);
-    client->m_streams_open = lc_metric_series(
-        lc_metric_family(LC_GAUGE, "log_capturer_docker_api_streams_open",
-                         "Docker API streams (events and logs) open now.", in_labels),
-        client->name);
+    lc_metric_register_rows(client, client_series, LC_METRIC_ROWS(client_series), "input",
+                            client->name);
     return client;
 
 out_stream:

@@ -64,10 +64,10 @@ struct lc_docker_meta {
     struct lc_metric_series *m_hits;
     struct lc_metric_series *m_misses;
     struct lc_metric_series *m_size;
-    struct lc_metric_series *m_evict_size;
-    struct lc_metric_series *m_evict_ttl;
-    struct lc_metric_series *m_evict_invalid;
+    struct lc_metric_series *m_removed[3]; /* by reason: REMOVED_SIZE, _TTL, _INVALIDATED */
 };
+
+enum { REMOVED_SIZE, REMOVED_TTL, REMOVED_INVALIDATED };
 
 static int lc_meta_api_inspect(void *ctx, const char *id, lc_docker_client_inspect_fn done,
                                void *arg)
@@ -194,7 +194,7 @@ static bool lc_meta_fresh(struct lc_docker_meta *m, const struct lc_meta_node *n
 static void lc_meta_expire(struct lc_docker_meta *m, int64_t now)
 {
     while (m->oldest && !lc_meta_fresh(m, m->oldest, now))
-        lc_meta_drop(m, m->oldest, m->m_evict_ttl, &m->st.expirations);
+        lc_meta_drop(m, m->oldest, m->m_removed[REMOVED_TTL], &m->st.expirations);
 }
 
 static bool lc_meta_allowed(const struct lc_docker_meta *m, const char *key)
@@ -288,7 +288,7 @@ static void lc_meta_make_room(struct lc_docker_meta *m, int64_t now)
 {
     lc_meta_expire(m, now);
     while (m->st.size >= m->max_entries && m->oldest)
-        lc_meta_drop(m, m->oldest, m->m_evict_size, &m->st.evictions);
+        lc_meta_drop(m, m->oldest, m->m_removed[REMOVED_SIZE], &m->st.evictions);
 }
 
 static void lc_meta_cache(struct lc_docker_meta *m, struct lc_meta_node *n, int64_t now)
@@ -360,11 +360,25 @@ static void lc_meta_inspect_done(void *arg, const struct lc_docker_client_result
         lc_meta_really_free(m);
 }
 
+static const char *const removed_reasons[] = {"size", "ttl", "invalidated", NULL}; /* REMOVED_* */
+
+/* The cache's series, labelled input=<name>. */
+static const struct lc_metric_row meta_series[] = {
+    {LC_COUNTER, "log_capturer_docker_meta_hits_total", "Container metadata cache hits.",
+     offsetof(struct lc_docker_meta, m_hits)},
+    {LC_COUNTER, "log_capturer_docker_meta_misses_total",
+     "Container metadata cache misses (an inspect was needed).",
+     offsetof(struct lc_docker_meta, m_misses)},
+    {LC_GAUGE, "log_capturer_docker_meta_entries", "Containers in the metadata cache.",
+     offsetof(struct lc_docker_meta, m_size)},
+    {LC_COUNTER, "log_capturer_docker_meta_removed_total",
+     "Metadata cache entries removed, by reason.", offsetof(struct lc_docker_meta, m_removed),
+     "reason", removed_reasons},
+};
+
 struct lc_docker_meta *lc_docker_meta_new(struct lc_docker_client *client,
                                           const struct lc_docker_meta_opts *o)
 {
-    static const char *const in_labels[] = {"input", NULL};
-    static const char *const ev_labels[] = {"input", "reason", NULL};
     struct lc_docker_meta_opts d = {0};
     struct lc_docker_meta *m;
     const char *name;
@@ -403,22 +417,7 @@ struct lc_docker_meta *lc_docker_meta_new(struct lc_docker_client *client,
         }
     }
     name = o->name ? o->name : "docker";
-    m->m_hits = lc_metric_series(lc_metric_family(LC_COUNTER, "log_capturer_docker_meta_hits_total",
-                                                  "Container metadata cache hits.", in_labels),
-                                 name);
-    m->m_misses = lc_metric_series(
-        lc_metric_family(LC_COUNTER, "log_capturer_docker_meta_misses_total",
-                         "Container metadata cache misses (an inspect was needed).", in_labels),
-        name);
-    m->m_size = lc_metric_series(lc_metric_family(LC_GAUGE, "log_capturer_docker_meta_entries",
-                                                  "Containers in the metadata cache.", in_labels),
-                                 name);
-    struct lc_metric_family *ev =
-        lc_metric_family(LC_COUNTER, "log_capturer_docker_meta_removed_total",
-                         "Metadata cache entries removed, by reason.", ev_labels);
-    m->m_evict_size = lc_metric_series(ev, name, "size");
-    m->m_evict_ttl = lc_metric_series(ev, name, "ttl");
-    m->m_evict_invalid = lc_metric_series(ev, name, "invalidated");
+    lc_metric_register_rows(m, meta_series, LC_METRIC_ROWS(meta_series), "input", name);
     return m;
 
 out_free:
@@ -475,7 +474,7 @@ int lc_docker_meta_get(struct lc_docker_meta *m, const char *id, lc_docker_meta_
             *out = &n->pub;
             return 0;
         }
-        lc_meta_drop(m, n, m->m_evict_ttl, &m->st.expirations);
+        lc_meta_drop(m, n, m->m_removed[REMOVED_TTL], &m->st.expirations);
         n = NULL;
     }
     m->st.misses++;
@@ -594,12 +593,12 @@ void lc_docker_meta_invalidate(struct lc_docker_meta *m, const char *id)
             if (!n->invalidated) {
                 n->invalidated = true;
                 m->st.invalidations++;
-                lc_counter_inc(m->m_evict_invalid);
+                lc_counter_inc(m->m_removed[REMOVED_INVALIDATED]);
             }
             continue;
         }
         m->st.invalidations++;
-        lc_meta_drop(m, n, m->m_evict_invalid, NULL);
+        lc_meta_drop(m, n, m->m_removed[REMOVED_INVALIDATED], NULL);
     }
 }
 

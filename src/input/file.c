@@ -412,7 +412,7 @@ static void consider(struct lc_file_in *fi, const char *path)
         return;
     }
     if (after)
-        lc_counter_inc(fi->m_rot_rename);
+        lc_counter_inc(fi->m_rot[LC_ROT_RENAME]);
     open_tail(fi, path, path, !fi->scanned, after);
 }
 
@@ -540,7 +540,7 @@ static void recover_moved(struct lc_file_in *fi)
                 after = t; /* an older one of the same path, opened just before */
         if (!fi->stopping && open_tail(fi, r.v[i].file, r.v[i].path, false, after) == 0) {
             fi->tails->rotated = true; /* final: read it to its end, then close it */
-            lc_counter_inc(fi->m_rot_rename);
+            lc_counter_inc(fi->m_rot[LC_ROT_RENAME]);
             lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL,
                     "%s (was %s) rotated while the agent was down: reading it to its end from "
                     "byte %lld",
@@ -1020,21 +1020,18 @@ static void watch_dirs(struct lc_file_in *fi)
     }
 }
 
-/* The input's series labelled {input} alone. */
-struct lc_file_metric {
-    enum lc_metric_type type;
-    const char *name;
-    const char *help;
-    size_t off; /* of the series pointer in struct lc_file_in */
-    bool plain_only;
-};
-
 #define FM(t, n, h, f)                                                                             \
     {                                                                                              \
-        (t), (n), (h), offsetof(struct lc_file_in, f), false                                       \
+        (t), (n), (h), offsetof(struct lc_file_in, f)                                              \
     }
 
-static const struct lc_file_metric file_metrics[] = {
+static const char *const rot_kinds[] = {"rename", "truncate", NULL}; /* LC_ROT_* */
+static const char *const skip_too_old[] = {"too_old", NULL};
+
+/* The input's series, labelled input=<name> (file and docker file mode). */
+static const struct lc_metric_row file_series[] = {
+    {LC_COUNTER, "log_capturer_file_rotations_total", "Rotations seen, by kind (rename, truncate).",
+     offsetof(struct lc_file_in, m_rot), "kind", rot_kinds},
     FM(LC_GAUGE, "log_capturer_file_open_files", "Files the input has open.", m_open),
     FM(LC_COUNTER, "log_capturer_input_truncated_lines_total", "Lines cut at max_line_bytes.",
        m_cut),
@@ -1051,19 +1048,21 @@ static const struct lc_file_metric file_metrics[] = {
        "Successors not opened yet because max_rotated_files were held.", m_deferred),
     FM(LC_GAUGE, "log_capturer_file_watched_dirs",
        "Directories matched by a glob, watched for new files.", m_watched),
+    {LC_COUNTER, "log_capturer_input_skipped_lines_total", "Lines skipped, by reason.",
+     offsetof(struct lc_file_in, m_skip_old), "reason", skip_too_old},
+};
+
+/* The file input's alone: docker file mode counts its own (lost generations). */
+static const struct lc_metric_row plain_series[] = {
     {LC_COUNTER, "log_capturer_file_rotation_gaps_total",
      "Rotated data deleted before it was read (counted, logged).",
-     offsetof(struct lc_file_in, m_gaps), true},
+     offsetof(struct lc_file_in, m_gaps)},
 };
 
 int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
                     const struct lc_tail_ops *ops, void *owner, struct lc_file_in **out)
 {
-    static const char *const l_in[] = {"input", NULL};
-    static const char *const l_kind[] = {"input", "kind", NULL};
-    static const char *const l_reason[] = {"input", "reason", NULL};
     struct lc_file_in *fi;
-    struct lc_metric_family *f;
     const char *name = in->conf->name;
 
     *out = NULL;
@@ -1084,20 +1083,9 @@ int lc_file_in_init(struct lc_input *in, const struct lc_file_conf *c,
         free(fi);
         return -ENOMEM;
     }
-    f = lc_metric_family(LC_COUNTER, "log_capturer_file_rotations_total",
-                         "Rotations seen, by kind (rename, truncate).", l_kind);
-    fi->m_rot_rename = lc_metric_series(f, name, "rename");
-    fi->m_rot_truncate = lc_metric_series(f, name, "truncate");
-    for (size_t i = 0; i < sizeof(file_metrics) / sizeof(file_metrics[0]); i++) {
-        const struct lc_file_metric *m = &file_metrics[i];
-        if (m->plain_only && ops)
-            continue; /* the docker input counts its own (lost generations) */
-        f = lc_metric_family(m->type, m->name, m->help, l_in);
-        *(struct lc_metric_series **)((char *)fi + m->off) = lc_metric_series(f, name);
-    }
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_skipped_lines_total",
-                         "Lines skipped, by reason.", l_reason);
-    fi->m_skip_old = lc_metric_series(f, name, "too_old");
+    lc_metric_register_rows(fi, file_series, LC_METRIC_ROWS(file_series), "input", name);
+    if (!ops)
+        lc_metric_register_rows(fi, plain_series, LC_METRIC_ROWS(plain_series), "input", name);
     *out = fi;
     return 0;
 }
@@ -1201,7 +1189,7 @@ struct lc_tail *lc_file_in_open_missed_names(struct lc_file_in *fi, const char *
             continue;
         after = fi->tails;     /* open_tail puts the new one first */
         after->rotated = true; /* final: read it to its end, then close it */
-        lc_counter_inc(fi->m_rot_rename);
+        lc_counter_inc(fi->m_rot[LC_ROT_RENAME]);
         lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL, "%s: rotated before it was seen", p);
         if (i == n)
             oldest = after;

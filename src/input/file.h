@@ -136,6 +136,8 @@ struct lc_tail {
     struct lc_tail *next;
 };
 
+enum { LC_ROT_RENAME, LC_ROT_TRUNCATE }; /* the kinds of rotation counted */
+
 /* The input instance. */
 struct lc_file_in {
     struct lc_input *in;
@@ -162,8 +164,7 @@ struct lc_file_in {
     void (*stopped)(void *arg);
     void *stopped_arg;
     struct lc_metric_series *m_open;
-    struct lc_metric_series *m_rot_rename;
-    struct lc_metric_series *m_rot_truncate;
+    struct lc_metric_series *m_rot[2]; /* rotations by kind: LC_ROT_RENAME, LC_ROT_TRUNCATE */
     struct lc_metric_series *m_cut;
     struct lc_metric_series *m_skip_old;
     struct lc_metric_series *m_partial_flush;

@@ -324,7 +324,7 @@ void lc_tail_truncated(struct lc_tail *t)
 {
     struct lc_pos pos = {.offset = 0};
 
-    lc_counter_inc(t->fi->m_rot_truncate);
+    lc_counter_inc(t->fi->m_rot[LC_ROT_TRUNCATE]);
     lc_logf(LC_LOG_INFO, t->fi->in->conf->name, NULL, "%s was truncated: reading from the start",
             t->path);
     t->offset = 0;

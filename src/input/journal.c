@@ -84,6 +84,8 @@ static const struct lc_option journal_options[] = {
     LC_OPT_END,
 };
 
+enum { SKIP_TOO_OLD, SKIP_NO_MESSAGE }; /* why an entry was skipped */
+
 struct lc_journal {
     struct lc_input *in;
     const struct lc_journal_conf *c;
@@ -109,8 +111,9 @@ struct lc_journal {
     struct lc_kv *kv;
     size_t nbase; /* pairs of the input's labels at the front of kv */
     int64_t seq;  /* entries consumed, the position's offset */
-    struct lc_metric_series *m_resets, *m_skip_old, *m_skip_nomsg, *m_cut, *m_bad_utf8, *m_errors,
-        *m_label_sets, *m_label_overflow, *m_label_cut;
+    struct lc_metric_series *m_resets, *m_cut, *m_bad_utf8, *m_errors, *m_label_sets,
+        *m_label_overflow, *m_label_cut;
+    struct lc_metric_series *m_skip[2]; /* lines skipped: SKIP_TOO_OLD, SKIP_NO_MESSAGE */
 };
 
 static void on_work(uv_idle_t *h);
@@ -195,13 +198,13 @@ static int read_entry(struct lc_journal *jr, int64_t cutoff_ns)
     ts = (int64_t)usec * 1000;
     if (jr->skip_old) {
         if (ts < cutoff_ns) {
-            lc_counter_inc(jr->m_skip_old);
+            lc_counter_inc(jr->m_skip[SKIP_TOO_OLD]);
             return 0;
         }
         jr->skip_old = false; /* the journal is in time order: the rest is recent */
     }
     if (get_field("MESSAGE", &msg, &len, jr) < 0) {
-        lc_counter_inc(jr->m_skip_nomsg);
+        lc_counter_inc(jr->m_skip[SKIP_NO_MESSAGE]);
         lc_log(LC_LOG_WARN, jr->in->conf->name, "an entry without MESSAGE was skipped (counted)");
         return 0;
     }
@@ -420,20 +423,15 @@ static char *position(struct lc_journal *jr, const char *stored, bool seen)
     return NULL;
 }
 
-/* The input's series labelled {input} alone. */
-struct lc_journal_metric {
-    enum lc_metric_type type;
-    const char *name;
-    const char *help;
-    size_t off; /* of the series pointer in struct lc_journal */
-};
-
 #define JM(t, n, h, f)                                                                             \
     {                                                                                              \
         (t), (n), (h), offsetof(struct lc_journal, f)                                              \
     }
 
-static const struct lc_journal_metric journal_metrics[] = {
+static const char *const skip_reasons[] = {"too_old", "no_message", NULL}; /* SKIP_* */
+
+/* The input's series, labelled input=<name>. */
+static const struct lc_metric_row journal_series[] = {
     JM(LC_COUNTER, "log_capturer_journal_cursor_resets_total",
        "Stored cursors no longer in the journal (vacuumed): resumed at the oldest entry after "
        "them.",
@@ -451,15 +449,14 @@ static const struct lc_journal_metric journal_metrics[] = {
        m_label_overflow),
     JM(LC_COUNTER, "log_capturer_journal_label_values_cut_total", "Label values cut at 1024 bytes.",
        m_label_cut),
+    {LC_COUNTER, "log_capturer_input_skipped_lines_total", "Lines skipped, by reason.",
+     offsetof(struct lc_journal, m_skip), "reason", skip_reasons},
 };
 
 static int journal_init(struct lc_input *in)
 {
-    static const char *const l_in[] = {"input", NULL};
-    static const char *const l_reason[] = {"input", "reason", NULL};
     const struct lc_journal_conf *c = in->conf->conf;
     const char *name = in->conf->name;
-    struct lc_metric_family *f;
     struct lc_journal *jr;
     size_t nl = in->conf->labels.n;
 
@@ -497,15 +494,7 @@ static int journal_init(struct lc_input *in)
         return -ENOMEM;
     }
 
-    for (size_t i = 0; i < sizeof(journal_metrics) / sizeof(journal_metrics[0]); i++) {
-        const struct lc_journal_metric *m = &journal_metrics[i];
-        f = lc_metric_family(m->type, m->name, m->help, l_in);
-        *(struct lc_metric_series **)((char *)jr + m->off) = lc_metric_series(f, name);
-    }
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_skipped_lines_total",
-                         "Lines skipped, by reason.", l_reason);
-    jr->m_skip_old = lc_metric_series(f, name, "too_old");
-    jr->m_skip_nomsg = lc_metric_series(f, name, "no_message");
+    lc_metric_register_rows(jr, journal_series, LC_METRIC_ROWS(journal_series), "input", name);
     return 0;
 }
 

@@ -691,16 +691,37 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
 
 /* Plugin ---------------------------------------------------------------------- */
 
+static const char *const fmt_names[] = {"rfc5424", "rfc3164", "malformed", NULL}; /* m_fmt */
+static const char *const closed_names[] = {"peer", "idle", "error", "rejected", NULL};
+static const char *const paused_name[] = {"paused", NULL};
+
+/* The input's series, labelled input=<name>. */
+static const struct lc_metric_row syslog_series[] = {
+    {LC_COUNTER, "log_capturer_syslog_messages_total",
+     "Syslog messages received, by format (rfc5424, rfc3164; malformed: passed on as raw lines).",
+     offsetof(struct sl_in, m_fmt), "format", fmt_names},
+    {LC_COUNTER, "log_capturer_input_truncated_lines_total", "Lines cut at max_line_bytes.",
+     offsetof(struct sl_in, m_cut)},
+    {LC_COUNTER, "log_capturer_syslog_dropped_total",
+     "Syslog messages dropped, by reason (paused: UDP while the outputs are full).",
+     offsetof(struct sl_in, m_drop_paused), "reason", paused_name},
+    {LC_GAUGE, "log_capturer_syslog_connections", "Open TCP connections.",
+     offsetof(struct sl_in, m_conns)},
+    {LC_COUNTER, "log_capturer_syslog_connections_closed_total",
+     "TCP connections closed, by reason (peer, idle, error; rejected: over max_connections).",
+     offsetof(struct sl_in, m_closed), "reason", closed_names},
+    {LC_GAUGE, "log_capturer_syslog_streams", "Label sets held (at most max_streams).",
+     offsetof(struct sl_in, m_streams)},
+    {LC_COUNTER, "log_capturer_syslog_streams_evicted_total",
+     "Label sets let go at max_streams (the least recently used).",
+     offsetof(struct sl_in, m_evicted)},
+};
+
 static int sl_init(struct lc_input *in)
 {
-    static const char *const l_fmt[] = {"input", "format", NULL};
-    static const char *const l_reason[] = {"input", "reason", NULL};
-    static const char *const l_in[] = {"input", NULL};
-    static const char *const reasons[] = {"peer", "idle", "error", "rejected"};
     const struct sl_conf *c = in->conf->conf;
     const char *name = in->conf->name;
     struct sl_in *s = calloc(1, sizeof(*s));
-    struct lc_metric_family *f;
     struct tm tm;
     time_t now = time(NULL);
 
@@ -729,36 +750,7 @@ static int sl_init(struct lc_input *in)
         return -ENOMEM;
     if (localtime_r(&now, &tm))
         s->utc_offset = tm.tm_gmtoff; /* RFC 3164 times are the sender's local time: ours */
-    f = lc_metric_family(LC_COUNTER, "log_capturer_syslog_messages_total",
-                         "Syslog messages received, by format (rfc5424, rfc3164; malformed: "
-                         "passed on as raw lines).",
-                         l_fmt);
-    s->m_fmt[0] = lc_metric_series(f, name, "rfc5424");
-    s->m_fmt[1] = lc_metric_series(f, name, "rfc3164");
-    s->m_fmt[2] = lc_metric_series(f, name, "malformed");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_input_truncated_lines_total",
-                         "Lines cut at max_line_bytes.", l_in);
-    s->m_cut = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_syslog_dropped_total",
-                         "Syslog messages dropped, by reason (paused: UDP while the outputs are "
-                         "full).",
-                         l_reason);
-    s->m_drop_paused = lc_metric_series(f, name, "paused");
-    f = lc_metric_family(LC_GAUGE, "log_capturer_syslog_connections", "Open TCP connections.",
-                         l_in);
-    s->m_conns = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_syslog_connections_closed_total",
-                         "TCP connections closed, by reason (peer, idle, error; rejected: "
-                         "over max_connections).",
-                         l_reason);
-    for (int i = 0; i < 4; i++)
-        s->m_closed[i] = lc_metric_series(f, name, reasons[i]);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_syslog_streams",
-                         "Label sets held (at most max_streams).", l_in);
-    s->m_streams = lc_metric_series(f, name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_syslog_streams_evicted_total",
-                         "Label sets let go at max_streams (the least recently used).", l_in);
-    s->m_evicted = lc_metric_series(f, name);
+    lc_metric_register_rows(s, syslog_series, LC_METRIC_ROWS(syslog_series), "input", name);
     return 0;
 }
 

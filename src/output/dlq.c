@@ -179,8 +179,7 @@ static const struct lc_metric_row dlq_series[] = {
 
 void lc_dlq_metrics_register(struct lc_dlq_metrics *m, const char *output)
 {
-    lc_metric_register_rows(m, dlq_series, sizeof(dlq_series) / sizeof(dlq_series[0]), "output",
-                            output);
+    lc_metric_register_rows(m, dlq_series, LC_METRIC_ROWS(dlq_series), "output", output);
 }
 
 /* ---- the writer ---------------------------------------------------------- */

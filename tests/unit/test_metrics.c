@@ -200,6 +200,50 @@ static void test_counter_and_gauge_render(void **state)
     lc_buf_free(&out);
 }
 
+/* A module's table: one series per row, and per value of a row's second label. */
+struct table_obj {
+    struct lc_metric_series *lines;
+    struct lc_metric_series *ends[3];
+    struct lc_metric_series *after; /* the field after the array: left alone */
+};
+
+static void test_register_rows(void **state)
+{
+    (void)state;
+    static const char *const reasons[] = {"ended", "error", "died", NULL};
+    static const struct lc_metric_row rows[] = {
+        {LC_COUNTER, "log_capturer_test_rows_lines_total", "Lines.",
+         offsetof(struct table_obj, lines)},
+        {LC_COUNTER, "log_capturer_test_rows_ends_total", "Ends, by reason.",
+         offsetof(struct table_obj, ends), "reason", reasons},
+    };
+    struct table_obj o = {0}, o2 = {0};
+    lc_metric_register_rows(&o, rows, LC_METRIC_ROWS(rows), "input", "a");
+    lc_metric_register_rows(&o2, rows, LC_METRIC_ROWS(rows), "input", "b");
+    assert_non_null(o.lines);
+    for (int i = 0; i < 3; i++) {
+        assert_non_null(o.ends[i]);
+        assert_ptr_not_equal(o.ends[i], o2.ends[i]);
+        for (int k = 0; k < i; k++)
+            assert_ptr_not_equal(o.ends[i], o.ends[k]);
+    }
+    assert_null(o.after);
+    lc_counter_add(o.lines, 5);
+    lc_counter_add(o.ends[2], 7);
+    lc_counter_inc(o2.ends[0]);
+    struct lc_buf out;
+    render(&out);
+    assert_true(sample(out.data, "log_capturer_test_rows_lines_total{input=\"a\"}") == 5);
+    assert_true(
+        sample(out.data, "log_capturer_test_rows_ends_total{input=\"a\",reason=\"died\"}") == 7);
+    assert_true(
+        sample(out.data, "log_capturer_test_rows_ends_total{input=\"a\",reason=\"ended\"}") == 0);
+    assert_true(
+        sample(out.data, "log_capturer_test_rows_ends_total{input=\"b\",reason=\"ended\"}") == 1);
+    check_exposition(out.data);
+    lc_buf_free(&out);
+}
+
 static void test_histogram_render(void **state)
 {
     (void)state;
@@ -513,6 +557,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_counter_and_gauge_render, teardown),
+        cmocka_unit_test_teardown(test_register_rows, teardown),
         cmocka_unit_test_teardown(test_histogram_render, teardown),
         cmocka_unit_test_teardown(test_registration_rules, teardown),
         cmocka_unit_test_teardown(test_series_remove, teardown),
