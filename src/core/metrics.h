@@ -72,6 +72,12 @@ struct lc_metric_row {
 
 #define LC_METRIC_ROWS(rows) (sizeof(rows) / sizeof((rows)[0]))
 
+/* A row's `values` (NULL-terminated) and the series array at its `off`: as many, checked. */
+#define LC_METRIC_VALUES_FIT(type, field, values)                                                  \
+    _Static_assert(sizeof(values) / sizeof((values)[0]) - 1 ==                                     \
+                       sizeof(((type *)0)->field) / sizeof(struct lc_metric_series *),             \
+                   #values " does not match " #type "." #field)
+
 /* Registers rows[0..n) labelled `label`=`value`, storing each series in obj. */
 void lc_metric_register_rows(void *obj, const struct lc_metric_row *rows, size_t n,
                              const char *label, const char *value);

@@ -1262,6 +1262,11 @@ static const struct lc_metric_row dapi_series[] = {
      "had), summed.",
      offsetof(struct dapi, m_gap_ms)},
 };
+LC_METRIC_VALUES_FIT(struct dapi, m_starts, start_names);
+LC_METRIC_VALUES_FIT(struct dapi, m_ends, end_names);
+LC_METRIC_VALUES_FIT(struct dapi, m_lines, stream_names);
+LC_METRIC_VALUES_FIT(struct dapi, m_bytes, stream_names);
+LC_METRIC_VALUES_FIT(struct dapi, m_too_many, too_many_names);
 
 static int api_init(struct lc_docker_in *d)
 {

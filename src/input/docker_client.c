@@ -1055,6 +1055,7 @@ static const struct lc_metric_row client_series[] = {
      "Docker API streams (events and logs) open now.",
      offsetof(struct lc_docker_client, m_streams_open)},
 };
+LC_METRIC_VALUES_FIT(struct lc_docker_client, m_conn, conn_kinds);
 
 /* ------------------------------------------------------------------ public requests */
 

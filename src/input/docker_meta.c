@@ -375,6 +375,7 @@ static const struct lc_metric_row meta_series[] = {
      "Metadata cache entries removed, by reason.", offsetof(struct lc_docker_meta, m_removed),
      "reason", removed_reasons},
 };
+LC_METRIC_VALUES_FIT(struct lc_docker_meta, m_removed, removed_reasons);
 
 struct lc_docker_meta *lc_docker_meta_new(struct lc_docker_client *client,
                                           const struct lc_docker_meta_opts *o)

@@ -1051,6 +1051,8 @@ static const struct lc_metric_row file_series[] = {
     {LC_COUNTER, "log_capturer_input_skipped_lines_total", "Lines skipped, by reason.",
      offsetof(struct lc_file_in, m_skip_old), "reason", skip_too_old},
 };
+LC_METRIC_VALUES_FIT(struct lc_file_in, m_rot, rot_kinds);
+LC_METRIC_VALUES_FIT(struct lc_file_in, m_skip_old, skip_too_old);
 
 /* The file input's alone: docker file mode counts its own (lost generations). */
 static const struct lc_metric_row plain_series[] = {

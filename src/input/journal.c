@@ -452,6 +452,7 @@ static const struct lc_metric_row journal_series[] = {
     {LC_COUNTER, "log_capturer_input_skipped_lines_total", "Lines skipped, by reason.",
      offsetof(struct lc_journal, m_skip), "reason", skip_reasons},
 };
+LC_METRIC_VALUES_FIT(struct lc_journal, m_skip, skip_reasons);
 
 static int journal_init(struct lc_input *in)
 {
