@@ -72,7 +72,11 @@ struct lc_metric_row {
 
 #define LC_METRIC_ROWS(rows) (sizeof(rows) / sizeof((rows)[0]))
 
-/* A row's `values` (NULL-terminated) and the series array at its `off`: as many, checked. */
+/*
+ * A row's `values` (NULL-terminated) and the series array at its `off`: as
+ * many, checked at compile time. (A one-value row filling a single pointer
+ * needs no check.)
+ */
 #define LC_METRIC_VALUES_FIT(type, field, values)                                                  \
     _Static_assert(sizeof(values) / sizeof((values)[0]) - 1 ==                                     \
                        sizeof(((type *)0)->field) / sizeof(struct lc_metric_series *),             \

@@ -1266,7 +1266,6 @@ LC_METRIC_VALUES_FIT(struct dapi, m_starts, start_names);
 LC_METRIC_VALUES_FIT(struct dapi, m_ends, end_names);
 LC_METRIC_VALUES_FIT(struct dapi, m_lines, stream_names);
 LC_METRIC_VALUES_FIT(struct dapi, m_bytes, stream_names);
-LC_METRIC_VALUES_FIT(struct dapi, m_too_many, too_many_names);
 
 static int api_init(struct lc_docker_in *d)
 {

@@ -1052,7 +1052,6 @@ static const struct lc_metric_row file_series[] = {
      offsetof(struct lc_file_in, m_skip_old), "reason", skip_too_old},
 };
 LC_METRIC_VALUES_FIT(struct lc_file_in, m_rot, rot_kinds);
-LC_METRIC_VALUES_FIT(struct lc_file_in, m_skip_old, skip_too_old);
 
 /* The file input's alone: docker file mode counts its own (lost generations). */
 static const struct lc_metric_row plain_series[] = {

@@ -718,7 +718,6 @@ static const struct lc_metric_row syslog_series[] = {
 };
 LC_METRIC_VALUES_FIT(struct sl_in, m_fmt, fmt_names);
 LC_METRIC_VALUES_FIT(struct sl_in, m_closed, closed_names);
-LC_METRIC_VALUES_FIT(struct sl_in, m_drop_paused, paused_name);
 
 static int sl_init(struct lc_input *in)
 {
