@@ -142,8 +142,9 @@ struct dcont {
     int64_t jump_avg;     /* the usual time between its records (ns, moving average) */
     uint64_t gen_ino;     /* the log file's inode when the rotated files were read; 0: not */
     unsigned ndisk, nseen;
-    int64_t disk_end[GEN_MAX]; /* mtimes (ns) of the rotated files there now: rotation times */
-    int64_t seen_end[GEN_MAX]; /* every rotation time seen (newest GEN_MAX), newest first */
+    int64_t disk_end[GEN_MAX];  /* mtimes (ns) of the rotated files there now: rotation times */
+    int64_t seen_end[GEN_MAX];  /* every rotation time seen (newest GEN_MAX), newest first */
+    uint64_t seen_ino[GEN_MAX]; /* the inode of the file each was seen on (same order) */
 };
 
 enum {
@@ -361,13 +362,14 @@ static void evict_stopped(struct dapi *a)
 
 /* Decoding and emitting ------------------------------------------------------ */
 
-/* A file's mtime in ns, 0 when it is not there. */
-static int64_t mtime_ns(const char *path)
+/* A file's mtime in ns and its inode; 0 when it is not there. */
+static int64_t mtime_ns(const char *path, uint64_t *ino)
 {
     struct stat st;
 
     if (stat(path, &st) != 0)
         return 0;
+    *ino = (uint64_t)st.st_ino;
     return (int64_t)st.st_mtim.tv_sec * LC_NS_PER_SEC + st.st_mtim.tv_nsec;
 }
 
@@ -379,19 +381,31 @@ static uint64_t log_ino(const struct dcont *c)
     return c->log_path && stat(c->log_path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* Adds a rotation time to those seen (kept newest first, the oldest dropped). */
-static void note_rotation(struct dcont *c, int64_t t)
+/*
+ * Adds a rotation time to those seen (kept newest first, the oldest dropped).
+ * A file seen again (renamed .1 to .2 keeps its inode and mtime) is one
+ * rotation; two files with the same mtime are two: file times are the
+ * kernel's coarse clock, and a container logging fast fills a 64 KiB
+ * generation within one tick (two rotations merged into one let a skipped
+ * generation pass unseen, one run in four of the fast-rotation test).
+ */
+static void note_rotation(struct dcont *c, int64_t t, uint64_t ino)
 {
     unsigned k = 0;
 
     while (k < c->nseen && c->seen_end[k] > t)
         k++;
-    if ((k < c->nseen && c->seen_end[k] == t) || k >= GEN_MAX)
+    for (unsigned j = k; j < c->nseen && c->seen_end[j] == t; j++)
+        if (c->seen_ino[j] == ino)
+            return;
+    if (k >= GEN_MAX)
         return;
     if (c->nseen < GEN_MAX)
         c->nseen++;
     memmove(&c->seen_end[k + 1], &c->seen_end[k], (c->nseen - 1 - k) * sizeof(c->seen_end[0]));
+    memmove(&c->seen_ino[k + 1], &c->seen_ino[k], (c->nseen - 1 - k) * sizeof(c->seen_ino[0]));
     c->seen_end[k] = t;
+    c->seen_ino[k] = ino;
 }
 
 /*
@@ -411,13 +425,14 @@ static void read_generations(struct dcont *c)
     c->gen_ino = ino;
     c->ndisk = 0;
     for (unsigned k = 1, misses = 0; k <= GEN_MAX && misses < 2; k++) {
+        uint64_t gino = 0;
         int64_t t;
 
         snprintf(path, sizeof(path), "%s.%u", c->log_path, k);
-        t = mtime_ns(path);
+        t = mtime_ns(path, &gino);
         if (!t) {
             snprintf(path, sizeof(path), "%s.%u.gz", c->log_path, k);
-            t = mtime_ns(path);
+            t = mtime_ns(path, &gino);
         }
         if (!t) {
             misses++; /* the end, or a name between two renames of a rotation under way */
@@ -425,7 +440,7 @@ static void read_generations(struct dcont *c)
         }
         misses = 0;
         c->disk_end[c->ndisk++] = t;
-        note_rotation(c, t);
+        note_rotation(c, t, gino);
     }
 }
 
