@@ -8,15 +8,18 @@
 #include "core/log.h"
 #include "core/rand.h"
 #include "core/source.h"
+#include "parse/docker_json.h"
 #include "parse/docker_mux.h"
 #include "parse/timestamp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /*
  * Per running, selected container one struct dcont: its source (checkpoint
@@ -130,7 +133,9 @@ struct dcont {
     bool gap_check;  /* the open stream's first record is compared with pos (gap()) */
     struct lc_docker_replay replay[2]; /* stdout, stderr: what was emitted (issue 18) */
     char *log_path;                    /* the engine's log file (inspect's LogPath), or NULL */
-    int64_t stall_base_ms;             /* when its size was noted in this quiet spell; 0: not */
+    int64_t end_ts;        /* its log's last record at its last `die` (tail_ts()); 0: unknown */
+    bool tail_checked;     /* a loss was counted, or its tail was checked, since the last open */
+    int64_t stall_base_ms; /* when its size was noted in this quiet spell; 0: not */
     uint64_t stall_ino;
     int64_t stall_size;
     int64_t pause_ms;     /* when its stream was first seen paused; 0: not paused */
@@ -280,10 +285,113 @@ static void missed(struct dcont *c, const char *why)
 {
     struct dapi *a = c->a;
 
+    c->tail_checked = true; /* counted once: check_tail() does not count it again */
     lc_counter_inc(a->m_missed);
     lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: %s; %s", c->id, why,
             c->ever_line ? "what it printed after the last line read, if anything, is lost"
                          : "its lines are lost");
+}
+
+/* At most this much of a log's end is read to find its last record. */
+#define TAIL_READ_BYTES 65536
+
+/* The start of the line that ends right before buf[end] ('\n' at end - 1). */
+static size_t line_start(const char *buf, size_t end)
+{
+    size_t start = end > 0 ? end - 1 : 0;
+
+    while (start > 0 && buf[start - 1] != '\n')
+        start--;
+    return start;
+}
+
+/*
+ * The timestamp of the last message in buf, a json-file log's last got bytes
+ * from offset off: its last complete record, or the first of the 16 KiB
+ * partial records Docker split it into (the stream's decoder keeps that
+ * one's time). 0 when it cannot be told: a record cut at the window's start
+ * or one that does not decode (better no count than a false alarm).
+ */
+static int64_t last_message_ts(const char *buf, size_t got, off_t off)
+{
+    struct lc_docker_line dl;
+    size_t end = got, start;
+    int64_t ts = 0;
+    int stream = 0;
+
+    while (end > 0 && buf[end - 1] != '\n')
+        end--; /* a record still being written (none should be) is not complete */
+    if (end == 0)
+        return 0;
+    start = line_start(buf, end);
+    for (bool first = true;; first = false) {
+        int rc = lc_docker_json_decode(buf + start, end - start, NULL, 0, &dl);
+
+        if ((start == 0 && off > 0) || (rc != 0 && rc != -E2BIG))
+            return 0;
+        if (!first && (!dl.partial || dl.stream != stream))
+            return ts; /* the record before the message ends another one */
+        ts = dl.ts_ns;
+        stream = dl.stream;
+        if (start == 0)
+            return ts; /* the file's first record */
+        end = start;
+        start = line_start(buf, end);
+    }
+}
+
+/*
+ * The timestamp of the container's json-file log's last message, 0 if the
+ * file is not visible from here or it cannot be told: one read of at most
+ * its last TAIL_READ_BYTES, no fd kept. Called at `die`: the daemon closes
+ * the log driver before it emits `die`, so the file is complete then.
+ */
+static int64_t tail_ts(const struct dcont *c)
+{
+    char *buf;
+    struct stat st;
+    ssize_t got;
+    off_t off;
+    int64_t ts;
+    int fd;
+
+    fd = c->log_path ? open(c->log_path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return 0;
+    buf = fstat(fd, &st) == 0 && st.st_size > 0 ? malloc(TAIL_READ_BYTES) : NULL;
+    off = buf && st.st_size > TAIL_READ_BYTES ? st.st_size - TAIL_READ_BYTES : 0;
+    got = buf ? pread(fd, buf, (size_t)(st.st_size - off), off) : -1;
+    close(fd);
+    ts = got > 0 ? last_message_ts(buf, (size_t)got, off) : 0;
+    free(buf);
+    return ts;
+}
+
+/*
+ * The container is gone and its stream is over (or its final pass could not
+ * run): the daemon's follower ends when the file is removed, so what it had
+ * not sent while the agent was behind (paused at its share of the pending
+ * budget, outputs full) is lost. The last record emitted is compared with the
+ * file's last record noted at `die`: lines after it are counted (missed())
+ * and the time range logged; none when the stream reached it. Known gap: when
+ * that record is unknown (the log is not visible from here, or not
+ * json-file), nothing is counted.
+ */
+static void check_tail(struct dcont *c)
+{
+    char from[LC_TS_RFC3339NANO_MAX] = "its start", to[LC_TS_RFC3339NANO_MAX];
+
+    if (c->tail_checked || !c->end_ts || c->pos.ts_ns >= c->end_ts)
+        return;
+    if (c->pos.ts_ns > 0)
+        lc_ts_format_rfc3339nano(c->pos.ts_ns, from);
+    lc_ts_format_rfc3339nano(c->end_ts, to);
+    c->tail_checked = true;
+    lc_counter_inc(c->a->m_missed);
+    lc_logf(LC_LOG_WARN, iname(c->a), NULL,
+            "container %.12s: removed before its log stream reached the last line of its log "
+            "(%s): its lines after %s, up to that one, are lost",
+            c->id, to, from);
 }
 
 /*
@@ -668,6 +776,7 @@ static void open_stream(struct dcont *c, int reason)
     c->pause_ms = 0;
     c->restart = false;
     c->final_pass = reason == START_FINAL;
+    c->tail_checked = false;
     c->got_data = false;
     c->sys_err = false;
     c->line_since_open = false;
@@ -717,8 +826,10 @@ static void to_stopped(struct dcont *c)
     lc_docker_mux_free(c->mux);
     c->mux = NULL;
     c->backoff_ms = 0;
-    if (c->destroyed)
+    if (c->destroyed) {
+        check_tail(c);
         free_cont(c, true, END_DESTROYED);
+    }
 }
 
 /*
@@ -770,7 +881,12 @@ static void on_end(void *arg, const struct lc_docker_client_result *r)
     lc_counter_inc(a->m_ends[reason]);
     stream_done(c, reason != END_ERROR);
     if (c->final_pass && (reason == END_NOT_FOUND || permanent(r) || c->sys_err || c->destroyed)) {
-        /* removed after its followed stream ended normally: nothing was missed */
+        /*
+         * Removed after its followed stream ended normally: what the followed
+         * stream did not send is lost, counted when the log's last record is
+         * known (check_tail(); else a known gap).
+         */
+        check_tail(c);
         to_stopped(c);
         return;
     }
@@ -1522,6 +1638,8 @@ static void api_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
     } else if (strcmp(ev->action, "die") == 0) {
         if (c && c->state == DC_STREAM)
             c->die_ms = mono_ms();
+        if (c)
+            c->end_ts = tail_ts(c); /* compared with the last line read once it is gone */
     } else if (strcmp(ev->action, "destroy") == 0) {
         if (!c)
             forget_row(d, ev->id); /* a stopped container we no longer hold */
@@ -1532,6 +1650,8 @@ static void api_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
         } else {
             if (c->state == DC_RETRY || (c->state == DC_INSPECT && !c->await_start))
                 missed(c, "removed before its log could be read to its end");
+            else
+                check_tail(c); /* stopped: its stream may have ended before the last line */
             free_cont(c, true, END_DESTROYED);
         }
     } else if (strcmp(ev->action, "rename") == 0 && c) {
