@@ -53,6 +53,12 @@ def now():
 TS_GROUPS = ("dapi",)  # groups read by docker api mode: delivered timestamps are kept
 API_GAP_RE = re.compile(r"container ([0-9a-f]{12}): lost in rotation: its log no longer holds "
                         r"the last line read \((\S+)\); lines after it and before (\S+) may be lost")
+# a container's warning that lines of it are lost (missed_containers_total counts it)
+API_LOST_RE = re.compile(r"container ([0-9a-f]{12}): .*\blost$")
+# ... and the one that says from when: a removed container's unread tail
+API_TAIL_RE = re.compile(r"container ([0-9a-f]{12}): removed before its log stream reached the "
+                         r"last line of its log \((\S+)\): its lines after (\S+), up to that one, "
+                         r"are lost")
 
 
 def rfc3339_ns(s):
@@ -78,19 +84,46 @@ def api_gaps(log_records):
     return gaps, suppressed
 
 
-def api_gap_excused(tracker, key, gaps):
+def api_tails(log_records):
+    """Containers the agent named in a warning that lines of them are lost (counted in
+    missed_containers_total): {cid12: ns of the last line it read, or None when the warning
+    gives none}."""
+    tails = {}
+    for r in log_records:
+        msg = r.get("msg", "")
+        m = API_TAIL_RE.search(msg)
+        if m:
+            frm = None if m.group(3) == "its" else rfc3339_ns(m.group(3))
+            old = tails.get(m.group(1), frm)
+            tails[m.group(1)] = None if old is None or frm is None else max(old, frm)
+        else:
+            m = API_LOST_RE.search(msg)
+            if m:
+                tails[m.group(1)] = None
+    return tails
+
+
+NO_TAIL = object()
+
+
+def api_gap_excused(tracker, key, gaps, tail=NO_TAIL):
     """True when every run of lost lines of `key` (an api mode key) lies in a gap the agent
     counted and logged for its container: the run's delivered neighbours (their timestamps)
-    bracket a logged range (last line read, first line the daemon still had). A run with no
-    logged gap around it is a silent loss."""
+    bracket a logged range (last line read, first line the daemon still had); or, when the
+    agent said the container's unread tail is lost (tail: the last line it read, None when
+    it did not say), the run is the key's last lines and follows that line. A run with no
+    logged gap or loss around it is a silent loss."""
     runs = tracker.lost_runs(key)
-    if not runs or not gaps:
+    if not runs or (not gaps and tail is NO_TAIL):
         return not runs
     ts = tracker.ts.get(key, {})
     n = tracker.written_of(key)
     for lo, hi in runs:
         before = ts.get(lo - 1) if lo > 0 else None
         after = ts.get(hi + 1) if hi + 1 < n else None
+        if tail is not NO_TAIL and hi + 1 == n and (tail is None or before is None
+                                                     or before <= tail):
+            continue
         if not any((before is None or before < to) and (after is None or after > frm)
                    for frm, to in gaps):
             return False
@@ -1059,7 +1092,9 @@ class Harness:
                 f"lost_generations_total={last.get('docker_lost_gens', 0)}; "
                 f"api_gaps_total={last.get('docker_api_gaps', 0)} (logged {gaps_logged}"
                 f"{', some suppressed' if gaps_suppressed else ''}; {gap_lines} lost lines of "
-                f"{len(gap_keys)} streams inside them excused)")
+                f"{len(gap_keys)} streams inside them, or in the unread tails of "
+                f"{len(api_tails(self.agent.log_records() if self.agent else []))} containers "
+                f"said lost, excused)")
         if self.dlq_replay is not None or last.get("dlq_batches"):
             out(f"dlq: dead_lettered_batches={last.get('dlq_batches', 0)} replay="
                 f"{self.dlq_replay}")
@@ -1101,15 +1136,25 @@ class Harness:
 
 def excuse_api_gaps(tracker, ranges, log_records, cids, group="dapi"):
     """Api mode keys (of `group`) whose lost lines all lie in gaps the agent counted and
-    logged (api_gap_excused); cids maps a container name to its id. Returns (excused keys,
-    lines excused, gaps logged, suppressed)."""
+    logged, or in the unread tail of a removed container it counted and named as losing lines
+    (api_gap_excused); cids maps a container name to its id. Returns (excused keys, lines
+    excused, gaps logged, suppressed)."""
     gaps, suppressed = api_gaps(log_records)
+    tails = api_tails(log_records)
+    runs = {}  # name -> its last run: only that run's tail is the removed container's
+    for key in list(tracker.written):
+        name, _, rest = key[len(group) + 1:].partition(".r")
+        if key.startswith(group + "/") and rest.split(".")[0].isdigit():
+            runs[name] = max(runs.get(name, 0), int(rest.split(".")[0]))
     keys = set()
     for key in ranges:
         if not key.startswith(group + "/"):
             continue
-        cid = cids.get(key[len(group) + 1:].split(".r")[0], "")
-        if api_gap_excused(tracker, key, gaps.get(cid[:12], [])):
+        name, _, rest = key[len(group) + 1:].partition(".r")
+        cid = cids.get(name, "")[:12]
+        last_run = rest.split(".")[0] == str(runs.get(name))
+        if api_gap_excused(tracker, key, gaps.get(cid, []),
+                           tails.get(cid, NO_TAIL) if last_run else NO_TAIL):
             keys.add(key)
     lines = sum(hi - lo + 1 for k in keys for lo, hi in tracker.lost_runs(k))
     return keys, lines, sum(len(v) for v in gaps.values()), suppressed
@@ -1117,7 +1162,9 @@ def excuse_api_gaps(tracker, ranges, log_records, cids, group="dapi"):
 
 def _excuse_missed(self, ranges, missed):
     """Api mode: keys of containers of which not one line arrived, when the agent counted at
-    least that many containers as missed (removed before their log could be read)."""
+    least that many containers as missed (removed before their log could be read). The lost
+    tail of a container the agent counted and named (its unread last lines when it was removed
+    while the agent was behind) is excused by excuse_api_gaps."""
     if not missed:
         return set()
     by_name = {}
