@@ -63,6 +63,13 @@
  * from it to their end (the daemon does not follow a stopped container); the
  * removed ones are counted as missed.
  *
+ * Removed while behind (soak). A container stopped and removed while its
+ * stream is behind (paused) loses what the daemon's follower had not sent: it
+ * ends with the file, and a removed container cannot be read again. The time
+ * of its json-file log's last message is noted at `die` (tail_ts()); once it
+ * is gone, a last line emitted before it is counted as missed and logged
+ * (check_tail()). Not counted when the log is not visible from here.
+ *
  * Replays (issue 18). The daemon's follow re-sends entries at json-file
  * rotations; per container and stream a record older than the newest emitted,
  * or equal to it with the same content, is skipped and counted
