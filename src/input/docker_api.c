@@ -1112,6 +1112,8 @@ static void on_log_path(void *arg, int err, const struct lc_docker_meta_entry *e
 
     if (!err && e && e->log_path && *e->log_path && !c->log_path)
         c->log_path = strdup(e->log_path); /* NULL on ENOMEM: the checks that need it skip */
+    if (!c->end_ts && c->die_ms && c->state == DC_STREAM)
+        c->end_ts = tail_ts(c); /* it died before its LogPath was known */
 }
 
 /*
