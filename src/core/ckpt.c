@@ -164,8 +164,11 @@ struct lc_ckpt {
     char gkey[LC_CKPT_KEY_MAX + 1];
     char gpath[LC_CKPT_PATH_MAX + 1];
     char gcursor[LC_CKPT_CURSOR_MAX + 1];
-    struct lc_metric_series *m_ok, *m_err, *m_seconds, *m_entries;
+    struct lc_metric_series *m_flushes[2]; /* by result: ok, error (FLUSH_*) */
+    struct lc_metric_series *m_seconds, *m_entries;
 };
+
+enum { FLUSH_OK, FLUSH_ERROR };
 
 /* Helpers ------------------------------------------------------------------ */
 
@@ -594,22 +597,26 @@ static int ck_check(struct lc_ckpt *c, char *err, size_t errlen)
     return rc;
 }
 
+static const char *const flush_results[] = {"ok", "error", NULL};
+static const double flush_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                       0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+LC_METRIC_VALUES_FIT(struct lc_ckpt, m_flushes, flush_results);
+
+/* One store per agent: no instance label. */
+static const struct lc_metric_row ckpt_series[] = {
+    {LC_COUNTER, "log_capturer_checkpoint_flushes_total",
+     "Checkpoint flushes to SQLite, by result.", offsetof(struct lc_ckpt, m_flushes), "result",
+     flush_results},
+    {LC_HISTOGRAM, "log_capturer_checkpoint_flush_seconds",
+     "Time to write buffered checkpoints in one transaction.", offsetof(struct lc_ckpt, m_seconds),
+     NULL, NULL, flush_buckets, (int)(sizeof(flush_buckets) / sizeof(flush_buckets[0]))},
+    {LC_GAUGE, "log_capturer_checkpoint_entries", "Sources with a checkpoint in the database.",
+     offsetof(struct lc_ckpt, m_entries)},
+};
+
 static void ck_register_metrics(struct lc_ckpt *c)
 {
-    static const char *const result[] = {"result", NULL};
-    static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                     0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
-    struct lc_metric_family *f =
-        lc_metric_family(LC_COUNTER, "log_capturer_checkpoint_flushes_total",
-                         "Checkpoint flushes to SQLite, by result.", result);
-    c->m_ok = f ? lc_metric_series(f, "ok") : NULL;
-    c->m_err = f ? lc_metric_series(f, "error") : NULL;
-    f = lc_metric_histogram("log_capturer_checkpoint_flush_seconds",
-                            "Time to write buffered checkpoints in one transaction.", NULL, buckets,
-                            (int)(sizeof(buckets) / sizeof(buckets[0])));
-    c->m_seconds = f ? lc_metric_series(f) : NULL;
-    c->m_entries = lc_metric_simple(LC_GAUGE, "log_capturer_checkpoint_entries",
-                                    "Sources with a checkpoint in the database.");
+    lc_metric_register_rows(c, ckpt_series, LC_METRIC_ROWS(ckpt_series), NULL, NULL);
 }
 
 /*
@@ -1202,7 +1209,7 @@ static int ck_flush_end(struct lc_ckpt *c)
         ck_map_clear(&c->fmeta);
         if (c->job_count >= 0)
             lc_gauge_set(c->m_entries, c->job_count);
-        lc_counter_inc(c->m_ok);
+        lc_counter_inc(c->m_flushes[FLUSH_OK]);
     } else {
         size_t lost = 0;
         ck_merge_back(&c->src, &c->fsrc, &lost);
@@ -1214,7 +1221,7 @@ static int ck_flush_end(struct lc_ckpt *c)
             lc_log(LC_LOG_ERROR, CK_COMPONENT,
                    "%s: out of memory: %zu checkpoint changes dropped; those sources will replay",
                    c->path, lost);
-        lc_counter_inc(c->m_err);
+        lc_counter_inc(c->m_flushes[FLUSH_ERROR]);
         rc = c->job_errno < 0 ? c->job_errno : -EIO;
     }
     if (c->m_seconds && c->job_ns > 0)

@@ -262,16 +262,20 @@ void lc_metric_register_rows(void *obj, const struct lc_metric_row *rows, size_t
 {
     for (size_t i = 0; i < n; i++) {
         const struct lc_metric_row *r = &rows[i];
-        const char *const labels[] = {label, r->by, NULL};
-        struct lc_metric_family *f = lc_metric_family(r->type, r->name, r->help, labels);
+        const char *const labels[] = {label ? label : r->by, label ? r->by : NULL, NULL};
         struct lc_metric_series **at = (struct lc_metric_series **)((char *)obj + r->off);
+        struct lc_metric_family *f =
+            r->type == LC_HISTOGRAM && r->buckets
+                ? lc_metric_histogram(r->name, r->help, labels, r->buckets, r->nbuckets)
+                : lc_metric_family(r->type, r->name, r->help, labels);
 
         if (!r->by) {
-            *at = lc_metric_series(f, value);
+            *at = label ? lc_metric_series(f, value) : lc_metric_series(f);
             continue;
         }
         for (size_t k = 0; r->values[k]; k++)
-            at[k] = lc_metric_series(f, value, r->values[k]);
+            at[k] = label ? lc_metric_series(f, value, r->values[k])
+                          : lc_metric_series(f, r->values[k]);
     }
 }
 

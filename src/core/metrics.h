@@ -59,7 +59,8 @@ struct lc_metric_series *lc_metric_series(struct lc_metric_family *f, ...);
  * name, and the series for one value of it is stored at `off` in the module's
  * struct (a struct lc_metric_series * field). A row with `by` has a second
  * label: one series per entry of `values` (NULL-terminated), stored in an
- * array of series pointers at `off`, in the order of `values`.
+ * array of series pointers at `off`, in the order of `values`. A histogram
+ * row has its upper bounds in `buckets` (NULL: the Prometheus defaults).
  */
 struct lc_metric_row {
     enum lc_metric_type type;
@@ -68,6 +69,8 @@ struct lc_metric_row {
     size_t off;
     const char *by;            /* the second label's name, or NULL */
     const char *const *values; /* its values, NULL-terminated (with `by`) */
+    const double *buckets;     /* LC_HISTOGRAM: upper bounds, or NULL */
+    int nbuckets;
 };
 
 #define LC_METRIC_ROWS(rows) (sizeof(rows) / sizeof((rows)[0]))
@@ -82,7 +85,11 @@ struct lc_metric_row {
                        sizeof(((type *)0)->field) / sizeof(struct lc_metric_series *),             \
                    #values " does not match " #type "." #field)
 
-/* Registers rows[0..n) labelled `label`=`value`, storing each series in obj. */
+/*
+ * Registers rows[0..n) labelled `label`=`value`, storing each series in obj.
+ * With `label` NULL the families have no instance label (a module with one
+ * instance per process): `by` is then their only label, if any.
+ */
 void lc_metric_register_rows(void *obj, const struct lc_metric_row *rows, size_t n,
                              const char *label, const char *value);
 

@@ -17,9 +17,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const res_names[LC_WD_NRES] = {
+static const char *const res_names[LC_WD_NRES + 1] = {
     "threads", "fds_files", "fds_sockets",    "fds_other",           "rss_bytes", "sources",
-    "marks",   "streams",   "metadata_cache", "retry_queue_batches", "dlq_bytes",
+    "marks",   "streams",   "metadata_cache", "retry_queue_batches", "dlq_bytes", NULL,
+};
+/* The judged ones: the first LC_WD_JUDGED of res_names. */
+static const char *const judged_names[LC_WD_JUDGED + 1] = {
+    "threads", "fds_files", "fds_sockets", "fds_other", "rss_bytes", NULL,
 };
 
 #define LC_WD_FD_CACHE 16384 /* FD numbers whose kind is cached: 48 KiB */
@@ -180,30 +184,31 @@ int lc_watchdog_probe(struct lc_watchdog *w, struct lc_wd_sample *s)
 
 /* ---- the model ---- */
 
+LC_METRIC_VALUES_FIT(struct lc_watchdog, m_growth, judged_names);
+LC_METRIC_VALUES_FIT(struct lc_watchdog, m_value, res_names);
+
+/* One watchdog per agent: no instance label. */
+static const struct lc_metric_row watchdog_series[] = {
+    {LC_GAUGE, "log_capturer_watchdog_growth",
+     "1 while the watchdog sees the resource grow steadily (a leak), else 0.",
+     offsetof(struct lc_watchdog, m_growth), "resource", judged_names},
+    {LC_GAUGE, "log_capturer_watchdog_value",
+     "The watchdog's last sample of the resource (FDs: those the configuration does not "
+     "explain).",
+     offsetof(struct lc_watchdog, m_value), "resource", res_names},
+    {LC_COUNTER, "log_capturer_watchdog_samples_total", "Samples the leak watchdog took.",
+     offsetof(struct lc_watchdog, m_samples)},
+};
+
 struct lc_watchdog *lc_watchdog_new(const struct lc_watchdog_conf *conf)
 {
-    static const char *const l_res[] = {"resource", NULL};
     struct lc_watchdog *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
     w->conf = *conf;
-    struct lc_metric_family *g = lc_metric_family(
-        LC_GAUGE, "log_capturer_watchdog_growth",
-        "1 while the watchdog sees the resource grow steadily (a leak), else 0.", l_res);
-    struct lc_metric_family *v =
-        lc_metric_family(LC_GAUGE, "log_capturer_watchdog_value",
-                         "The watchdog's last sample of the resource (FDs: those the "
-                         "configuration does not explain).",
-                         l_res);
-    for (int r = 0; r < LC_WD_NRES; r++) {
-        if (r < LC_WD_JUDGED) {
-            w->m_growth[r] = lc_metric_series(g, res_names[r]);
-            lc_gauge_set(w->m_growth[r], 0);
-        }
-        w->m_value[r] = lc_metric_series(v, res_names[r]);
-    }
-    w->m_samples = lc_metric_simple(LC_COUNTER, "log_capturer_watchdog_samples_total",
-                                    "Samples the leak watchdog took.");
+    lc_metric_register_rows(w, watchdog_series, LC_METRIC_ROWS(watchdog_series), NULL, NULL);
+    for (int r = 0; r < LC_WD_JUDGED; r++)
+        lc_gauge_set(w->m_growth[r], 0);
     lc_health_set("watchdog", LC_HEALTH_OK, "no growth");
     return w;
 }

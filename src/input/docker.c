@@ -189,7 +189,7 @@ void lc_docker_set_unreadable(struct lc_docker_in *d, const char *id, const char
 
     if (!lc_docker_client_id_valid(id) || lc_docker_is_unreadable(d, id))
         return;
-    lc_counter_inc(d->m_log_driver);
+    lc_counter_inc(d->m_skip[LC_DOCKER_SKIP_LOG_DRIVER]);
     lc_logf(LC_LOG_WARN, d->in->conf->name, NULL,
             "container %s (%.12s): its logging driver \"%s\" cannot be read in mode %s%s%s; "
             "its lines are not shipped: %s",
@@ -413,10 +413,21 @@ static void connect_daemon(struct lc_docker_in *d)
 
 /* Plugin ------------------------------------------------------------------- */
 
+static const char *const skip_names[] = {"malformed", "excluded", "too_old", "log_driver", NULL};
+LC_METRIC_VALUES_FIT(struct lc_docker_in, m_skip, skip_names);
+
+/* The series both modes share (each mode registers its own beside them). */
+static const struct lc_metric_row docker_series[] = {
+    {LC_COUNTER, "log_capturer_docker_skipped_total",
+     "Container lines or containers skipped, by reason.", offsetof(struct lc_docker_in, m_skip),
+     "reason", skip_names},
+    {LC_GAUGE, "log_capturer_docker_unreadable_containers",
+     "Containers whose logging driver the mode cannot read (not shipped).",
+     offsetof(struct lc_docker_in, m_unreadable)},
+};
+
 static int docker_init(struct lc_input *in)
 {
-    static const char *const l_reason[] = {"input", "reason", NULL};
-    static const char *const l_in[] = {"input", NULL};
     const struct lc_docker_conf *c = in->conf->conf;
     struct lc_docker_client_opts ao = {.socket_path = c->socket,
                                        .name = in->conf->name,
@@ -427,7 +438,6 @@ static int docker_init(struct lc_input *in)
                                      .nallow = c->labels_allowlist.n,
                                      .name = in->conf->name};
     struct lc_docker_in *d = calloc(1, sizeof(*d));
-    struct lc_metric_family *f;
 
     if (!d)
         return -ENOMEM;
@@ -446,17 +456,8 @@ static int docker_init(struct lc_input *in)
         return -ENOMEM;
     uv_timer_init(in->agent->loop, &d->reconnect);
     d->reconnect.data = d;
-    f = lc_metric_family(LC_COUNTER, "log_capturer_docker_skipped_total",
-                         "Container lines or containers skipped, by reason.", l_reason);
-    d->m_malformed = lc_metric_series(f, in->conf->name, "malformed");
-    d->m_excluded = lc_metric_series(f, in->conf->name, "excluded");
-    d->m_skipped_old = lc_metric_series(f, in->conf->name, "too_old");
-    d->m_log_driver = lc_metric_series(f, in->conf->name, "log_driver");
-    d->m_unreadable = lc_metric_series(
-        lc_metric_family(LC_GAUGE, "log_capturer_docker_unreadable_containers",
-                         "Containers whose logging driver the mode cannot read (not shipped).",
-                         l_in),
-        in->conf->name);
+    lc_metric_register_rows(d, docker_series, LC_METRIC_ROWS(docker_series), "input",
+                            in->conf->name);
     lc_gauge_set(d->m_unreadable, 0);
     return d->ops->init(d);
 }

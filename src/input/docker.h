@@ -47,6 +47,15 @@ struct lc_docker_conf {
     int64_t max_unacked;
 };
 
+/* Why a container line or a container was skipped (docker_skipped_total{reason}). */
+enum {
+    LC_DOCKER_SKIP_MALFORMED,  /* a line not in the log format */
+    LC_DOCKER_SKIP_EXCLUDED,   /* a container the filters leave out */
+    LC_DOCKER_SKIP_TOO_OLD,    /* older than max_age */
+    LC_DOCKER_SKIP_LOG_DRIVER, /* a container whose logging driver the mode cannot read */
+    LC_DOCKER_SKIP_N
+};
+
 struct lc_docker_in {
     struct lc_input *in;
     const struct lc_docker_conf *c;
@@ -61,14 +70,11 @@ struct lc_docker_in {
     size_t closing;
     const struct lc_docker_mode_ops *ops; /* the mode's, picked at init from c->mode */
     void *mode;                           /* the mode's own state (ops->init allocates it) */
-    /* skipped lines and containers, counted by both modes */
-    struct lc_metric_series *m_malformed;
-    struct lc_metric_series *m_excluded;
-    struct lc_metric_series *m_skipped_old;
+    /* skipped lines and containers by reason (LC_DOCKER_SKIP_*), counted by both modes */
+    struct lc_metric_series *m_skip[LC_DOCKER_SKIP_N];
     /* containers whose logging driver the mode cannot read (issue 19), newest first */
     struct lc_docker_unreadable *unreadable;
     size_t nunreadable;
-    struct lc_metric_series *m_log_driver;
     struct lc_metric_series *m_unreadable;
 };
 

@@ -639,7 +639,7 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
     int rc;
 
     if (l->stream == LC_STREAM_SYSTEMERR) {
-        lc_counter_inc(a->d->m_malformed);
+        lc_counter_inc(a->d->m_skip[LC_DOCKER_SKIP_MALFORMED]);
         lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: daemon error in log stream: %.*s",
                 c->id, (int)(l->len > 512 ? 512 : l->len), l->line);
         c->sys_err = true;
@@ -666,7 +666,7 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
     }
     if (!l->has_ts) {
         /* no usable prefix: keep the line, at the stream's time; the position stays */
-        lc_counter_inc(a->d->m_malformed);
+        lc_counter_inc(a->d->m_skip[LC_DOCKER_SKIP_MALFORMED]);
         ts = c->pos.ts_ns > 0 ? c->pos.ts_ns : lc_now_ns();
     } else if (c->skip_left > 0 && ts == c->skip_ts) {
         c->skip_left--; /* emitted before the stream was reopened at this timestamp */
@@ -1054,7 +1054,7 @@ static void attach(struct dcont *c, const struct lc_docker_meta_entry *e)
 
     if (!lc_docker_selected(a->d->c, e) || !lc_docker_relabel_kept(a->d, e)) {
         if (!c->await_start) /* counted once, at its start */
-            lc_counter_inc(a->d->m_excluded);
+            lc_counter_inc(a->d->m_skip[LC_DOCKER_SKIP_EXCLUDED]);
         free_cont(c, false, END_SHUTDOWN);
         return;
     }

@@ -176,7 +176,7 @@ static int attach(struct lc_tail *t, struct dfile *p, const struct lc_docker_met
         p->excluded = true;
         t->waiting = false;
         t->once_target = 0;
-        lc_counter_inc(p->d->m_excluded);
+        lc_counter_inc(p->d->m_skip[LC_DOCKER_SKIP_EXCLUDED]);
         return 0; /* kept open but never read, so the rescan does not reopen it */
     }
     rc = lc_docker_labels(p->d, e, "stdout", &out);
@@ -258,12 +258,12 @@ static bool df_line(struct lc_tail *t, const char *line, size_t len, int64_t now
 
     rc = lc_docker_json_decode(line, len, decode_buf(t), RAW_LINE_MAX, &dl);
     if (rc == -EINVAL) {
-        lc_counter_inc(d->m_malformed);
+        lc_counter_inc(d->m_skip[LC_DOCKER_SKIP_MALFORMED]);
         return !pending(p);
     }
     if (t->skip_old) {
         if (dl.ts_ns < now - d->c->max_age_ms * LC_NS_PER_MSEC) {
-            lc_counter_inc(d->m_skipped_old);
+            lc_counter_inc(d->m_skip[LC_DOCKER_SKIP_TOO_OLD]);
             return !pending(p);
         }
         t->skip_old = false;
@@ -345,7 +345,7 @@ static void df_seek_time(struct lc_tail *t, int64_t cutoff, int64_t size)
     }
     if (lo > t->offset) {
         struct lc_docker_in *d = t->fi->owner;
-        lc_counter_add(d->m_skipped_old, (uint64_t)skipped);
+        lc_counter_add(d->m_skip[LC_DOCKER_SKIP_TOO_OLD], (uint64_t)skipped);
         lc_logf(LC_LOG_INFO, d->in->conf->name, NULL,
                 "%s: skipped %lld lines older than max_age (%lld bytes)", t->path,
                 (long long)skipped, (long long)(lo - t->offset));

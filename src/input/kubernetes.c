@@ -69,16 +69,16 @@ struct lc_k8s_conf {
     struct lc_seclist relabel; /* struct lc_relabel_rule items, prepared at load */
 };
 
+/* Why a pod log line or file was skipped (kubernetes_skipped_total{reason}). */
+enum { SKIP_MALFORMED, SKIP_TOO_OLD, SKIP_PATH, SKIP_EXCLUDED, SKIP_N };
+
 struct lc_k8s_in {
     struct lc_input *in;
     const struct lc_k8s_conf *c;
     struct lc_file_in *files;
     struct lc_file_conf fconf;
     char *glob;
-    struct lc_metric_series *m_malformed;
-    struct lc_metric_series *m_too_old;
-    struct lc_metric_series *m_bad_path;
-    struct lc_metric_series *m_relabelled; /* reason "excluded" */
+    struct lc_metric_series *m_skip[SKIP_N]; /* by reason (SKIP_*) */
     char
         *node; /* $NODE_NAME, else $HOSTNAME (Promtail's Helm chart sets it to the node), or NULL */
 };
@@ -369,7 +369,7 @@ static int k_open(struct lc_tail *t)
     t->priv = p;
     p->k = k;
     if (!parse_path(k, t->path, &kp)) {
-        lc_counter_inc(k->m_bad_path);
+        lc_counter_inc(k->m_skip[SKIP_PATH]);
         lc_logf(LC_LOG_WARN, k->in->conf->name, NULL,
                 "%s: not a kubelet pod log path (<namespace>_<pod>_<uid>/<container>/<n>.log): "
                 "not read",
@@ -383,7 +383,7 @@ static int k_open(struct lc_tail *t)
             return rc;
         }
         if (rc == 0) {
-            lc_counter_inc(k->m_relabelled);
+            lc_counter_inc(k->m_skip[SKIP_EXCLUDED]);
             lc_logf(LC_LOG_INFO, k->in->conf->name, NULL,
                     "%s: dropped by the relabel rules, not read", t->path);
             return k_unread(t);
@@ -421,14 +421,14 @@ static bool k_line(struct lc_tail *t, const char *line, size_t len, int64_t now)
     struct lc_docker_line dl;
 
     if (lc_cri_decode(line, len, &dl) != 0) {
-        lc_counter_inc(k->m_malformed);
+        lc_counter_inc(k->m_skip[SKIP_MALFORMED]);
         lc_logf(LC_LOG_WARN, k->in->conf->name, NULL,
                 "%s: a line not in the CRI log format skipped", t->path);
         return !lc_split_join_pending(p->j);
     }
     if (t->skip_old) {
         if (dl.ts_ns < now - k->c->max_age_ms * LC_NS_PER_MSEC) {
-            lc_counter_inc(k->m_too_old);
+            lc_counter_inc(k->m_skip[SKIP_TOO_OLD]);
             return !lc_split_join_pending(p->j);
         }
         t->skip_old = false;
@@ -475,14 +475,26 @@ static const struct lc_tail_ops k8s_ops = {
 
 /* Plugin ------------------------------------------------------------------- */
 
+static const char *const skip_names[] = {"malformed", "too_old", "path", "excluded", NULL};
+LC_METRIC_VALUES_FIT(struct lc_k8s_in, m_skip, skip_names);
+
+static const struct lc_metric_row k8s_series[] = {
+    {LC_COUNTER, "log_capturer_kubernetes_skipped_total",
+     "Pod log lines or files skipped, by reason (malformed: not CRI; too_old: max_age; path: not "
+     "a kubelet log path; excluded: a log dropped by the relabel rules).",
+     offsetof(struct lc_k8s_in, m_skip), "reason", skip_names},
+};
+static const struct lc_metric_row k8s_file_series[] = {
+    {LC_COUNTER, "log_capturer_file_rotation_gaps_total",
+     "Rotated data deleted before it was read (counted, logged).",
+     offsetof(struct lc_file_in, m_gaps)},
+};
+
 static int k8s_init(struct lc_input *in)
 {
-    static const char *const l_reason[] = {"input", "reason", NULL};
-    static const char *const l_in[] = {"input", NULL};
     const struct lc_k8s_conf *c = in->conf->conf;
     struct lc_k8s_in *k = calloc(1, sizeof(*k));
     struct lc_file_conf *f;
-    struct lc_metric_family *fam;
     const char *node;
     size_t len;
     int rc;
@@ -522,18 +534,10 @@ static int k8s_init(struct lc_input *in)
     rc = lc_file_in_init(in, f, &k8s_ops, k, &k->files);
     if (rc)
         return rc;
-    fam = lc_metric_family(LC_COUNTER, "log_capturer_kubernetes_skipped_total",
-                           "Pod log lines or files skipped, by reason (malformed: not CRI; "
-                           "too_old: max_age; path: not a kubelet log path; excluded: a log "
-                           "dropped by the relabel rules).",
-                           l_reason);
-    k->m_malformed = lc_metric_series(fam, in->conf->name, "malformed");
-    k->m_too_old = lc_metric_series(fam, in->conf->name, "too_old");
-    k->m_bad_path = lc_metric_series(fam, in->conf->name, "path");
-    k->m_relabelled = lc_metric_series(fam, in->conf->name, "excluded");
-    fam = lc_metric_family(LC_COUNTER, "log_capturer_file_rotation_gaps_total",
-                           "Rotated data deleted before it was read (counted, logged).", l_in);
-    k->files->m_gaps = lc_metric_series(fam, in->conf->name);
+    lc_metric_register_rows(k, k8s_series, LC_METRIC_ROWS(k8s_series), "input", in->conf->name);
+    /* the file tailer counts this input's rotation gaps in its own field */
+    lc_metric_register_rows(k->files, k8s_file_series, LC_METRIC_ROWS(k8s_file_series), "input",
+                            in->conf->name);
     return 0;
 }
 

@@ -72,12 +72,15 @@ struct lc_loki_req {
 };
 
 enum { ST_2XX, ST_4XX, ST_429, ST_5XX, ST_ERROR, ST_OTHER, ST_N };
-static const char *const status_names[ST_N] = {"2xx", "4xx", "429", "5xx", "error", "other"};
+static const char *const status_names[ST_N + 1] = {"2xx",   "4xx",   "429", "5xx",
+                                                   "error", "other", NULL};
+
+enum { BYTES_RAW, BYTES_WIRE };
+enum { CONN_NEW, CONN_REUSED };
 
 struct lc_loki_metrics {
     struct lc_metric_series *requests[ST_N];
-    struct lc_metric_series *bytes_raw;
-    struct lc_metric_series *bytes_wire;
+    struct lc_metric_series *bytes[2]; /* raw, wire (BYTES_*) */
     struct lc_metric_series *entries;  /* histogram */
     struct lc_metric_series *latency;  /* histogram */
     struct lc_metric_series *phase[3]; /* histograms: wait, upload, total (curl's timers) */
@@ -88,8 +91,7 @@ struct lc_loki_metrics {
     struct lc_metric_series *utf8_repaired;
     struct lc_metric_series *breaker_state;
     struct lc_metric_series *breaker_opens;
-    struct lc_metric_series *conn_new;
-    struct lc_metric_series *conn_reused;
+    struct lc_metric_series *conn[2]; /* new, reused (CONN_*) */
     struct lc_metric_series *inflight;
     struct lc_metric_series *waiting;
     struct lc_metric_series *dead_lettered;
@@ -369,8 +371,8 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
     lc_histogram_observe(lk->m.latency, (double)(now - rq->started_ns) / 1e9);
     observe_phases(lk, easy);
     lc_curl_conn_stats(lk->curl, &opened, &reused);
-    lc_counter_add(lk->m.conn_new, opened - lk->conn_opened);
-    lc_counter_add(lk->m.conn_reused, reused - lk->conn_reused);
+    lc_counter_add(lk->m.conn[CONN_NEW], opened - lk->conn_opened);
+    lc_counter_add(lk->m.conn[CONN_REUSED], reused - lk->conn_reused);
     lk->conn_opened = opened;
     lk->conn_reused = reused;
     if (result == CURLE_OK)
@@ -535,8 +537,8 @@ static void send_encoded(struct lc_loki *lk, struct lc_loki_req *rq)
         return;
     }
     lc_histogram_observe(lk->m.entries, b->n);
-    lc_counter_add(lk->m.bytes_raw, rq->raw_len);
-    lc_counter_add(lk->m.bytes_wire, rq->body.len);
+    lc_counter_add(lk->m.bytes[BYTES_RAW], rq->raw_len);
+    lc_counter_add(lk->m.bytes[BYTES_WIRE], rq->body.len);
 }
 
 /* On the pool thread: only the worker's encoder, this slot's body and its batch are touched. */
@@ -778,89 +780,84 @@ static bool loki_healthy(struct lc_output *out, const char **state)
     return true;
 }
 
+static const char *const bytes_names[] = {"raw", "wire", NULL};
+static const char *const conn_names[] = {"new", "reused", NULL};
+static const char *const phase_names[] = {"wait", "upload", "total", NULL};
+static const double ph_b[] = {0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05,
+                              0.1,   0.25,   0.5,   1,    2.5,   10};
+static const double lat_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+static const double ent_b[] = {1, 10, 50, 100, 500, 1000, 5000, 10000, 50000};
+#define M(field)   offsetof(struct lc_loki_metrics, field)
+#define BUCKETS(b) b, (int)(sizeof(b) / sizeof((b)[0]))
+
+LC_METRIC_VALUES_FIT(struct lc_loki_metrics, requests, status_names);
+LC_METRIC_VALUES_FIT(struct lc_loki_metrics, bytes, bytes_names);
+LC_METRIC_VALUES_FIT(struct lc_loki_metrics, conn, conn_names);
+LC_METRIC_VALUES_FIT(struct lc_loki_metrics, phase, phase_names);
+
+/* The output's series (labelled output=NAME), in the order /metrics lists them. */
+static const struct lc_metric_row loki_series[] = {
+    {LC_COUNTER, "log_capturer_loki_requests_total",
+     "Push requests by answer: 2xx, 4xx, 429, 5xx, error (transport), other.", M(requests),
+     "status", status_names},
+    {LC_COUNTER, "log_capturer_loki_sent_bytes_total",
+     "Push body bytes before (raw) and after (wire) compression.", M(bytes), "stage", bytes_names},
+    {LC_HISTOGRAM, "log_capturer_loki_batch_entries", "Entries per push request.", M(entries), NULL,
+     NULL, BUCKETS(ent_b)},
+    {LC_HISTOGRAM, "log_capturer_loki_request_duration_seconds",
+     "Push request latency, connect included.", M(latency), NULL, NULL, BUCKETS(lat_b)},
+    {LC_HISTOGRAM, "log_capturer_loki_request_phase_seconds",
+     "Push request phases by libcurl's timers: wait (queued, connect), upload (body sent and "
+     "answer read), total.",
+     M(phase), "phase", phase_names, BUCKETS(ph_b)},
+    {LC_COUNTER, "log_capturer_loki_retries_total",
+     "Batches put in the retry queue after a retryable failure.", M(retries)},
+    {LC_GAUGE, "log_capturer_loki_retry_queue_batches", "Batches waiting for a retry.",
+     M(retry_batches)},
+    {LC_GAUGE, "log_capturer_loki_retry_queue_bytes", "Bytes of the batches waiting for a retry.",
+     M(retry_bytes)},
+    {LC_GAUGE, "log_capturer_loki_inflight_requests", "Push requests in flight.", M(inflight)},
+    {LC_GAUGE, "log_capturer_loki_waiting_batches",
+     "Batches waiting for a request slot (or for the breaker).", M(waiting)},
+    {LC_COUNTER, "log_capturer_loki_utf8_repaired_records_total",
+     "Records whose line was not valid UTF-8 (Loki takes UTF-8 only): each invalid byte was "
+     "sent as '?'.",
+     M(utf8_repaired)},
+    {LC_GAUGE, "log_capturer_loki_breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open.",
+     M(breaker_state)},
+    {LC_COUNTER, "log_capturer_loki_breaker_opens_total", "Times the circuit breaker opened.",
+     M(breaker_opens)},
+    {LC_COUNTER, "log_capturer_loki_connections_total",
+     "Push requests by connection: new (opened for it) or reused.", M(conn), "kind", conn_names},
+    {LC_COUNTER, "log_capturer_loki_dead_lettered_batches_total",
+     "Batches written to the dead-letter queue.", M(dead_lettered)},
+    {LC_COUNTER, "log_capturer_loki_auth_failures_total",
+     "Push requests answered 401 or 403: their batches are held (never dead-lettered) until the "
+     "credentials work again.",
+     M(auth_failures)},
+};
+
+#undef M
+#undef BUCKETS
+
+/*
+ * The table, then the one family with two labels besides the output's (a
+ * row has at most one), then the DLQ's own series.
+ */
 static void register_metrics(struct lc_loki *lk)
 {
-    static const char *const l_out[] = {"output", NULL};
-    static const char *const l_status[] = {"output", "status", NULL};
-    static const char *const l_stage[] = {"output", "stage", NULL};
     static const char *const l_ts[] = {"output", "reason", "action", NULL};
-    static const char *const l_kind[] = {"output", "kind", NULL};
-    static const char *const l_phase[] = {"output", "phase", NULL};
-    static const double ph_b[] = {0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05,
-                                  0.1,   0.25,   0.5,   1,    2.5,   10};
-    static const double lat_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
-    static const double ent_b[] = {1, 10, 50, 100, 500, 1000, 5000, 10000, 50000};
     struct lc_loki_metrics *m = &lk->m;
     struct lc_metric_family *f;
     const char *n = lk->name;
 
-    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_requests_total",
-                         "Push requests by answer: 2xx, 4xx, 429, 5xx, error (transport), other.",
-                         l_status);
-    for (int i = 0; i < ST_N; i++)
-        m->requests[i] = lc_metric_series(f, n, status_names[i]);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_sent_bytes_total",
-                         "Push body bytes before (raw) and after (wire) compression.", l_stage);
-    m->bytes_raw = lc_metric_series(f, n, "raw");
-    m->bytes_wire = lc_metric_series(f, n, "wire");
-    f = lc_metric_histogram("log_capturer_loki_batch_entries", "Entries per push request.", l_out,
-                            ent_b, (int)(sizeof(ent_b) / sizeof(ent_b[0])));
-    m->entries = lc_metric_series(f, n);
-    f = lc_metric_histogram("log_capturer_loki_request_duration_seconds",
-                            "Push request latency, connect included.", l_out, lat_b,
-                            (int)(sizeof(lat_b) / sizeof(lat_b[0])));
-    m->latency = lc_metric_series(f, n);
-    f = lc_metric_histogram("log_capturer_loki_request_phase_seconds",
-                            "Push request phases by libcurl's timers: wait (queued, connect), "
-                            "upload (body sent and answer read), total.",
-                            l_phase, ph_b, (int)(sizeof(ph_b) / sizeof(ph_b[0])));
-    m->phase[0] = lc_metric_series(f, n, "wait");
-    m->phase[1] = lc_metric_series(f, n, "upload");
-    m->phase[2] = lc_metric_series(f, n, "total");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_retries_total",
-                         "Batches put in the retry queue after a retryable failure.", l_out);
-    m->retries = lc_metric_series(f, n);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_loki_retry_queue_batches",
-                         "Batches waiting for a retry.", l_out);
-    m->retry_batches = lc_metric_series(f, n);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_loki_retry_queue_bytes",
-                         "Bytes of the batches waiting for a retry.", l_out);
-    m->retry_bytes = lc_metric_series(f, n);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_loki_inflight_requests",
-                         "Push requests in flight.", l_out);
-    m->inflight = lc_metric_series(f, n);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_loki_waiting_batches",
-                         "Batches waiting for a request slot (or for the breaker).", l_out);
-    m->waiting = lc_metric_series(f, n);
+    lc_metric_register_rows(m, loki_series, LC_METRIC_ROWS(loki_series), "output", n);
     f = lc_metric_family(LC_COUNTER, "log_capturer_loki_timestamp_records_total",
                          "Records outside Loki's timestamp window, by reason and action.", l_ts);
     m->ts_old_dropped = lc_metric_series(f, n, "too_old", "dropped");
     m->ts_old_clamped = lc_metric_series(f, n, "too_old", "clamped");
     m->ts_old_sent = lc_metric_series(f, n, "too_old", "sent");
     m->ts_future_clamped = lc_metric_series(f, n, "too_new", "clamped");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_utf8_repaired_records_total",
-                         "Records whose line was not valid UTF-8 (Loki takes UTF-8 only): each "
-                         "invalid byte was sent as '?'.",
-                         l_out);
-    m->utf8_repaired = lc_metric_series(f, n);
-    f = lc_metric_family(LC_GAUGE, "log_capturer_loki_breaker_state",
-                         "Circuit breaker: 0 closed, 1 open, 2 half-open.", l_out);
-    m->breaker_state = lc_metric_series(f, n);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_breaker_opens_total",
-                         "Times the circuit breaker opened.", l_out);
-    m->breaker_opens = lc_metric_series(f, n);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_connections_total",
-                         "Push requests by connection: new (opened for it) or reused.", l_kind);
-    m->conn_new = lc_metric_series(f, n, "new");
-    m->conn_reused = lc_metric_series(f, n, "reused");
-    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_dead_lettered_batches_total",
-                         "Batches written to the dead-letter queue.", l_out);
-    m->dead_lettered = lc_metric_series(f, n);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_loki_auth_failures_total",
-                         "Push requests answered 401 or 403: their batches are held (never "
-                         "dead-lettered) until the credentials work again.",
-                         l_out);
-    m->auth_failures = lc_metric_series(f, n);
     lc_dlq_metrics_register(&m->dlq, n);
 }
 

@@ -330,11 +330,16 @@ static void ndjson_free(struct lc_output *out)
     out->ctx = NULL;
 }
 
+static const struct lc_metric_row ndjson_series[] = {
+    {LC_COUNTER, "log_capturer_output_written_bytes_total", "Bytes written by a local output.",
+     offsetof(struct lc_ndjson, m_bytes)},
+    {LC_COUNTER, "log_capturer_output_write_errors_total",
+     "Failed writes of a local output (retried).", offsetof(struct lc_ndjson, m_errors)},
+};
+
 static int ndjson_init_common(struct lc_output *out, int fd, bool own)
 {
-    static const char *const l_out[] = {"output", NULL};
     struct lc_ndjson *nj = calloc(1, sizeof(*nj));
-    struct lc_metric_family *f;
 
     if (!nj) {
         if (own)
@@ -348,12 +353,8 @@ static int ndjson_init_common(struct lc_output *out, int fd, bool own)
     lc_buf_init(&nj->out, (size_t)out->agent->cfg->batch_bytes * 8 + (1u << 20));
     uv_timer_init(out->agent->loop, &nj->retry_timer);
     nj->retry_timer.data = out;
-    f = lc_metric_family(LC_COUNTER, "log_capturer_output_written_bytes_total",
-                         "Bytes written by a local output.", l_out);
-    nj->m_bytes = lc_metric_series(f, out->conf->name);
-    f = lc_metric_family(LC_COUNTER, "log_capturer_output_write_errors_total",
-                         "Failed writes of a local output (retried).", l_out);
-    nj->m_errors = lc_metric_series(f, out->conf->name);
+    lc_metric_register_rows(nj, ndjson_series, LC_METRIC_ROWS(ndjson_series), "output",
+                            out->conf->name);
     out->ctx = nj;
     return 0;
 }
