@@ -581,25 +581,38 @@ out_close:
     return rc;
 }
 
+/*
+ * Opens dir and lists its segments, oldest first: the segment count (or a
+ * negative errno from the scan), with *dirfd and *segs the caller's to close
+ * and free; a negative errno with nothing to release when dir cannot be opened.
+ */
+static int open_segments(const char *dir, int *dirfd, struct lc_dlq_seg **segs, int64_t *total)
+{
+    *dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfd < 0)
+        return -errno;
+    *segs = calloc(DLQ_MAX_SEGS, sizeof(**segs));
+    if (!*segs) {
+        close(*dirfd);
+        *dirfd = -1;
+        return -ENOMEM;
+    }
+    return scan(*dirfd, *segs, DLQ_MAX_SEGS, total);
+}
+
 int lc_dlq_replay(const char *dir, lc_dlq_replay_fn fn, void *arg,
                   void (*progress)(const struct lc_dlq_replay_stats *st, void *arg),
                   struct lc_dlq_replay_stats *st)
 {
-    struct lc_dlq_seg *segs;
+    struct lc_dlq_seg *segs = NULL;
     int64_t total;
     char name[64];
-    int dirfd, n, rc = 0;
+    int dirfd = -1, n, rc = 0;
 
     memset(st, 0, sizeof(*st));
-    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    n = open_segments(dir, &dirfd, &segs, &total);
     if (dirfd < 0)
-        return -errno;
-    segs = calloc(DLQ_MAX_SEGS, sizeof(*segs));
-    if (!segs) {
-        close(dirfd);
-        return -ENOMEM;
-    }
-    n = scan(dirfd, segs, DLQ_MAX_SEGS, &total);
+        return n;
     if (n < 0)
         rc = n;
     st->segments = n > 0 ? (uint32_t)n : 0;
@@ -619,21 +632,15 @@ int lc_dlq_replay(const char *dir, lc_dlq_replay_fn fn, void *arg,
 
 int lc_dlq_list(const char *dir, FILE *f)
 {
-    struct lc_dlq_seg *segs;
+    struct lc_dlq_seg *segs = NULL;
     int64_t total;
     uint64_t all = 0;
     char name[64];
-    int dirfd, n;
+    int dirfd = -1, n;
 
-    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    n = open_segments(dir, &dirfd, &segs, &total);
     if (dirfd < 0)
-        return -errno;
-    segs = calloc(DLQ_MAX_SEGS, sizeof(*segs));
-    if (!segs) {
-        close(dirfd);
-        return -ENOMEM;
-    }
-    n = scan(dirfd, segs, DLQ_MAX_SEGS, &total);
+        return n;
     for (int i = 0; i < n; i++) {
         seg_name(name, sizeof(name), segs[i].seq);
         uint64_t lines = count_lines_at(dirfd, name);

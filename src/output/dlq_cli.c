@@ -52,8 +52,7 @@ struct replay {
     uint32_t nsets, sets_cap;
     struct lc_kv *pairs;
     uint32_t npairs, pairs_cap;
-    char resp[512];
-    size_t resp_len;
+    struct lc_loki_answer resp;
     char errbuf[CURL_ERROR_SIZE];
     bool tty;
     struct lc_dlq_cli_result *res;
@@ -247,19 +246,6 @@ static bool parse_line(struct replay *r, char *line, size_t len, size_t *arena_l
 
 /* ---- sending ---------------------------------------------------------------- */
 
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-    struct replay *r = arg;
-    size_t len = sz * n;
-    size_t room = sizeof(r->resp) - 1 - r->resp_len;
-    size_t k = len < room ? len : room;
-
-    memcpy(r->resp + r->resp_len, p, k);
-    r->resp_len += k;
-    r->resp[r->resp_len] = '\0';
-    return len;
-}
-
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
@@ -316,9 +302,9 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
                      lc_loki_conf_headers_for(&r->http, &r->tenant, tenant));
     for (uint32_t attempt = 1;; attempt++) {
         long status = 0;
-        r->resp_len = 0;
+        r->resp.len = 0;
         r->errbuf[0] = '\0';
-        r->resp[0] = '\0';
+        r->resp.text[0] = '\0';
         CURLcode cr = curl_easy_perform(r->easy);
         if (cr == CURLE_OK)
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -329,7 +315,7 @@ static enum lc_dlq_verdict replay_line(const char *cline, size_t len, void *arg)
             return LC_DLQ_REMOVE;
         }
         char shown[CURL_ERROR_SIZE * 2];
-        lc_redact_text(r->resp, r->resp_len < 200 ? r->resp_len : 200, shown, sizeof(shown));
+        lc_redact_text(r->resp.text, r->resp.len < 200 ? r->resp.len : 200, shown, sizeof(shown));
         if (sr == LC_SEND_AUTH) {
             /* bad credentials fail every batch alike: keep them all, stop now */
             clear_progress(r);
@@ -407,8 +393,8 @@ int lc_dlq_cli_replay(const struct lc_loki_conf *c, const struct lc_kvlist *labe
         goto out;
     }
     rc = lc_loki_conf_easy_setup(r.easy, &r.http, c);
-    curl_easy_setopt(r.easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(r.easy, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(r.easy, CURLOPT_WRITEFUNCTION, lc_loki_answer_write);
+    curl_easy_setopt(r.easy, CURLOPT_WRITEDATA, &r.resp);
     curl_easy_setopt(r.easy, CURLOPT_ERRORBUFFER, r.errbuf);
     lc_loki_conf_forget_secrets(&r.http);
     lc_loki_conf_warn_insecure(c, name);

@@ -47,7 +47,6 @@
  * the inputs instead of reading more (backpressure, no new victims).
  */
 
-#define LOKI_RESP_MAX   4096
 #define LOKI_FLUSH_WAIT 1000 /* ms: the longest wait for a retry once flush() asked */
 
 struct lc_loki;
@@ -59,8 +58,7 @@ struct lc_loki_req {
     struct lc_loki_tenant_header tenant; /* this request's X-Scope-OrgID */
     struct lc_batch *b;                  /* in flight, or NULL when the slot is free */
     struct lc_buf body;
-    char resp[LOKI_RESP_MAX];
-    size_t resp_len;
+    struct lc_loki_answer resp;
     char retry_after[64];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detailed message; redacted before use */
     int64_t started_ns;
@@ -293,9 +291,9 @@ static void hold(struct lc_loki *lk, struct lc_batch *b)
 /* The answer's body for a log line or the DLQ: at most max bytes, credentials masked. */
 static const char *shown_body(const struct lc_loki_req *rq, size_t max, char *out, size_t outlen)
 {
-    if (!rq->resp_len)
+    if (!rq->resp.len)
         return "(no body)";
-    lc_redact_text(rq->resp, rq->resp_len < max ? rq->resp_len : max, out, outlen);
+    lc_redact_text(rq->resp.text, rq->resp.len < max ? rq->resp.len : max, out, outlen);
     return out;
 }
 
@@ -410,7 +408,7 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
                 "push rejected with %ld: %s; the batch goes to the dead-letter queue", status,
                 shown_body(rq, 300, body, sizeof(body)));
         lc_breaker_success(&lk->br); /* the server is alive and answering */
-        dead_letter(lk, b, "rejected", status, rq->resp, rq->resp_len);
+        dead_letter(lk, b, "rejected", status, rq->resp.text, rq->resp.len);
         break;
     }
     }
@@ -421,19 +419,6 @@ static void on_request_done(CURL *easy, CURLcode result, void *arg)
                 (long long)lk->conf->breaker.cooldown_ms);
     }
     pump(lk);
-}
-
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-    struct lc_loki_req *rq = arg;
-    size_t len = sz * n;
-    size_t room = sizeof(rq->resp) - 1 - rq->resp_len;
-    size_t k = len < room ? len : room;
-
-    memcpy(rq->resp + rq->resp_len, p, k);
-    rq->resp_len += k;
-    rq->resp[rq->resp_len] = '\0';
-    return len;
 }
 
 static size_t on_header(char *p, size_t sz, size_t n, void *arg)
@@ -526,8 +511,8 @@ static void send_encoded(struct lc_loki *lk, struct lc_loki_req *rq)
     curl_easy_setopt(rq->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body.len);
     curl_easy_setopt(rq->easy, CURLOPT_HTTPHEADER,
                      lc_loki_conf_headers_for(&lk->http, &rq->tenant, b->tenant));
-    rq->resp_len = 0;
-    rq->resp[0] = '\0';
+    rq->resp.len = 0;
+    rq->resp.text[0] = '\0';
     rq->retry_after[0] = '\0';
     rq->errbuf[0] = '\0';
     rq->started_ns = lc_mono_ns();
@@ -971,8 +956,8 @@ static int loki_init(struct lc_output *out)
             goto out_free;
         }
         rc = lc_loki_conf_easy_setup(rq->easy, &lk->http, c);
-        curl_easy_setopt(rq->easy, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(rq->easy, CURLOPT_WRITEDATA, rq);
+        curl_easy_setopt(rq->easy, CURLOPT_WRITEFUNCTION, lc_loki_answer_write);
+        curl_easy_setopt(rq->easy, CURLOPT_WRITEDATA, &rq->resp);
         curl_easy_setopt(rq->easy, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(rq->easy, CURLOPT_HEADERDATA, rq);
         curl_easy_setopt(rq->easy, CURLOPT_ERRORBUFFER, rq->errbuf);

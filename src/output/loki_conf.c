@@ -439,3 +439,16 @@ const char *lc_loki_conf_encoding_name(const struct lc_loki_conf *c)
 {
     return encoding_names[c->encoding];
 }
+
+size_t lc_loki_answer_write(char *p, size_t sz, size_t n, void *answer)
+{
+    struct lc_loki_answer *a = answer;
+    size_t len = sz * n;
+    size_t room = sizeof(a->text) - 1 - a->len;
+    size_t k = len < room ? len : room;
+
+    memcpy(a->text + a->len, p, k);
+    a->len += k;
+    a->text[a->len] = '\0';
+    return len;
+}

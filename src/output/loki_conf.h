@@ -126,6 +126,17 @@ const char *lc_loki_conf_dlq_dir(const struct lc_loki_conf *c, const char *state
 /* Creates the encoder c asks for, with the output's static labels. */
 int lc_loki_conf_encoder(struct lc_loki_enc **out, const struct lc_loki_conf *c,
                          const struct lc_kvlist *labels, size_t max_body);
+/* The start of a push answer's body: Loki says there why it refused a batch. */
+#define LC_LOKI_ANSWER_MAX 4096
+struct lc_loki_answer {
+    size_t len;
+    char text[LC_LOKI_ANSWER_MAX]; /* NUL-terminated; the rest of a longer body is dropped */
+};
+/*
+ * A CURLOPT_WRITEFUNCTION that keeps the start of the body in the struct
+ * lc_loki_answer given as CURLOPT_WRITEDATA (len set to 0 before each request).
+ */
+size_t lc_loki_answer_write(char *p, size_t sz, size_t n, void *answer);
 /* The name of c's encoding ("protobuf", "json"), for messages. */
 const char *lc_loki_conf_encoding_name(const struct lc_loki_conf *c);
 

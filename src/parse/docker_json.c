@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "parse/timestamp.h"
+#include "parse/utf8.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -423,23 +424,6 @@ value:
     }
 }
 
-/* Length of out[0..n) without a UTF-8 sequence cut short at its end. */
-static size_t utf8_trim_cut(const char *out, size_t n)
-{
-    if (n == 0)
-        return 0;
-    size_t i = n - 1;
-    while (i > 0 && n - i < 4 && ((unsigned char)out[i] & 0xC0) == 0x80)
-        i--;
-    unsigned char lead = (unsigned char)out[i];
-    size_t need = lead < 0x80             ? 1
-                  : (lead & 0xE0) == 0xC0 ? 2
-                  : (lead & 0xF0) == 0xE0 ? 3
-                  : (lead & 0xF8) == 0xF0 ? 4
-                                          : 1;
-    return i + need > n ? i : n;
-}
-
 /* Fills dl from a decoded "log" and says whether it was cut. */
 static int finish_log(struct lc_docker_line *dl, char *out, const struct sink *k, bool ends_nl)
 {
@@ -447,7 +431,7 @@ static int finish_log(struct lc_docker_line *dl, char *out, const struct sink *k
     bool cut = k->dropped > (ends_nl ? 1u : 0u);
     size_t n = k->len;
     if (cut)
-        n = utf8_trim_cut(out, n);
+        n = lc_utf8_trim_cut(out, n);
     else if (ends_nl && k->dropped == 0)
         n--;
     dl->log = out;
@@ -616,7 +600,7 @@ static int joiner_emit(struct lc_docker_joiner *j, const char **line, size_t *le
 {
     size_t n = j->len;
     if (j->dropped)
-        n = utf8_trim_cut(j->buf, n);
+        n = lc_utf8_trim_cut(j->buf, n);
     j->dropped += j->len - n;
     *line = j->buf;
     *len = n;
@@ -632,7 +616,7 @@ int lc_docker_join(struct lc_docker_joiner *j, const struct lc_docker_line *dl, 
         /* the common case: a whole line, returned in place */
         size_t n = dl->log_len;
         if (n > j->cap)
-            n = utf8_trim_cut(dl->log, j->cap);
+            n = lc_utf8_trim_cut(dl->log, j->cap);
         j->dropped = dl->log_len - n;
         *line = dl->log;
         *len = n;

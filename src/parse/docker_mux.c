@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "parse/timestamp.h"
+#include "parse/utf8.h"
 
 #define HDR_LEN     8
 #define TS_MAX      40   /* longest "<RFC3339>" prefix we look for before the space */
@@ -43,23 +44,6 @@ struct lc_docker_mux {
     bool errtrunc;
     char err[SYSERR_MAX];
 };
-
-/* Length of p[0..n) without a UTF-8 sequence cut short at its end. */
-static size_t utf8_trim_cut(const char *p, size_t n)
-{
-    if (n == 0)
-        return 0;
-    size_t i = n - 1;
-    while (i > 0 && n - i < 4 && ((unsigned char)p[i] & 0xC0) == 0x80)
-        i--;
-    unsigned char lead = (unsigned char)p[i];
-    size_t need = lead < 0x80             ? 1
-                  : (lead & 0xE0) == 0xC0 ? 2
-                  : (lead & 0xF0) == 0xE0 ? 3
-                  : (lead & 0xF8) == 0xF0 ? 4
-                                          : 1;
-    return i + need > n ? i : n;
-}
 
 static void stream_line_start(const struct lc_docker_mux *m, struct mux_stream *s)
 {
@@ -114,7 +98,7 @@ static int emit(struct lc_docker_mux *m, int stream, const char *p, size_t n, in
         truncated = true;
     }
     if (truncated)
-        n = utf8_trim_cut(p, n);
+        n = lc_utf8_trim_cut(p, n);
     struct lc_docker_mux_line l = {
         .line = p,
         .len = n,
