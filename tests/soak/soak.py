@@ -22,6 +22,7 @@ compared with limits, together with final-versus-baseline bounds. Exit status: 0
 
 import argparse
 import csv
+import http.client
 import json
 import os
 import re
@@ -776,6 +777,10 @@ class Harness:
         while not self.abort.is_set():
             try:
                 self.collector.poll()
+            except http.client.HTTPException as e:
+                # a page cut short (seen once in an hour, IncompleteRead): the offset did
+                # not move, the next poll (and the drain's) reads it again; nothing is lost
+                self.events.add("collect-retry", repr(e))
             except (OSError, ValueError) as e:
                 if self.phase == "outage":  # the fake is down on purpose
                     self.events.add("collect-retry", repr(e))
