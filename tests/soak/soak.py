@@ -58,8 +58,8 @@ API_GAP_RE = re.compile(r"container ([0-9a-f]{12}): lost in rotation: its log no
 API_LOST_RE = re.compile(r"container ([0-9a-f]{12}): .*\blost$")
 # ... and the one that says from when: a removed container's unread tail
 API_TAIL_RE = re.compile(r"container ([0-9a-f]{12}): removed before its log stream reached the "
-                         r"last line of its log \((\S+)\): its lines after (\S+), up to that one, "
-                         r"are lost")
+                         r"last line of its log \((\S+)\): its lines after (its start|\S+), "
+                         r"up to that one, are lost")
 
 
 def rfc3339_ns(s):
@@ -94,7 +94,7 @@ def api_tails(log_records):
         msg = r.get("msg", "")
         m = API_TAIL_RE.search(msg)
         if m:
-            frm = None if m.group(3) == "its" else rfc3339_ns(m.group(3))
+            frm = None if m.group(3) == "its start" else rfc3339_ns(m.group(3))
             old = tails.get(m.group(1), frm)
             tails[m.group(1)] = None if old is None or frm is None else max(old, frm)
         else:
@@ -102,6 +102,18 @@ def api_tails(log_records):
             if m:
                 tails[m.group(1)] = None
     return tails
+
+
+def api_tail_ranges(log_records):
+    """The time ranges of api mode's tail warnings: {cid12: [(from, to)]} in ns (from 0 when
+    the warning says "its start")."""
+    ranges = {}
+    for r in log_records:
+        m = API_TAIL_RE.search(r.get("msg", ""))
+        if m:
+            frm = 0 if m.group(3) == "its start" else rfc3339_ns(m.group(3))
+            ranges.setdefault(m.group(1), []).append((frm, rfc3339_ns(m.group(2)) + 1))
+    return ranges
 
 
 NO_TAIL = object()
@@ -1145,7 +1157,13 @@ def excuse_api_gaps(tracker, ranges, log_records, cids, group="dapi"):
     (api_gap_excused); cids maps a container name to its id. Returns (excused keys, lines
     excused, gaps logged, suppressed)."""
     gaps, suppressed = api_gaps(log_records)
+    ngaps = sum(len(v) for v in gaps.values())
     tails = api_tails(log_records)
+    # A tail warning says "its lines after FROM, up to [the log's last line, TO], are lost":
+    # a range like a gap's, for every run of the container (one restarted while the agent
+    # was behind loses the end of a run before its last one too)
+    for cid, rng in api_tail_ranges(log_records).items():
+        gaps.setdefault(cid, []).extend(rng)
     runs = {}  # name -> its last run: only that run's tail is the removed container's
     for key in list(tracker.written):
         name, _, rest = key[len(group) + 1:].partition(".r")
@@ -1162,7 +1180,7 @@ def excuse_api_gaps(tracker, ranges, log_records, cids, group="dapi"):
                            tails.get(cid, NO_TAIL) if last_run else NO_TAIL):
             keys.add(key)
     lines = sum(hi - lo + 1 for k in keys for lo, hi in tracker.lost_runs(k))
-    return keys, lines, sum(len(v) for v in gaps.values()), suppressed
+    return keys, lines, ngaps, suppressed
 
 
 def _excuse_missed(self, ranges, missed):
