@@ -3,6 +3,7 @@
 #include "input/docker_api.h"
 #include "input/docker.h"
 #include "input/docker_replay.h"
+#include "input/docker_tail.h"
 
 #include "core/labels.h"
 #include "core/log.h"
@@ -63,12 +64,22 @@
  * from it to their end (the daemon does not follow a stopped container); the
  * removed ones are counted as missed.
  *
- * Removed while behind (soak). A container stopped and removed while its
- * stream is behind (paused) loses what the daemon's follower had not sent: it
- * ends with the file, and a removed container cannot be read again. The time
- * of its json-file log's last message is noted at `die` (tail_ts()); once it
- * is gone, a last line emitted before it is counted as missed and logged
- * (check_tail()). Not counted when the log is not visible from here.
+ * Removed while behind (issue 13). A container stopped and removed while its
+ * stream is behind (paused) would lose what the daemon's follower had not
+ * sent: it ends with the file, and a removed container cannot be read again.
+ * So at `die` the time of its json-file log's last message is noted and,
+ * while the stream is behind it, the file is held open (note_end(); at most
+ * TAIL_HELD_MAX at once, released when the stream reaches that message). Once
+ * the container is gone and its stream over, the rest is read from the held
+ * descriptor (the daemon unlinked the file), records the stream emitted
+ * skipped, a few 64 KiB reads per tick while the pipeline takes lines
+ * (recover(), DC_TAIL, input/docker_tail.h); then the entry and its row go.
+ * Still only counted as missed and logged with the time range (check_tail(),
+ * lost_range()): lines rotated into files the destroy deleted (only the
+ * current file is held), and the tail of a container whose log could not be
+ * held (TAIL_HELD_MAX reached: skipped_total{reason="max_held_logs"}). Not
+ * known at all when the log is not visible from here (not json-file, or
+ * another mount namespace).
  *
  * Replays (issue 18). The daemon's follow re-sends entries at json-file
  * rotations; per container and stream a record older than the newest emitted,
@@ -98,12 +109,22 @@
 #define JUMP_FACTOR      8     /* ... this many times the usual: was a generation skipped? */
 #define MTIME_SLACK_NS   (10 * LC_NS_PER_MSEC) /* file times are the kernel's coarse clock */
 #define GEN_MAX          32                    /* rotated generations looked at (max-file) */
+/*
+ * Logs held open from a `die` at once (an fd each; a recovery also holds
+ * about 2 * max_line_bytes + 320 KiB): a burst of dying containers behind
+ * their logs must not take the agent's descriptors. One more is counted and
+ * its unread tail, if it is removed, is only counted as lost.
+ */
+#define TAIL_HELD_MAX  16
+#define TAIL_READS     4             /* a recovery's reads per tick (64 KiB each) */
+#define TAIL_MARGIN_NS LC_NS_PER_SEC /* stdout and stderr records may be out of time order */
 
 enum dc_state {
     DC_INSPECT, /* waiting for metadata */
     DC_STREAM,  /* a log stream is open */
     DC_RETRY,   /* the stream broke; reopened at retry_ms */
     DC_STOPPED, /* the container stopped: no stream, the source is kept */
+    DC_TAIL,    /* removed while behind: the rest is read from its held log (recover()) */
 };
 
 struct dapi;
@@ -140,9 +161,13 @@ struct dcont {
     bool gap_check;  /* the open stream's first record is compared with pos (gap()) */
     struct lc_docker_replay replay[2]; /* stdout, stderr: what was emitted (issue 18) */
     char *log_path;                    /* the engine's log file (inspect's LogPath), or NULL */
-    int64_t end_ts;        /* its log's last record at its last `die` (tail_ts()); 0: unknown */
-    bool tail_checked;     /* a loss was counted, or its tail was checked, since the last open */
-    int64_t stall_base_ms; /* when its size was noted in this quiet spell; 0: not */
+    int64_t end_ts;    /* its log's last record at its last `die` (note_end()); 0: unknown */
+    bool tail_checked; /* a loss was counted, or its tail was checked, since the last open */
+    int tail_fd;       /* its log, held from `die` while the stream is behind; -1: none */
+    bool tail_unheld;  /* behind at `die`, but TAIL_HELD_MAX logs were held already */
+    struct lc_docker_tail *tail; /* DC_TAIL: the reader of the held log (owns tail_fd's fd) */
+    uint64_t tail_lines;         /* lines the recovery emitted */
+    int64_t stall_base_ms;       /* when its size was noted in this quiet spell; 0: not */
     uint64_t stall_ino;
     int64_t stall_size;
     int64_t pause_ms;     /* when its stream was first seen paused; 0: not paused */
@@ -183,6 +208,7 @@ struct dapi {
     size_t ncont;    /* entries */
     size_t nfollow;  /* entries not DC_STOPPED */
     size_t nstreams; /* entries in DC_STREAM */
+    size_t nheld;    /* logs held: tail_fd, or tail (at most TAIL_HELD_MAX) */
     uv_timer_t tick;
     bool tick_init;
     bool listing;
@@ -200,6 +226,8 @@ struct dapi {
     struct lc_metric_series *m_missed;
     struct lc_metric_series *m_gaps;
     struct lc_metric_series *m_gap_ms;
+    struct lc_metric_series *m_recovered;
+    struct lc_metric_series *m_unheld;
 };
 
 static int64_t mono_ms(void)
@@ -258,6 +286,27 @@ static void drop_source(struct dcont *c, bool forget)
     lc_source_set_forget(c->src, forget);
     lc_source_release(c->src);
     c->src = NULL;
+}
+
+/* Lets go of the log held since `die` (the stream reached its end, or a new `die` looks again). */
+static void release_log(struct dcont *c)
+{
+    if (c->tail_fd < 0)
+        return;
+    close(c->tail_fd);
+    c->tail_fd = -1;
+    c->a->nheld--;
+}
+
+/* Closes the held log, or the reader it became. */
+static void drop_held(struct dcont *c)
+{
+    if (c->tail) {
+        lc_docker_tail_free(c->tail);
+        c->tail = NULL;
+        c->a->nheld--;
+    }
+    release_log(c);
 }
 
 /* Closes the stream from our side (no callback follows). */
@@ -348,57 +397,64 @@ static int64_t last_message_ts(const char *buf, size_t got, off_t off)
 }
 
 /*
- * The timestamp of the container's json-file log's last message, 0 if the
- * file is not visible from here or it cannot be told: one read of at most
- * its last TAIL_READ_BYTES, no fd kept. Called at `die`: the daemon closes
- * the log driver before it emits `die`, so the file is complete then.
+ * The timestamp of a json-file log's last message, 0 if it cannot be told:
+ * one read of at most its last TAIL_READ_BYTES.
  */
-static int64_t tail_ts(const struct dcont *c)
+static int64_t log_end_ts(int fd)
 {
     char *buf;
     struct stat st;
     ssize_t got;
     off_t off;
     int64_t ts;
-    int fd;
 
-    fd = c->log_path ? open(c->log_path, O_RDONLY | O_CLOEXEC) : -1;
-    if (fd < 0)
-        return 0;
     buf = fstat(fd, &st) == 0 && st.st_size > 0 ? malloc(TAIL_READ_BYTES) : NULL;
     off = buf && st.st_size > TAIL_READ_BYTES ? st.st_size - TAIL_READ_BYTES : 0;
     got = buf ? pread(fd, buf, (size_t)(st.st_size - off), off) : -1;
-    close(fd);
     ts = got > 0 ? last_message_ts(buf, (size_t)got, off) : 0;
     free(buf);
     return ts;
 }
 
 /*
- * The container is gone and its stream is over (or its final pass could not
- * run): the daemon's follower ends when the file is removed, so what it had
- * not sent while the agent was behind (paused at its share of the pending
- * budget, outputs full) is lost. The last record emitted is compared with the
- * file's last record noted at `die`: lines after it are counted (missed())
- * and the time range logged; none when the stream reached it. Known gap: when
- * that record is unknown (the log is not visible from here, or not
- * json-file), nothing is counted.
+ * Counts the container as missed (once) and says which of its lines are
+ * lost: those after the last one emitted, up to the record at to_ts (`what`
+ * names it; the soak's checker reads this message).
  */
-static void check_tail(struct dcont *c)
+static void lost_range(struct dcont *c, int64_t to_ts, const char *what, const char *upto)
 {
     char from[LC_TS_RFC3339NANO_MAX] = "its start", to[LC_TS_RFC3339NANO_MAX];
 
-    if (c->tail_checked || !c->end_ts || c->pos.ts_ns >= c->end_ts)
+    if (c->tail_checked)
         return;
     if (c->pos.ts_ns > 0)
         lc_ts_format_rfc3339nano(c->pos.ts_ns, from);
-    lc_ts_format_rfc3339nano(c->end_ts, to);
+    lc_ts_format_rfc3339nano(to_ts, to);
     c->tail_checked = true;
     lc_counter_inc(c->a->m_missed);
     lc_logf(LC_LOG_WARN, iname(c->a), NULL,
-            "container %.12s: removed before its log stream reached the last line of its log "
-            "(%s): its lines after %s, up to that one, are lost",
-            c->id, to, from);
+            "container %.12s: removed before its log stream reached %s (%s): its lines after %s, "
+            "%s that one, are lost",
+            c->id, what, to, from, upto);
+}
+
+/*
+ * The container is gone and its stream is over (or its final pass could not
+ * run): the daemon's follower ends when the file is removed, so what it had
+ * not sent while the agent was behind (paused at its share of the pending
+ * budget, outputs full) is not in the stream. It is read from the log held
+ * since `die` (recover()); when no log was held (not visible from here, or
+ * TAIL_HELD_MAX held already) or it could not be read to its end, the last
+ * record emitted is compared with the file's last record noted at `die`:
+ * lines after it are counted (missed) and the time range logged; none when
+ * the stream reached it. Known gap: when that record is unknown (the log is
+ * not visible from here, or not json-file), nothing is counted.
+ */
+static void check_tail(struct dcont *c)
+{
+    if (!c->end_ts || c->pos.ts_ns >= c->end_ts)
+        return;
+    lost_range(c, c->end_ts, "the last line of its log", "up to");
 }
 
 /*
@@ -439,6 +495,7 @@ static void free_cont(struct dcont *c, bool forget, int reason)
     lc_labels_release(c->renamed_labels[0]);
     lc_labels_release(c->renamed_labels[1]);
     lc_docker_mux_free(c->mux);
+    drop_held(c);
     free(c->log_path);
     if (c->prev)
         c->prev->next = c->next;
@@ -629,14 +686,52 @@ static bool jumped(struct dcont *c, int64_t ts)
     return d >= JUMP_MIN_NS && d > cap;
 }
 
+/*
+ * Emits one line of the container (s: 0 stdout, 1 stderr) at ts and, when
+ * that is the line's own time (has_ts), moves the position past it.
+ * Returns 0, or the pipeline's error with nothing emitted: the caller stops
+ * before this line and reads it again later.
+ */
+static int emit_line(struct dcont *c, int s, int64_t ts, bool has_ts, const char *line, size_t len,
+                     bool truncated)
+{
+    struct dapi *a = c->a;
+    struct lc_input *in = a->d->in;
+    int rc;
+
+    rc = lc_pipeline_emit_labels(
+        in, c->src, s ? lc_source_extra_labels(c->src) : lc_source_labels(c->src), ts, line, len);
+    if (rc)
+        return rc == -ENOENT ? -ENOMEM : rc; /* -ENOENT would read as "container gone" */
+    if (has_ts) {
+        lc_docker_replay_note(&c->replay[s], ts, line, len);
+        if (ts > c->pos.ts_ns) {
+            c->pos.ts_ns = ts;
+            c->pos.ts_seq = 1;
+        } else if (ts == c->pos.ts_ns) {
+            c->pos.ts_seq++;
+        } /* older (stdout and stderr interleave): the newest stays the position */
+    }
+    c->ever_line = true;
+    c->line_since_open = true;
+    c->exact = c->exact || has_ts;
+    if (truncated)
+        lc_counter_inc(a->m_cut);
+    lc_counter_inc(in->m_lines);
+    lc_counter_add(in->m_bytes, len);
+    lc_counter_inc(a->m_lines[s]);
+    lc_counter_add(a->m_bytes[s], len);
+    if (c->tail_fd >= 0 && c->pos.ts_ns >= c->end_ts)
+        release_log(c); /* the stream reached its log's end: nothing to recover */
+    return 0;
+}
+
 static int on_line(void *arg, const struct lc_docker_mux_line *l)
 {
     struct dcont *c = arg;
     struct dapi *a = c->a;
-    struct lc_input *in = a->d->in;
     int64_t ts = l->ts_ns;
     int s = l->stream == LC_STREAM_STDERR ? 1 : 0;
-    int rc;
 
     if (l->stream == LC_STREAM_SYSTEMERR) {
         lc_counter_inc(a->d->m_skip[LC_DOCKER_SKIP_MALFORMED]);
@@ -683,37 +778,13 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
                 (long long)(c->replay[s].ts % LC_NS_PER_SEC));
         return 0;
     }
-    rc = lc_pipeline_emit_labels(in, c->src,
-                                 s ? lc_source_extra_labels(c->src) : lc_source_labels(c->src), ts,
-                                 l->line, l->len);
-    if (rc) {
-        /*
-         * Not queued (no memory, or no mark slot: -ENOBUFS, which seal() keeps
-         * from happening), counted and logged by the pipeline. The stream ends
-         * here (on_end) and is reopened after a backoff from c->pos, the last
-         * line emitted, so this line is read again; nothing past it is sealed.
-         */
-        return rc == -ENOENT ? -ENOMEM : rc; /* -ENOENT would read as "container gone" */
-    }
-    if (l->has_ts) {
-        lc_docker_replay_note(&c->replay[s], ts, l->line, l->len);
-        if (ts > c->pos.ts_ns) {
-            c->pos.ts_ns = ts;
-            c->pos.ts_seq = 1;
-        } else if (ts == c->pos.ts_ns) {
-            c->pos.ts_seq++;
-        } /* older (stdout and stderr interleave): the newest stays the position */
-    }
-    c->ever_line = true;
-    c->line_since_open = true;
-    c->exact = c->exact || l->has_ts;
-    if (l->truncated)
-        lc_counter_inc(a->m_cut);
-    lc_counter_inc(in->m_lines);
-    lc_counter_add(in->m_bytes, l->len);
-    lc_counter_inc(a->m_lines[s]);
-    lc_counter_add(a->m_bytes[s], l->len);
-    return 0;
+    /*
+     * Not emitted (no memory, or no mark slot: -ENOBUFS, which seal() keeps
+     * from happening; counted and logged by the pipeline): the stream ends
+     * here (on_end) and is reopened after a backoff from c->pos, the last line
+     * emitted, so this line is read again; nothing past it is sealed.
+     */
+    return emit_line(c, s, ts, l->has_ts, l->line, l->len, l->truncated);
 }
 
 /* Its stream may deliver: mark slot, fair share of the pending budget, no rename waiting. */
@@ -737,6 +808,171 @@ static int on_data(void *arg, const char *data, size_t len)
         return rc; /* malformed frame: the stream ends with it and is reopened */
     seal(c);       /* or, with no slot left, the mark stays open and takes the next records too */
     return 0;
+}
+
+/* Removed while behind: the rest read from its held log ---------------------- */
+
+/*
+ * At `die`: the time of its json-file log's last message (end_ts; 0 when the
+ * file is not visible from here or it cannot be told), compared with the
+ * last line emitted once the container is gone (check_tail()). The daemon
+ * closes the log driver before it emits `die`, so the file is complete then.
+ * While the stream is behind that message the file stays open (tail_fd): the
+ * daemon unlinks it at destroy, and the descriptor keeps what the stream has
+ * not sent (recover()). Released once the stream reaches end_ts (emit_line).
+ */
+static void note_end(struct dcont *c)
+{
+    struct dapi *a = c->a;
+    int fd;
+
+    if (c->tail)
+        return;     /* gone already: its log is being read */
+    release_log(c); /* held at an earlier `die`: looked at again */
+    c->tail_unheld = false;
+    fd = c->log_path ? open(c->log_path, O_RDONLY | O_CLOEXEC) : -1;
+    c->end_ts = fd >= 0 ? log_end_ts(fd) : 0;
+    if (fd >= 0 && c->src && c->end_ts > c->pos.ts_ns) {
+        if (a->nheld < TAIL_HELD_MAX) {
+            c->tail_fd = fd;
+            a->nheld++;
+            read_generations(c); /* while its rotated files are there (count_rotated_away) */
+            return;
+        }
+        c->tail_unheld = true;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+/*
+ * Whether a message of the held log was emitted already. Older than the
+ * position by more than stdout and stderr interleave: yes (a stream reopened
+ * there would not send it either). Else per stream, the replay rule (what its
+ * stream emitted, input/docker_replay.h); a stream that emitted nothing in
+ * this run goes by the position, as a stream opened there does.
+ */
+static bool tail_seen(const struct dcont *c, int s, int64_t ts, const char *line, size_t len)
+{
+    if (ts < c->pos.ts_ns - TAIL_MARGIN_NS)
+        return true;
+    if (c->replay[s].ts)
+        return lc_docker_replay_seen(&c->replay[s], ts, line, len);
+    return ts < c->pos.ts_ns || (ts == c->pos.ts_ns && c->pos.ts_seq > 0);
+}
+
+/* The pipeline takes its lines now (as can_read, for a stream, and not paused). */
+static bool can_emit(const struct dcont *c)
+{
+    return !lc_pipeline_paused(c->a->d->in->pipeline) && can_read(c);
+}
+
+static int on_tail_msg(void *arg, const struct lc_docker_tail_msg *m)
+{
+    struct dcont *c = arg;
+    int s = m->stream == LC_STREAM_STDERR ? 1 : 0;
+    size_t len = m->len;
+    int rc;
+
+    if (c->tty && len > 0 && m->line[len - 1] == '\r')
+        len--; /* the stream's raw (tty) decoder drops it too: the same line, the same hash */
+    if (tail_seen(c, s, m->ts_ns, m->line, len))
+        return 0;
+    if (!can_emit(c))
+        return -EAGAIN; /* backpressure: read again at a later tick */
+    rc = emit_line(c, s, m->ts_ns, true, m->line, len, m->truncated);
+    if (rc == 0) {
+        c->tail_lines++;
+        lc_counter_inc(c->a->m_recovered);
+    }
+    return rc;
+}
+
+/*
+ * Only the current json-file is held: when the position is before its first
+ * record and a generation rotated away after the position (or the position is
+ * a record read, so it was in a rotated file), the lines in between were in
+ * files the destroy deleted. Counted and logged as check_tail() does; at most
+ * a false alarm when the rotation fell right after the position's record.
+ */
+static void count_rotated_away(struct dcont *c, int64_t first_ts)
+{
+    if (!first_ts || c->pos.ts_ns >= first_ts)
+        return;
+    if (!c->exact &&
+        !rotations_between(c->seen_end, c->nseen, c->pos.ts_ns, first_ts + MTIME_SLACK_NS))
+        return; /* a start time before the container's first line, no rotation: none lost */
+    lost_range(c, first_ts, "the first line its log still held", "before");
+}
+
+/*
+ * The container is gone (destroyed, or its log can no longer be read through
+ * the daemon) and its stream is over. When its log was held since `die` and
+ * the stream had not reached its end, the rest is read from it, a few chunks
+ * per tick (tail_turn()): true, c is DC_TAIL and the caller leaves it alone.
+ * False when there is nothing to read (the caller counts what is lost).
+ */
+static bool recover(struct dcont *c)
+{
+    struct dapi *a = c->a;
+
+    if (c->tail_fd < 0 || !c->src || c->pos.ts_ns >= c->end_ts) {
+        if (c->tail_unheld && c->pos.ts_ns < c->end_ts && c->end_ts)
+            lc_counter_inc(a->m_unheld); /* not recovered: TAIL_HELD_MAX were held */
+        c->tail_unheld = false;
+        release_log(c);
+        return false;
+    }
+    c->tail = lc_docker_tail_new(c->tail_fd, (size_t)a->d->c->max_line_bytes);
+    c->tail_fd = -1; /* the reader owns it (and closed it when it failed) */
+    if (!c->tail) {
+        a->nheld--;
+        return false;
+    }
+    count_rotated_away(c, lc_docker_tail_first_ts(c->tail));
+    lc_docker_tail_seek(c->tail, c->pos.ts_ns - TAIL_MARGIN_NS); /* tail_seen()'s first */
+    c->tail_lines = 0;
+    set_state(c, DC_TAIL);
+    lc_docker_mux_free(c->mux);
+    c->mux = NULL;
+    return true;
+}
+
+/* The recovery is over: said (one line), and what it could not read is counted. */
+static void tail_done(struct dcont *c, int rc)
+{
+    struct dapi *a = c->a;
+
+    lc_counter_add(a->d->m_skip[LC_DOCKER_SKIP_MALFORMED], lc_docker_tail_malformed(c->tail));
+    drop_held(c);
+    if (rc < 0)
+        lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: cannot read the rest of its log: %s",
+                c->id, strerror(-rc));
+    else
+        lc_logf(LC_LOG_INFO, iname(a), NULL,
+                "container %.12s: removed while its log stream was behind: %llu lines read from "
+                "its log file",
+                c->id, (unsigned long long)c->tail_lines);
+    check_tail(c);
+    if (c->destroyed)
+        free_cont(c, true, END_DESTROYED); /* its row goes once those lines are acked */
+    else
+        set_state(c, DC_STOPPED); /* its destroy event lets it go */
+}
+
+/*
+ * One tick of a recovery: a few bounded reads while the pipeline takes its
+ * lines; backpressure stops it until a later tick. May free c.
+ */
+static void tail_turn(struct dcont *c)
+{
+    int rc = 0;
+
+    for (int k = 0; k < TAIL_READS && rc == 0 && can_emit(c); k++)
+        rc = lc_docker_tail_read(c->tail, on_tail_msg, c);
+    seal(c);
+    if (rc != 0)
+        tail_done(c, rc);
 }
 
 /* Streams -------------------------------------------------------------------- */
@@ -826,6 +1062,15 @@ static void stream_done(struct dcont *c, bool normal)
     seal(c);
 }
 
+/* Destroyed, its stream over: the rest is read from its held log, or what is lost counted. */
+static void gone(struct dcont *c)
+{
+    if (recover(c))
+        return;
+    check_tail(c);
+    free_cont(c, true, END_DESTROYED);
+}
+
 /* The container stopped: keep the source, drop the decoder. */
 static void to_stopped(struct dcont *c)
 {
@@ -833,10 +1078,8 @@ static void to_stopped(struct dcont *c)
     lc_docker_mux_free(c->mux);
     c->mux = NULL;
     c->backoff_ms = 0;
-    if (c->destroyed) {
-        check_tail(c);
-        free_cont(c, true, END_DESTROYED);
-    }
+    if (c->destroyed)
+        gone(c);
 }
 
 /*
@@ -872,6 +1115,7 @@ static void on_end(void *arg, const struct lc_docker_client_result *r)
     struct dcont *c = arg;
     struct dapi *a = c->a;
     int reason = r->err == 0 ? END_ENDED : r->err == -ENOENT ? END_NOT_FOUND : END_ERROR;
+    bool held;
 
     c->stream = NULL;
     if (c->skipped && !c->destroyed && !a->d->stopping) {
@@ -887,19 +1131,23 @@ static void on_end(void *arg, const struct lc_docker_client_result *r)
     }
     lc_counter_inc(a->m_ends[reason]);
     stream_done(c, reason != END_ERROR);
+    held = c->tail_fd >= 0; /* the rest is in its held log: read at destroy (gone()), not missed */
     if (c->final_pass && (reason == END_NOT_FOUND || permanent(r) || c->sys_err || c->destroyed)) {
         /*
          * Removed after its followed stream ended normally: what the followed
-         * stream did not send is lost, counted when the log's last record is
-         * known (check_tail(); else a known gap).
+         * stream did not send is read from its held log (recover(); its
+         * destroy event finds it reading), else counted when the log's last
+         * record is known (check_tail(); else a known gap).
          */
-        check_tail(c);
-        to_stopped(c);
+        if (!c->destroyed && !recover(c))
+            check_tail(c);
+        if (c->state != DC_TAIL)
+            to_stopped(c); /* destroyed: gone() */
         return;
     }
     if (reason == END_ERROR && permanent(r)) {
         refused(c, r);
-        if (!c->ever_line && !lc_docker_is_unreadable(a->d, c->id))
+        if (!c->ever_line && !lc_docker_is_unreadable(a->d, c->id) && !held)
             missed(c, "its log stream was refused (e.g. being removed) before any line was read");
         if (lc_docker_is_unreadable(a->d, c->id))
             free_cont(c, true, END_SHUTDOWN); /* nothing to resume: no row either */
@@ -907,9 +1155,9 @@ static void on_end(void *arg, const struct lc_docker_client_result *r)
             to_stopped(c);
         return;
     }
-    if (!c->ever_line && (reason == END_NOT_FOUND || c->sys_err))
+    if (!held && !c->ever_line && (reason == END_NOT_FOUND || c->sys_err))
         missed(c, "removed before its log could be read");
-    else if (reason == END_ERROR && c->destroyed && !permanent(r))
+    else if (!held && reason == END_ERROR && c->destroyed && !permanent(r))
         missed(c, "removed while its log stream was broken (the rest of its lines)");
     if (reason == END_ERROR && !c->destroyed) {
         lc_logf(LC_LOG_WARN, iname(a), NULL,
@@ -1113,7 +1361,7 @@ static void on_log_path(void *arg, int err, const struct lc_docker_meta_entry *e
     if (!err && e && e->log_path && *e->log_path && !c->log_path)
         c->log_path = strdup(e->log_path); /* NULL on ENOMEM: the checks that need it skip */
     if (!c->end_ts && c->die_ms && c->state == DC_STREAM)
-        c->end_ts = tail_ts(c); /* it died before its LogPath was known */
+        note_end(c); /* it died before its LogPath was known */
 }
 
 /*
@@ -1173,7 +1421,7 @@ static void follow(struct dapi *a, const char *id, int64_t hint_ns, bool created
                 return;
             }
             open_stream(c, START_RESTART);
-        }
+        } /* DC_TAIL: its container is gone, its held log being read */
         return;
     }
     if (a->nfollow >= (size_t)a->d->c->max_containers) {
@@ -1190,6 +1438,7 @@ static void follow(struct dapi *a, const char *id, int64_t hint_ns, bool created
     if (!c)
         return;
     c->a = a;
+    c->tail_fd = -1;
     snprintf(c->id, sizeof(c->id), "%s", id);
     c->hint_ns = hint_ns;
     c->await_start = created;
@@ -1362,6 +1611,7 @@ static bool api_readable(const char *driver, const char **remedy)
 
 static const char *const stream_names[] = {"stdout", "stderr", NULL};
 static const char *const too_many_names[] = {"max_containers", NULL};
+static const char *const unheld_names[] = {"max_held_logs", NULL};
 
 /* The mode's series, labelled input=<name> (a row with a second label, one per value). */
 static const struct lc_metric_row dapi_series[] = {
@@ -1401,6 +1651,13 @@ static const struct lc_metric_row dapi_series[] = {
      "Api mode: the time spans of those gaps (last line read to the first line the daemon still "
      "had), summed.",
      offsetof(struct dapi, m_gap_ms)},
+    {LC_COUNTER, "log_capturer_docker_api_tail_recovered_lines_total",
+     "Api mode: lines of containers removed while their log stream was behind, read from their "
+     "json-file log (held open since the container died) after the stream ended.",
+     offsetof(struct dapi, m_recovered)},
+    {LC_COUNTER, "log_capturer_docker_skipped_total",
+     "Container lines or containers skipped, by reason.", offsetof(struct dapi, m_unheld), "reason",
+     unheld_names},
 };
 LC_METRIC_VALUES_FIT(struct dapi, m_starts, start_names);
 LC_METRIC_VALUES_FIT(struct dapi, m_ends, end_names);
@@ -1492,6 +1749,10 @@ static void tick_cont(struct dapi *a, struct dcont *c, int64_t now)
     bool paused = lc_pipeline_paused(a->d->in->pipeline);
 
     seal(c); /* a quiet stream's last records become committable */
+    if (c->state == DC_TAIL) {
+        tail_turn(c);
+        return;
+    }
     if (c->renamed_labels[0] && c->src && lc_source_drained(c->src))
         apply_rename(c);
     if (c->state == DC_RETRY && now >= c->retry_ms && a->d->daemon_up) {
@@ -1648,7 +1909,7 @@ static void api_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
         if (c && c->state == DC_STREAM)
             c->die_ms = mono_ms();
         if (c)
-            c->end_ts = tail_ts(c); /* compared with the last line read once it is gone */
+            note_end(c); /* its log's end, and the log held while the stream is behind */
     } else if (strcmp(ev->action, "destroy") == 0) {
         if (!c)
             forget_row(d, ev->id); /* a stopped container we no longer hold */
@@ -1657,6 +1918,9 @@ static void api_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
             if (!c->die_ms)
                 c->die_ms = mono_ms();
         } else {
+            c->destroyed = true;
+            if (c->state == DC_TAIL || recover(c))
+                return; /* its held log is (now) being read: let go after that */
             if (c->state == DC_RETRY || (c->state == DC_INSPECT && !c->await_start))
                 missed(c, "removed before its log could be read to its end");
             else

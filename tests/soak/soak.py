@@ -58,8 +58,8 @@ API_GAP_RE = re.compile(r"container ([0-9a-f]{12}): lost in rotation: its log no
 API_LOST_RE = re.compile(r"container ([0-9a-f]{12}): .*\blost$")
 # ... and the one that says from when: a removed container's unread tail
 API_TAIL_RE = re.compile(r"container ([0-9a-f]{12}): removed before its log stream reached the "
-                         r"last line of its log \((\S+)\): its lines after (its start|\S+), "
-                         r"up to that one, are lost")
+                         r"(?:last line of its log|first line its log still held) \((\S+)\): "
+                         r"its lines after (its start|\S+), (?:up to|before) that one, are lost")
 
 
 def rfc3339_ns(s):
