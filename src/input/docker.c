@@ -85,6 +85,10 @@ static const struct lc_option docker_options[] = {
     {LC_OPT_DURATION, "stream_stall_timeout", "30s", DCFG(stall_ms), 0, 86400000,
      .help = "Api mode: a stream quiet this long while the container's log file grew is "
              "reopened from its last line (0: never)."},
+    {LC_OPT_INT, "max_held_logs", "16", DCFG(max_held_logs), 0, 1024,
+     .help = "Api mode: most json-file logs held open (one descriptor each) for containers that "
+             "died while their stream was behind, to read what it had not sent once they are "
+             "removed; past it a removed container's unread lines are counted as lost."},
     {LC_OPT_SIZE, "read_bytes", "256KiB", DCFG(read_bytes), 4096, 16 << 20,
      .help = "File mode: size of one read."},
     {LC_OPT_DURATION, "rescan_interval", "1s", DCFG(rescan_ms), 10, 3600000,

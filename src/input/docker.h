@@ -38,6 +38,7 @@ struct lc_docker_conf {
     int64_t reconnect_min_ms;
     int64_t reconnect_max_ms;
     int64_t stall_ms;
+    int64_t max_held_logs;
     /* file mode */
     int64_t read_bytes;
     int64_t rescan_ms;

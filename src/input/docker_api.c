@@ -69,7 +69,7 @@
  * sent: it ends with the file, and a removed container cannot be read again.
  * So at `die` the time of its json-file log's last message is noted and,
  * while the stream is behind it, the file is held open (note_end(); at most
- * TAIL_HELD_MAX at once, released when the stream reaches that message). Once
+ * max_held_logs at once, released when the stream reaches that message). Once
  * the container is gone and its stream over, the rest is read from the held
  * descriptor (the daemon unlinked the file), records the stream emitted
  * skipped, a few 64 KiB reads per tick while the pipeline takes lines
@@ -77,9 +77,12 @@
  * Still only counted as missed and logged with the time range (check_tail(),
  * lost_range()): lines rotated into files the destroy deleted (only the
  * current file is held), and the tail of a container whose log could not be
- * held (TAIL_HELD_MAX reached: skipped_total{reason="max_held_logs"}). Not
- * known at all when the log is not visible from here (not json-file, or
- * another mount namespace).
+ * held (max_held_logs reached: skipped_total{reason="max_held_logs"}), and
+ * what a container printed when its log went before its stream read it and
+ * before its `die` was seen (log_gone: the daemon said "no such file", or
+ * the file was missing or created again after the death; the daemon answers
+ * a stream on a missing log with nothing). Not known at all when the log is
+ * not visible from here (not json-file, or another mount namespace).
  *
  * Replays (issue 18). The daemon's follow re-sends entries at json-file
  * rotations; per container and stream a record older than the newest emitted,
@@ -109,15 +112,11 @@
 #define JUMP_FACTOR      8     /* ... this many times the usual: was a generation skipped? */
 #define MTIME_SLACK_NS   (10 * LC_NS_PER_MSEC) /* file times are the kernel's coarse clock */
 #define GEN_MAX          32                    /* rotated generations looked at (max-file) */
-/*
- * Logs held open from a `die` at once (an fd each; a recovery also holds
- * about 2 * max_line_bytes + 320 KiB): a burst of dying containers behind
- * their logs must not take the agent's descriptors. One more is counted and
- * its unread tail, if it is removed, is only counted as lost.
+#define TAIL_READS       4                     /* a recovery's reads per tick (64 KiB each) */
+#define TAIL_MARGIN_NS   LC_NS_PER_SEC /* stdout and stderr records may be out of time order */
+/* How the daemon says it could not open a container's log file (removed, or a rotation's rename).
  */
-#define TAIL_HELD_MAX  16
-#define TAIL_READS     4             /* a recovery's reads per tick (64 KiB each) */
-#define TAIL_MARGIN_NS LC_NS_PER_SEC /* stdout and stderr records may be out of time order */
+#define NO_FILE "no such file or directory"
 
 enum dc_state {
     DC_INSPECT, /* waiting for metadata */
@@ -163,8 +162,11 @@ struct dcont {
     char *log_path;                    /* the engine's log file (inspect's LogPath), or NULL */
     int64_t end_ts;    /* its log's last record at its last `die` (note_end()); 0: unknown */
     bool tail_checked; /* a loss was counted, or its tail was checked, since the last open */
+    bool died;         /* a `die` arrived since its last `start` (die_ms is per stream) */
+    int64_t die_ns;    /* the daemon's time of that `die` (0: unknown) */
+    bool log_gone;     /* its log file was seen missing before its end was known (log_gone()) */
     int tail_fd;       /* its log, held from `die` while the stream is behind; -1: none */
-    bool tail_unheld;  /* behind at `die`, but TAIL_HELD_MAX logs were held already */
+    bool tail_unheld;  /* behind at `die`, but max_held_logs logs were held already */
     struct lc_docker_tail *tail; /* DC_TAIL: the reader of the held log (owns tail_fd's fd) */
     uint64_t tail_lines;         /* lines the recovery emitted */
     int64_t stall_base_ms;       /* when its size was noted in this quiet spell; 0: not */
@@ -208,7 +210,7 @@ struct dapi {
     size_t ncont;    /* entries */
     size_t nfollow;  /* entries not DC_STOPPED */
     size_t nstreams; /* entries in DC_STREAM */
-    size_t nheld;    /* logs held: tail_fd, or tail (at most TAIL_HELD_MAX) */
+    size_t nheld;    /* logs held: tail_fd, or tail (at most max_held_logs) */
     uv_timer_t tick;
     bool tick_init;
     bool listing;
@@ -228,6 +230,7 @@ struct dapi {
     struct lc_metric_series *m_gap_ms;
     struct lc_metric_series *m_recovered;
     struct lc_metric_series *m_unheld;
+    struct lc_metric_series *m_held;
 };
 
 static int64_t mono_ms(void)
@@ -288,6 +291,13 @@ static void drop_source(struct dcont *c, bool forget)
     c->src = NULL;
 }
 
+/* Logs held (a removed container's unread tail): counted and shown. */
+static void held_add(struct dapi *a, int k)
+{
+    a->nheld = k < 0 ? a->nheld - 1 : a->nheld + 1;
+    lc_gauge_set(a->m_held, (int64_t)a->nheld);
+}
+
 /* Lets go of the log held since `die` (the stream reached its end, or a new `die` looks again). */
 static void release_log(struct dcont *c)
 {
@@ -295,7 +305,7 @@ static void release_log(struct dcont *c)
         return;
     close(c->tail_fd);
     c->tail_fd = -1;
-    c->a->nheld--;
+    held_add(c->a, -1);
 }
 
 /* Closes the held log, or the reader it became. */
@@ -304,7 +314,7 @@ static void drop_held(struct dcont *c)
     if (c->tail) {
         lc_docker_tail_free(c->tail);
         c->tail = NULL;
-        c->a->nheld--;
+        held_add(c->a, -1);
     }
     release_log(c);
 }
@@ -397,6 +407,44 @@ static int64_t last_message_ts(const char *buf, size_t got, off_t off)
 }
 
 /*
+ * Whether the engine's container directories (<root>/containers, two levels
+ * above a json-file LogPath) are visible from here: a log missing there was
+ * removed, not hidden by another mount namespace.
+ */
+static bool log_dir_visible(const char *log_path)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    char *slash;
+
+    if (snprintf(dir, sizeof(dir), "%s", log_path) >= (int)sizeof(dir))
+        return false;
+    for (int up = 0; up < 2; up++) {
+        slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+            return false;
+        *slash = '\0';
+    }
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * Whether the log file at fd was created after the container died: empty,
+ * its inode changed after die_ns. The daemon removed the container's log
+ * (its removal under way) and opened it again to answer a log request (for a
+ * stopped container it starts a logger, which creates the file): what the
+ * container printed went with the first one. The container's own file, even
+ * an empty one, was created at its start and not changed after its death.
+ */
+static bool log_recreated(int fd, int64_t die_ns)
+{
+    struct stat st;
+
+    return die_ns > 0 && fstat(fd, &st) == 0 && st.st_size == 0 &&
+           (int64_t)st.st_ctim.tv_sec * LC_NS_PER_SEC + st.st_ctim.tv_nsec > die_ns;
+}
+
+/*
  * The timestamp of a json-file log's last message, 0 if it cannot be told:
  * one read of at most its last TAIL_READ_BYTES.
  */
@@ -444,7 +492,7 @@ static void lost_range(struct dcont *c, int64_t to_ts, const char *what, const c
  * not sent while the agent was behind (paused at its share of the pending
  * budget, outputs full) is not in the stream. It is read from the log held
  * since `die` (recover()); when no log was held (not visible from here, or
- * TAIL_HELD_MAX held already) or it could not be read to its end, the last
+ * max_held_logs held already) or it could not be read to its end, the last
  * record emitted is compared with the file's last record noted at `die`:
  * lines after it are counted (missed) and the time range logged; none when
  * the stream reached it. Known gap: when that record is unknown (the log is
@@ -452,6 +500,17 @@ static void lost_range(struct dcont *c, int64_t to_ts, const char *what, const c
  */
 static void check_tail(struct dcont *c)
 {
+    if (!c->end_ts && c->log_gone && !c->tail_checked) {
+        /*
+         * Its log file went (the daemon removing it) before the stream read it
+         * and before its last record was known: a stream opened on a missing
+         * file answers nothing (200, empty), as for a container that printed
+         * nothing, so what it printed after the position is counted as lost.
+         * A false alarm only if it printed nothing more.
+         */
+        missed(c, "its log file was removed before its stream read it to its end");
+        return;
+    }
     if (!c->end_ts || c->pos.ts_ns >= c->end_ts)
         return;
     lost_range(c, c->end_ts, "the last line of its log", "up to");
@@ -714,6 +773,7 @@ static int emit_line(struct dcont *c, int s, int64_t ts, bool has_ts, const char
     }
     c->ever_line = true;
     c->line_since_open = true;
+    c->log_gone = false; /* its log is there (a rotation's rename was what the daemon missed) */
     c->exact = c->exact || has_ts;
     if (truncated)
         lc_counter_inc(a->m_cut);
@@ -738,6 +798,8 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
         lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: daemon error in log stream: %.*s",
                 c->id, (int)(l->len > 512 ? 512 : l->len), l->line);
         c->sys_err = true;
+        if (memmem(l->line, l->len, NO_FILE, strlen(NO_FILE)))
+            c->log_gone = true; /* "open <LogPath>: no such file ...": check_tail() */
         return 0;
     }
     if (l->has_ts && c->gap_check) {
@@ -831,11 +893,14 @@ static void note_end(struct dcont *c)
     release_log(c); /* held at an earlier `die`: looked at again */
     c->tail_unheld = false;
     fd = c->log_path ? open(c->log_path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0 ? errno == ENOENT && c->log_path && log_dir_visible(c->log_path)
+               : log_recreated(fd, c->die_ns))
+        c->log_gone = true; /* removed before we looked (check_tail()) */
     c->end_ts = fd >= 0 ? log_end_ts(fd) : 0;
     if (fd >= 0 && c->src && c->end_ts > c->pos.ts_ns) {
-        if (a->nheld < TAIL_HELD_MAX) {
+        if (a->nheld < (size_t)a->d->c->max_held_logs) {
             c->tail_fd = fd;
-            a->nheld++;
+            held_add(a, 1);
             read_generations(c); /* while its rotated files are there (count_rotated_away) */
             return;
         }
@@ -918,7 +983,7 @@ static bool recover(struct dcont *c)
 
     if (c->tail_fd < 0 || !c->src || c->pos.ts_ns >= c->end_ts) {
         if (c->tail_unheld && c->pos.ts_ns < c->end_ts && c->end_ts)
-            lc_counter_inc(a->m_unheld); /* not recovered: TAIL_HELD_MAX were held */
+            lc_counter_inc(a->m_unheld); /* not recovered: max_held_logs were held */
         c->tail_unheld = false;
         release_log(c);
         return false;
@@ -926,7 +991,7 @@ static bool recover(struct dcont *c)
     c->tail = lc_docker_tail_new(c->tail_fd, (size_t)a->d->c->max_line_bytes);
     c->tail_fd = -1; /* the reader owns it (and closed it when it failed) */
     if (!c->tail) {
-        a->nheld--;
+        held_add(a, -1);
         return false;
     }
     count_rotated_away(c, lc_docker_tail_first_ts(c->tail));
@@ -1131,6 +1196,8 @@ static void on_end(void *arg, const struct lc_docker_client_result *r)
     }
     lc_counter_inc(a->m_ends[reason]);
     stream_done(c, reason != END_ERROR);
+    if (reason == END_ERROR && strstr(r->message, NO_FILE))
+        c->log_gone = true; /* the daemon could not open its log (being removed): check_tail() */
     held = c->tail_fd >= 0; /* the rest is in its held log: read at destroy (gone()), not missed */
     if (c->final_pass && (reason == END_NOT_FOUND || permanent(r) || c->sys_err || c->destroyed)) {
         /*
@@ -1360,7 +1427,7 @@ static void on_log_path(void *arg, int err, const struct lc_docker_meta_entry *e
 
     if (!err && e && e->log_path && *e->log_path && !c->log_path)
         c->log_path = strdup(e->log_path); /* NULL on ENOMEM: the checks that need it skip */
-    if (!c->end_ts && c->die_ms && c->state == DC_STREAM)
+    if (!c->end_ts && c->died && c->state != DC_INSPECT)
         note_end(c); /* it died before its LogPath was known */
 }
 
@@ -1655,6 +1722,10 @@ static const struct lc_metric_row dapi_series[] = {
      "Api mode: lines of containers removed while their log stream was behind, read from their "
      "json-file log (held open since the container died) after the stream ended.",
      offsetof(struct dapi, m_recovered)},
+    {LC_GAUGE, "log_capturer_docker_api_held_logs",
+     "Api mode: json-file logs held open since their container died while its stream was "
+     "behind (at most max_held_logs), or being read after it was removed.",
+     offsetof(struct dapi, m_held)},
     {LC_COUNTER, "log_capturer_docker_skipped_total",
      "Container lines or containers skipped, by reason.", offsetof(struct dapi, m_unheld), "reason",
      unheld_names},
@@ -1903,13 +1974,18 @@ static void api_event(struct lc_docker_in *d, const struct lc_docker_event *ev)
         a->horizon_ns = ev->time_ns;
     c = find(a, ev->id);
     if (strcmp(ev->action, "start") == 0 || strcmp(ev->action, "create") == 0) {
+        if (c && ev->action[0] == 's')
+            c->died = false;
         if (!once_mode(a))
             follow(a, ev->id, ev->time_ns > 0 ? ev->time_ns : lc_now_ns(), ev->action[0] == 'c');
     } else if (strcmp(ev->action, "die") == 0) {
         if (c && c->state == DC_STREAM)
             c->die_ms = mono_ms();
-        if (c)
-            note_end(c); /* its log's end, and the log held while the stream is behind */
+        if (c) {
+            c->died = true;
+            c->die_ns = ev->time_ns;
+            note_end(c);
+        } /* its log's end, and the log held while the stream is behind */
     } else if (strcmp(ev->action, "destroy") == 0) {
         if (!c)
             forget_row(d, ev->id); /* a stopped container we no longer hold */

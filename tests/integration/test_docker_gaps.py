@@ -9,6 +9,7 @@ Run with -s to see the numbers.
 
 import collections
 import json
+import os
 import re
 import time
 from datetime import datetime, timezone
@@ -506,35 +507,45 @@ def test_stalled_stream_reopened(tmp_path):
 
 # ------------------------------------ a removed container's unread tail (api mode, soak)
 
-def _removed_tail(docker, tmp_path, fake, behind):
-    """A container writes TAIL_N lines of about 1 KiB at once and keeps running; the
-    agent (api mode, Loki output) is held behind when `behind` (the fake Loki down: outputs
-    fill, the stream pauses), then the container is stopped (-t 1) and removed, and Loki
-    comes back. Returns a dict: id, missing (expected lines that never arrived), extra (lines
-    that arrived more than once, or were not expected), lost (the container's 'lost'
-    warnings), missed (missed_containers_total), recovered (tail_recovered_lines_total) and
-    said (the line counts of the container's 'lines read from its log file' info lines)."""
-    name = "tail-behind" if behind else "tail-ok"
+def _removed_tail(docker, tmp_path, fake, behind, n=1, **opts):
+    """n containers each write TAIL_N lines of about 1 KiB at once and keep running; the
+    agent (api mode, Loki output, docker input options opts) is held behind when `behind`
+    (the fake Loki down: outputs fill, the stream pauses), then the containers are stopped
+    (-t 1) and removed, and Loki comes back. Returns a list, per container, of dicts: id,
+    missing (expected lines that never arrived), extra (lines that arrived more than once, or
+    were not expected), lost (the container's 'lost' warnings) and said (the line counts of its
+    'lines read from its log file' info lines); each also has the totals missed
+    (missed_containers_total), recovered (tail_recovered_lines_total), unheld
+    (skipped_total{reason="max_held_logs"}) and held_max (the most api_held_logs seen)."""
+    base = "tail-behind" if behind else "tail-ok"
+    names = [base] if n == 1 else [f"{base}-{k}" for k in range(n)]
     out = {"type": "loki", "name": "loki", "url": fake.url, "max_inflight": 1}
-    a = ag.Agent(tmp_path, [docker_input(docker, "api", include={"names": [name]},
-                                              max_line_bytes="16KiB")],
+    a = ag.Agent(tmp_path, [docker_input(docker, "api", include={"names": [base + "*"]},
+                                              max_line_bytes="16KiB", **opts)],
                  outputs=[out], extra={"batch_bytes": "64KiB", "batch_wait": "50ms",
                                        "max_pending_bytes": "1MiB"})
     a.start()
+    held_max = 0
     try:
         assert ag.wait_until(lambda: (a.metric("log_capturer_docker_api_streams_open",
                                                input="c") or 0) >= 1, ag.scaled(20))
         if behind:
             fake.down()
-        cmd = logger_cmd(TAIL_N, streams=("stdout",), tag=name, pad=TAIL_PAD)
-        cid = docker.run_container(name, cmd[2] + "; sleep 600")
-        assert ag.wait_until(lambda: len(docker.logs(cid)[0]) >= TAIL_N, ag.scaled(30),
-                             interval=0.5), "the container did not print its lines"
+        cids = [docker.run_container(name, logger_cmd(TAIL_N, streams=("stdout",), tag=name,
+                                                      pad=TAIL_PAD)[2] + "; sleep 600")
+                for name in names]
+        for cid in cids:
+            assert ag.wait_until(lambda: len(docker.logs(cid)[0]) >= TAIL_N, ag.scaled(30),
+                                 interval=0.5), "the container did not print its lines"
         if not behind:
-            ag.wait_until(lambda: len(fake.entries()) >= TAIL_N, ag.scaled(30), interval=0.2)
+            ag.wait_until(lambda: len(fake.entries()) >= TAIL_N * n, ag.scaled(30), interval=0.2)
         time.sleep(1)
-        docker.stop(cid, 1)
-        docker.rm(cid, force=False)
+        for cid in cids:
+            docker.stop(cid, 1)
+            held_max = max(held_max, a.metric("log_capturer_docker_api_held_logs", input="c"))
+        for cid in cids:
+            docker.rm(cid, force=False)
+        held_max = max(held_max, a.metric("log_capturer_docker_api_held_logs", input="c"))
         if behind:
             fake.up()
         assert ag.wait_until(lambda: a.metric("log_capturer_docker_streams", input="c") == 0,
@@ -549,25 +560,35 @@ def _removed_tail(docker, tmp_path, fake, behind):
             return time.monotonic() - seen[1] >= 2
 
         assert ag.wait_until(settled, ag.scaled(60), interval=0.2), "the output never drained"
-        missed = a.metric("log_capturer_docker_missed_containers_total", input="c") or 0
-        recovered = a.metric("log_capturer_docker_api_tail_recovered_lines_total",
-                             input="c") or 0
+        totals = {
+            "missed": a.metric("log_capturer_docker_missed_containers_total", input="c") or 0,
+            "recovered": a.metric("log_capturer_docker_api_tail_recovered_lines_total",
+                                  input="c") or 0,
+            "unheld": a.metric("log_capturer_docker_skipped_total", input="c",
+                               reason="max_held_logs") or 0,
+            "held_max": held_max,
+            "held_end": a.metric("log_capturer_docker_api_held_logs", input="c")}
     finally:
         a.stop()
     got = collections.Counter(e["line"] for e in fake.entries())
-    want = expected_lines(TAIL_N, "stdout", tag=name, pad=TAIL_PAD)
-    missing = [x for x in want if x not in got]
-    wanted = set(want)
-    extra = [x for x, k in got.items() if k > 1 or x not in wanted]
-    lost = [r.get("msg") for r in warnings(a, "lost") if cid[:12] in (r.get("msg") or "")]
-    said = [int(m.group(1)) for r in a.log_records()
-            for m in [re.search(r"container " + cid[:12] + r": removed while its log stream was "
-                                r"behind: (\d+) lines read from its log file",
-                                r.get("msg") or "")] if m]
-    print(f"\n{name}: {TAIL_N - len(missing)}/{TAIL_N} lines arrived ({len(extra)} extra), "
-          f"missed {missed}, recovered {recovered} (said {said}), warnings {lost}")
-    return {"id": cid, "missing": missing, "extra": extra, "lost": lost, "missed": missed,
-            "recovered": recovered, "said": said}
+    res = []
+    for name, cid in zip(names, cids):
+        want = expected_lines(TAIL_N, "stdout", tag=name, pad=TAIL_PAD)
+        missing = [x for x in want if x not in got]
+        wanted = set(want)
+        extra = [x for x, k in got.items() if x in wanted and k > 1]
+        lost = [r.get("msg") for r in warnings(a, "lost") if cid[:12] in (r.get("msg") or "")]
+        said = [int(m.group(1)) for r in a.log_records()
+                for m in [re.search(r"container " + cid[:12] + r": removed while its log stream "
+                                    r"was behind: (\d+) lines read from its log file",
+                                    r.get("msg") or "")] if m]
+        print(f"\n{name}: {TAIL_N - len(missing)}/{TAIL_N} lines arrived ({len(extra)} extra), "
+              f"said {said}, warnings {lost}")
+        res.append(dict(totals, id=cid, missing=missing, extra=extra, lost=lost, said=said))
+    alien = [x for x in got if not any(x.startswith(f"{nm} ") for nm in names)]
+    assert not alien, alien[:3]
+    print(f"totals: {totals}")
+    return res
 
 
 TAIL_N, TAIL_PAD = 2000, 1000
@@ -579,7 +600,7 @@ def test_api_removed_while_behind_tail_recovered(docker, tmp_path, fake):
     unread last lines are read from its json-file log, held open since it died (issue 13).
     Every line arrives once after Loki is back, the recovered ones are counted and said in
     one info line, and the container is not counted as missed."""
-    r = _removed_tail(docker, tmp_path, fake, behind=True)
+    r = _removed_tail(docker, tmp_path, fake, behind=True)[0]
     assert not r["missing"], (f"{len(r['missing'])} lines lost (first {r['missing'][0]!r})",
                               r["lost"], r["missed"], r["recovered"])
     assert not r["extra"], r["extra"][:3]
@@ -591,6 +612,115 @@ def test_api_removed_while_behind_tail_recovered(docker, tmp_path, fake):
 def test_api_removed_caught_up_nothing_counted(docker, tmp_path, fake):
     """The control: the agent keeps up, the container is stopped and removed: every line
     arrives, nothing is counted or said to be lost."""
-    r = _removed_tail(docker, tmp_path, fake, behind=False)
+    r = _removed_tail(docker, tmp_path, fake, behind=False)[0]
     assert not r["missing"] and not r["extra"], (r["missing"][:3], r["extra"][:3])
     assert not r["lost"] and r["missed"] == 0 and r["recovered"] == 0, r
+    assert r["held_end"] == 0, r
+
+
+def test_api_max_held_logs_limit(docker, tmp_path, fake):
+    """max_held_logs at its limit: two containers removed while their streams are behind,
+    max_held_logs 1. One log is held and its unread tail recovered; the other is not held:
+    counted (skipped_total{reason="max_held_logs"}, missed_containers_total) and its lost range
+    named. The held_logs gauge never passes 1 and is back at 0 at the end."""
+    rs = _removed_tail(docker, tmp_path, fake, behind=True, n=2, max_held_logs=1)
+    t = rs[0]
+    assert t["held_max"] == 1 and t["held_end"] == 0, t
+    assert t["unheld"] == 1 and t["missed"] == 1, t
+    whole = [r for r in rs if not r["missing"]]
+    cut = [r for r in rs if r["missing"]]
+    assert len(whole) == 1 and len(cut) == 1, [len(r["missing"]) for r in rs]
+    assert whole[0]["said"] == [t["recovered"]] and t["recovered"] > 0 and not whole[0]["lost"]
+    # "removed before its log stream reached ... (TO)", or, when its stream had read nothing
+    # yet (the pending budget was full before it started), "removed before its log could be read"
+    assert len(cut[0]["lost"]) == 1 and "removed before its log" in cut[0]["lost"][0], cut[0]
+    assert not cut[0]["said"]
+    assert not any(r["extra"] for r in rs)
+
+
+class HoldingProxy(CountingProxy):
+    """A CountingProxy that can hold two things back, as a loaded daemon or agent delays
+    them: the agent's /logs requests (not sent to the daemon until released) and the
+    daemon's /events stream (its bytes not passed to the agent until released)."""
+
+    def __init__(self, target, path):
+        import threading
+        self.logs_go, self.events_go = threading.Event(), threading.Event()
+        self.logs_go.set()
+        self.events_go.set()
+        self._events_socks = set()
+        super().__init__(target, path)
+
+    def _pump(self, src, dst, record):
+        import socket
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if record:
+                    for m in self._re.finditer(data):
+                        with self._lock:
+                            self.requests.append((m.group(1).decode(), m.group(2).decode()))
+                        if b"/events" in m.group(2):
+                            self._events_socks.add(src)
+                    if re.search(rb"GET \S+/logs\?", data) and not self.logs_go.wait(60):
+                        break
+                elif dst in self._events_socks and not self.events_go.wait(60):
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+
+def test_api_log_removed_before_read_counted(docker, tmp_path):
+    """Api mode: a container's json-file log is removed before the agent's stream read it and
+    before the agent saw its `die` (the daemon's removal racing a loaded agent; found in CI:
+    one --rm container of 200 whose open failed "no such file or directory", lost with
+    nothing said). The daemon then answers the stream with nothing, as for a container that
+    printed nothing; the agent counts the container as missed and names it (issue 13)."""
+    proxy = HoldingProxy(docker.sock, str(tmp_path / "proxy.sock"))
+    a = ag.Agent(tmp_path, [docker_input(docker, "api", socket=proxy.path,
+                                         include={"names": ["gone-*"]})])
+    a.start()
+    try:
+        assert ag.wait_until(lambda: (a.metric("log_capturer_docker_api_streams_open",
+                                               input="c") or 0) >= 1, ag.scaled(20))
+        proxy.logs_go.clear()
+        cid = docker.run_container("gone-1", "echo gone line; sleep 2")
+        assert ag.wait_until(lambda: any("/logs?" in p for _, p in proxy.about(cid)),
+                             ag.scaled(10), interval=0.05), "no log stream was asked for"
+        time.sleep(0.5)  # its LogPath learned (an inspect at its start)
+        proxy.events_go.clear()
+        docker.cli("wait", cid, timeout=30)
+        log_path = docker.api_json(f"/containers/{cid}/json")["LogPath"]
+        os.unlink(log_path)  # what the daemon's removal does first
+        proxy.logs_go.set()
+        assert ag.wait_until(lambda: (a.metric("log_capturer_docker_stream_starts_total",
+                                               input="c", reason="final") or 0) >= 1,
+                             ag.scaled(10), interval=0.1), "its stream never ended"
+        proxy.events_go.set()
+        time.sleep(0.5)  # its `die` seen
+        docker.rm(cid, force=False)
+        assert ag.wait_until(lambda: a.metric("log_capturer_docker_missed_containers_total",
+                                              input="c"), ag.scaled(10), interval=0.1)
+        time.sleep(1)
+        missed = a.metric("log_capturer_docker_missed_containers_total", input="c")
+        recs = a.output().records
+    finally:
+        a.stop()
+        proxy.logs_go.set()
+        proxy.events_go.set()
+        proxy.close()
+    said = [r["msg"] for r in warnings(a, cid[:12]) if r["msg"].endswith(" lost")]
+    print(f"\nlog removed before read: lines {len(recs)}, missed {missed}, said {said}")
+    assert not recs  # gone with its file: the daemon has nothing left to give
+    assert missed == 1, missed
+    assert len(said) == 1 and "its log file was removed before its stream read it" in said[0], said
