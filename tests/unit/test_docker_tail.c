@@ -12,9 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "lc_test_file.h"
 
 #define BASE_NS 1700000000000000000LL
 #define MAX_MSG 4096
@@ -61,22 +62,6 @@ static void got_free(struct got *g)
 {
     for (int i = 0; i < g->n; i++)
         free(g->line[i]);
-}
-
-/* An unlinked file holding text: what the agent holds once the daemon removed the log. */
-static int held_file(const char *text, size_t len)
-{
-    const char *base = getenv("LC_TEST_TMP");
-    char path[512];
-    int fd;
-
-    snprintf(path, sizeof(path), "%s/dtail-XXXXXX", base && *base ? base : "/tmp");
-    mkdir(base && *base ? base : "/tmp", 0700);
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(unlink(path), 0);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    return fd;
 }
 
 /* A growing text buffer of json-file records. */
@@ -138,7 +123,7 @@ static void test_records_joined_in_order(void **state)
     add(&l, 4, false, "end of long", false);
     add_raw(&l, "not json\n");
     add(&l, 5, false, "caf\\u00e9 \\\"q\\\"", false);
-    t = lc_docker_tail_new(held_file(l.p, l.len), 65536);
+    t = lc_docker_tail_new(lc_test_held_file(l.p, l.len), 65536);
     assert_non_null(t);
     assert_int_equal(lc_docker_tail_first_ts(t), BASE_NS);
     assert_int_equal(read_all(t, &g, 10), 1);
@@ -180,7 +165,7 @@ static void test_stops_lose_nothing(void **state)
             add(&l, i, i % 3 == 0, text, false);
         }
     }
-    t = lc_docker_tail_new(held_file(l.p, l.len), 65536);
+    t = lc_docker_tail_new(lc_test_held_file(l.p, l.len), 65536);
     assert_non_null(t);
     assert_int_equal(read_all(t, &g, 10000), 1);
     for (int i = 0, k = 0; i < n; i++, k++) {
@@ -203,7 +188,7 @@ static void test_stops_lose_nothing(void **state)
 /* Reads the whole log l (freed) into g, lines cut at max_line. */
 static void read_log(struct log *l, size_t max_line, struct got *g)
 {
-    struct lc_docker_tail *t = lc_docker_tail_new(held_file(l->p, l->len), max_line);
+    struct lc_docker_tail *t = lc_docker_tail_new(lc_test_held_file(l->p, l->len), max_line);
 
     assert_non_null(t);
     assert_int_equal(read_all(t, g, 5), 1);
@@ -256,7 +241,7 @@ static void test_seek_skips_the_old(void **state)
         snprintf(text, sizeof(text), "rec %05d %0400d", i, i);
         add(&l, i, false, text, false);
     }
-    t = lc_docker_tail_new(held_file(l.p, l.len), 65536);
+    t = lc_docker_tail_new(lc_test_held_file(l.p, l.len), 65536);
     assert_non_null(t);
     lc_docker_tail_seek(t, BASE_NS + (int64_t)cut * 1000000);
     assert_int_equal(read_all(t, &g, 1000), 1);
@@ -279,7 +264,8 @@ static void test_empty_and_garbage(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct lc_docker_tail *t = lc_docker_tail_new(held_file(cases[i], strlen(cases[i])), 64);
+        struct lc_docker_tail *t =
+            lc_docker_tail_new(lc_test_held_file(cases[i], strlen(cases[i])), 64);
 
         assert_non_null(t);
         assert_int_equal(lc_docker_tail_first_ts(t), 0);
