@@ -8,6 +8,7 @@
 #include "core/labels.h"
 #include "core/log.h"
 #include "parse/docker_json.h"
+#include "parse/docker_seek.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -34,7 +35,7 @@
  */
 
 #define RAW_LINE_MAX (256 * 1024) /* one json-file entry: 16 KiB of text, escaped, with attrs */
-#define SEEK_WINDOW  (64 * 1024)
+#define SEEK_WINDOW  (64 * 1024)  /* one probe of the bisection by time */
 
 /*
  * Docker writes the parts of a split line back to back, and a line without
@@ -288,51 +289,17 @@ static void df_rewind(struct lc_tail *t)
         lc_split_join_rewind(p->j);
 }
 
-/* The time of the first complete line at or after off; false if none in the window. */
-static bool time_at(struct lc_tail *t, int64_t off, int64_t size, int64_t *line_start, int64_t *ts)
-{
-    char *dbuf = decode_buf(t);
-    char *buf = dbuf + RAW_LINE_MAX / 2; /* decode into the first half */
-    ssize_t n = pread(t->fd, buf, SEEK_WINDOW, off);
-    struct lc_docker_line dl;
-
-    if (n <= 0)
-        return false;
-    char *a = off == 0 ? buf : memchr(buf, '\n', (size_t)n);
-    if (!a)
-        return false;
-    if (off > 0)
-        a++;
-    char *b = memchr(a, '\n', (size_t)(buf + n - a));
-    if (!b || off + (a - buf) >= size)
-        return false;
-    if (lc_docker_json_decode(a, (size_t)(b - a), dbuf, RAW_LINE_MAX / 2, &dl) == -EINVAL)
-        return false;
-    *line_start = off + (a - buf);
-    *ts = dl.ts_ns;
-    return true;
-}
-
 /*
- * json-file lines are in time order: bisect to the first line not older than
- * the cutoff, then count the lines skipped (newlines only, no decoding), so a
- * history of millions of lines costs a few reads and one sequential scan.
+ * json-file lines are in time order: bisect to a line shortly before the first
+ * one not older than the cutoff (parse/docker_seek.h; df_line skips the few
+ * old ones left), then count the lines skipped (newlines only, no decoding),
+ * so a history of millions of lines costs a few reads and one sequential scan.
  */
 static void df_seek_time(struct lc_tail *t, int64_t cutoff, int64_t size)
 {
-    struct dfile *p = t->priv;
-    int64_t lo = t->offset, hi = size, ls, ts, skipped = 0;
+    int64_t lo = lc_docker_seek_time(t->fd, t->offset, size, cutoff, decode_buf(t), SEEK_WINDOW);
+    int64_t skipped = 0;
 
-    (void)p;
-    while (hi - lo > SEEK_WINDOW) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (!time_at(t, mid, size, &ls, &ts))
-            break;
-        if (ts < cutoff)
-            lo = ls;
-        else
-            hi = mid;
-    }
     for (int64_t off = t->offset; off < lo;) {
         char *buf = decode_buf(t);
         size_t want = (size_t)(lo - off) < RAW_LINE_MAX ? (size_t)(lo - off) : RAW_LINE_MAX;
@@ -370,9 +337,11 @@ static void df_idle(struct lc_tail *t)
 static int64_t df_line_time(struct lc_tail *t, int64_t off)
 {
     struct stat st;
-    int64_t ls, ts;
+    off_t start;
+    int64_t ts;
 
-    if (fstat(t->fd, &st) != 0 || !time_at(t, off, st.st_size, &ls, &ts))
+    if (fstat(t->fd, &st) != 0 ||
+        !lc_docker_seek_time_at(t->fd, off, st.st_size, decode_buf(t), SEEK_WINDOW, &start, &ts))
         return -1;
     return ts;
 }

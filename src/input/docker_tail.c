@@ -3,6 +3,7 @@
 #include "input/docker_tail.h"
 
 #include "parse/docker_json.h"
+#include "parse/docker_seek.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -64,60 +65,26 @@ uint64_t lc_docker_tail_malformed(const struct lc_docker_tail *t)
     return t->malformed;
 }
 
-/* The time and start of the first complete record at or after off; false if none in a read. */
-static bool time_at(struct lc_docker_tail *t, off_t off, off_t *start, int64_t *ts)
-{
-    ssize_t n = pread(t->fd, t->win, READ_BYTES, off);
-    struct lc_docker_line dl;
-    char *a, *b;
-    int rc;
-
-    if (n <= 0)
-        return false;
-    a = off == 0 ? t->win : memchr(t->win, '\n', (size_t)n);
-    if (!a)
-        return false;
-    if (off > 0)
-        a++; /* off may be inside a record: the next one is the first complete */
-    b = memchr(a, '\n', (size_t)(t->win + n - a));
-    if (!b)
-        return false;
-    rc = lc_docker_json_decode(a, (size_t)(b - a), NULL, 0, &dl); /* its time is enough */
-    if (rc != 0 && rc != -E2BIG)
-        return false;
-    *start = off + (a - t->win);
-    *ts = dl.ts_ns;
-    return true;
-}
-
 int64_t lc_docker_tail_first_ts(struct lc_docker_tail *t)
 {
+    struct stat st;
     off_t start;
     int64_t ts;
 
-    return time_at(t, 0, &start, &ts) ? ts : 0;
+    if (fstat(t->fd, &st) != 0 ||
+        !lc_docker_seek_time_at(t->fd, 0, st.st_size, t->win, READ_BYTES, &start, &ts))
+        return 0;
+    return ts;
 }
 
 void lc_docker_tail_seek(struct lc_docker_tail *t, int64_t cutoff_ns)
 {
     struct stat st;
-    off_t lo = 0, hi, start;
-    int64_t ts;
 
     if (fstat(t->fd, &st) != 0)
         return;
-    hi = st.st_size;
-    while (hi - lo > READ_BYTES) {
-        off_t mid = lo + (hi - lo) / 2;
-
-        if (!time_at(t, mid, &start, &ts))
-            break;
-        if (ts < cutoff_ns)
-            lo = start; /* a record start: nothing is half joined there but its own line */
-        else
-            hi = mid;
-    }
-    t->off = t->clean = lo;
+    /* a record start: nothing is half joined there but its own line */
+    t->off = t->clean = lc_docker_seek_time(t->fd, 0, st.st_size, cutoff_ns, t->win, READ_BYTES);
 }
 
 /* A stop: back to where no split line was half joined, so the message comes again whole. */
