@@ -374,10 +374,11 @@ class CountingProxy:
                 if record:
                     buf = (buf + data)[-8192:]
                     for m in self._re.finditer(buf):
-                        with self._lock:
-                            self.requests.append((m.group(1).decode(), m.group(2).decode()))
+                        self._request(src, m.group(1).decode(), m.group(2).decode())
                     last = buf.rfind(b"\r\n")
                     buf = buf[last + 2:] if last >= 0 else buf
+                if not self._may_pass(dst, data, record):
+                    break
                 dst.sendall(data)
         except OSError:
             pass
@@ -388,6 +389,14 @@ class CountingProxy:
                 except OSError:
                     pass
                 s.close()
+
+    def _request(self, src, method, path):
+        with self._lock:
+            self.requests.append((method, path))
+
+    def _may_pass(self, dst, data, record):
+        """Whether a chunk goes on (a subclass may hold it back first)."""
+        return True
 
     def about(self, cid):
         with self._lock:
@@ -651,33 +660,17 @@ class HoldingProxy(CountingProxy):
         self._events_socks = set()
         super().__init__(target, path)
 
-    def _pump(self, src, dst, record):
-        import socket
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if record:
-                    for m in self._re.finditer(data):
-                        with self._lock:
-                            self.requests.append((m.group(1).decode(), m.group(2).decode()))
-                        if b"/events" in m.group(2):
-                            self._events_socks.add(src)
-                    if re.search(rb"GET \S+/logs\?", data) and not self.logs_go.wait(60):
-                        break
-                elif dst in self._events_socks and not self.events_go.wait(60):
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
+    def _request(self, src, method, path):
+        super()._request(src, method, path)
+        if "/events" in path:
+            self._events_socks.add(src)
+
+    def _may_pass(self, dst, data, record):
+        if record and re.search(rb"GET \S+/logs\?", data):
+            return self.logs_go.wait(60)
+        if not record and dst in self._events_socks:
+            return self.events_go.wait(60)
+        return True
 
 
 def test_api_log_removed_before_read_counted(docker, tmp_path):
