@@ -99,6 +99,12 @@
  * chunks too, so the source stays writable (a stream is paused only by the
  * pipeline, or by a rename, see rename_labels). The tick (TICK_MS) seals
  * marks left open by a quiet stream and reopens broken streams when due.
+ *
+ * On the event loop, like file mode's reads (input/file_tail.c): the reads
+ * of a log file the daemon has just written (page cache): at `die` one open,
+ * one pread of at most 64 KiB and a stat per rotated file (at most GEN_MAX,
+ * bounded by the container's max-file); a recovery's TAIL_READS preads of
+ * 64 KiB per tick. Nothing here syncs, scans a directory or waits on a lock.
  */
 
 #define TICK_MS          100
