@@ -72,8 +72,9 @@
  * max_held_logs at once, released when the stream reaches that message). Once
  * the container is gone and its stream over, the rest is read from the held
  * descriptor (the daemon unlinked the file), records the stream emitted
- * skipped, a few 64 KiB reads per tick while the pipeline takes lines
- * (recover(), DC_TAIL, input/docker_tail.h); then the entry and its row go.
+ * skipped, a few 64 KiB reads per tick while the pipeline takes lines, one
+ * container at a time (recover(), DC_TAIL, input/docker_tail.h: a reader's
+ * buffers are allocated for its turn); then the entry and its row go.
  * Still only counted as missed and logged with the time range (check_tail(),
  * lost_range()): lines rotated into files the destroy deleted (only the
  * current file is held), and the tail of a container whose log could not be
@@ -173,7 +174,7 @@ struct dcont {
     bool log_gone;     /* its log file was seen missing before its end was known (log_gone()) */
     int tail_fd;       /* its log, held from `die` while the stream is behind; -1: none */
     bool tail_unheld;  /* behind at `die`, but max_held_logs logs were held already */
-    struct lc_docker_tail *tail; /* DC_TAIL: the reader of the held log (owns tail_fd's fd) */
+    struct lc_docker_tail *tail; /* DC_TAIL at its turn: the held log's reader (owns the fd) */
     uint64_t tail_lines;         /* lines the recovery emitted */
     int64_t stall_base_ms;       /* when its size was noted in this quiet spell; 0: not */
     uint64_t stall_ino;
@@ -213,10 +214,11 @@ static const char *const start_names[START_N + 1] = {"new", "resume", "restart",
 struct dapi {
     struct lc_docker_in *d;
     struct dcont *head;
-    size_t ncont;    /* entries */
-    size_t nfollow;  /* entries not DC_STOPPED */
-    size_t nstreams; /* entries in DC_STREAM */
-    size_t nheld;    /* logs held: tail_fd, or tail (at most max_held_logs) */
+    size_t ncont;          /* entries */
+    size_t nfollow;        /* entries not DC_STOPPED */
+    size_t nstreams;       /* entries in DC_STREAM */
+    size_t nheld;          /* logs held: tail_fd, or tail (at most max_held_logs) */
+    struct dcont *reading; /* the one recovery whose reader runs (start_reader()) */
     uv_timer_t tick;
     bool tick_init;
     bool listing;
@@ -318,6 +320,8 @@ static void release_log(struct dcont *c)
 static void drop_held(struct dcont *c)
 {
     if (c->tail) {
+        if (c->a->reading == c)
+            c->a->reading = NULL;
         lc_docker_tail_free(c->tail);
         c->tail = NULL;
         held_add(c->a, -1);
@@ -894,7 +898,7 @@ static void note_end(struct dcont *c)
     struct dapi *a = c->a;
     int fd;
 
-    if (c->tail)
+    if (c->state == DC_TAIL)
         return;     /* gone already: its log is being read */
     release_log(c); /* held at an earlier `die`: looked at again */
     c->tail_unheld = false;
@@ -994,18 +998,31 @@ static bool recover(struct dcont *c)
         release_log(c);
         return false;
     }
+    c->tail_lines = 0;
+    set_state(c, DC_TAIL); /* its reader starts at its turn (tail_turn()) */
+    lc_docker_mux_free(c->mux);
+    c->mux = NULL;
+    return true;
+}
+
+/*
+ * The reader of c's held log, taking the descriptor. One recovery at a time:
+ * a reader's buffers are about 2 * max_line_bytes + 320 KiB, and recoveries
+ * share the pipeline anyway. False on ENOMEM (the descriptor is closed).
+ */
+static bool start_reader(struct dcont *c)
+{
+    struct dapi *a = c->a;
+
     c->tail = lc_docker_tail_new(c->tail_fd, (size_t)a->d->c->max_line_bytes);
     c->tail_fd = -1; /* the reader owns it (and closed it when it failed) */
     if (!c->tail) {
         held_add(a, -1);
         return false;
     }
+    a->reading = c;
     count_rotated_away(c, lc_docker_tail_first_ts(c->tail));
     lc_docker_tail_seek(c->tail, c->pos.ts_ns - TAIL_MARGIN_NS); /* tail_seen()'s first */
-    c->tail_lines = 0;
-    set_state(c, DC_TAIL);
-    lc_docker_mux_free(c->mux);
-    c->mux = NULL;
     return true;
 }
 
@@ -1014,7 +1031,8 @@ static void tail_done(struct dcont *c, int rc)
 {
     struct dapi *a = c->a;
 
-    lc_counter_add(a->d->m_skip[LC_DOCKER_SKIP_MALFORMED], lc_docker_tail_malformed(c->tail));
+    if (c->tail)
+        lc_counter_add(a->d->m_skip[LC_DOCKER_SKIP_MALFORMED], lc_docker_tail_malformed(c->tail));
     drop_held(c);
     if (rc < 0)
         lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: cannot read the rest of its log: %s",
@@ -1038,6 +1056,13 @@ static void tail_done(struct dcont *c, int rc)
 static void tail_turn(struct dcont *c)
 {
     int rc = 0;
+
+    if (!c->tail && c->a->reading)
+        return; /* another container's recovery is running: this one waits its turn */
+    if (!c->tail && !start_reader(c)) {
+        tail_done(c, -ENOMEM);
+        return;
+    }
 
     for (int k = 0; k < TAIL_READS && rc == 0 && can_emit(c); k++)
         rc = lc_docker_tail_read(c->tail, on_tail_msg, c);
