@@ -88,8 +88,12 @@
  * Replays (issue 18). The daemon's follow re-sends entries at json-file
  * rotations; per container and stream a record older than the newest emitted,
  * or equal to it with the same content, is skipped and counted
- * (input/docker_replay.h). A stream quiet for stream_stall_timeout while the
- * container's log file changed is reopened from the position (check_stall).
+ * (input/docker_replay.h). A reopened stream starts at the newest record of
+ * the stream that is behind, at most REORDER_NS before the position
+ * (resync_since(): Docker can write a stderr line after a stdout line stamped
+ * later); what it sends again up to the position is skipped quietly. A stream quiet for
+ * stream_stall_timeout while the container's log file changed is reopened from the position
+ * (check_stall).
  *
  * Refusals (issue 19). A container whose driver is "none" is never requested;
  * a 501 ("does not support reading") or other 4xx answer is permanent: said
@@ -120,7 +124,7 @@
 #define MTIME_SLACK_NS   (10 * LC_NS_PER_MSEC) /* file times are the kernel's coarse clock */
 #define GEN_MAX          32                    /* rotated generations looked at (max-file) */
 #define TAIL_READS       4                     /* a recovery's reads per tick (64 KiB each) */
-#define TAIL_MARGIN_NS   LC_NS_PER_SEC /* stdout and stderr records may be out of time order */
+#define REORDER_NS       LC_NS_PER_SEC /* stdout and stderr records out of file order, at most */
 /* How the daemon says it could not open a container's log file (removed, or a rotation's rename).
  */
 #define NO_FILE "no such file or directory"
@@ -185,6 +189,7 @@ struct dcont {
     bool from_start;      /* pos is before the container's first line (start_pos) */
     bool skipped;         /* the stream skipped a generation: end it, reopen at pos */
     int64_t skip_from;    /* where the last such reopen started (its guard) */
+    int64_t resync_ts;    /* the open stream began before pos (resync_since()): up to here, again */
     int64_t jump_avg;     /* the usual time between its records (ns, moving average) */
     uint64_t gen_ino;     /* the log file's inode when the rotated files were read; 0: not */
     unsigned ndisk, nseen;
@@ -756,6 +761,31 @@ static bool jumped(struct dcont *c, int64_t ts)
 }
 
 /*
+ * The checkpoint carries the per-stream part in pos.offset, which api mode
+ * does not use otherwise: the newest record of the stream that is behind,
+ * + for stdout, - for stderr; 0 while one stream emitted nothing. The other
+ * stream's newest is the position itself.
+ */
+static void note_streams(struct dcont *c)
+{
+    int64_t o = c->replay[0].ts, e = c->replay[1].ts;
+
+    c->pos.offset = !o || !e ? 0 : o <= e ? o : -e;
+}
+
+/* A checkpoint's per-stream part (note_streams()) back into c->replay: contents unknown. */
+static void load_streams(struct dcont *c, const struct lc_pos *pos)
+{
+    int behind = pos->offset > 0 ? 0 : 1;
+
+    memset(c->replay, 0, sizeof(c->replay));
+    if (!pos->offset || pos->ts_ns <= 0)
+        return;
+    c->replay[behind].ts = pos->offset > 0 ? pos->offset : -pos->offset;
+    c->replay[!behind].ts = pos->ts_ns;
+}
+
+/*
  * Emits one line of the container (s: 0 stdout, 1 stderr) at ts and, when
  * that is the line's own time (has_ts), moves the position past it.
  * Returns 0, or the pipeline's error with nothing emitted: the caller stops
@@ -780,6 +810,7 @@ static int emit_line(struct dcont *c, int s, int64_t ts, bool has_ts, const char
         } else if (ts == c->pos.ts_ns) {
             c->pos.ts_seq++;
         } /* older (stdout and stderr interleave): the newest stays the position */
+        note_streams(c);
     }
     c->ever_line = true;
     c->line_since_open = true;
@@ -802,6 +833,7 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
     struct dapi *a = c->a;
     int64_t ts = l->ts_ns;
     int s = l->stream == LC_STREAM_STDERR ? 1 : 0;
+    bool checked = false; /* compared with the rotation times already (the gap check) */
 
     if (l->stream == LC_STREAM_SYSTEMERR) {
         lc_counter_inc(a->d->m_skip[LC_DOCKER_SKIP_MALFORMED]);
@@ -824,12 +856,7 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
             if (k == SKIP_NONE)
                 gap(c, c->skip_ts, ts);
         }
-    } else if (l->has_ts && c->log_path && !c->final_pass && jumped(c, ts) &&
-               generation_skipped(c, c->pos.ts_ns, ts,
-                                  c->from_start && !c->line_since_open ? 1 : 2) == SKIP_REOPEN) {
-        /* not emitted: the stream ends (on_end) and is reopened at pos, the last line */
-        c->skipped = true;
-        return -ESTALE;
+        checked = true;
     }
     if (!l->has_ts) {
         /* no usable prefix: keep the line, at the stream's time; the position stays */
@@ -839,6 +866,8 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
         c->skip_left--; /* emitted before the stream was reopened at this timestamp */
         return 0;
     } else if (lc_docker_replay_seen(&c->replay[s], ts, l->line, l->len)) {
+        if (ts <= c->resync_ts)
+            return 0; /* asked for again: the stream was reopened before the position */
         /* the daemon sent it again (it does at json-file rotations): skip, count, say so */
         lc_counter_inc(a->m_replayed);
         lc_logf(LC_LOG_WARN, iname(a), NULL,
@@ -849,6 +878,12 @@ static int on_line(void *arg, const struct lc_docker_mux_line *l)
                 (long long)(ts % LC_NS_PER_SEC), (long long)(c->replay[s].ts / LC_NS_PER_SEC),
                 (long long)(c->replay[s].ts % LC_NS_PER_SEC));
         return 0;
+    } else if (!checked && c->log_path && !c->final_pass && jumped(c, ts) &&
+               generation_skipped(c, c->pos.ts_ns, ts,
+                                  c->from_start && !c->line_since_open ? 1 : 2) == SKIP_REOPEN) {
+        /* not emitted: the stream ends (on_end) and is reopened at pos, the last line */
+        c->skipped = true;
+        return -ESTALE;
     }
     /*
      * Not emitted (no memory, or no mark slot: -ENOBUFS, which seal() keeps
@@ -929,7 +964,7 @@ static void note_end(struct dcont *c)
  */
 static bool tail_seen(const struct dcont *c, int s, int64_t ts, const char *line, size_t len)
 {
-    if (ts < c->pos.ts_ns - TAIL_MARGIN_NS)
+    if (ts < c->pos.ts_ns - REORDER_NS)
         return true;
     if (c->replay[s].ts)
         return lc_docker_replay_seen(&c->replay[s], ts, line, len);
@@ -1022,7 +1057,7 @@ static bool start_reader(struct dcont *c)
     }
     a->reading = c;
     count_rotated_away(c, lc_docker_tail_first_ts(c->tail));
-    lc_docker_tail_seek(c->tail, c->pos.ts_ns - TAIL_MARGIN_NS); /* tail_seen()'s first */
+    lc_docker_tail_seek(c->tail, c->pos.ts_ns - REORDER_NS); /* tail_seen()'s first */
     return true;
 }
 
@@ -1088,10 +1123,36 @@ static void schedule_retry(struct dcont *c)
     set_state(c, DC_RETRY);
 }
 
+/*
+ * Where a stream is reopened: before the position when what its two streams
+ * emitted is known (c->replay, or the checkpoint's, start_pos()). Docker
+ * stamps a line when it reads it from the container and writes it after, so
+ * in the file a stderr line can follow a stdout line stamped later than it
+ * (and the other way round), by well under REORDER_NS: opened at the
+ * position, the newest of both, the daemon's `since` would drop it. Opened
+ * at the newest record of the stream that is behind (at most REORDER_NS
+ * back; REORDER_NS back when it emitted nothing), what comes again is known
+ * per stream and skipped quietly (on_line). 0: at the position.
+ */
+static int64_t resync_since(const struct dcont *c)
+{
+    const struct lc_docker_replay *r = &c->replay[c->replay[0].ts < c->replay[1].ts ? 0 : 1];
+    int64_t floor = c->pos.ts_ns - REORDER_NS;
+    int64_t lo = r->ts;
+
+    if (c->tty || (!c->replay[0].ts && !c->replay[1].ts) || c->pos.ts_ns <= REORDER_NS)
+        return 0; /* one stream, or nothing of this container is known per stream */
+    if (lo && !r->n)
+        lo++; /* from a checkpoint, contents unknown: its own records at lo were emitted */
+    lo = lo > floor ? lo : floor;
+    return lo < c->pos.ts_ns ? lo : 0;
+}
+
 static void open_stream(struct dcont *c, int reason)
 {
     struct dapi *a = c->a;
-    struct lc_docker_client_logs_opts o = {.since_ns = c->pos.ts_ns,
+    int64_t back = resync_since(c);
+    struct lc_docker_client_logs_opts o = {.since_ns = back ? back : c->pos.ts_ns,
                                            .follow = !once_mode(a) && reason != START_FINAL};
     int rc;
 
@@ -1110,6 +1171,7 @@ static void open_stream(struct dcont *c, int reason)
     }
     c->skip_ts = c->pos.ts_ns;
     c->skip_left = c->pos.ts_seq;
+    c->resync_ts = back ? c->pos.ts_ns : 0;
     c->gap_check = c->exact && c->pos.ts_seq > 0;
     c->die_ms = 0;
     c->pause_ms = 0;
@@ -1329,8 +1391,8 @@ static void start_pos(struct dcont *c, const struct lc_ckpt_entry *row, struct l
     *exact = false;
     c->from_start = false;
     if (row) {
-        pos->ts_ns = row->pos.ts_ns;
-        pos->ts_seq = row->pos.ts_seq;
+        *pos = row->pos; /* with its per-stream part (note_streams()) */
+        load_streams(c, pos);
         *exact = true;
         return;
     }

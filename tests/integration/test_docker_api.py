@@ -744,3 +744,100 @@ def test_once_reads_what_exists(docker, tmp_path):
     a.start(once=True)
     assert a.wait(60) == 0
     assert len(a.output().records) == 200
+
+
+def _rfc3339(ns):
+    """ns since the epoch -> Docker's RFC 3339 time with nanoseconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+REORD_CMD = "echo a; sleep 0.1; echo b >&2; sleep 0.2; echo c; sleep {}"
+
+
+def _write_reordered(log_path):
+    """Appends to a container's json-file a stderr record `d` stamped 1 ms before its last
+    record (stdout `c`), as Docker does when its stderr copier stamps a line, its stdout one
+    stamps and writes a later one, and then the stderr line is written."""
+    recs = [json.loads(x) for x in open(log_path)]
+    assert [r["log"] for r in recs] == ["a\n", "b\n", "c\n"], recs
+    c_ns = _rfc3339_ns(recs[2]["time"])
+    with open(log_path, "a") as f:
+        f.write(json.dumps({"log": "d\n", "stream": "stderr", "time": _rfc3339(c_ns - 10**6)})
+                + "\n")
+
+
+def _check_reordered(a, name, what):
+    got = by_stream(a.output().records)
+    print(f"\nstderr written after a later stdout, {what}: "
+          f"{ {k[1]: v for k, v in got.items() if k[0] == name} }")
+    assert got[(name, "stdout")] == ["a", "c"]
+    assert got[(name, "stderr")] == ["b", "d"]
+
+
+def test_stderr_written_after_later_stdout_read_after_restart(docker, tmp_path):
+    """Docker stamps a line when it reads it from the container and writes it to the json-file
+    after, so a stderr line can follow a stdout line stamped later than it (the 1M-line chaos
+    lost one such line). The agent reads a (stdout), b (stderr), c (stdout) of a container
+    that then stops, and is stopped; a stderr record stamped between b and c is written after c
+    (by hand, as the daemon's race does); at restart the agent reads the container from its
+    checkpoint to its end: the record arrives, and nothing comes twice. Opened at the
+    checkpoint's time (c's), the daemon's `since` would leave it out."""
+    a = new_agent(tmp_path, docker)
+    a.start()
+    try:
+        wait_events_connected(a)
+        cid = docker.run_container("reord", REORD_CMD.format(1))
+        docker.wait(cid, timeout=60)
+        assert ag.wait_until(lambda: len(a.output().records) >= 3, ag.scaled(20))
+        time.sleep(1)  # committed (checkpoint_interval)
+    finally:
+        a.stop()
+    _write_reordered(docker.api_json(f"/containers/{cid}/json")["LogPath"])
+    a.start()
+    try:
+        assert ag.wait_until(lambda: len(a.output().records) >= 4, ag.scaled(20))
+        time.sleep(1)
+    finally:
+        a.stop()
+    _check_reordered(a, "reord", "after a restart")
+
+
+def test_stderr_written_after_later_stdout_read_at_reopen(tmp_path):
+    """The same within one run of the agent: dockerd stopped (live-restore keeps the container
+    running) while the record is written, and started again: the stream is reopened in-process,
+    from what its two streams emitted; the record arrives and nothing comes twice."""
+    try:
+        eng = DockerEngine(extra_args=["--live-restore"])
+        eng.start()
+    except DockerUnavailable as e:
+        if os.environ.get("LC_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"Docker engine required but unavailable: {e}", pytrace=False)
+        pytest.skip(f"Docker engine unavailable: {e}")
+    a = new_agent(tmp_path, eng, reconnect_min="100ms", reconnect_max="1s")
+    try:
+        a.start()
+        wait_events_connected(a)
+        cid = eng.run_container("reord2", REORD_CMD.format(60))
+        assert ag.wait_until(lambda: len(a.output().records) >= 3, ag.scaled(20))
+        log_path = eng.api_json(f"/containers/{cid}/json")["LogPath"]
+        eng.stop_daemon()
+        _write_reordered(log_path)
+        eng.start_daemon()
+        assert ag.wait_until(lambda: (a.metric("log_capturer_docker_stream_starts_total",
+                                                input="c", reason="resume") or 0) >= 1,
+                             ag.scaled(30)), a.stderr()[-2000:]
+        ag.wait_until(lambda: len(a.output().records) >= 4, ag.scaled(10))
+        time.sleep(1)
+        eng.kill(cid)
+    finally:
+        a.stop()
+        eng.close()
+    _check_reordered(a, "reord2", "at an in-process reopen")
+
+
+def _rfc3339_ns(s):
+    """Docker's RFC 3339 time -> ns since the epoch (UTC)."""
+    import calendar
+    base, _, frac = s.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) * 10**9 + \
+        int((frac + "000000000")[:9])
