@@ -966,6 +966,8 @@ static bool tail_seen(const struct dcont *c, int s, int64_t ts, const char *line
 {
     if (ts < c->pos.ts_ns - REORDER_NS)
         return true;
+    if (c->replay[s].ts && !c->replay[s].n)
+        return ts <= c->replay[s].ts; /* from a checkpoint (load_streams()): up to it, emitted */
     if (c->replay[s].ts)
         return lc_docker_replay_seen(&c->replay[s], ts, line, len);
     return ts < c->pos.ts_ns || (ts == c->pos.ts_ns && c->pos.ts_seq > 0);
