@@ -1190,8 +1190,8 @@ def excuse_api_gaps(tracker, ranges, log_records, cids, group="dapi"):
     return keys, lines, ngaps, suppressed
 
 
-# the loss warnings (a removed container's tail, a gap, a container missed), which the agent's
-# log rate-limits (5 per message in 10 s; then one line with the count it left out)
+# the loss warnings (a removed container's tail, a gap, a container missed; level warn: an info
+# line says how many lines a recovery read), which the agent's log rate-limits (5 per message in 10 s; then one line with the count it left out)
 LOSS_WORDS = ("removed before", "removed while", "lost in rotation", "its log file was removed")
 
 
@@ -1201,8 +1201,8 @@ def suppressed_losses(log_records):
     n = 0
     for r in log_records:
         msg = r.get("msg", "")
-        if r.get("suppressed") and re.match(r"container [0-9a-f]{12}: ", msg) and \
-                any(w in msg for w in LOSS_WORDS):
+        if r.get("suppressed") and r.get("level") == "warn" and \
+                re.match(r"container [0-9a-f]{12}: ", msg) and any(w in msg for w in LOSS_WORDS):
             n += int(r["suppressed"])
     return n
 
@@ -1220,7 +1220,7 @@ def excuse_unnamed(ranges, log_records, cids, counted, group="dapi"):
              for m in [re.match(r"container ([0-9a-f]{12}): ", r.get("msg", ""))] if m}
     named_lost = {m.group(1) for r in log_records
                   for m in [re.match(r"container ([0-9a-f]{12}): ", r.get("msg", ""))]
-                  if m and any(w in r.get("msg", "") for w in LOSS_WORDS)}
+                  if m and r.get("level") == "warn" and any(w in r["msg"] for w in LOSS_WORDS)}
     by_cid = {}
     for key in ranges:
         if key.startswith(group + "/"):
