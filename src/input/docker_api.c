@@ -91,9 +91,9 @@
  * (input/docker_replay.h). A reopened stream starts at the newest record of
  * the stream that is behind, at most REORDER_NS before the position
  * (resync_since(): Docker can write a stderr line after a stdout line stamped
- * later); what it sends again up to the position is skipped quietly. A stream quiet for
- * stream_stall_timeout while the container's log file changed is reopened from the position
- * (check_stall).
+ * later); what it sends again up to the position is skipped quietly. A
+ * stream quiet for stream_stall_timeout while the container's log file
+ * changed is reopened from the position (check_stall).
  *
  * Refusals (issue 19). A container whose driver is "none" is never requested;
  * a 501 ("does not support reading") or other 4xx answer is permanent: said
@@ -125,8 +125,7 @@
 #define GEN_MAX          32                    /* rotated generations looked at (max-file) */
 #define TAIL_READS       4                     /* a recovery's reads per tick (64 KiB each) */
 #define REORDER_NS       LC_NS_PER_SEC /* stdout and stderr records out of file order, at most */
-/* How the daemon says it could not open a container's log file (removed, or a rotation's rename).
- */
+/* The daemon could not open a container's log file (removed, or a rotation's rename). */
 #define NO_FILE "no such file or directory"
 
 enum dc_state {
@@ -175,7 +174,7 @@ struct dcont {
     bool tail_checked; /* a loss was counted, or its tail was checked, since the last open */
     bool died;         /* a `die` arrived since its last `start` (die_ms is per stream) */
     int64_t die_ns;    /* the daemon's time of that `die` (0: unknown) */
-    bool log_gone;     /* its log file was seen missing before its end was known (log_gone()) */
+    bool log_gone;     /* its log file was seen missing before its end was known (check_tail) */
     int tail_fd;       /* its log, held from `die` while the stream is behind; -1: none */
     bool tail_unheld;  /* behind at `die`, but max_held_logs logs were held already */
     struct lc_docker_tail *tail; /* DC_TAIL at its turn: the held log's reader (owns the fd) */
