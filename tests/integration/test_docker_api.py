@@ -378,10 +378,8 @@ def test_connections_for_1000_inspects(docker):
         f.write(f"  {line}\n")
 
 
-def test_daemon_restart_resumes(tmp_path):
-    """dockerd stopped (SIGTERM) and started again, then killed (SIGKILL) and started again,
-    while 3 containers log (live-restore keeps them running): the streams come back, no
-    line is lost and, resuming in-process from what was read, none is repeated."""
+def live_restore_engine():
+    """A private engine of its own with --live-restore (containers outlive a dockerd stop)."""
     try:
         eng = DockerEngine(extra_args=["--live-restore"])
         eng.start()
@@ -389,6 +387,14 @@ def test_daemon_restart_resumes(tmp_path):
         if os.environ.get("LC_REQUIRE_DOCKER") == "1":
             pytest.fail(f"Docker engine required but unavailable: {e}", pytrace=False)
         pytest.skip(f"Docker engine unavailable: {e}")
+    return eng
+
+
+def test_daemon_restart_resumes(tmp_path):
+    """dockerd stopped (SIGTERM) and started again, then killed (SIGKILL) and started again,
+    while 3 containers log (live-restore keeps them running): the streams come back, no
+    line is lost and, resuming in-process from what was read, none is repeated."""
+    eng = live_restore_engine()
     a = new_agent(tmp_path, eng, reconnect_min="100ms", reconnect_max="1s")
     n, lines, rate = 3, 2500, 100
     try:
@@ -811,13 +817,7 @@ def test_stderr_written_after_later_stdout_read_at_reopen(tmp_path):
     """The same within one run of the agent: dockerd stopped (live-restore keeps the container
     running) while the record is written, and started again: the stream is reopened in-process,
     from what its two streams emitted; the record arrives and nothing comes twice."""
-    try:
-        eng = DockerEngine(extra_args=["--live-restore"])
-        eng.start()
-    except DockerUnavailable as e:
-        if os.environ.get("LC_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"Docker engine required but unavailable: {e}", pytrace=False)
-        pytest.skip(f"Docker engine unavailable: {e}")
+    eng = live_restore_engine()
     a = new_agent(tmp_path, eng, reconnect_min="100ms", reconnect_max="1s")
     try:
         a.start()
