@@ -417,7 +417,8 @@ static void connect_daemon(struct lc_docker_in *d)
 
 /* Plugin ------------------------------------------------------------------- */
 
-static const char *const skip_names[] = {"malformed", "excluded", "too_old", "log_driver", NULL};
+static const char *const skip_names[] = {"malformed",  "excluded",      "too_old",
+                                         "log_driver", "max_held_logs", NULL};
 LC_METRIC_VALUES_FIT(struct lc_docker_in, m_skip, skip_names);
 
 /* The series both modes share (each mode registers its own beside them). */

@@ -54,6 +54,7 @@ enum {
     LC_DOCKER_SKIP_EXCLUDED,   /* a container the filters leave out */
     LC_DOCKER_SKIP_TOO_OLD,    /* older than max_age */
     LC_DOCKER_SKIP_LOG_DRIVER, /* a container whose logging driver the mode cannot read */
+    LC_DOCKER_SKIP_MAX_HELD,   /* api mode: a removed container's tail not held (max_held_logs) */
     LC_DOCKER_SKIP_N
 };
 

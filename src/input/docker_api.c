@@ -241,7 +241,6 @@ struct dapi {
     struct lc_metric_series *m_gaps;
     struct lc_metric_series *m_gap_ms;
     struct lc_metric_series *m_recovered;
-    struct lc_metric_series *m_unheld;
     struct lc_metric_series *m_held;
 };
 
@@ -303,10 +302,10 @@ static void drop_source(struct dcont *c, bool forget)
     c->src = NULL;
 }
 
-/* Logs held (a removed container's unread tail): counted and shown. */
-static void held_add(struct dapi *a, int k)
+/* One log more (or less) held for a removed container's unread tail: counted and shown. */
+static void held_add(struct dapi *a, bool more)
 {
-    a->nheld = k < 0 ? a->nheld - 1 : a->nheld + 1;
+    a->nheld = more ? a->nheld + 1 : a->nheld - 1;
     lc_gauge_set(a->m_held, (int64_t)a->nheld);
 }
 
@@ -317,7 +316,7 @@ static void release_log(struct dcont *c)
         return;
     close(c->tail_fd);
     c->tail_fd = -1;
-    held_add(c->a, -1);
+    held_add(c->a, false);
 }
 
 /* Closes the held log, or the reader it became. */
@@ -328,7 +327,7 @@ static void drop_held(struct dcont *c)
             c->a->reading = NULL;
         lc_docker_tail_free(c->tail);
         c->tail = NULL;
-        held_add(c->a, -1);
+        held_add(c->a, false);
     }
     release_log(c);
 }
@@ -944,7 +943,7 @@ static void note_end(struct dcont *c)
     if (fd >= 0 && c->src && c->end_ts > c->pos.ts_ns) {
         if (a->nheld < (size_t)a->d->c->max_held_logs) {
             c->tail_fd = fd;
-            held_add(a, 1);
+            held_add(a, true);
             read_generations(c); /* while its rotated files are there (count_rotated_away) */
             return;
         }
@@ -1029,7 +1028,7 @@ static bool recover(struct dcont *c)
 
     if (c->tail_fd < 0 || !c->src || c->pos.ts_ns >= c->end_ts) {
         if (c->tail_unheld && c->pos.ts_ns < c->end_ts && c->end_ts)
-            lc_counter_inc(a->m_unheld); /* not recovered: max_held_logs were held */
+            lc_counter_inc(a->d->m_skip[LC_DOCKER_SKIP_MAX_HELD]); /* max_held_logs were held */
         c->tail_unheld = false;
         release_log(c);
         return false;
@@ -1053,7 +1052,7 @@ static bool start_reader(struct dcont *c)
     c->tail = lc_docker_tail_new(c->tail_fd, (size_t)a->d->c->max_line_bytes);
     c->tail_fd = -1; /* the reader owns it (and closed it when it failed) */
     if (!c->tail) {
-        held_add(a, -1);
+        held_add(a, false);
         return false;
     }
     a->reading = c;
@@ -1772,7 +1771,6 @@ static bool api_readable(const char *driver, const char **remedy)
 
 static const char *const stream_names[] = {"stdout", "stderr", NULL};
 static const char *const too_many_names[] = {"max_containers", NULL};
-static const char *const unheld_names[] = {"max_held_logs", NULL};
 
 /* The mode's series, labelled input=<name> (a row with a second label, one per value). */
 static const struct lc_metric_row dapi_series[] = {
@@ -1820,9 +1818,6 @@ static const struct lc_metric_row dapi_series[] = {
      "Api mode: json-file logs held open since their container died while its stream was "
      "behind (at most max_held_logs), or being read after it was removed.",
      offsetof(struct dapi, m_held)},
-    {LC_COUNTER, "log_capturer_docker_skipped_total",
-     "Container lines or containers skipped, by reason.", offsetof(struct dapi, m_unheld), "reason",
-     unheld_names},
 };
 LC_METRIC_VALUES_FIT(struct dapi, m_starts, start_names);
 LC_METRIC_VALUES_FIT(struct dapi, m_ends, end_names);
