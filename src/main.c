@@ -6,6 +6,7 @@
 #include "core/meta.h"
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/losses.h"
 #include "core/metrics.h"
 #include "core/promtail.h"
 #include "output/dlq_cli.h"
@@ -525,6 +526,7 @@ int main(int argc, char **argv)
         rc = cmd_run(argc - 1, argv + 1);
     lc_log_flush();
     lc_health_shutdown();
+    lc_losses_shutdown();
     lc_metrics_shutdown();
     curl_global_cleanup();
     return rc;

@@ -8,6 +8,7 @@
 #include "core/http.h"
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/losses.h"
 #include "core/notify.h"
 #include "core/promtail.h"
 #include "core/source.h"
@@ -578,6 +579,8 @@ static int run_config(struct lc_config *cfg, bool once, struct lc_http **http,
     int rc;
 
     lc_log_set_level(cfg->log_level);
+    if (lc_losses_keep((uint32_t)cfg->health_recent_losses) < 0)
+        lc_log(LC_LOG_WARN, "agent", "health_recent_losses: out of memory; the list is unchanged");
     if (uv_loop_init(&loop) != 0)
         return 1;
     a.loop = &loop;

@@ -2,6 +2,7 @@
 /* config.c: loads the agent's YAML configuration (libyaml document API) through option tables. */
 #include "core/config.h"
 #include "core/log.h"
+#include "core/losses.h"
 #include "core/plugin.h"
 #include "core/yaml_opts.h"
 #include "process/stage.h"
@@ -210,6 +211,15 @@ const struct lc_option lc_config_options[] = {
      .help = "Disk jobs (checkpoint flushes, DLQ appends, fsyncs) queued for the disk worker "
              "thread at once; more wait in order, their batches still counting in "
              "max_pending_bytes."},
+    {.type = LC_OPT_INT,
+     .key = "health_recent_losses",
+     .def = "32",
+     .offset = CFG(health_recent_losses),
+     .min = 0,
+     .max = LC_LOSSES_MAX,
+     .help = "Loss reports (a container removed before its log was read, a file rotated away "
+             "unread, ...) /health lists, newest last, whatever the log's rate limit left out; "
+             "log_capturer_loss_reports_total counts them all. 0: none listed."},
     {.type = LC_OPT_ENUM,
      .key = "on_corrupt_state",
      .def = "fail",

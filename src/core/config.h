@@ -65,7 +65,8 @@ struct lc_config {
     int64_t max_pending_bytes; /* per output: inputs pause above it */
     int64_t batch_bytes;       /* default batch size for every output */
     int64_t batch_wait_ms;
-    int64_t disk_queue_jobs; /* disk worker: jobs admitted at once (core/worker.h) */
+    int64_t disk_queue_jobs;      /* disk worker: jobs admitted at once (core/worker.h) */
+    int64_t health_recent_losses; /* loss reports /health lists (core/losses.h) */
     struct lc_watchdog_conf watchdog;
     struct lc_anomaly_conf anomaly;
     int on_corrupt_state; /* LC_CORRUPT_FAIL | LC_CORRUPT_RESET: a corrupt checkpoints.db */

@@ -4,6 +4,7 @@
 #include "core/http.h"
 
 #include "core/log.h"
+#include "core/losses.h"
 #include "core/metrics.h"
 
 #include <arpa/inet.h>
@@ -404,8 +405,8 @@ static int health_reasons_render(struct lc_buf *out)
 
 /*
  * Appends {"status":..,"ready":..,"reasons":[..],"components":{name:{"status":..,
- * "detail":.., field:value..}}} to out. The overall status is the worst component's; *healthy is
- * false when any component is down. 0 or -ENOMEM/-E2BIG.
+ * "detail":.., field:value..}},"losses":{..}} (core/losses.h) to out. The overall status is the
+ * worst component's; *healthy is false when any component is down. 0 or -ENOMEM/-E2BIG.
  */
 int lc_health_render(struct lc_buf *out, bool *healthy)
 {
@@ -424,8 +425,12 @@ int lc_health_render(struct lc_buf *out, bool *healthy)
     for (const struct health_entry *e = health_head; e && rc == 0; e = e->next)
         rc = health_entry_render(out, e, e == health_head);
     if (rc == 0)
-        rc = lc_buf_append(out, "}}\n", 3);
+        rc = lc_buf_append(out, "},", 2);
     pthread_mutex_unlock(&health_mu);
+    if (rc == 0)
+        rc = lc_losses_render(out);
+    if (rc == 0)
+        rc = lc_buf_append(out, "}\n", 2);
     *healthy = worst != LC_HEALTH_DOWN;
     return rc;
 }

@@ -25,7 +25,8 @@ int lc_http_port(const struct lc_http *h);
  * Health: each component (e.g. "input/system", "output/loki") sets its state;
  * /health answers 200 with {"status":"ok","components":{...}} when none is
  * down, 503 otherwise; "reasons" lists "component: detail" of every component
- * not ok. Thread-safe; strings are copied. docs/internals/health.md lists the
+ * not ok, and "losses" the newest loss reports (core/losses.h). Thread-safe;
+ * strings are copied. docs/internals/health.md lists the
  * components and what moves each.
  */
 enum lc_health { LC_HEALTH_OK = 0, LC_HEALTH_DEGRADED, LC_HEALTH_DOWN };

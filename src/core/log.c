@@ -312,6 +312,15 @@ static struct log_slot *rate_limit(const char *fmt, int64_t now)
 void lc_log_write(enum lc_log_level level, const char *component, const char *fields,
                   const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    lc_log_vwrite(level, component, fields, fmt, ap);
+    va_end(ap);
+}
+
+void lc_log_vwrite(enum lc_log_level level, const char *component, const char *fields,
+                   const char *fmt, va_list ap)
+{
     char msg[LC_LOG_MSG_MAX];
     struct log_line line;
     if ((int)level < LC_LOG_DEBUG || level > LC_LOG_ERROR)
@@ -320,11 +329,8 @@ void lc_log_write(enum lc_log_level level, const char *component, const char *fi
     struct log_slot *s = rate_limit(fmt, log_now());
     if (!s)
         goto out_unlock;
-    va_list ap;
-    va_start(ap, fmt);
     char raw[LC_LOG_MSG_MAX];
     int n = vsnprintf(raw, sizeof(raw), fmt, ap);
-    va_end(ap);
     bool cut = n < 0 || (size_t)n >= sizeof(raw);
     size_t rawlen = n < 0 ? 0 : cut ? sizeof(raw) - 1 : (size_t)n;
     /* The last line of defence for secrets: whatever a caller formatted (a URL with its

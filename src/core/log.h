@@ -3,6 +3,7 @@
 #ifndef LC_LOG_H
 #define LC_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@ void lc_log_set_fd(int fd);
 
 void lc_log_write(enum lc_log_level level, const char *component, const char *fields,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* lc_log_write with a va_list (not filtered by lc_log_threshold: the caller checks). */
+void lc_log_vwrite(enum lc_log_level level, const char *component, const char *fields,
+                   const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 /*
  * Emits the "suppressed":N line of every message whose window has ended.

@@ -7,6 +7,7 @@
 #include "core/http.h"
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/losses.h"
 #include "core/rand.h"
 
 #include <errno.h>
@@ -194,7 +195,7 @@ void lc_docker_set_unreadable(struct lc_docker_in *d, const char *id, const char
     if (!lc_docker_client_id_valid(id) || lc_docker_is_unreadable(d, id))
         return;
     lc_counter_inc(d->m_skip[LC_DOCKER_SKIP_LOG_DRIVER]);
-    lc_logf(LC_LOG_WARN, d->in->conf->name, NULL,
+    lc_loss(d->in->conf->name,
             "container %s (%.12s): its logging driver \"%s\" cannot be read in mode %s%s%s; "
             "its lines are not shipped: %s",
             name && *name ? name : id, id, driver && *driver ? driver : "?", d->ops->name,

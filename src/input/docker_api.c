@@ -7,6 +7,7 @@
 
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/losses.h"
 #include "core/rand.h"
 #include "core/source.h"
 #include "parse/docker_json.h"
@@ -366,7 +367,7 @@ static void missed(struct dcont *c, const char *why)
 
     c->tail_checked = true; /* counted once: check_tail() does not count it again */
     lc_counter_inc(a->m_missed);
-    lc_logf(LC_LOG_WARN, iname(a), NULL, "container %.12s: %s; %s", c->id, why,
+    lc_loss(iname(a), "container %.12s: %s; %s", c->id, why,
             c->ever_line ? "what it printed after the last line read, if anything, is lost"
                          : "its lines are lost");
 }
@@ -493,7 +494,7 @@ static void lost_range(struct dcont *c, int64_t to_ts, const char *what, const c
     lc_ts_format_rfc3339nano(to_ts, to);
     c->tail_checked = true;
     lc_counter_inc(c->a->m_missed);
-    lc_logf(LC_LOG_WARN, iname(c->a), NULL,
+    lc_loss(iname(c->a),
             "container %.12s: removed before its log stream reached %s (%s): its lines after %s, "
             "%s that one, are lost",
             c->id, what, to, from, upto);
@@ -547,7 +548,7 @@ static void gap(struct dcont *c, int64_t last_ts, int64_t first_ts)
     lc_ts_format_rfc3339nano(first_ts, to);
     lc_counter_inc(a->m_gaps);
     lc_counter_add(a->m_gap_ms, (uint64_t)((first_ts - last_ts) / LC_NS_PER_MSEC));
-    lc_logf(LC_LOG_WARN, iname(a), NULL,
+    lc_loss(iname(a),
             "container %.12s: lost in rotation: its log no longer holds the last line read "
             "(%s); lines after it and before %s may be lost (the Engine API cannot return "
             "rotated-away lines; mode file reads rotated logs)",
@@ -1660,7 +1661,7 @@ static void drain_stopped(struct dapi *a)
     dr.prefix_len = strlen(prefix);
     lc_ckpt_each(ck, prefix, drain_row, &dr);
     if (dr.skipped)
-        lc_logf(LC_LOG_WARN, iname(a), NULL,
+        lc_loss(iname(a),
                 "%zu stopped containers with a checkpoint not read to their end: "
                 "max_containers (%lld) reached",
                 dr.skipped, (long long)a->d->c->max_containers);

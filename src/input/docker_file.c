@@ -7,6 +7,7 @@
 
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/losses.h"
 #include "parse/docker_json.h"
 #include "parse/docker_seek.h"
 
@@ -201,8 +202,7 @@ static void on_meta(void *arg, int err, const struct lc_docker_meta_entry *e)
         attach(t, p, e);
         return;
     }
-    lc_logf(LC_LOG_WARN, p->d->in->conf->name, NULL,
-            "no metadata for container %s: its log is not read", p->id);
+    lc_loss(p->d->in->conf->name, "no metadata for container %s: its log is not read", p->id);
     /* as an excluded one: kept open, unread, so rescans do not retry it; closed when rotated */
     t->waiting = false;
     t->once_target = 0;

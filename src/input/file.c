@@ -5,6 +5,7 @@
 #include "core/ckpt.h"
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/losses.h"
 #include "parse/timestamp.h"
 
 #include <dirent.h>
@@ -165,6 +166,12 @@ static int64_t start_offset(struct lc_file_in *fi, struct lc_tail *t, const char
             return e.pos.offset <= size ? e.pos.offset : 0;
         lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL,
                 "%s: inode reused by a different file: reading it from the start", t->path);
+        /* the file the row was for is gone (recover_row looks only for missing inodes) */
+        if (!(e.pos.ts_seq & LC_POS_DONE))
+            lc_file_in_gap(fi, e.path && e.path[0] ? e.path : t->path,
+                           "rotated and deleted while the agent was down (its inode holds a "
+                           "new file now)",
+                           e.pos.offset, e.pos.ts_ns, NULL);
     }
     t->first_sight = true;
     if (!(fi->first_start && at_start))
@@ -1221,13 +1228,12 @@ void lc_file_in_gap(struct lc_file_in *fi, const char *path, const char *what, i
         lc_ts_format_rfc3339nano(first, to);
     lc_counter_inc(fi->m_gaps);
     if (offset > 0)
-        lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL,
+        lc_loss(fi->in->conf->name,
                 "%s: lost in rotation: %s (from byte %lld to its end; lines after %s)", path, what,
                 (long long)offset, from);
     else
-        lc_logf(LC_LOG_WARN, fi->in->conf->name, NULL,
-                "%s: lost in rotation: %s (lines after %s%s%s)", path, what, from,
-                first > 0 ? " and before " : "", first > 0 ? to : "");
+        lc_loss(fi->in->conf->name, "%s: lost in rotation: %s (lines after %s%s%s)", path, what,
+                from, first > 0 ? " and before " : "", first > 0 ? to : "");
 }
 
 void lc_file_in_close_under(struct lc_file_in *fi, const char *dir)

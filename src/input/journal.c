@@ -6,6 +6,7 @@
 #include "core/ckpt.h"
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/losses.h"
 #include "core/source.h"
 
 #include <errno.h>
@@ -393,7 +394,7 @@ static char *position(struct lc_journal *jr, const char *stored, bool seen)
         }
         /* gone (vacuumed or rotated away): the oldest entry after it is next */
         lc_counter_inc(jr->m_resets);
-        lc_logf(LC_LOG_WARN, name, NULL,
+        lc_loss(name,
                 "the stored cursor is no longer in the journal (vacuumed?): resuming at the "
                 "oldest entry after it%s; entries in between are lost (counted)",
                 rc > 0 ? "" : " (none yet)");

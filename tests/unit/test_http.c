@@ -200,27 +200,31 @@ static void test_health_endpoint(void **state)
         const char *expect;
     } steps[] = {
         {NULL, 0, NULL, 200,
-         "{\"status\":\"ok\",\"ready\":false,\"reasons\":[],\"components\":{}}\n"},
+         "{\"status\":\"ok\",\"ready\":false,\"reasons\":[],\"components\":{},\"losses\":{"
+         "\"reported\":0,\"kept\":0,\"recent\":[]}}\n"},
         {"output/loki", LC_HEALTH_OK, NULL, 200,
          "{\"status\":\"ok\",\"ready\":false,\"reasons\":[],\"components\":{\"output/"
-         "loki\":{\"status\":\"ok\"}}}\n"},
+         "loki\":{\"status\":\"ok\"}},\"losses\":{\"reported\":0,\"kept\":0,\"recent\":[]}}\n"},
         {"output/loki", LC_HEALTH_DEGRADED, "429 \"rate\"", 200,
          "{\"status\":\"degraded\",\"ready\":false,\"reasons\":[\"output/loki degraded: 429 "
          "\\\"rate\\\"\"],\"components\":{\"output/loki\":"
-         "{\"status\":\"degraded\",\"detail\":\"429 \\\"rate\\\"\"}}}\n"},
+         "{\"status\":\"degraded\",\"detail\":\"429 "
+         "\\\"rate\\\"\"}},\"losses\":{\"reported\":0,\"kept\":0,\"recent\":[]}}\n"},
         {"input/file", LC_HEALTH_DOWN, "open:\nEACCES", 503,
          "{\"status\":\"down\",\"ready\":false,\"reasons\":[\"input/file down: "
          "open:\\nEACCES\",\"output/loki degraded: 429 \\\"rate\\\"\"],\"components\":{"
          "\"output/loki\":"
          "{\"status\":\"degraded\",\"detail\":\"429 \\\"rate\\\"\"},\"input/file\":"
-         "{\"status\":\"down\",\"detail\":\"open:\\nEACCES\"}}}\n"},
+         "{\"status\":\"down\",\"detail\":\"open:\\nEACCES\"}},\"losses\":{\"reported\":0,\"kept\":"
+         "0,\"recent\":[]}}\n"},
         {"input/file", -1, NULL, 200,
          "{\"status\":\"degraded\",\"ready\":false,\"reasons\":[\"output/loki degraded: 429 "
          "\\\"rate\\\"\"],\"components\":{\"output/loki\":"
-         "{\"status\":\"degraded\",\"detail\":\"429 \\\"rate\\\"\"}}}\n"},
+         "{\"status\":\"degraded\",\"detail\":\"429 "
+         "\\\"rate\\\"\"}},\"losses\":{\"reported\":0,\"kept\":0,\"recent\":[]}}\n"},
         {"output/loki", LC_HEALTH_OK, "", 200,
          "{\"status\":\"ok\",\"ready\":false,\"reasons\":[],\"components\":{\"output/"
-         "loki\":{\"status\":\"ok\"}}}\n"},
+         "loki\":{\"status\":\"ok\"}},\"losses\":{\"reported\":0,\"kept\":0,\"recent\":[]}}\n"},
         {"nope", -1, NULL, 200, NULL}, /* removing an unknown component: ignored */
     };
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
