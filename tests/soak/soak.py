@@ -721,8 +721,10 @@ class Harness:
         else:
             out = {"type": "file", "name": "out", "path": str(self.work / "out.ndjson")}
         # Production defaults otherwise (agent.py's are tuned for fast tests).
+        # health_recent_losses at its most: /health names every loss the log's rate limit
+        # left out (read before the agent stops: health_losses)
         extra = {"checkpoint_interval": "1s", "batch_wait": "1s", "log_level": "info",
-                 "shutdown_timeout": "30s"}
+                 "shutdown_timeout": "30s", "health_recent_losses": 1024}
         if self.args.max_pending:
             extra["max_pending_bytes"] = self.args.max_pending
         return inputs, [out], extra
@@ -971,8 +973,10 @@ class Harness:
             for t in threads:
                 t.join(30)
             self.rc_agent = None
+            self.health_losses = []
             if self.agent and self.agent.proc:
                 if self.agent.running():
+                    self.health_losses = self.read_health_losses()
                     try:
                         self.rc_agent = self.agent.stop(timeout=60)
                         if self.rc_agent != 0:
@@ -1010,6 +1014,18 @@ class Harness:
             if self.engine:
                 self.engine.close()
         return self.report()
+
+    def read_health_losses(self):
+        """The loss reports /health lists (core/losses.h) as warning records like the log's:
+        every loss of this agent process since its start, names the log's rate limit left out
+        included (health_recent_losses: 1024). [] when /health cannot say."""
+        try:
+            st, body, _ = ag.http_get(self.agent.port, "/health")
+            recent = json.loads(body).get("losses", {}).get("recent", [])
+        except (OSError, ValueError, AttributeError):
+            return []
+        return [{"level": "warn", "component": e.get("component", ""), "msg": e.get("msg", ""),
+                 "health": True} for e in recent]
 
     def replay_dlq(self):
         """Re-sends the dead-letter queue (the batches Loki answered 400) to the fake, now
@@ -1080,7 +1096,8 @@ class Harness:
         last = self.samples[-1] if self.samples else {}
         missed = last.get("docker_missed", 0)
         excused = self.excuse_missed(ranges, missed)
-        log_recs = self.agent.log_records() if self.agent else []
+        log_recs = ((self.agent.log_records() if self.agent else [])
+                    + getattr(self, "health_losses", []))
         cids = self.containers.cids if self.containers else {}
         gap_keys, gap_lines, gaps_logged, gaps_suppressed = excuse_api_gaps(
             self.tracker, {k: v for k, v in ranges.items() if k not in excused}, log_recs, cids)
@@ -1116,7 +1133,8 @@ class Harness:
                 f"{len(gap_keys)} streams inside them, or in the unread tails of "
                 f"{len(api_tails(self.agent.log_records() if self.agent else []))} containers "
                 f"said lost, excused); {unnamed_lines} lost lines of {unnamed_n} containers "
-                f"named in no warning, {sup} loss warnings rate-limited"
+                f"named in no warning, {sup} loss warnings rate-limited, "
+                f"{len(getattr(self, 'health_losses', []))} losses listed in /health"
                 f"{' (excused: counted, their names left out of the log)' if unnamed else ''}")
         if self.dlq_replay is not None or last.get("dlq_batches"):
             out(f"dlq: dead_lettered_batches={last.get('dlq_batches', 0)} replay="
