@@ -542,9 +542,10 @@ static void check_tail(struct dcont *c)
 static void gap(struct dcont *c, int64_t last_ts, int64_t first_ts)
 {
     struct dapi *a = c->a;
-    char from[LC_TS_RFC3339NANO_MAX], to[LC_TS_RFC3339NANO_MAX];
+    char from[LC_TS_RFC3339NANO_MAX] = "its start", to[LC_TS_RFC3339NANO_MAX];
 
-    lc_ts_format_rfc3339nano(last_ts, from);
+    if (last_ts > 0) /* 0: met from its first line, none read yet */
+        lc_ts_format_rfc3339nano(last_ts, from);
     lc_ts_format_rfc3339nano(first_ts, to);
     lc_counter_inc(a->m_gaps);
     lc_counter_add(a->m_gap_ms, (uint64_t)((first_ts - last_ts) / LC_NS_PER_MSEC));

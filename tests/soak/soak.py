@@ -53,7 +53,8 @@ def now():
 
 TS_GROUPS = ("dapi",)  # groups read by docker api mode: delivered timestamps are kept
 API_GAP_RE = re.compile(r"container ([0-9a-f]{12}): lost in rotation: its log no longer holds "
-                        r"the last line read \((\S+)\); lines after it and before (\S+) may be lost")
+                        r"the last line read \((its start|\S+)\); lines after it and before (\S+) "
+                        r"may be lost")
 # a container's warning that lines of it are lost (missed_containers_total counts it)
 API_LOST_RE = re.compile(r"container ([0-9a-f]{12}): .*\blost$")
 # ... and the one that says from when: a removed container's unread tail
@@ -63,8 +64,10 @@ API_TAIL_RE = re.compile(r"container ([0-9a-f]{12}): removed before its log stre
 
 
 def rfc3339_ns(s):
-    """2026-12-01T02:48:19.331276862Z -> ns since the epoch (UTC)."""
+    """2026-12-01T02:48:19.331276862Z -> ns since the epoch (UTC); "its start" -> 0."""
     import calendar
+    if s == "its start":
+        return 0
     base, _, frac = s.rstrip("Z").partition(".")
     t = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
     return t * 1_000_000_000 + int((frac + "000000000")[:9])
