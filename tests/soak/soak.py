@@ -476,8 +476,13 @@ class FileCollector:
         self.off = 0
         self.rest = b""
         self.bad = 0
+        self.lock = threading.Lock()  # one poll at a time (LokiCollector says why)
 
     def poll(self):
+        with self.lock:
+            return self._poll()
+
+    def _poll(self):
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.off)
@@ -505,8 +510,16 @@ class LokiCollector:
         self.tracker = tracker
         self.off = 0
         self.bad = 0
+        # One poll at a time: the collector thread and the drain (and, when that thread
+        # outlives its join, the DLQ replay) poll too; two polls reading one offset would
+        # each add their page's length to it and skip the entries in between.
+        self.lock = threading.Lock()
 
     def poll(self):
+        with self.lock:
+            return self._poll()
+
+    def _poll(self):
         n = 0
         while True:
             st, body, _ = ag.http_get(self.port, f"/fake/entries?offset={self.off}&limit=20000",
