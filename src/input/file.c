@@ -166,8 +166,14 @@ static int64_t start_offset(struct lc_file_in *fi, struct lc_tail *t, const char
             return e.pos.offset <= size ? e.pos.offset : 0;
         lc_logf(LC_LOG_INFO, fi->in->conf->name, NULL,
                 "%s: inode reused by a different file: reading it from the start", t->path);
-        /* the file the row was for is gone (recover_row looks only for missing inodes) */
-        if (!(e.pos.ts_seq & LC_POS_DONE))
+        /*
+         * A row of an earlier run: the file it was for was deleted while the
+         * agent was down (recover_row looks only for missing inodes). Not a
+         * row of this run: a file deleted while it ran was read to its end
+         * (its descriptor held), and docker file mode counts the generations
+         * it never saw itself; the row only waits for its removal.
+         */
+        if (!(e.pos.ts_seq & LC_POS_DONE) && e.updated_ns < fi->started_ns)
             lc_file_in_gap(fi, e.path && e.path[0] ? e.path : t->path,
                            "rotated and deleted while the agent was down (its inode holds a "
                            "new file now)",
@@ -1106,6 +1112,7 @@ int lc_file_in_start(struct lc_file_in *fi)
 
     snprintf(meta, sizeof(meta), "input:%s:seen", in->conf->name);
     fi->first_start = lc_ckpt_meta_get(in->agent->ckpt, meta, val, sizeof(val)) != 0;
+    fi->started_ns = lc_now_ns();
     uv_idle_init(loop, &fi->work);
     uv_timer_init(loop, &fi->rescan);
     uv_timer_init(loop, &fi->poll);

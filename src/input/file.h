@@ -154,10 +154,11 @@ struct lc_file_in {
     size_t nwatches;
     struct lc_dir_watch *dwatches; /* directories a glob matched (e.g. one per container) */
     size_t ndwatches;
-    char *glob_parent; /* the directory above them, watched for new ones; NULL: none */
-    size_t closing;    /* handles whose close callback is pending */
-    size_t npaths;     /* the patterns of c->paths in use (see start_only_paths) */
-    bool first_start;  /* the state store has never seen this input */
+    char *glob_parent;  /* the directory above them, watched for new ones; NULL: none */
+    size_t closing;     /* handles whose close callback is pending */
+    size_t npaths;      /* the patterns of c->paths in use (see start_only_paths) */
+    bool first_start;   /* the state store has never seen this input */
+    int64_t started_ns; /* CLOCK_REALTIME at start: rows committed before are an earlier run's */
     bool scanned;
     bool paused;
     bool stopping;
