@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/redact.h"
+#include "parse/utf8.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -63,22 +64,6 @@ int lc_losses_keep(uint32_t n)
     return 0;
 }
 
-/* len, less an incomplete UTF-8 sequence at the end of s[0..len). */
-static size_t utf8_whole(const char *s, size_t len)
-{
-    size_t lead = len;
-    unsigned char c;
-    size_t need;
-
-    while (lead > 0 && len - lead < 4 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
-        lead--;
-    if (lead == 0)
-        return len;
-    c = (unsigned char)s[lead - 1];
-    need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    return len - (lead - 1) < need ? lead - 1 : len;
-}
-
 void lc_loss(const char *component, const char *fmt, ...)
 {
     char raw[LOSS_MSG_MAX * 2], msg[LOSS_MSG_MAX];
@@ -100,7 +85,7 @@ void lc_loss(const char *component, const char *fmt, ...)
     len = n < 0 ? 0 : (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1;
     len = lc_redact_text(raw, len, msg, sizeof(msg)); /* NUL-terminated, cut to fit */
     if (len + 1 == sizeof(msg))                       /* cut: maybe inside a UTF-8 character */
-        msg[len = utf8_whole(msg, len)] = '\0';
+        msg[len = lc_utf8_trim_cut(msg, len)] = '\0';
     clock_gettime(CLOCK_REALTIME, &ts);
     pthread_mutex_lock(&losses_mu);
     reported++;
