@@ -507,3 +507,35 @@ def test_removed_container_unread_tail_still_read(docker, make_agent):
         assert not missing and not unexpected, (s, len(missing), missing[:3], unexpected[:3])
     assert wait_until(lambda: not fds_under(a.pid, d), 30), fds_under(a.pid, d)
     stop_clean(a)
+
+
+
+def test_fast_rotating_churn_no_false_gap(docker, make_agent):
+    """Containers rotating their json-file as fast as they can (16k, 2 files) and removed when
+    done, four rounds of four, while the agent runs: the filesystem hands a deleted
+    generation's inode to a new log while that generation's checkpoint row still waits for its
+    removal, which is no loss (the agent read it to its end through the descriptor it held).
+    Nothing lost, nothing counted, nothing said (the hour-long soak once counted 1,619 false
+    lost generations this way)."""
+    per_stream, pad = 1500, 100
+    a = make_agent([docker_input(docker)])
+    a.start()
+    names = []
+    for rnd in range(4):
+        batch = [f"df-churn{rnd}-{i}" for i in range(4)]
+        ids = [docker.run_container(nm, logger_cmd(per_stream, tag=nm, pad=pad),
+                                    log_opts={"max-size": "16k", "max-file": "2"})
+               for nm in batch]
+        for cid in ids:
+            docker.wait(cid, timeout=60)
+        time.sleep(1)
+        for cid in ids:
+            docker.rm(cid, force=False)
+        names += batch
+    time.sleep(3)
+    lost_gens = a.metric("log_capturer_docker_lost_generations_total", input="c") or 0
+    stop_clean(a)
+    said = [r["msg"] for r in problems(a) if "its inode holds a new file" in r["msg"]]
+    print(f"\n{len(names)} fast-rotating containers run and removed: lost generations "
+          f"{lost_gens}, false inode-reuse reports {len(said)}")
+    assert not said, said[:3]
