@@ -641,6 +641,7 @@ class Harness:
         self.fake_port = None
         self.agent = None
         self.failures = []
+        self.health_losses = []  # /health's loss reports, read before the agent stops
         self.phase = "ok"
         self.writers = []
         self.churn = None
@@ -989,7 +990,6 @@ class Harness:
             for t in threads:
                 t.join(30)
             self.rc_agent = None
-            self.health_losses = []
             if self.agent and self.agent.proc:
                 if self.agent.running():
                     self.health_losses = self.read_health_losses()
@@ -1112,8 +1112,7 @@ class Harness:
         last = self.samples[-1] if self.samples else {}
         missed = last.get("docker_missed", 0)
         excused = self.excuse_missed(ranges, missed)
-        log_recs = ((self.agent.log_records() if self.agent else [])
-                    + getattr(self, "health_losses", []))
+        log_recs = (self.agent.log_records() if self.agent else []) + self.health_losses
         cids = self.containers.cids if self.containers else {}
         gap_keys, gap_lines, gaps_logged, gaps_suppressed = excuse_api_gaps(
             self.tracker, {k: v for k, v in ranges.items() if k not in excused}, log_recs, cids)
@@ -1147,10 +1146,10 @@ class Harness:
                 f"api_gaps_total={last.get('docker_api_gaps', 0)} (logged {gaps_logged}"
                 f"{', some suppressed' if gaps_suppressed else ''}; {gap_lines} lost lines of "
                 f"{len(gap_keys)} streams inside them, or in the unread tails of "
-                f"{len(api_tails(self.agent.log_records() if self.agent else []))} containers "
+                f"{len(api_tails(log_recs))} containers "
                 f"said lost, excused); {unnamed_lines} lost lines of {unnamed_n} containers "
                 f"named in no warning, {sup} loss warnings rate-limited, "
-                f"{len(getattr(self, 'health_losses', []))} losses listed in /health"
+                f"{len(self.health_losses)} losses listed in /health"
                 f"{' (excused: counted, their names left out of the log)' if unnamed else ''}")
         if self.dlq_replay is not None or last.get("dlq_batches"):
             out(f"dlq: dead_lettered_batches={last.get('dlq_batches', 0)} replay="
@@ -1225,7 +1224,8 @@ def excuse_api_gaps(tracker, ranges, log_records, cids, group="dapi"):
 
 
 # the loss warnings (a removed container's tail, a gap, a container missed; level warn: an info
-# line says how many lines a recovery read), which the agent's log rate-limits (5 per message in 10 s; then one line with the count it left out)
+# line says how many lines a recovery read), which the agent's log rate-limits (5 per message
+# in 10 s; then one line with the count it left out)
 LOSS_WORDS = ("removed before", "removed while", "lost in rotation", "its log file was removed")
 
 
