@@ -507,7 +507,6 @@ static int replay_segment(int dirfd, const char *name, lc_dlq_replay_fn fn, void
     char *data = NULL, *kept = NULL;
     size_t len = 0, klen = 0;
     bool stop = false;
-    uint64_t removed = 0;
     int fd, rc;
 
     fd = openat(dirfd, name, O_RDWR | O_CLOEXEC);
@@ -528,10 +527,13 @@ static int replay_segment(int dirfd, const char *name, lc_dlq_replay_fn fn, void
     for (size_t off = 0; off < len;) {
         char *nl = memchr(data + off, '\n', len - off);
         if (!nl) {
-            /* a torn last line (a crash mid-append): keep it, never send it */
-            st->bad++;
-            memcpy(kept + klen, data + off, len - off);
-            klen += len - off;
+            /*
+             * A torn last line: the writer was killed mid-append (it holds the
+             * lock while it writes, and cuts a failed write back). Its batch
+             * was never acknowledged, so its positions were not committed and
+             * the agent reads it again: drop the fragment, counted.
+             */
+            st->torn++;
             break;
         }
         size_t ll = (size_t)(nl - (data + off));
@@ -552,7 +554,6 @@ static int replay_segment(int dirfd, const char *name, lc_dlq_replay_fn fn, void
         st->lines++;
         enum lc_dlq_verdict v = fn(data + off, ll, arg);
         if (v == LC_DLQ_REMOVE) {
-            removed++;
             st->removed++;
         } else {
             stop = v == LC_DLQ_STOP;
@@ -563,13 +564,13 @@ static int replay_segment(int dirfd, const char *name, lc_dlq_replay_fn fn, void
             progress(st, arg);
         off += whole;
     }
-    if (removed == 0)
+    if (klen == len) /* nothing removed */
         rc = 0;
     else if (klen == 0)
         rc = unlinkat(dirfd, name, 0) != 0 ? -errno : 0;
     else
         rc = rewrite(dirfd, name, kept, klen);
-    if (rc == 0 && removed)
+    if (rc == 0 && klen != len)
         fsync(dirfd);
     if (rc == 0)
         rc = stop ? 0 : 1;

@@ -120,7 +120,7 @@ struct lc_dlq_replay_stats {
     uint64_t lines;         /* lines offered to the callback */
     uint64_t removed;       /* lines the callback accepted (removed from disk) */
     uint64_t kept;          /* lines left in place */
-    uint64_t bad;           /* lines that were not complete (no newline): kept */
+    uint64_t torn;          /* torn last lines (a crash mid-append): removed */
 };
 
 /*
@@ -134,6 +134,9 @@ typedef enum lc_dlq_verdict (*lc_dlq_replay_fn)(const char *line, size_t len, vo
 /*
  * Offers every line of every segment of dir, oldest first, to fn (the line
  * without its newline, NUL-terminated in a buffer the callback may modify).
+ * A segment's torn last line (no newline: the agent was killed mid-append,
+ * so that batch was never acknowledged and is read again) is never offered
+ * and is removed, counted in st->torn.
  * A segment whose lines were all removed is deleted; one with some removed
  * is rewritten (temporary file, fsync, rename, fsync of the directory), so a
  * crash leaves either the old or the new segment, never a mix. `progress`

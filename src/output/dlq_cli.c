@@ -402,7 +402,8 @@ int lc_dlq_cli_replay(const struct lc_loki_conf *c, const struct lc_kvlist *labe
         goto out;
     rc = lc_dlq_replay(dir, replay_line, &r, progress, &st);
     clear_progress(&r);
-    res->kept = st.kept + st.bad;
+    res->kept = st.kept;
+    res->torn = st.torn;
     res->segments = st.segments;
 
 out:
@@ -500,6 +501,10 @@ int lc_dlq_cli(int argc, char **argv)
                " unreadable)%s\n",
                oc->name, res.sent, res.entries, res.dropped_batches, res.kept, res.rejected,
                res.bad, res.stopped ? "; stopped: Loki unavailable" : "");
+        if (res.torn)
+            printf("output %s: removed %" PRIu64 " torn line(s) a crash left mid-write (never "
+                   "acknowledged: the agent read those batches again)\n",
+                   oc->name, res.torn);
         if (res.kept || res.stopped)
             status = 1;
     }

@@ -18,6 +18,7 @@ struct lc_dlq_cli_result {
     uint64_t rejected;        /* batches Loki rejected again (kept) */
     uint64_t bad;             /* lines that could not be read (kept) */
     uint64_t kept;            /* every line left in place */
+    uint64_t torn;            /* torn last lines (a crash mid-append): removed */
     bool stopped;             /* Loki kept failing: the rest was left in place */
 };
 

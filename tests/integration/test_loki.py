@@ -574,10 +574,16 @@ def test_400_goes_to_dlq_once_and_replay_delivers(fake, agents, tmp_path, logdir
     print(f"\ndlq list:\n{lst.stdout}{lst.stderr}")
     assert lst.returncode == 0
     assert a.stop() == 0
+    # what a kill -9 in the middle of a DLQ write leaves: half a line (chaos.py does it for
+    # real); that batch was never acknowledged, so replay removes it and still succeeds
+    seg = sorted(p for p in dlq_files(a.state_dir) if p.name.startswith("segment-"))[-1]
+    with open(seg, "a") as f:
+        f.write('{"time":"2026-12-02T01:40:13Z","output":"loki","reason":"rejected","str')
 
     rep = ag.run_cli("dlq", "replay", "-c", str(a.cfg_path), timeout=60)
     print(f"dlq replay (rc {rep.returncode}):\n{rep.stdout}{rep.stderr}")
     assert rep.returncode == 0
+    assert "removed 1 torn line" in rep.stdout
     assert arrived("batchA") == list(range(n)), "dlq replay did not deliver the batch once"
     assert arrived("batchB") == list(range(n))
     assert not dlq_seq_counts(a.state_dir, "batchA"), "replay left delivered lines in the DLQ"
