@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from agent import Agent, append_lines, have_binary, wait_until  # noqa: E402
+from agent import Agent, append_lines, have_binary, scaled, wait_until  # noqa: E402
 from fake_loki import FakeLoki  # noqa: E402
 
 if not have_binary():
@@ -200,9 +200,14 @@ def test_anomaly_spike_through_the_pipeline(make_agent, tmp_path):
             f.flush()
             time.sleep(0.2)
         assert not active()
-        for i in range(25):  # then x20, until it is seen (5 s at most)
+        # then x20, until it is seen: 15 s at most (scaled: ASan beside other jobs has taken
+        # more than 5 s to see two intervals in a row over the rate)
+        end = time.monotonic() + scaled(15)
+        i = 0
+        while time.monotonic() < end:
             f.write("".join(f"burst {i} {j}\n" for j in range(200)))
             f.flush()
+            i += 1
             time.sleep(0.2)
             if active():
                 break
