@@ -564,7 +564,7 @@ static int replay_segment(int dirfd, const char *name, lc_dlq_replay_fn fn, void
             progress(st, arg);
         off += whole;
     }
-    if (klen == len) /* nothing removed */
+    if (klen == len) /* the segment is unchanged */
         rc = 0;
     else if (klen == 0)
         rc = unlinkat(dirfd, name, 0) != 0 ? -errno : 0;

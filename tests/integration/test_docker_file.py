@@ -509,7 +509,6 @@ def test_removed_container_unread_tail_still_read(docker, make_agent):
     stop_clean(a)
 
 
-
 def test_fast_rotating_churn_no_false_gap(docker, make_agent):
     """Containers rotating their json-file as fast as they can (16k, 2 files) and removed when
     done, four rounds of four, while the agent runs: the filesystem hands a deleted
